@@ -1,0 +1,1 @@
+"""Design mode: sizing studies, AS-IS baseline, KPIs, reports, sweeps."""
