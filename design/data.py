@@ -1,0 +1,139 @@
+"""Scenario → time grid and data table for the model builder.
+
+An hourly year (CSV) is completed with shape-built demand columns and band purchase prices on
+the real calendar, then aggregated into typical days; or typical days are read directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ems.config.schema import Scenario
+from ems.errors import ConfigError, DataError
+from ems.model.assembly import electricity_column
+from ems.model.timegrid import TimeGrid
+from ems.profiles import shapes
+from ems.profiles.typical_days import aggregate_typical_days
+from ems.tariffs import arera_bands, typical_day_band
+
+BUY = "price_buy_eur_per_kwh"
+SELL = "price_sell_eur_per_kwh"
+
+
+@dataclass
+class StudyData:
+    grid: TimeGrid
+    data: pd.DataFrame  # index (period, step)
+    sale_can_exceed_purchase: bool
+    hourly: pd.DataFrame | None = None
+
+
+def read_series_csv(path: Path, file_label: str, *, index_col: str | None = "timestamp") -> pd.DataFrame:
+    """Read a numeric CSV; a missing file, a bad timestamp or a non-numeric/NaN cell → DataError
+    naming the file, the line and the column."""
+    if not path.is_file():
+        raise DataError(f"{file_label}: file not found: {path}")
+    try:
+        df = pd.read_csv(path)
+    except Exception as exc:  # parser errors carry their own line numbers
+        raise DataError(f"{file_label}: cannot parse CSV: {exc}") from None
+    if index_col is not None:
+        if index_col not in df.columns:
+            raise DataError(f"{file_label}: no {index_col!r} column (first column must be the timestamp)")
+        ts = pd.to_datetime(df[index_col], errors="coerce")
+        if ts.isna().any():
+            line = int(np.flatnonzero(ts.isna())[0]) + 2
+            raise DataError(f"{file_label}: line {line}: {index_col}: not a timestamp: {df[index_col].iloc[line - 2]!r}")
+        df = df.drop(columns=[index_col])
+        df.index = pd.DatetimeIndex(ts)
+    for col in df.columns:
+        values = pd.to_numeric(df[col], errors="coerce")
+        bad = values.isna()
+        if bad.any():
+            line = int(np.flatnonzero(bad.to_numpy())[0]) + 2
+            raise DataError(f"{file_label}: line {line}: {col}: missing or not a number ({df[col].iloc[line - 2]!r})")
+        df[col] = values.astype(float)
+    return df
+
+
+def _needed_columns(s: Scenario) -> list[str]:
+    cols = [h.electricity.column for h in s.hubs if h.electricity.column]
+    if s.prices.purchase_column:
+        cols.append(s.prices.purchase_column)
+    if s.prices.sale_column:
+        cols.append(s.prices.sale_column)
+    return cols
+
+
+def prepare(s: Scenario, yield_columns: list[str]) -> StudyData:
+    """Build the (period, step) data table and the time grid of a design study."""
+    file = s.source_file
+    if s.time.hourly_csv:
+        hourly = read_series_csv(s.path(s.time.hourly_csv), s.time.hourly_csv)
+        _check_columns(hourly, _needed_columns(s) + yield_columns, file, "time.hourly_csv")
+        for hub in s.hubs:
+            if hub.electricity.column is None:
+                try:
+                    hourly[electricity_column(hub.id, s)] = shapes.electric_profile(
+                        hourly.index, hub.electricity.annual_mwh, hub.electricity.shape).to_numpy()
+                except DataError as exc:
+                    raise ConfigError(file, f"hubs[{hub.id}].electricity", str(exc)) from None
+        _add_prices_hourly(s, hourly)
+        td = aggregate_typical_days(hourly, method=s.time.aggregation, n_days=s.time.n_days)
+        profiles, weights, kinds = td.profiles, td.weights, td.kinds
+        dt_h = 1.0
+    else:
+        raw = read_series_csv(s.path(s.time.typical_days_csv), s.time.typical_days_csv, index_col=None)
+        _check_columns(raw, ["day", "hour"], file, "time.typical_days_csv")
+        raw["day"] = raw["day"].astype(int).astype(str) if raw["day"].dtype != object else raw["day"]
+        profiles = raw.set_index(["day", "hour"]).sort_index()
+        weights = pd.Series(s.time.weights)
+        missing = set(weights.index) - set(profiles.index.get_level_values(0).astype(str))
+        if missing:
+            raise ConfigError(file, "time.weights", f"typical days {sorted(missing)} not in {s.time.typical_days_csv}")
+        kinds = pd.Series({d: ("holiday" if "holiday" in d or "festivo" in d else "weekday") for d in weights.index})
+        _check_columns(profiles, _needed_columns(s) + yield_columns, file, "time.typical_days_csv")
+        dt_h = s.time.dt_h
+    days = [str(d) for d in weights.index]
+    if s.time.days:
+        unknown = sorted(set(s.time.days) - set(days))
+        if unknown:
+            raise ConfigError(file, "time.days", f"unknown typical days {unknown} (have {days})")
+        days = [d for d in days if d in s.time.days]
+    n_steps = int(profiles.loc[days[0]].shape[0])
+    data = pd.concat({d: profiles.loc[d].reset_index(drop=True) for d in days}, names=["period", "step"])
+    if s.time.typical_days_csv:
+        _add_prices_typical(s, data, kinds, dt_h)
+    grid = TimeGrid(tuple(days), n_steps, dt_h, {d: float(weights[d]) for d in days},
+                    kind={d: str(kinds[d]) for d in days})
+    exceed = bool((data[SELL] >= data[BUY].min() - 1e-12).any())
+    return StudyData(grid, data, exceed, hourly if s.time.hourly_csv else None)
+
+
+def _check_columns(df: pd.DataFrame, cols: list[str], file: str, field: str) -> None:
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise ConfigError(file, field, f"missing columns {missing}")
+
+
+def _add_prices_hourly(s: Scenario, hourly: pd.DataFrame) -> None:
+    p = s.prices
+    if p.purchase_bands is not None:
+        bands = arera_bands(hourly.index)
+        hourly[BUY] = [p.purchase_bands.price(b) for b in bands]
+    else:
+        hourly[BUY] = hourly[p.purchase_column]
+    hourly[SELL] = p.sale_eur_per_kwh if p.sale_column is None else p.sale_factor * hourly[p.sale_column] / 1000.0
+
+
+def _add_prices_typical(s: Scenario, data: pd.DataFrame, kinds: pd.Series, dt_h: float) -> None:
+    p = s.prices
+    if p.purchase_bands is not None:
+        data[BUY] = [p.purchase_bands.price(typical_day_band(kinds[d], int(t * dt_h))) for d, t in data.index]
+    else:
+        data[BUY] = data[p.purchase_column]
+    data[SELL] = p.sale_eur_per_kwh if p.sale_column is None else p.sale_factor * data[p.sale_column] / 1000.0

@@ -1,0 +1,395 @@
+"""Scenario and technology-catalogue schema.
+
+A scenario (YAML) describes one design study: community kind, time structure, site, hubs with
+their demand and the technologies each may install (with limits), prices, emission factors,
+finance and objective. Technology data (costs, lifetimes, efficiencies) come from a catalogue
+YAML that the scenario references and may override entry by entry.
+
+Every validation error becomes :class:`ems.errors.ConfigError` naming file, field and problem.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ems.errors import ConfigError
+
+DEFAULT_CATALOGUE = Path(__file__).resolve().parent.parent / "data" / "catalogue.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+# --------------------------------------------------------------------------- catalogue entries
+class _CatalogueEntry(_Strict):
+    lifetime_y: float = Field(gt=0)
+    om_fraction_per_y: float = Field(0.0, ge=0, le=1, description="O&M per year as a share of Capex")
+    description: str = ""
+
+
+class PvTypeSpec(_CatalogueEntry):
+    """A PV module technology (monocrystalline, thin film...)."""
+
+    kind: Literal["pv"]
+    capex_eur_per_kwp: float = Field(gt=0)
+    kwp_per_m2: float = Field(gt=0, le=0.3)
+    step_kwp: float = Field(gt=0, description="installed in integer multiples of this (one panel or string)")
+    yield_column: str = Field(description="column of the weather data with kW per kWp")
+
+
+class BatterySpec(_CatalogueEntry):
+    """A stationary battery sold in identical modules."""
+
+    kind: Literal["battery"]
+    module_kwh: float = Field(gt=0)
+    capex_eur_per_module: float = Field(gt=0)
+    c_rate_per_h: float = Field(gt=0, le=10)
+    eta_charge: float = Field(gt=0, le=1)
+    eta_discharge: float = Field(gt=0, le=1)
+    soc_min: float = Field(0.0, ge=0, lt=1)
+    soc_max: float = Field(1.0, gt=0, le=1)
+    loss_per_h: float = Field(0.0, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _soc_order(self) -> "BatterySpec":
+        if self.soc_min >= self.soc_max:
+            raise ValueError("soc_min must be below soc_max")
+        return self
+
+
+class ChargerSpec(_CatalogueEntry):
+    """An EV charger size and type: dumb (full power), V1G (modulated) or V2G (bidirectional)."""
+
+    kind: Literal["ev_charger"]
+    mode: Literal["dumb", "v1g", "v2g"]
+    p_kw: float = Field(gt=0)
+    capex_eur_per_unit: float = Field(ge=0)
+    eta: float = Field(0.95, gt=0, le=1)
+
+
+CatalogueEntry = Annotated[Union[PvTypeSpec, BatterySpec, ChargerSpec], Field(discriminator="kind")]
+
+
+class Catalogue(_Strict):
+    entries: dict[str, CatalogueEntry]
+
+    def get(self, key: str, kind: type[BaseModel], where: str) -> Any:
+        entry = self.entries.get(key)
+        if entry is None:
+            raise KeyError(f"{where}: unknown catalogue entry {key!r} (known: {', '.join(sorted(self.entries))})")
+        if not isinstance(entry, kind):
+            raise KeyError(f"{where}: catalogue entry {key!r} is a {entry.kind}, not a {kind.__name__}")
+        return entry
+
+
+# --------------------------------------------------------------------------- scenario
+class Site(_Strict):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    altitude_m: float = Field(0.0, ge=-500, le=9000)
+    timezone: str = "Europe/Rome"
+
+
+class TimeSpec(_Strict):
+    """Either an hourly year aggregated into typical days, or typical days given directly.
+
+    ``hourly_csv``: 8760 (or 8784) hourly rows, first column ``timestamp``; aggregated with
+    ``aggregation`` (``bimonth_weekday_holiday`` = the seed's 12 days, or ``tsam`` with
+    ``n_days``). ``typical_days_csv``: columns ``day, hour`` + series, with ``weights`` giving
+    the number of days each typical day stands for.
+    """
+
+    hourly_csv: str | None = None
+    aggregation: Literal["bimonth_weekday_holiday", "tsam"] = "bimonth_weekday_holiday"
+    n_days: int = Field(12, ge=1, le=366)
+    typical_days_csv: str | None = None
+    weights: dict[str, float] | None = None
+    dt_h: float = Field(1.0, gt=0, le=24)
+    days: list[str] | None = Field(None, description="solve only these typical days (tests, quick runs)")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "TimeSpec":
+        if (self.hourly_csv is None) == (self.typical_days_csv is None):
+            raise ValueError("give exactly one of hourly_csv or typical_days_csv")
+        if self.typical_days_csv is not None and not self.weights:
+            raise ValueError("typical_days_csv needs weights (days each typical day stands for)")
+        if self.weights and any(w <= 0 for w in self.weights.values()):
+            raise ValueError("weights must be positive")
+        return self
+
+
+class DemandSpec(_Strict):
+    """A demand series: a data column, or an annual total with a named shape."""
+
+    column: str | None = None
+    annual_mwh: float | None = Field(None, ge=0)
+    shape: str | None = None
+
+    @model_validator(mode="after")
+    def _column_or_shape(self) -> "DemandSpec":
+        if self.column is None and (self.annual_mwh is None or self.shape is None):
+            raise ValueError("give column, or annual_mwh with shape")
+        if self.column is not None and self.shape is not None:
+            raise ValueError("give column or shape, not both")
+        return self
+
+
+class PvSpec(_Strict):
+    type: str = Field(description="catalogue key of the PV module type")
+    max_kwp: float | None = Field(None, ge=0)
+    existing_kwp: float = Field(0.0, ge=0)
+
+
+class BatteryLimit(_Strict):
+    type: str = "battery_5kwh"
+    max_modules: int = Field(ge=0)
+    existing_modules: int = Field(0, ge=0)
+
+
+class ChargerLimit(_Strict):
+    type: str
+    max_units: int = Field(ge=0)
+    existing_units: int = Field(0, ge=0)
+
+
+class VehicleSpec(_Strict):
+    """One EV of the hub's fleet: it plugs in at most once a day (seed §5.2.1)."""
+
+    name: str
+    battery_kwh: float = Field(gt=0)
+    p_max_kw: float = Field(gt=0, description="vehicle's on-board charger limit")
+    need_kwh_per_day: float = Field(ge=0, description="energy to deliver per plug-in (daily driving)")
+    arrival_h: float = Field(ge=0, lt=24)
+    departure_h: float = Field(gt=0, le=24)
+    soc_arrival: float = Field(0.4, ge=0, le=1)
+    taper_soc: float = Field(0.8, gt=0, le=1, description="max power falls linearly to 0 above this SoC")
+    days: Literal["weekday", "all"] = "weekday"
+    v2g_floor_soc: float = Field(0.2, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _times(self) -> "VehicleSpec":
+        if self.departure_h <= self.arrival_h:
+            raise ValueError("departure_h must be after arrival_h (same-day sessions)")
+        if self.soc_arrival * self.battery_kwh + self.need_kwh_per_day > self.battery_kwh + 1e-9:
+            raise ValueError("need_kwh_per_day does not fit in the battery from soc_arrival")
+        return self
+
+
+class HubSpec(_Strict):
+    id: str = Field(min_length=1)
+    contract_kw: float = Field(gt=0)
+    electricity: DemandSpec
+    roof_area_m2: float | None = Field(None, ge=0, description="shared by all PV types (and solar thermal)")
+    pv: list[PvSpec] = []
+    battery: BatteryLimit | None = None
+    chargers: list[ChargerLimit] = []
+    vehicles: list[VehicleSpec] = []
+
+    @model_validator(mode="after")
+    def _fleet(self) -> "HubSpec":
+        if self.vehicles and not self.chargers:
+            raise ValueError("vehicles need at least one charger option in chargers")
+        names = [v.name for v in self.vehicles]
+        if len(set(names)) != len(names):
+            raise ValueError("vehicle names must be unique within a hub")
+        return self
+
+
+class BandPrices(_Strict):
+    """Purchase price by ARERA time band (€/kWh, all-in). Give F1 and F23, or F1, F2 and F3."""
+
+    F1: float = Field(ge=0)
+    F2: float | None = Field(None, ge=0)
+    F3: float | None = Field(None, ge=0)
+    F23: float | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _complete(self) -> "BandPrices":
+        if self.F23 is None and (self.F2 is None or self.F3 is None):
+            raise ValueError("give F23, or both F2 and F3")
+        return self
+
+    def price(self, band: str) -> float:
+        if band == "F1":
+            return self.F1
+        value = getattr(self, band)
+        return self.F23 if value is None else value  # type: ignore[return-value]
+
+
+class Prices(_Strict):
+    purchase_bands: BandPrices | None = None
+    purchase_column: str | None = Field(None, description="hourly purchase price column, €/kWh")
+    sale_eur_per_kwh: float | None = Field(None, ge=0)
+    sale_column: str | None = Field(None, description="zonal price column, €/MWh (ritiro dedicato)")
+    sale_factor: float = Field(1.0, ge=0, description="sale price = factor × zonal price")
+    incentive_eur_per_mwh: float = Field(0.0, ge=0, description="on virtual-community shared energy")
+
+    @model_validator(mode="after")
+    def _given(self) -> "Prices":
+        if (self.purchase_bands is None) == (self.purchase_column is None):
+            raise ValueError("give exactly one of purchase_bands or purchase_column")
+        if (self.sale_eur_per_kwh is None) == (self.sale_column is None):
+            raise ValueError("give exactly one of sale_eur_per_kwh or sale_column")
+        return self
+
+
+class Emissions(_Strict):
+    grid_t_per_mwh: float = Field(0.2583, ge=0)
+    gas_t_per_mwh: float = Field(0.205, ge=0)
+
+
+class Finance(_Strict):
+    interest_rate: float = Field(0.05, ge=0, le=1)
+
+
+class Objective(_Strict):
+    kind: Literal["economic", "environmental", "mixed", "weighted"] = "economic"
+    co2_price_eur_per_t: float = Field(0.0, ge=0)
+    alpha: float = Field(0.5, ge=0, le=1)
+
+
+class SolverOptions(_Strict):
+    mip_rel_gap: float = Field(0.005, ge=0, le=1)
+    time_limit_s: float = Field(600.0, gt=0)
+    threads: int = Field(2, ge=1)
+
+
+class Scenario(_Strict):
+    name: str
+    community: Literal["independent", "virtual", "physical"]
+    catalogue: str | None = Field(None, description="path of a catalogue YAML; default: the built-in one")
+    catalogue_overrides: dict[str, dict[str, Any]] = {}
+    site: Site
+    time: TimeSpec
+    hubs: list[HubSpec] = Field(min_length=1)
+    prices: Prices
+    emissions: Emissions = Emissions()
+    finance: Finance = Finance()
+    objective: Objective = Objective()
+    solver: SolverOptions = SolverOptions()
+
+    # resolved after loading
+    base_dir: Path = Field(Path("."), exclude=True)
+    source_file: str = Field("<scenario>", exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_hubs(self) -> "Scenario":
+        ids = [h.id for h in self.hubs]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"hub ids must be unique, got {ids}")
+        return self
+
+    def path(self, relative: str) -> Path:
+        p = Path(relative)
+        return p if p.is_absolute() else self.base_dir / p
+
+
+# --------------------------------------------------------------------------- loaders
+def _field_path(loc: tuple[Any, ...], root: dict[str, Any] | None = None) -> str:
+    parts: list[str] = []
+    node: Any = root
+    for item in loc:
+        if isinstance(item, int):
+            label = None
+            if isinstance(node, list) and 0 <= item < len(node) and isinstance(node[item], dict):
+                label = node[item].get("id") or node[item].get("name")
+            parts[-1:] = [f"{parts[-1] if parts else ''}[{label or item}]"]
+        else:
+            parts.append(str(item))
+        try:
+            node = node[item] if node is not None else None
+        except (KeyError, IndexError, TypeError):
+            node = None
+    return ".".join(p for p in parts if p)
+
+
+def validation_to_config_error(file: str, exc: ValidationError, raw: Any = None) -> ConfigError:
+    """First pydantic error → one ConfigError naming the field path (list items by id/name)."""
+    err = exc.errors()[0]
+    loc = tuple(err["loc"])
+    field = _field_path(loc, raw if isinstance(raw, dict) else None) or "(top level)"
+    msg = err["msg"].removeprefix("Value error, ")
+    more = len(exc.errors()) - 1
+    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return ConfigError(file, field, msg + suffix)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping; missing file or bad YAML → ConfigError."""
+    if not path.is_file():
+        raise ConfigError(str(path), "(file)", "file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "(file)"
+        raise ConfigError(str(path), where, f"invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(str(path), "(top level)", "expected a mapping of fields")
+    return raw
+
+
+def load_catalogue(path: Path | None = None, overrides: dict[str, dict[str, Any]] | None = None,
+                   overrides_file: str = "<scenario>") -> Catalogue:
+    """Load a catalogue YAML and apply per-entry overrides (from a scenario)."""
+    path = path or DEFAULT_CATALOGUE
+    raw = read_yaml(path)
+    entries = dict(raw.get("entries", raw))
+    for key, patch in (overrides or {}).items():
+        if key in entries:
+            if not isinstance(patch, dict):
+                raise ConfigError(overrides_file, f"catalogue_overrides.{key}", "expected a mapping")
+            entries[key] = {**entries[key], **patch}
+        else:
+            entries[key] = patch
+    try:
+        return Catalogue(entries=entries)
+    except ValidationError as exc:
+        bad = {str(e["loc"][1]) for e in exc.errors() if len(e["loc"]) > 1}
+        file = overrides_file if bad & set(overrides or {}) else str(path)
+        err = validation_to_config_error(file, exc)
+        raise ConfigError(file, err.field.replace("entries.", "catalogue_overrides." if file == overrides_file else "entries.", 1), err.problem) from None
+
+
+def load_scenario(path: str | Path) -> tuple[Scenario, Catalogue]:
+    """Load and validate a scenario and its catalogue; check cross references."""
+    path = Path(path)
+    raw = read_yaml(path)
+    try:
+        scenario = Scenario.model_validate(raw)
+    except ValidationError as exc:
+        raise validation_to_config_error(str(path), exc, raw) from None
+    scenario.base_dir = path.resolve().parent
+    scenario.source_file = str(path)
+    cat_path = scenario.path(scenario.catalogue) if scenario.catalogue else None
+    if cat_path is not None and not cat_path.is_file():
+        raise ConfigError(str(path), "catalogue", f"file not found: {cat_path}")
+    catalogue = load_catalogue(cat_path, scenario.catalogue_overrides, str(path))
+    _check_references(scenario, catalogue, str(path))
+    return scenario, catalogue
+
+
+def _check_references(s: Scenario, cat: Catalogue, file: str) -> None:
+    for hub in s.hubs:
+        where = f"hubs[{hub.id}]"
+        try:
+            for i, pv in enumerate(hub.pv):
+                cat.get(pv.type, PvTypeSpec, f"{where}.pv[{i}].type")
+                if pv.max_kwp is None and hub.roof_area_m2 is None:
+                    raise KeyError(f"{where}.pv[{i}].max_kwp: give max_kwp or the hub's roof_area_m2")
+            if hub.battery is not None:
+                cat.get(hub.battery.type, BatterySpec, f"{where}.battery.type")
+            for i, ch in enumerate(hub.chargers):
+                cat.get(ch.type, ChargerSpec, f"{where}.chargers[{i}].type")
+        except KeyError as exc:
+            field, _, problem = str(exc.args[0]).partition(": ")
+            raise ConfigError(file, field, problem) from None
+    if s.time.days and s.time.typical_days_csv and s.time.weights:
+        unknown = set(s.time.days) - set(s.time.weights)
+        if unknown:
+            raise ConfigError(file, "time.days", f"unknown typical days {sorted(unknown)}")

@@ -1,0 +1,108 @@
+"""Solving with HiGHS (through Pyomo's persistent ``highs`` interface): the only solver-aware module.
+
+Every solve returns a :class:`SolveRecord`: status, objective, best bound, gap, time and model
+size, so callers can report them (SPEC §3 "Formulation quality").
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pyomo.environ as pyo
+from pyomo.contrib.solver.common.factory import SolverFactory
+from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
+
+from ems.errors import SolveError
+
+
+@dataclass
+class ModelSize:
+    binaries: int
+    integers: int
+    continuous: int
+    constraints: int
+
+    @classmethod
+    def of(cls, m: pyo.ConcreteModel) -> "ModelSize":
+        b = i = c = 0
+        for v in m.component_data_objects(pyo.Var, active=True, descend_into=True):
+            if v.fixed:
+                continue
+            if v.is_binary():
+                b += 1
+            elif v.is_integer():
+                i += 1
+            else:
+                c += 1
+        n = sum(1 for _ in m.component_data_objects(pyo.Constraint, active=True, descend_into=True))
+        return cls(b, i, c, n)
+
+
+@dataclass
+class SolveRecord:
+    status: str
+    termination: str
+    objective: float | None
+    bound: float | None
+    gap: float | None
+    time_s: float
+    size: ModelSize
+    label: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def line(self) -> str:
+        fmt = lambda x: "n/a" if x is None else f"{x:,.2f}"  # noqa: E731
+        gap = "n/a" if self.gap is None else f"{100 * self.gap:.3f} %"
+        s = self.size
+        return (f"{self.label or 'solve'}: {self.status} ({self.termination}), objective {fmt(self.objective)}, "
+                f"bound {fmt(self.bound)}, gap {gap}, {self.time_s:.1f} s; "
+                f"{s.binaries} binaries, {s.integers} integers, {s.continuous} continuous, {s.constraints} constraints")
+
+
+def relative_gap(objective: float | None, bound: float | None) -> float | None:
+    if objective is None or bound is None:
+        return None
+    return abs(objective - bound) / max(abs(objective), 1e-9)
+
+
+class SolverSession:
+    """A HiGHS session bound to one model; re-solves after parameter updates reuse it."""
+
+    def __init__(self, model: pyo.ConcreteModel, *, mip_rel_gap: float = 0.005, time_limit_s: float = 600.0,
+                 threads: int = 2, tee: bool = False, extra_options: dict[str, Any] | None = None) -> None:
+        self.model = model
+        self.options: dict[str, Any] = {"mip_rel_gap": mip_rel_gap, "threads": threads, **(extra_options or {})}
+        self.time_limit_s = time_limit_s
+        self.tee = tee
+        self.solver = SolverFactory("highs")
+        if not self.solver.available():
+            raise SolveError("HiGHS (highspy) is not available: pip install highspy")
+
+    def solve(self, label: str = "", *, require_solution: bool = True) -> SolveRecord:
+        size = ModelSize.of(self.model)
+        t0 = time.perf_counter()
+        try:
+            res = self.solver.solve(self.model, tee=self.tee, load_solutions=False, raise_exception_on_nonoptimal_result=False,
+                                    time_limit=self.time_limit_s, solver_options=self.options)
+        except Exception as exc:  # solver crash -> user-visible error, not a traceback
+            raise SolveError(f"{label or 'solve'}: HiGHS failed: {exc}") from None
+        elapsed = time.perf_counter() - t0
+        has_solution = res.solution_status in (SolutionStatus.optimal, SolutionStatus.feasible)
+        if has_solution:
+            res.solution_loader.load_vars()
+        objective = res.incumbent_objective if has_solution else None
+        bound = res.objective_bound if res.objective_bound is not None and abs(res.objective_bound) < 1e30 else None
+        if res.termination_condition == TerminationCondition.convergenceCriteriaSatisfied and bound is None:
+            bound = objective
+        record = SolveRecord(
+            status=res.solution_status.name, termination=res.termination_condition.name,
+            objective=objective, bound=bound, gap=relative_gap(objective, bound), time_s=elapsed, size=size, label=label)
+        if require_solution and not has_solution:
+            hint = " (the scenario is infeasible: check contract power, EV needs and demand)" \
+                if res.termination_condition in (TerminationCondition.provenInfeasible, TerminationCondition.infeasibleOrUnbounded) else ""
+            raise SolveError(f"{label or 'solve'}: no solution, {res.termination_condition.name}{hint}")
+        return record

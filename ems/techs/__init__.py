@@ -1,0 +1,1 @@
+"""Technologies: one module each, all behind :class:`ems.techs.base.Technology`."""

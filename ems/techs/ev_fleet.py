@@ -1,0 +1,207 @@
+"""EV fleet of a hub and its chargers (seed §3.2.5; constraints (100)–(121) of [1]).
+
+Chargers: integer count per catalogue type (dumb / V1G / V2G, each with its power). Each vehicle
+is assigned to one charger type (binary ``z[v,k]``); at every step the vehicles plugged into a
+type are at most the chargers of that type. A vehicle plugs in at most once a day (one session
+per day from ``arrival_h`` to ``departure_h``, seed §5.2.1) and must leave with the energy it
+needs. A dumb charger delivers full power from arrival until the vehicle has its energy (a fixed
+profile, pre-computed); V1G modulates 0..P; V2G also discharges down to a floor. Above
+``taper_soc`` the vehicle's acceptance falls linearly to zero at full charge.
+
+AS-IS: no chargers to size; vehicles charge at their own full power on arrival (a plain socket).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyomo.environ as pyo
+
+from ems.config.schema import ChargerSpec, VehicleSpec
+from ems.model.context import BuildContext, SizeHandle
+from ems.techs.base import Technology
+
+
+@dataclass(frozen=True)
+class ChargerOption:
+    key: str
+    spec: ChargerSpec
+    max_units: int
+    existing_units: int = 0
+    fixed_units: int | None = None
+
+
+def presence_fraction(v: VehicleSpec, hour0: float, dt_h: float) -> float:
+    """Share of the step [hour0, hour0+dt) during which the vehicle is plugged in."""
+    lo, hi = max(v.arrival_h, hour0), min(v.departure_h, hour0 + dt_h)
+    return max(0.0, hi - lo) / dt_h
+
+
+def dumb_profile(v: VehicleSpec, p_charger_kw: float, eta: float, hours: list[float], dt_h: float,
+                 need_kwh: float) -> list[float]:
+    """Grid-side power of full-power charging from arrival until ``need_kwh`` is stored."""
+    p_max = min(v.p_max_kw, p_charger_kw)
+    e = v.soc_arrival * v.battery_kwh
+    target = e + need_kwh
+    out: list[float] = []
+    for h in hours:
+        f = presence_fraction(v, h, dt_h)
+        if f <= 0 or e >= target - 1e-9:
+            out.append(0.0)
+            continue
+        taper = _taper_limit(v, e)
+        p = min(p_max * f, taper, (target - e) / (eta * dt_h))
+        e += eta * p * dt_h
+        out.append(p)
+    return out
+
+
+def _taper_limit(v: VehicleSpec, e_kwh: float) -> float:
+    if v.taper_soc >= 1.0:
+        return v.p_max_kw
+    full = v.battery_kwh
+    return max(0.0, v.p_max_kw * (full - e_kwh) / (full * (1.0 - v.taper_soc)))
+
+
+class EvFleet(Technology):
+    kind = "ev_fleet"
+
+    def __init__(self, name: str, hub: str, vehicles: list[VehicleSpec], chargers: list[ChargerOption]) -> None:
+        super().__init__(name, hub)
+        self.vehicles = vehicles
+        self.options = chargers
+        self.handles: dict[str, SizeHandle] = {}
+
+    def declare_sizes(self, ctx: BuildContext, blk: pyo.Block) -> None:
+        if ctx.asis:
+            return
+        for o in self.options:
+            self.handles[o.key] = ctx.size(
+                blk, f"n_{o.key}", unit_size=1.0, unit="units", max_units=o.max_units,
+                existing_units=o.existing_units, capex_eur_per_unit=o.spec.capex_eur_per_unit,
+                lifetime_y=o.spec.lifetime_y, om_fraction_per_y=o.spec.om_fraction_per_y,
+                fixed_units=o.fixed_units)
+
+    def _need(self, ctx: BuildContext, v: VehicleSpec, p: str) -> float:
+        present = v.days == "all" or ctx.grid.is_weekday(p)
+        return v.need_kwh_per_day if present else 0.0
+
+    def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
+        g = ctx.grid
+        V = [v.name for v in self.vehicles]
+        veh = {v.name: v for v in self.vehicles}
+        hours = [g.hour_of(t) for t in g.steps]
+        pres = {(v.name, p, t): (presence_fraction(v, hours[t], g.dt_h) if self._need(ctx, v, p) > 0 else 0.0)
+                for v in self.vehicles for p in g.periods for t in g.steps}
+        need = {(v.name, p): self._need(ctx, v, p) for v in self.vehicles for p in g.periods}
+        blk.V = pyo.Set(initialize=V, ordered=True)
+        blk.VT = pyo.Set(initialize=[(v, p, t) for v in V for p, t in g.index()], dimen=3, ordered=True)
+        blk.present = pyo.Param(blk.VT, initialize=pres, mutable=True)
+        blk.need_kwh = pyo.Param(blk.V, ctx.model.P, initialize=need, mutable=True)
+        blk.e_arrival_kwh = pyo.Param(blk.V, initialize={v.name: v.soc_arrival * v.battery_kwh for v in self.vehicles}, mutable=True)
+
+        if ctx.asis:
+            prof = {}
+            for v in self.vehicles:
+                for p in g.periods:
+                    col = dumb_profile(v, v.p_max_kw, 1.0, hours, g.dt_h, need[(v.name, p)]) if need[(v.name, p)] > 0 else [0.0] * g.n_steps
+                    for t in g.steps:
+                        prof[(v.name, p, t)] = col[t]
+            blk.p_kw = pyo.Param(blk.VT, initialize=prof, mutable=True)
+            self.port(ctx, "electricity", "EV charging", lambda p, t: -sum(blk.p_kw[v, p, t] for v in V))
+            self._check_feasible(ctx, prof, need)
+            return
+
+        K = [o.key for o in self.options]
+        opt = {o.key: o for o in self.options}
+        blk.K = pyo.Set(initialize=K, ordered=True)
+        blk.assign = pyo.Var(blk.V, blk.K, domain=pyo.Binary)
+        blk.one_charger = pyo.Constraint(blk.V, rule=lambda b, v: sum(b.assign[v, k] for k in K) == 1)
+        # plugged vehicles of each type ≤ chargers of that type, at every step
+        blk.plugs = pyo.Constraint(
+            blk.K, ctx.T,
+            rule=lambda b, k, p, t: sum(b.assign[v, k] for v in V if pres[(v, p, t)] > 0) <= self.handles[k].units
+            if any(pres[(v, p, t)] > 0 for v in V) else pyo.Constraint.Skip)
+
+        # dumb options: fixed full-power profile × assignment
+        dumb = [k for k in K if opt[k].spec.mode == "dumb"]
+        smart = [k for k in K if opt[k].spec.mode != "dumb"]
+        v2g = [k for k in K if opt[k].spec.mode == "v2g"]
+        dumb_prof = {}
+        for k in dumb:
+            for v in self.vehicles:
+                for p in g.periods:
+                    n = need[(v.name, p)]
+                    col = dumb_profile(v, opt[k].spec.p_kw, opt[k].spec.eta, hours, g.dt_h, n) if n > 0 else [0.0] * g.n_steps
+                    for t in g.steps:
+                        dumb_prof[(k, v.name, p, t)] = col[t]
+        blk.smart_K = pyo.Set(initialize=smart, ordered=True)
+        blk.v2g_K = pyo.Set(initialize=v2g, ordered=True)
+        p_cap = {(k, v.name): min(opt[k].spec.p_kw, v.p_max_kw) for k in K for v in self.vehicles}
+        blk.p_charge_kw = pyo.Var(blk.smart_K, blk.VT, domain=pyo.NonNegativeReals,
+                                  bounds=lambda b, k, v, p, t: (0, p_cap[(k, v)] * pres[(v, p, t)]))
+        blk.p_discharge_kw = pyo.Var(blk.v2g_K, blk.VT, domain=pyo.NonNegativeReals,
+                                     bounds=lambda b, k, v, p, t: (0, p_cap[(k, v)] * pres[(v, p, t)]))
+        blk.charge_assign = pyo.Constraint(
+            blk.smart_K, blk.VT,
+            rule=lambda b, k, v, p, t: b.p_charge_kw[k, v, p, t] <= p_cap[(k, v)] * b.present[v, p, t] * b.assign[v, k]
+            if pres[(v, p, t)] > 0 else pyo.Constraint.Skip)
+        blk.discharge_assign = pyo.Constraint(
+            blk.v2g_K, blk.VT,
+            rule=lambda b, k, v, p, t: b.p_discharge_kw[k, v, p, t] <= p_cap[(k, v)] * b.present[v, p, t] * b.assign[v, k]
+            if pres[(v, p, t)] > 0 else pyo.Constraint.Skip)
+
+        eta = {k: opt[k].spec.eta for k in K}
+
+        def stored(b: pyo.Block, v: str, p: str, t: int):  # energy into the vehicle during step t
+            e = sum(eta[k] * b.p_charge_kw[k, v, p, t] for k in smart) - sum(b.p_discharge_kw[k, v, p, t] / eta[k] for k in v2g)
+            e += sum(eta[k] * dumb_prof[(k, v, p, t)] * b.assign[v, k] for k in dumb)
+            return e * g.dt_h
+
+        cap = {v.name: v.battery_kwh for v in self.vehicles}
+        floor = {v.name: v.v2g_floor_soc * v.battery_kwh for v in self.vehicles}
+        blk.e_kwh = pyo.Var(blk.VT, domain=pyo.NonNegativeReals, bounds=lambda b, v, p, t: (0, cap[v]))
+
+        def e_before(b: pyo.Block, v: str, p: str, t: int):
+            return b.e_arrival_kwh[v] if t == 0 else b.e_kwh[v, p, t - 1]
+
+        blk.soc_balance = pyo.Constraint(blk.VT, rule=lambda b, v, p, t: b.e_kwh[v, p, t] == e_before(b, v, p, t) + stored(b, v, p, t))
+        blk.leave_charged = pyo.Constraint(
+            blk.V, ctx.model.P, rule=lambda b, v, p: b.e_kwh[v, p, g.n_steps - 1] >= b.e_arrival_kwh[v] + b.need_kwh[v, p])
+        blk.v2g_floor = pyo.Constraint(
+            blk.VT, rule=lambda b, v, p, t: b.e_kwh[v, p, t] >= floor[v] if v2g and pres[(v, p, t)] > 0 else pyo.Constraint.Skip)
+        # acceptance falls above taper_soc (linear in the energy at the start of the step)
+        blk.taper = pyo.Constraint(
+            blk.VT, rule=lambda b, v, p, t: sum(b.p_charge_kw[k, v, p, t] for k in smart)
+            <= veh[v].p_max_kw * (cap[v] - e_before(b, v, p, t)) / (cap[v] * (1 - veh[v].taper_soc))
+            if smart and pres[(v, p, t)] > 0 and veh[v].taper_soc < 1 else pyo.Constraint.Skip)
+
+        self._dumb_prof = dumb_prof
+        self._dumb = dumb
+
+        def grid_side(p: str, t: int):
+            total = sum(blk.p_charge_kw[k, v, p, t] for k in smart for v in V)
+            total -= sum(blk.p_discharge_kw[k, v, p, t] for k in v2g for v in V)
+            total += sum(dumb_prof[(k, v, p, t)] * blk.assign[v, k] for k in dumb for v in V)
+            return -total
+
+        self.port(ctx, "electricity", "EV charging", grid_side)
+
+    def _check_feasible(self, ctx: BuildContext, prof: dict, need: dict) -> None:
+        for v in self.vehicles:
+            for p in ctx.grid.periods:
+                got = sum(prof[(v.name, p, t)] for t in ctx.grid.steps) * ctx.grid.dt_h
+                if got < need[(v.name, p)] - 1e-6:
+                    from ems.errors import ConfigError
+
+                    raise ConfigError("<scenario>", f"vehicles[{v.name}]",
+                                      f"cannot receive {need[(v.name, p)]:.1f} kWh between arrival and departure")
+
+    def sizes(self) -> dict[str, float]:
+        return {f"chargers_{k}": h.value_units() for k, h in self.handles.items()}
+
+    def assignment(self) -> dict[str, str]:
+        """Which charger type each vehicle uses (design result)."""
+        if self.block is None or not hasattr(self.block, "assign"):
+            return {}
+        return {v: k for v in self.block.V for k in self.block.K if pyo.value(self.block.assign[v, k]) > 0.5}

@@ -1,0 +1,59 @@
+"""Connection of a hub to the public grid: purchase, sale, contract power, CO2 of imports.
+
+Import and export are exclusive (a binary per step) only when the builder says simultaneous
+import and export could pay (shared-energy incentive, or a sale price that can exceed the
+purchase price); otherwise buying dear and selling cheap at once is never optimal and the LP
+keeps them apart by itself.
+"""
+
+from __future__ import annotations
+
+import pyomo.environ as pyo
+
+from ems.model.context import BuildContext
+from ems.techs.base import Technology
+
+
+class Grid(Technology):
+    kind = "grid"
+
+    def __init__(self, name: str, hub: str, contract_kw: float, exclusive: bool,
+                 buy_column: str = "price_buy_eur_per_kwh", sell_column: str = "price_sell_eur_per_kwh",
+                 co2_t_per_mwh: float = 0.2583) -> None:
+        super().__init__(name, hub)
+        self.contract_kw = contract_kw
+        self.exclusive = exclusive
+        self.buy_column, self.sell_column = buy_column, sell_column
+        self.co2_t_per_mwh = co2_t_per_mwh
+
+    def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
+        blk.contract_kw = pyo.Param(initialize=self.contract_kw, mutable=True)
+        blk.p_import_kw = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, self.contract_kw))
+        blk.p_export_kw = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, self.contract_kw))
+        ctx.param(blk, "price_buy", ctx.series(self.buy_column))
+        ctx.param(blk, "price_sell", ctx.series(self.sell_column))
+        blk.import_limit = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.p_import_kw[p, t] <= b.contract_kw)
+        blk.export_limit = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.p_export_kw[p, t] <= b.contract_kw)
+        if self.exclusive:
+            # big-M = contract power (data, not 1e6)
+            blk.is_importing = pyo.Var(ctx.T, domain=pyo.Binary)
+            blk.import_excl = pyo.Constraint(
+                ctx.T, rule=lambda b, p, t: b.p_import_kw[p, t] <= self.contract_kw * b.is_importing[p, t])
+            blk.export_excl = pyo.Constraint(
+                ctx.T, rule=lambda b, p, t: b.p_export_kw[p, t] <= self.contract_kw * (1 - b.is_importing[p, t]))
+        self.port(ctx, "electricity", "grid import", lambda p, t: blk.p_import_kw[p, t])
+        self.port(ctx, "electricity", "grid export", lambda p, t: -blk.p_export_kw[p, t])
+
+    def add_costs(self, ctx: BuildContext, blk: pyo.Block) -> None:
+        ctx.add_cost("energy", sum(ctx.weight(p) * blk.price_buy[p, t] * blk.p_import_kw[p, t] for p, t in ctx.T))
+        ctx.add_cost("revenue_sale", sum(ctx.weight(p) * blk.price_sell[p, t] * blk.p_export_kw[p, t] for p, t in ctx.T))
+        ctx.add_co2(sum(ctx.weight(p) * self.co2_t_per_mwh / 1000.0 * blk.p_import_kw[p, t] for p, t in ctx.T))
+
+    # for the community rules
+    def import_kw(self, p: str, t: int):  # noqa: ANN201 - pyomo expression
+        assert self.block is not None
+        return self.block.p_import_kw[p, t]
+
+    def export_kw(self, p: str, t: int):  # noqa: ANN201
+        assert self.block is not None
+        return self.block.p_export_kw[p, t]

@@ -1,0 +1,49 @@
+"""Photovoltaic plant of one module type at one hub.
+
+Output ≤ installed kWp × specific yield of the step (kW/kWp, from pvlib); curtailment is free.
+Installed power comes in integer steps (panels or strings); the area it takes counts against
+the hub's roof, shared with the other PV types and solar thermal (constraint (127) of [1]).
+"""
+
+from __future__ import annotations
+
+import pyomo.environ as pyo
+
+from ems.config.schema import PvTypeSpec
+from ems.model.context import BuildContext, SizeHandle
+from ems.techs.base import Technology
+
+
+class Photovoltaic(Technology):
+    kind = "pv"
+
+    def __init__(self, name: str, hub: str, spec: PvTypeSpec, max_kwp: float, existing_kwp: float = 0.0,
+                 fixed_kwp: float | None = None) -> None:
+        super().__init__(name, hub)
+        self.spec = spec
+        self.max_kwp = max_kwp
+        self.existing_kwp = existing_kwp
+        self.fixed_kwp = fixed_kwp
+        self.size_kwp: SizeHandle | None = None
+
+    def declare_sizes(self, ctx: BuildContext, blk: pyo.Block) -> None:
+        step = self.spec.step_kwp
+        self.size_kwp = ctx.size(
+            blk, "n_steps", unit_size=step, unit="kWp", max_units=int(self.max_kwp // step + 1e-9),
+            existing_units=self.existing_kwp / step, capex_eur_per_unit=self.spec.capex_eur_per_kwp * step,
+            lifetime_y=self.spec.lifetime_y, om_fraction_per_y=self.spec.om_fraction_per_y,
+            fixed_units=None if self.fixed_kwp is None else self.fixed_kwp / step)
+        ctx.add_shared_use(("roof_m2", self.hub), self.size_kwp.expr / self.spec.kwp_per_m2)
+
+    def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
+        size = self.size_kwp
+        assert size is not None
+        ctx.param(blk, "yield_kw_per_kwp", ctx.series(self.spec.yield_column))
+        ymax = max(ctx.data[self.spec.yield_column].max(), 0.0)
+        blk.p_kw = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, max(self.max_kwp, self.existing_kwp) * max(ymax, 1.2)))
+        blk.output = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.p_kw[p, t] <= size.expr * b.yield_kw_per_kwp[p, t])
+        self.port(ctx, "electricity", f"PV {self.spec.description or self.name}", lambda p, t: blk.p_kw[p, t])
+
+    def sizes(self) -> dict[str, float]:
+        assert self.size_kwp is not None
+        return {"kwp": self.size_kwp.value()}
