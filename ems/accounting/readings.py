@@ -1,0 +1,393 @@
+"""Pure parsers for meter and zonal-price CSV text, and aggregation to local hours.
+
+Accepted layouts are documented in ``docs/accounting.md``. In short:
+
+- delimiter ``,`` or ``;`` (detected from the header); with ``;`` a decimal comma is accepted;
+- header names are case-insensitive, with Italian aliases;
+- time is either one ``timestamp`` column (ISO 8601, with a UTC offset or ``Z``; naive means
+  Europe/Rome wall time and is refused where it is ambiguous or does not exist at the DST changes;
+  ``dd/mm/yyyy HH:MM`` accepted), or ``date`` + ``hour`` (1..23/24/25, the GME/GSE hour index of
+  the local day) or ``date`` + ``quarter`` (1..92/96/100);
+- timestamps are the **start** of the interval; intervals are 15 or 60 minutes (``interval_min``
+  column, or inferred per POD/direction or zone: all on the hour → 60, otherwise 15).
+
+Meter files: ``pod``, time, ``kwh`` (or ``wh``), optional ``direction`` (injected / withdrawn, or
+immessa / prelevata). Without ``direction`` a POD that is only a plant is ``injected`` and a POD
+that is only a member is ``withdrawn``; a POD that is both needs the column.
+Energy is kept as integer Wh; kWh with more than 3 decimals are rounded half-even to 1 Wh.
+
+Price files: time + ``zone`` + ``price_eur_per_mwh`` (long), or time + one column per zone
+(``NORD``, ``CNOR``, …, wide). 15-min prices become the hourly arithmetic mean of the 4 quarters.
+
+A bad row never stops the parse: it becomes a :class:`RowError` (file, line, problem) and the good
+rows are returned.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Iterable, Mapping
+
+from .config import MARKET_ZONES
+from .timeutil import HOUR_S, local_midnight_utc, parse_local_naive
+
+INJECTED = "injected"
+WITHDRAWN = "withdrawn"
+DIRECTIONS = (INJECTED, WITHDRAWN)
+
+_DIRECTION_ALIASES = {
+    "injected": INJECTED, "injection": INJECTED, "immessa": INJECTED, "immissione": INJECTED,
+    "immessa_kwh": INJECTED, "export": INJECTED, "exported": INJECTED, "out": INJECTED,
+    "withdrawn": WITHDRAWN, "withdrawal": WITHDRAWN, "prelevata": WITHDRAWN, "prelievo": WITHDRAWN,
+    "import": WITHDRAWN, "imported": WITHDRAWN, "in": WITHDRAWN,
+}
+_COLS = {
+    "pod": ("pod", "codice_pod", "pod_code"),
+    "timestamp": ("timestamp", "datetime", "data_ora", "dataora", "start", "interval_start", "time_start"),
+    "date": ("date", "data", "giorno", "day"),
+    "hour": ("hour", "ora", "h"),
+    "quarter": ("quarter", "quarto", "quarto_ora", "qh"),
+    "kwh": ("kwh", "e_kwh", "energy_kwh", "energia_kwh", "value_kwh"),
+    "wh": ("wh", "e_wh", "energy_wh"),
+    "direction": ("direction", "verso", "flow", "tipo"),
+    "interval": ("interval_min", "duration_min", "minutes", "minuti", "interval"),
+    "zone": ("zone", "zona", "market_zone"),
+    "price": ("price_eur_per_mwh", "price", "prezzo", "pz", "eur_per_mwh", "prezzo_eur_mwh"),
+}
+MAX_KWH_PER_INTERVAL = Decimal(100_000)  # sanity bound: far above any CER POD
+
+
+@dataclass(frozen=True, order=True)
+class MeterReading:
+    """Energy through a POD in one interval: ``wh`` integer Wh, interval start ``start_utc``."""
+
+    pod: str
+    direction: str
+    start_utc: int
+    duration_s: int
+    wh: int
+
+
+@dataclass(frozen=True, order=True)
+class PricePoint:
+    """Zonal price of one interval, €/MWh."""
+
+    zone: str
+    start_utc: int
+    duration_s: int
+    price_eur_per_mwh: Decimal
+
+
+@dataclass(frozen=True)
+class RowError:
+    file: str
+    line: int
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.problem}"
+
+
+@dataclass
+class ParseResult:
+    """What one file yielded: good rows and bad rows (never both lost)."""
+
+    file: str
+    kind: str  # "meter" | "price"
+    readings: list[MeterReading] = field(default_factory=list)
+    prices: list[PricePoint] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+
+
+def _norm(h: str) -> str:
+    return h.strip().lower().replace(" ", "_").replace("(", "").replace(")", "").replace("/", "_per_") \
+        .replace("€", "eur").lstrip("\ufeff")
+
+
+def _find(header: list[str], key: str) -> int | None:
+    for i, h in enumerate(header):
+        if h in _COLS[key]:
+            return i
+    return None
+
+
+def _decimal(text: str, comma_decimal: bool) -> Decimal:
+    t = text.strip()
+    if comma_decimal and "," in t:
+        t = t.replace(".", "").replace(",", ".")
+    try:
+        d = Decimal(t)
+    except InvalidOperation:
+        raise ValueError(f"{text.strip()!r} is not a number") from None
+    if not d.is_finite():
+        raise ValueError(f"{text.strip()!r} is not a finite number")
+    return d
+
+
+def _parse_timestamp(text: str) -> tuple[int, bool]:
+    """Epoch seconds and whether the wall time had minute == 0 (used for interval inference)."""
+    t = text.strip()
+    if not t:
+        raise ValueError("empty timestamp")
+    dt: datetime | None = None
+    for fmt in ("%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S"):
+        try:
+            dt = datetime.strptime(t, fmt)
+            break
+        except ValueError:
+            pass
+    if dt is None:
+        try:
+            dt = datetime.fromisoformat(t)
+        except ValueError:
+            raise ValueError(f"{t!r} is not an ISO 8601 or dd/mm/yyyy HH:MM timestamp") from None
+    if dt.second or dt.microsecond or dt.minute % 15:
+        raise ValueError(f"{t!r} is not on a quarter hour")
+    if dt.tzinfo is None:
+        return parse_local_naive(dt), dt.minute == 0
+    return int(dt.timestamp()), dt.astimezone(timezone.utc).minute == 0
+
+
+def _parse_date(text: str) -> date:
+    t = text.strip()
+    for fmt in ("%Y-%m-%d", "%d/%m/%Y", "%Y%m%d"):
+        try:
+            return datetime.strptime(t, fmt).date()
+        except ValueError:
+            pass
+    raise ValueError(f"{t!r} is not a date (YYYY-MM-DD, dd/mm/yyyy or YYYYMMDD)")
+
+
+class _TimeReader:
+    """Reads the interval start from a row, by timestamp or by date + hour/quarter index."""
+
+    def __init__(self, header: list[str]) -> None:
+        self.ts = _find(header, "timestamp")
+        self.date = _find(header, "date")
+        self.hour = _find(header, "hour")
+        self.quarter = _find(header, "quarter")
+        self.interval = _find(header, "interval")
+        if self.ts is None and not (self.date is not None and (self.hour is not None or self.quarter is not None)):
+            raise ValueError("no time columns: need 'timestamp', or 'date' with 'hour' or 'quarter'")
+
+    def read(self, row: list[str]) -> tuple[int, int | None, bool]:
+        """(start epoch, duration in s if known, on-the-hour flag)."""
+        duration: int | None = None
+        if self.interval is not None and row[self.interval].strip():
+            minutes = row[self.interval].strip()
+            if minutes not in ("15", "60"):
+                raise ValueError(f"interval {minutes!r} min: only 15 or 60 are accepted")
+            duration = int(minutes) * 60
+        if self.ts is not None:
+            start, on_hour = _parse_timestamp(row[self.ts])
+            return start, duration, on_hour
+        day = _parse_date(row[self.date])  # type: ignore[index]
+        midnight = local_midnight_utc(day)
+        day_len = local_midnight_utc(date.fromordinal(day.toordinal() + 1)) - midnight
+        if self.hour is not None:
+            idx, step = row[self.hour].strip(), HOUR_S
+        else:
+            idx, step = row[self.quarter].strip(), 900  # type: ignore[index]
+        if not idx.isdigit() or not 1 <= int(idx) <= day_len // step:
+            raise ValueError(f"index {idx!r} out of range 1..{day_len // step} for {day}")
+        return midnight + (int(idx) - 1) * step, step, step == HOUR_S
+
+
+def _reader(text: str) -> tuple[list[list[str]], bool]:
+    first = text.lstrip("\ufeff").split("\n", 1)[0]
+    delim = ";" if first.count(";") > first.count(",") else ("\t" if "\t" in first else ",")
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=delim))
+    return rows, delim != ","
+
+
+def parse_csv(text: str, file: str, pod_roles: Mapping[str, frozenset[str]] | None = None) -> ParseResult:
+    """Parse a meter or price CSV (detected from the header). ``pod_roles``: POD → directions it
+    can have (from the configuration), used when the file has no direction column."""
+    rows, comma_decimal = _reader(text)
+    if not rows or not any(c.strip() for c in rows[0]):
+        return ParseResult(file, "meter", errors=[RowError(file, 1, "empty file or no header")])
+    header = [_norm(h) for h in rows[0]]
+    if _find(header, "pod") is not None:
+        return _parse_meter(rows, header, file, comma_decimal, pod_roles or {})
+    if _find(header, "price") is not None or any(h.upper() in MARKET_ZONES for h in header):
+        return _parse_prices(rows, header, file, comma_decimal)
+    return ParseResult(file, "meter", errors=[RowError(
+        file, 1, f"header {rows[0]!r} is neither a meter file (needs 'pod') nor a price file "
+                 "(needs 'price_eur_per_mwh' or zone columns such as NORD)")])
+
+
+def _infer_durations(items: list[tuple[int, object, int, int | None, bool]]) -> dict[object, int]:
+    """Per key: 3600 if every timestamp of that key is on the hour, else 900."""
+    on_hour: dict[object, bool] = defaultdict(lambda: True)
+    for _, key, _, dur, oh in items:
+        if dur is None:
+            on_hour[key] = on_hour[key] and oh
+    return {k: (HOUR_S if v else 900) for k, v in on_hour.items()}
+
+
+def _parse_meter(rows: list[list[str]], header: list[str], file: str, comma_decimal: bool,
+                 pod_roles: Mapping[str, frozenset[str]]) -> ParseResult:
+    res = ParseResult(file, "meter")
+    try:
+        tr = _TimeReader(header)
+    except ValueError as exc:
+        res.errors.append(RowError(file, 1, str(exc)))
+        return res
+    i_pod, i_dir = _find(header, "pod"), _find(header, "direction")
+    i_kwh, i_wh = _find(header, "kwh"), _find(header, "wh")
+    if i_kwh is None and i_wh is None:
+        res.errors.append(RowError(file, 1, "no energy column: need 'kwh' (or 'wh')"))
+        return res
+    pending: list[tuple[int, tuple[str, str], int, int | None, bool, int]] = []
+    for n, row in enumerate(rows[1:], start=2):
+        if not any(c.strip() for c in row):
+            continue
+        try:
+            if len(row) != len(header):
+                raise ValueError(f"{len(row)} fields, header has {len(header)}")
+            pod = row[i_pod].strip().upper()  # type: ignore[index]
+            if not pod:
+                raise ValueError("empty POD")
+            if i_dir is not None and row[i_dir].strip():
+                d = _DIRECTION_ALIASES.get(row[i_dir].strip().lower())
+                if d is None:
+                    raise ValueError(f"direction {row[i_dir].strip()!r}: use injected or withdrawn")
+            else:
+                roles = pod_roles.get(pod)
+                if roles is None:
+                    raise ValueError(f"POD {pod} is not in the configuration and the row has no direction")
+                if len(roles) != 1:
+                    raise ValueError(f"POD {pod} is both a plant and a member: the direction column is required")
+                d = next(iter(roles))
+            start, dur, on_hour = tr.read(row)
+            if i_kwh is not None:
+                kwh = _decimal(row[i_kwh], comma_decimal)
+                wh = int((kwh * 1000).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+            else:
+                kwh = _decimal(row[i_wh], comma_decimal) / 1000  # type: ignore[index]
+                wh = int((kwh * 1000).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+            if kwh < 0:
+                raise ValueError(f"negative energy {kwh} kWh")
+            if kwh > MAX_KWH_PER_INTERVAL:
+                raise ValueError(f"{kwh} kWh in one interval is not plausible")
+        except ValueError as exc:
+            res.errors.append(RowError(file, n, str(exc)))
+            continue
+        pending.append((n, (pod, d), start, dur, on_hour, wh))
+    inferred = _infer_durations([(n, k, s, dur, oh) for n, k, s, dur, oh, _ in pending])
+    seen: dict[tuple[str, str, int, int], tuple[int, int]] = {}
+    for n, (pod, d), start, dur, _, wh in pending:
+        duration = dur or inferred[(pod, d)]
+        if start % duration:
+            res.errors.append(RowError(file, n, f"a {duration // 60}-min interval must start on a "
+                                                f"{'whole hour' if duration == HOUR_S else 'quarter hour'}"))
+            continue
+        key = (pod, d, start, duration)
+        if key in seen:
+            if seen[key][1] != wh:
+                res.errors.append(RowError(file, n, f"same interval as line {seen[key][0]} with a different value"))
+            continue
+        seen[key] = (n, wh)
+        res.readings.append(MeterReading(pod, d, start, duration, wh))
+    return res
+
+
+def _parse_prices(rows: list[list[str]], header: list[str], file: str, comma_decimal: bool) -> ParseResult:
+    res = ParseResult(file, "price")
+    try:
+        tr = _TimeReader(header)
+    except ValueError as exc:
+        res.errors.append(RowError(file, 1, str(exc)))
+        return res
+    i_zone, i_price = _find(header, "zone"), _find(header, "price")
+    wide = {i: h.upper() for i, h in enumerate(header) if h.upper() in MARKET_ZONES}
+    if i_price is not None and i_zone is None:
+        res.errors.append(RowError(file, 1, "price column without a 'zone' column"))
+        return res
+    pending: list[tuple[int, str, int, int | None, bool, Decimal]] = []
+    for n, row in enumerate(rows[1:], start=2):
+        if not any(c.strip() for c in row):
+            continue
+        try:
+            if len(row) != len(header):
+                raise ValueError(f"{len(row)} fields, header has {len(header)}")
+            start, dur, on_hour = tr.read(row)
+            if i_price is not None:
+                zone = row[i_zone].strip().upper()  # type: ignore[index]
+                if zone not in MARKET_ZONES:
+                    raise ValueError(f"zone {zone!r} is not one of {sorted(MARKET_ZONES)}")
+                values = [(zone, row[i_price])]
+            else:
+                values = [(z, row[i]) for i, z in wide.items() if row[i].strip()]
+            parsed = [(z, _decimal(v, comma_decimal)) for z, v in values]
+            for z, p in parsed:
+                if abs(p) > 10_000:
+                    raise ValueError(f"price {p} €/MWh is not plausible")
+        except ValueError as exc:
+            res.errors.append(RowError(file, n, str(exc)))
+            continue
+        for z, p in parsed:
+            pending.append((n, z, start, dur, on_hour, p))
+    inferred = _infer_durations([(n, z, s, d, oh) for n, z, s, d, oh, _ in pending])
+    seen: dict[tuple[str, int, int], tuple[int, Decimal]] = {}
+    for n, z, start, dur, _, p in pending:
+        duration = dur or inferred[z]
+        if start % duration:
+            res.errors.append(RowError(file, n, f"a {duration // 60}-min price must start on a whole hour"))
+            continue
+        key = (z, start, duration)
+        if key in seen:
+            if seen[key][1] != p:
+                res.errors.append(RowError(file, n, f"same interval as line {seen[key][0]} with a different price"))
+            continue
+        seen[key] = (n, p)
+        res.prices.append(PricePoint(z, start, duration, p))
+    return res
+
+
+def hourly_energy(readings: Iterable[MeterReading]) -> tuple[dict[tuple[str, str, int], int],
+                                                              dict[tuple[str, str, int], str]]:
+    """Sum readings to hours: ``{(pod, direction, hour_utc): wh}`` and the incomplete hours with a
+    reason. An hour is complete with its 4 quarter-hours, or with an hourly reading; a partial
+    hour is *not* summed (never zero-filled): it is reported as incomplete."""
+    quarters: dict[tuple[str, str, int], dict[int, int]] = defaultdict(dict)
+    hourly: dict[tuple[str, str, int], int] = {}
+    for r in readings:
+        if r.duration_s == HOUR_S:
+            hourly[(r.pod, r.direction, r.start_utc)] = r.wh
+        else:
+            h = r.start_utc - r.start_utc % HOUR_S
+            quarters[(r.pod, r.direction, h)][r.start_utc] = r.wh
+    energy: dict[tuple[str, str, int], int] = {}
+    partial: dict[tuple[str, str, int], str] = {}
+    for key in set(quarters) | set(hourly):
+        q = quarters.get(key, {})
+        if len(q) == 4:
+            energy[key] = sum(q.values())
+        elif key in hourly:
+            energy[key] = hourly[key]
+        else:
+            partial[key] = f"{len(q)} of 4 quarter-hours"
+    return energy, partial
+
+
+def hourly_prices(points: Iterable[PricePoint]) -> dict[tuple[str, int], Decimal]:
+    """``{(zone, hour_utc): €/MWh}``: the hourly price, or the mean of the 4 quarter-hour prices
+    (an hour with fewer than 4 quarters and no hourly price has no price)."""
+    quarters: dict[tuple[str, int], dict[int, Decimal]] = defaultdict(dict)
+    hourly: dict[tuple[str, int], Decimal] = {}
+    for p in points:
+        if p.duration_s == HOUR_S:
+            hourly[(p.zone, p.start_utc)] = p.price_eur_per_mwh
+        else:
+            quarters[(p.zone, p.start_utc - p.start_utc % HOUR_S)][p.start_utc] = p.price_eur_per_mwh
+    out = dict(hourly)
+    for key, q in quarters.items():
+        if len(q) == 4 and key not in out:
+            out[key] = sum(q.values(), Decimal(0)) / 4
+    return out
