@@ -32,7 +32,8 @@ class StudyData:
     hourly: pd.DataFrame | None = None
 
 
-def read_series_csv(path: Path, file_label: str, *, index_col: str | None = "timestamp") -> pd.DataFrame:
+def read_series_csv(path: Path, file_label: str, *, index_col: str | None = "timestamp",
+                    label_cols: tuple[str, ...] = ()) -> pd.DataFrame:
     """Read a numeric CSV; a missing file, a bad timestamp or a non-numeric/NaN cell → DataError
     naming the file, the line and the column."""
     if not path.is_file():
@@ -51,6 +52,8 @@ def read_series_csv(path: Path, file_label: str, *, index_col: str | None = "tim
         df = df.drop(columns=[index_col])
         df.index = pd.DatetimeIndex(ts)
     for col in df.columns:
+        if col in label_cols:
+            continue
         values = pd.to_numeric(df[col], errors="coerce")
         bad = values.isna()
         if bad.any():
@@ -87,9 +90,11 @@ def prepare(s: Scenario, yield_columns: list[str]) -> StudyData:
         profiles, weights, kinds = td.profiles, td.weights, td.kinds
         dt_h = 1.0
     else:
-        raw = read_series_csv(s.path(s.time.typical_days_csv), s.time.typical_days_csv, index_col=None)
+        raw = read_series_csv(s.path(s.time.typical_days_csv), s.time.typical_days_csv, index_col=None,
+                              label_cols=("day",))
         _check_columns(raw, ["day", "hour"], file, "time.typical_days_csv")
-        raw["day"] = raw["day"].astype(int).astype(str) if raw["day"].dtype != object else raw["day"]
+        raw["day"] = raw["day"].astype(str)
+        raw["hour"] = raw["hour"].astype(int)
         profiles = raw.set_index(["day", "hour"]).sort_index()
         weights = pd.Series(s.time.weights)
         missing = set(weights.index) - set(profiles.index.get_level_values(0).astype(str))

@@ -166,8 +166,14 @@ class EvFleet(Technology):
             return b.e_arrival_kwh[v] if t == 0 else b.e_kwh[v, p, t - 1]
 
         blk.soc_balance = pyo.Constraint(blk.VT, rule=lambda b, v, p, t: b.e_kwh[v, p, t] == e_before(b, v, p, t) + stored(b, v, p, t))
-        blk.leave_charged = pyo.Constraint(
-            blk.V, ctx.model.P, rule=lambda b, v, p: b.e_kwh[v, p, g.n_steps - 1] >= b.e_arrival_kwh[v] + b.need_kwh[v, p])
+        # design (cyclic typical days): the vehicle takes exactly its daily energy, since a surplus
+        # could not be carried to the next day; operation: at least the requested energy
+        if g.cyclic:
+            blk.leave_charged = pyo.Constraint(
+                blk.V, ctx.model.P, rule=lambda b, v, p: b.e_kwh[v, p, g.n_steps - 1] == b.e_arrival_kwh[v] + b.need_kwh[v, p])
+        else:
+            blk.leave_charged = pyo.Constraint(
+                blk.V, ctx.model.P, rule=lambda b, v, p: b.e_kwh[v, p, g.n_steps - 1] >= b.e_arrival_kwh[v] + b.need_kwh[v, p])
         blk.v2g_floor = pyo.Constraint(
             blk.VT, rule=lambda b, v, p, t: b.e_kwh[v, p, t] >= floor[v] if v2g and pres[(v, p, t)] > 0 else pyo.Constraint.Skip)
         # acceptance falls above taper_soc (linear in the energy at the start of the step)

@@ -1,0 +1,205 @@
+"""Outputs of a design study: console tables, results.json, dispatch CSVs, sizes.yaml, PNG plots."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import yaml  # noqa: E402
+
+from ems.model import results as res  # noqa: E402
+from ems.techs.battery import Battery  # noqa: E402
+from ems.techs.ev_fleet import EvFleet  # noqa: E402
+from ems.techs.pv import Photovoltaic  # noqa: E402
+from design.study import StudyResult  # noqa: E402
+
+
+def sizes_table(r: StudyResult) -> list[dict[str, Any]]:
+    """One row per hub and sized item: installed vs maximum."""
+    rows: list[dict[str, Any]] = []
+    for tech in r.design.built.techs:
+        if isinstance(tech, Photovoltaic):
+            rows.append({"hub": tech.hub, "item": tech.spec.description or tech.name, "key": tech.name.split("_", 1)[1],
+                         "unit": "kWp", "installed": tech.size_kwp.value(), "max": tech.max_kwp})
+        elif isinstance(tech, Battery):
+            rows.append({"hub": tech.hub, "item": "battery", "key": "battery", "unit": "kWh",
+                         "installed": tech.capacity.value(), "max": tech.max_modules * tech.spec.module_kwh})
+        elif isinstance(tech, EvFleet):
+            for o in tech.options:
+                rows.append({"hub": tech.hub, "item": f"charger {o.key}", "key": o.key, "unit": "units",
+                             "installed": tech.handles[o.key].value_units(), "max": o.max_units})
+    for row in rows:
+        row["installed"] = round(row["installed"] + 0.0, 3)
+    return rows
+
+
+def sizes_yaml(r: StudyResult) -> dict[str, Any]:
+    """What operation mode reads: {hub: {pv type: {kwp}, battery: {modules, kwh}, chargers: {type: n}}}."""
+    out: dict[str, Any] = {}
+    for tech in r.design.built.techs:
+        hub = out.setdefault(tech.hub, {})
+        if isinstance(tech, Photovoltaic):
+            hub[tech.name.removeprefix(f"{tech.hub}_")] = {"kwp": round(tech.size_kwp.value(), 4)}
+        elif isinstance(tech, Battery):
+            hub["battery"] = {"modules": int(round(tech.capacity.value_units())), "kwh": round(tech.capacity.value(), 3)}
+        elif isinstance(tech, EvFleet):
+            hub["chargers"] = {k: int(round(h.value_units())) for k, h in tech.handles.items()}
+            hub["vehicle_charger"] = tech.assignment()
+    return {k: v for k, v in out.items() if v and k != "community"}
+
+
+def _fmt(x: Any, digits: int = 1) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if isinstance(x, (int, float)):
+        return f"{x:,.{digits}f}"
+    return str(x)
+
+
+def console_report(r: StudyResult) -> str:
+    lines = [f"== {r.scenario.name} ({r.scenario.community} community) =="]
+    lines.append("")
+    lines.append("Sizes (installed / maximum):")
+    lines.append(f"  {'hub':<8}{'item':<28}{'installed':>12}{'max':>12}  unit")
+    for row in sizes_table(r):
+        lines.append(f"  {row['hub']:<8}{row['item']:<28}{_fmt(row['installed'], 2):>12}{_fmt(row['max'], 2):>12}  {row['unit']}")
+    k, a = r.design.kpis, r.asis.kpis
+    vs = k.get("vs_asis", {})
+    lines.append("")
+    lines.append(f"  {'KPI':<34}{'design':>14}{'AS-IS':>14}{'change':>10}")
+
+    def kpi(label: str, key: str, change: str | None = None, digits: int = 0) -> None:
+        ch = vs.get(change) if change else None
+        lines.append(f"  {label:<34}{_fmt(k[key], digits):>14}{_fmt(a[key], digits):>14}{(_fmt(ch, 1) + ' %') if ch is not None else '':>10}")
+
+    kpi("annualised cost €/y", "annualised_cost_eur_per_y", "annualised_cost_pct")
+    kpi("  Capex (annualised) €/y", "capex_annualised_eur_per_y")
+    kpi("  Opex (O&M + grid − sale) €/y", "opex_eur_per_y", "opex_pct")
+    kpi("  incentive €/y", "incentive_eur_per_y")
+    kpi("investment €", "investment_eur")
+    kpi("CO2 t/y", "co2_t_per_y", "co2_pct", 1)
+    kpi("PV MWh/y", "pv_mwh_per_y", None, 1)
+    kpi("self-consumption %", "self_consumption_pct", None, 1)
+    kpi("shared energy MWh/y", "shared_energy_mwh_per_y", None, 1)
+    for hub, h in k["hubs"].items():
+        lines.append(f"  {hub}: PV {h['pv_mwh_per_y']:.1f} MWh/y, import {h['import_mwh_per_y']:.1f}, export "
+                     f"{h['export_mwh_per_y']:.1f}, self-consumption {_fmt(h['self_consumption_pct'])} %")
+    if vs.get("simple_payback_y") is not None:
+        lines.append(f"  simple payback: {vs['simple_payback_y']:.1f} years")
+    lines.append("")
+    lines.append("Solves:")
+    for rec in (r.asis.record, r.design.record):
+        lines.append("  " + rec.line())
+    for note in r.notes:
+        lines.append(f"  note: {note}")
+    return "\n".join(lines)
+
+
+def write_outputs(r: StudyResult, out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    payload = {
+        "scenario": r.scenario.name,
+        "community": r.scenario.community,
+        "objective": r.scenario.objective.model_dump(),
+        "solves": {"asis": r.asis.record.as_dict(), "design": r.design.record.as_dict()},
+        "sizes": sizes_table(r),
+        "kpis": r.design.kpis,
+        "asis_kpis": r.asis.kpis,
+        "costs": r.design.costs,
+        "asis_costs": r.asis.costs,
+        "typical_days": {p: {"weight": r.study.grid.weight[p], "kind": r.study.grid.kind.get(p)} for p in r.study.grid.periods},
+        "notes": r.notes,
+    }
+    p = out / "results.json"
+    p.write_text(json.dumps(payload, indent=2, default=float))
+    written.append(p)
+    p = out / "sizes.yaml"
+    p.write_text("# written by ems design: the sizes operation mode reads\n"
+                 + yaml.safe_dump({"scenario": r.scenario.name, "hubs": sizes_yaml(r)}, sort_keys=False))
+    written.append(p)
+    fl = res.flows(r.design.built)
+    ddir = out / "dispatch"
+    ddir.mkdir(exist_ok=True)
+    for period, df in fl.groupby("period", sort=False):
+        wide = df.pivot_table(index="step", columns=["hub", "carrier", "label"], values="kw", aggfunc="sum")
+        wide.columns = [f"{h}:{c}:{lab}" for h, c, lab in wide.columns]
+        p = ddir / f"{period}.csv"
+        wide.round(4).to_csv(p)
+        written.append(p)
+    written += plot_sizes(r, out)
+    written += plot_balances(r, fl, out)
+    return written
+
+
+def plot_sizes(r: StudyResult, out: Path) -> list[Path]:
+    rows = pd.DataFrame(sizes_table(r))
+    if rows.empty:
+        return []
+    hubs = sorted(rows["hub"].unique())
+    fig, axes = plt.subplots(1, len(hubs), figsize=(4.5 * len(hubs), 4), squeeze=False)
+    for ax, hub in zip(axes[0], hubs):
+        sub = rows[rows["hub"] == hub]
+        labels = [f"{i}\n[{u}]" for i, u in zip(sub["item"], sub["unit"])]
+        x = range(len(sub))
+        ax.bar(x, sub["max"], color="#dddddd", label="maximum")
+        ax.bar(x, sub["installed"], color="#2b7bba", width=0.5, label="installed")
+        ax.set_xticks(list(x), labels, fontsize=7, rotation=30, ha="right")
+        ax.set_title(hub)
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(f"{r.scenario.name}: sizes vs maximum")
+    fig.tight_layout()
+    p = out / "sizes.png"
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
+    return [p]
+
+
+def plot_balances(r: StudyResult, fl: pd.DataFrame, out: Path, carrier: str = "electricity") -> list[Path]:
+    """Symmetric daily balance (supplies above zero, uses below) of each hub for the most weighted
+    weekday and holiday typical day, like the seed's Figure 16."""
+    g = r.study.grid
+    picks: list[str] = []
+    for kind in ("weekday", "holiday"):
+        cands = [p for p in g.periods if g.kind.get(p, "weekday") == kind]
+        if cands:
+            picks.append(max(cands, key=lambda p: g.weight[p]))
+    written = []
+    sub_all = fl[fl["carrier"] == carrier]
+    hubs = sorted(h for h in sub_all["hub"].unique() if h != "community")
+    for period in picks:
+        fig, axes = plt.subplots(len(hubs), 1, figsize=(9, 2.6 * len(hubs)), squeeze=False, sharex=True)
+        for ax, hub in zip(axes[:, 0], hubs):
+            sub = sub_all[(sub_all["hub"] == hub) & (sub_all["period"] == period)]
+            wide = sub.pivot_table(index="step", columns="label", values="kw", aggfunc="sum").fillna(0.0)
+            hours = [g.hour_of(t) for t in wide.index]
+            pos_base = [0.0] * len(wide)
+            neg_base = [0.0] * len(wide)
+            for label in wide.columns:
+                vals = wide[label].tolist()
+                pos = [max(v, 0.0) for v in vals]
+                neg = [min(v, 0.0) for v in vals]
+                if any(v > 1e-6 for v in pos):
+                    ax.bar(hours, pos, bottom=pos_base, width=g.dt_h * 0.9, label=label, align="edge")
+                    pos_base = [b + v for b, v in zip(pos_base, pos)]
+                if any(v < -1e-6 for v in neg):
+                    ax.bar(hours, neg, bottom=neg_base, width=g.dt_h * 0.9, label=label, align="edge", hatch="//")
+                    neg_base = [b + v for b, v in zip(neg_base, neg)]
+            ax.axhline(0, color="black", lw=0.6)
+            ax.set_ylabel(f"{hub} kW")
+            ax.legend(fontsize=6, ncol=3, loc="upper left")
+        axes[-1, 0].set_xlabel("hour")
+        fig.suptitle(f"{r.scenario.name}: {carrier} balance, typical day {period} ({g.weight[period]:.0f} days)")
+        fig.tight_layout()
+        p = out / f"balance_{carrier}_{period}.png"
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        written.append(p)
+    return written
