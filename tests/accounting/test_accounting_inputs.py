@@ -1,0 +1,156 @@
+"""Meter and price CSV layouts, DST days, bad rows (clear error, good rows kept)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+import pytest
+
+from acct_helpers import make_cfg, member, meter_csv, plant, pod
+from ems.accounting import service
+from ems.accounting.readings import INJECTED, WITHDRAWN, hourly_energy, hourly_prices, parse_csv
+from ems.accounting.timeutil import ROME, day_hours, local_midnight_utc, time_band
+
+ROLES = {pod(1): frozenset({INJECTED}), pod(2): frozenset({WITHDRAWN})}
+
+
+def _quarters(day: date) -> list[int]:
+    start = local_midnight_utc(day)
+    end = local_midnight_utc(date.fromordinal(day.toordinal() + 1))
+    return list(range(start, end, 900))
+
+
+def _dst_day_csvs(day: date) -> tuple[str, str]:
+    """15-min meter data with explicit offsets (plant 1 kWh, member 0.5 kWh per quarter) and hourly
+    NORD prices in the date + hour-index layout."""
+    rows = []
+    for t in _quarters(day):
+        ts = datetime.fromtimestamp(t, ROME).isoformat()
+        rows += [(pod(1), "injected", ts, "1.000"), (pod(2), "withdrawn", ts, "0.500")]
+    n_hours = len(_quarters(day)) // 4
+    prices = "date,hour,NORD\n" + "".join(f"{day.isoformat()},{h},100\n" for h in range(1, n_hours + 1))
+    return meter_csv(rows), prices
+
+
+@pytest.mark.parametrize("day, hours", [(date(2024, 3, 31), 23), (date(2024, 10, 27), 25)])
+def test_dst_days_have_23_and_25_hours(store, day: date, hours: int) -> None:
+    cfg = make_cfg([plant("A", 1, 100)], [member("m", 2)])
+    meter, prices = _dst_day_csvs(day)
+    parsed = [parse_csv(meter, "m.csv", ROLES), parse_csv(prices, "p.csv")]
+    assert not parsed[0].errors and not parsed[1].errors
+    assert len(parsed[1].prices) == hours
+    s = store()
+    service.ingest(s, cfg, parsed)
+    start, end, label, annual = service.period_days(month=f"{day:%Y-%m}")
+    [st] = service.statements(s, cfg, start, end, label, annual)
+    [d] = [d for d in st.daily if d.day == day]
+    assert d.hours == hours and d.complete_hours == hours
+    # each hour: inject 4 kWh, withdraw 2 kWh → shared 2 kWh
+    assert d.shared_wh == 2_000 * hours
+    # TIP: 100 €/MWh → min(120, 80 + 80) + 10 = 130 €/MWh × 2 kWh × hours
+    assert d.tip_eur_exact == Decimal("0.26") * hours
+    assert len(day_hours(day)) == hours
+
+
+def test_october_repeated_hour_is_two_distinct_hours() -> None:
+    text = meter_csv([(pod(2), "withdrawn", "2024-10-27T02:00:00+02:00", "1"),
+                      (pod(2), "withdrawn", "2024-10-27T02:00:00+01:00", "2")])
+    res = parse_csv(text, "m.csv")
+    assert not res.errors
+    energy, _ = hourly_energy(res.readings)
+    assert sorted(energy.values()) == [1000, 2000] and len(energy) == 2
+
+
+@pytest.mark.parametrize("ts, problem", [
+    ("2024-10-27 02:00", "ambiguous"),
+    ("2024-03-31 02:15", "does not exist"),
+    ("2024-06-12 12:07", "quarter hour"),
+    ("12 June", "not an ISO 8601"),
+])
+def test_naive_local_times_at_dst_are_refused(ts: str, problem: str) -> None:
+    res = parse_csv(meter_csv([(pod(2), "withdrawn", ts, "1")]), "m.csv")
+    assert not res.readings and len(res.errors) == 1
+    assert res.errors[0].line == 2 and problem in res.errors[0].problem
+
+
+def test_italian_semicolon_layout_with_decimal_comma_and_hour_index() -> None:
+    text = "POD;Data;Ora;Energia kWh;Verso\nIT001E00000002;12/06/2024;13;1,234;prelevata\n" \
+           "IT001E00000001;12/06/2024;13;2,5;immessa\n"
+    res = parse_csv(text, "e-distribuzione.csv")
+    assert not res.errors
+    noon = int(datetime(2024, 6, 12, 12, tzinfo=ROME).timestamp())  # hour 13 = 12:00–13:00
+    assert {(r.pod, r.direction, r.start_utc, r.duration_s, r.wh) for r in res.readings} == {
+        (pod(2), WITHDRAWN, noon, 3600, 1234), (pod(1), INJECTED, noon, 3600, 2500)}
+
+
+def test_direction_from_configuration_and_interval_inference() -> None:
+    text = "pod,timestamp,kwh\n" + "".join(
+        f"{pod(1)},2024-06-12T12:{m:02d}:00+02:00,0.25\n" for m in (0, 15, 30, 45)) + \
+        f"{pod(2)},2024-06-12T12:00:00+02:00,3\n"
+    res = parse_csv(text, "m.csv", ROLES)
+    assert not res.errors
+    durations = {(r.pod, r.direction): r.duration_s for r in res.readings}
+    assert durations == {(pod(1), INJECTED): 900, (pod(2), WITHDRAWN): 3600}
+    energy, partial = hourly_energy(res.readings)
+    assert sorted(energy.values()) == [1000, 3000] and not partial
+    # A POD that is both a plant and a member needs the direction column.
+    both = {pod(1): frozenset({INJECTED, WITHDRAWN})}
+    res = parse_csv("pod,timestamp,kwh\n" + f"{pod(1)},2024-06-12T12:00:00+02:00,1\n", "m.csv", both)
+    assert "direction column is required" in res.errors[0].problem
+
+
+def test_partial_hour_is_incomplete_not_zero_filled() -> None:
+    text = meter_csv([(pod(1), "injected", f"2024-06-12T12:{m:02d}:00+02:00", "1") for m in (0, 15, 30)])
+    energy, partial = hourly_energy(parse_csv(text, "m.csv").readings)
+    assert not energy and list(partial.values()) == ["3 of 4 quarter-hours"]
+
+
+def test_fifteen_minute_prices_become_the_hourly_mean() -> None:
+    text = "timestamp,zone,price_eur_per_mwh\n" + "".join(
+        f"2024-06-12T12:{m:02d}:00+02:00,NORD,{p}\n" for m, p in ((0, 100), (15, 110), (30, 120), (45, 131)))
+    text += "2024-06-12T13:00:00+02:00,NORD,90\n2024-06-12T13:15:00+02:00,NORD,90\n"  # incomplete hour
+    res = parse_csv(text, "pz.csv")
+    assert res.kind == "price" and not res.errors
+    prices = hourly_prices(res.prices)
+    noon = int(datetime(2024, 6, 12, 12, tzinfo=ROME).timestamp())
+    assert prices == {("NORD", noon): Decimal("115.25")}
+
+
+def test_bad_rows_are_reported_with_file_and_line_and_good_rows_kept(store) -> None:
+    text = (
+        "pod,direction,timestamp,kwh\n"
+        f"{pod(1)},injected,2024-06-12T12:00:00+02:00,4\n"      # 2 good
+        f"{pod(1)},injected,2024-06-12T13:00:00+02:00,abc\n"    # 3 not a number
+        f"{pod(2)},sideways,2024-06-12T12:00:00+02:00,1\n"      # 4 bad direction
+        f"{pod(2)},withdrawn,2024-06-12T12:00:00+02:00,-1\n"    # 5 negative
+        f"{pod(2)},withdrawn,2024-06-12T12:00:00+02:00\n"       # 6 missing field
+        f"{pod(2)},withdrawn,2024-06-12T12:00:00+02:00,2\n"      # 7 good
+        f"{pod(2)},withdrawn,2024-06-12T12:00:00+02:00,3\n"      # 8 conflicting duplicate of 7
+    )
+    res = parse_csv(text, "meter-june.csv", ROLES)
+    assert [(e.file, e.line) for e in res.errors] == [("meter-june.csv", n) for n in (3, 4, 5, 6, 8)]
+    assert "not a number" in str(res.errors[0]) and str(res.errors[0]).startswith("meter-june.csv:3: ")
+    assert {(r.pod, r.wh) for r in res.readings} == {(pod(1), 4000), (pod(2), 2000)}
+    cfg = make_cfg([plant("A", 1, 100)], [member("m", 2)])
+    s = store()
+    summary = service.ingest(s, cfg, [res])
+    assert summary.new == 2 and len(summary.errors) == 5
+    assert {r.wh for r in s.readings([pod(1), pod(2)], 0, 2**40)} == {4000, 2000}
+
+
+def test_unrecognised_header() -> None:
+    res = parse_csv("a,b\n1,2\n", "x.csv")
+    assert res.errors[0].line == 1 and "neither a meter file" in res.errors[0].problem
+
+
+def test_time_bands() -> None:
+    def h(y, mo, d, hh):
+        return int(datetime(y, mo, d, hh, tzinfo=ROME).timestamp())
+    assert time_band(h(2024, 6, 12, 12)) == "F1"   # Wednesday noon
+    assert time_band(h(2024, 6, 12, 7)) == "F2"
+    assert time_band(h(2024, 6, 12, 22)) == "F2"
+    assert time_band(h(2024, 6, 12, 23)) == "F3"
+    assert time_band(h(2024, 6, 15, 12)) == "F2"   # Saturday
+    assert time_band(h(2024, 6, 16, 12)) == "F3"   # Sunday
+    assert time_band(h(2024, 8, 15, 12)) == "F3"   # Ferragosto (Thursday)
