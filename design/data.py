@@ -17,6 +17,7 @@ from ems.errors import ConfigError, DataError
 from ems.model.assembly import electricity_column
 from ems.model.timegrid import TimeGrid
 from ems.profiles import shapes
+from ems.profiles.calendar import is_holiday_day
 from ems.profiles.typical_days import aggregate_typical_days
 from ems.tariffs import arera_bands, typical_day_band
 
@@ -87,8 +88,9 @@ def prepare(s: Scenario, yield_columns: list[str]) -> StudyData:
                     raise ConfigError(file, f"hubs[{hub.id}].electricity", str(exc)) from None
         _add_prices_hourly(s, hourly)
         td = aggregate_typical_days(hourly, method=s.time.aggregation, n_days=s.time.n_days)
-        profiles, weights, kinds = td.profiles, td.weights, td.kinds
-        dt_h = 1.0
+        profiles, weights, dt_h = td.profiles, td.weights, td.dt_h
+        holiday = pd.Series(is_holiday_day(pd.DatetimeIndex(td.assignment.index)), index=td.assignment.index)
+        kinds = holiday.groupby(td.assignment.values).mean().map(lambda f: "holiday" if f >= 0.5 else "weekday")
     else:
         raw = read_series_csv(s.path(s.time.typical_days_csv), s.time.typical_days_csv, index_col=None,
                               label_cols=("day",))

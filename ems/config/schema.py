@@ -260,6 +260,7 @@ class SolverOptions(_Strict):
 
 
 class Scenario(_Strict):
+    extends: str | None = Field(None, description="base scenario file merged under this one (already applied)")
     name: str
     community: Literal["independent", "virtual", "physical"]
     catalogue: str | None = Field(None, description="path of a catalogue YAML; default: the built-in one")
@@ -356,10 +357,33 @@ def load_catalogue(path: Path | None = None, overrides: dict[str, dict[str, Any]
         raise ConfigError(file, err.field.replace("entries.", "catalogue_overrides." if file == overrides_file else "entries.", 1), err.problem) from None
 
 
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        out[key] = _deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _read_with_extends(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A scenario may say ``extends: base.yaml``: mappings merge key by key, lists are replaced."""
+    raw = read_yaml(path)
+    base = raw.get("extends")
+    if base is None:
+        return raw
+    if not isinstance(base, str):
+        raise ConfigError(str(path), "extends", "expected a file path")
+    base_path = (path.parent / base).resolve()
+    if base_path in seen:
+        raise ConfigError(str(path), "extends", f"circular extends via {base_path}")
+    merged = _deep_merge(_read_with_extends(base_path, seen + (path.resolve(),)), raw)
+    merged["extends"] = None
+    return merged
+
+
 def load_scenario(path: str | Path) -> tuple[Scenario, Catalogue]:
     """Load and validate a scenario and its catalogue; check cross references."""
     path = Path(path)
-    raw = read_yaml(path)
+    raw = _read_with_extends(path)
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as exc:
