@@ -19,6 +19,8 @@ from ems.profiles.shapes import (
     heating_profile,
     scale_to_total,
 )
+from ems.profiles.prices import zonal_price
+from ems.profiles.pv import pv_specific_yield, solar_thermal_output
 from ems.profiles.typical_days import TypicalDays, aggregate_typical_days
 from ems.profiles.weather import SiteClimate, GENOA, synthetic_weather
 
@@ -34,5 +36,8 @@ __all__ = [
     "hourly_year",
     "is_holiday_day",
     "scale_to_total",
+    "pv_specific_yield",
+    "solar_thermal_output",
     "synthetic_weather",
+    "zonal_price",
 ]

@@ -104,7 +104,6 @@ def build() -> tuple[pd.DataFrame, dict[str, float]]:
         if resid != 0:
             i = int(np.argmax(df[c].to_numpy()))
             df.iloc[i, df.columns.get_loc(c)] = round(df.iloc[i, df.columns.get_loc(c)] + resid, DECIMALS)
-    df = df.clip(lower=-100.0)  # no-op guard; temperatures can be negative, nothing else
     df.index.name = "timestamp"
     return df, targets
 
