@@ -52,8 +52,10 @@ def run_study(scenario_path: str | Path, *, tee: bool = False, log: Callable[[st
     gap = solver.mip_rel_gap if mip_rel_gap is None else mip_rel_gap
     limit = solver.time_limit_s if time_limit_s is None else time_limit_s
 
-    # AS-IS: same builder, sizes at their existing values, no exclusivity binaries needed
-    techs, limits = techs_from_scenario(s, cat, exclusive_grid=False)
+    # AS-IS: same builder, sizes at their existing values; the same exclusivity rule (without it
+    # a community with an incentive could "share" energy by importing and exporting at once)
+    exclusive = grid_exclusivity_needed(s, study.sale_can_exceed_purchase)
+    techs, limits = techs_from_scenario(s, cat, exclusive_grid=exclusive)
     asis = build_model(techs, g, study.data, asis=True, interest_rate=s.finance.interest_rate, limits=limits)
     rec_asis = SolverSession(asis.model, mip_rel_gap=gap, time_limit_s=limit, threads=solver.threads).solve("AS-IS")
     log(rec_asis.line())
@@ -62,7 +64,6 @@ def run_study(scenario_path: str | Path, *, tee: bool = False, log: Callable[[st
 
     obj = ObjectiveSpec(kind=s.objective.kind, co2_price_eur_per_t=s.objective.co2_price_eur_per_t, alpha=s.objective.alpha,
                         cost_asis_eur=asis_costs["total"], co2_asis_t=asis_costs["co2_t"])
-    exclusive = grid_exclusivity_needed(s, study.sale_can_exceed_purchase)
     techs, limits = techs_from_scenario(s, cat, exclusive_grid=exclusive)
     built = build_model(techs, g, study.data, interest_rate=s.finance.interest_rate, limits=limits, objective=obj)
     log("solving the sizing MILP (HiGHS)…")

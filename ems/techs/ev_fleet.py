@@ -1,12 +1,13 @@
 """EV fleet of a hub and its chargers (seed §3.2.5; constraints (100)–(121) of [1]).
 
-Chargers: integer count per catalogue type (dumb / V1G / V2G, each with its power). Each vehicle
-is assigned to one charger type (binary ``z[v,k]``); at every step the vehicles plugged into a
-type are at most the chargers of that type. A vehicle plugs in at most once a day (one session
-per day from ``arrival_h`` to ``departure_h``, seed §5.2.1) and must leave with the energy it
-needs. A dumb charger delivers full power from arrival until the vehicle has its energy (a fixed
-profile, pre-computed); V1G modulates 0..P; V2G also discharges down to a floor. Above
-``taper_soc`` the vehicle's acceptance falls linearly to zero at full charge.
+Chargers: integer count per catalogue type (dumb / V1G / V2G, each with its power). While
+present (``arrival_h``–``departure_h``) a vehicle may be plugged into one charger (binary
+``plug[k,v,t]``); it plugs in at most once a day (seed §5.2.1: one contiguous session, binary
+``plug_start``); at every step the vehicles plugged into a type are at most the chargers of that
+type, so vehicles with long stays can share one charger in turn. The vehicle must leave with the
+energy it needs. A dumb charger delivers full power in every plugged step but the last (then the
+vehicle unplugs); V1G modulates 0..P; V2G also discharges down to a floor. Above ``taper_soc``
+the vehicle's acceptance through V1G/V2G falls linearly to zero at full charge.
 
 AS-IS: no chargers to size; vehicles charge at their own full power on arrival (a plain socket).
 """
@@ -115,49 +116,55 @@ class EvFleet(Technology):
         K = [o.key for o in self.options]
         opt = {o.key: o for o in self.options}
         blk.K = pyo.Set(initialize=K, ordered=True)
-        blk.assign = pyo.Var(blk.V, blk.K, domain=pyo.Binary)
-        blk.one_charger = pyo.Constraint(blk.V, rule=lambda b, v: sum(b.assign[v, k] for k in K) == 1)
-        # plugged vehicles of each type ≤ chargers of that type, at every step
-        blk.plugs = pyo.Constraint(
-            blk.K, ctx.T,
-            rule=lambda b, k, p, t: sum(b.assign[v, k] for v in V if pres[(v, p, t)] > 0) <= self.handles[k].units
-            if any(pres[(v, p, t)] > 0 for v in V) else pyo.Constraint.Skip)
-
-        # dumb options: fixed full-power profile × assignment
-        dumb = [k for k in K if opt[k].spec.mode == "dumb"]
         smart = [k for k in K if opt[k].spec.mode != "dumb"]
+        dumb = [k for k in K if opt[k].spec.mode == "dumb"]
         v2g = [k for k in K if opt[k].spec.mode == "v2g"]
-        dumb_prof = {}
-        for k in dumb:
-            for v in self.vehicles:
-                for p in g.periods:
-                    n = need[(v.name, p)]
-                    col = dumb_profile(v, opt[k].spec.p_kw, opt[k].spec.eta, hours, g.dt_h, n) if n > 0 else [0.0] * g.n_steps
-                    for t in g.steps:
-                        dumb_prof[(k, v.name, p, t)] = col[t]
-        blk.smart_K = pyo.Set(initialize=smart, ordered=True)
         blk.v2g_K = pyo.Set(initialize=v2g, ordered=True)
         p_cap = {(k, v.name): min(opt[k].spec.p_kw, v.p_max_kw) for k in K for v in self.vehicles}
-        blk.p_charge_kw = pyo.Var(blk.smart_K, blk.VT, domain=pyo.NonNegativeReals,
+        last = g.n_steps - 1
+
+        # plug[k,v,p,t]: vehicle v is plugged into a charger of type k (zero where it is absent)
+        blk.plug = pyo.Var(blk.K, blk.VT, domain=pyo.Binary,
+                           bounds=lambda b, k, v, p, t: (0, 1 if pres[(v, p, t)] > 0 else 0))
+        first = {(v, p): min((t for t in g.steps if pres[(v, p, t)] > 0), default=-1) for v in V for p in g.periods}
+
+        def start_ub(b: pyo.Block, k: str, v: str, p: str, t: int) -> tuple[int, int]:
+            if pres[(v, p, t)] <= 0:
+                return (0, 0)
+            # a dumb charger starts when the driver plugs in on arrival; smart ones may wait
+            return (0, 1 if opt[k].spec.mode != "dumb" or t == first[(v, p)] else 0)
+
+        blk.plug_start = pyo.Var(blk.K, blk.VT, domain=pyo.Binary, bounds=start_ub)
+        blk.start_def = pyo.Constraint(
+            blk.K, blk.VT, rule=lambda b, k, v, p, t: b.plug_start[k, v, p, t] >= b.plug[k, v, p, t] - (b.plug[k, v, p, t - 1] if t > 0 else 0)
+            if pres[(v, p, t)] > 0 else pyo.Constraint.Skip)
+        # a vehicle plugs in at most once a day, on one charger (seed §5.2.1)
+        blk.one_plug_in = pyo.Constraint(
+            blk.V, ctx.model.P, rule=lambda b, v, p: sum(b.plug_start[k, v, p, t] for k in K for t in g.steps) <= 1)
+        blk.one_charger = pyo.Constraint(
+            blk.VT, rule=lambda b, v, p, t: sum(b.plug[k, v, p, t] for k in K) <= 1 if pres[(v, p, t)] > 0 else pyo.Constraint.Skip)
+        # plugged vehicles ≤ installed chargers of each type
+        blk.plugs = pyo.Constraint(
+            blk.K, ctx.T, rule=lambda b, k, p, t: sum(b.plug[k, v, p, t] for v in V if pres[(v, p, t)] > 0) <= self.handles[k].units
+            if any(pres[(v, p, t)] > 0 for v in V) else pyo.Constraint.Skip)
+
+        blk.p_charge_kw = pyo.Var(blk.K, blk.VT, domain=pyo.NonNegativeReals,
                                   bounds=lambda b, k, v, p, t: (0, p_cap[(k, v)] * pres[(v, p, t)]))
         blk.p_discharge_kw = pyo.Var(blk.v2g_K, blk.VT, domain=pyo.NonNegativeReals,
                                      bounds=lambda b, k, v, p, t: (0, p_cap[(k, v)] * pres[(v, p, t)]))
-        blk.charge_assign = pyo.Constraint(
-            blk.smart_K, blk.VT,
-            rule=lambda b, k, v, p, t: b.p_charge_kw[k, v, p, t] <= p_cap[(k, v)] * b.present[v, p, t] * b.assign[v, k]
+        blk.charge_plugged = pyo.Constraint(
+            blk.K, blk.VT, rule=lambda b, k, v, p, t: b.p_charge_kw[k, v, p, t] <= p_cap[(k, v)] * b.present[v, p, t] * b.plug[k, v, p, t]
             if pres[(v, p, t)] > 0 else pyo.Constraint.Skip)
-        blk.discharge_assign = pyo.Constraint(
-            blk.v2g_K, blk.VT,
-            rule=lambda b, k, v, p, t: b.p_discharge_kw[k, v, p, t] <= p_cap[(k, v)] * b.present[v, p, t] * b.assign[v, k]
+        blk.discharge_plugged = pyo.Constraint(
+            blk.v2g_K, blk.VT, rule=lambda b, k, v, p, t: b.p_discharge_kw[k, v, p, t] <= p_cap[(k, v)] * b.present[v, p, t] * b.plug[k, v, p, t]
             if pres[(v, p, t)] > 0 else pyo.Constraint.Skip)
+        # dumb: full power in every plugged step but the last of the session (then it unplugs)
+        blk.dumb_full_power = pyo.Constraint(
+            [(k, v, p, t) for k in dumb for v, p, t in blk.VT if t < last and pres[(v, p, t)] > 0],
+            rule=lambda b, k, v, p, t: b.p_charge_kw[k, v, p, t]
+            >= p_cap[(k, v)] * b.present[v, p, t] * (b.plug[k, v, p, t] + b.plug[k, v, p, t + 1] - 1))
 
         eta = {k: opt[k].spec.eta for k in K}
-
-        def stored(b: pyo.Block, v: str, p: str, t: int):  # energy into the vehicle during step t
-            e = sum(eta[k] * b.p_charge_kw[k, v, p, t] for k in smart) - sum(b.p_discharge_kw[k, v, p, t] / eta[k] for k in v2g)
-            e += sum(eta[k] * dumb_prof[(k, v, p, t)] * b.assign[v, k] for k in dumb)
-            return e * g.dt_h
-
         cap = {v.name: v.battery_kwh for v in self.vehicles}
         floor = {v.name: v.v2g_floor_soc * v.battery_kwh for v in self.vehicles}
         blk.e_kwh = pyo.Var(blk.VT, domain=pyo.NonNegativeReals, bounds=lambda b, v, p, t: (0, cap[v]))
@@ -165,31 +172,31 @@ class EvFleet(Technology):
         def e_before(b: pyo.Block, v: str, p: str, t: int):
             return b.e_arrival_kwh[v] if t == 0 else b.e_kwh[v, p, t - 1]
 
+        def stored(b: pyo.Block, v: str, p: str, t: int):
+            e = sum(eta[k] * b.p_charge_kw[k, v, p, t] for k in K) - sum(b.p_discharge_kw[k, v, p, t] / eta[k] for k in v2g)
+            return e * g.dt_h
+
         blk.soc_balance = pyo.Constraint(blk.VT, rule=lambda b, v, p, t: b.e_kwh[v, p, t] == e_before(b, v, p, t) + stored(b, v, p, t))
         # design (cyclic typical days): the vehicle takes exactly its daily energy, since a surplus
         # could not be carried to the next day; operation: at least the requested energy
         if g.cyclic:
             blk.leave_charged = pyo.Constraint(
-                blk.V, ctx.model.P, rule=lambda b, v, p: b.e_kwh[v, p, g.n_steps - 1] == b.e_arrival_kwh[v] + b.need_kwh[v, p])
+                blk.V, ctx.model.P, rule=lambda b, v, p: b.e_kwh[v, p, last] == b.e_arrival_kwh[v] + b.need_kwh[v, p])
         else:
             blk.leave_charged = pyo.Constraint(
-                blk.V, ctx.model.P, rule=lambda b, v, p: b.e_kwh[v, p, g.n_steps - 1] >= b.e_arrival_kwh[v] + b.need_kwh[v, p])
+                blk.V, ctx.model.P, rule=lambda b, v, p: b.e_kwh[v, p, last] >= b.e_arrival_kwh[v] + b.need_kwh[v, p])
         blk.v2g_floor = pyo.Constraint(
             blk.VT, rule=lambda b, v, p, t: b.e_kwh[v, p, t] >= floor[v] if v2g and pres[(v, p, t)] > 0 else pyo.Constraint.Skip)
-        # acceptance falls above taper_soc (linear in the energy at the start of the step)
+        # acceptance falls above taper_soc (linear in the energy at the start of the step);
+        # dumb chargers are not modulated, so the taper applies to V1G/V2G power only
         blk.taper = pyo.Constraint(
             blk.VT, rule=lambda b, v, p, t: sum(b.p_charge_kw[k, v, p, t] for k in smart)
             <= veh[v].p_max_kw * (cap[v] - e_before(b, v, p, t)) / (cap[v] * (1 - veh[v].taper_soc))
             if smart and pres[(v, p, t)] > 0 and veh[v].taper_soc < 1 else pyo.Constraint.Skip)
 
-        self._dumb_prof = dumb_prof
-        self._dumb = dumb
-
         def grid_side(p: str, t: int):
-            total = sum(blk.p_charge_kw[k, v, p, t] for k in smart for v in V)
-            total -= sum(blk.p_discharge_kw[k, v, p, t] for k in v2g for v in V)
-            total += sum(dumb_prof[(k, v, p, t)] * blk.assign[v, k] for k in dumb for v in V)
-            return -total
+            total = sum(blk.p_charge_kw[k, v, p, t] for k in K for v in V)
+            return -(total - sum(blk.p_discharge_kw[k, v, p, t] for k in v2g for v in V))
 
         self.port(ctx, "electricity", "EV charging", grid_side)
 
@@ -206,8 +213,12 @@ class EvFleet(Technology):
     def sizes(self) -> dict[str, float]:
         return {f"chargers_{k}": h.value_units() for k, h in self.handles.items()}
 
-    def assignment(self) -> dict[str, str]:
-        """Which charger type each vehicle uses (design result)."""
-        if self.block is None or not hasattr(self.block, "assign"):
+    def assignment(self) -> dict[str, list[str]]:
+        """Charger types each vehicle plugs into over the typical days (design result)."""
+        if self.block is None or not hasattr(self.block, "plug"):
             return {}
-        return {v: k for v in self.block.V for k in self.block.K if pyo.value(self.block.assign[v, k]) > 0.5}
+        out: dict[str, set[str]] = {}
+        for k, v, p, t in self.block.plug:
+            if (self.block.plug[k, v, p, t].value or 0) > 0.5:
+                out.setdefault(v, set()).add(k)
+        return {v: sorted(ks) for v, ks in out.items()}

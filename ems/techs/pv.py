@@ -7,6 +7,8 @@ the hub's roof, shared with the other PV types and solar thermal (constraint (12
 
 from __future__ import annotations
 
+import math
+
 import pyomo.environ as pyo
 
 from ems.config.schema import PvTypeSpec
@@ -29,7 +31,7 @@ class Photovoltaic(Technology):
     def declare_sizes(self, ctx: BuildContext, blk: pyo.Block) -> None:
         step = self.spec.step_kwp
         self.size_kwp = ctx.size(
-            blk, "n_steps", unit_size=step, unit="kWp", max_units=int(self.max_kwp // step + 1e-9),
+            blk, "n_steps", unit_size=step, unit="kWp", max_units=math.floor(self.max_kwp / step + 1e-6),
             existing_units=self.existing_kwp / step, capex_eur_per_unit=self.spec.capex_eur_per_kwp * step,
             lifetime_y=self.spec.lifetime_y, om_fraction_per_y=self.spec.om_fraction_per_y,
             fixed_units=None if self.fixed_kwp is None else self.fixed_kwp / step)

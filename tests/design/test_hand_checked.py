@@ -185,3 +185,17 @@ def test_balances_close_in_every_result(scenario_factory):
         assert abs(fl.groupby(["hub", "period", "step"])["kw"].sum()).max() < 1e-6
     assert r.design.record.gap is not None and r.design.record.gap <= 1e-6
     assert r.design.costs["total"] <= r.asis.costs["total"] + 1e-6
+
+
+def test_asis_of_a_virtual_community_shares_nothing_without_plants(scenario_factory):
+    # Without exclusivity an LP could import and export at once to "share" energy and earn the
+    # incentive. AS-IS has no plants: shared energy and incentive must be zero.
+    path = scenario_factory({"load_a": [5.0, 5.0], "load_b": [3.0, 3.0], "buy": [0.3, 0.3]},
+                            [{"id": "A", "contract_kw": 50, "electricity": {"column": "load_a"}},
+                             {"id": "B", "contract_kw": 50, "electricity": {"column": "load_b"}}],
+                            community="virtual",
+                            prices={"purchase_column": "buy", "sale_eur_per_kwh": 0.28, "incentive_eur_per_mwh": 118})
+    r = run_study(path)
+    assert r.asis.kpis["shared_energy_mwh_per_y"] == pytest.approx(0.0, abs=1e-9)
+    assert r.asis.costs["revenue_incentive"] == pytest.approx(0.0, abs=1e-6)
+    assert r.asis.costs["total"] == pytest.approx(0.3 * 8.0 * 24 * DAYS)
