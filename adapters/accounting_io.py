@@ -86,26 +86,26 @@ def _chart(s: Statement, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     days = [d.day for d in s.daily]
     shared = [d.shared_wh / 1000 for d in s.daily]
     eur = [float(d.tip_eur_exact + d.valorisation_eur_exact) for d in s.daily]
-    incomplete = [d.day for d in s.daily if d.complete_hours < d.hours]
-    fig, ax = plt.subplots(figsize=(10, 4) if not s.annual else (12, 4), dpi=100)
-    ax.bar(days, shared, color="#4c8c4a", label="shared energy (kWh)")
+    colours = ["#4c8c4a" if d.complete_hours == d.hours else "#e0a526" for d in s.daily]
+    fig, ax = plt.subplots(figsize=(10, 4.4) if not s.annual else (12, 4.4), dpi=100)
+    ax.bar(days, shared, color=colours)
+    handles = [Patch(color="#4c8c4a", label="shared energy (kWh)")]
+    if any(d.complete_hours < d.hours for d in s.daily):
+        handles.append(Patch(color="#e0a526", label="day with incomplete data (complete hours only)"))
     ax.set_ylabel("shared energy, kWh")
     ax2 = ax.twinx()
     ax2.plot(days, eur, color="#c0392b", marker="." if not s.annual else None, label="TIP + valorisation (€)")
     ax2.set_ylabel("incentive, €")
     ax2.set_ylim(bottom=0)
-    if incomplete:
-        ax.scatter(incomplete, [0] * len(incomplete), marker="x", color="grey", zorder=3,
-                   label="day with incomplete data")
     ax.set_title(f"{s.config_id} — {s.period}: daily shared energy and incentive (complete hours)")
-    h1, l1 = ax.get_legend_handles_labels()
-    h2, l2 = ax2.get_legend_handles_labels()
-    ax.legend(h1 + h2, l1 + l2, loc="upper left", fontsize=8)
+    handles += ax2.get_legend_handles_labels()[0]
+    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8, frameon=False)
     fig.autofmt_xdate()
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     fig.savefig(path)
     plt.close(fig)
