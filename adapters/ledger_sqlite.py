@@ -15,7 +15,7 @@ from typing import Iterable, Sequence
 
 from ems.accounting.ledger import CabinaHour, ConfigHour, MemberHour, PlantHour
 from ems.accounting.readings import MeterReading, PricePoint
-from ems.accounting.timeutil import HOUR_S, utc_label
+from ems.accounting.timeutil import HOUR_S, local_label
 from ems.errors import DataError
 from ems.ports.ledger import AuditEntry, StoreResult
 
@@ -119,7 +119,7 @@ class SqliteLedgerStore:
                 new += 1
             else:
                 corr += 1
-                audit.append((now, "reading_corrected", f"{r.pod} {r.direction} {utc_label(r.start_utc)}",
+                audit.append((now, "reading_corrected", f"{r.pod} {r.direction} {local_label(r.start_utc)}",
                               f"{prev[1]} Wh -> {r.wh} Wh (version {version}, from {source})"))
             hours.add(r.start_utc - r.start_utc % HOUR_S)
             keys.add(r.pod)
@@ -166,7 +166,7 @@ class SqliteLedgerStore:
                 new += 1
             else:
                 corr += 1
-                audit.append((now, "price_corrected", f"{p.zone} {utc_label(p.start_utc)}",
+                audit.append((now, "price_corrected", f"{p.zone} {local_label(p.start_utc)}",
                               f"{prev[1]} -> {p.price_eur_per_mwh} EUR/MWh (version {version}, from {source})"))
             hours.add(p.start_utc - p.start_utc % HOUR_S)
             keys.add(p.zone)
@@ -215,7 +215,7 @@ class SqliteLedgerStore:
                 if r.version > 1:
                     self.db.execute(
                         "INSERT INTO audit (recorded_at, action, subject, detail) VALUES (?,?,?,?)",
-                        (now, "ledger_version", f"{r.config_id} {utc_label(r.hour_utc)}",
+                        (now, "ledger_version", f"{r.config_id} {local_label(r.hour_utc)}",
                          f"version {r.version}: {reason}"))
 
     def _load(self, config_id: str, keys: list[tuple[int, int]]) -> list[ConfigHour]:
