@@ -391,3 +391,41 @@ def hourly_prices(points: Iterable[PricePoint]) -> dict[tuple[str, int], Decimal
         if len(q) == 4 and key not in out:
             out[key] = sum(q.values(), Decimal(0)) / 4
     return out
+
+
+def readings_from_counters(pod: str, direction: str, samples: Iterable[tuple[int, Decimal]],
+                           interval_s: int = 900, max_gap_s: int = 300) -> list[MeterReading]:
+    """Meter readings from cumulative energy counters (kWh) as the telemetry adapters store them.
+
+    The counter is linearly interpolated at each interval boundary from the samples on either side,
+    provided both lie within ``max_gap_s`` of it; an interval whose boundaries cannot be
+    interpolated, or where the counter goes down (meter reset or swap), yields no reading — it is
+    missing, never zero. Telemetry is a fallback: the distributor's data, when ingested later for the
+    same interval, is a correction with its own version.
+    """
+    pts = sorted((int(t), Decimal(v)) for t, v in samples)
+    if len(pts) < 2:
+        return []
+    values: dict[int, Decimal] = {}
+    j = 0
+    first = pts[0][0] - pts[0][0] % interval_s
+    for b in range(first, pts[-1][0] + 1, interval_s):
+        while j + 1 < len(pts) and pts[j + 1][0] <= b:
+            j += 1
+        t0, v0 = pts[j]
+        if t0 == b:
+            values[b] = v0
+            continue
+        if t0 > b or j + 1 >= len(pts):
+            continue
+        t1, v1 = pts[j + 1]
+        if b - t0 <= max_gap_s and t1 - b <= max_gap_s:
+            values[b] = v0 + (v1 - v0) * Decimal(b - t0) / Decimal(t1 - t0)
+    out = []
+    for b, v in sorted(values.items()):
+        nxt = values.get(b + interval_s)
+        if nxt is None or nxt < v:
+            continue
+        wh = int(((nxt - v) * 1000).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+        out.append(MeterReading(pod, direction, b, interval_s, wh))
+    return out

@@ -154,3 +154,15 @@ def test_time_bands() -> None:
     assert time_band(h(2024, 6, 15, 12)) == "F2"   # Saturday
     assert time_band(h(2024, 6, 16, 12)) == "F3"   # Sunday
     assert time_band(h(2024, 8, 15, 12)) == "F3"   # Ferragosto (Thursday)
+
+
+def test_readings_from_telemetry_counters() -> None:
+    from ems.accounting.readings import readings_from_counters
+    t0 = int(datetime(2024, 6, 12, 12, tzinfo=ROME).timestamp())
+    # counter samples (kWh): exactly on 12:00, 60 s after 12:15 (interpolated), on 12:30; a 20-min hole
+    # around 12:45 (no boundary value), then 13:00 and 13:15 after a reset (counter goes down).
+    samples = [(t0, Decimal("100.0")), (t0 + 840, Decimal("101.4")), (t0 + 960, Decimal("101.6")),
+               (t0 + 1800, Decimal("103.0")), (t0 + 3600, Decimal("106.0")), (t0 + 4500, Decimal("1.0"))]
+    rs = readings_from_counters(pod(1), INJECTED, samples)
+    assert [(r.start_utc - t0, r.wh) for r in rs] == [(0, 1500), (900, 1500)]
+    assert all(r.duration_s == 900 for r in rs)
