@@ -307,6 +307,10 @@ class AccountingConfig(_Model):
     community: str = Field(min_length=1)
     configurations: list[Configuration] = Field(min_length=1)
     valorisation: dict[int, ValorisationParams] = Field(default_factory=dict)
+    surplus_basis: Literal["tip_points", "excess_energy"] = Field(
+        default="tip_points",
+        description="surplus rule reading: tip_points = points above 55 %/45 % as a share of the TIP "
+                    "(SPEC §6); excess_energy = TIP of the shared energy above the threshold")
 
     @model_validator(mode="after")
     def _unique(self) -> "AccountingConfig":

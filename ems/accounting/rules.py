@@ -69,12 +69,24 @@ def to_cents(amount_eur: Decimal) -> Decimal:
     return amount_eur.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def surplus_share(incentivised_shared_wh: int, injected_wh: int, has_grant: bool) -> Decimal:
-    """Yearly surplus rule: the percentage points of (incentivised shared / injected) above 55 %
-    (45 % with a capital grant), as a fraction of the TIP that must go to non-company members or
-    social purposes. Exact to 1e-9."""
-    if injected_wh <= 0:
+def surplus_share(incentivised_shared_wh: int, injected_wh: int, has_grant: bool,
+                  basis: str = "tip_points") -> Decimal:
+    """Yearly surplus rule (DM 414/2023): the part of the TIP that must go to non-company members
+    or social purposes when incentivised shared / injected exceeds 55 % (45 % with a capital grant).
+
+    ``basis="tip_points"`` (SPEC §6, the default): the percentage points above the threshold are that
+    share of the TIP — ratio 70 % → 15 % of the TIP. ``basis="excess_energy"``: the TIP earned by the
+    shared energy above the threshold — (ratio − threshold) / ratio of the TIP, 15/70 in the example.
+    Exact to 1e-9."""
+    if injected_wh <= 0 or incentivised_shared_wh <= 0:
         return Decimal(0)
     threshold = SURPLUS_THRESHOLD_GRANT if has_grant else SURPLUS_THRESHOLD
-    ratio = fraction_to_decimal(Fraction(incentivised_shared_wh, injected_wh))
-    return max(Decimal(0), ratio - threshold)
+    ratio = Fraction(incentivised_shared_wh, injected_wh)
+    excess = ratio - Fraction(threshold)
+    if excess <= 0:
+        return Decimal(0)
+    if basis == "excess_energy":
+        return fraction_to_decimal(excess / ratio)
+    if basis != "tip_points":
+        raise ValueError(f"unknown surplus basis {basis!r}")
+    return fraction_to_decimal(excess)

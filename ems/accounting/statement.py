@@ -247,7 +247,7 @@ def build_statement(cfg: AccountingConfig, config: Configuration, rows: Sequence
         t = plants[p.id]
         if p.pre_existing:
             continue
-        t.surplus_fraction = surplus_share(t.tip_shared_wh, t.injected_wh, p.capital_grant_pct > 0)
+        t.surplus_fraction = surplus_share(t.tip_shared_wh, t.injected_wh, p.capital_grant_pct > 0, cfg.surplus_basis)
         t.surplus_eur = to_cents(t.tip_eur * t.surplus_fraction)
         if t.owner:
             members[t.owner].plants_shared_wh += t.shared_wh
@@ -386,7 +386,8 @@ def render_markdown(community: str, sts: Sequence[Statement], charts: Mapping[st
         out += [f"## Configuration {s.config_id}" + (f" — {s.name}" if s.name != s.config_id else ""), ""]
         if s.hours_complete < s.hours_expected:
             out.append(f"> **Incomplete data**: {s.hours_expected - s.hours_complete} of {s.hours_expected} "
-                       f"hours lack meter data or prices and are **not** in the totals below "
+                       f"hours lack meter data, zonal prices or yearly parameters and are **not** in the "
+                       f"totals below "
                        f"(shared energy measured in them, a lower bound: "
                        f"{_kwh(s.incomplete_shared_wh_lower_bound)} kWh). See *Missing data*.")
             out.append("")

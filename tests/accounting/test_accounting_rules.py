@@ -168,6 +168,16 @@ def test_surplus_rule_and_allocation_to_non_company_members() -> None:
     assert st.surplus_eur == D("0.00")
 
 
+def test_surplus_rule_excess_energy_reading() -> None:
+    # Same hour as above (ratio 70 %), read as "the TIP of the shared energy above 55 %":
+    # (70 − 55) / 70 of 9.10 € = 1.95 €.
+    from ems.accounting.config import parse_accounting_config
+    base = make_cfg([plant("A", 1, 100)], [member("h", 2), member("c", 3, kind="company")])
+    cfg = parse_accounting_config({**base.model_dump(mode="json"), "surplus_basis": "excess_energy"}, "x.yaml")
+    st = build_statement(cfg, cfg.configurations[0], [one_hour(cfg, {1: 100}, {2: 30, 3: 40})], [NOON], "2024", True)
+    assert st.surplus_eur == D("1.95")
+
+
 def test_surplus_goes_to_social_purposes_without_non_company_members() -> None:
     cfg = make_cfg([plant("A", 1, 100)], [member("c", 2, kind="company")])
     st = build_statement(cfg, cfg.configurations[0], [one_hour(cfg, {1: 100}, {2: 100})], [NOON], "2024", True)
