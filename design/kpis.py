@@ -29,12 +29,15 @@ def compute_kpis(built: BuiltModel, costs: dict[str, float], asis: dict[str, flo
         pv = float(sum(v for k, v in el.items() if str(k).startswith("PV")))
         export = float(-el.get("grid export", 0.0))
         imp = float(el.get("grid import", 0.0))
+        demand = float(-el.get("load", 0.0))
         hubs[hub] = {
             "energy_mwh_per_y": {str(k): round(float(v), 3) for k, v in el.items()},
             "pv_mwh_per_y": round(pv, 3),
             "import_mwh_per_y": round(imp, 3),
             "export_mwh_per_y": round(export, 3),
             "self_consumption_pct": None if pv <= 1e-9 else round(100.0 * (pv - export) / pv, 2),
+            # the seed's "autoconsumo" (§5.1): self-produced and self-consumed energy / demand
+            "self_supplied_share_of_demand_pct": None if demand <= 1e-9 else round(100.0 * (pv - export) / demand, 2),
         }
     pv_total = sum(h["pv_mwh_per_y"] for h in hubs.values())
     export_total = sum(h["export_mwh_per_y"] for h in hubs.values())

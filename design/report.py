@@ -90,7 +90,8 @@ def console_report(r: StudyResult) -> str:
     kpi("shared energy MWh/y", "shared_energy_mwh_per_y", None, 1)
     for hub, h in k["hubs"].items():
         lines.append(f"  {hub}: PV {h['pv_mwh_per_y']:.1f} MWh/y, import {h['import_mwh_per_y']:.1f}, export "
-                     f"{h['export_mwh_per_y']:.1f}, self-consumption {_fmt(h['self_consumption_pct'])} %")
+                     f"{h['export_mwh_per_y'] + 0.0:.1f}, self-consumption {_fmt(h['self_consumption_pct'])} % of PV, "
+                     f"{_fmt(h['self_supplied_share_of_demand_pct'])} % of demand")
     if vs.get("simple_payback_y") is not None:
         lines.append(f"  simple payback: {vs['simple_payback_y']:.1f} years")
     lines.append("")
