@@ -10,7 +10,7 @@ import pytest
 
 from acct_helpers import make_cfg, member, meter_csv, plant, pod
 from ems.accounting import service
-from ems.accounting.readings import INJECTED, WITHDRAWN, parse_csv
+from ems.accounting.readings import parse_csv
 from ems.accounting.statement import render_markdown
 from ems.accounting.timeutil import ROME, hours_between
 
@@ -145,3 +145,34 @@ def test_configuration_change_is_detected_and_recompute_versions_it(store) -> No
     assert st.tip_eur == Decimal("97.50")  # F = 0.5, no exempt member: 195.00 / 2
     assert st.stale_hours == 0
     assert service.recompute(s, granted, start, end, "again") == 0
+
+
+def test_sqlite_store_implements_the_port() -> None:
+    from adapters.ledger_sqlite import SqliteLedgerStore
+    from ems.ports.ledger import LedgerStore
+    s = SqliteLedgerStore(":memory:")
+    assert isinstance(s, LedgerStore)
+    s.close()
+
+
+def test_two_configurations_and_a_prosumer_are_kept_apart(store) -> None:
+    from ems.accounting.config import parse_accounting_config
+    cfg = parse_accounting_config({"community": "X", "configurations": [
+        {"id": "north", "plants": [plant("A", 1, 100)], "members": [member("m1", 2)]},
+        # prosumer: the same POD 3 is plant B and member m3 (needs the direction column)
+        {"id": "south", "plants": [plant("B", 3, 50, region="Puglia")], "members": [member("m3", 3), member("m4", 4)]},
+    ]}, "x.yaml")
+    t = int(datetime(2024, 6, 12, 12, tzinfo=ROME).timestamp())
+    ts = _iso(t)
+    meter = meter_csv([(pod(1), "injected", ts, "10"), (pod(2), "withdrawn", ts, "4"),
+                       (pod(3), "injected", ts, "6"), (pod(3), "withdrawn", ts, "1"), (pod(4), "withdrawn", ts, "2")])
+    prices = f"timestamp,NORD,SUD\n{ts},100,50\n"
+    roles = service.pod_roles(cfg)
+    s = store()
+    service.ingest(s, cfg, [parse_csv(meter, "m.csv", roles), parse_csv(prices, "p.csv")])
+    [north] = s.latest_hours("north", t, t + 3600)
+    [south] = s.latest_hours("south", t, t + 3600)
+    assert (north.shared_wh, south.shared_wh) == (4_000, 3_000)  # min(10, 4); min(6, 1 + 2)
+    # north: 130 €/MWh × 4 kWh = 0.52 €; south (Puglia, no FC, Pz 50): min(120, 80 + 130) = 120 × 3 kWh = 0.36 €
+    assert (north.tip_eur, south.tip_eur) == (Decimal("0.52"), Decimal("0.36"))
+    assert south.sale_eur == Decimal("0.3")  # 6 kWh × 50 €/MWh
