@@ -11,9 +11,11 @@ Accepted layouts are documented in ``docs/accounting.md``. In short:
 - timestamps are the **start** of the interval; intervals are 15 or 60 minutes (``interval_min``
   column, or inferred per POD/direction or zone: all on the hour → 60, otherwise 15).
 
-Meter files: ``pod``, time, ``kwh`` (or ``wh``), optional ``direction`` (injected / withdrawn, or
+Meter files (long): ``pod``, time, ``kwh`` (or ``wh``), optional ``direction`` (injected / withdrawn, or
 immessa / prelevata). Without ``direction`` a POD that is only a plant is ``injected`` and a POD
 that is only a member is ``withdrawn``; a POD that is both needs the column.
+Meter files (wide, one row per POD and day): ``pod``, ``date``, optional ``direction``, and
+``h1``…``h25`` (hours) or ``q1``…``q100`` (quarters) of the local day (see :func:`_parse_meter_wide`).
 Energy is kept as integer Wh; kWh with more than 3 decimals are rounded half-even to 1 Wh.
 
 Price files: time + ``zone`` + ``price_eur_per_mwh`` (long), or time + one column per zone
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -230,8 +233,94 @@ def _infer_durations(items: list[tuple[int, object, int, int | None, bool]]) -> 
     return {k: (HOUR_S if v else 900) for k, v in on_hour.items()}
 
 
+_WIDE_RE = re.compile(r"^(h|ora_?|q|quarto_?)0*(\d{1,3})$")
+
+
+def _wide_columns(header: list[str]) -> dict[int, tuple[int, int]]:
+    """Columns of the wide daily layout: index → (step in s, 1-based interval of the day)."""
+    out: dict[int, tuple[int, int]] = {}
+    for i, h in enumerate(header):
+        m = _WIDE_RE.match(h)
+        if m and int(m.group(2)) >= 1:
+            out[i] = (HOUR_S if m.group(1).startswith(("h", "ora")) else 900, int(m.group(2)))
+    return out
+
+
+def _direction(row: list[str], i_dir: int | None, pod: str, pod_roles: Mapping[str, frozenset[str]]) -> str:
+    if i_dir is not None and row[i_dir].strip():
+        d = _DIRECTION_ALIASES.get(row[i_dir].strip().lower())
+        if d is None:
+            raise ValueError(f"direction {row[i_dir].strip()!r}: use injected or withdrawn")
+        return d
+    roles = pod_roles.get(pod)
+    if roles is None:
+        raise ValueError(f"POD {pod} is not in the configuration and the row has no direction")
+    if len(roles) != 1:
+        raise ValueError(f"POD {pod} is both a plant and a member: the direction column is required")
+    return next(iter(roles))
+
+
+def _parse_meter_wide(rows: list[list[str]], header: list[str], file: str, comma_decimal: bool,
+                      pod_roles: Mapping[str, frozenset[str]], cols: dict[int, tuple[int, int]]) -> ParseResult:
+    """One row per POD and local day, one column per hour (``h1``…``h25``, ``ora1``…) or quarter
+    (``q1``…``q100``, ``quarto1``…) of the day, numbered from local midnight as GME/GSE do: a 23-hour
+    day leaves ``h24``/``h25`` empty, a 25-hour day fills ``h25``. Empty cells are missing data."""
+    res = ParseResult(file, "meter")
+    steps = {step for step, _ in cols.values()}
+    if len(steps) > 1:
+        res.errors.append(RowError(file, 1, "wide layout mixes hour and quarter columns"))
+        return res
+    i_pod, i_dir, i_date = _find(header, "pod"), _find(header, "direction"), _find(header, "date")
+    seen: dict[tuple[str, str, int, int], tuple[int, int]] = {}
+    for n, row in enumerate(rows[1:], start=2):
+        if not any(c.strip() for c in row):
+            continue
+        try:
+            if len(row) != len(header):
+                raise ValueError(f"{len(row)} fields, header has {len(header)}")
+            pod = row[i_pod].strip().upper()  # type: ignore[index]
+            if not pod:
+                raise ValueError("empty POD")
+            d = _direction(row, i_dir, pod, pod_roles)
+            day = _parse_date(row[i_date])  # type: ignore[index]
+        except ValueError as exc:
+            res.errors.append(RowError(file, n, str(exc)))
+            continue
+        midnight = local_midnight_utc(day)
+        day_len = local_midnight_utc(date.fromordinal(day.toordinal() + 1)) - midnight
+        for i, (step, idx) in sorted(cols.items(), key=lambda kv: kv[1][1]):
+            cell = row[i].strip()
+            if not cell:
+                continue
+            try:
+                if idx > day_len // step:
+                    raise ValueError(f"{day} has {day_len // step} intervals, column {rows[0][i].strip()!r} "
+                                     "must be empty")
+                kwh = _decimal(cell, comma_decimal)
+                if kwh < 0:
+                    raise ValueError(f"negative energy {kwh} kWh")
+                if kwh > MAX_KWH_PER_INTERVAL:
+                    raise ValueError(f"{kwh} kWh in one interval is not plausible")
+            except ValueError as exc:
+                res.errors.append(RowError(file, n, f"column {rows[0][i].strip()!r}: {exc}"))
+                continue
+            wh = int((kwh * 1000).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+            key = (pod, d, midnight + (idx - 1) * step, step)
+            if key in seen:
+                if seen[key][1] != wh:
+                    res.errors.append(RowError(file, n, f"same interval as line {seen[key][0]} with a different value"))
+                continue
+            seen[key] = (n, wh)
+            res.readings.append(MeterReading(pod, d, key[2], step, wh))
+    return res
+
+
 def _parse_meter(rows: list[list[str]], header: list[str], file: str, comma_decimal: bool,
                  pod_roles: Mapping[str, frozenset[str]]) -> ParseResult:
+    wide = _wide_columns(header)
+    if wide and _find(header, "date") is not None and _find(header, "timestamp") is None \
+            and _find(header, "hour") is None and _find(header, "quarter") is None:
+        return _parse_meter_wide(rows, header, file, comma_decimal, pod_roles, wide)
     res = ParseResult(file, "meter")
     try:
         tr = _TimeReader(header)
@@ -253,17 +342,7 @@ def _parse_meter(rows: list[list[str]], header: list[str], file: str, comma_deci
             pod = row[i_pod].strip().upper()  # type: ignore[index]
             if not pod:
                 raise ValueError("empty POD")
-            if i_dir is not None and row[i_dir].strip():
-                d = _DIRECTION_ALIASES.get(row[i_dir].strip().lower())
-                if d is None:
-                    raise ValueError(f"direction {row[i_dir].strip()!r}: use injected or withdrawn")
-            else:
-                roles = pod_roles.get(pod)
-                if roles is None:
-                    raise ValueError(f"POD {pod} is not in the configuration and the row has no direction")
-                if len(roles) != 1:
-                    raise ValueError(f"POD {pod} is both a plant and a member: the direction column is required")
-                d = next(iter(roles))
+            d = _direction(row, i_dir, pod, pod_roles)
             start, dur, on_hour = tr.read(row)
             if i_kwh is not None:
                 kwh = _decimal(row[i_kwh], comma_decimal)

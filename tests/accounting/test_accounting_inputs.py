@@ -166,3 +166,21 @@ def test_readings_from_telemetry_counters() -> None:
     rs = readings_from_counters(pod(1), INJECTED, samples)
     assert [(r.start_utc - t0, r.wh) for r in rs] == [(0, 1500), (900, 1500)]
     assert all(r.duration_s == 900 for r in rs)
+
+
+def test_wide_daily_layout_with_dst_days() -> None:
+    # 27 Oct 2024 has 25 hours: h25 = 23:00–24:00 local; 31 Mar has 23, so h24 must stay empty.
+    hdr = "POD;Data;Verso;" + ";".join(f"H{i:02d}" for i in range(1, 26)) + "\n"
+    oct_ = f"{pod(2)};27/10/2024;prelevata;" + ";".join("1,5" for _ in range(25)) + "\n"
+    mar = f"{pod(2)};31/03/2024;prelevata;" + ";".join(["2"] * 23 + ["", ""]) + "\n"
+    bad = f"{pod(2)};31/03/2024;prelevata;" + ";".join(["2"] * 22 + ["x", "3", ""]) + "\n"
+    res = parse_csv(hdr + oct_ + mar + bad.replace("31/03", "30/03"), "wide.csv")
+    assert len([r for r in res.readings if r.start_utc >= local_midnight_utc(date(2024, 10, 27))]) == 25
+    last = max(res.readings, key=lambda r: r.start_utc)
+    assert datetime.fromtimestamp(last.start_utc, ROME).isoformat() == "2024-10-27T23:00:00+01:00"
+    # 30 March has 24 hours: H23 'x' is bad, H24 fine; the other 22 cells of that row are kept
+    assert [(e.line, e.problem.split(":")[0]) for e in res.errors] == [(4, "column 'H23'")]
+    assert len([r for r in res.readings if date(2024, 3, 30) == datetime.fromtimestamp(r.start_utc, ROME).date()]) == 23
+    # a value in H24 on the 23-hour day is refused
+    res = parse_csv(hdr + f"{pod(2)};31/03/2024;prelevata;" + ";".join(["2"] * 24 + [""]) + "\n", "w.csv")
+    assert len(res.readings) == 23 and "must be empty" in res.errors[0].problem
