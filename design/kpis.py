@@ -39,6 +39,14 @@ def compute_kpis(built: BuiltModel, costs: dict[str, float], asis: dict[str, flo
             # the seed's "autoconsumo" (§5.1): self-produced and self-consumed energy / demand
             "self_supplied_share_of_demand_pct": None if demand <= 1e-9 else round(100.0 * (pv - export) / demand, 2),
         }
+    # money per hub, from the grid connections' own prices (eq. 20 terms, before Capex)
+    for tech in built.techs:
+        if tech.kind == "grid" and tech.hub in hubs:
+            blk = tech.block
+            buy = sum(pyo.value(blk.price_buy[p, t] * blk.p_import_kw[p, t]) * g.annual_factor(p) for p, t in g.index())
+            sell = sum(pyo.value(blk.price_sell[p, t] * blk.p_export_kw[p, t]) * g.annual_factor(p) for p, t in g.index())
+            hubs[tech.hub]["grid_purchase_eur_per_y"] = round(buy, 2)
+            hubs[tech.hub]["sale_eur_per_y"] = round(sell, 2)
     pv_total = sum(h["pv_mwh_per_y"] for h in hubs.values())
     export_total = sum(h["export_mwh_per_y"] for h in hubs.values())
     shared = 0.0
