@@ -68,6 +68,9 @@ def test_correction_then_annual_report_and_audit(ledger: str, tmp_path: Path, ca
     assert md.startswith("# Annual incentive statement") and "| hours corrected by late data (ledger version > 1) | 2 |" in md
     rc, out, _ = _run(capsys, "accounting", "audit", "--db", ledger)
     assert rc == 0 and "reading_corrected" in out and "ledger_version" in out
+    # nothing changed since: recompute appends nothing
+    rc, out, _ = _run(capsys, "accounting", "recompute", "--config", CONFIG, "--db", ledger, "--month", "2024-06")
+    assert rc == 0 and out.strip() == "2024-06: 0 new hour versions"
 
 
 def test_bad_rows_one_line_error_good_rows_kept(tmp_path: Path, capsys) -> None:
