@@ -174,6 +174,8 @@ def plot_balances(r: StudyResult, fl: pd.DataFrame, out: Path, carrier: str = "e
             picks.append(max(cands, key=lambda p: g.weight[p]))
     written = []
     sub_all = fl[fl["carrier"] == carrier]
+    palette = plt.get_cmap("tab20").colors
+    colour = {label: palette[i % len(palette)] for i, label in enumerate(sorted(sub_all["label"].unique()))}
     hubs = sorted(h for h in sub_all["hub"].unique() if h != "community")
     for period in picks:
         fig, axes = plt.subplots(len(hubs), 1, figsize=(9, 2.6 * len(hubs)), squeeze=False, sharex=True)
@@ -188,10 +190,11 @@ def plot_balances(r: StudyResult, fl: pd.DataFrame, out: Path, carrier: str = "e
                 pos = [max(v, 0.0) for v in vals]
                 neg = [min(v, 0.0) for v in vals]
                 if any(v > 1e-6 for v in pos):
-                    ax.bar(hours, pos, bottom=pos_base, width=g.dt_h * 0.9, label=label, align="edge")
+                    ax.bar(hours, pos, bottom=pos_base, width=g.dt_h * 0.9, label=label, align="edge", color=colour[label])
                     pos_base = [b + v for b, v in zip(pos_base, pos)]
                 if any(v < -1e-6 for v in neg):
-                    ax.bar(hours, neg, bottom=neg_base, width=g.dt_h * 0.9, label=label, align="edge", hatch="//")
+                    ax.bar(hours, neg, bottom=neg_base, width=g.dt_h * 0.9, label=label, align="edge", hatch="//",
+                           color=colour[label])
                     neg_base = [b + v for b, v in zip(neg_base, neg)]
             ax.axhline(0, color="black", lw=0.6)
             ax.set_ylabel(f"{hub} kW")
