@@ -82,6 +82,19 @@ class SolverSession:
         if not self.solver.available():
             raise SolveError("HiGHS (highspy) is not available: pip install highspy")
 
+    def freeze_structure(self) -> None:
+        """Operation mode: the model's structure never changes after the first solve, so skip
+        Pyomo's scan for new or removed components; Param values are still pushed to HiGHS
+        (ARCHITECTURE §6.6)."""
+        cfg = getattr(self.solver, "config", None)
+        auto = getattr(cfg, "auto_updates", None)
+        if auto is None:
+            return
+        for name in ("check_for_new_or_removed_constraints", "check_for_new_or_removed_vars",
+                     "check_for_new_or_removed_params", "check_for_new_objective", "update_named_expressions"):
+            if hasattr(auto, name):
+                setattr(auto, name, False)
+
     def solve(self, label: str = "", *, require_solution: bool = True) -> SolveRecord:
         size = ModelSize.of(self.model)
         t0 = time.perf_counter()

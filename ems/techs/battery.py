@@ -56,6 +56,16 @@ class Battery(Technology):
         self.port(ctx, "electricity", "battery discharge", lambda p, t: blk.p_discharge_kw[p, t])
         self.port(ctx, "electricity", "battery charge", lambda p, t: -blk.p_charge_kw[p, t])
 
+    def update(self, soc_initial: float) -> None:
+        """Operation: measured state of charge (fraction of capacity) at the start of the horizon.
+
+        Clamped to [soc_min, soc_max]: a battery measured outside its band (BMS calibration)
+        must not make the plan infeasible; the first step then moves it back inside."""
+        assert self.block is not None, "build the model first"
+        if soc_initial != soc_initial:
+            raise ValueError(f"{self.name}.soc_initial: NaN")
+        self.block.soc_initial = min(max(float(soc_initial), self.spec.soc_min), self.spec.soc_max)
+
     def sizes(self) -> dict[str, float]:
         assert self.capacity is not None
         return {"modules": self.capacity.value_units(), "kwh": self.capacity.value()}

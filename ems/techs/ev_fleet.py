@@ -200,6 +200,19 @@ class EvFleet(Technology):
 
         self.port(ctx, "electricity", "EV charging", grid_side)
 
+    def update(self, need_kwh: dict[str, float] | None = None, e_arrival_kwh: dict[str, float] | None = None) -> None:
+        """Set per-vehicle needs (all periods) and arrival energies; values only. Presence windows
+        are part of this model's structure (binaries exist only where a vehicle can be present):
+        operation mode uses :class:`ems.operation.ev_points.EvChargePoints` for live sessions."""
+        blk = self.block
+        assert blk is not None, "build the model first"
+        for v, e in (need_kwh or {}).items():
+            for (name, p) in list(blk.need_kwh.keys()):
+                if name == v:
+                    blk.need_kwh[name, p] = max(float(e), 0.0)
+        for v, e in (e_arrival_kwh or {}).items():
+            blk.e_arrival_kwh[v] = max(float(e), 0.0)
+
     def _check_feasible(self, ctx: BuildContext, prof: dict, need: dict) -> None:
         for v in self.vehicles:
             for p in ctx.grid.periods:

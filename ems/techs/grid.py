@@ -8,6 +8,8 @@ keeps them apart by itself.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import pyomo.environ as pyo
 
 from ems.model.context import BuildContext
@@ -48,6 +50,16 @@ class Grid(Technology):
         ctx.add_cost("energy", sum(ctx.weight(p) * blk.price_buy[p, t] * blk.p_import_kw[p, t] for p, t in ctx.T))
         ctx.add_cost("revenue_sale", sum(ctx.weight(p) * blk.price_sell[p, t] * blk.p_export_kw[p, t] for p, t in ctx.T))
         ctx.add_co2(sum(ctx.weight(p) * self.co2_t_per_mwh / 1000.0 * blk.p_import_kw[p, t] for p, t in ctx.T))
+
+    def update(self, price_buy: Sequence[float] | None = None, price_sell: Sequence[float] | None = None) -> None:
+        """Operation: purchase and sale prices (€/kWh) over the horizon; values only."""
+        from ems.techs.demand import _set_series
+
+        assert self.block is not None, "build the model first"
+        if price_buy is not None:
+            _set_series(self.block.price_buy, price_buy, f"{self.name}.price_buy")
+        if price_sell is not None:
+            _set_series(self.block.price_sell, price_sell, f"{self.name}.price_sell")
 
     # for the community rules
     def import_kw(self, p: str, t: int):  # noqa: ANN201 - pyomo expression

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 
+from typing import Sequence
+
 import pyomo.environ as pyo
 
 from ems.config.schema import PvTypeSpec
@@ -45,6 +47,13 @@ class Photovoltaic(Technology):
         blk.p_kw = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, max(self.max_kwp, self.existing_kwp) * max(ymax, 1.2)))
         blk.output = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.p_kw[p, t] <= size.expr * b.yield_kw_per_kwp[p, t])
         self.port(ctx, "electricity", f"PV {self.spec.description or self.name}", lambda p, t: blk.p_kw[p, t])
+
+    def update(self, yield_kw_per_kwp: Sequence[float]) -> None:
+        """Operation: specific yield forecast (kW/kWp) over the horizon; values only."""
+        from ems.techs.demand import _set_series
+
+        assert self.block is not None, "build the model first"
+        _set_series(self.block.yield_kw_per_kwp, yield_kw_per_kwp, f"{self.name}.yield_kw_per_kwp", lo=0.0, hi=1.3)
 
     def sizes(self) -> dict[str, float]:
         assert self.size_kwp is not None

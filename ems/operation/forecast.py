@@ -1,0 +1,175 @@
+"""Horizon forecasts for the controller (SPEC §4): PV, loads, prices. Pure functions of history.
+
+- PV: pvlib clear-sky specific yield × a correction learned from recent measurements (ratio of
+  measured to clear-sky energy over the last daylight hours), relaxing with lead time towards the
+  climatological ratio of the site profile.
+- Loads: the same weekday and time over recent weeks (history), blended with the typical-day
+  profile by how much history there is; the first hour also leans on the latest measurement.
+- Prices: purchase from the ARERA bands of the scenario; sale from the zonal-price profile.
+
+Missing or NaN history falls back to the profile, never to zeros.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+import pvlib
+
+from ems.config.schema import BandPrices
+from ems.profiles.calendar import CET_FIXED_TZ, is_holiday_day
+from ems.tariffs import arera_bands
+
+
+@dataclass
+class SiteProfile:
+    """Typical-day profiles of a site: mean by (month, working day/holiday, hour) of an hourly
+    year (``design/cases/<site>/data/hourly.csv``, local standard time)."""
+
+    hourly: pd.DataFrame
+    table: pd.DataFrame = field(init=False)
+
+    def __post_init__(self) -> None:
+        idx = pd.DatetimeIndex(self.hourly.index)
+        keys = pd.DataFrame({"month": idx.month, "hol": is_holiday_day(idx).astype(int), "hour": idx.hour}, index=idx)
+        self.table = self.hourly.select_dtypes("number").groupby([keys["month"], keys["hol"], keys["hour"]]).mean()
+
+    def columns(self) -> list[str]:
+        return list(self.table.columns)
+
+    def at(self, column: str, times_utc: pd.DatetimeIndex) -> np.ndarray:
+        """Profile values of ``column`` at UTC instants (looked up in local standard time,
+        linear between hours)."""
+        local = pd.DatetimeIndex(times_utc).tz_convert(CET_FIXED_TZ).tz_localize(None)
+        return _lookup(self.table, column, local)
+
+
+def _lookup(table: pd.DataFrame, column: str, local: pd.DatetimeIndex) -> np.ndarray:
+    col = table[column]
+    hol = is_holiday_day(local).astype(int)
+    frac = (local.minute + local.second / 60.0).to_numpy() / 60.0
+    out = np.empty(len(local))
+    for i, (ts, h, f) in enumerate(zip(local, hol, frac)):
+        a = col.get((ts.month, h, ts.hour))
+        nxt = ts + pd.Timedelta(hours=1)
+        b = col.get((nxt.month, h, nxt.hour), a)
+        a = 0.0 if a is None or a != a else float(a)
+        b = a if b is None or b != b else float(b)
+        out[i] = a + (b - a) * f
+    return out
+
+
+@lru_cache(maxsize=8)
+def _location(lat: float, lon: float, altitude_m: float) -> pvlib.location.Location:
+    return pvlib.location.Location(lat, lon, altitude=altitude_m)
+
+
+def clearsky_yield(times_utc: pd.DatetimeIndex, lat: float, lon: float, altitude_m: float = 0.0,
+                   performance_ratio: float = 0.85) -> np.ndarray:
+    """Clear-sky specific yield (kW/kWp) at the middle of each step: PR × GHI_clear / 1 kW/m²."""
+    times = pd.DatetimeIndex(times_utc)
+    if len(times) > 1:
+        mid = times + (times[1] - times[0]) / 2
+    else:
+        mid = times + pd.Timedelta(minutes=7.5)
+    cs = _location(lat, lon, altitude_m).get_clearsky(mid, model="ineichen")
+    return np.clip(performance_ratio * cs["ghi"].to_numpy() / 1000.0, 0.0, 1.2)
+
+
+@dataclass
+class Forecaster:
+    """Forecasts over a horizon of step starts (UTC, tz-aware)."""
+
+    profile: SiteProfile
+    lat: float
+    lon: float
+    altitude_m: float = 0.0
+    purchase_bands: BandPrices | None = None
+    purchase_column: str | None = None  # €/kWh column of the profile (instead of bands)
+    sale_column: str | None = None  # €/MWh column of the profile
+    sale_eur_per_kwh: float | None = None
+    sale_factor: float = 1.0
+    weeks: int = 4
+    history_weight_max: float = 0.7
+    pv_correction_tau_h: float = 3.0
+
+    # ---- loads
+    def load_kw(self, column: str, times: pd.DatetimeIndex, history: pd.Series | None = None,
+                latest_kw: float | None = None) -> np.ndarray:
+        """Load forecast: same weekday/time of the last ``weeks`` weeks blended with the profile."""
+        prof = self.profile.at(column, times)
+        out = prof.copy()
+        if history is not None and len(history):
+            h = _clean(history)
+            stack = []
+            for k in range(1, self.weeks + 1):
+                stack.append(h.reindex(times - pd.Timedelta(days=7 * k)).to_numpy(dtype=float))
+            arr = np.vstack(stack)
+            n_valid = np.sum(~np.isnan(arr), axis=0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean = np.where(n_valid > 0, np.nansum(np.nan_to_num(arr, nan=0.0), axis=0) / np.maximum(n_valid, 1), prof)
+            w = self.history_weight_max * n_valid / self.weeks
+            out = w * mean + (1 - w) * prof
+        if latest_kw is not None and latest_kw == latest_kw and len(times):
+            # persistence of the current deviation, fading over about an hour
+            lead_h = (times - times[0]).total_seconds().to_numpy() / 3600.0
+            out = out + (latest_kw - out[0]) * np.exp(-lead_h / 1.0)
+        out = np.where(np.isfinite(out), out, prof)  # never NaN, never zeros for missing data
+        return np.clip(out, 0.0, None)
+
+    # ---- PV
+    def pv_correction(self, column: str, measured_yield: pd.Series | None, now: pd.Timestamp,
+                      lookback_h: float = 3.0) -> float | None:
+        """Measured / clear-sky energy over the last ``lookback_h`` daylight hours (None: no data)."""
+        if measured_yield is None or not len(measured_yield):
+            return None
+        h = _clean(measured_yield)
+        h = h[(h.index > now - pd.Timedelta(hours=lookback_h)) & (h.index <= now)]
+        if h.empty:
+            return None
+        cs = clearsky_yield(pd.DatetimeIndex(h.index), self.lat, self.lon, self.altitude_m)
+        if cs.sum() < 0.05 * len(cs) * 0.25 or cs.max() < 0.05:  # night or dawn: not informative
+            return None
+        return float(np.clip(h.to_numpy().sum() / max(cs.sum(), 1e-6), 0.0, 1.3))
+
+    def pv_yield(self, column: str, times: pd.DatetimeIndex, measured_yield: pd.Series | None = None,
+                 now: pd.Timestamp | None = None) -> np.ndarray:
+        """Specific-yield forecast (kW/kWp): clear sky × correction (learned, then climatological)."""
+        cs = clearsky_yield(times, self.lat, self.lon, self.altitude_m)
+        prof = self.profile.at(column, times) if column in self.profile.columns() else cs * 0.7
+        with np.errstate(invalid="ignore", divide="ignore"):
+            clim = np.where(cs > 0.02, np.clip(prof / np.maximum(cs, 1e-6), 0.0, 1.3), 0.0)
+        k_clim = float(np.average(clim, weights=cs)) if cs.sum() > 0 else 0.7
+        k_now = self.pv_correction(column, measured_yield, now if now is not None else times[0])
+        if k_now is None:
+            k = np.full(len(times), k_clim)
+        else:
+            lead_h = (times - times[0]).total_seconds().to_numpy() / 3600.0
+            a = np.exp(-lead_h / self.pv_correction_tau_h)
+            k = a * k_now + (1 - a) * k_clim
+        return np.clip(cs * k, 0.0, 1.2)
+
+    # ---- prices
+    def price_buy(self, times: pd.DatetimeIndex, tz: str = "Europe/Rome") -> np.ndarray:
+        if self.purchase_bands is not None:
+            local = pd.DatetimeIndex(times).tz_convert(tz).tz_localize(None)
+            return np.array([self.purchase_bands.price(b) for b in arera_bands(local)])
+        assert self.purchase_column is not None
+        return self.profile.at(self.purchase_column, times)
+
+    def price_sell(self, times: pd.DatetimeIndex) -> np.ndarray:
+        if self.sale_eur_per_kwh is not None:
+            return np.full(len(times), self.sale_eur_per_kwh)
+        assert self.sale_column is not None
+        return self.sale_factor * self.profile.at(self.sale_column, times) / 1000.0
+
+
+def _clean(s: pd.Series) -> pd.Series:
+    """Numeric, finite, sorted, unique-index history."""
+    s = pd.to_numeric(s, errors="coerce")
+    s = s[np.isfinite(s.to_numpy(dtype=float))]
+    s = s[~s.index.duplicated(keep="last")]
+    return s.sort_index()

@@ -1,0 +1,148 @@
+"""SITE.yaml: what the operation daemon runs (pydantic; errors name the file and the field).
+
+```yaml
+community: opera_pia
+scenario: ../design/cases/opera_pia/virtual_hp.yaml   # paths relative to this file
+sizes: ../out/virtual_hp/sizes.yaml
+step_min: 15
+horizon_h: 48
+solver: {time_limit_s: 5, mip_rel_gap: 0.01}
+ai_clusters:
+  - {id: gpu1, hub: hub1, rated_kw: 60, floor_kw: 12}
+mqtt: {host: 127.0.0.1, port: 1883}
+store: {kind: sqlite, path: ems-state.sqlite}
+```
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ems.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AiClusterSite(_Strict):
+    id: str = Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
+    hub: str
+    rated_kw: float = Field(gt=0)
+    floor_kw: float = Field(ge=0, description="inference load that must always be served")
+    max_jobs: int = Field(8, ge=1, le=64, description="batch-job slots in the model")
+    missed_penalty_eur_per_kwh: float = Field(1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _floor(self) -> "AiClusterSite":
+        if self.floor_kw > self.rated_kw:
+            raise ValueError("floor_kw must not exceed rated_kw")
+        return self
+
+
+class SolverSite(_Strict):
+    time_limit_s: float = Field(5.0, gt=0)
+    mip_rel_gap: float = Field(0.01, ge=0, le=1)
+    threads: int = Field(1, ge=1)
+    slack_penalty_eur_per_kwh: float = Field(5.0, gt=0, description="unmet/dumped energy in the soft balances")
+
+
+class MqttSite(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    username: str | None = None
+    password_file: str | None = Field(None, description="file holding the password (not the password)")
+    tls: bool = False
+    client_id: str = "cer-ems"
+
+
+class StoreSite(_Strict):
+    kind: Literal["sqlite", "influx"] = "sqlite"
+    path: str = "ems-state.sqlite"  # sqlite state, ledger and (sqlite kind) time series
+    url: str | None = None  # influx
+    database: str | None = None
+    token_file: str | None = None
+
+
+class SiteConfig(_Strict):
+    community: str = Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
+    scenario: str
+    sizes: str
+    sizes_override: dict[str, dict[str, Any]] = Field(default_factory=dict, description="merged over sizes.yaml per hub")
+    timezone: str = "Europe/Rome"
+    step_min: int = Field(15, ge=1, le=60)
+    horizon_h: float = Field(48, gt=0, le=168)
+    stale_after_steps: float = Field(2, gt=0, description="telemetry older than this many steps → device fallback")
+    ev_safe_kw: float = Field(3.7, ge=0, description="EV power in fallback (rule-based mode)")
+    ev_short_penalty_eur_per_kwh: float = Field(2.0, gt=0)
+    solver: SolverSite = SolverSite()
+    ai_clusters: list[AiClusterSite] = []
+    mqtt: MqttSite | None = None  # None: embedded broker on a free port
+    store: StoreSite = StoreSite()
+
+    path_: Path | None = None
+
+    @model_validator(mode="after")
+    def _steps(self) -> "SiteConfig":
+        if (self.horizon_h * 60) % self.step_min:
+            raise ValueError("horizon_h must be a whole number of steps")
+        return self
+
+    @property
+    def n_steps(self) -> int:
+        return int(round(self.horizon_h * 60 / self.step_min))
+
+    @property
+    def dt_h(self) -> float:
+        return self.step_min / 60.0
+
+    def resolve(self, rel: str) -> Path:
+        p = Path(rel)
+        if not p.is_absolute() and self.path_ is not None:
+            p = self.path_.parent / p
+        return p
+
+
+def load_site(path: str | Path) -> SiteConfig:
+    """Read and validate SITE.yaml; raise :class:`ConfigError` naming file and field."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(str(path), "-", "file not found")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(path), "-", f"not valid YAML: {exc}".splitlines()[0]) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(str(path), "-", "top level must be a mapping")
+    try:
+        site = SiteConfig.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(x) for x in err["loc"]) or "-"
+        raise ConfigError(str(path), field, err["msg"]) from None
+    site.path_ = path.resolve()
+    for fld in ("scenario", "sizes"):
+        if not site.resolve(getattr(site, fld)).exists():
+            raise ConfigError(str(path), fld, f"file {site.resolve(getattr(site, fld))} not found")
+    return site
+
+
+def read_sizes(path: Path, override: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+    """``hubs`` of a sizes.yaml written by ``ems design``, with per-hub overrides merged."""
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(path), "-", f"not valid YAML: {exc}".splitlines()[0]) from None
+    hubs = raw.get("hubs") if isinstance(raw, dict) else None
+    if not isinstance(hubs, dict):
+        raise ConfigError(str(path), "hubs", "missing: expected the sizes.yaml written by `ems design`")
+    out = {h: dict(v or {}) for h, v in hubs.items()}
+    for hub, over in (override or {}).items():
+        merged = out.setdefault(hub, {})
+        for k, v in over.items():
+            merged[k] = {**merged.get(k, {}), **v} if isinstance(v, dict) and isinstance(merged.get(k), dict) else v
+    return out
