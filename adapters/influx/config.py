@@ -1,0 +1,67 @@
+"""InfluxDB connection settings (from the site config); secrets from environment or file, never logged."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from ems.errors import ConfigError
+
+
+def resolve_secret(value: Optional[SecretStr], env: Optional[str], file: Optional[Path], what: str) -> Optional[str]:
+    """A secret given inline, by environment variable name, or by file (first line, stripped)."""
+    if value is not None:
+        return value.get_secret_value()
+    if env:
+        secret = os.environ.get(env)
+        if secret is None:
+            raise ConfigError("config", what, f"environment variable {env} is not set")
+        return secret
+    if file:
+        try:
+            return Path(file).read_text().strip()
+        except OSError as exc:
+            raise ConfigError("config", what, f"cannot read secret file {file}: {exc.strerror}") from exc
+    return None
+
+
+class InfluxSettings(BaseModel):
+    """Where history goes. ``version: 1`` → v1 ``/write`` (database, user/password);
+    ``version: 2`` → influxdb-client (org, bucket, token; 2.x and 3.x). Reads always use InfluxQL
+    over ``/query`` (for 2.x the bucket needs a DBRP mapping to ``database``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = "http://127.0.0.1:8086"
+    version: Literal[1, 2] = 1
+    database: str = "ems"
+    retention_policy: Optional[str] = None
+    username: Optional[str] = None
+    password: Optional[SecretStr] = None
+    password_env: Optional[str] = None
+    password_file: Optional[Path] = None
+    org: Optional[str] = None
+    bucket: Optional[str] = None
+    token: Optional[SecretStr] = None
+    token_env: Optional[str] = None
+    token_file: Optional[Path] = None
+    create_database: bool = Field(True, description="1.x: CREATE DATABASE at start (needs admin rights)")
+    batch_size: int = Field(5000, ge=1, le=100_000)
+    flush_interval_s: float = Field(1.0, gt=0, le=60)
+    timeout_s: float = Field(10.0, gt=0, le=300)
+    buffer_path: Path = Field(Path("var/influx-buffer.sqlite"), description="disk buffer used while the server is down")
+
+    @model_validator(mode="after")
+    def _v2_needs_org_bucket(self) -> "InfluxSettings":
+        if self.version == 2 and not (self.org and self.bucket):
+            raise ValueError("version 2 needs org and bucket")
+        return self
+
+    def password_value(self) -> Optional[str]:
+        return resolve_secret(self.password, self.password_env, self.password_file, "influx.password")
+
+    def token_value(self) -> Optional[str]:
+        return resolve_secret(self.token, self.token_env, self.token_file, "influx.token")

@@ -1,0 +1,36 @@
+"""Telemetry: MQTT topic scheme, payload schemas and validation (pure, no I/O).
+
+See ``docs/mqtt.md`` for the scheme with one example payload per device kind.
+"""
+
+from ems.telemetry.schemas import DEVICE_KINDS, SETPOINT_MODELS, STATE_MODELS
+from ems.telemetry.topics import Topic, parse_topic, setpoint_topic, state_topic, status_topic
+from ems.telemetry.validate import (
+    Accepted,
+    DeviceRegistry,
+    Rejected,
+    RejectReason,
+    ValidationLimits,
+    decode_state,
+    encode_setpoint,
+    to_point,
+)
+
+__all__ = [
+    "DEVICE_KINDS",
+    "STATE_MODELS",
+    "SETPOINT_MODELS",
+    "Topic",
+    "parse_topic",
+    "state_topic",
+    "setpoint_topic",
+    "status_topic",
+    "Accepted",
+    "Rejected",
+    "RejectReason",
+    "DeviceRegistry",
+    "ValidationLimits",
+    "decode_state",
+    "encode_setpoint",
+    "to_point",
+]

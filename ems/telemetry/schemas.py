@@ -1,0 +1,229 @@
+"""Pydantic payload schemas: one state model and one setpoint model per device kind.
+
+Conventions (SPEC §5): units in field names (``p_kw``, ``e_kwh``, ``soc_pct``), a timestamp ``ts``
+as ISO-8601 with a UTC offset or as epoch seconds (a number above 1e11 is read as milliseconds).
+Sign convention for power: ``p_kw`` is positive when the device *takes* power from the hub's bus
+(battery charging, EV charging, loads) except for generators (PV, CHP) where it is the power
+produced; battery and V2G discharge are negative.
+
+Models are strict: a number sent as a string, a boolean sent as a number, an unknown field or a
+value outside its physical range is an error, not a guess.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+#: Hard sanity bound on any power in kW (a CER hub connection is ≤ 1 MW; 10 MW leaves margin).
+P_ABS_MAX_KW = 10_000.0
+#: Hard sanity bound on any energy counter in kWh (100 GWh).
+E_MAX_KWH = 1e8
+
+PowerKw = Annotated[float, Field(ge=-P_ABS_MAX_KW, le=P_ABS_MAX_KW)]
+PositivePowerKw = Annotated[float, Field(ge=0.0, le=P_ABS_MAX_KW)]
+EnergyKwh = Annotated[float, Field(ge=0.0, le=E_MAX_KWH)]
+Percent = Annotated[float, Field(ge=0.0, le=100.0)]
+TempC = Annotated[float, Field(ge=-60.0, le=150.0)]
+
+
+class TimestampError(ValueError):
+    """A timestamp that cannot be read (not ISO-8601 with offset, not epoch seconds)."""
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """ISO-8601 with a UTC offset, or epoch seconds (milliseconds when > 1e11) → aware UTC datetime."""
+    if isinstance(value, bool):
+        raise TimestampError("timestamp is a boolean")
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise TimestampError("timestamp has no UTC offset")
+        return value.astimezone(timezone.utc)
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise TimestampError("timestamp is not finite")
+        seconds = value / 1000.0 if abs(value) > 1e11 else float(value)
+        try:
+            return datetime.fromtimestamp(seconds, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise TimestampError(f"epoch timestamp {value} out of range") from exc
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError as exc:
+            raise TimestampError(f"timestamp {value!r} is not ISO-8601") from exc
+        if parsed.tzinfo is None:
+            raise TimestampError(f"timestamp {value!r} has no UTC offset")
+        return parsed.astimezone(timezone.utc)
+    raise TimestampError(f"timestamp of type {type(value).__name__} is neither a string nor a number")
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
+
+    ts: datetime = Field(description="measurement time (ISO-8601 with offset, or epoch seconds)")
+
+    @field_validator("ts", mode="before")
+    @classmethod
+    def _ts(cls, value: Any) -> datetime:
+        return parse_timestamp(value)
+
+
+# --------------------------------------------------------------------------- device states
+
+
+class MeterState(_Payload):
+    """Point of delivery meter: import/export power and energy counters."""
+
+    import_p_kw: PositivePowerKw
+    export_p_kw: PositivePowerKw
+    import_e_kwh: Optional[EnergyKwh] = None
+    export_e_kwh: Optional[EnergyKwh] = None
+
+
+class PvState(_Payload):
+    """PV inverter: produced power, energy counter."""
+
+    p_kw: PositivePowerKw
+    e_kwh: Optional[EnergyKwh] = None
+    irradiance_w_m2: Optional[Annotated[float, Field(ge=0.0, le=1600.0)]] = None
+
+
+class BatteryState(_Payload):
+    """Battery: power (+ charging, − discharging) and state of charge."""
+
+    p_kw: PowerKw
+    soc_pct: Percent
+    temp_c: Optional[TempC] = None
+
+
+class EvChargerState(_Payload):
+    """EV charger: plugged, power (V2G negative), vehicle SoC if known, request and departure."""
+
+    plugged: bool
+    p_kw: PowerKw
+    vehicle_soc_pct: Optional[Percent] = None
+    requested_e_kwh: Optional[Annotated[float, Field(ge=0.0, le=1000.0)]] = None
+    session_e_kwh: Optional[Annotated[float, Field(ge=0.0, le=1000.0)]] = None
+    departure: Optional[datetime] = None
+
+    @field_validator("departure", mode="before")
+    @classmethod
+    def _departure(cls, value: Any) -> Optional[datetime]:
+        return None if value is None else parse_timestamp(value)
+
+    @model_validator(mode="after")
+    def _unplugged_is_idle(self) -> "EvChargerState":
+        if not self.plugged and abs(self.p_kw) > 0.05:
+            raise ValueError(f"inconsistent: not plugged but p_kw={self.p_kw}")
+        return self
+
+
+class ChpState(_Payload):
+    """CHP: electric and heat output, units running."""
+
+    p_kw: PositivePowerKw
+    heat_kw: PositivePowerKw
+    units_on: Annotated[int, Field(ge=0, le=100)]
+    fuel_kw: Optional[PositivePowerKw] = None
+
+
+class HeatPumpState(_Payload):
+    """Heat pump: mode, electric input, thermal output."""
+
+    mode: Literal["off", "heating", "cooling", "dhw"]
+    p_kw: PositivePowerKw
+    heat_kw: Optional[PositivePowerKw] = None
+    cooling_kw: Optional[PositivePowerKw] = None
+    t_supply_c: Optional[TempC] = None
+
+
+class AiClusterState(_Payload):
+    """AI cluster: power, current cap, queued batch energy and its next deadline."""
+
+    p_kw: PositivePowerKw
+    p_cap_kw: Optional[PositivePowerKw] = None
+    queued_e_kwh: Annotated[float, Field(ge=0.0, le=1e5)] = 0.0
+    jobs_queued: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+    next_deadline: Optional[datetime] = None
+
+    @field_validator("next_deadline", mode="before")
+    @classmethod
+    def _deadline(cls, value: Any) -> Optional[datetime]:
+        return None if value is None else parse_timestamp(value)
+
+
+STATE_MODELS: dict[str, type[_Payload]] = {
+    "meter": MeterState,
+    "pv": PvState,
+    "battery": BatteryState,
+    "ev_charger": EvChargerState,
+    "chp": ChpState,
+    "heat_pump": HeatPumpState,
+    "ai_cluster": AiClusterState,
+}
+
+DEVICE_KINDS: tuple[str, ...] = tuple(STATE_MODELS)
+
+#: Power fields checked against a device's rated power when the registry knows it.
+POWER_FIELDS: tuple[str, ...] = ("p_kw", "import_p_kw", "export_p_kw")
+
+# --------------------------------------------------------------------------- setpoints
+
+
+class _Setpoint(_Payload):
+    valid_until: datetime = Field(description="the device falls back to its safe mode after this")
+    plan_id: Optional[Annotated[str, Field(max_length=64)]] = None
+
+    @field_validator("valid_until", mode="before")
+    @classmethod
+    def _valid_until(cls, value: Any) -> datetime:
+        return parse_timestamp(value)
+
+    @model_validator(mode="after")
+    def _validity(self) -> "_Setpoint":
+        if self.valid_until <= self.ts:
+            raise ValueError("valid_until must be after ts")
+        return self
+
+
+class BatterySetpoint(_Setpoint):
+    p_kw: PowerKw
+
+
+class EvChargerSetpoint(_Setpoint):
+    p_kw: PowerKw  # negative = V2G discharge
+
+
+class ChpSetpoint(_Setpoint):
+    units_on: Annotated[int, Field(ge=0, le=100)]
+    p_kw: PositivePowerKw
+
+
+class HeatPumpSetpoint(_Setpoint):
+    mode: Literal["off", "heating", "cooling", "dhw"]
+    p_kw: PositivePowerKw
+
+
+class AiClusterSetpoint(_Setpoint):
+    p_cap_kw: PositivePowerKw
+
+
+class PvSetpoint(_Setpoint):
+    p_max_kw: PositivePowerKw  # curtailment limit
+
+
+SETPOINT_MODELS: dict[str, type[_Setpoint]] = {
+    "battery": BatterySetpoint,
+    "ev_charger": EvChargerSetpoint,
+    "chp": ChpSetpoint,
+    "heat_pump": HeatPumpSetpoint,
+    "ai_cluster": AiClusterSetpoint,
+    "pv": PvSetpoint,
+}

@@ -1,0 +1,255 @@
+"""Decode and validate device payloads; turn accepted telemetry into store points.
+
+:func:`decode_state` never raises on bad input: it returns :class:`Accepted` or :class:`Rejected`
+with a machine-readable :class:`RejectReason` and a human-readable detail (logged by the adapter,
+counted per reason, published in the EMS status and written to the store).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any, Mapping, Union
+
+from pydantic import BaseModel, ValidationError
+
+from ems.ports.timeseries import Point
+from ems.telemetry.schemas import POWER_FIELDS, SETPOINT_MODELS, STATE_MODELS, TimestampError
+from ems.telemetry.topics import Topic, TopicError, parse_topic
+
+
+class RejectReason(str, Enum):
+    """Why a payload was rejected. The value is the counter name."""
+
+    BAD_TOPIC = "bad_topic"
+    WRONG_COMMUNITY = "wrong_community"
+    UNKNOWN_KIND = "unknown_kind"
+    UNKNOWN_DEVICE = "unknown_device"
+    TOO_LARGE = "too_large"
+    EMPTY = "empty"
+    NOT_UTF8 = "not_utf8"
+    NOT_JSON = "not_json"
+    NOT_OBJECT = "not_object"
+    MISSING_FIELD = "missing_field"
+    UNKNOWN_FIELD = "unknown_field"
+    WRONG_TYPE = "wrong_type"
+    BAD_VALUE = "bad_value"
+    NON_FINITE = "non_finite"
+    OUT_OF_RANGE = "out_of_range"
+    ABOVE_RATED = "above_rated"
+    INCONSISTENT = "inconsistent"
+    BAD_TIMESTAMP = "bad_timestamp"
+    FUTURE_TIMESTAMP = "future_timestamp"
+    STALE_TIMESTAMP = "stale_timestamp"
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationLimits:
+    """How far a payload timestamp may be from the receiver's clock, and the payload size limit."""
+
+    max_future_s: float = 300.0
+    max_age_s: float = 24 * 3600.0
+    max_payload_bytes: int = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """What the EMS knows about a device: its rated power (for the range check), if any."""
+
+    rated_p_kw: float | None = None
+
+
+@dataclass
+class DeviceRegistry:
+    """Known devices, keyed by (hub, kind, device id). Empty with ``open=True`` accepts any device."""
+
+    devices: dict[tuple[str, str, str], DeviceInfo] = field(default_factory=dict)
+    open: bool = True
+
+    def add(self, hub: str, kind: str, device: str, rated_p_kw: float | None = None) -> None:
+        self.devices[(hub, kind, device)] = DeviceInfo(rated_p_kw)
+        self.open = False
+
+    def lookup(self, hub: str, kind: str, device: str) -> DeviceInfo | None:
+        info = self.devices.get((hub, kind, device))
+        if info is None and self.open:
+            return DeviceInfo()
+        return info
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    topic: Topic
+    state: BaseModel
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    topic_text: str
+    reason: RejectReason
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.reason.value}: {self.detail} (topic {self.topic_text})"
+
+
+Decoded = Union[Accepted, Rejected]
+
+_TYPE_ERRORS = {
+    "float_type", "int_type", "bool_type", "string_type", "int_from_float", "float_parsing",
+    "int_parsing", "bool_parsing", "datetime_type", "model_type", "dict_type",
+}
+_RANGE_ERRORS = {"greater_than_equal", "less_than_equal", "greater_than", "less_than", "too_long", "string_too_long"}
+
+
+def _reject_json_constant(token: str) -> float:
+    raise ValueError(f"{token} is not valid JSON")
+
+
+def _classify(exc: ValidationError) -> tuple[RejectReason, str]:
+    """Map the first pydantic error to a reason; the detail lists every error."""
+    errors = exc.errors(include_url=False)
+    detail = "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}" for e in errors
+    )
+    first = errors[0]
+    kind, ctx = first["type"], first.get("ctx") or {}
+    if kind == "missing":
+        return RejectReason.MISSING_FIELD, detail
+    if kind == "extra_forbidden":
+        return RejectReason.UNKNOWN_FIELD, detail
+    if kind == "finite_number":
+        return RejectReason.NON_FINITE, detail
+    if kind in _RANGE_ERRORS:
+        return RejectReason.OUT_OF_RANGE, detail
+    if kind in ("literal_error", "enum"):
+        return RejectReason.BAD_VALUE, detail
+    if kind == "value_error":
+        error = ctx.get("error")
+        if isinstance(error, TimestampError):
+            return RejectReason.BAD_TIMESTAMP, detail
+        if "inconsistent" in str(error) or "valid_until" in str(error):
+            return RejectReason.INCONSISTENT, detail
+        return RejectReason.BAD_VALUE, detail
+    if kind in _TYPE_ERRORS or kind.endswith("_type"):
+        return RejectReason.WRONG_TYPE, detail
+    return RejectReason.BAD_VALUE, detail
+
+
+def decode_state(
+    topic_text: str,
+    payload: bytes,
+    *,
+    now: datetime,
+    community: str | None = None,
+    registry: DeviceRegistry | None = None,
+    limits: ValidationLimits = ValidationLimits(),
+) -> Decoded:
+    """Validate one state message. ``now`` is the receiver's clock (aware UTC)."""
+    try:
+        topic = parse_topic(topic_text)
+    except TopicError as exc:
+        return Rejected(topic_text, RejectReason.BAD_TOPIC, str(exc))
+    if topic.channel != "state":
+        return Rejected(topic_text, RejectReason.BAD_TOPIC, "not a state topic")
+    if community is not None and topic.community != community:
+        return Rejected(topic_text, RejectReason.WRONG_COMMUNITY, f"community {topic.community!r} is not {community!r}")
+    model = STATE_MODELS.get(topic.kind)
+    if model is None:
+        return Rejected(topic_text, RejectReason.UNKNOWN_KIND, f"device kind {topic.kind!r} not in {sorted(STATE_MODELS)}")
+    info = (registry or DeviceRegistry()).lookup(topic.hub, topic.kind, topic.device)
+    if info is None:
+        return Rejected(topic_text, RejectReason.UNKNOWN_DEVICE, f"{topic.kind} {topic.device!r} of hub {topic.hub!r} is not configured")
+    if len(payload) > limits.max_payload_bytes:
+        return Rejected(topic_text, RejectReason.TOO_LARGE, f"{len(payload)} bytes > {limits.max_payload_bytes}")
+    if not payload.strip():
+        return Rejected(topic_text, RejectReason.EMPTY, "empty payload")
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Rejected(topic_text, RejectReason.NOT_UTF8, f"payload is not UTF-8 ({exc.reason} at byte {exc.start})")
+    try:
+        data: Any = json.loads(text, parse_constant=_reject_json_constant)
+    except ValueError as exc:
+        if "is not valid JSON" in str(exc):
+            return Rejected(topic_text, RejectReason.NON_FINITE, str(exc))
+        return Rejected(topic_text, RejectReason.NOT_JSON, f"payload is not JSON: {exc}")
+    if not isinstance(data, dict):
+        return Rejected(topic_text, RejectReason.NOT_OBJECT, f"payload is a JSON {type(data).__name__}, expected an object")
+    try:
+        state = model.model_validate(data)
+    except ValidationError as exc:
+        reason, detail = _classify(exc)
+        return Rejected(topic_text, reason, detail)
+    age_s = (now - state.ts).total_seconds()
+    if age_s < -limits.max_future_s:
+        return Rejected(topic_text, RejectReason.FUTURE_TIMESTAMP, f"ts {state.ts.isoformat()} is {-age_s:.0f} s in the future")
+    if age_s > limits.max_age_s:
+        return Rejected(topic_text, RejectReason.STALE_TIMESTAMP, f"ts {state.ts.isoformat()} is {age_s:.0f} s old")
+    if info.rated_p_kw is not None:
+        for name in POWER_FIELDS:
+            value = getattr(state, name, None)
+            if value is not None and abs(value) > 1.1 * info.rated_p_kw:
+                return Rejected(topic_text, RejectReason.ABOVE_RATED,
+                                f"{name}={value} exceeds 110 % of rated {info.rated_p_kw} kW")
+    return Accepted(topic, state)
+
+
+def _epoch_ns(moment: datetime) -> int:
+    delta = moment - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+
+
+def to_point(accepted: Accepted) -> Point:
+    """The ``telemetry`` point for an accepted state: tags community/hub/device/kind, one field per value.
+
+    Datetime fields become ``<name>_epoch_s`` (InfluxDB has no datetime field type).
+    """
+    fields: dict[str, float | int | bool | str] = {}
+    for name, value in accepted.state:
+        if name == "ts" or value is None:
+            continue
+        if isinstance(value, datetime):
+            fields[f"{name}_epoch_s"] = int(value.timestamp())
+        elif isinstance(value, float) and not math.isfinite(value):
+            continue
+        else:
+            fields[name] = value
+    topic = accepted.topic
+    return Point(
+        "telemetry",
+        _epoch_ns(accepted.state.ts),
+        {"community": topic.community, "hub": topic.hub, "device": topic.device, "kind": topic.kind},
+        fields,
+    )
+
+
+def encode_setpoint(kind: str, values: Mapping[str, Any]) -> bytes:
+    """Validate a setpoint for ``kind`` and return its JSON payload (timestamps as ISO-8601 UTC)."""
+    model = SETPOINT_MODELS.get(kind)
+    if model is None:
+        raise ValueError(f"device kind {kind!r} takes no setpoints; kinds with setpoints: {sorted(SETPOINT_MODELS)}")
+    setpoint = model.model_validate(dict(values))
+    return setpoint.model_dump_json(exclude_none=True).encode()
+
+
+def setpoint_point(topic: Topic, payload: bytes) -> Point:
+    """The ``setpoint`` point recorded when a setpoint is published."""
+    model = SETPOINT_MODELS[topic.kind]
+    setpoint = model.model_validate_json(payload, strict=False)
+    fields: dict[str, float | int | bool | str] = {}
+    for name, value in setpoint:
+        if name == "ts" or value is None:
+            continue
+        fields[f"{name}_epoch_s" if isinstance(value, datetime) else name] = (
+            int(value.timestamp()) if isinstance(value, datetime) else value
+        )
+    return Point(
+        "setpoint",
+        _epoch_ns(setpoint.ts),
+        {"community": topic.community, "hub": topic.hub, "device": topic.device, "kind": topic.kind},
+        fields,
+    )
