@@ -1,0 +1,54 @@
+"""MQTT connection settings. Secrets come from the environment or a file and are never logged."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from adapters.influx.config import resolve_secret
+
+
+class MqttSettings(BaseModel):
+    """Broker, identity, credentials and TLS of the EMS's MQTT client."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    community: str = Field(..., min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+    client_id: str = Field("", description="stable id for the persistent session; default cer-ems-<community>")
+    protocol: Literal["3.1.1", "5"] = "3.1.1"
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    session_expiry_s: int = Field(7 * 24 * 3600, ge=0, description="MQTT 5 only: how long the broker keeps the session")
+    username: Optional[str] = None
+    password: Optional[SecretStr] = None
+    password_env: Optional[str] = None
+    password_file: Optional[Path] = None
+    tls: bool = False
+    ca_file: Optional[Path] = None
+    cert_file: Optional[Path] = None
+    key_file: Optional[Path] = None
+    tls_insecure: bool = Field(False, description="skip hostname verification (test setups only)")
+    reconnect_min_s: float = Field(1.0, gt=0, le=60)
+    reconnect_max_s: float = Field(60.0, gt=0, le=3600)
+    status_interval_s: float = Field(15.0, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _defaults(self) -> "MqttSettings":
+        if not self.client_id:
+            self.client_id = f"cer-ems-{self.community}"
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s must be >= reconnect_min_s")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        return self
+
+    def password_value(self) -> Optional[str]:
+        return resolve_secret(self.password, self.password_env, self.password_file, "mqtt.password")
+
+    @staticmethod
+    def random_client_id(prefix: str) -> str:
+        return f"{prefix}-{secrets.token_hex(4)}"
