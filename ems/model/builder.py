@@ -105,4 +105,35 @@ def _objective_expr(m: pyo.ConcreteModel, obj: ObjectiveSpec) -> Any:
     if obj.cost_asis_eur is None or obj.co2_asis_t is None or obj.cost_asis_eur <= 0 or obj.co2_asis_t <= 0:
         raise ValueError("weighted objective needs positive AS-IS cost and CO2 (solve the AS-IS case first)")
     # (28)
-    return obj.alpha * cost / obj.cost_asis_eur + (1 - obj.alpha) * m.co2_total_t / obj.co2_asis_t + 0.0 * m.cost_penalty
+    # (28); at α = 0 a tiny cost term breaks ties between equal-CO2 plans, as for (23)
+    alpha = max(obj.alpha, 1e-4)
+    return alpha * cost / obj.cost_asis_eur + (1 - obj.alpha) * m.co2_total_t / obj.co2_asis_t
+
+
+def size_var_names(built: BuiltModel) -> set[str]:
+    """Names of the size variables (design decisions) of a built model."""
+    return {h.units.name for h in built.ctx.sizes.values() if h.is_variable}
+
+
+def relax_operational_integers(built: BuiltModel) -> int:
+    """Relax every integer/binary variable that is not a size (units on, HP modes, exchange and
+    connection-side binaries per step) to a continuous variable within its bounds.
+
+    The relaxed model's optimum (and any bound of it) is a valid lower bound of the full problem;
+    with sizes fixed the per-step integers are restored by the verification pass (SPEC §3).
+    Returns how many variables were relaxed.
+    """
+    sizes = size_var_names(built)
+    n = 0
+    for v in built.model.component_data_objects(pyo.Var, descend_into=True):
+        if v.fixed or not (v.is_integer() or v.is_binary()) or v.name in sizes:
+            continue
+        parent = v.parent_component().name
+        if parent in sizes:
+            continue
+        lb, ub = v.bounds
+        v.domain = pyo.Reals
+        v.setlb(0.0 if lb is None else lb)
+        v.setub(ub)
+        n += 1
+    return n
