@@ -6,6 +6,7 @@ it (broker restart, InfluxDB outage) without touching any system service.
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import signal
@@ -133,6 +134,7 @@ def mosquitto(workdir: Path, port: int | None = None, extra_conf: str = "") -> S
         "autosave_interval 1\n"
         "max_queued_messages 1000000\n"
         "max_inflight_messages 1000\n"
+        f"user {getpass.getuser()}\n"  # as root, mosquitto would switch to 'mosquitto' and not write here
         "log_dest stdout\n"
         "log_type error\nlog_type warning\n" + extra_conf
     )
