@@ -1,0 +1,110 @@
+"""InfluxDB is stopped for a while, then restarted: every buffered point arrives, none twice.
+The same with the writing process killed while the disk buffer holds points."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from adapters.influx import InfluxSettings, InfluxStore
+from adapters.influx.influxql import InfluxQLClient
+from conftest import unique
+from integration.helpers import Pipeline, Publisher, forget_session, wait_until
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _times(url: str, database: str, measurement: str, field: str) -> list[int]:
+    series = InfluxQLClient(url, database).series(f'SELECT "{field}" FROM "{measurement}"')
+    return [row[0] for s in series for row in s["values"]]
+
+
+def test_outage_through_mqtt_every_point_once(private_influxd, mqtt_broker, tmp_path):
+    host, port = mqtt_broker
+    community = unique("out")
+    database = "ems"
+    store = InfluxStore(InfluxSettings(url=private_influxd.url, database=database, buffer_path=tmp_path / "buf.sqlite",
+                                       batch_size=200, flush_interval_s=0.1))
+    store.writer.backoff_max_s = 1.0  # retry quickly in the test
+    ingest_id = unique("ingest-")
+    pipeline = Pipeline.start(host, port, community, store, client_id=ingest_id)
+    publisher = Publisher(host, port, unique("pub-"))
+    base_ms = int((datetime.now(timezone.utc) - timedelta(hours=2)).timestamp() * 1000)
+    topic = f"cer/{community}/hub1/battery/bat1/state"
+    n_before, n_during, n_after = 300, 1200, 300
+    try:
+        seq = 0
+        for _ in range(n_before):
+            publisher.publish(topic, {"ts": base_ms + seq, "p_kw": 1.0, "soc_pct": 50.0}); seq += 1
+        assert wait_until(lambda: pipeline.ingest.accepted >= n_before, 15)
+        assert store.flush(15)
+
+        private_influxd.stop()
+        for _ in range(n_during):
+            publisher.publish(topic, {"ts": base_ms + seq, "p_kw": 2.0, "soc_pct": 50.0}); seq += 1
+        assert wait_until(lambda: pipeline.ingest.accepted >= n_before + n_during, 15)
+        assert wait_until(lambda: store.stats()["points_buffered_disk"] >= n_during, 15), store.stats()
+        assert not store.flush(0.5)  # server still down: not flushed, nothing dropped
+        time.sleep(1.5)  # a while down, with retries failing
+
+        private_influxd.start()
+        for _ in range(n_after):
+            publisher.publish(topic, {"ts": base_ms + seq, "p_kw": 3.0, "soc_pct": 50.0}); seq += 1
+        assert wait_until(lambda: pipeline.ingest.accepted >= seq, 15)
+        assert store.flush(30), store.stats()
+
+        stats = store.stats()
+        assert stats["points_buffered_disk"] == 0
+        assert stats["write_failures"] >= 1
+        times = _times(private_influxd.url, database, "telemetry", "p_kw")
+        expected = [(base_ms + i) * 1_000_000 for i in range(seq)]
+        assert sorted(times) == expected  # every point, each once
+        assert stats["points_dead_lettered"] == 0
+    finally:
+        publisher.close()
+        pipeline.stop()
+        store.close()
+        forget_session(host, port, ingest_id)
+
+
+def test_outage_with_process_killed_while_buffer_holds_points(private_influxd, tmp_path):
+    url, database = private_influxd.url, "ems"
+    buffer_path = tmp_path / "buf.sqlite"
+    t0_ns = int((datetime.now(timezone.utc) - timedelta(hours=1)).timestamp()) * 10**9
+    n = 3000
+    # a first point so the database exists, then the outage
+    first = InfluxStore(InfluxSettings(url=url, database=database, buffer_path=tmp_path / "first.sqlite"))
+    first.close()
+    private_influxd.stop()
+
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}"}
+    proc = subprocess.Popen([sys.executable, "-m", "integration.spool_writer", url, database, str(buffer_path), str(n),
+                             str(t0_ns)], stdout=subprocess.PIPE, text=True, env=env, cwd=REPO / "tests")
+    try:
+        line = proc.stdout.readline()
+        assert line.strip() == f"SPOOLED {n}", line
+    finally:
+        proc.send_signal(signal.SIGKILL)  # no clean shutdown
+        proc.wait()
+
+    private_influxd.start()
+    store = InfluxStore(InfluxSettings(url=url, database=database, buffer_path=buffer_path))
+    try:
+        assert store.flush(30), store.stats()
+        assert store.stats()["points_sent"] == n  # each spooled batch sent exactly once
+        times = _times(url, database, "telemetry", "import_p_kw")
+        assert sorted(times) == [t0_ns + i * 10**9 for i in range(n)]
+        values = InfluxQLClient(url, database).series('SELECT "import_p_kw" FROM "telemetry"')[0]["values"]
+        assert [v for _, v in sorted(values)] == [float(i) for i in range(n)]  # in order, right values
+    finally:
+        store.close()
