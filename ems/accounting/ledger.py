@@ -24,8 +24,7 @@ report are a lower bound (statements keep those hours out of the totals and list
 from __future__ import annotations
 
 import hashlib
-import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fractions import Fraction
 from typing import Iterable, Mapping
@@ -84,14 +83,14 @@ class ConfigHour:
     config_fingerprint: str
     version: int = field(default=0, compare=False)
 
-    def content(self) -> dict:
-        d = asdict(self)
-        d.pop("version")
-        return d
-
     def content_hash(self) -> str:
-        """Hash of the figures (not the version): equal hashes → replay, no new version."""
-        return hashlib.sha256(json.dumps(self.content(), sort_keys=True, default=str).encode()).hexdigest()
+        """Hash of the figures (not the version): equal hashes → replay, no new version.
+        (The dataclass reprs are deterministic; Decimal reprs keep their exponent.)"""
+        text = "|".join((self.config_id, str(self.hour_utc), str(self.injected_wh), str(self.withdrawn_wh),
+                         str(self.shared_wh), str(self.tip_eur), str(self.valorisation_eur), str(self.sale_eur),
+                         str(self.complete), repr(self.missing), repr(self.cabine), repr(self.plants),
+                         repr(self.members), self.config_fingerprint))
+        return hashlib.sha256(text.encode()).hexdigest()
 
 
 def compute_hours(config: Configuration, hours: Iterable[int],

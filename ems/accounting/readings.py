@@ -138,17 +138,18 @@ def _parse_timestamp(text: str) -> tuple[int, bool]:
     if not t:
         raise ValueError("empty timestamp")
     dt: datetime | None = None
-    for fmt in ("%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S"):
-        try:
-            dt = datetime.strptime(t, fmt)
-            break
-        except ValueError:
-            pass
+    try:
+        dt = datetime.fromisoformat(t)
+    except ValueError:
+        if "/" in t:
+            for fmt in ("%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S"):
+                try:
+                    dt = datetime.strptime(t, fmt)
+                    break
+                except ValueError:
+                    pass
     if dt is None:
-        try:
-            dt = datetime.fromisoformat(t)
-        except ValueError:
-            raise ValueError(f"{t!r} is not an ISO 8601 or dd/mm/yyyy HH:MM timestamp") from None
+        raise ValueError(f"{t!r} is not an ISO 8601 or dd/mm/yyyy HH:MM timestamp")
     if dt.second or dt.microsecond or dt.minute % 15:
         raise ValueError(f"{t!r} is not on a quarter hour")
     if dt.tzinfo is None:
