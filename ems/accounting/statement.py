@@ -131,6 +131,18 @@ class Statement:
     def sale_eur(self) -> Decimal:
         return to_cents(self.sale_eur_exact)
 
+    def monthly(self) -> list[tuple[str, int, int, int, Decimal, Decimal]]:
+        """(YYYY-MM, hours, complete hours, shared Wh, TIP €, valorisation €) per month, from the days."""
+        out: dict[str, list] = {}
+        for d in self.daily:
+            m = out.setdefault(f"{d.day:%Y-%m}", [0, 0, 0, Decimal(0), Decimal(0)])
+            m[0] += d.hours
+            m[1] += d.complete_hours
+            m[2] += d.shared_wh
+            m[3] += d.tip_eur_exact
+            m[4] += d.valorisation_eur_exact
+        return [(k, v[0], v[1], v[2], to_cents(v[3]), to_cents(v[4])) for k, v in sorted(out.items())]
+
     @property
     def incentive_eur(self) -> Decimal:
         """What the GSE pays the community: TIP + valorisation (each rounded to the cent)."""
@@ -414,6 +426,12 @@ def render_markdown(community: str, sts: Sequence[Statement], charts: Mapping[st
                 f"{c} {_kwh(v)} kWh" for c, v in sorted(s.shared_by_cabina_wh.items())), ""]
         if s.config_id in charts:
             out += [f"![Daily shared energy and incentive, {s.config_id}]({charts[s.config_id]})", ""]
+        if s.annual:
+            out += ["### By month", "", "| month | complete hours | shared kWh | TIP € | valorisation € |",
+                    "|---|---:|---:|---:|---:|"]
+            for month, hours, complete, shared_wh, tip, val in s.monthly():
+                out.append(f"| {month} | {complete} / {hours} | {_kwh(shared_wh)} | {tip} | {val} |")
+            out.append("")
         out += ["### Plants", "",
                 "| plant | kW | pre-existing | injected kWh | shared kWh | TIP € | valorisation € | sale € | "
                 "surplus % | surplus € |", "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]

@@ -65,6 +65,7 @@ def test_correction_then_annual_report_and_audit(ledger: str, tmp_path: Path, ca
                       "--out", str(tmp_path))
     assert rc == 0 and "complete hours 714/8784" in out
     md = (tmp_path / "statement_2024.md").read_text()
+    assert "| 2024-06 | 714 / 720 |" in md and "| 2024-05 | 0 / 744 |" in md and "| 2024-03 | 0 / 743 |" in md
     assert md.startswith("# Annual incentive statement") and "| hours corrected by late data (ledger version > 1) | 2 |" in md
     rc, out, _ = _run(capsys, "accounting", "audit", "--db", ledger)
     assert rc == 0 and "reading_corrected" in out and "ledger_version" in out
