@@ -137,11 +137,14 @@ class TelemetryIngest:
     def report(self) -> dict[str, int]:
         """Publish the counters in the EMS status (retained) and write them to the store."""
         counts = self.counters()
-        self.client.publish_status({"ingest": counts, "store": dict(self.store.stats())})
+        store_stats = dict(self.store.stats())
+        self.client.publish_status({"ingest": counts, "store": store_stats})
+        fields: dict[str, int] = dict(counts)
+        fields.update({f"store_{k}": int(v) for k, v in store_stats.items()})
         self.store.write([Point("ingest", time.time_ns(),
                                 {"community": self.community, "hub": "ems", "device": self.client.client_id,
                                  "kind": "ingest"},
-                                dict(counts))])
+                                fields)])
         return counts
 
     def _status_loop(self) -> None:

@@ -85,6 +85,7 @@ class MeterState(_Payload):
     export_p_kw: PositivePowerKw
     import_e_kwh: Optional[EnergyKwh] = None
     export_e_kwh: Optional[EnergyKwh] = None
+    load_p_kw: Optional[PositivePowerKw] = None  # hub consumption, when the energy monitor measures it
 
 
 class PvState(_Payload):
