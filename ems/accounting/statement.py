@@ -261,10 +261,9 @@ def build_statement(cfg: AccountingConfig, config: Configuration, rows: Sequence
             continue
         t.surplus_fraction = surplus_share(t.tip_shared_wh, t.injected_wh, p.capital_grant_pct > 0, cfg.surplus_basis)
         t.surplus_eur = to_cents(t.tip_eur * t.surplus_fraction)
-        if t.owner:
-            members[t.owner].plants_shared_wh += t.shared_wh
-    for p in config.plants:
+    for p in config.plants:  # owners: key of "by_injected" (pre-existing plants included) and the sale
         if p.owner:
+            members[p.owner].plants_shared_wh += plants[p.id].shared_wh
             members[p.owner].sale_eur += plants[p.id].sale_eur
     st.plants = [plants[p.id] for p in config.plants]
     _allocate(config, st, members)

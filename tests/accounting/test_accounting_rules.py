@@ -203,6 +203,18 @@ def test_statute_pots_fixed_quotas_weights_and_by_injected() -> None:
     assert {m.member_id: m.sale_eur for m in st.members} == {"h1": D("22.00"), "h2": D("0.00")}  # 0.2 × 110
 
 
+def test_by_injected_credits_owners_of_pre_existing_plants_too() -> None:
+    # old B (owner h2) takes 20 kWh first, new A (owner h1) 30 kWh: TIP 0.03 × 130 = 3.90 €,
+    # valorisation 0.05 × 11.22 = 0.561 → 0.56 €: 4.46 € split 30:20 by_injected → 2.676 / 1.784 → 2.68 / 1.78
+    cfg = make_cfg([plant("A", 1, 100, owner="h1"), plant("B", 2, 20, "2020-01-01", owner="h2")],
+                   [member("h1", 3), member("h2", 4)], statute={"allocation": [{"method": "by_injected"}]})
+    st = build_statement(cfg, cfg.configurations[0], [one_hour(cfg, {1: 100, 2: 20}, {3: 25, 4: 25})],
+                         [NOON], "2024-06", False)
+    assert st.incentive_eur == D("4.46")
+    assert {m.member_id: (m.plants_shared_wh, m.allocation_eur) for m in st.members} == {
+        "h1": (30_000, D("2.68")), "h2": (20_000, D("1.78"))}
+
+
 def test_allocate_cents_largest_remainder() -> None:
     assert allocate_cents(100, {"a": 1, "b": 1, "c": 1}) == {"a": 34, "b": 33, "c": 33}
     assert allocate_cents(10, {"a": 0, "b": 0}) == {"a": 5, "b": 5}
