@@ -7,7 +7,8 @@ Accepted layouts are documented in ``docs/accounting.md``. In short:
 - time is either one ``timestamp`` column (ISO 8601, with a UTC offset or ``Z``; naive means
   Europe/Rome wall time and is refused where it is ambiguous or does not exist at the DST changes;
   ``dd/mm/yyyy HH:MM`` accepted), or ``date`` + ``hour`` (1..23/24/25, the GME/GSE hour index of
-  the local day) or ``date`` + ``quarter`` (1..92/96/100);
+  the local day, or a clock time ``HH:MM`` = naive local start) or ``date`` + ``quarter``
+  (1..92/96/100);
 - timestamps are the **start** of the interval; intervals are 15 or 60 minutes (``interval_min``
   column, or inferred per POD/direction or zone: all on the hour → 60, otherwise 15).
 
@@ -193,12 +194,24 @@ class _TimeReader:
         day = _parse_date(row[self.date])  # type: ignore[index]
         midnight = local_midnight_utc(day)
         day_len = local_midnight_utc(date.fromordinal(day.toordinal() + 1)) - midnight
+        if self.hour is not None and ":" in row[self.hour]:  # date + clock time of the interval start
+            clock = row[self.hour].strip()
+            try:
+                hh, mm = (int(x) for x in clock.split(":")[:2])
+                wall = datetime(day.year, day.month, day.day, hh, mm)
+            except ValueError:
+                raise ValueError(f"time {clock!r} is not HH:MM") from None
+            if mm % 15:
+                raise ValueError(f"time {clock!r} is not on a quarter hour")
+            return parse_local_naive(wall), duration, mm == 0
         if self.hour is not None:
             idx, step = row[self.hour].strip(), HOUR_S
         else:
             idx, step = row[self.quarter].strip(), 900  # type: ignore[index]
         if not idx.isdigit() or not 1 <= int(idx) <= day_len // step:
             raise ValueError(f"index {idx!r} out of range 1..{day_len // step} for {day}")
+        if duration is not None and duration != step:
+            raise ValueError(f"interval {duration // 60} min contradicts the {'hour' if step == HOUR_S else 'quarter'} index")
         return midnight + (int(idx) - 1) * step, step, step == HOUR_S
 
 

@@ -184,3 +184,15 @@ def test_wide_daily_layout_with_dst_days() -> None:
     # a value in H24 on the 23-hour day is refused
     res = parse_csv(hdr + f"{pod(2)};31/03/2024;prelevata;" + ";".join(["2"] * 24 + [""]) + "\n", "w.csv")
     assert len(res.readings) == 23 and "must be empty" in res.errors[0].problem
+
+
+def test_date_plus_clock_time_layout() -> None:
+    text = ("Data;Ora;POD;kWh;Verso\n"
+            "12/06/2024;12:00;IT001E00000002;0,25;prelevata\n12/06/2024;12:15;IT001E00000002;0,25;prelevata\n"
+            "12/06/2024;12:30;IT001E00000002;0,25;prelevata\n12/06/2024;12:45;IT001E00000002;0,25;prelevata\n"
+            "27/10/2024;02:00;IT001E00000002;0,25;prelevata\n")
+    res = parse_csv(text, "clock.csv")
+    noon = int(datetime(2024, 6, 12, 12, tzinfo=ROME).timestamp())
+    assert sorted((r.start_utc - noon, r.duration_s) for r in res.readings) == [(0, 900), (900, 900), (1800, 900), (2700, 900)]
+    [err] = res.errors
+    assert err.line == 6 and "ambiguous" in err.problem
