@@ -116,3 +116,14 @@ def test_bad_config_and_missing_ledger(tmp_path: Path, capsys) -> None:
     rc, _, err = _run(capsys, "accounting", "report", "--config", CONFIG, "--db", str(tmp_path / "none.sqlite"),
                       "--month", "2024-06")
     assert rc == 2 and "no ledger yet" in err and len(err.strip().splitlines()) == 1
+
+
+def test_invalid_yaml_and_empty_config(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("community: X\nconfigurations: [\n  - id: a\n")
+    rc, _, err = _run(capsys, "accounting", "ingest", "--config", str(bad), "x.csv")
+    assert rc == 2 and f"{bad}: line " in err and "invalid YAML" in err and len(err.strip().splitlines()) == 1
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    rc, _, err = _run(capsys, "accounting", "ingest", "--config", str(empty), "x.csv")
+    assert rc == 2 and "(top level): expected a mapping" in err
