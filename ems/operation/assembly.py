@@ -110,10 +110,10 @@ def operation_setup(site: SiteConfig, scenario: Scenario | None = None, catalogu
             setup.demands[tech.hub] = tech
         elif isinstance(tech, Grid):
             setup.grids[tech.hub] = tech
-        elif isinstance(tech, Photovoltaic):
+        elif isinstance(tech, Photovoltaic) and (tech.fixed_kwp or 0) > 0:
             setup.pvs.setdefault(tech.hub, []).append(tech)
-        elif isinstance(tech, Battery):
-            setup.batteries[tech.hub] = tech
+        elif isinstance(tech, Battery) and (tech.fixed_modules or 0) > 0:
+            setup.batteries[tech.hub] = tech  # an empty battery slot stays in the model, not a device
     for ai in site.ai_clusters:
         tech = AiCluster(f"{ai.hub}_{ai.id}", ai.hub, rated_kw=ai.rated_kw, floor_kw=ai.floor_kw, max_jobs=ai.max_jobs,
                          missed_penalty_eur_per_kwh=ai.missed_penalty_eur_per_kwh)

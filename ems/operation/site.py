@@ -51,21 +51,16 @@ class SolverSite(_Strict):
     slack_penalty_eur_per_kwh: float = Field(5.0, gt=0, description="unmet/dumped energy in the soft balances")
 
 
-class MqttSite(_Strict):
-    host: str = "127.0.0.1"
-    port: int = Field(1883, ge=1, le=65535)
-    username: str | None = None
-    password_file: str | None = Field(None, description="file holding the password (not the password)")
-    tls: bool = False
-    client_id: str = "cer-ems"
-
-
 class StoreSite(_Strict):
     kind: Literal["sqlite", "influx"] = "sqlite"
-    path: str = "ems-state.sqlite"  # sqlite state, ledger and (sqlite kind) time series
-    url: str | None = None  # influx
-    database: str | None = None
-    token_file: str | None = None
+    path: str = "ems-state.sqlite"  # daemon state and ledger (always); time series too with kind sqlite
+    influx: dict[str, Any] | None = Field(None, description="adapters.influx InfluxSettings (kind influx)")
+
+    @model_validator(mode="after")
+    def _influx(self) -> "StoreSite":
+        if self.kind == "influx" and not self.influx:
+            raise ValueError("kind influx needs an influx: section (url, database/bucket, token...)")
+        return self
 
 
 class SiteConfig(_Strict):
@@ -81,7 +76,8 @@ class SiteConfig(_Strict):
     ev_short_penalty_eur_per_kwh: float = Field(2.0, gt=0)
     solver: SolverSite = SolverSite()
     ai_clusters: list[AiClusterSite] = []
-    mqtt: MqttSite | None = None  # None: embedded broker on a free port
+    mqtt: dict[str, Any] | None = Field(None, description="adapters.mqtt MqttSettings without community; "
+                                        "absent: embedded broker on a free port")
     store: StoreSite = StoreSite()
 
     path_: Path | None = None

@@ -1,0 +1,325 @@
+"""The operation daemon's wiring: MQTT in and out, stores, persistence, scheduling, lifecycle.
+
+- :class:`StateDB`: the daemon's own SQLite file (plant-state estimate, simulated plant, hourly
+  shared-energy log, step log). Written after every step in one transaction, so a restart —
+  even after SIGKILL — resumes from the last completed step; hours are closed from meter
+  counters interpolated at the boundaries, so no hour is lost across the gap.
+- :class:`Runtime`: one :class:`~ems.operation.service.OperationService` behind the issue-3 MQTT
+  adapter (telemetry ingest with validation and reject counters, retained setpoints with
+  ``valid_until``, last will ``offline``) and a time-series store (SQLite or InfluxDB).
+- :func:`run_realtime`: APScheduler job at every quarter hour plus on-demand steps (EV plugged
+  in, AI job queued), never two at once; SIGTERM finishes the running step, publishes offline.
+- :func:`run_simulation`: the same runtime driven by an accelerated clock against
+  :mod:`adapters.sim.plant`, ending with KPIs beside the no-optimisation baseline.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+from pydantic import BaseModel
+
+from ems.operation.service import OperationService, StepOutcome
+from ems.operation.state import PlantState, tip_of_hour
+from ems.ports.timeseries import Point
+
+log = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------------- persistence
+class StateDB:
+    """Daemon state in one SQLite file (WAL, one transaction per step)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.executescript("""
+            CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS shared_energy (hour_utc INTEGER PRIMARY KEY, import_wh INTEGER, export_wh INTEGER,
+                shared_wh INTEGER, tip_eur REAL, detail TEXT);
+            CREATE TABLE IF NOT EXISTS steps (start TEXT PRIMARY KEY, mode TEXT, objective REAL, solve_s REAL,
+                step_s REAL, alerts TEXT);
+            CREATE TABLE IF NOT EXISTS alerts (ts TEXT, alert TEXT);
+        """)
+        self.lock = threading.Lock()
+
+    def get(self, key: str) -> Any:
+        row = self.db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def commit_step(self, kv: dict[str, Any], hours: list[dict[str, Any]], step: tuple | None, alerts: list[tuple[str, str]]) -> None:
+        with self.lock:
+            self.db.execute("BEGIN")
+            try:
+                for k, v in kv.items():
+                    self.db.execute("INSERT OR REPLACE INTO kv VALUES (?, ?)", (k, json.dumps(v, separators=(",", ":"))))
+                for h in hours:
+                    self.db.execute("INSERT OR IGNORE INTO shared_energy VALUES (?, ?, ?, ?, ?, ?)",
+                                    (h["hour_utc"], h["import_wh"], h["export_wh"], h["shared_wh"], h.get("tip_eur", 0.0),
+                                     json.dumps(h.get("by_hub", {}))))
+                if step is not None:
+                    self.db.execute("INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?, ?, ?)", step)
+                self.db.executemany("INSERT INTO alerts VALUES (?, ?)", alerts)
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+
+    def hours(self) -> list[int]:
+        return [r[0] for r in self.db.execute("SELECT hour_utc FROM shared_energy ORDER BY hour_utc")]
+
+    def close(self) -> None:
+        self.db.close()
+
+
+# ---------------------------------------------------------------------- systemd
+def sd_notify(message: str) -> None:
+    """systemd notify protocol (READY=1, WATCHDOG=1, STOPPING=1) without a dependency."""
+    addr = os.environ.get("NOTIFY_SOCKET")
+    if not addr:
+        return
+    if addr.startswith("@"):
+        addr = "\0" + addr[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.connect(addr)
+            s.sendall(message.encode())
+    except OSError:
+        log.debug("sd_notify failed", exc_info=True)
+
+
+def _payload(state: BaseModel) -> dict[str, Any]:
+    return json.loads(state.model_dump_json())
+
+
+# ---------------------------------------------------------------------- runtime
+@dataclass
+class StepLog:
+    start: pd.Timestamp
+    outcome: StepOutcome
+    step_s: float
+
+
+class Runtime:
+    """Service + MQTT + stores. ``clock`` is wall time, or the simulated clock."""
+
+    def __init__(self, service: OperationService, mqtt_settings: Any, store: Any, statedb: StateDB,
+                 clock: Callable[[], pd.Timestamp], incentive_plant_kw: float = 400.0) -> None:
+        from adapters.mqtt.client import MqttClient
+        from adapters.mqtt.ingest import TelemetryIngest
+        from adapters.mqtt.setpoints import SetpointPublisher
+        from ems.telemetry.validate import DeviceRegistry, ValidationLimits
+
+        self.service, self.store, self.statedb, self.clock = service, store, statedb, clock
+        self.community = mqtt_settings.community
+        self.plant_kw = incentive_plant_kw
+        registry = DeviceRegistry()
+        for hub, kind, dev, rated in service.devices():
+            registry.add(hub, kind, dev, rated)
+        self.client = MqttClient(mqtt_settings)
+        self.ingest = TelemetryIngest(self.client, store, registry=registry, on_state=self._on_state,
+                                      limits=ValidationLimits(max_age_s=7 * 24 * 3600.0),
+                                      clock=lambda: self.clock().to_pydatetime())
+        self.publisher = SetpointPublisher(self.client, store)
+        self.step_lock = threading.Lock()
+        self.state_lock = threading.Lock()
+        self.on_demand = threading.Event()
+        self.received = 0
+        self.stopping = threading.Event()
+        self.last: StepLog | None = None
+
+    def start(self, timeout_s: float = 10.0) -> "Runtime":
+        self.client.start()
+        self.ingest.start()
+        if not self.client.wait_connected(timeout_s):
+            log.warning("MQTT broker %s:%d not reachable yet; planning on the last known state and retrying",
+                        self.client.settings.host, self.client.settings.port)
+        return self
+
+    def _on_state(self, topic: Any, state: BaseModel) -> None:
+        try:
+            with self.state_lock:
+                trigger = self.service.on_state((topic.hub, topic.kind, topic.device), _payload(state))
+                self.received += 1
+            if trigger:
+                self.on_demand.set()
+        except Exception:  # never let a payload kill the network thread
+            log.exception("state of %s/%s/%s not taken", topic.hub, topic.kind, topic.device)
+
+    # ------------------------------------------------------------------ one step
+    def run_step(self, start: pd.Timestamp, time_limit_s: float | None = None) -> StepLog | None:
+        """Run one step unless one is running (never two at once); returns None when skipped."""
+        if not self.step_lock.acquire(blocking=False):
+            log.info("step at %s skipped: the previous one is still running", start)
+            return None
+        try:
+            t0 = time.perf_counter()
+            with self.state_lock:
+                outcome = self.service.step(start, now=self.clock(), time_limit_s=time_limit_s)
+            res = outcome.result
+            ts = self.clock().to_pydatetime()
+            for sp in res.setpoints:
+                values = {"ts": ts, "valid_until": sp.valid_until.to_pydatetime(), "plan_id": f"{start:%Y%m%dT%H%M}", **sp.values}
+                try:
+                    self.publisher.publish_setpoint(sp.hub, sp.kind, sp.device, values)
+                except Exception as exc:  # a setpoint that fails validation is logged, not fatal
+                    log.error("setpoint %s not published: %s", sp.key, exc)
+            step_s = time.perf_counter() - t0
+            self._record(start, outcome, step_s)
+            status = {"mode": res.mode, "step": start.isoformat(), "alerts": res.alerts[:5],
+                      "solve_s": round(res.timings_s.get("solve", 0.0), 3)}
+            if res.record is not None:
+                status.update(objective=res.record.objective, gap=res.record.gap)
+            self.client.publish_status({"plan": status})
+            sd_notify("WATCHDOG=1")
+            self.last = StepLog(start, outcome, step_s)
+            return self.last
+        finally:
+            self.step_lock.release()
+
+    def _record(self, start: pd.Timestamp, outcome: StepOutcome, step_s: float, extra_kv: dict[str, Any] | None = None) -> None:
+        res = outcome.result
+        tags = {"community": self.community}
+        t_ns = int(start.value)
+        points: list[Point] = []
+        rec = res.record
+        fields: dict[str, Any] = {"mode": res.mode, "step_s": float(step_s), "alerts": len(res.alerts)}
+        if rec is not None:
+            fields.update(status=rec.status, solve_s=float(rec.time_s))
+            if rec.objective is not None:
+                fields["objective_eur"] = float(rec.objective)
+            if rec.gap is not None:
+                fields["gap"] = float(rec.gap)
+        points.append(Point("solver", t_ns, {**tags, "hub": "ems", "device": "controller", "kind": "solver"}, fields))
+        if not res.plan.empty:
+            first = res.plan.iloc[: min(len(res.plan), 96)]
+            for ts, row in first.iterrows():
+                by_hub: dict[str, dict[str, float]] = {}
+                for col, v in row.items():
+                    hub, q = str(col).split(".", 1)
+                    by_hub.setdefault(hub, {})[q] = float(v)
+                for hub, f in by_hub.items():
+                    points.append(Point("plan", int(ts.value), {**tags, "hub": hub, "device": "plan", "kind": "plan"}, f))
+        for name, arr in outcome.forecast.items():
+            key, q = name.split(".", 1)
+            for k in range(0, len(arr), 4):
+                points.append(Point("forecast", t_ns + int(k * 900e9), {**tags, "hub": key, "device": q, "kind": "forecast"},
+                                    {"value": float(arr[k])}))
+        hours, hpoints = self._hours(outcome.closed_hours)
+        points.extend(hpoints)
+        for a in res.alerts:
+            points.append(Point("alert", t_ns, {**tags, "hub": "ems", "device": "controller", "kind": "alert"}, {"text": a}))
+        try:
+            self.store.write(points)
+        except Exception:
+            log.exception("store write failed (the store spools or the points are in the step log)")
+        kv = {"plant_state": self.service.state.to_dict(), **(extra_kv or {})}
+        step = (start.isoformat(), res.mode, rec.objective if rec else None, res.timings_s.get("solve"), step_s,
+                json.dumps(res.alerts))
+        self.statedb.commit_step(kv, hours, step, [(start.isoformat(), a) for a in res.alerts])
+
+    def _hours(self, closed: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[Point]]:
+        """Closed hours with their TIP (accounting rules, Pz from the price source) and points."""
+        tags = {"community": self.community}
+        hours, points = [], []
+        for h in closed:
+            at = pd.DatetimeIndex([pd.Timestamp(h["hour_utc"], unit="s", tz="UTC")])
+            pz = float(self.service.fc.price_sell(at)[0]) * 1000 / max(self.service.fc.sale_factor, 1e-9)
+            h = {**h, "tip_eur": tip_of_hour(h["shared_wh"], pz, self.plant_kw)}
+            hours.append(h)
+            points.append(Point("shared_energy", int(h["hour_utc"] * 1e9), {**tags, "hub": "community", "device": "cer", "kind": "shared_energy"},
+                                {"shared_kwh": h["shared_wh"] / 1000, "import_kwh": h["import_wh"] / 1000,
+                                 "export_kwh": h["export_wh"] / 1000, "tip_eur": h["tip_eur"]}))
+        return hours, points
+
+    def _record_hours_only(self, closed: list[dict[str, Any]]) -> None:
+        hours, points = self._hours(closed)
+        try:
+            self.store.write(points)
+        except Exception:
+            log.exception("store write failed")
+        self.statedb.commit_step({"plant_state": self.service.state.to_dict()}, hours, None, [])
+
+    def stop(self) -> None:
+        self.stopping.set()
+        try:
+            self.ingest.stop()
+        except Exception:
+            log.debug("ingest stop", exc_info=True)
+        self.client.stop(announce_offline=True)
+        try:
+            self.store.flush(5.0)
+            self.store.close()
+        except Exception:
+            log.debug("store close", exc_info=True)
+
+
+def quarter_floor(ts: pd.Timestamp, step_min: int = 15) -> pd.Timestamp:
+    return ts.floor(f"{step_min}min")
+
+
+# ---------------------------------------------------------------------- real time
+def run_realtime(runtime: Runtime, step_min: int, *, max_steps: int | None = None, echo: Callable[[str], None] = print) -> None:
+    """Quarter-hour APScheduler job plus on-demand steps; SIGTERM/SIGINT stop cleanly."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    done = threading.Event()
+    count = [0]
+
+    def job() -> None:
+        if runtime.stopping.is_set():
+            return
+        start = quarter_floor(runtime.clock(), step_min)
+        out = runtime.run_step(start)
+        if out is not None:
+            r = out.outcome.result
+            echo(f"{start:%Y-%m-%d %H:%M} {r.mode} in {out.step_s:.2f} s; {len(r.alerts)} alerts")
+            count[0] += 1
+            if max_steps is not None and count[0] >= max_steps:
+                done.set()
+
+    sched = BackgroundScheduler(timezone="UTC")
+    sched.add_job(job, "cron", minute=f"*/{step_min}", second=0, max_instances=1, coalesce=True, misfire_grace_time=60, id="step")
+
+    def on_demand_loop() -> None:
+        while not runtime.stopping.is_set():
+            if runtime.on_demand.wait(1.0):
+                runtime.on_demand.clear()
+                job()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        echo(f"signal {signum}: finishing the running step and going offline")
+        done.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    sched.start()
+    threading.Thread(target=on_demand_loop, name="on-demand", daemon=True).start()
+    sd_notify("READY=1")
+    job()  # plan at once on start (resumes from the persisted state)
+    while not done.wait(5.0):
+        sd_notify("WATCHDOG=1")
+    sd_notify("STOPPING=1")
+    runtime.stopping.set()
+    sched.shutdown(wait=True)
+    with runtime.step_lock:  # wait for a running step
+        pass
+    runtime.stop()
+
+
+def utcnow() -> pd.Timestamp:
+    return pd.Timestamp(datetime.now(timezone.utc))

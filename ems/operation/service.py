@@ -1,0 +1,148 @@
+"""One control step from telemetry to setpoints, without any I/O.
+
+:class:`OperationService` owns the :class:`~ems.operation.controller.Controller` (built once), the
+:class:`~ems.operation.forecast.Forecaster` and the :class:`~ems.operation.state.PlantState`.
+Adapters feed it validated device states (:meth:`on_state`) and call :meth:`step` at every quarter
+hour or on demand; they publish the returned setpoints and persist ``state.to_dict()``.
+
+Device ids on MQTT (``cer/<community>/<hub>/<kind>/<id>``): ``meter/main`` (import/export power
+and energy counters), ``pv/<pv type>`` (e.g. ``pv/pv_mono``), ``battery/bess``, ``ev_charger/cp1…``,
+``ai_cluster/<id from SITE.yaml>``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ems.operation.assembly import OperationSetup
+from ems.operation.controller import Controller, StepInput, StepResult
+from ems.operation.forecast import Forecaster
+from ems.operation.site import SiteConfig
+from ems.operation.state import DeviceKey, PlantState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StepOutcome:
+    result: StepResult
+    forecast: dict[str, np.ndarray]  # "<hub>.load_kw", "<column>.yield" over the horizon
+    closed_hours: list[dict[str, Any]] = field(default_factory=list)
+
+
+class OperationService:
+    def __init__(self, site: SiteConfig, setup: OperationSetup, forecaster: Forecaster,
+                 controller: Controller | None = None, state: PlantState | None = None) -> None:
+        self.site, self.setup, self.fc = site, setup, forecaster
+        self.controller = controller or Controller(
+            setup, n_steps=site.n_steps, dt_h=site.dt_h, time_limit_s=site.solver.time_limit_s,
+            mip_rel_gap=site.solver.mip_rel_gap, threads=site.solver.threads,
+            slack_penalty_eur_per_kwh=site.solver.slack_penalty_eur_per_kwh, ev_safe_kw=site.ev_safe_kw)
+        self.state = state or PlantState()
+        self.pending_hours: list[dict[str, Any]] = []
+
+    # ------------------------------------------------------------------ devices
+    def pv_ids(self, hub: str) -> list[str]:
+        return [pv.name[len(hub) + 1:] for pv in self.setup.pvs.get(hub, [])]
+
+    def devices(self) -> list[tuple[str, str, str, float | None]]:
+        """Every device the EMS expects telemetry from: (hub, kind, id, rated kW)."""
+        s = self.setup
+        out: list[tuple[str, str, str, float | None]] = []
+        for hub in s.hubs:
+            grid = s.grids.get(hub)
+            out.append((hub, "meter", "main", grid.contract_kw if grid else None))
+            for pv in s.pvs.get(hub, []):
+                out.append((hub, "pv", pv.name[len(hub) + 1:], max(pv.fixed_kwp or 0.0, 0.1) * 1.3))
+            if hub in s.batteries:
+                bat = s.batteries[hub]
+                cap = bat.capacity.value() if bat.capacity else 0.0
+                out.append((hub, "battery", "bess", max(cap * bat.spec.c_rate_per_h, 0.1)))
+            for c in (s.ev_points[hub].points if hub in s.ev_points else []):
+                out.append((hub, "ev_charger", c.point_id, c.p_kw))
+        for cid, ai in s.ai_clusters.items():
+            out.append((ai.hub, "ai_cluster", cid, ai.rated_kw))
+        return out
+
+    def controllable(self) -> list[DeviceKey]:
+        return [(h, k, d) for h, k, d, _ in self.devices() if k in ("battery", "ev_charger", "ai_cluster")]
+
+    # ------------------------------------------------------------------ telemetry
+    def on_state(self, key: DeviceKey, payload: dict[str, Any]) -> bool:
+        """Take a validated state; returns True when it should trigger an on-demand step
+        (an EV plugged in, or more AI batch energy queued)."""
+        hub, kind, dev = key
+        before = self.state.latest.get("/".join(key))
+        self.pending_hours.extend(self.state.ingest(key, payload))
+        if kind == "ev_charger":
+            return bool(payload.get("plugged")) and not (before or {}).get("plugged", False)
+        if kind == "ai_cluster":
+            return float(payload.get("queued_e_kwh") or 0) > float((before or {}).get("queued_e_kwh") or 0) + 1e-6
+        return False
+
+    # ------------------------------------------------------------------ the step
+    def step(self, start: pd.Timestamp, now: pd.Timestamp | None = None, time_limit_s: float | None = None) -> StepOutcome:
+        """Estimate, forecast, update the model and solve for the horizon starting at ``start``."""
+        s, st, fc = self.setup, self.state, self.fc
+        now = now if now is not None else start
+        n, dt = self.controller.n_steps, self.controller.dt_h
+        times = pd.date_range(start, periods=n, freq=pd.Timedelta(hours=dt))
+        # estimates from the latest telemetry
+        loads: dict[str, float | None] = {}
+        yields: dict[str, float | None] = {}
+        net_now: dict[str, float] = {}
+        for hub in s.hubs:
+            ev_ids = [c.point_id for c in s.ev_points[hub].points] if hub in s.ev_points else []
+            ai_ids = [cid for cid, a in s.ai_clusters.items() if a.hub == hub]
+            loads[hub] = st.hub_load_kw(hub, self.pv_ids(hub), ev_ids, ai_ids)
+            pv_now = 0.0
+            for pv in s.pvs.get(hub, []):
+                key = (hub, "pv", pv.name[len(hub) + 1:])
+                p = st.latest.get("/".join(key))
+                if p is not None and (pv.fixed_kwp or 0) > 0:
+                    yields[pv.spec.yield_column] = float(p["p_kw"]) / float(pv.fixed_kwp)
+                pv_now += st.value(key, "p_kw")
+            if loads[hub] is not None:
+                net_now[hub] = float(loads[hub]) - pv_now
+        st.record_history(start, loads, yields)
+        forecast: dict[str, np.ndarray] = {}
+        load_fc = {}
+        for hub, dem in s.demands.items():
+            load_fc[hub] = fc.load_kw(dem.column, times, st.series(st.load_history.get(hub)), loads.get(hub))
+            forecast[f"{hub}.load_kw"] = load_fc[hub]
+        pv_fc = {}
+        for col in s.yield_columns():
+            pv_fc[col] = fc.pv_yield(col, times, st.series(st.pv_history.get(col)), start)
+            forecast[f"{col}.yield"] = pv_fc[col]
+        inp = StepInput(start, load_fc, pv_fc, fc.price_buy(times, self.site.timezone), fc.price_sell(times),
+                        net_now_kw=net_now, time_limit_s=time_limit_s)
+        for hub, bat in s.batteries.items():
+            p = st.latest.get(f"{hub}/battery/bess")
+            if p is not None:
+                inp.battery_soc[hub] = float(p["soc_pct"]) / 100.0
+        for hub, evp in s.ev_points.items():
+            for c in evp.points:
+                sess = st.ev_session((hub, "ev_charger", c.point_id), start, dt)
+                if sess is not None:
+                    first = 1.0 - min(max((now - start).total_seconds() / 3600 / dt, 0.0), 0.99)
+                    sess = type(sess)(sess.need_kwh, sess.departure_step, sess.p_vehicle_kw, sess.room_kwh, first)
+                inp.ev_sessions[(hub, c.point_id)] = sess
+        for cid, ai in s.ai_clusters.items():
+            inp.ai_floor_kw[cid] = ai.floor_kw
+            inp.ai_jobs[cid] = st.ai_jobs((ai.hub, "ai_cluster", cid), start, dt, n)
+        limit_s = self.site.stale_after_steps * dt * 3600
+        for key in self.controllable():
+            age = st.age_s(key, now)
+            if age is None or age > limit_s:
+                inp.stale[key] = float("inf") if age is None else age
+        result = self.controller.step(inp)
+        st.last_step = start.isoformat()
+        for a in result.alerts:
+            st.alerts.append({"ts": start.isoformat(), "alert": a})
+        closed, self.pending_hours = self.pending_hours, []
+        return StepOutcome(result, forecast, closed)
