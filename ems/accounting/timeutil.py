@@ -9,10 +9,11 @@ is aggregation to UTC hours, labelled in local time.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
-from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-import holidays
+from ems.profiles.calendar import national_holidays
+from ems.tariffs import arera_band
+
 
 ROME = ZoneInfo("Europe/Rome")
 HOUR_S = 3600
@@ -70,25 +71,10 @@ def parse_local_naive(dt: datetime) -> int:
     return int(a.timestamp())
 
 
-@lru_cache(maxsize=64)
-def _it_holidays(year: int) -> frozenset[date]:
-    return frozenset(holidays.country_holidays("IT", years=year).keys())
-
-
 def time_band(hour_utc: int) -> str:
-    """ARERA 181/06 band of an hour: F1 Mon–Fri 08–19; F2 Mon–Fri 07–08 and 19–23, Sat 07–23;
-    F3 the rest, Sundays and national holidays."""
+    """ARERA 181/06 band (F1/F2/F3) of the local Rome hour that starts at ``hour_utc``."""
     t = local(hour_utc)
-    d, h = t.date(), t.hour
-    if t.weekday() == 6 or d in _it_holidays(d.year):
-        return "F3"
-    if t.weekday() == 5:
-        return "F2" if 7 <= h < 23 else "F3"
-    if 8 <= h < 19:
-        return "F1"
-    if h == 7 or 19 <= h < 23:
-        return "F2"
-    return "F3"
+    return arera_band(t.weekday(), t.hour, t.date() in national_holidays([t.year]))
 
 
 def day_hours(day: date) -> list[int]:
