@@ -143,9 +143,10 @@ class MqttClient:
         """Publish; with QoS 1 the message is queued and delivered after a reconnect if needed."""
         return self._client.publish(topic, payload, qos=qos, retain=retain)
 
-    def publish_status(self, status: dict[str, Any]) -> None:
+    def publish_status(self, status: dict[str, Any]) -> paho.MQTTMessageInfo:
+        """Publish the status document, retained, QoS 1."""
         document = {"state": "online", "client_id": self.client_id, "ts": utc_now_iso(), **status}
-        self.publish(self.status_topic, json.dumps(document, separators=(",", ":")), qos=1, retain=True)
+        return self.publish(self.status_topic, json.dumps(document, separators=(",", ":")), qos=1, retain=True)
 
     # ------------------------------------------------------------------ callbacks
 

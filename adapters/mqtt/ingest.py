@@ -134,11 +134,19 @@ class TelemetryIngest:
             counts.update({f"rejected_{k}": v for k, v in sorted(self.rejected.items())})
             return counts
 
-    def report(self) -> dict[str, int]:
-        """Publish the counters in the EMS status (retained) and write them to the store."""
+    def report(self, wait_s: float = 0.0) -> dict[str, int]:
+        """Publish the counters in the EMS status (retained) and write them to the store.
+
+        ``wait_s`` > 0 waits that long for the broker to acknowledge the status message.
+        """
         counts = self.counters()
         store_stats = dict(self.store.stats())
-        self.client.publish_status({"ingest": counts, "store": store_stats})
+        info = self.client.publish_status({"ingest": counts, "store": store_stats})
+        if wait_s > 0:
+            try:
+                info.wait_for_publish(wait_s)
+            except (RuntimeError, ValueError):
+                log.warning("status not acknowledged by the broker within %.1f s", wait_s)
         fields: dict[str, int] = dict(counts)
         fields.update({f"store_{k}": int(v) for k, v in store_stats.items()})
         self.store.write([Point("ingest", time.time_ns(),

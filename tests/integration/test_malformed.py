@@ -100,7 +100,7 @@ def test_malformed_payloads_rejected_with_reason(mqtt_broker, tmp_path):
         assert sorted(s.tags["device"] for s in samples) == sorted(f"ok{i}" for i in range(n_valid))
 
         # counters: in the status (retained) and in the store
-        counts = pipeline.ingest.report()
+        counts = pipeline.ingest.report(wait_s=5)
         assert counts["rejected"] == n_bad and counts["accepted"] == n_valid
         out = subprocess.run(["mosquitto_sub", "-h", host, "-p", str(port), "-t", f"cer/{community}/ems/status",
                               "-C", "1", "-W", "5"], capture_output=True, text=True, timeout=10)
