@@ -118,7 +118,7 @@ class ServerProcess:
             return ""
 
 
-def mosquitto(workdir: Path, port: int | None = None, extra_conf: str = "") -> ServerProcess:
+def mosquitto(workdir: Path, port: int | None = None, extra_conf: str = "", allow_anonymous: bool = True) -> ServerProcess:
     """A private Mosquitto with persistence (so persistent sessions survive a restart)."""
     binary = find_binary("mosquitto", "/usr/sbin/mosquitto")
     if binary is None:
@@ -128,7 +128,7 @@ def mosquitto(workdir: Path, port: int | None = None, extra_conf: str = "") -> S
     conf = workdir / "mosquitto.conf"
     conf.write_text(
         f"listener {port} {LOOPBACK}\n"
-        "allow_anonymous true\n"
+        f"allow_anonymous {'true' if allow_anonymous else 'false'}\n"
         "persistence true\n"
         f"persistence_location {workdir}/\n"
         "autosave_interval 1\n"
