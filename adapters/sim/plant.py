@@ -284,6 +284,11 @@ class PlantSim:
             self.last_p[f"{hub}.bat"] = bat_kw
             row.update({f"{hub}.load_kw": load, f"{hub}.pv_kw": pv, f"{hub}.ev_kw": ev, f"{hub}.ai_kw": ai_kw,
                         f"{hub}.battery_kw": bat_kw, f"{hub}.import_kw": max(net, 0.0), f"{hub}.export_kw": max(-net, 0.0)})
+            hub_surplus = max(pv - load - ev - max(bat_kw, 0.0), 0.0)  # PV the hub would otherwise export
+            row[f"{hub}.surplus_kw"] = hub_surplus
+            for cid, ai in s.ai_clusters.items():
+                if ai.hub == hub:
+                    row[f"ai_from_surplus_kw.{cid}"] = min(row.get(f"ai_batch_kw.{cid}", 0.0), hub_surplus)
             surplus += pv - load - ev - max(bat_kw, 0.0)
         row["surplus_kw"] = max(surplus, 0.0)
         row["price_buy"] = float(self.exo.price_buy[i])
@@ -322,7 +327,8 @@ def kpis(sim: PlantSim, incentive_eur_per_mwh: float) -> dict[str, float]:
     incentive = shared * incentive_eur_per_mwh / 1000.0
     ai_cols = [c for c in df.columns if c.startswith("ai_batch_kw.")]
     ai_batch = sum(df[c] for c in ai_cols) if ai_cols else pd.Series(0.0, index=df.index)
-    ai_surplus = float(np.minimum(ai_batch, df.surplus_kw).sum() * dt)
+    sur_cols = [c for c in df.columns if c.startswith("ai_from_surplus_kw.")]
+    ai_surplus = float(sum(df[c].sum() for c in sur_cols) * dt)
     ev_kwh = float(sum(df[f"{h}.ev_kw"] for h in hubs).sum() * dt)
     done = [s for s in sim.ev_done]
     met = sum(1 for s in done if s["got_kwh"] >= s["need_kwh"] - 0.05)
@@ -332,4 +338,5 @@ def kpis(sim: PlantSim, incentive_eur_per_mwh: float) -> dict[str, float]:
             "self_consumption_pct": 100.0 * (1 - float(exp.sum()) / float(pv.sum())) if pv.sum() > 0 else 0.0,
             "shared_kwh": shared, "incentive_eur": incentive, "ai_batch_kwh": float(ai_batch.sum() * dt),
             "ai_from_surplus_kwh": ai_surplus, "ev_kwh": ev_kwh, "ev_sessions_done": float(len(done)),
-            "ev_requests_met": float(met), "ai_jobs_done": float(len(sim.jobs_done)), "ai_jobs_late": float(jobs_late)}
+            "ev_requests_met": float(met), "ai_jobs_done": float(len(sim.jobs_done)), "ai_jobs_late": float(jobs_late),
+            "ai_queued_end_kwh": float(sum(j["left_kwh"] for q in sim.queue.values() for j in q))}

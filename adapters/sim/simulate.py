@@ -178,6 +178,7 @@ KPI_ROWS = [
     ("shared_kwh", "shared energy (hourly)", "kWh", 1),
     ("ai_batch_kwh", "AI batch energy", "kWh", 1),
     ("ai_from_surplus_kwh", "AI batch energy from surplus", "kWh", 1),
+    ("ai_queued_end_kwh", "AI batch queued at the end (not due)", "kWh", 1),
     ("ai_jobs_late", "AI jobs finished late", "", 0),
     ("ev_kwh", "EV energy delivered", "kWh", 1),
     ("ev_requests_met", "EV sessions with request met", "", 0),

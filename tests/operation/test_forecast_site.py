@@ -1,0 +1,100 @@
+"""Forecasts fall back to the profile (never zeros); SITE.yaml errors name file and field."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ems.errors import ConfigError
+from ems.operation.assembly import load_operation
+from ems.operation.site import load_site
+from ems.operation.state import PlantState
+
+from operation.conftest import write_site
+
+
+@pytest.fixture(scope="module")
+def fc(tmp_path_factory):
+    _site, _setup, fc = load_operation(write_site(tmp_path_factory.mktemp("f")))
+    return fc
+
+
+def test_nan_or_missing_history_falls_back_to_profile(fc) -> None:
+    times = pd.date_range("2025-06-16 08:00", periods=96, freq="15min", tz="UTC")
+    prof = fc.profile.at("hub1_elec_kw", times)
+    hist = pd.Series(np.nan, index=pd.date_range("2025-05-01", "2025-06-16", freq="15min", tz="UTC"))
+    out = fc.load_kw("hub1_elec_kw", times, hist)
+    assert np.allclose(out, prof) and out.min() > 0
+    assert np.allclose(fc.load_kw("hub1_elec_kw", times, None), prof)
+    assert np.allclose(fc.load_kw("hub1_elec_kw", times, pd.Series(dtype=float)), prof)
+
+
+def test_history_blends_with_profile(fc) -> None:
+    times = pd.date_range("2025-06-16 08:00", periods=8, freq="15min", tz="UTC")
+    prof = fc.profile.at("hub1_elec_kw", times)
+    idx = pd.date_range("2025-05-01", "2025-06-16 07:45", freq="15min", tz="UTC")
+    hist = pd.Series(prof.mean() * 2, index=idx)
+    out = fc.load_kw("hub1_elec_kw", times, hist)
+    # 4 weeks of history → weight 0.7 on the history
+    assert np.allclose(out, 0.7 * prof.mean() * 2 + 0.3 * prof)
+
+
+def test_pv_correction_learned_from_measurements(fc) -> None:
+    now = pd.Timestamp("2025-06-16 10:00", tz="UTC")
+    times = pd.date_range(now, periods=8, freq="15min")
+    past = pd.date_range(now - pd.Timedelta(hours=3), now, freq="15min")
+    from ems.operation.forecast import clearsky_yield
+
+    cs = clearsky_yield(past, fc.lat, fc.lon)
+    cloudy = pd.Series(0.3 * cs, index=past)
+    k = fc.pv_correction("pv_mono_kw_per_kwp", cloudy, now)
+    assert k == pytest.approx(0.3, abs=0.01)
+    out = fc.pv_yield("pv_mono_kw_per_kwp", times, cloudy, now)
+    assert out[0] == pytest.approx(0.3 * clearsky_yield(times, fc.lat, fc.lon)[0], rel=0.05)
+    assert np.all(np.isfinite(out))
+
+
+def test_prices_from_bands(fc) -> None:
+    times = pd.date_range("2025-06-16 00:00", periods=96, freq="15min", tz="Europe/Rome").tz_convert("UTC")
+    buy = fc.price_buy(times)
+    assert set(np.round(buy, 3)) == {0.44, 0.40}
+    assert np.all(fc.price_sell(times) > 0)
+
+
+def test_site_errors_name_file_and_field(tmp_path) -> None:
+    p = write_site(tmp_path, step_min=0)
+    with pytest.raises(ConfigError) as e:
+        load_site(p)
+    assert str(p) in str(e.value) and "step_min" in str(e.value)
+    p = write_site(tmp_path, ai_clusters=[{"id": "g", "hub": "hub1", "rated_kw": 10, "floor_kw": 20}])
+    with pytest.raises(ConfigError, match="ai_clusters"):
+        load_site(p)
+    p = write_site(tmp_path, sizes=str(tmp_path / "missing.yaml"))
+    with pytest.raises(ConfigError, match="sizes"):
+        load_site(p)
+    p = write_site(tmp_path, ai_clusters=[{"id": "g", "hub": "nohub", "rated_kw": 10, "floor_kw": 2}])
+    with pytest.raises(ConfigError, match="nohub"):
+        load_operation(p)
+
+
+def test_shared_energy_hours_survive_a_gap() -> None:
+    """Counters interpolated at hour boundaries: a daemon down for 2 h still closes every hour."""
+    st = PlantState()
+    t0 = pd.Timestamp("2025-06-16 08:00", tz="UTC")
+
+    def meter(hub: str, t: pd.Timestamp, imp: float, exp: float):
+        return st.ingest((hub, "meter", "main"), {"ts": t.isoformat(), "import_p_kw": 0.0, "export_p_kw": 0.0,
+                                                  "import_e_kwh": imp, "export_e_kwh": exp})
+
+    closed = []
+    for k, t in enumerate([t0, t0 + pd.Timedelta(minutes=15), t0 + pd.Timedelta(hours=3, minutes=15)]):
+        closed += meter("a", t, 100 + 10 * k, 50)
+        closed += meter("b", t, 200, 60 + 5 * k)
+    hours = sorted(h["hour_utc"] for h in closed)
+    assert hours == [int((t0 + pd.Timedelta(hours=i)).timestamp()) for i in range(3)]
+    for h in closed:
+        assert h["shared_wh"] == min(h["import_wh"], h["export_wh"])
+    # the same state after a JSON round trip (what the daemon persists)
+    again = PlantState.from_dict(st.to_dict())
+    assert again.ledger == st.ledger
