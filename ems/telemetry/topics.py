@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 ROOT = "cer"
@@ -45,8 +46,11 @@ def check_segment(value: str, what: str) -> str:
     return value
 
 
+@lru_cache(maxsize=4096)
 def parse_topic(topic: str) -> Topic:
-    """Parse a device state/setpoint topic; raise :class:`TopicError` on anything else."""
+    """Parse a device state/setpoint topic; raise :class:`TopicError` on anything else.
+
+    Cached: a site has a bounded set of device topics (errors are not cached)."""
     parts = topic.split("/")
     if len(parts) != 6 or parts[0] != ROOT:
         raise TopicError(f"topic {topic!r} is not cer/<community>/<hub>/<kind>/<id>/state|setpoint")

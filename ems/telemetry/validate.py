@@ -109,6 +109,9 @@ def _reject_json_constant(token: str) -> float:
     raise ValueError(f"{token} is not valid JSON")
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_json_constant)
+
+
 def _classify(exc: ValidationError) -> tuple[RejectReason, str]:
     """Map the first pydantic error to a reason; the detail lists every error."""
     errors = exc.errors(include_url=False)
@@ -172,7 +175,7 @@ def decode_state(
     except UnicodeDecodeError as exc:
         return Rejected(topic_text, RejectReason.NOT_UTF8, f"payload is not UTF-8 ({exc.reason} at byte {exc.start})")
     try:
-        data: Any = json.loads(text, parse_constant=_reject_json_constant)
+        data: Any = _DECODER.decode(text)
     except ValueError as exc:
         if "is not valid JSON" in str(exc):
             return Rejected(topic_text, RejectReason.NON_FINITE, str(exc))
