@@ -55,7 +55,7 @@ class OperationSetup:
 
     def data_columns(self) -> list[str]:
         cols = [d.column for d in self.demands.values()] + self.yield_columns()
-        return cols + ["price_buy_eur_per_kwh", "price_sell_eur_per_kwh"]
+        return list(dict.fromkeys(cols + ["price_buy_eur_per_kwh", "price_sell_eur_per_kwh"]))
 
     def pv_kwp(self, hub: str) -> dict[str, float]:
         """Installed kWp per yield column at a hub."""

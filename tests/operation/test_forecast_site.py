@@ -98,3 +98,17 @@ def test_shared_energy_hours_survive_a_gap() -> None:
     # the same state after a JSON round trip (what the daemon persists)
     again = PlantState.from_dict(st.to_dict())
     assert again.ledger == st.ledger
+
+
+def test_example_site_config_validates() -> None:
+    import yaml
+
+    from adapters.influx.config import InfluxSettings
+    from adapters.mqtt.config import MqttSettings
+    from ems.operation.site import SiteConfig
+
+    root = write_site.__globals__["ROOT"]
+    site = SiteConfig.model_validate(yaml.safe_load((root / "deploy/site.example.yaml").read_text()))
+    assert MqttSettings(community=site.community, **site.mqtt).username == "ems"
+    assert InfluxSettings.model_validate(site.store.influx).version == 2
+    assert site.n_steps == 192

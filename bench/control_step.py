@@ -1,0 +1,163 @@
+"""Control-step latency of the operation daemon (issue 6 benchmark).
+
+A step = estimate state from telemetry + forecasts (pvlib clear sky, load history, tariff bands) +
+parameter update of the persistent model + HiGHS re-solve + setpoint publish over MQTT (embedded
+broker, QoS 1, retained) + store writes and the persisted state. Telemetry comes from the
+simulated plant, which executes the setpoints between steps (not timed).
+
+    python bench/control_step.py                         # case-study site, 96 steps, 48 h × 15 min
+    python bench/control_step.py --hubs 20               # generated 20-hub community
+    python bench/control_step.py --steps 1000 --mem      # memory after 10 vs after N steps
+
+Prints p50/p95/max latency, solve share, modes and RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import gc
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from adapters.sim.plant import Exogenous, PlantSim  # noqa: E402
+from ems.config.schema import _read_with_extends  # noqa: E402
+from ems.operation.assembly import load_operation  # noqa: E402
+
+
+def rss_mb() -> float:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def site_file(tmp: Path, hubs: int, horizon_h: float, time_limit_s: float) -> Path:
+    scen_path = ROOT / "design/cases/opera_pia/virtual_hp.yaml"
+    sizes = yaml.safe_load((ROOT / "adapters/sim/opera_pia_sizes.yaml").read_text())
+    over = {"hub1": {"battery": {"modules": 6}, "chargers": {"charger_v1g_7_4kw": 3}}}
+    ai = [{"id": "gpu1", "hub": "hub1", "rated_kw": 60, "floor_kw": 12}]
+    if hubs != 4:
+        raw = _read_with_extends(scen_path)
+        base_hubs = raw["hubs"]
+        new_hubs, new_sizes, over, ai = [], {}, {}, []
+        for k in range(hubs):
+            src = base_hubs[k % len(base_hubs)]
+            h = copy.deepcopy(src)
+            h["id"] = f"h{k + 1:02d}"
+            new_hubs.append(h)
+            new_sizes[h["id"]] = copy.deepcopy(sizes["hubs"].get(src["id"], {}))
+            if src["id"] == "hub1":
+                over[h["id"]] = {"battery": {"modules": 6}, "chargers": {"charger_v1g_7_4kw": 3}}
+                if len(ai) < 3:
+                    ai.append({"id": f"gpu{len(ai) + 1}", "hub": h["id"], "rated_kw": 60, "floor_kw": 12})
+        raw["hubs"] = new_hubs
+        raw["name"] = f"generated_{hubs}_hubs"
+        raw["time"]["hourly_csv"] = str(ROOT / "design/cases/opera_pia/data/hourly.csv")
+        raw.pop("extends", None)
+        scen_path = tmp / "scenario.yaml"
+        scen_path.write_text(yaml.safe_dump(raw))
+        sizes = {"hubs": new_sizes}
+        (tmp / "sizes.yaml").write_text(yaml.safe_dump(sizes))
+        sizes_path = tmp / "sizes.yaml"
+    else:
+        sizes_path = ROOT / "adapters/sim/opera_pia_sizes.yaml"
+    site = {"community": f"bench{hubs}", "scenario": str(scen_path), "sizes": str(sizes_path), "sizes_override": over,
+            "horizon_h": horizon_h, "step_min": 15, "solver": {"time_limit_s": time_limit_s, "mip_rel_gap": 0.01},
+            "ai_clusters": ai}
+    p = tmp / "site.yaml"
+    p.write_text(yaml.safe_dump(site))
+    return p
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--hubs", type=int, default=4, help="4 = the case-study site; otherwise a generated community")
+    ap.add_argument("--steps", type=int, default=96)
+    ap.add_argument("--horizon-h", type=float, default=48.0)
+    ap.add_argument("--time-limit", type=float, default=10.0)
+    ap.add_argument("--mem", action="store_true", help="report RSS after 10 steps and at the end")
+    ap.add_argument("--no-publish", action="store_true", help="service step only (no MQTT, no store)")
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-control-"))
+    site, setup, fc = load_operation(site_file(tmp, args.hubs, args.horizon_h, args.time_limit))
+    from adapters.sim.daemon import Runtime, StateDB
+    from ems.operation.service import OperationService
+
+    t0 = time.perf_counter()
+    service = OperationService(site, setup, fc)
+    build_s = time.perf_counter() - t0
+    ctl = service.controller
+    print(f"{len(setup.hubs)} hubs, horizon {args.horizon_h:g} h × 15 min ({ctl.n_steps} steps); model built once in "
+          f"{build_s:.2f} s; {ctl.component_count()} components; exports closed at {len(ctl.closed_exports)} hubs")
+    start = pd.Timestamp("2025-06-16 00:00", tz="Europe/Rome").tz_convert("UTC")
+    days = args.steps * 0.25 / 24
+    exo = Exogenous.draw(setup, fc, start, args.steps + 1, 0.25, seed=1)
+    plant = PlantSim(setup, exo, 0.25)
+    clock = [start]
+    runtime = broker = None
+    if not args.no_publish:
+        from adapters.broker.embedded import EmbeddedBroker
+        from adapters.mqtt.config import MqttSettings
+        from adapters.sqlite_store import SQLiteStore
+
+        broker = EmbeddedBroker().start()
+        settings = MqttSettings(community=site.community, host=broker.host, port=broker.port)
+        runtime = Runtime(service, settings, SQLiteStore(tmp / "ts.sqlite"), StateDB(tmp / "state.sqlite"),
+                          clock=lambda: clock[0]).start()
+    lat, solve, modes = [], [], {}
+    mem10 = None
+    components = ctl.component_count()
+    for i in range(args.steps):
+        clock[0] = plant.now
+        plant.begin_step()
+        for key, payload in plant.telemetry():
+            service.on_state(key, payload)
+        t = time.perf_counter()
+        if runtime is not None:
+            out = runtime.run_step(plant.now)
+            res = out.outcome.result
+        else:
+            res = service.step(plant.now).result
+        lat.append(time.perf_counter() - t)
+        solve.append(res.timings_s.get("solve", 0.0))
+        modes[res.mode] = modes.get(res.mode, 0) + 1
+        plant.advance({sp.key: {"valid_until": sp.valid_until.isoformat(), **sp.values} for sp in res.setpoints})
+        if i == 9 and args.mem:
+            gc.collect()
+            mem10 = rss_mb()
+        if (i + 1) % 100 == 0:
+            print(f"  {i + 1} steps, last {lat[-1]:.2f} s, RSS {rss_mb():.0f} MB", flush=True)
+    assert ctl.component_count() == components, "the model changed structure"
+    s = sorted(lat)
+    q = lambda p: s[min(len(s) - 1, int(round(p * (len(s) - 1))))]  # noqa: E731
+    print(f"steps {len(lat)} ({days:.1f} simulated days): latency p50 {q(0.5):.2f} s, p95 {q(0.95):.2f} s, "
+          f"max {s[-1]:.2f} s; solve p50 {statistics.median(solve):.2f} s; modes {modes}")
+    if args.mem:
+        gc.collect()
+        end = rss_mb()
+        print(f"RSS after 10 steps {mem10:.0f} MB, after {len(lat)} steps {end:.0f} MB ({100 * (end / mem10 - 1):+.1f} %)")
+    if runtime is not None:
+        runtime.stop()
+        runtime.statedb.close()
+    if broker is not None:
+        broker.stop()
+
+
+if __name__ == "__main__":
+    main()
