@@ -85,13 +85,15 @@ class SolverSession:
     def freeze_structure(self) -> None:
         """Operation mode: the model's structure never changes after the first solve, so skip
         Pyomo's scan for new or removed components; Param values are still pushed to HiGHS
-        (ARCHITECTURE §6.6)."""
+        (ARCHITECTURE §6.6). Variable bounds and constraint expressions must not change after
+        this either: operation mode changes Param values only."""
         cfg = getattr(self.solver, "config", None)
         auto = getattr(cfg, "auto_updates", None)
         if auto is None:
             return
         for name in ("check_for_new_or_removed_constraints", "check_for_new_or_removed_vars",
-                     "check_for_new_or_removed_params", "check_for_new_objective", "update_named_expressions"):
+                     "check_for_new_or_removed_params", "check_for_new_objective", "update_named_expressions",
+                     "update_constraints", "update_vars"):
             if hasattr(auto, name):
                 setattr(auto, name, False)
 

@@ -48,18 +48,16 @@ class SiteProfile:
 
 
 def _lookup(table: pd.DataFrame, column: str, local: pd.DatetimeIndex) -> np.ndarray:
+    """Vectorised (month, holiday, hour) lookup, linear to the next hour; missing keys → 0."""
     col = table[column]
     hol = is_holiday_day(local).astype(int)
+    nxt = local + pd.Timedelta(hours=1)
+    a = col.reindex(pd.MultiIndex.from_arrays([local.month, hol, local.hour])).to_numpy(dtype=float)
+    b = col.reindex(pd.MultiIndex.from_arrays([nxt.month, hol, nxt.hour])).to_numpy(dtype=float)
+    a = np.nan_to_num(a, nan=0.0)
+    b = np.where(np.isnan(b), a, b)
     frac = (local.minute + local.second / 60.0).to_numpy() / 60.0
-    out = np.empty(len(local))
-    for i, (ts, h, f) in enumerate(zip(local, hol, frac)):
-        a = col.get((ts.month, h, ts.hour))
-        nxt = ts + pd.Timedelta(hours=1)
-        b = col.get((nxt.month, h, nxt.hour), a)
-        a = 0.0 if a is None or a != a else float(a)
-        b = a if b is None or b != b else float(b)
-        out[i] = a + (b - a) * f
-    return out
+    return a + (b - a) * frac
 
 
 @lru_cache(maxsize=8)
@@ -71,6 +69,18 @@ def clearsky_yield(times_utc: pd.DatetimeIndex, lat: float, lon: float, altitude
                    performance_ratio: float = 0.85) -> np.ndarray:
     """Clear-sky specific yield (kW/kWp) at the middle of each step: PR × GHI_clear / 1 kW/m²."""
     times = pd.DatetimeIndex(times_utc)
+    if len(times) > 1 and (times[1:] - times[:-1] == times[1] - times[0]).all():
+        return _clearsky_regular(times[0], len(times), times[1] - times[0], lat, lon, altitude_m, performance_ratio).copy()
+    return _clearsky(times, lat, lon, altitude_m, performance_ratio)
+
+
+@lru_cache(maxsize=32)
+def _clearsky_regular(t0: pd.Timestamp, n: int, step: pd.Timedelta, lat: float, lon: float, altitude_m: float,
+                      performance_ratio: float) -> np.ndarray:
+    return _clearsky(pd.date_range(t0, periods=n, freq=step), lat, lon, altitude_m, performance_ratio)
+
+
+def _clearsky(times: pd.DatetimeIndex, lat: float, lon: float, altitude_m: float, performance_ratio: float) -> np.ndarray:
     if len(times) > 1:
         mid = times + (times[1] - times[0]) / 2
     else:
