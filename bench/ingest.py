@@ -75,6 +75,8 @@ def run_rate(rate: int, seconds: float, store_kind: str, mqtt_port: int, influx_
     assert client.wait_connected(10)
     time.sleep(0.5)
     base_ms = int((datetime.now(timezone.utc) - timedelta(hours=1)).timestamp() * 1000)
+    # payloads generated up front so the publishing loop costs the ingest process nothing
+    lines = [[(payload(kind, base_ms + i, i) + "\n").encode() for i in range(n_per_device)] for _h, kind, _d in DEVICES]
     procs = [subprocess.Popen(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(mqtt_port), "-q", "1", "-M", "1000",
                                "-i", f"{community}-pub{k}", "-l", "-t", f"cer/{community}/{hub}/{kind}/{dev}/state"],
                               stdin=subprocess.PIPE, bufsize=1 << 16)
@@ -86,8 +88,8 @@ def run_rate(rate: int, seconds: float, store_kind: str, mqtt_port: int, influx_
     while sent < n_per_device:
         due = min(n_per_device, int((time.monotonic() - start) * rate / len(DEVICES)) + 1)
         if due > sent:
-            for (hub, kind, dev), proc in zip(DEVICES, procs):
-                proc.stdin.write("".join(payload(kind, base_ms + i, i) + "\n" for i in range(sent, due)).encode())
+            for device_lines, proc in zip(lines, procs):
+                proc.stdin.write(b"".join(device_lines[sent:due]))
                 proc.stdin.flush()
             sent = due
         published = sent * len(DEVICES)

@@ -21,14 +21,26 @@ def _field(value: FieldValue) -> str:
     return f'"{escaped}"'
 
 
+_HEAD_CACHE: dict[tuple, str] = {}
+
+
+def _head(measurement: str, tags: tuple[tuple[str, str], ...]) -> str:
+    head = _HEAD_CACHE.get((measurement, tags))
+    if head is None:
+        head = measurement.translate(_MEASUREMENT_ESC) + "".join(
+            f",{k.translate(_KEY_ESC)}={v.translate(_KEY_ESC)}" for k, v in sorted(tags) if v != ""
+        )
+        if len(_HEAD_CACHE) > 10_000:  # a site has a bounded set of series; guard against misuse
+            _HEAD_CACHE.clear()
+        _HEAD_CACHE[(measurement, tags)] = head
+    return head
+
+
 def encode_point(point: Point) -> str:
     """One line of line protocol. Empty tag values are omitted (InfluxDB rejects them)."""
-    head = point.measurement.translate(_MEASUREMENT_ESC)
-    tags = "".join(
-        f",{k.translate(_KEY_ESC)}={v.translate(_KEY_ESC)}" for k, v in sorted(point.tags.items()) if v != ""
-    )
+    head = _head(point.measurement, tuple(point.tags.items()))
     fields = ",".join(f"{k.translate(_KEY_ESC)}={_field(v)}" for k, v in point.fields.items())
-    return f"{head}{tags} {fields} {point.time_ns}"
+    return f"{head} {fields} {point.time_ns}"
 
 
 def encode_points(points: Iterable[Point]) -> list[str]:
