@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from ems.errors import ConfigError
 
@@ -80,7 +80,12 @@ class SiteConfig(_Strict):
                                         "absent: embedded broker on a free port")
     store: StoreSite = StoreSite()
 
-    path_: Path | None = None
+    _path: Path | None = PrivateAttr(None)
+
+    @property
+    def path_(self) -> Path | None:
+        """The SITE.yaml this came from (relative paths resolve against its folder)."""
+        return self._path
 
     @model_validator(mode="after")
     def _steps(self) -> "SiteConfig":
@@ -120,7 +125,7 @@ def load_site(path: str | Path) -> SiteConfig:
         err = exc.errors()[0]
         field = ".".join(str(x) for x in err["loc"]) or "-"
         raise ConfigError(str(path), field, err["msg"]) from None
-    site.path_ = path.resolve()
+    site._path = path.resolve()
     for fld in ("scenario", "sizes"):
         if not site.resolve(getattr(site, fld)).exists():
             raise ConfigError(str(path), fld, f"file {site.resolve(getattr(site, fld))} not found")
