@@ -104,3 +104,34 @@ def test_sigkill_and_restart_resumes_without_lost_hours(mqtt_broker, tmp_path: P
     start = pd.Timestamp("2025-06-16 10:00", tz="Europe/Rome").tz_convert("UTC")
     assert hours == [int((start + pd.Timedelta(hours=i)).timestamp()) for i in range(3)], text
     assert steps == 12
+
+
+def test_broker_restart_mid_run_resumes(private_mosquitto, tmp_path: Path) -> None:
+    """The broker goes away for a moment: steps keep running on the last known state (stale
+    devices get safe setpoints), the clients reconnect and the run completes with every hour logged."""
+    import threading
+
+    site, setup, fc = load_operation(_site(tmp_path))
+    db = tmp_path / "state" / "ems-state.sqlite"
+    restarted = threading.Event()
+
+    def restart_after_three_steps() -> None:
+        deadline = time.time() + 60
+        while _steps(db) < 3 and time.time() < deadline:
+            time.sleep(0.05)
+        private_mosquitto.restart()
+        restarted.set()
+
+    t = threading.Thread(target=restart_after_three_steps, daemon=True)
+    t.start()
+    res = run_simulation(site, setup, fc, state_dir=tmp_path / "state", hours=2, start_local="2025-06-16 11:00",
+                         mqtt={"host": "127.0.0.1", "port": private_mosquitto.port}, echo=lambda _m: None)
+    t.join(30)
+    assert restarted.is_set()
+    assert res["finished"] and res["steps"] == 8
+    start = pd.Timestamp("2025-06-16 11:00", tz="Europe/Rome").tz_convert("UTC")
+    assert res["ledger_hours"] == [int((start + pd.Timedelta(hours=i)).timestamp()) for i in range(2)]
+    # after the reconnect the plan drives the devices again
+    with sqlite3.connect(db) as c:
+        last = c.execute("SELECT alerts FROM steps ORDER BY start DESC LIMIT 1").fetchone()[0]
+    assert last == "[]"
