@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from acct_helpers import make_cfg, member, meter_csv, plant, pod
+from tests.accounting.acct_helpers import make_cfg, member, meter_csv, plant, pod
 from ems.accounting import service
 from ems.accounting.readings import INJECTED, WITHDRAWN, hourly_energy, hourly_prices, parse_csv
 from ems.accounting.timeutil import ROME, day_hours, local_midnight_utc, time_band

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from acct_helpers import make_cfg, member, meter_csv, plant, pod
+from tests.accounting.acct_helpers import make_cfg, member, meter_csv, plant, pod
 from ems.accounting import service
 from ems.accounting.readings import parse_csv
 from ems.accounting.statement import render_markdown

@@ -8,7 +8,7 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from acct_helpers import NOON, make_cfg, member, meter_csv, plant
+from tests.accounting.acct_helpers import NOON, make_cfg, member, meter_csv, plant
 from adapters.ledger_sqlite import SqliteLedgerStore
 from ems.accounting import service
 from ems.accounting.ledger import compute_hours

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from acct_helpers import NOON, make_cfg, member, one_hour, plant
+from tests.accounting.acct_helpers import NOON, make_cfg, member, one_hour, plant
 from ems.accounting.config import Plant
 from ems.accounting.rules import power_band, tip_rate_eur_per_mwh, to_cents
 from ems.accounting.statement import allocate_cents, build_statement

@@ -14,9 +14,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from adapters.sqlite_store import SQLiteStore
-from conftest import unique
+from tests.conftest import unique
 from ems.ports.timeseries import SeriesQuery
-from integration.helpers import Pipeline, Publisher, mosquitto_pub, wait_until
+from tests.integration.helpers import Pipeline, Publisher, mosquitto_pub, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from adapters.broker import EmbeddedBroker
 from adapters.mqtt import MqttClient, MqttSettings, SetpointPublisher
 from adapters.sqlite_store import SQLiteStore
 from ems.ports.timeseries import SeriesQuery
-from integration.helpers import Pipeline, Publisher, forget_session, wait_until
+from tests.integration.helpers import Pipeline, Publisher, forget_session, wait_until
 
 
 def test_embedded_broker_and_sqlite_store(tmp_path):
@@ -28,7 +28,8 @@ def test_embedded_broker_and_sqlite_store(tmp_path):
             for i in range(200):
                 publisher.publish("cer/emb/hub1/battery/bat1/state", {"ts": base + i, "p_kw": 1.0, "soc_pct": i / 2})
             publisher.publish("cer/emb/hub1/battery/bat1/state", b"{broken")
-            assert wait_until(lambda: pipeline.ingest.accepted == 200 and pipeline.ingest.counters()["rejected"] == 1, 30)
+            assert wait_until(lambda: pipeline.ingest.accepted == 200 and pipeline.ingest.counters()["rejected"] == 1, 30), \
+                (pipeline.ingest.counters(), publisher.all_acknowledged())
             samples = store.read(SeriesQuery("telemetry", "soc_pct", 0, 2**62, {"device": "bat1"}))
             assert [s.value for s in samples] == [i / 2 for i in range(200)]
             # setpoints are retained by the embedded broker too
@@ -40,7 +41,7 @@ def test_embedded_broker_and_sqlite_store(tmp_path):
             late = MqttClient(MqttSettings(host=broker.host, port=broker.port, community="emb"), client_id="late",
                               last_will=False).start()
             late.subscribe("cer/emb/hub1/ev_charger/cp1/setpoint", lambda msg: got.append(msg.payload))
-            assert wait_until(lambda: got, 10)
+            assert wait_until(lambda: got, 10), "retained setpoint not delivered by the embedded broker"
             assert json.loads(got[0])["p_kw"] == -3.0
             late.stop()
         finally:

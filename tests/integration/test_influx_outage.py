@@ -16,8 +16,8 @@ import pytest
 
 from adapters.influx import InfluxSettings, InfluxStore
 from adapters.influx.influxql import InfluxQLClient
-from conftest import unique
-from integration.helpers import Pipeline, Publisher, forget_session, wait_until
+from tests.conftest import unique
+from tests.integration.helpers import Pipeline, Publisher, forget_session, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -87,9 +87,9 @@ def test_outage_with_process_killed_while_buffer_holds_points(private_influxd, t
     first.close()
     private_influxd.stop()
 
-    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}"}
-    proc = subprocess.Popen([sys.executable, "-m", "integration.spool_writer", url, database, str(buffer_path), str(n),
-                             str(t0_ns)], stdout=subprocess.PIPE, text=True, env=env, cwd=REPO / "tests")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "tests.integration.spool_writer", url, database, str(buffer_path),
+                             str(n), str(t0_ns)], stdout=subprocess.PIPE, text=True, env=env, cwd=REPO)
     try:
         line = proc.stdout.readline()
         assert line.strip() == f"SPOOLED {n}", line

@@ -10,10 +10,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from adapters.sqlite_store import SQLiteStore
-from conftest import unique
+from tests.conftest import unique
 from ems.ports.timeseries import SeriesQuery
 from ems.telemetry.validate import DeviceRegistry, Rejected
-from integration.helpers import Pipeline, Publisher, clear_retained, forget_session, wait_until
+from tests.integration.helpers import Pipeline, Publisher, clear_retained, forget_session, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -18,10 +18,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from adapters.mqtt import MqttClient, MqttSettings, SetpointPublisher, TelemetryIngest
 from adapters.sqlite_store import SQLiteStore
-from conftest import server_missing
+from tests.conftest import server_missing
 from ems.ports.timeseries import SeriesQuery
-from integration import servers
-from integration.helpers import wait_until
+from tests.integration import servers
+from tests.integration.helpers import wait_until
 
 pytestmark = pytest.mark.integration
 

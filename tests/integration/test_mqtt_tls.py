@@ -14,9 +14,9 @@ import pytest
 
 from adapters.mqtt import MqttClient, MqttSettings, TelemetryIngest
 from adapters.sqlite_store import SQLiteStore
-from conftest import server_missing
-from integration import servers
-from integration.helpers import wait_until
+from tests.conftest import server_missing
+from tests.integration import servers
+from tests.integration.helpers import wait_until
 
 pytestmark = pytest.mark.integration
 

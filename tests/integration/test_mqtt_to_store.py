@@ -13,9 +13,9 @@ import pytest
 from adapters.influx import InfluxSettings, InfluxStore
 from adapters.mqtt import MqttClient, MqttSettings, SetpointPublisher
 from adapters.sqlite_store import SQLiteStore
-from conftest import unique
+from tests.conftest import unique
 from ems.ports.timeseries import SeriesQuery
-from integration.helpers import Pipeline, clear_retained, forget_session, mosquitto_pub, wait_until
+from tests.integration.helpers import Pipeline, clear_retained, forget_session, mosquitto_pub, wait_until
 
 pytestmark = pytest.mark.integration
 

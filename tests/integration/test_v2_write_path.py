@@ -15,7 +15,7 @@ from adapters.influx import InfluxSettings
 from adapters.influx.sinks import V2ClientSink
 from adapters.influx.spool import DiskSpool
 from adapters.influx.writer import BufferedWriter
-from conftest import unique
+from tests.conftest import unique
 from ems.ports.timeseries import Point
 
 pytestmark = pytest.mark.integration
@@ -63,7 +63,7 @@ def test_influxdb_client_writes_reach_victoria_metrics(vm_url, tmp_path):
 
 
 def test_v2_path_buffers_on_disk_while_server_unreachable(tmp_path):
-    from integration.servers import free_port
+    from tests.integration.servers import free_port
 
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens here
     sink = V2ClientSink(url, "token", "cer", "ems", timeout_s=2)

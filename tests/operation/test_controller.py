@@ -12,7 +12,7 @@ import pyomo.environ as pyo
 from ems.operation.ev_points import EvSession
 from ems.techs.ai_cluster import BatchJob
 
-from operation.conftest import noon, step_input
+from tests.operation.conftest import noon, step_input
 
 
 def _limits_ok(op, res) -> None:

@@ -20,7 +20,7 @@ from adapters.sim.simulate import run_simulation
 from adapters.sqlite_store import SQLiteStore
 from ems.operation.assembly import load_operation
 
-from operation.conftest import write_site
+from tests.operation.conftest import write_site
 
 
 def _site(tmp: Path) -> Path:

@@ -11,7 +11,7 @@ from ems.operation.assembly import load_operation
 from ems.operation.site import load_site
 from ems.operation.state import PlantState
 
-from operation.conftest import write_site
+from tests.operation.conftest import write_site
 
 
 @pytest.fixture(scope="module")
