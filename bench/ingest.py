@@ -29,13 +29,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
 
 from adapters.influx import InfluxSettings, InfluxStore  # noqa: E402
 from adapters.influx.influxql import InfluxQLClient  # noqa: E402
 from adapters.mqtt import MqttClient, MqttSettings, TelemetryIngest  # noqa: E402
 from adapters.sqlite_store import SQLiteStore  # noqa: E402
-from integration import servers  # noqa: E402
+from tests.integration import servers  # noqa: E402
 
 DEVICES = [  # (hub, kind, device): 8 topics, one mosquitto_pub each
     ("hub1", "pv", "pv1"), ("hub1", "battery", "bat1"), ("hub1", "ev_charger", "cp1"), ("hub1", "ai_cluster", "gpu1"),

@@ -17,7 +17,7 @@ from typing import Iterator
 
 import pytest
 
-from integration import servers
+from tests.integration import servers
 
 
 def in_ci() -> bool:
