@@ -72,7 +72,117 @@ class ChargerSpec(_CatalogueEntry):
     eta: float = Field(0.95, gt=0, le=1)
 
 
-CatalogueEntry = Annotated[Union[PvTypeSpec, BatterySpec, ChargerSpec], Field(discriminator="kind")]
+class ChpSpec(_CatalogueEntry):
+    """A CHP unit model (gas engine ``ice`` or micro-turbine ``mgt``), seed §3.2.2.
+
+    Part-load map linear in (P_el, units on): fuel = a·P_el + b·u with the no-load term
+    b = no_load_fuel_fraction × rated fuel; heat = eta_th_rated/… chosen so that heat is
+    ``heat_per_fuel`` × fuel, which gives the rated heat at full load.
+    """
+
+    kind: Literal["chp"]
+    technology: Literal["ice", "mgt"] = "ice"
+    p_el_kw: float = Field(gt=0)
+    eta_el: float = Field(gt=0, lt=1)
+    eta_th: float = Field(gt=0, lt=1)
+    min_load: float = Field(0.5, ge=0, le=1)
+    no_load_fuel_fraction: float = Field(0.1, ge=0, lt=1)
+    capex_eur_per_kw_el: float = Field(gt=0)
+    om_eur_per_kwh_el: float = Field(0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _efficiency(self) -> "ChpSpec":
+        if self.eta_el + self.eta_th > 1.0:
+            raise ValueError("eta_el + eta_th must not exceed 1")
+        return self
+
+
+class HeatPumpSpec(_CatalogueEntry):
+    """Reversible air/water heat pump (seed §3.2.3.1): one mode per unit per step.
+
+    COP(T) = cop_heat × (1 + cop_slope_per_k·(T − 7)); heating capacity falls by
+    heat_cap_slope_per_k per K below 7 °C; EER(T) = eer × (1 − eer_slope_per_k·(T − 35)).
+    DHW mode: COP × dhw_cop_factor (higher supply temperature).
+    """
+
+    kind: Literal["heat_pump"]
+    p_el_kw: float = Field(gt=0, description="rated electric input per unit")
+    heat_kw: float = Field(0.0, ge=0, description="rated heating output per unit at A7/W45")
+    cop_heat: float = Field(3.0, gt=0)
+    cool_kw: float = Field(0.0, ge=0, description="rated cooling output per unit at A35/W7")
+    eer: float = Field(2.8, gt=0)
+    modes: list[Literal["heating", "dhw", "cooling"]] = ["heating", "cooling"]
+    cop_slope_per_k: float = 0.025
+    heat_cap_slope_per_k: float = 0.015
+    eer_slope_per_k: float = 0.02
+    dhw_cop_factor: float = Field(0.85, gt=0, le=1.5)
+    temperature_column: str = "t_amb_c"
+    capex_eur_per_unit: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _modes(self) -> "HeatPumpSpec":
+        if not self.modes:
+            raise ValueError("modes must not be empty")
+        if ("heating" in self.modes or "dhw" in self.modes) and self.heat_kw <= 0:
+            raise ValueError("heating/dhw modes need heat_kw > 0")
+        if "cooling" in self.modes and self.cool_kw <= 0:
+            raise ValueError("cooling mode needs cool_kw > 0")
+        return self
+
+
+class AbsorptionChillerSpec(_CatalogueEntry):
+    """Single-effect absorption chiller fed by hot water (CHP or district heat), seed §3.2.3.2."""
+
+    kind: Literal["absorption_chiller"]
+    cool_kw: float = Field(gt=0)
+    cop_th: float = Field(0.7, gt=0, le=2)
+    aux_el_fraction: float = Field(0.03, ge=0, le=1, description="electric auxiliaries per kW of cooling")
+    capex_eur_per_unit: float = Field(ge=0)
+
+
+class ThermalStorageSpec(_CatalogueEntry):
+    """Hot-water store: 'puffer' on the heating loop or DHW tank 'bollitore' (seed §3.2.4).
+
+    Sizes from a catalogue list (one chosen: binaries) or continuous up to the largest.
+    """
+
+    kind: Literal["thermal_storage"]
+    carrier: Literal["heat", "dhw"] = "heat"
+    sizes_kwh: list[float] = Field(min_length=1)
+    capex_eur_per_kwh: float = Field(gt=0)
+    loss_per_h: float = Field(0.002, ge=0, lt=1)
+    eta_charge: float = Field(0.98, gt=0, le=1)
+    eta_discharge: float = Field(0.98, gt=0, le=1)
+    c_rate_per_h: float = Field(1.0, gt=0, le=10)
+
+    @model_validator(mode="after")
+    def _sizes(self) -> "ThermalStorageSpec":
+        if any(x <= 0 for x in self.sizes_kwh):
+            raise ValueError("sizes_kwh must be positive")
+        return self
+
+
+class SolarThermalSpec(_CatalogueEntry):
+    """Flat-plate collectors; output per m² of collector from the weather data (kW/m²)."""
+
+    kind: Literal["solar_thermal"]
+    capex_eur_per_m2: float = Field(gt=0)
+    step_m2: float = Field(2.0, gt=0)
+    output_column: str = "solar_thermal_kw_per_m2"
+    carrier: Literal["heat", "dhw"] = "dhw"
+
+
+class BoilerSpec(_CatalogueEntry):
+    """Gas boiler (backup, or the AS-IS heat source with its seasonal efficiency)."""
+
+    kind: Literal["boiler"]
+    eta: float = Field(gt=0, le=1.1)
+    capex_eur_per_kw: float = Field(0.0, ge=0)
+    step_kw: float = Field(10.0, gt=0)
+
+
+CatalogueEntry = Annotated[Union[PvTypeSpec, BatterySpec, ChargerSpec, ChpSpec, HeatPumpSpec, AbsorptionChillerSpec,
+                                 ThermalStorageSpec, SolarThermalSpec, BoilerSpec], Field(discriminator="kind")]
 
 
 class Catalogue(_Strict):
@@ -180,6 +290,37 @@ class VehicleSpec(_Strict):
         return self
 
 
+class UnitLimit(_Strict):
+    """Identical units of one catalogue model (CHP, heat pump, absorption chiller)."""
+
+    type: str
+    max_units: int = Field(ge=0)
+    existing_units: int = Field(0, ge=0)
+    asis_only: bool = Field(False, description="exists only in the AS-IS case (replaced in the design)")
+
+
+class StorageLimit(_Strict):
+    """A thermal store: one size from the catalogue list, or continuous up to max_kwh."""
+
+    type: str
+    choice: Literal["catalogue", "continuous"] = "catalogue"
+    max_kwh: float | None = Field(None, gt=0)
+    existing_kwh: float = Field(0.0, ge=0)
+
+
+class SolarThermalLimit(_Strict):
+    type: str
+    max_m2: float | None = Field(None, ge=0, description="default: the hub's roof area (shared with PV)")
+
+
+class BoilerLimit(_Strict):
+    type: str
+    existing_kw: float = Field(0.0, ge=0)
+    max_kw: float = Field(0.0, ge=0, description="installable (new) capacity")
+    asis_only: bool = Field(False, description="exists only in the AS-IS case (decommissioned in the design)")
+    carriers: list[Literal["heat", "dhw"]] = ["heat"]
+
+
 class HubSpec(_Strict):
     id: str = Field(min_length=1)
     contract_kw: float = Field(gt=0)
@@ -189,6 +330,26 @@ class HubSpec(_Strict):
     battery: BatteryLimit | None = None
     chargers: list[ChargerLimit] = []
     vehicles: list[VehicleSpec] = []
+    # multi-energy hub (chapter 6): thermal demands and technologies
+    heating: DemandSpec | None = None
+    dhw: DemandSpec | None = None
+    cooling: DemandSpec | None = None
+    chp: list[UnitLimit] = []
+    heat_pumps: list[UnitLimit] = []
+    absorption_chillers: list[UnitLimit] = []
+    puffer: StorageLimit | None = None
+    bollitore: StorageLimit | None = None
+    solar_thermal: SolarThermalLimit | None = None
+    boilers: list[BoilerLimit] = []
+    district_heating: bool = Field(False, description="may connect to the district-heating network (y_DH)")
+
+    @model_validator(mode="after")
+    def _thermal(self) -> "HubSpec":
+        for name in ("heating", "dhw", "cooling"):
+            spec = getattr(self, name)
+            if spec is not None and spec.column is None:
+                raise ValueError(f"{name}: thermal demands need a data column")
+        return self
 
     @model_validator(mode="after")
     def _fleet(self) -> "HubSpec":
@@ -228,6 +389,7 @@ class Prices(_Strict):
     sale_column: str | None = Field(None, description="zonal price column, €/MWh (ritiro dedicato)")
     sale_factor: float = Field(1.0, ge=0, description="sale price = factor × zonal price")
     incentive_eur_per_mwh: float = Field(0.0, ge=0, description="on virtual-community shared energy")
+    gas_eur_per_kwh: float = Field(0.0, ge=0, description="natural gas, all-in, per kWh of fuel (LHV)")
 
     @model_validator(mode="after")
     def _given(self) -> "Prices":
@@ -257,6 +419,28 @@ class SolverOptions(_Strict):
     mip_rel_gap: float = Field(0.005, ge=0, le=1)
     time_limit_s: float = Field(600.0, gt=0)
     threads: int = Field(2, ge=1)
+    sizing: Literal["monolithic", "relaxed_commitment"] = Field(
+        "monolithic", description="relaxed_commitment: per-step integers (units on, modes, exclusivity) "
+        "continuous in the sizing pass; its bound is a valid lower bound of the full problem")
+    verify_by_day: bool | None = Field(None, description="re-solve the dispatch with sizes fixed and full "
+                                       "integrality, day by day (default: on with relaxed_commitment)")
+
+
+class DistrictHeating(_Strict):
+    """Network shared by the connected hubs, seed (8)–(12), (17), (21)."""
+
+    eta: float = Field(0.9, gt=0, le=1, description="network efficiency η_DH of (17)")
+    connection_capex_eur: float = Field(30000.0, ge=0, description="C_DH per connected hub (21)")
+    lifetime_y: float = Field(30.0, gt=0)
+    max_kw_per_hub: float | None = Field(None, gt=0, description="P_DH,max of (9)–(10); default from data")
+    exclusive: bool = Field(True, description="x_from + x_to ≤ y_DH binaries (11); without them a hub could "
+                            "dissipate CHP heat by injecting and withdrawing at once")
+
+
+class PhysicalLinks(_Strict):
+    """Private electric network between the hubs of a physical community, seed (3)–(7), (14)."""
+
+    max_kw_per_hub: float | None = Field(None, gt=0, description="P_el,max of (3)–(4); default from data")
 
 
 class Scenario(_Strict):
@@ -273,6 +457,8 @@ class Scenario(_Strict):
     finance: Finance = Finance()
     objective: Objective = Objective()
     solver: SolverOptions = SolverOptions()
+    district_heating: DistrictHeating = DistrictHeating()
+    links: PhysicalLinks = PhysicalLinks()
 
     # resolved after loading
     base_dir: Path = Field(Path("."), exclude=True)
@@ -410,6 +596,23 @@ def _check_references(s: Scenario, cat: Catalogue, file: str) -> None:
                 cat.get(hub.battery.type, BatterySpec, f"{where}.battery.type")
             for i, ch in enumerate(hub.chargers):
                 cat.get(ch.type, ChargerSpec, f"{where}.chargers[{i}].type")
+            for field_name, kind in (("chp", ChpSpec), ("heat_pumps", HeatPumpSpec),
+                                     ("absorption_chillers", AbsorptionChillerSpec), ("boilers", BoilerSpec)):
+                for i, lim in enumerate(getattr(hub, field_name)):
+                    cat.get(lim.type, kind, f"{where}.{field_name}[{i}].type")
+            for field_name in ("puffer", "bollitore"):
+                lim = getattr(hub, field_name)
+                if lim is not None:
+                    cat.get(lim.type, ThermalStorageSpec, f"{where}.{field_name}.type")
+            if hub.solar_thermal is not None:
+                cat.get(hub.solar_thermal.type, SolarThermalSpec, f"{where}.solar_thermal.type")
+                if hub.solar_thermal.max_m2 is None and hub.roof_area_m2 is None:
+                    raise KeyError(f"{where}.solar_thermal.max_m2: give max_m2 or the hub's roof_area_m2")
+            if hub.absorption_chillers and not (hub.chp or hub.district_heating):
+                raise KeyError(f"{where}.absorption_chillers: a chiller needs CHP heat or district heating at the hub")
+            if hub.cooling is not None and not (hub.absorption_chillers or any(
+                    "cooling" in cat.get(h.type, HeatPumpSpec, "").modes for h in hub.heat_pumps)):
+                raise KeyError(f"{where}.cooling: no cooling technology (heat pump with cooling mode or absorption chiller)")
         except KeyError as exc:
             field, _, problem = str(exc.args[0]).partition(": ")
             raise ConfigError(file, field, problem) from None

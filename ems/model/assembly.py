@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from ems.config.schema import BatterySpec, Catalogue, ChargerSpec, PvTypeSpec, Scenario
+from ems.config.schema import (AbsorptionChillerSpec, BatterySpec, BoilerSpec, Catalogue, ChargerSpec, ChpSpec,
+                               HeatPumpSpec, PvTypeSpec, Scenario, SolarThermalSpec, ThermalStorageSpec)
+from ems.techs.absorption_chiller import AbsorptionChiller
+from ems.techs.boiler import Boiler
+from ems.techs.chp import Chp
+from ems.techs.district_heating import DhNetwork, DhStation
+from ems.techs.elec_link import LinkNetwork, LinkStation
+from ems.techs.heat_pump import HeatPump, cop_and_capacity
+from ems.techs.solar_thermal import SolarThermal
+from ems.techs.thermal_storage import ThermalStorage
 from ems.techs.base import Technology
 from ems.techs.battery import Battery
 from ems.techs.community import VirtualCommunity
@@ -34,8 +43,13 @@ def grid_exclusivity_needed(scenario: Scenario, sale_can_exceed_purchase: bool) 
 
 
 def techs_from_scenario(s: Scenario, cat: Catalogue, *, exclusive_grid: bool, fixed_sizes: SizesByHub | None = None,
+                        asis: bool = False, peaks: dict[str, float] | None = None,
                         ) -> tuple[list[Technology], dict[tuple[str, str], float]]:
-    """Technology instances and shared limits (roof m² per hub) for a scenario."""
+    """Technology instances and shared limits (roof m² per hub) for a scenario.
+
+    ``asis``: the AS-IS plant (boilers marked ``asis_only`` exist, hubs are not linked).
+    ``peaks``: peak of each data column (big-M values of the exchange constraints from data).
+    """
     techs: list[Technology] = []
     limits: dict[tuple[str, str], float] = {}
     grids: list[Grid] = []
@@ -66,4 +80,125 @@ def techs_from_scenario(s: Scenario, cat: Catalogue, *, exclusive_grid: bool, fi
             techs.append(EvFleet(f"{hub.id}_ev", hub.id, list(hub.vehicles), options))
     if s.community == "virtual" and s.prices.incentive_eur_per_mwh > 0:
         techs.append(VirtualCommunity(grids, s.prices.incentive_eur_per_mwh))
+    thermal = multi_energy_techs(s, cat, grids, fixed_sizes=fixed_sizes, asis=asis, peaks=peaks or {})
+    # stations must be built after the hubs' grids; networks after the stations
+    techs += thermal
     return techs, limits
+
+
+def hub_carriers(hub: Any) -> list[str]:
+    """Thermal carriers balanced at a hub: heating (15), DHW (16), cooling (19), chiller feed (18),
+    and the CHP-only injection into district heating (12)."""
+    out = [c for c, spec in (("heat", hub.heating), ("dhw", hub.dhw), ("cooling", hub.cooling)) if spec is not None]
+    if hub.absorption_chillers:
+        out.append("chiller_feed")
+    if hub.district_heating and hub.chp:
+        out.append("dh_injection")
+    return out
+
+
+def multi_energy_techs(s: Scenario, cat: Catalogue, grids: list[Any], *, fixed_sizes: SizesByHub | None, asis: bool,
+                       peaks: dict[str, float]) -> list[Technology]:
+    """CHP, heat pumps, chillers, stores, solar thermal, boilers, district heating, electric links."""
+    techs: list[Technology] = []
+    stations: list[DhStation] = []
+    links: list[LinkStation] = []
+    gas, gas_co2 = s.prices.gas_eur_per_kwh, s.emissions.gas_t_per_mwh
+    give_max: dict[str, float] = {}
+    take_max: dict[str, float] = {}
+    for hub, grid in zip(s.hubs, grids):
+        fixed = (fixed_sizes or {}).get(hub.id, {}) if fixed_sizes is not None else None
+        sub = (lambda key: (fixed or {}).get(key, {}) if fixed is not None else None)  # noqa: E731
+        carriers = hub_carriers(hub)
+        for c, spec in (("heat", hub.heating), ("dhw", hub.dhw), ("cooling", hub.cooling)):
+            if spec is not None:
+                techs.append(Demand(f"{hub.id}_{c}_load", hub.id, c, spec.column))
+        chp_heat_max = chp_el_max = hp_el_max = feed_max = charge_max = 0.0
+        for lim in hub.chp:
+            if lim.asis_only and not asis:
+                continue
+            spec = cat.get(lim.type, ChpSpec, "chp")
+            outlets = [c for c in ("heat", "dhw", "chiller_feed", "dh_injection") if c in carriers]
+            techs.append(Chp(f"{hub.id}_{lim.type}", hub.id, lim.type, spec, lim.max_units, outlets=outlets,
+                             gas_eur_per_kwh=gas, gas_t_per_mwh=gas_co2, existing_units=lim.existing_units,
+                             fixed=sub(lim.type)))
+            n = max(lim.max_units, lim.existing_units)
+            chp_el_max += n * spec.p_el_kw
+            chp_heat_max += n * spec.p_el_kw * spec.eta_th / spec.eta_el
+        modes = [m for m, c in (("heating", "heat"), ("dhw", "dhw"), ("cooling", "cooling")) if c in carriers]
+        for lim in hub.heat_pumps:
+            if lim.asis_only and not asis:
+                continue
+            spec = cat.get(lim.type, HeatPumpSpec, "heat_pumps")
+            techs.append(HeatPump(f"{hub.id}_{lim.type}", hub.id, lim.type, spec, lim.max_units, modes=modes,
+                                  existing_units=lim.existing_units, fixed=sub(lim.type)))
+            worst = max(cap / cop for m in spec.modes for cop, cap in [cop_and_capacity(spec, m, -10.0),
+                                                                         cop_and_capacity(spec, m, 45.0)])
+            hp_el_max += max(lim.max_units, lim.existing_units) * worst
+        for lim in hub.absorption_chillers:
+            if lim.asis_only and not asis:
+                continue
+            spec = cat.get(lim.type, AbsorptionChillerSpec, "absorption_chillers")
+            techs.append(AbsorptionChiller(f"{hub.id}_{lim.type}", hub.id, lim.type, spec, lim.max_units,
+                                           existing_units=lim.existing_units, fixed=sub(lim.type)))
+            n = max(lim.max_units, lim.existing_units)
+            feed_max += n * spec.cool_kw / spec.cop_th
+            hp_el_max += n * spec.cool_kw * spec.aux_el_fraction
+        for key in ("puffer", "bollitore"):
+            lim = getattr(hub, key)
+            if lim is None:
+                continue
+            spec = cat.get(lim.type, ThermalStorageSpec, key)
+            if spec.carrier not in carriers:
+                continue
+            techs.append(ThermalStorage(f"{hub.id}_{key}", hub.id, lim.type, spec, choice=lim.choice, max_kwh=lim.max_kwh,
+                                        existing_kwh=lim.existing_kwh, fixed=sub(key)))
+            if spec.carrier == "heat":
+                charge_max += spec.c_rate_per_h * max([lim.max_kwh or 0.0, lim.existing_kwh] + list(spec.sizes_kwh))
+        if hub.solar_thermal is not None:
+            spec = cat.get(hub.solar_thermal.type, SolarThermalSpec, "solar_thermal")
+            if spec.carrier in carriers:
+                max_m2 = hub.solar_thermal.max_m2 if hub.solar_thermal.max_m2 is not None else (hub.roof_area_m2 or 0.0)
+                techs.append(SolarThermal(f"{hub.id}_solar_thermal", hub.id, spec, max_m2, fixed=sub("solar_thermal")))
+        for lim in hub.boilers:
+            if lim.asis_only and not asis:
+                continue
+            spec = cat.get(lim.type, BoilerSpec, "boilers")
+            cs = [c for c in lim.carriers if c in carriers]
+            if cs:
+                techs.append(Boiler(f"{hub.id}_{lim.type}", hub.id, lim.type, spec, existing_kw=lim.existing_kw,
+                                    max_kw=lim.max_kw, carriers=cs, gas_eur_per_kwh=gas, gas_t_per_mwh=gas_co2,
+                                    fixed=sub(lim.type)))
+        if hub.district_heating and not asis:
+            uses = [c for c in ("heat", "dhw", "chiller_feed") if c in carriers]
+            heat_peak = sum(peaks.get(getattr(hub, c).column, 0.0) for c in ("heating", "dhw") if getattr(hub, c) is not None)
+            bound = s.district_heating.max_kw_per_hub or max(chp_heat_max, heat_peak + feed_max + charge_max, 1.0)
+            stations.append(DhStation(hub.id, uses=uses, can_inject=bool(hub.chp), max_kw=bound,
+                                      connection_capex_eur=s.district_heating.connection_capex_eur,
+                                      lifetime_y=s.district_heating.lifetime_y, exclusive=s.district_heating.exclusive,
+                                      fixed=sub("dh")))
+        # electric big-M from data: what the hub could generate (give) or consume (take)
+        pv_max = 0.0
+        for pv in hub.pv:
+            pspec = cat.get(pv.type, PvTypeSpec, "pv")
+            kwp = pv.max_kwp if pv.max_kwp is not None else (hub.roof_area_m2 or 0.0) * pspec.kwp_per_m2
+            pv_max += max(kwp, pv.existing_kwp) * max(peaks.get(pspec.yield_column, 1.0), 0.0)
+        bat = 0.0
+        if hub.battery is not None:
+            bspec = cat.get(hub.battery.type, BatterySpec, "battery")
+            bat = max(hub.battery.max_modules, hub.battery.existing_modules) * bspec.module_kwh * bspec.c_rate_per_h
+        give_max[hub.id] = chp_el_max + pv_max + bat
+        take_max[hub.id] = peaks.get(electricity_column(hub.id, s), grid.contract_kw) + hp_el_max + bat + \
+            sum(ch.max_units * cat.get(ch.type, ChargerSpec, "chargers").p_kw for ch in hub.chargers)
+    techs += stations
+    if stations:
+        techs.append(DhNetwork(stations, s.district_heating.eta))
+    if s.community == "physical" and not asis and len(s.hubs) > 1:
+        for hub, grid in zip(s.hubs, grids):
+            others = sum(v for k, v in give_max.items() if k != hub.id)
+            g = s.links.max_kw_per_hub or give_max[hub.id]
+            tk = s.links.max_kw_per_hub or min(take_max[hub.id], others)
+            links.append(LinkStation(hub.id, grid, give_max_kw=max(g, 0.0), take_max_kw=max(tk, 0.0)))
+        techs += links
+        techs.append(LinkNetwork(links))
+    return techs

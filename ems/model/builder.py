@@ -115,7 +115,7 @@ def size_var_names(built: BuiltModel) -> set[str]:
     return {h.units.name for h in built.ctx.sizes.values() if h.is_variable}
 
 
-def relax_operational_integers(built: BuiltModel) -> int:
+def relax_operational_integers(built: BuiltModel, keep: tuple[str, ...] = ()) -> int:
     """Relax every integer/binary variable that is not a size (units on, HP modes, exchange and
     connection-side binaries per step) to a continuous variable within its bounds.
 
@@ -128,8 +128,8 @@ def relax_operational_integers(built: BuiltModel) -> int:
     for v in built.model.component_data_objects(pyo.Var, descend_into=True):
         if v.fixed or not (v.is_integer() or v.is_binary()) or v.name in sizes:
             continue
-        parent = v.parent_component().name
-        if parent in sizes:
+        parent = v.parent_component()
+        if parent.name in sizes or parent.local_name in keep:
             continue
         lb, ub = v.bounds
         v.domain = pyo.Reals

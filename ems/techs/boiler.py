@@ -1,0 +1,56 @@
+"""Gas boiler: heat (and DHW) = η × fuel, ≤ capacity. The AS-IS heat source (existing boilers at
+their global seasonal efficiency) and an optional backup in the design."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pyomo.environ as pyo
+
+from ems.config.schema import BoilerSpec
+from ems.model.context import BuildContext, SizeHandle
+from ems.techs._units import fixed_value, gas_costs
+from ems.techs.base import Technology
+
+
+class Boiler(Technology):
+    kind = "boiler"
+
+    def __init__(self, name: str, hub: str, model: str, spec: BoilerSpec, *, existing_kw: float, max_kw: float,
+                 carriers: list[str], gas_eur_per_kwh: float, gas_t_per_mwh: float = 0.205,
+                 fixed: dict[str, Any] | None = None) -> None:
+        super().__init__(name, hub)
+        self.model, self.spec = model, spec
+        self.existing_kw, self.max_kw = existing_kw, max_kw
+        self.carriers = carriers
+        self.gas_eur_per_kwh, self.gas_t_per_mwh = gas_eur_per_kwh, gas_t_per_mwh
+        self.fixed = fixed
+        self.size_kw: SizeHandle | None = None
+
+    def declare_sizes(self, ctx: BuildContext, blk: pyo.Block) -> None:
+        s = self.spec
+        fixed = fixed_value(self.fixed, "kw")
+        self.size_kw = ctx.size(blk, "n_steps", unit_size=s.step_kw, unit="kW",
+                                max_units=math.floor((self.existing_kw + self.max_kw) / s.step_kw + 1e-6),
+                                existing_units=self.existing_kw / s.step_kw, integer=self.max_kw > 0,
+                                capex_eur_per_unit=s.capex_eur_per_kw * s.step_kw, lifetime_y=s.lifetime_y,
+                                om_fraction_per_y=s.om_fraction_per_y,
+                                fixed_units=None if fixed is None else fixed / s.step_kw)
+
+    def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
+        size = self.size_kw
+        assert size is not None
+        blk.C = pyo.Set(initialize=self.carriers, ordered=True)
+        blk.q_kw = pyo.Var(blk.C, ctx.T, domain=pyo.NonNegativeReals, bounds=(0, self.existing_kw + self.max_kw))
+        blk.capacity = pyo.Constraint(ctx.T, rule=lambda b, p, t: sum(b.q_kw[c, p, t] for c in b.C) <= size.expr)
+        blk.fuel_kw = pyo.Expression(ctx.T, rule=lambda b, p, t: sum(b.q_kw[c, p, t] for c in b.C) / self.spec.eta)
+        for c in self.carriers:
+            self.port(ctx, c, "boiler", lambda p, t, c=c: blk.q_kw[c, p, t])
+
+    def add_costs(self, ctx: BuildContext, blk: pyo.Block) -> None:
+        gas_costs(ctx, blk, blk.fuel_kw, self.gas_eur_per_kwh, self.gas_t_per_mwh)
+
+    def sizes(self) -> dict[str, float]:
+        assert self.size_kw is not None
+        return {"kw": self.size_kw.value()}

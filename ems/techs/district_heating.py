@@ -1,0 +1,89 @@
+"""District heating between hubs (seed §3.2.6, (8)–(12), (17), (21)).
+
+``DhStation`` (one per hub that may connect): connection y_DH ∈ {0,1} as a size (Capex (21)),
+heat withdrawn for heating, DHW and absorption chillers (8), heat injected — only CHP heat, via the
+hub's ``dh_injection`` balance that only CHP units supply (12). (9)–(11): withdrawal and injection
+≤ P_DH,max · x with x_from + x_to ≤ y_DH (binaries per step when ``exclusive``; otherwise both
+≤ P_DH,max · y_DH). ``DhNetwork`` (community level): η_DH · Σ injection = Σ withdrawal (17).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyomo.environ as pyo
+
+from ems.model.context import BuildContext, SizeHandle
+from ems.techs._units import fixed_value
+from ems.techs.base import Technology
+
+WITHDRAW_LABEL = "from DH"
+INJECT_LABEL = "to DH"
+
+
+class DhStation(Technology):
+    kind = "dh_station"
+
+    def __init__(self, hub: str, *, uses: list[str], can_inject: bool, max_kw: float, connection_capex_eur: float,
+                 lifetime_y: float, exclusive: bool = True, fixed: dict[str, Any] | None = None) -> None:
+        super().__init__(f"{hub}_dh", hub)
+        self.uses = list(uses)  # carriers the network heat may feed: heat, dhw, chiller_feed
+        self.can_inject = can_inject
+        self.max_kw = max_kw
+        self.connection_capex_eur, self.lifetime_y = connection_capex_eur, lifetime_y
+        self.exclusive = exclusive
+        self.fixed = fixed
+        self.y: SizeHandle | None = None
+
+    def declare_sizes(self, ctx: BuildContext, blk: pyo.Block) -> None:
+        self.y = ctx.size(blk, "y_dh", unit_size=1.0, unit="connection", max_units=1, integer=True,
+                          capex_eur_per_unit=self.connection_capex_eur, lifetime_y=self.lifetime_y,
+                          fixed_units=fixed_value(self.fixed, "y_dh"))
+
+    def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
+        y, M = self.y, self.max_kw
+        assert y is not None
+        blk.U = pyo.Set(initialize=self.uses, ordered=True)
+        blk.q_from_kw = pyo.Var(blk.U, ctx.T, domain=pyo.NonNegativeReals, bounds=(0, M))
+        blk.q_to_kw = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, M if self.can_inject else 0.0))
+        blk.from_total = pyo.Expression(ctx.T, rule=lambda b, p, t: sum(b.q_from_kw[c, p, t] for c in b.U))
+        if self.exclusive:
+            blk.x_from = pyo.Var(ctx.T, domain=pyo.Binary)
+            blk.x_to = pyo.Var(ctx.T, domain=pyo.Binary)
+            blk.from_max = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.from_total[p, t] <= M * b.x_from[p, t])  # (9)
+            blk.to_max = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.q_to_kw[p, t] <= M * b.x_to[p, t])  # (10)
+            blk.connected = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.x_from[p, t] + b.x_to[p, t] <= y.units)  # (11)
+        else:
+            blk.from_max = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.from_total[p, t] <= M * y.units)
+            blk.to_max = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.q_to_kw[p, t] <= M * y.units)
+        for c in self.uses:
+            self.port(ctx, c, WITHDRAW_LABEL, lambda p, t, c=c: blk.q_from_kw[c, p, t])
+        if self.can_inject:
+            self.port(ctx, "dh_injection", INJECT_LABEL, lambda p, t: -blk.q_to_kw[p, t])
+
+    def to_kw(self, p: str, t: int) -> Any:
+        assert self.block is not None
+        return self.block.q_to_kw[p, t]
+
+    def from_kw(self, p: str, t: int) -> Any:
+        assert self.block is not None
+        return self.block.from_total[p, t]
+
+    def sizes(self) -> dict[str, float]:
+        assert self.y is not None
+        return {"y_dh": self.y.value_units()}
+
+
+class DhNetwork(Technology):
+    """Community heat balance (17): η_DH · Σ_h injected = Σ_h withdrawn, every step."""
+
+    kind = "dh_network"
+
+    def __init__(self, stations: list[DhStation], eta: float) -> None:
+        super().__init__("dh_network", "community")
+        self.stations, self.eta = stations, eta
+
+    def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
+        blk.eta = pyo.Param(initialize=self.eta, mutable=True)
+        blk.balance = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.eta * sum(s.to_kw(p, t) for s in self.stations)
+                                     == sum(s.from_kw(p, t) for s in self.stations))

@@ -1,0 +1,81 @@
+"""Reversible air/water heat pump in identical units (seed §3.2.3.1).
+
+Per step and mode k (heating, DHW, cooling): integer units in that mode u_k, Σ_k u_k ≤ n (one mode
+per unit per step); output q_k ≤ capacity_k(T_amb)·u_k; electric input = q_k / COP_k(T_amb).
+COP and capacity are mutable Params computed from the outdoor temperature column.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyomo.environ as pyo
+
+from ems.config.schema import HeatPumpSpec
+from ems.model.context import BuildContext, SizeHandle
+from ems.techs._units import fixed_value, indexed_param
+from ems.techs.base import Technology
+
+MODE_CARRIER = {"heating": "heat", "dhw": "dhw", "cooling": "cooling"}
+
+
+def cop_and_capacity(spec: HeatPumpSpec, mode: str, t_amb_c: float) -> tuple[float, float]:
+    """(COP or EER, output capacity per unit in kW) at outdoor temperature ``t_amb_c``."""
+    if mode == "cooling":
+        eer = spec.eer * (1.0 - spec.eer_slope_per_k * (t_amb_c - 35.0))
+        return max(eer, 1.0), spec.cool_kw
+    cop = spec.cop_heat * (1.0 + spec.cop_slope_per_k * (t_amb_c - 7.0))
+    if mode == "dhw":
+        cop *= spec.dhw_cop_factor
+    cap = spec.heat_kw * (1.0 - spec.heat_cap_slope_per_k * max(0.0, 7.0 - t_amb_c))
+    return max(cop, 1.0), max(cap, 0.0)
+
+
+class HeatPump(Technology):
+    kind = "heat_pump"
+
+    def __init__(self, name: str, hub: str, model: str, spec: HeatPumpSpec, max_units: int, *, modes: list[str],
+                 existing_units: int = 0, fixed: dict[str, Any] | None = None) -> None:
+        super().__init__(name, hub)
+        self.model, self.spec = model, spec
+        self.max_units, self.existing_units = max_units, existing_units
+        self.modes = [m for m in spec.modes if m in modes]
+        self.fixed = fixed
+        self.n: SizeHandle | None = None
+
+    def declare_sizes(self, ctx: BuildContext, blk: pyo.Block) -> None:
+        s = self.spec
+        self.n = ctx.size(blk, "n_units", unit_size=s.p_el_kw, unit="kWe", max_units=self.max_units,
+                          existing_units=self.existing_units, capex_eur_per_unit=s.capex_eur_per_unit,
+                          lifetime_y=s.lifetime_y, om_fraction_per_y=s.om_fraction_per_y,
+                          fixed_units=fixed_value(self.fixed, "n_units"))
+
+    def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
+        n = self.n
+        assert n is not None
+        temp = ctx.series(self.spec.temperature_column)
+        el_per_kwh: dict[tuple[str, str, int], float] = {}
+        cap: dict[tuple[str, str, int], float] = {}
+        for k in self.modes:
+            for (p, t), tc in temp.items():
+                c, q = cop_and_capacity(self.spec, k, tc)
+                el_per_kwh[(k, p, t)] = 1.0 / c
+                cap[(k, p, t)] = q
+        inv = indexed_param(ctx, blk, "el_per_kwh_out", self.modes, el_per_kwh)
+        capacity = indexed_param(ctx, blk, "capacity_kw_per_unit", self.modes, cap)
+        M = blk.component("el_per_kwh_out_set")
+        n_max = max(self.max_units, self.existing_units)
+        q_bound = n_max * max(max(cap.values(), default=0.0), 1e-9)
+        blk.u_mode = pyo.Var(M, ctx.T, domain=pyo.NonNegativeIntegers, bounds=(0, n_max))
+        blk.q_kw = pyo.Var(M, ctx.T, domain=pyo.NonNegativeReals, bounds=(0, q_bound))
+        blk.one_mode = pyo.Constraint(ctx.T, rule=lambda b, p, t: sum(b.u_mode[k, p, t] for k in M) <= n.units)
+        blk.capacity = pyo.Constraint(M, ctx.T, rule=lambda b, k, p, t: b.q_kw[k, p, t] <= capacity[k, p, t] * b.u_mode[k, p, t])
+        blk.p_el_kw = pyo.Expression(ctx.T, rule=lambda b, p, t: sum(inv[k, p, t] * b.q_kw[k, p, t] for k in M))
+        label = f"HP {self.model}"
+        for k in self.modes:
+            self.port(ctx, MODE_CARRIER[k], label, lambda p, t, k=k: blk.q_kw[k, p, t])
+        self.port(ctx, "electricity", label, lambda p, t: -blk.p_el_kw[p, t])
+
+    def sizes(self) -> dict[str, float]:
+        assert self.n is not None
+        return {"n_units": self.n.value_units(), "kwe": self.n.value()}

@@ -1,0 +1,78 @@
+"""Hot-water stores: 'puffer' (heating loop) and DHW tank 'bollitore' (seed §3.2.4).
+
+Size: one of the catalogue sizes (a binary per size, Σ ≤ 1) or continuous up to the largest.
+Operation through the shared storage balance (cyclic per typical day in design): standing loss
+per hour of content, charge/discharge efficiencies, power ≤ C-rate × capacity.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import pyomo.environ as pyo
+
+from ems.config.schema import ThermalStorageSpec
+from ems.model.context import BuildContext, SizeHandle
+from ems.techs._storage import add_storage_balance
+from ems.techs._units import fixed_value
+from ems.techs.base import Technology
+
+
+class ThermalStorage(Technology):
+    kind = "thermal_storage"
+
+    def __init__(self, name: str, hub: str, model: str, spec: ThermalStorageSpec, *,
+                 choice: Literal["catalogue", "continuous"] = "catalogue", max_kwh: float | None = None,
+                 existing_kwh: float = 0.0, fixed: dict[str, Any] | None = None, soc_initial: float = 0.5) -> None:
+        super().__init__(name, hub)
+        self.model, self.spec = model, spec
+        self.choice = choice
+        self.max_kwh = max_kwh if max_kwh is not None else max(spec.sizes_kwh)
+        self.existing_kwh = existing_kwh
+        self.fixed = fixed
+        self.soc_initial = soc_initial
+        self.handles: dict[str, SizeHandle] = {}
+
+    def declare_sizes(self, ctx: BuildContext, blk: pyo.Block) -> None:
+        s = self.spec
+        common = dict(lifetime_y=s.lifetime_y, om_fraction_per_y=s.om_fraction_per_y)
+        if self.choice == "continuous" or self.existing_kwh > 0:
+            self.handles["kwh"] = ctx.size(blk, "kwh", unit_size=1.0, unit="kWh", max_units=self.max_kwh,
+                                           existing_units=self.existing_kwh, integer=False,
+                                           capex_eur_per_unit=s.capex_eur_per_kwh,
+                                           fixed_units=fixed_value(self.fixed, "kwh"), **common)
+            return
+        sizes = [x for x in s.sizes_kwh if x <= self.max_kwh + 1e-9]
+        for x in sizes:
+            key = f"pick_{x:g}kwh".replace(".", "_")
+            self.handles[key] = ctx.size(blk, key, unit_size=x, unit="kWh", max_units=1, integer=True,
+                                         capex_eur_per_unit=s.capex_eur_per_kwh * x,
+                                         fixed_units=fixed_value(self.fixed, key), **common)
+        if any(h.is_variable for h in self.handles.values()):
+            blk.one_size = pyo.Constraint(expr=sum(h.units for h in self.handles.values()) <= 1)
+
+    def capacity_expr(self) -> Any:
+        return sum(h.expr for h in self.handles.values())
+
+    def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
+        s = self.spec
+        e_max = max([self.max_kwh, self.existing_kwh] + list(s.sizes_kwh))
+        cap = self.capacity_expr()
+        blk.q_charge_kw = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, s.c_rate_per_h * e_max))
+        blk.q_discharge_kw = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, s.c_rate_per_h * e_max))
+        blk.e_kwh = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, e_max))
+        blk.soc_initial = pyo.Param(initialize=self.soc_initial, mutable=True)
+        blk.e_max = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.e_kwh[p, t] <= cap)
+        blk.charge_limit = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.q_charge_kw[p, t] <= s.c_rate_per_h * cap)
+        blk.discharge_limit = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.q_discharge_kw[p, t] <= s.c_rate_per_h * cap)
+        add_storage_balance(ctx, blk, e=blk.e_kwh, p_in=blk.q_charge_kw, p_out=blk.q_discharge_kw,
+                            eta_in=s.eta_charge, eta_out=s.eta_discharge, loss_per_h=s.loss_per_h,
+                            e_initial=blk.soc_initial * cap)
+        label = "puffer" if s.carrier == "heat" else "DHW tank"
+        self.port(ctx, s.carrier, f"{label} discharge", lambda p, t: blk.q_discharge_kw[p, t])
+        self.port(ctx, s.carrier, f"{label} charge", lambda p, t: -blk.q_charge_kw[p, t])
+
+    def sizes(self) -> dict[str, float]:
+        out = {k: h.value_units() for k, h in self.handles.items()}
+        out["kwh"] = float(sum(h.value() for h in self.handles.values()))
+        return out
