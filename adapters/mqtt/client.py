@@ -33,6 +33,18 @@ log = logging.getLogger(__name__)
 MessageHandler = Callable[[paho.MQTTMessage], None]
 
 
+class _QuietPaho(logging.Filter):
+    """paho 2.2 logs "Client is not connected" at ERROR from its loop after every disconnect;
+    our own callbacks already log connection loss once, with the broker address."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Client is not connected")
+
+
+_PAHO_LOG = logging.getLogger("paho")
+_PAHO_LOG.addFilter(_QuietPaho())
+
+
 def utc_now_iso() -> str:
     return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
 
@@ -57,7 +69,7 @@ class MqttClient:
             protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
             clean_session=None if v5 else False,
         )
-        self._client.enable_logger(logging.getLogger("paho"))
+        self._client.enable_logger(_PAHO_LOG)
         self._client.reconnect_delay_set(min_delay=max(1, int(settings.reconnect_min_s)),
                                          max_delay=max(1, int(settings.reconnect_max_s)))
         self._client.max_inflight_messages_set(100)
