@@ -104,6 +104,11 @@ def test_auth_and_acl(secured_broker, tmp_path, caplog):
         assert received_by_hub1 == ["cer/acl/hub1/battery/b1/setpoint"]
         assert sorted(setpoints_seen) == ["cer/acl/hub1/battery/b1/setpoint", "cer/acl/hub2/battery/b1/setpoint"]
         hub1.loop_stop()
+        # the monitoring user can read the broker's $SYS tree (docker health check)
+        out = subprocess.run(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-u", "monitor", "-P",
+                              PASSWORDS["monitor"], "-t", "$SYS/broker/version", "-C", "1", "-W", "5"],
+                             capture_output=True, text=True, timeout=10)
+        assert "mosquitto" in out.stdout.lower(), out
     finally:
         ingest.stop()
         ems.stop()
