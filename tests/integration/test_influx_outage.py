@@ -108,3 +108,28 @@ def test_outage_with_process_killed_while_buffer_holds_points(private_influxd, t
         assert [v for _, v in sorted(values)] == [float(i) for i in range(n)]  # in order, right values
     finally:
         store.close()
+
+
+def test_refused_batch_is_dead_lettered_and_does_not_block(influx_url, tmp_path):
+    """A batch InfluxDB refuses as invalid (field type conflict → HTTP 400) is kept in the dead-letter
+    table, counted, and the points after it are still written."""
+    database = unique("dl_")
+    store = InfluxStore(InfluxSettings(url=influx_url, database=database, buffer_path=tmp_path / "buf.sqlite",
+                                       batch_size=10, flush_interval_s=0.05))
+    from ems.ports.timeseries import Point
+
+    tags = {"community": "dl", "hub": "hub1", "device": "hp1", "kind": "heat_pump"}
+    try:
+        store.write([Point("telemetry", 1_000 * 10**9, tags, {"mode": "heating"})])
+        assert store.flush(10)
+        store.write([Point("telemetry", 1_001 * 10**9, tags, {"mode": 3})])  # int into a string field
+        assert store.flush(10)
+        store.write([Point("telemetry", 1_002 * 10**9, tags, {"mode": "cooling"})])
+        assert store.flush(10)
+        stats = store.stats()
+        assert stats["points_dead_lettered"] == 1 and stats["points_buffered_disk"] == 0
+        assert store.writer.spool.dead_letter_points() == 1
+        modes = [row[1] for s in store.query('SELECT "mode" FROM "telemetry"') for row in s["values"]]
+        assert modes == ["heating", "cooling"]
+    finally:
+        store.close()
