@@ -13,7 +13,7 @@ from ems.config.schema import (AbsorptionChillerSpec, BatterySpec, BoilerSpec, C
                                HeatPumpSpec, PvTypeSpec, Scenario, SolarThermalSpec, ThermalStorageSpec)
 from ems.techs.absorption_chiller import AbsorptionChiller
 from ems.techs.boiler import Boiler
-from ems.techs.chp import Chp
+from ems.techs.chp import Chp, ChpHeatSplit
 from ems.techs.district_heating import DhNetwork, DhStation
 from ems.techs.elec_link import LinkNetwork, LinkStation
 from ems.techs.heat_pump import HeatPump, cop_and_capacity
@@ -118,13 +118,15 @@ def multi_energy_techs(s: Scenario, cat: Catalogue, grids: list[Any], *, fixed_s
             if lim.asis_only and not asis:
                 continue
             spec = cat.get(lim.type, ChpSpec, "chp")
-            outlets = [c for c in ("heat", "dhw", "chiller_feed", "dh_injection") if c in carriers]
-            techs.append(Chp(f"{hub.id}_{lim.type}", hub.id, lim.type, spec, lim.max_units, outlets=outlets,
+            techs.append(Chp(f"{hub.id}_{lim.type}", hub.id, lim.type, spec, lim.max_units,
                              gas_eur_per_kwh=gas, gas_t_per_mwh=gas_co2, existing_units=lim.existing_units,
                              fixed=sub(lim.type)))
             n = max(lim.max_units, lim.existing_units)
             chp_el_max += n * spec.p_el_kw
             chp_heat_max += n * spec.p_el_kw * spec.eta_th / spec.eta_el
+        if chp_heat_max > 0:
+            outlets = [c for c in ("heat", "dhw", "chiller_feed", "dh_injection") if c in carriers]
+            techs.append(ChpHeatSplit(hub.id, outlets, chp_heat_max))
         modes = [m for m, c in (("heating", "heat"), ("dhw", "dhw"), ("cooling", "cooling")) if c in carriers]
         for lim in hub.heat_pumps:
             if lim.asis_only and not asis:

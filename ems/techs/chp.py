@@ -3,9 +3,10 @@
 Sizes: integer units n of one model. Operation per step: integer units on u ≤ n (PyPSA-style
 committable in *units*, never status × capacity), P_min·u ≤ P_el ≤ P_max·u; part-load map linear
 in (P_el, u) with a no-load term: fuel = a·P_el + b·u, heat = η_th,rated · fuel (so the rated heat
-at full load and a rising heat share at part load). Heat split (1)–(2): heating + DHW + absorption
-chillers + district heating; no dissipation unless ``allow_heat_dump`` (the seed's (2) is an
-equality).
+at full load and a rising heat share at part load). Heat split (1)–(2): the heat of all CHP units of a
+hub goes to its ``chp_heat`` balance and :class:`ChpHeatSplit` sends it to heating + DHW +
+absorption chillers + district heating; no dissipation unless ``allow_heat_dump`` (the seed's (2)
+is an equality). One split per hub instead of one per model: the same plans, fewer variables.
 """
 
 from __future__ import annotations
@@ -25,16 +26,14 @@ OUTLET_LABEL = {"heat": "heating", "dhw": "DHW", "chiller_feed": "chiller feed",
 class Chp(Technology):
     kind = "chp"
 
-    def __init__(self, name: str, hub: str, model: str, spec: ChpSpec, max_units: int, *, outlets: list[str],
+    def __init__(self, name: str, hub: str, model: str, spec: ChpSpec, max_units: int, *,
                  gas_eur_per_kwh: float, gas_t_per_mwh: float = 0.205, existing_units: int = 0,
-                 fixed: dict[str, Any] | None = None, allow_heat_dump: bool = False) -> None:
+                 fixed: dict[str, Any] | None = None) -> None:
         super().__init__(name, hub)
         self.model, self.spec = model, spec
         self.max_units, self.existing_units = max_units, existing_units
-        self.outlets = list(outlets)
         self.gas_eur_per_kwh, self.gas_t_per_mwh = gas_eur_per_kwh, gas_t_per_mwh
         self.fixed = fixed
-        self.allow_heat_dump = allow_heat_dump
         self.n: SizeHandle | None = None
         rated_fuel = spec.p_el_kw / spec.eta_el
         self.b_fuel_kw = spec.no_load_fuel_fraction * rated_fuel  # no-load fuel per unit on
@@ -50,26 +49,18 @@ class Chp(Technology):
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
         s, n = self.spec, self.n
         assert n is not None
-        n_max = max(self.max_units, self.existing_units)
+        n_max = self.existing_units if ctx.asis else max(self.max_units, self.existing_units)
         blk.u_on = pyo.Var(ctx.T, domain=pyo.NonNegativeIntegers, bounds=(0, n_max))
         blk.p_el_kw = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, n_max * s.p_el_kw))
         blk.units_on_le_units = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.u_on[p, t] <= n.units)
         blk.p_min = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.p_el_kw[p, t] >= s.min_load * s.p_el_kw * b.u_on[p, t])
         blk.p_max = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.p_el_kw[p, t] <= s.p_el_kw * b.u_on[p, t])
         blk.fuel_kw = pyo.Expression(ctx.T, rule=lambda b, p, t: self.a_fuel * b.p_el_kw[p, t] + self.b_fuel_kw * b.u_on[p, t])
-        q_max = n_max * s.eta_th * s.p_el_kw / s.eta_el
-        blk.O = pyo.Set(initialize=self.outlets, ordered=True)
-        blk.q_out_kw = pyo.Var(blk.O, ctx.T, domain=pyo.NonNegativeReals, bounds=(0, q_max))
-        if self.allow_heat_dump:
-            blk.q_dump_kw = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, q_max))
-        dump = (lambda p, t: blk.q_dump_kw[p, t]) if self.allow_heat_dump else (lambda p, t: 0.0)
-        # (1)-(2): all the heat produced goes to heating, DHW, chillers and district heating
-        blk.heat_split = pyo.Constraint(ctx.T, rule=lambda b, p, t: sum(b.q_out_kw[o, p, t] for o in b.O) + dump(p, t)
-                                        == s.eta_th * b.fuel_kw[p, t])
+        # (1)-(2): the heat produced goes to the hub's CHP heat bus; ChpHeatSplit sends it on to
+        # heating, DHW, chillers and district heating (one split per hub, not per model)
         label = f"CHP {self.model}"
         self.port(ctx, "electricity", label, lambda p, t: blk.p_el_kw[p, t])
-        for o in self.outlets:
-            self.port(ctx, o, label, lambda p, t, o=o: blk.q_out_kw[o, p, t])
+        self.port(ctx, "chp_heat", label, lambda p, t: s.eta_th * blk.fuel_kw[p, t])
 
     def add_costs(self, ctx: BuildContext, blk: pyo.Block) -> None:
         gas_costs(ctx, blk, blk.fuel_kw, self.gas_eur_per_kwh, self.gas_t_per_mwh)
@@ -79,3 +70,24 @@ class Chp(Technology):
     def sizes(self) -> dict[str, float]:
         assert self.n is not None
         return {"n_units": self.n.value_units(), "kwe": self.n.value()}
+
+
+class ChpHeatSplit(Technology):
+    """Seed (1)–(2): CHP heat of a hub = heating + DHW + chiller feed + district heating (+ dump
+    only if ``allow_heat_dump``)."""
+
+    kind = "chp_heat_split"
+
+    def __init__(self, hub: str, outlets: list[str], q_max_kw: float, allow_heat_dump: bool = False) -> None:
+        super().__init__(f"{hub}_chp_heat", hub)
+        self.outlets, self.q_max_kw, self.allow_heat_dump = list(outlets), q_max_kw, allow_heat_dump
+
+    def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
+        blk.O = pyo.Set(initialize=self.outlets, ordered=True)
+        blk.q_kw = pyo.Var(blk.O, ctx.T, domain=pyo.NonNegativeReals, bounds=(0, self.q_max_kw))
+        self.port(ctx, "chp_heat", "CHP heat split", lambda p, t: -sum(blk.q_kw[o, p, t] for o in blk.O))
+        for o in self.outlets:
+            self.port(ctx, o, "CHP", lambda p, t, o=o: blk.q_kw[o, p, t])
+        if self.allow_heat_dump:
+            blk.q_dump_kw = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, self.q_max_kw))
+            self.port(ctx, "chp_heat", "CHP heat dump", lambda p, t: -blk.q_dump_kw[p, t])

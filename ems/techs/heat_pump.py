@@ -64,7 +64,7 @@ class HeatPump(Technology):
         inv = indexed_param(ctx, blk, "el_per_kwh_out", self.modes, el_per_kwh)
         capacity = indexed_param(ctx, blk, "capacity_kw_per_unit", self.modes, cap)
         M = blk.component("el_per_kwh_out_set")
-        n_max = max(self.max_units, self.existing_units)
+        n_max = self.existing_units if ctx.asis else max(self.max_units, self.existing_units)
         q_bound = n_max * max(max(cap.values(), default=0.0), 1e-9)
         blk.u_mode = pyo.Var(M, ctx.T, domain=pyo.NonNegativeIntegers, bounds=(0, n_max))
         blk.q_kw = pyo.Var(M, ctx.T, domain=pyo.NonNegativeReals, bounds=(0, q_bound))
