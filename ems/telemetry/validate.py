@@ -8,7 +8,6 @@ counted per reason, published in the EMS status and written to the store).
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
@@ -212,15 +211,13 @@ def to_point(accepted: Accepted) -> Point:
     Datetime fields become ``<name>_epoch_s`` (InfluxDB has no datetime field type).
     """
     fields: dict[str, float | int | bool | str] = {}
-    for name, value in accepted.state:
-        if name == "ts" or value is None:
+    for name, value in accepted.state.__dict__.items():  # validated model: plain attribute dict
+        if value is None or name == "ts":
             continue
         if isinstance(value, datetime):
             fields[f"{name}_epoch_s"] = int(value.timestamp())
-        elif isinstance(value, float) and not math.isfinite(value):
-            continue
         else:
-            fields[name] = value
+            fields[name] = value  # finite: the models forbid inf/nan
     topic = accepted.topic
     return Point(
         "telemetry",
