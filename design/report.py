@@ -98,8 +98,14 @@ def console_report(r: StudyResult) -> str:
     lines.append("Solves:")
     for rec in (r.asis.record, r.design.record):
         lines.append("  " + rec.line())
+    from design.report_thermal import is_multi_energy, thermal_console, thermal_kpis, verification_console
+
+    if getattr(r, "verification", None):
+        lines.append(verification_console(r.verification))
     for note in r.notes:
         lines.append(f"  note: {note}")
+    if is_multi_energy(r.design.built):
+        lines.append(thermal_console(thermal_kpis(r)))
     return "\n".join(lines)
 
 
@@ -118,6 +124,7 @@ def write_outputs(r: StudyResult, out: Path) -> list[Path]:
         "asis_costs": r.asis.costs,
         "typical_days": {p: {"weight": r.study.grid.weight[p], "kind": r.study.grid.kind.get(p)} for p in r.study.grid.periods},
         "notes": r.notes,
+        "verification": getattr(r, "verification", None),
     }
     p = out / "results.json"
     p.write_text(json.dumps(payload, indent=2, default=float))
@@ -137,6 +144,9 @@ def write_outputs(r: StudyResult, out: Path) -> list[Path]:
         written.append(p)
     written += plot_sizes(r, out)
     written += plot_balances(r, fl, out)
+    from design.report_thermal import write_thermal_outputs  # multi-energy hubs (chapter 6)
+
+    written += write_thermal_outputs(r, out, fl, plot_balances)
     return written
 
 
