@@ -22,7 +22,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -30,11 +29,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from adapters.influx import InfluxSettings, InfluxStore  # noqa: E402
-from adapters.influx.influxql import InfluxQLClient  # noqa: E402
-from adapters.mqtt import MqttClient, MqttSettings, TelemetryIngest  # noqa: E402
-from adapters.sqlite_store import SQLiteStore  # noqa: E402
-from tests.integration import servers  # noqa: E402
+from adapters.influx import InfluxSettings, InfluxStore
+from adapters.influx.influxql import InfluxQLClient
+from adapters.mqtt import MqttClient, MqttSettings, TelemetryIngest
+from adapters.sqlite_store import SQLiteStore
+from tests.integration import servers
 
 DEVICES = [  # (hub, kind, device): 8 topics, one mosquitto_pub each
     ("hub1", "pv", "pv1"), ("hub1", "battery", "bat1"), ("hub1", "ev_charger", "cp1"), ("hub1", "ai_cluster", "gpu1"),

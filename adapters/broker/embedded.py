@@ -33,7 +33,7 @@ class EmbeddedBroker:
         self._broker = None
         self._stopped = threading.Event()
 
-    def start(self, timeout_s: float = 10.0) -> "EmbeddedBroker":
+    def start(self, timeout_s: float = 10.0) -> EmbeddedBroker:
         ready: Future[None] = Future()
         self._thread = threading.Thread(target=self._run, args=(ready,), name="embedded-broker", daemon=True)
         self._thread.start()
@@ -58,7 +58,7 @@ class EmbeddedBroker:
 
         try:
             loop.run_until_complete(boot())
-        except BaseException as exc:  # report start failures to the caller
+        except BaseException as exc:  # noqa: BLE001 - any start failure is reported to the caller
             ready.set_exception(exc)
             loop.close()
             return
@@ -82,7 +82,7 @@ class EmbeddedBroker:
             self._thread.join(timeout_s)
         self._broker = None
 
-    def __enter__(self) -> "EmbeddedBroker":
+    def __enter__(self) -> EmbeddedBroker:  # noqa: PYI034 - start() returns self
         return self.start()
 
     def __exit__(self, *_exc: object) -> None:

@@ -13,7 +13,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import click
 import yaml
@@ -31,11 +31,11 @@ class IngestConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     mqtt: MqttSettings
-    influx: Optional[InfluxSettings] = None
-    sqlite_path: Optional[Path] = None
+    influx: InfluxSettings | None = None
+    sqlite_path: Path | None = None
 
 
-def _load(path: Optional[Path], overrides: dict[str, Any]) -> IngestConfig:
+def _load(path: Path | None, overrides: dict[str, Any]) -> IngestConfig:
     raw: dict[str, Any] = {}
     if path is not None:
         try:
@@ -86,12 +86,12 @@ def _load(path: Optional[Path], overrides: dict[str, Any]) -> IngestConfig:
 @click.option("--sqlite", "sqlite_path", type=click.Path(path_type=Path), help="SQLite file (default var/ems.sqlite).")
 @click.option("--embedded-broker", is_flag=True, help="Start an embedded MQTT broker (amqtt) and ingest from it.")
 @click.option("--duration", type=float, default=0.0, help="Stop after this many seconds (0 = until SIGINT/SIGTERM).")
-def ingest_command(config_path: Optional[Path], community: Optional[str], mqtt_host: Optional[str],
-                   mqtt_port: Optional[int], mqtt_user: Optional[str], mqtt_password_env: Optional[str],
-                   mqtt_password_file: Optional[Path], mqtt_tls: Optional[bool], mqtt_ca: Optional[Path],
-                   client_id: Optional[str], influx_url: Optional[str], influx_version: Optional[str],
-                   influx_database: Optional[str], influx_org: Optional[str], influx_bucket: Optional[str],
-                   influx_token_env: Optional[str], influx_buffer: Optional[Path], sqlite_path: Optional[Path],
+def ingest_command(config_path: Path | None, community: str | None, mqtt_host: str | None,
+                   mqtt_port: int | None, mqtt_user: str | None, mqtt_password_env: str | None,
+                   mqtt_password_file: Path | None, mqtt_tls: bool | None, mqtt_ca: Path | None,
+                   client_id: str | None, influx_url: str | None, influx_version: str | None,
+                   influx_database: str | None, influx_org: str | None, influx_bucket: str | None,
+                   influx_token_env: str | None, influx_buffer: Path | None, sqlite_path: Path | None,
                    embedded_broker: bool, duration: float) -> None:
     """Ingest device telemetry from MQTT into InfluxDB (or SQLite) until stopped."""
     influx = {"url": influx_url, "version": int(influx_version) if influx_version else None,

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from ems.errors import ConfigError
 
 
-def resolve_secret(value: Optional[SecretStr], env: Optional[str], file: Optional[Path], what: str) -> Optional[str]:
+def resolve_secret(value: SecretStr | None, env: str | None, file: Path | None, what: str) -> str | None:
     """A secret given inline, by environment variable name, or by file (first line, stripped)."""
     if value is not None:
         return value.get_secret_value()
@@ -38,16 +38,16 @@ class InfluxSettings(BaseModel):
     url: str = "http://127.0.0.1:8086"
     version: Literal[1, 2] = 1
     database: str = "ems"
-    retention_policy: Optional[str] = None
-    username: Optional[str] = None
-    password: Optional[SecretStr] = None
-    password_env: Optional[str] = None
-    password_file: Optional[Path] = None
-    org: Optional[str] = None
-    bucket: Optional[str] = None
-    token: Optional[SecretStr] = None
-    token_env: Optional[str] = None
-    token_file: Optional[Path] = None
+    retention_policy: str | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    password_env: str | None = None
+    password_file: Path | None = None
+    org: str | None = None
+    bucket: str | None = None
+    token: SecretStr | None = None
+    token_env: str | None = None
+    token_file: Path | None = None
     create_database: bool = Field(True, description="1.x: CREATE DATABASE at start (needs admin rights)")
     batch_size: int = Field(5000, ge=1, le=100_000)
     flush_interval_s: float = Field(1.0, gt=0, le=60)
@@ -55,13 +55,13 @@ class InfluxSettings(BaseModel):
     buffer_path: Path = Field(Path("var/influx-buffer.sqlite"), description="disk buffer used while the server is down")
 
     @model_validator(mode="after")
-    def _v2_needs_org_bucket(self) -> "InfluxSettings":
+    def _v2_needs_org_bucket(self) -> InfluxSettings:
         if self.version == 2 and not (self.org and self.bucket):
             raise ValueError("version 2 needs org and bucket")
         return self
 
-    def password_value(self) -> Optional[str]:
+    def password_value(self) -> str | None:
         return resolve_secret(self.password, self.password_env, self.password_file, "influx.password")
 
-    def token_value(self) -> Optional[str]:
+    def token_value(self) -> str | None:
         return resolve_secret(self.token, self.token_env, self.token_file, "influx.token")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 from adapters.influx.config import InfluxSettings
 from ems.ports.timeseries import TimeSeriesStore
@@ -11,7 +10,7 @@ from ems.ports.timeseries import TimeSeriesStore
 DEFAULT_SQLITE_PATH = Path("var/ems.sqlite")
 
 
-def open_store(influx: Optional[InfluxSettings], sqlite_path: Optional[Path] = None) -> TimeSeriesStore:
+def open_store(influx: InfluxSettings | None, sqlite_path: Path | None = None) -> TimeSeriesStore:
     """InfluxDB (1.x or 2.x/3.x) if ``influx`` is given, otherwise SQLite at ``sqlite_path``."""
     if influx is not None:
         from adapters.influx.store import InfluxStore

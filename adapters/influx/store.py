@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from adapters.influx.config import InfluxSettings
 from adapters.influx.influxql import InfluxQLClient, quote_ident

@@ -15,7 +15,8 @@ import logging
 import threading
 import time
 from collections import deque
-from typing import Callable, Iterable, Protocol
+from collections.abc import Iterable
+from typing import Protocol
 
 from adapters.influx.lineproto import encode_point
 from adapters.influx.spool import DiskSpool

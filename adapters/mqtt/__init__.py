@@ -6,4 +6,4 @@ from adapters.mqtt.config import MqttSettings
 from adapters.mqtt.ingest import TelemetryIngest
 from adapters.mqtt.setpoints import SetpointPublisher
 
-__all__ = ["MqttClient", "MqttSettings", "TelemetryIngest", "SetpointPublisher"]
+__all__ = ["MqttClient", "MqttSettings", "SetpointPublisher", "TelemetryIngest"]

@@ -16,13 +16,14 @@ import logging
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.properties import Properties
 from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from adapters.mqtt.config import MqttSettings
 from ems.errors import ConfigError
@@ -98,7 +99,7 @@ class MqttClient:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> "MqttClient":
+    def start(self) -> MqttClient:
         """Connect in the background (retrying with backoff until the broker answers)."""
         properties = None
         kwargs: dict[str, Any] = {}

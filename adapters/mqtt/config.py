@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
@@ -23,21 +23,21 @@ class MqttSettings(BaseModel):
     protocol: Literal["3.1.1", "5"] = "3.1.1"
     keepalive_s: int = Field(30, ge=5, le=3600)
     session_expiry_s: int = Field(7 * 24 * 3600, ge=0, description="MQTT 5 only: how long the broker keeps the session")
-    username: Optional[str] = None
-    password: Optional[SecretStr] = None
-    password_env: Optional[str] = None
-    password_file: Optional[Path] = None
+    username: str | None = None
+    password: SecretStr | None = None
+    password_env: str | None = None
+    password_file: Path | None = None
     tls: bool = False
-    ca_file: Optional[Path] = None
-    cert_file: Optional[Path] = None
-    key_file: Optional[Path] = None
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
     tls_insecure: bool = Field(False, description="skip hostname verification (test setups only)")
     reconnect_min_s: float = Field(1.0, gt=0, le=60)
     reconnect_max_s: float = Field(60.0, gt=0, le=3600)
     status_interval_s: float = Field(15.0, gt=0, le=3600)
 
     @model_validator(mode="after")
-    def _defaults(self) -> "MqttSettings":
+    def _defaults(self) -> MqttSettings:
         if not self.client_id:
             self.client_id = f"cer-ems-{self.community}"
         if self.reconnect_max_s < self.reconnect_min_s:
@@ -46,7 +46,7 @@ class MqttSettings(BaseModel):
             raise ValueError("cert_file and key_file go together")
         return self
 
-    def password_value(self) -> Optional[str]:
+    def password_value(self) -> str | None:
         return resolve_secret(self.password, self.password_env, self.password_file, "mqtt.password")
 
     @staticmethod

@@ -11,8 +11,8 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from typing import Callable, Mapping
 
 import paho.mqtt.client as paho
 from pydantic import BaseModel
@@ -44,7 +44,7 @@ class TelemetryIngest:
         store: TimeSeriesStore,
         *,
         registry: DeviceRegistry | None = None,
-        limits: ValidationLimits = ValidationLimits(),
+        limits: ValidationLimits | None = None,
         on_state: StateCallback | None = None,
         on_reject: Callable[[Rejected], None] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
@@ -54,7 +54,7 @@ class TelemetryIngest:
         self.store = store
         self.community = client.settings.community
         self.registry = registry or DeviceRegistry()
-        self.limits = limits
+        self.limits = limits or ValidationLimits()
         self.on_state = on_state
         self.on_reject = on_reject
         self.clock = clock
@@ -69,7 +69,7 @@ class TelemetryIngest:
         self._status_stop = threading.Event()
         self._status_thread: threading.Thread | None = None
 
-    def start(self) -> "TelemetryIngest":
+    def start(self) -> TelemetryIngest:
         self.client.subscribe(state_subscription(self.community), self._on_message, qos=1)
         self._status_thread = threading.Thread(target=self._status_loop, name="ems-status", daemon=True)
         self._status_thread.start()
@@ -164,4 +164,4 @@ class TelemetryIngest:
                 log.exception("could not publish the EMS status")
 
 
-__all__ = ["TelemetryIngest", "RejectReason"]
+__all__ = ["RejectReason", "TelemetryIngest"]

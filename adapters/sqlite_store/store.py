@@ -13,8 +13,9 @@ import sqlite3
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from ems.ports.timeseries import STANDARD_TAGS, Point, Sample, SeriesQuery
 

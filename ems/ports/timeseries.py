@@ -11,10 +11,11 @@ core agree on one schema.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Protocol, Sequence, Union, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-FieldValue = Union[float, int, bool, str]
+FieldValue = float | int | bool | str
 
 #: The measurements of SPEC §5.
 MEASUREMENTS: tuple[str, ...] = (

@@ -4,7 +4,13 @@ See ``docs/mqtt.md`` for the scheme with one example payload per device kind.
 """
 
 from ems.telemetry.schemas import DEVICE_KINDS, SETPOINT_MODELS, STATE_MODELS
-from ems.telemetry.topics import Topic, parse_topic, setpoint_topic, state_topic, status_topic
+from ems.telemetry.topics import (
+    Topic,
+    parse_topic,
+    setpoint_topic,
+    state_topic,
+    status_topic,
+)
 from ems.telemetry.validate import (
     Accepted,
     DeviceRegistry,
@@ -18,19 +24,19 @@ from ems.telemetry.validate import (
 
 __all__ = [
     "DEVICE_KINDS",
-    "STATE_MODELS",
     "SETPOINT_MODELS",
-    "Topic",
-    "parse_topic",
-    "state_topic",
-    "setpoint_topic",
-    "status_topic",
+    "STATE_MODELS",
     "Accepted",
-    "Rejected",
-    "RejectReason",
     "DeviceRegistry",
+    "RejectReason",
+    "Rejected",
+    "Topic",
     "ValidationLimits",
     "decode_state",
     "encode_setpoint",
+    "parse_topic",
+    "setpoint_topic",
+    "state_topic",
+    "status_topic",
     "to_point",
 ]

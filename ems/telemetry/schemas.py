@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timezone
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -83,17 +83,17 @@ class MeterState(_Payload):
 
     import_p_kw: PositivePowerKw
     export_p_kw: PositivePowerKw
-    import_e_kwh: Optional[EnergyKwh] = None
-    export_e_kwh: Optional[EnergyKwh] = None
-    load_p_kw: Optional[PositivePowerKw] = None  # hub consumption, when the energy monitor measures it
+    import_e_kwh: EnergyKwh | None = None
+    export_e_kwh: EnergyKwh | None = None
+    load_p_kw: PositivePowerKw | None = None  # hub consumption, when the energy monitor measures it
 
 
 class PvState(_Payload):
     """PV inverter: produced power, energy counter."""
 
     p_kw: PositivePowerKw
-    e_kwh: Optional[EnergyKwh] = None
-    irradiance_w_m2: Optional[Annotated[float, Field(ge=0.0, le=1600.0)]] = None
+    e_kwh: EnergyKwh | None = None
+    irradiance_w_m2: Annotated[float, Field(ge=0.0, le=1600.0)] | None = None
 
 
 class BatteryState(_Payload):
@@ -101,7 +101,7 @@ class BatteryState(_Payload):
 
     p_kw: PowerKw
     soc_pct: Percent
-    temp_c: Optional[TempC] = None
+    temp_c: TempC | None = None
 
 
 class EvChargerState(_Payload):
@@ -109,18 +109,18 @@ class EvChargerState(_Payload):
 
     plugged: bool
     p_kw: PowerKw
-    vehicle_soc_pct: Optional[Percent] = None
-    requested_e_kwh: Optional[Annotated[float, Field(ge=0.0, le=1000.0)]] = None
-    session_e_kwh: Optional[Annotated[float, Field(ge=0.0, le=1000.0)]] = None
-    departure: Optional[datetime] = None
+    vehicle_soc_pct: Percent | None = None
+    requested_e_kwh: Annotated[float, Field(ge=0.0, le=1000.0)] | None = None
+    session_e_kwh: Annotated[float, Field(ge=0.0, le=1000.0)] | None = None
+    departure: datetime | None = None
 
     @field_validator("departure", mode="before")
     @classmethod
-    def _departure(cls, value: Any) -> Optional[datetime]:
+    def _departure(cls, value: Any) -> datetime | None:
         return None if value is None else parse_timestamp(value)
 
     @model_validator(mode="after")
-    def _unplugged_is_idle(self) -> "EvChargerState":
+    def _unplugged_is_idle(self) -> EvChargerState:
         if not self.plugged and abs(self.p_kw) > 0.05:
             raise ValueError(f"inconsistent: not plugged but p_kw={self.p_kw}")
         return self
@@ -132,7 +132,7 @@ class ChpState(_Payload):
     p_kw: PositivePowerKw
     heat_kw: PositivePowerKw
     units_on: Annotated[int, Field(ge=0, le=100)]
-    fuel_kw: Optional[PositivePowerKw] = None
+    fuel_kw: PositivePowerKw | None = None
 
 
 class HeatPumpState(_Payload):
@@ -140,23 +140,23 @@ class HeatPumpState(_Payload):
 
     mode: Literal["off", "heating", "cooling", "dhw"]
     p_kw: PositivePowerKw
-    heat_kw: Optional[PositivePowerKw] = None
-    cooling_kw: Optional[PositivePowerKw] = None
-    t_supply_c: Optional[TempC] = None
+    heat_kw: PositivePowerKw | None = None
+    cooling_kw: PositivePowerKw | None = None
+    t_supply_c: TempC | None = None
 
 
 class AiClusterState(_Payload):
     """AI cluster: power, current cap, queued batch energy and its next deadline."""
 
     p_kw: PositivePowerKw
-    p_cap_kw: Optional[PositivePowerKw] = None
+    p_cap_kw: PositivePowerKw | None = None
     queued_e_kwh: Annotated[float, Field(ge=0.0, le=1e5)] = 0.0
     jobs_queued: Annotated[int, Field(ge=0, le=1_000_000)] = 0
-    next_deadline: Optional[datetime] = None
+    next_deadline: datetime | None = None
 
     @field_validator("next_deadline", mode="before")
     @classmethod
-    def _deadline(cls, value: Any) -> Optional[datetime]:
+    def _deadline(cls, value: Any) -> datetime | None:
         return None if value is None else parse_timestamp(value)
 
 
@@ -180,7 +180,7 @@ POWER_FIELDS: tuple[str, ...] = ("p_kw", "import_p_kw", "export_p_kw")
 
 class _Setpoint(_Payload):
     valid_until: datetime = Field(description="the device falls back to its safe mode after this")
-    plan_id: Optional[Annotated[str, Field(max_length=64)]] = None
+    plan_id: Annotated[str, Field(max_length=64)] | None = None
 
     @field_validator("valid_until", mode="before")
     @classmethod
@@ -188,7 +188,7 @@ class _Setpoint(_Payload):
         return parse_timestamp(value)
 
     @model_validator(mode="after")
-    def _validity(self) -> "_Setpoint":
+    def _validity(self) -> _Setpoint:
         if self.valid_until <= self.ts:
             raise ValueError("valid_until must be after ts")
         return self

@@ -8,15 +8,21 @@ counted per reason, published in the EMS status and written to the store).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any, Mapping, Union
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from ems.ports.timeseries import Point
-from ems.telemetry.schemas import POWER_FIELDS, SETPOINT_MODELS, STATE_MODELS, TimestampError
+from ems.telemetry.schemas import (
+    POWER_FIELDS,
+    SETPOINT_MODELS,
+    STATE_MODELS,
+    TimestampError,
+)
 from ems.telemetry.topics import Topic, TopicError, parse_topic
 
 
@@ -95,7 +101,7 @@ class Rejected:
         return f"{self.reason.value}: {self.detail} (topic {self.topic_text})"
 
 
-Decoded = Union[Accepted, Rejected]
+Decoded = Accepted | Rejected
 
 _TYPE_ERRORS = {
     "float_type", "int_type", "bool_type", "string_type", "int_from_float", "float_parsing",

@@ -6,7 +6,7 @@ import json
 import subprocess
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -68,7 +68,7 @@ class Pipeline:
 
     @classmethod
     def start(cls, host: str, port: int, community: str, store: TimeSeriesStore, *, client_id: str,
-              **ingest_kwargs: Any) -> "Pipeline":
+              **ingest_kwargs: Any) -> Pipeline:
         settings = MqttSettings(host=host, port=port, community=community, client_id=client_id,
                                 reconnect_min_s=1, reconnect_max_s=2, status_interval_s=1, keepalive_s=5)
         client = MqttClient(settings).start()

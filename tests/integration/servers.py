@@ -76,10 +76,10 @@ class ServerProcess:
             return port_open(LOOPBACK, self.port)
         return http_ok(self.ready_check)
 
-    def start(self, timeout_s: float = 20.0) -> "ServerProcess":
+    def start(self, timeout_s: float = 20.0) -> ServerProcess:
         if self.proc is not None and self.proc.poll() is None:
             return self
-        log = open(self.log_path, "ab")
+        log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the process lifetime
         self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir,
                                      start_new_session=True)
         deadline = time.monotonic() + timeout_s

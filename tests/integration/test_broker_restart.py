@@ -14,8 +14,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from adapters.sqlite_store import SQLiteStore
-from tests.conftest import unique
 from ems.ports.timeseries import SeriesQuery
+from tests.conftest import unique
 from tests.integration.helpers import Pipeline, Publisher, mosquitto_pub, wait_until
 
 pytestmark = pytest.mark.integration

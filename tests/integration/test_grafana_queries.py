@@ -11,9 +11,15 @@ from pathlib import Path
 import pytest
 
 from adapters.influx import InfluxSettings, InfluxStore
-from tests.conftest import unique
 from ems.ports.timeseries import Point
-from tests.integration.helpers import Pipeline, Publisher, clear_retained, forget_session, wait_until
+from tests.conftest import unique
+from tests.integration.helpers import (
+    Pipeline,
+    Publisher,
+    clear_retained,
+    forget_session,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 

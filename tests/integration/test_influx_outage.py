@@ -3,7 +3,6 @@ The same with the writing process killed while the disk buffer holds points."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess

@@ -10,10 +10,16 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from adapters.sqlite_store import SQLiteStore
-from tests.conftest import unique
 from ems.ports.timeseries import SeriesQuery
 from ems.telemetry.validate import DeviceRegistry, Rejected
-from tests.integration.helpers import Pipeline, Publisher, clear_retained, forget_session, wait_until
+from tests.conftest import unique
+from tests.integration.helpers import (
+    Pipeline,
+    Publisher,
+    clear_retained,
+    forget_session,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -103,7 +109,7 @@ def test_malformed_payloads_rejected_with_reason(mqtt_broker, tmp_path):
         counts = pipeline.ingest.report(wait_s=5)
         assert counts["rejected"] == n_bad and counts["accepted"] == n_valid
         out = subprocess.run(["mosquitto_sub", "-h", host, "-p", str(port), "-t", f"cer/{community}/ems/status",
-                              "-C", "1", "-W", "5"], capture_output=True, text=True, timeout=10)
+                              "-C", "1", "-W", "5"], capture_output=True, text=True, timeout=10, check=False)
         status = json.loads(out.stdout)
         assert status["state"] == "online"
         assert status["ingest"]["rejected_out_of_range"] == 3

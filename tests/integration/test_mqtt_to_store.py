@@ -13,9 +13,15 @@ import pytest
 from adapters.influx import InfluxSettings, InfluxStore
 from adapters.mqtt import MqttClient, MqttSettings, SetpointPublisher
 from adapters.sqlite_store import SQLiteStore
-from tests.conftest import unique
 from ems.ports.timeseries import SeriesQuery
-from tests.integration.helpers import Pipeline, clear_retained, forget_session, mosquitto_pub, wait_until
+from tests.conftest import unique
+from tests.integration.helpers import (
+    Pipeline,
+    clear_retained,
+    forget_session,
+    mosquitto_pub,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -101,7 +107,7 @@ def test_setpoints_retained_with_valid_until_and_last_will(mqtt_broker, tmp_path
                                    {"ts": ts, "valid_until": ts + timedelta(minutes=15), "p_kw": -4.0}).wait_for_publish(5)
         # a subscriber that connects later gets the retained setpoint
         out = subprocess.run(["mosquitto_sub", "-h", host, "-p", str(port), "-t", topics[1], "-C", "1", "-W", "5"],
-                             capture_output=True, text=True, timeout=10)
+                             capture_output=True, text=True, timeout=10, check=False)
         document = json.loads(out.stdout)
         assert document["p_kw"] == -4.0
         assert datetime.fromisoformat(document["valid_until"].replace("Z", "+00:00")) == ts + timedelta(minutes=15)
@@ -111,14 +117,14 @@ def test_setpoints_retained_with_valid_until_and_last_will(mqtt_broker, tmp_path
         with pytest.raises(Exception, match="valid_until"):
             publisher.publish_setpoint("hub1", "battery", "bat1", {"ts": ts, "valid_until": ts, "p_kw": 1.0})
         status = subprocess.run(["mosquitto_sub", "-h", host, "-p", str(port), "-t", topics[0], "-C", "1", "-W", "5"],
-                                capture_output=True, text=True, timeout=10)
+                                capture_output=True, text=True, timeout=10, check=False)
         assert json.loads(status.stdout)["state"] == "online"
         # the process dies without DISCONNECT: the broker publishes the last will (retained)
         client.kill()
 
         def offline() -> bool:
             out = subprocess.run(["mosquitto_sub", "-h", host, "-p", str(port), "-t", topics[0], "-C", "1", "-W", "2"],
-                                 capture_output=True, text=True, timeout=10)
+                                 capture_output=True, text=True, timeout=10, check=False)
             return bool(out.stdout) and json.loads(out.stdout)["state"] == "offline"
 
         assert wait_until(offline, 20, 0.5), "last will not published"

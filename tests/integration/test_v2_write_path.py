@@ -15,8 +15,8 @@ from adapters.influx import InfluxSettings
 from adapters.influx.sinks import V2ClientSink
 from adapters.influx.spool import DiskSpool
 from adapters.influx.writer import BufferedWriter
-from tests.conftest import unique
 from ems.ports.timeseries import Point
+from tests.conftest import unique
 
 pytestmark = pytest.mark.integration
 
