@@ -26,6 +26,7 @@ from tests.integration.helpers import (
 pytestmark = pytest.mark.integration
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=10)
+NOW -= timedelta(seconds=NOW.second % 10)  # window boundaries align to the epoch
 T0_NS = int(NOW.timestamp()) * 10**9
 
 # (kind, device, payload, expected fields, expected time offset in ns from NOW)
@@ -83,6 +84,11 @@ def test_mosquitto_pub_telemetry_reaches_store(store_kind, mqtt_broker, request,
                 else:
                     assert sample.value == pytest.approx(value), (kind, name)
                 assert sample.tags == {"community": community, "hub": "hub1", "device": device, "kind": kind}
+        # windowed history read (forecasting): mean per 2 s window, empty windows omitted
+        windows = store.read(SeriesQuery("telemetry", "p_kw", T0_NS, T0_NS + 10 * 10**9,
+                                         {"community": community, "hub": "hub1"}, every_s=2))
+        assert [(w.time_ns - T0_NS) // 10**9 for w in windows] == [0, 2, 4, 6]
+        assert [w.value for w in windows] == pytest.approx([41.3, (-3.5 + 7.4) / 2, (90 + 15) / 2, 11.2])
         # a field never sent is not invented
         assert store.read(SeriesQuery("telemetry", "soc_pct", 0, 2**62, {"community": community, "device": "pv1"})) == []
     finally:
