@@ -52,6 +52,8 @@ class InfluxSettings(BaseModel):
     batch_size: int = Field(5000, ge=1, le=100_000)
     flush_interval_s: float = Field(1.0, gt=0, le=60)
     timeout_s: float = Field(10.0, gt=0, le=300)
+    ca_file: Path | None = Field(None, description="CA bundle for an https:// URL (default: system CAs)")
+    verify_tls: bool = Field(True, description="verify the server certificate (disable only for tests)")
     buffer_path: Path = Field(Path("var/influx-buffer.sqlite"), description="disk buffer used while the server is down")
 
     @model_validator(mode="after")

@@ -44,7 +44,8 @@ class InfluxQLClient:
     """Minimal client for ``/query`` with nanosecond epochs."""
 
     def __init__(self, url: str, database: str, *, username: str | None = None, password: str | None = None,
-                 token: str | None = None, retention_policy: str | None = None, timeout_s: float = 30.0) -> None:
+                 token: str | None = None, retention_policy: str | None = None, timeout_s: float = 30.0,
+                 ca_file: str | None = None, verify_tls: bool = True) -> None:
         self.url = url.rstrip("/")
         self.database = database
         self.retention_policy = retention_policy
@@ -53,7 +54,9 @@ class InfluxQLClient:
             self._headers["Authorization"] = f"Token {token}"
         elif username:
             self._headers["Authorization"] = "Basic " + base64.b64encode(f"{username}:{password or ''}".encode()).decode()
-        self._http = urllib3.PoolManager(maxsize=2, timeout=urllib3.Timeout(connect=3.0, read=timeout_s), retries=False)
+        from adapters.influx.sinks import http_pool
+
+        self._http = http_pool(timeout_s, ca_file, verify_tls)
 
     def raw(self, influxql: str, *, database: bool = True, method: str = "GET") -> list[dict[str, Any]]:
         """Run one or more statements; return the ``results`` list. Raise :class:`DataError` on errors."""
