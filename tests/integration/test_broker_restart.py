@@ -62,3 +62,18 @@ def test_broker_restart_loses_nothing(private_mosquitto, tmp_path):
         publisher.close()
         pipeline.stop()
         store.close()
+
+
+def test_client_started_before_the_broker_connects_when_it_comes_up(private_mosquitto, tmp_path):
+    """The EMS may boot before the broker: it keeps retrying with backoff and connects once it answers."""
+    from adapters.mqtt import MqttClient, MqttSettings
+
+    private_mosquitto.stop()
+    client = MqttClient(MqttSettings(port=private_mosquitto.port, community="late", client_id=unique("early-"),
+                                     reconnect_min_s=1, reconnect_max_s=2)).start()
+    try:
+        assert not client.wait_connected(1.5)
+        private_mosquitto.start()
+        assert client.wait_connected(15), "no reconnect after the broker came up"
+    finally:
+        client.stop()
