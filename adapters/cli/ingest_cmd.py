@@ -113,8 +113,14 @@ def ingest_command(config_path: Path | None, community: str | None, mqtt_host: s
         broker = EmbeddedBroker(port=config.mqtt.port if mqtt_port else 0).start()
         config.mqtt.host, config.mqtt.port = broker.host, broker.port
         click.echo(f"embedded MQTT broker on {broker.host}:{broker.port}", err=True)
-    store = open_store(config.influx, config.sqlite_path)
-    client = MqttClient(config.mqtt).start()
+    client = MqttClient(config.mqtt)  # resolves secrets and TLS files first: config errors before any I/O
+    try:
+        store = open_store(config.influx, config.sqlite_path)
+    except BaseException:
+        if broker is not None:
+            broker.stop()
+        raise
+    client.start()
     ingest = TelemetryIngest(client, store).start()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
