@@ -146,10 +146,11 @@ class MqttClient:
 
     def subscribe(self, topic: str, handler: MessageHandler, qos: int = 1) -> None:
         """Subscribe now (if connected) and again after every reconnect."""
-        with self._lock:
-            self._subscriptions[topic] = (qos, handler)
         self._client.message_callback_add(topic, lambda _c, _u, msg: handler(msg))
-        if self.connected:
+        with self._lock:  # either _on_connect sees this subscription, or we see the connection
+            self._subscriptions[topic] = (qos, handler)
+            connected = self._connected.is_set()
+        if connected:
             self._client.subscribe(topic, qos)
 
     def publish(self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False) -> paho.MQTTMessageInfo:
@@ -172,12 +173,12 @@ class MqttClient:
                  self.client_id, getattr(flags, "session_present", "?"))
         with self._lock:
             subscriptions = list(self._subscriptions.items())
+            self._connected.set()
         for topic, (qos, _handler) in subscriptions:
             client.subscribe(topic, qos)
         if self._last_will:
             client.publish(self.status_topic, json.dumps({"state": "online", "client_id": self.client_id,
                                                           "ts": utc_now_iso()}), qos=1, retain=True)
-        self._connected.set()
 
     def _on_disconnect(self, _client: paho.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
         self._connected.clear()
