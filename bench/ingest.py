@@ -70,8 +70,7 @@ def run_rate(rate: int, seconds: float, store_kind: str, mqtt_port: int, influx_
     client = MqttClient(MqttSettings(port=mqtt_port, community=community, client_id=f"{community}-ingest",
                                      status_interval_s=5)).start()
     ingest = TelemetryIngest(client, store).start()
-    assert client.wait_connected(10)
-    time.sleep(0.5)
+    assert client.wait_subscribed(10)
     base_ms = int((datetime.now(timezone.utc) - timedelta(hours=1)).timestamp() * 1000)
     # payloads generated up front so the publishing loop costs the ingest process nothing
     lines = [[(payload(kind, base_ms + i, i) + "\n").encode() for i in range(n_per_device)] for _h, kind, _d in DEVICES]

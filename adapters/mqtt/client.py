@@ -60,6 +60,9 @@ class MqttClient:
         self._subscriptions: dict[str, tuple[int, MessageHandler]] = {}
         self._connected = threading.Event()
         self._lock = threading.Lock()
+        self._sub_pending: set[int] = set()  # SUBSCRIBE packet ids not yet acknowledged
+        self._sub_early_acks: set[int] = set()
+        self._resubscribing = False
         self.connects = 0
         self.disconnects = 0
         v5 = settings.protocol == "5"
@@ -96,6 +99,7 @@ class MqttClient:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -151,7 +155,39 @@ class MqttClient:
             self._subscriptions[topic] = (qos, handler)
             connected = self._connected.is_set()
         if connected:
-            self._client.subscribe(topic, qos)
+            self._send_subscribe(self._client, topic, qos)
+
+    def _send_subscribe(self, client: paho.Client, topic: str, qos: int) -> None:
+        rc, mid = client.subscribe(topic, qos)
+        if rc != paho.MQTT_ERR_SUCCESS or mid is None:
+            return  # not connected any more: _on_connect subscribes again
+        with self._lock:
+            if mid in self._sub_early_acks:
+                self._sub_early_acks.discard(mid)
+            else:
+                self._sub_pending.add(mid)
+
+    def _on_subscribe(self, _client: paho.Client, _userdata: Any, mid: int, reason_codes: Any, _props: Any) -> None:
+        for code in reason_codes or []:
+            if getattr(code, "is_failure", False):
+                log.error("broker refused a subscription (mid %s): %s — check the ACL", mid, code)
+        with self._lock:
+            if mid in self._sub_pending:
+                self._sub_pending.discard(mid)
+            else:
+                self._sub_early_acks.add(mid)
+
+    def wait_subscribed(self, timeout_s: float = 10.0) -> bool:
+        """Wait until connected and every subscription is acknowledged by the broker."""
+        deadline = time.monotonic() + timeout_s
+        if not self._connected.wait(timeout_s):
+            return False
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._sub_pending and not self._resubscribing and self._connected.is_set():
+                    return True
+            time.sleep(0.01)
+        return False
 
     def publish(self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False) -> paho.MQTTMessageInfo:
         """Publish; with QoS 1 the message is queued and delivered after a reconnect if needed."""
@@ -173,9 +209,15 @@ class MqttClient:
                  self.client_id, getattr(flags, "session_present", "?"))
         with self._lock:
             subscriptions = list(self._subscriptions.items())
+            self._resubscribing = True
             self._connected.set()
+        with self._lock:
+            self._sub_pending.clear()  # acknowledgements of the old connection will not come
+            self._sub_early_acks.clear()
         for topic, (qos, _handler) in subscriptions:
-            client.subscribe(topic, qos)
+            self._send_subscribe(client, topic, qos)
+        with self._lock:
+            self._resubscribing = False
         if self._last_will:
             client.publish(self.status_topic, json.dumps({"state": "online", "client_id": self.client_id,
                                                           "ts": utc_now_iso()}), qos=1, retain=True)

@@ -74,9 +74,7 @@ class Pipeline:
         client = MqttClient(settings).start()
         ingest = TelemetryIngest(client, store, **ingest_kwargs)
         ingest.start()
-        assert client.wait_connected(10), f"could not connect to {host}:{port}"
-        # the SUBACK is asynchronous; give it a moment on a fresh session
-        time.sleep(0.3)
+        assert client.wait_subscribed(10), f"could not connect and subscribe to {host}:{port}"
         return cls(client, ingest, store)
 
     def stop(self) -> None:

@@ -79,8 +79,7 @@ def test_auth_and_acl(secured_broker, tmp_path, caplog):
     setpoints_seen: list[str] = []
     ems.subscribe("cer/acl/+/+/+/setpoint", lambda msg: setpoints_seen.append(msg.topic))
     try:
-        assert ems.wait_connected(10)
-        time.sleep(0.3)
+        assert ems.wait_subscribed(10)
         hub1, results = _connect(port, "hub1", PASSWORDS["hub1"])
         assert not results[0].is_failure
         received_by_hub1: list[str] = []

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 from datetime import datetime, timezone
 
 import pytest
@@ -63,8 +62,7 @@ def test_tls_and_password_from_env(tls_broker, tmp_path, monkeypatch, caplog):
     client = MqttClient(settings).start()
     ingest = TelemetryIngest(client, store).start()
     try:
-        assert client.wait_connected(10), proc.tail_log()
-        time.sleep(0.3)
+        assert client.wait_subscribed(10), proc.tail_log()
         client.publish("cer/tls/hub1/pv/pv1/state",
                        json.dumps({"ts": datetime.now(timezone.utc).isoformat(), "p_kw": 3.0})).wait_for_publish(5)
         assert wait_until(lambda: ingest.accepted == 1, 10)
