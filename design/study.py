@@ -75,9 +75,10 @@ def run_study(scenario_path: str | Path, *, tee: bool = False, log: Callable[[st
     notes = []
     relaxed = 0
     if solver.sizing == "relaxed_commitment":
-        relaxed = relax_operational_integers(built)
+        relaxed = relax_operational_integers(built, keep=tuple(solver.sizing_keep_integer))
+        kept = f"; kept integer: {', '.join(solver.sizing_keep_integer)}" if solver.sizing_keep_integer else ""
         notes.append(f"sizing pass: {relaxed} per-step integer/binary variables relaxed (units on, HP modes, "
-                     "exchange binaries); only the sizes are integer")
+                     f"exchange binaries){kept}")
     log("solving the sizing MILP (HiGHS)…")
     rec = SolverSession(built.model, mip_rel_gap=gap, time_limit_s=limit, threads=solver.threads, tee=tee).solve(
         "design (sizing pass, relaxed commitment)" if relaxed else "design")

@@ -422,6 +422,8 @@ class SolverOptions(_Strict):
     sizing: Literal["monolithic", "relaxed_commitment"] = Field(
         "monolithic", description="relaxed_commitment: per-step integers (units on, modes, exclusivity) "
         "continuous in the sizing pass; its bound is a valid lower bound of the full problem")
+    sizing_keep_integer: list[str] = Field([], description="per-step variables kept integer in the relaxed sizing "
+                                           "pass (e.g. x_give, x_take: the exchange rules (5)–(7))")
     verify_by_day: bool | None = Field(None, description="re-solve the dispatch with sizes fixed and full "
                                        "integrality, day by day (default: on with relaxed_commitment)")
 

@@ -106,6 +106,7 @@ def multi_energy_techs(s: Scenario, cat: Catalogue, grids: list[Any], *, fixed_s
     gas, gas_co2 = s.prices.gas_eur_per_kwh, s.emissions.gas_t_per_mwh
     give_max: dict[str, float] = {}
     take_max: dict[str, float] = {}
+    step_bounds: dict[str, dict[str, Any]] = {}
     for hub, grid in zip(s.hubs, grids):
         fixed = (fixed_sizes or {}).get(hub.id, {}) if fixed_sizes is not None else None
         sub = (lambda key: (fixed or {}).get(key, {}) if fixed is not None else None)  # noqa: E731
@@ -181,17 +182,21 @@ def multi_energy_techs(s: Scenario, cat: Catalogue, grids: list[Any], *, fixed_s
                                       fixed=sub("dh")))
         # electric big-M from data: what the hub could generate (give) or consume (take)
         pv_max = 0.0
+        pv_by_yield: dict[str, float] = {}
         for pv in hub.pv:
             pspec = cat.get(pv.type, PvTypeSpec, "pv")
             kwp = pv.max_kwp if pv.max_kwp is not None else (hub.roof_area_m2 or 0.0) * pspec.kwp_per_m2
             pv_max += max(kwp, pv.existing_kwp) * max(peaks.get(pspec.yield_column, 1.0), 0.0)
+            pv_by_yield[pspec.yield_column] = pv_by_yield.get(pspec.yield_column, 0.0) + max(kwp, pv.existing_kwp)
         bat = 0.0
         if hub.battery is not None:
             bspec = cat.get(hub.battery.type, BatterySpec, "battery")
             bat = max(hub.battery.max_modules, hub.battery.existing_modules) * bspec.module_kwh * bspec.c_rate_per_h
         give_max[hub.id] = chp_el_max + pv_max + bat
-        take_max[hub.id] = peaks.get(electricity_column(hub.id, s), grid.contract_kw) + hp_el_max + bat + \
-            sum(ch.max_units * cat.get(ch.type, ChargerSpec, "chargers").p_kw for ch in hub.chargers)
+        flex = hp_el_max + bat + sum(ch.max_units * cat.get(ch.type, ChargerSpec, "chargers").p_kw for ch in hub.chargers)
+        take_max[hub.id] = peaks.get(electricity_column(hub.id, s), grid.contract_kw) + flex
+        step_bounds[hub.id] = {"load_column": electricity_column(hub.id, s) if peaks else None, "take_flex_kw": flex,
+                               "give_firm_kw": chp_el_max + bat, "pv_kwp_by_yield": pv_by_yield if peaks else {}}
     techs += stations
     if stations:
         techs.append(DhNetwork(stations, s.district_heating.eta))
@@ -200,7 +205,8 @@ def multi_energy_techs(s: Scenario, cat: Catalogue, grids: list[Any], *, fixed_s
             others = sum(v for k, v in give_max.items() if k != hub.id)
             g = s.links.max_kw_per_hub or give_max[hub.id]
             tk = s.links.max_kw_per_hub or min(take_max[hub.id], others)
-            links.append(LinkStation(hub.id, grid, give_max_kw=max(g, 0.0), take_max_kw=max(tk, 0.0)))
+            sb = step_bounds[hub.id] if s.links.max_kw_per_hub is None else {}
+            links.append(LinkStation(hub.id, grid, give_max_kw=max(g, 0.0), take_max_kw=max(tk, 0.0), **sb))
         techs += links
         techs.append(LinkNetwork(links))
     return techs

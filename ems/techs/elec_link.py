@@ -26,23 +26,52 @@ GIVE_LABEL = "to other hubs"
 class LinkStation(Technology):
     kind = "link_station"
 
-    def __init__(self, hub: str, grid: Grid, *, give_max_kw: float, take_max_kw: float) -> None:
+    def __init__(self, hub: str, grid: Grid, *, give_max_kw: float, take_max_kw: float, load_column: str | None = None,
+                 take_flex_kw: float = 0.0, give_firm_kw: float = 0.0,
+                 pv_kwp_by_yield: dict[str, float] | None = None) -> None:
         super().__init__(f"{hub}_link", hub)
         self.grid = grid
         self.give_max_kw, self.take_max_kw = give_max_kw, take_max_kw
+        self.load_column, self.take_flex_kw = load_column, take_flex_kw
+        self.give_firm_kw, self.pv_kwp_by_yield = give_firm_kw, dict(pv_kwp_by_yield or {})
+
+    def _step_bounds(self, ctx: BuildContext) -> tuple[dict[tuple[str, int], float], dict[tuple[str, int], float],
+                                                      dict[tuple[str, int], float]]:
+        """Per-step big-M from data: take ≤ load + flexible uses, give ≤ firm generation + PV at
+        its maximum size × the step's yield (tighter than one constant; SPEC §3 "big-M from data")."""
+        take = {k: self.take_max_kw for k in ctx.grid.index()}
+        give = {k: self.give_max_kw for k in ctx.grid.index()}
+        use = {k: float(self.grid.contract_kw) for k in ctx.grid.index()}
+        if self.load_column is not None:
+            load = ctx.series(self.load_column)
+            use = {k: max(load[k], 0.0) + self.take_flex_kw for k in take}
+            take = {k: min(self.take_max_kw, use[k]) for k in take}
+        if self.pv_kwp_by_yield or self.give_firm_kw < self.give_max_kw:
+            yields = {col: ctx.series(col) for col in self.pv_kwp_by_yield}
+            give = {k: min(self.give_max_kw, self.give_firm_kw + sum(kwp * max(yields[c][k], 0.0)
+                                                                     for c, kwp in self.pv_kwp_by_yield.items()))
+                    for k in give}
+        return take, give, use
 
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
         G, Tk, C = self.give_max_kw, self.take_max_kw, self.grid.contract_kw
+        m_take, m_give, use = self._step_bounds(ctx)
+        ctx.param(blk, "m_take", m_take)
+        ctx.param(blk, "m_give", m_give)
         blk.p_from_kw = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, Tk))
         blk.p_to_kw = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, G))
         blk.x_take = pyo.Var(ctx.T, domain=pyo.Binary)
         blk.x_give = pyo.Var(ctx.T, domain=pyo.Binary)
-        blk.take_max = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.p_from_kw[p, t] <= Tk * b.x_take[p, t])  # (3)
-        blk.give_max = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.p_to_kw[p, t] <= G * b.x_give[p, t])  # (4)
+        blk.take_max = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.p_from_kw[p, t] <= b.m_take[p, t] * b.x_take[p, t])  # (3)
+        blk.give_max = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.p_to_kw[p, t] <= b.m_give[p, t] * b.x_give[p, t])  # (4)
         blk.give_or_take = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.x_take[p, t] + b.x_give[p, t] <= 1)  # (5)
         g = self.grid
-        blk.no_grid_pass = pyo.Constraint(ctx.T, rule=lambda b, p, t: g.import_kw(p, t) <= C * (1 - b.x_give[p, t]))  # (6)
-        blk.no_pass_to_grid = pyo.Constraint(ctx.T, rule=lambda b, p, t: g.export_kw(p, t) <= C * (1 - b.x_take[p, t]))  # (7)
+        # (6)-(7) with big-M from data: a hub never imports more than it can use, nor exports more
+        # than it can generate (importing to export is dominated), so min(C, ·) is valid and tighter
+        blk.no_grid_pass = pyo.Constraint(ctx.T, rule=lambda b, p, t: g.import_kw(p, t)
+                                          <= min(C, use[p, t]) * (1 - b.x_give[p, t]))  # (6)
+        blk.no_pass_to_grid = pyo.Constraint(ctx.T, rule=lambda b, p, t: g.export_kw(p, t)
+                                             <= min(C, m_give[p, t]) * (1 - b.x_take[p, t]))  # (7)
         self.port(ctx, "electricity", TAKE_LABEL, lambda p, t: blk.p_from_kw[p, t])
         self.port(ctx, "electricity", GIVE_LABEL, lambda p, t: -blk.p_to_kw[p, t])
 
