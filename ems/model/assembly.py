@@ -80,7 +80,7 @@ def techs_from_scenario(s: Scenario, cat: Catalogue, *, exclusive_grid: bool, fi
             techs.append(EvFleet(f"{hub.id}_ev", hub.id, list(hub.vehicles), options))
     if s.community == "virtual" and s.prices.incentive_eur_per_mwh > 0:
         techs.append(VirtualCommunity(grids, s.prices.incentive_eur_per_mwh))
-    thermal = multi_energy_techs(s, cat, grids, fixed_sizes=fixed_sizes, asis=asis, peaks=peaks or {})
+    thermal = multi_energy_techs(s, cat, grids, fixed_sizes=fixed_sizes, asis=asis, peaks=peaks or {}, outer=techs)
     # stations must be built after the hubs' grids; networks after the stations
     techs += thermal
     return techs, limits
@@ -98,7 +98,7 @@ def hub_carriers(hub: Any) -> list[str]:
 
 
 def multi_energy_techs(s: Scenario, cat: Catalogue, grids: list[Any], *, fixed_sizes: SizesByHub | None, asis: bool,
-                       peaks: dict[str, float]) -> list[Technology]:
+                       peaks: dict[str, float], outer: list[Technology] | None = None) -> list[Technology]:
     """CHP, heat pumps, chillers, stores, solar thermal, boilers, district heating, electric links."""
     techs: list[Technology] = []
     stations: list[DhStation] = []
@@ -206,7 +206,8 @@ def multi_energy_techs(s: Scenario, cat: Catalogue, grids: list[Any], *, fixed_s
             g = s.links.max_kw_per_hub or give_max[hub.id]
             tk = s.links.max_kw_per_hub or min(take_max[hub.id], others)
             sb = step_bounds[hub.id] if s.links.max_kw_per_hub is None else {}
-            links.append(LinkStation(hub.id, grid, give_max_kw=max(g, 0.0), take_max_kw=max(tk, 0.0), **sb))
+            local = [t for t in (outer or []) + techs if t.hub == hub.id]
+            links.append(LinkStation(hub.id, grid, give_max_kw=max(g, 0.0), take_max_kw=max(tk, 0.0), local_techs=local, **sb))
         techs += links
         techs.append(LinkNetwork(links))
     return techs

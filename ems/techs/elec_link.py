@@ -28,8 +28,9 @@ class LinkStation(Technology):
 
     def __init__(self, hub: str, grid: Grid, *, give_max_kw: float, take_max_kw: float, load_column: str | None = None,
                  take_flex_kw: float = 0.0, give_firm_kw: float = 0.0,
-                 pv_kwp_by_yield: dict[str, float] | None = None) -> None:
+                 pv_kwp_by_yield: dict[str, float] | None = None, local_techs: list[Technology] | None = None) -> None:
         super().__init__(f"{hub}_link", hub)
+        self.local_techs = list(local_techs or [])
         self.grid = grid
         self.give_max_kw, self.take_max_kw = give_max_kw, take_max_kw
         self.load_column, self.take_flex_kw = load_column, take_flex_kw
@@ -72,8 +73,30 @@ class LinkStation(Technology):
                                           <= min(C, use[p, t]) * (1 - b.x_give[p, t]))  # (6)
         blk.no_pass_to_grid = pyo.Constraint(ctx.T, rule=lambda b, p, t: g.export_kw(p, t)
                                              <= min(C, m_give[p, t]) * (1 - b.x_take[p, t]))  # (7)
+        # Valid inequality (cuts the relaxation's pass-through loops, keeps every non-dominated
+        # integer plan): what a hub exports and gives comes from its own generation,
+        # export + give ≤ PV + CHP + battery discharge — with (5)-(7) a giver does not import or
+        # take, a taker does not export or give. Skipped if EVs could discharge (V2G).
+        gens = self._local_generation()
+        if gens is not None:
+            blk.own_energy_only = pyo.Constraint(ctx.T, rule=lambda b, p, t: g.export_kw(p, t) + b.p_to_kw[p, t]
+                                                 <= sum(fn(p, t) for fn in gens))
         self.port(ctx, "electricity", TAKE_LABEL, lambda p, t: blk.p_from_kw[p, t])
         self.port(ctx, "electricity", GIVE_LABEL, lambda p, t: -blk.p_to_kw[p, t])
+
+    def _local_generation(self) -> list[Any] | None:
+        gens: list[Any] = []
+        for tech in self.local_techs:
+            b = tech.block
+            if tech.kind == "ev_fleet":
+                return None
+            if tech.kind == "pv":
+                gens.append(lambda p, t, b=b: b.p_kw[p, t])
+            elif tech.kind == "chp":
+                gens.append(lambda p, t, b=b: b.p_el_kw[p, t])
+            elif tech.kind == "battery":
+                gens.append(lambda p, t, b=b: b.p_discharge_kw[p, t])
+        return gens
 
     def from_kw(self, p: str, t: int) -> Any:
         assert self.block is not None
