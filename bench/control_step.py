@@ -46,7 +46,7 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def site_file(tmp: Path, hubs: int, horizon_h: float, time_limit_s: float) -> Path:
+def site_file(tmp: Path, hubs: int, horizon_h: float, time_limit_s: float, gap: float = 0.01) -> Path:
     scen_path = ROOT / "design/cases/opera_pia/virtual_hp.yaml"
     sizes = yaml.safe_load((ROOT / "adapters/sim/opera_pia_sizes.yaml").read_text())
     over = {"hub1": {"battery": {"modules": 6}, "chargers": {"charger_v1g_7_4kw": 3}}}
@@ -77,7 +77,7 @@ def site_file(tmp: Path, hubs: int, horizon_h: float, time_limit_s: float) -> Pa
     else:
         sizes_path = ROOT / "adapters/sim/opera_pia_sizes.yaml"
     site = {"community": f"bench{hubs}", "scenario": str(scen_path), "sizes": str(sizes_path), "sizes_override": over,
-            "horizon_h": horizon_h, "step_min": 15, "solver": {"time_limit_s": time_limit_s, "mip_rel_gap": 0.01},
+            "horizon_h": horizon_h, "step_min": 15, "solver": {"time_limit_s": time_limit_s, "mip_rel_gap": gap},
             "ai_clusters": ai}
     p = tmp / "site.yaml"
     p.write_text(yaml.safe_dump(site))
@@ -90,12 +90,13 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=96)
     ap.add_argument("--horizon-h", type=float, default=48.0)
     ap.add_argument("--time-limit", type=float, default=10.0)
+    ap.add_argument("--gap", type=float, default=0.01, help="HiGHS mip_rel_gap")
     ap.add_argument("--mem", action="store_true", help="report RSS after 10 steps and at the end")
     ap.add_argument("--no-publish", action="store_true", help="service step only (no MQTT, no store)")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-control-"))
-    site, setup, fc = load_operation(site_file(tmp, args.hubs, args.horizon_h, args.time_limit))
+    site, setup, fc = load_operation(site_file(tmp, args.hubs, args.horizon_h, args.time_limit, args.gap))
     from adapters.sim.daemon import Runtime, StateDB
     from ems.operation.service import OperationService
 
@@ -120,7 +121,7 @@ def main() -> None:
         settings = MqttSettings(community=site.community, host=broker.host, port=broker.port)
         runtime = Runtime(service, settings, SQLiteStore(tmp / "ts.sqlite"), StateDB(tmp / "state.sqlite"),
                           clock=lambda: clock[0]).start()
-    lat, solve, modes = [], [], {}
+    lat, solve, modes, gaps = [], [], {}, []
     mem10 = None
     components = ctl.component_count()
     for i in range(args.steps):
@@ -137,6 +138,8 @@ def main() -> None:
         lat.append(time.perf_counter() - t)
         solve.append(res.timings_s.get("solve", 0.0))
         modes[res.mode] = modes.get(res.mode, 0) + 1
+        if res.record is not None and res.record.gap is not None:
+            gaps.append(res.record.gap)
         plant.advance({sp.key: {"valid_until": sp.valid_until.isoformat(), **sp.values} for sp in res.setpoints})
         if i == 9 and args.mem:
             gc.collect()
@@ -147,7 +150,8 @@ def main() -> None:
     s = sorted(lat)
     q = lambda p: s[min(len(s) - 1, int(round(p * (len(s) - 1))))]  # noqa: E731
     print(f"steps {len(lat)} ({days:.1f} simulated days): latency p50 {q(0.5):.2f} s, p95 {q(0.95):.2f} s, "
-          f"max {s[-1]:.2f} s; solve p50 {statistics.median(solve):.2f} s; modes {modes}")
+          f"max {s[-1]:.2f} s; solve p50 {statistics.median(solve):.2f} s; modes {modes}; "
+          f"gap max {100 * max(gaps or [0]):.2f} %")
     if args.mem:
         gc.collect()
         end = rss_mb()

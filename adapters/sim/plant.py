@@ -333,10 +333,12 @@ def kpis(sim: PlantSim, incentive_eur_per_mwh: float) -> dict[str, float]:
     done = [s for s in sim.ev_done]
     met = sum(1 for s in done if s["got_kwh"] >= s["need_kwh"] - 0.05)
     jobs_late = sum(1 for j in sim.jobs_done if j.get("done_at", "") > j["deadline"])
-    return {"cost_eur": cost, "net_cost_eur": cost - incentive, "grid_import_kwh": float(imp.sum() * dt),
+    backlog = float(sum(j["left_kwh"] for q in sim.queue.values() for j in q))
+    return {"cost_eur": cost, "net_cost_eur": cost - incentive,
+            "net_cost_backlog_eur": cost - incentive + backlog * float(df.price_buy.mean()), "grid_import_kwh": float(imp.sum() * dt),
             "grid_export_kwh": float(exp.sum() * dt), "pv_kwh": float(pv.sum() * dt),
             "self_consumption_pct": 100.0 * (1 - float(exp.sum()) / float(pv.sum())) if pv.sum() > 0 else 0.0,
             "shared_kwh": shared, "incentive_eur": incentive, "ai_batch_kwh": float(ai_batch.sum() * dt),
             "ai_from_surplus_kwh": ai_surplus, "ev_kwh": ev_kwh, "ev_sessions_done": float(len(done)),
             "ev_requests_met": float(met), "ai_jobs_done": float(len(sim.jobs_done)), "ai_jobs_late": float(jobs_late),
-            "ai_queued_end_kwh": float(sum(j["left_kwh"] for q in sim.queue.values() for j in q))}
+            "ai_queued_end_kwh": backlog}

@@ -173,12 +173,13 @@ KPI_ROWS = [
     ("cost_eur", "energy cost (purchase − sale)", "€", 2),
     ("incentive_eur", "shared-energy incentive", "€", 2),
     ("net_cost_eur", "net cost", "€", 2),
+    ("net_cost_backlog_eur", "net cost + AI backlog at mean price", "€", 2),
     ("grid_import_kwh", "grid import", "kWh", 1),
     ("self_consumption_pct", "PV self-consumption", "%", 1),
     ("shared_kwh", "shared energy (hourly)", "kWh", 1),
     ("ai_batch_kwh", "AI batch energy", "kWh", 1),
     ("ai_from_surplus_kwh", "AI batch energy from surplus", "kWh", 1),
-    ("ai_queued_end_kwh", "AI batch queued at the end (not due)", "kWh", 1),
+    ("ai_queued_end_kwh", "AI batch still queued (not yet due)", "kWh", 1),
     ("ai_jobs_late", "AI jobs finished late", "", 0),
     ("ev_kwh", "EV energy delivered", "kWh", 1),
     ("ev_requests_met", "EV sessions with request met", "", 0),
@@ -187,9 +188,7 @@ KPI_ROWS = [
 
 
 def kpi_table(ems: dict[str, float], base: dict[str, float]) -> str:
-    lines = [f"{'KPI':34s} {'EMS':>12s} {'baseline':>12s}"]
+    lines = [f"{'KPI':44s} {'EMS':>10s} {'baseline':>10s}"]
     for key, label, unit, nd in KPI_ROWS:
-        u = f" {unit}" if unit else ""
-        lines.append(f"{label + (' (' + unit + ')' if unit else ''):34s} {ems.get(key, 0):12.{nd}f} {base.get(key, 0):12.{nd}f}")
-        del u
+        lines.append(f"{label + (' (' + unit + ')' if unit else ''):44s} {ems.get(key, 0):10.{nd}f} {base.get(key, 0):10.{nd}f}")
     return "\n".join(lines)
