@@ -35,6 +35,9 @@ def sizes_table(r: StudyResult) -> list[dict[str, Any]]:
             for o in tech.options:
                 rows.append({"hub": tech.hub, "item": f"charger {o.key}", "key": o.key, "unit": "units",
                              "installed": tech.handles[o.key].value_units(), "max": o.max_units})
+    from design.report_thermal import thermal_size_rows  # multi-energy hubs (chapter 6)
+
+    rows += thermal_size_rows(r.design.built)
     for row in rows:
         row["installed"] = round(row["installed"] + 0.0, 3)
     return rows
@@ -52,6 +55,12 @@ def sizes_yaml(r: StudyResult) -> dict[str, Any]:
         elif isinstance(tech, EvFleet):
             hub["chargers"] = {k: int(round(h.value_units())) for k, h in tech.handles.items()}
             hub["vehicle_charger"] = tech.assignment()
+    from design.report_thermal import THERMAL_KINDS
+
+    for tech in r.design.built.techs:
+        if tech.kind in THERMAL_KINDS and tech.sizes():
+            out.setdefault(tech.hub, {})[tech.name.removeprefix(f"{tech.hub}_")] = {
+                k: round(float(v), 4) for k, v in tech.sizes().items()}
     return {k: v for k, v in out.items() if v and k != "community"}
 
 

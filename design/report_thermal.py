@@ -35,6 +35,32 @@ THERMAL_KINDS = {"chp", "heat_pump", "absorption_chiller", "thermal_storage", "s
                  "link_station"}
 
 
+def thermal_size_rows(built: BuiltModel) -> list[dict[str, Any]]:
+    """Rows of the sizes table for the multi-energy technologies (installed vs maximum)."""
+    rows: list[dict[str, Any]] = []
+    for tech in built.techs:
+        if tech.kind not in THERMAL_KINDS or tech.kind == "link_station":
+            continue
+        sz = tech.sizes()
+        key = tech.name.removeprefix(f"{tech.hub}_")
+        if tech.kind in ("chp", "heat_pump", "absorption_chiller"):
+            n_max = max(tech.max_units, tech.existing_units)
+            rows.append({"hub": tech.hub, "item": f"{tech.kind.replace('_', ' ')} {tech.model}", "key": key,
+                         "unit": "units", "installed": sz["n_units"], "max": n_max})
+        elif tech.kind == "thermal_storage":
+            rows.append({"hub": tech.hub, "item": key, "key": key, "unit": "kWh", "installed": sz["kwh"], "max": tech.max_kwh})
+        elif tech.kind == "solar_thermal":
+            rows.append({"hub": tech.hub, "item": "solar thermal", "key": key, "unit": "m2", "installed": sz["m2"],
+                         "max": tech.max_m2})
+        elif tech.kind == "boiler":
+            rows.append({"hub": tech.hub, "item": f"boiler {tech.model}", "key": key, "unit": "kW", "installed": sz["kw"],
+                         "max": tech.existing_kw + tech.max_kw})
+        elif tech.kind == "dh_station":
+            rows.append({"hub": tech.hub, "item": "district heating connection", "key": key, "unit": "y/n",
+                         "installed": sz["y_dh"], "max": 1})
+    return rows
+
+
 def is_multi_energy(built: BuiltModel) -> bool:
     return any(t.kind in THERMAL_KINDS for t in built.techs)
 
@@ -161,7 +187,7 @@ def thermal_kpis(r: Any) -> dict[str, Any]:
     money = hub_money(r.design.built, *args)
     money_asis = hub_money(r.asis.built, *args)
     per_hub: dict[str, Any] = {}
-    for hub in sorted(set(money) | set(money_asis)):
+    for hub in sorted((set(money) | set(money_asis)) - {"community"}):
         d, a = money.get(hub, {}), money_asis.get(hub, {})
         opex_d, opex_a = d.get("opex_eur_per_y", 0.0), a.get("opex_eur_per_y", 0.0)
         co2_d, co2_a = d.get("co2_t_per_y", 0.0), a.get("co2_t_per_y", 0.0)
@@ -178,7 +204,7 @@ def thermal_kpis(r: Any) -> dict[str, Any]:
              "opex_change_pct": None if abs(op_a) < 1e-9 else 100.0 * (op_d - op_a) / abs(op_a),
              "co2_t_per_y": c_d, "co2_asis_t_per_y": c_a, "co2_change_pct": None if c_a < 1e-9 else 100.0 * (c_d - c_a) / c_a,
              "simple_payback_y": None if op_a - op_d <= 0 else inv / (op_a - op_d)}
-    return {"energy_mwh_per_y": energy, "indices_pct": indices(energy), "exchanges_mwh_per_y": exchange_matrices(r.design.built),
+    return {"sizes": res.sizes_by_hub(r.design.built), "energy_mwh_per_y": energy, "indices_pct": indices(energy), "exchanges_mwh_per_y": exchange_matrices(r.design.built),
             "per_hub": per_hub, "community": total, "asis_energy_mwh_per_y": hub_energy(r.asis.built)}
 
 
