@@ -6,6 +6,7 @@ size, so callers can report them (SPEC §3 "Formulation quality").
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -69,13 +70,29 @@ def relative_gap(objective: float | None, bound: float | None) -> float | None:
     return abs(objective - bound) / max(abs(objective), 1e-9)
 
 
+_PROCESS_THREADS: int | None = None
+
+
+def _process_threads(requested: int) -> int:
+    """HiGHS starts one task scheduler per process, sized by the first run's ``threads``; a later
+    run asking for another count fails ("unknown" status, no solution). So the first count
+    requested in a process is used by every session of that process."""
+    global _PROCESS_THREADS
+    if _PROCESS_THREADS is None:
+        _PROCESS_THREADS = requested
+    elif requested != _PROCESS_THREADS:
+        logging.getLogger(__name__).info("HiGHS threads %d requested; this process runs with %d", requested, _PROCESS_THREADS)
+    return _PROCESS_THREADS
+
+
 class SolverSession:
     """A HiGHS session bound to one model; re-solves after parameter updates reuse it."""
 
     def __init__(self, model: pyo.ConcreteModel, *, mip_rel_gap: float = 0.005, time_limit_s: float = 600.0,
                  threads: int = 2, tee: bool = False, extra_options: dict[str, Any] | None = None) -> None:
         self.model = model
-        self.options: dict[str, Any] = {"mip_rel_gap": mip_rel_gap, "threads": threads, **(extra_options or {})}
+        self.options: dict[str, Any] = {"mip_rel_gap": mip_rel_gap, "threads": _process_threads(threads),
+                                        **(extra_options or {})}
         self.time_limit_s = time_limit_s
         self.tee = tee
         self.solver = SolverFactory("highs")
