@@ -168,8 +168,15 @@ class Runtime:
             return None
         try:
             t0 = time.perf_counter()
-            with self.state_lock:
-                outcome = self.service.step(start, now=self.clock(), time_limit_s=time_limit_s)
+            try:
+                with self.state_lock:
+                    outcome = self.service.step(start, now=self.clock(), time_limit_s=time_limit_s)
+            except Exception as exc:  # bad data must not stop the daemon: devices keep their safe modes
+                log.exception("step %s failed", start)
+                alert = f"step failed: {type(exc).__name__}: {exc}; devices fall back to their safe modes at valid_until"
+                self.statedb.commit_step({}, [], None, [(start.isoformat(), alert)])
+                self.client.publish_status({"plan": {"mode": "error", "step": start.isoformat(), "alerts": [alert]}})
+                return None
             res = outcome.result
             ts = self.clock().to_pydatetime()
             for sp in res.setpoints:

@@ -106,7 +106,9 @@ def run_simulation(site: SiteConfig, setup: OperationSetup, fc: Forecaster, *, s
             _publish_telemetry(pclient, site.community, plant, runtime)
             plan_id = f"{plant.now:%Y%m%dT%H%M}"
             out = runtime.run_step(plant.now, time_limit_s=time_limit_s)
-            if out is None:
+            if out is None:  # the step failed (logged, alert stored): devices run their safe modes
+                plant.advance({})
+                statedb.commit_step({"plant": plant.to_dict()}, [], None, [])
                 continue
             step_times.append(out.step_s)
             modes[out.outcome.result.mode] = modes.get(out.outcome.result.mode, 0) + 1
