@@ -23,15 +23,65 @@ from ems.operation.assembly import load_operation
 from tests.operation.conftest import write_site
 
 
-def _site(tmp: Path) -> Path:
-    return write_site(tmp, community=f"optest{uuid.uuid4().hex[:8]}", horizon_h=6, solver={"time_limit_s": 3.0})
+def _site(tmp: Path, community: str | None = None) -> Path:
+    return write_site(tmp, community=community or f"optest{uuid.uuid4().hex[:8]}", horizon_h=6, solver={"time_limit_s": 3.0})
+
+
+def _forget(host: str, port: int, community: str) -> None:
+    """Drop the persistent sessions this test left on a shared broker."""
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    for cid in (f"cer-ems-{community}", f"cer-sim-plant-{community}"):
+        c = paho.Client(CallbackAPIVersion.VERSION2, client_id=cid, clean_session=True)
+        try:
+            c.connect(host, port, 10)
+            c.loop_start()
+            time.sleep(0.1)
+            c.disconnect()
+            c.loop_stop()
+        except OSError:
+            pass
 
 
 def test_simulated_run_through_real_broker(mqtt_broker, tmp_path: Path) -> None:
+    """…with junk on the device topics all along: rejected and counted, never a crash."""
+    import threading
+
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
     host, port = mqtt_broker
-    site, setup, fc = load_operation(_site(tmp_path))
-    res = run_simulation(site, setup, fc, state_dir=tmp_path / "state", hours=2, start_local="2025-06-16 09:00",
-                         mqtt={"host": host, "port": port}, echo=lambda _m: None)
+    community = f"optest{uuid.uuid4().hex[:8]}"
+    site, setup, fc = load_operation(_site(tmp_path, community))
+    junk = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"junk-{community}")
+    junk.connect(host, port, 10)
+    junk.loop_start()
+    stop = threading.Event()
+
+    def spam() -> None:
+        bad = [b"not json", b"[1,2]", b'{"ts": "2025-06-16T09:00:00Z", "p_kw": "x", "soc_pct": 50}',
+               b'{"ts": "2025-06-16T09:00:00Z", "p_kw": 1e9, "soc_pct": 50}', b'{"p_kw": NaN}', b"",
+               b'{"ts": "yesterday", "plugged": true, "p_kw": 0}']
+        i = 0
+        while not stop.is_set():
+            junk.publish(f"cer/{community}/hub1/battery/bess/state", bad[i % len(bad)], qos=1)
+            junk.publish(f"cer/{community}/hub1/ev_charger/cp1/state", bad[(i + 3) % len(bad)], qos=1)
+            junk.publish(f"cer/{community}/nohub/meter/main/state", b"{}", qos=1)
+            i += 1
+            time.sleep(0.05)
+
+    t = threading.Thread(target=spam, daemon=True)
+    t.start()
+    try:
+        res = run_simulation(site, setup, fc, state_dir=tmp_path / "state", hours=2, start_local="2025-06-16 09:00",
+                             mqtt={"host": host, "port": port}, echo=lambda _m: None)
+    finally:
+        stop.set()
+        t.join(5)
+        junk.loop_stop()
+        junk.disconnect()
+        _forget(host, port, community)
     assert res["finished"] and res["steps"] == 8
     assert set(res["modes"]) <= {"optimal", "feasible"}
     start = pd.Timestamp("2025-06-16 09:00", tz="Europe/Rome").tz_convert("UTC")
@@ -135,3 +185,38 @@ def test_broker_restart_mid_run_resumes(private_mosquitto, tmp_path: Path) -> No
     with sqlite3.connect(db) as c:
         last = c.execute("SELECT alerts FROM steps ORDER BY start DESC LIMIT 1").fetchone()[0]
     assert last == "[]"
+
+
+def test_sigterm_finishes_the_step_and_goes_offline(mqtt_broker, tmp_path: Path) -> None:
+    import json
+
+    from adapters.mqtt.client import MqttClient, wait_until
+    from adapters.mqtt.config import MqttSettings
+
+    host, port = mqtt_broker
+    community = f"optest{uuid.uuid4().hex[:8]}"
+    site = _site(tmp_path, community)
+    state = tmp_path / "state"
+    log = tmp_path / "ems.log"
+    proc = _ems(["run", "--simulate", "--config", str(site), "--hours", "6", "--state", str(state),
+                 "--mqtt-host", host, "--mqtt-port", str(port)], log)
+    db = state / "ems-state.sqlite"
+    deadline = time.time() + 90
+    while _steps(db) < 3 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0, log.read_text()
+    assert "stopped before the end" in log.read_text()
+    statuses: list[dict] = []
+    watcher = MqttClient(MqttSettings(community=community, host=host, port=port, client_id=f"w-{community}"), last_will=False)
+    watcher.subscribe(f"cer/{community}/ems/status", lambda m: statuses.append(json.loads(m.payload)))
+    watcher.start()
+    try:
+        assert wait_until(lambda: bool(statuses), 10)
+        assert statuses[-1]["state"] == "offline"
+    finally:
+        watcher.stop(announce_offline=False)
+        _forget(host, port, community)
+    # and the run resumes where it stopped
+    n = _steps(db)
+    assert n >= 3
