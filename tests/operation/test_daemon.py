@@ -220,3 +220,50 @@ def test_sigterm_finishes_the_step_and_goes_offline(mqtt_broker, tmp_path: Path)
     # and the run resumes where it stopped
     n = _steps(db)
     assert n >= 3
+
+
+def test_realtime_daemon_steps_on_demand_when_an_ev_plugs_in(tmp_path: Path) -> None:
+    """`ems run --config` wiring: a step at start, then an on-demand step when an EV plugs in."""
+    import json
+    import threading
+
+    from adapters.broker.embedded import EmbeddedBroker
+    from adapters.mqtt.client import MqttClient
+    from adapters.mqtt.config import MqttSettings
+    from adapters.sim.daemon import Runtime, StateDB, run_realtime, utcnow
+    from ems.operation.service import OperationService
+
+    community = f"optest{uuid.uuid4().hex[:8]}"
+    site, setup, fc = load_operation(write_site(tmp_path, community=community, horizon_h=4))
+    broker = EmbeddedBroker().start()
+    settings = MqttSettings(community=community, host=broker.host, port=broker.port)
+    runtime = Runtime(OperationService(site, setup, fc), settings, SQLiteStore(tmp_path / "ts.sqlite"),
+                      StateDB(tmp_path / "state.sqlite"), clock=utcnow).start()
+    dev = MqttClient(settings.model_copy(update={"client_id": "dev"}), last_will=False).start()
+    dev.wait_connected(10)
+
+    def plug_in() -> None:
+        deadline = time.time() + 30
+        while runtime.last is None and time.time() < deadline:
+            time.sleep(0.05)
+        now = utcnow()
+        payload = {"ts": now.isoformat(), "plugged": True, "p_kw": 0.0, "requested_e_kwh": 12.0, "session_e_kwh": 0.0,
+                   "departure": (now + pd.Timedelta(hours=3)).isoformat()}
+        dev.publish(f"cer/{community}/hub1/ev_charger/cp1/state", json.dumps(payload), qos=1)
+
+    threading.Thread(target=plug_in, daemon=True).start()
+    old = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    t0 = time.time()
+    try:
+        run_realtime(runtime, 15, max_steps=2, echo=lambda _m: None)
+    finally:
+        signal.signal(signal.SIGTERM, old[0])
+        signal.signal(signal.SIGINT, old[1])
+        dev.stop(announce_offline=False)
+        runtime.statedb.close()
+        broker.stop()
+    assert time.time() - t0 < 60  # the second step came on demand, not at the next quarter hour
+    res = runtime.last.outcome.result
+    cp1 = next(sp for sp in res.setpoints if sp.key == ("hub1", "ev_charger", "cp1"))
+    assert cp1.source == "plan"  # fresh telemetry: planned, not the stale-device fallback
+    assert not any("ev_charger/cp1" in a for a in res.alerts)
