@@ -163,3 +163,30 @@ def test_persistent_resolve_matches_a_fresh_model(op) -> None:
     fresh = Controller(fresh_setup, n_steps=ctl.n_steps, dt_h=ctl.dt_h, time_limit_s=5.0, mip_rel_gap=1e-6)
     cold = fresh.step(step_input((site, fresh_setup, fc, fresh), start, **kw))
     assert warm.record.objective == pytest_approx(cold.record.objective, rel=0.011)
+
+
+def test_tech_updates_set_values_only_and_reject_bad_data(op) -> None:
+    import pytest
+
+    site, setup, fc, ctl = op
+    n = ctl.n_steps
+    dem = setup.demands["hub1"]
+    dem.update([10.0] * n)
+    assert all(pyo.value(v) == 10.0 for v in dem.block.load_kw.values())
+    with pytest.raises(ValueError, match="load_kw"):
+        dem.update([1.0] * (n - 1))
+    with pytest.raises(ValueError, match="NaN"):
+        dem.update([float("nan")] * n)
+    bat = setup.batteries["hub1"]
+    bat.update(1.7)  # a BMS reading outside the band is clamped, never infeasible
+    assert pyo.value(bat.block.soc_initial) == bat.spec.soc_max
+    grid = setup.grids["hub1"]
+    grid.update([0.3] * n, [0.1] * n)
+    assert pyo.value(next(iter(grid.block.price_buy.values()))) == 0.3
+    pv = setup.pvs["hub1"][0]
+    pv.update([-0.2] * n)  # negative yields are clamped to 0
+    assert all(pyo.value(v) == 0.0 for v in pv.block.yield_kw_per_kwp.values())
+    # a short forecast is padded to the fixed horizon (the model never changes length)
+    from ems.operation.controller import _fit
+
+    assert len(_fit([1.0, 2.0], n, "x")) == n and _fit([1.0, 2.0], n, "x")[-1] == 2.0
