@@ -23,7 +23,8 @@ class ThermalStorage(Technology):
 
     def __init__(self, name: str, hub: str, model: str, spec: ThermalStorageSpec, *,
                  choice: Literal["catalogue", "continuous"] = "catalogue", max_kwh: float | None = None,
-                 existing_kwh: float = 0.0, fixed: dict[str, Any] | None = None, soc_initial: float = 0.5) -> None:
+                 existing_kwh: float = 0.0, fixed: dict[str, Any] | None = None, soc_initial: float = 0.5,
+                 exclusive: bool = True) -> None:
         super().__init__(name, hub)
         self.model, self.spec = model, spec
         self.choice = choice
@@ -31,6 +32,7 @@ class ThermalStorage(Technology):
         self.existing_kwh = existing_kwh
         self.fixed = fixed
         self.soc_initial = soc_initial
+        self.exclusive = exclusive and (spec.eta_charge < 1 or spec.eta_discharge < 1 or spec.loss_per_h > 0)
         self.handles: dict[str, SizeHandle] = {}
 
     def declare_sizes(self, ctx: BuildContext, blk: pyo.Block) -> None:
@@ -65,6 +67,18 @@ class ThermalStorage(Technology):
         blk.e_max = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.e_kwh[p, t] <= cap)
         blk.charge_limit = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.q_charge_kw[p, t] <= s.c_rate_per_h * cap)
         blk.discharge_limit = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.q_discharge_kw[p, t] <= s.c_rate_per_h * cap)
+        if self.exclusive:
+            # Charging and discharging at once would dissipate heat through the store's losses — a
+            # hidden heat sink that lets CHP units run for electricity although (2) forbids
+            # dissipation. A binary per step (big-M = C-rate × largest size, from data), plus
+            # the valid inequality charge + discharge ≤ C-rate × capacity for the relaxation.
+            m_kw = s.c_rate_per_h * e_max
+            blk.is_charging = pyo.Var(ctx.T, domain=pyo.Binary)
+            blk.charge_excl = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.q_charge_kw[p, t] <= m_kw * b.is_charging[p, t])
+            blk.discharge_excl = pyo.Constraint(
+                ctx.T, rule=lambda b, p, t: b.q_discharge_kw[p, t] <= m_kw * (1 - b.is_charging[p, t]))
+            blk.charge_plus_discharge = pyo.Constraint(
+                ctx.T, rule=lambda b, p, t: b.q_charge_kw[p, t] + b.q_discharge_kw[p, t] <= s.c_rate_per_h * cap)
         add_storage_balance(ctx, blk, e=blk.e_kwh, p_in=blk.q_charge_kw, p_out=blk.q_discharge_kw,
                             eta_in=s.eta_charge, eta_out=s.eta_discharge, loss_per_h=s.loss_per_h,
                             e_initial=blk.soc_initial * cap)
