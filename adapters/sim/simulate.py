@@ -36,8 +36,9 @@ DEFAULT_START = "2025-06-16 00:00"  # a Monday in June, local time
 def run_simulation(site: SiteConfig, setup: OperationSetup, fc: Forecaster, *, state_dir: Path, hours: float = 24.0,
                    speed: float = 0.0, seed: int = 1, start_local: str = DEFAULT_START, mqtt: dict[str, Any] | None = None,
                    time_limit_s: float | None = None, echo: Callable[[str], None] = print,
-                   stop_after_steps: int | None = None) -> dict[str, Any]:
-    """Run (or resume) a simulated period; returns KPIs of the EMS and of the baseline."""
+                   stop_after_steps: int | None = None, store: Any = None) -> dict[str, Any]:
+    """Run (or resume) a simulated period; returns KPIs of the EMS and of the baseline.
+    ``store``: a time-series store (default: SQLite in ``state_dir``)."""
     from adapters.mqtt.client import MqttClient, wait_until
     from adapters.mqtt.config import MqttSettings
     from adapters.sqlite_store import SQLiteStore
@@ -69,7 +70,7 @@ def run_simulation(site: SiteConfig, setup: OperationSetup, fc: Forecaster, *, s
         mqtt = {"host": broker.host, "port": broker.port}
         echo(f"embedded MQTT broker on {broker.host}:{broker.port}")
     settings = MqttSettings(community=site.community, **{"client_id": f"cer-ems-{site.community}", **mqtt})
-    store = SQLiteStore(state_dir / "timeseries.sqlite")
+    store = store if store is not None else SQLiteStore(state_dir / "timeseries.sqlite")
     sim_now = [plant.now]
     runtime = Runtime(service, settings, store, statedb, clock=lambda: sim_now[0]).start()
 

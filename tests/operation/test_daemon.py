@@ -267,3 +267,30 @@ def test_realtime_daemon_steps_on_demand_when_an_ev_plugs_in(tmp_path: Path) -> 
     cp1 = next(sp for sp in res.setpoints if sp.key == ("hub1", "ev_charger", "cp1"))
     assert cp1.source == "plan"  # fresh telemetry: planned, not the stale-device fallback
     assert not any("ev_charger/cp1" in a for a in res.alerts)
+
+
+def test_simulated_hour_into_real_influxdb(mqtt_broker, influx_url, tmp_path: Path) -> None:
+    """Telemetry, setpoints, plan, forecasts, solver statistics and shared energy reach InfluxDB
+    (queried back with InfluxQL, as the dashboards do)."""
+    from adapters.influx.config import InfluxSettings
+    from adapters.influx.store import InfluxStore
+
+    host, port = mqtt_broker
+    community = f"optest{uuid.uuid4().hex[:8]}"
+    site, setup, fc = load_operation(_site(tmp_path, community))
+    settings = InfluxSettings(url=influx_url, database=f"ems_{community}", buffer_path=tmp_path / "buf.sqlite",
+                              flush_interval_s=0.2)
+    try:
+        res = run_simulation(site, setup, fc, state_dir=tmp_path / "state", hours=1, start_local="2025-06-16 12:00",
+                             mqtt={"host": host, "port": port}, echo=lambda _m: None, store=InfluxStore(settings))
+    finally:
+        _forget(host, port, community)
+    assert res["finished"] and len(res["ledger_hours"]) == 1
+    reader = InfluxStore(settings)
+    try:
+        assert not reader.query('SELECT count(*) FROM "no_such_measurement"')
+        for m in ("telemetry", "setpoint", "plan", "forecast", "solver", "shared_energy"):
+            rows = reader.query(f'SELECT count(*) FROM "{m}"')
+            assert rows, m
+    finally:
+        reader.close()
