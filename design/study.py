@@ -87,7 +87,7 @@ def run_study(scenario_path: str | Path, *, tee: bool = False, log: Callable[[st
     verify = solver.verify_by_day if solver.verify_by_day is not None else solver.sizing == "relaxed_commitment"
     if verify:
         verification = verify_by_day(s, cat, study, built, rec, obj, exclusive, peaks, gap=min(gap, 0.001),
-                                     time_limit_s=limit, threads=solver.threads, log=log)
+                                     time_limit_s=min(limit, 30.0), threads=solver.threads, log=log)
     costs = res.cost_breakdown(built)
     design_run = CaseRun(built, rec, costs, compute_kpis(built, costs, asis_costs))
     if exclusive:
