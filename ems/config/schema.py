@@ -154,6 +154,8 @@ class ThermalStorageSpec(_CatalogueEntry):
     eta_charge: float = Field(0.98, gt=0, le=1)
     eta_discharge: float = Field(0.98, gt=0, le=1)
     c_rate_per_h: float = Field(1.0, gt=0, le=10)
+    exclusive_charge: bool = Field(False, description="binary per step: no charging and discharging at once "
+                                   "(otherwise the store's losses can act as a heat sink)")
 
     @model_validator(mode="after")
     def _sizes(self) -> "ThermalStorageSpec":

@@ -24,7 +24,7 @@ class ThermalStorage(Technology):
     def __init__(self, name: str, hub: str, model: str, spec: ThermalStorageSpec, *,
                  choice: Literal["catalogue", "continuous"] = "catalogue", max_kwh: float | None = None,
                  existing_kwh: float = 0.0, fixed: dict[str, Any] | None = None, soc_initial: float = 0.5,
-                 exclusive: bool = True) -> None:
+                 exclusive: bool | None = None) -> None:
         super().__init__(name, hub)
         self.model, self.spec = model, spec
         self.choice = choice
@@ -32,6 +32,7 @@ class ThermalStorage(Technology):
         self.existing_kwh = existing_kwh
         self.fixed = fixed
         self.soc_initial = soc_initial
+        exclusive = spec.exclusive_charge if exclusive is None else exclusive
         self.exclusive = exclusive and (spec.eta_charge < 1 or spec.eta_discharge < 1 or spec.loss_per_h > 0)
         self.handles: dict[str, SizeHandle] = {}
 
