@@ -60,7 +60,7 @@ def main() -> None:
     out = {"case": a.case, "variant": a.variant, "gap_target": a.gap, "build_s": t_build, "full_size": full_size.__dict__,
            "sizing": {**rec.as_dict(), "relaxed_vars": relaxed}}
     if a.variant == "two_pass":
-        v = verify_by_day(s, cat, study, built, rec, obj, False, peaks, gap=min(a.gap, 0.001), time_limit_s=120,
+        v = verify_by_day(s, cat, study, built, rec, obj, False, peaks, gap=min(a.gap, 0.001), time_limit_s=30,
                           threads=a.threads, log=print)
         out["verification"] = v
         print(f"two-pass total {v['total_time_s']:.1f} s, proven gap {v['proven_gap_pct']:.3f} %")
