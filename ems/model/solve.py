@@ -12,7 +12,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import pyomo.environ as pyo
-from pyomo.contrib.solver.common.factory import SolverFactory
 from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
 
 from ems.errors import SolveError
@@ -85,6 +84,33 @@ def _process_threads(requested: int) -> int:
     return _PROCESS_THREADS
 
 
+def _warm_highs_class() -> type:
+    """Pyomo's persistent HiGHS with a MIP start: right before ``run()`` (after Pyomo has pushed
+    the parameter updates, which would clear a start given earlier) the current values of the
+    model's variables are passed to HiGHS with ``setSolution`` (a partial start: variables
+    without a value are left to HiGHS to complete)."""
+    from pyomo.contrib.solver.solvers.highs import Highs
+
+    class WarmStartHighs(Highs):  # type: ignore[misc, valid-type]
+        warm_start_vars: list[Any] | None = None
+
+        def _solve(self):  # noqa: ANN202 - pyomo's signature
+            if self.warm_start_vars:
+                cols, vals = [], []
+                col_of = self._pyomo_var_to_solver_var_map
+                for v in self.warm_start_vars:
+                    if v.value is not None and id(v) in col_of:
+                        cols.append(col_of[id(v)])
+                        vals.append(float(v.value))
+                if cols:
+                    import numpy as np
+
+                    self._solver_model.setSolution(len(cols), np.asarray(cols, dtype=np.int32), np.asarray(vals, dtype=np.float64))
+            return super()._solve()
+
+    return WarmStartHighs
+
+
 class SolverSession:
     """A HiGHS session bound to one model; re-solves after parameter updates reuse it."""
 
@@ -95,7 +121,7 @@ class SolverSession:
                                         **(extra_options or {})}
         self.time_limit_s = time_limit_s
         self.tee = tee
-        self.solver = SolverFactory("highs")
+        self.solver = _warm_highs_class()()
         if not self.solver.available():
             raise SolveError("HiGHS (highspy) is not available: pip install highspy")
 
@@ -114,7 +140,14 @@ class SolverSession:
             if hasattr(auto, name):
                 setattr(auto, name, False)
 
-    def solve(self, label: str = "", *, require_solution: bool = True) -> SolveRecord:
+    def solve(self, label: str = "", *, require_solution: bool = True, warm_start: bool = False) -> SolveRecord:
+        """Solve; with ``warm_start`` the variables' current values (e.g. the previous plan shifted
+        by one step) are given to HiGHS as a starting solution."""
+        if warm_start:
+            if self.solver.warm_start_vars is None:
+                self.solver.warm_start_vars = list(self.model.component_data_objects(pyo.Var, active=True, descend_into=True))
+        else:
+            self.solver.warm_start_vars = None
         size = ModelSize.of(self.model)
         t0 = time.perf_counter()
         try:

@@ -28,6 +28,7 @@ from ems.model.timegrid import TimeGrid
 from ems.operation import fallback
 from ems.operation.assembly import OperationSetup
 from ems.operation.ev_points import EvSession
+from ems.operation.warmstart import shift_plan
 from ems.techs.ai_cluster import BatchJob
 
 log = logging.getLogger(__name__)
@@ -86,8 +87,9 @@ class Controller:
 
     def __init__(self, setup: OperationSetup, *, n_steps: int = 192, dt_h: float = 0.25, time_limit_s: float = 5.0,
                  mip_rel_gap: float = 0.01, threads: int = 1, slack_penalty_eur_per_kwh: float = 5.0,
-                 ev_safe_kw: float = 3.7, valid_steps: float = 2.0) -> None:
+                 ev_safe_kw: float = 3.7, valid_steps: float = 2.0, warm_start: bool = False) -> None:
         self.setup = setup
+        self.warm_start = warm_start  # start each solve from the previous plan shifted by one step
         self.n_steps, self.dt_h = n_steps, dt_h
         self.time_limit_s = time_limit_s
         self.ev_safe_kw = ev_safe_kw
@@ -151,7 +153,8 @@ class Controller:
         t1 = time.perf_counter()
         self.session.time_limit_s = inp.time_limit_s if inp.time_limit_s is not None else self.time_limit_s
         try:
-            record = self.session.solve(f"step {inp.start:%Y-%m-%d %H:%M}", require_solution=False)
+            record = self.session.solve(f"step {inp.start:%Y-%m-%d %H:%M}", require_solution=False,
+                                        warm_start=self.warm_start and self.steps_done > 0)
             solved = record.status in ("optimal", "feasible")
             if not solved:
                 alerts.append(f"solver: no plan ({record.termination}, {record.time_s:.2f} s) → rule-based fallback")
@@ -186,6 +189,8 @@ class Controller:
             for hub, evp in self.setup.ev_points.items():
                 for c in evp.block.C:
                     res.ev_short_kwh[(hub, c)] = float(pyo.value(evp.block.short_kwh[c]))
+            if self.warm_start:
+                shift_plan(self.model)  # the next step starts from this plan, one step on
         return res
 
     def update(self, inp: StepInput) -> None:
