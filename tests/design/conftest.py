@@ -25,11 +25,11 @@ CATALOGUE: dict[str, Any] = {
 
 def make_scenario(tmp: Path, columns: dict[str, list[float]], hubs: list[dict[str, Any]], *, weight: float = 365.0,
                   community: str = "independent", prices: dict[str, Any] | None = None, name: str = "tiny",
-                  extra: dict[str, Any] | None = None) -> Path:
+                  extra: dict[str, Any] | None = None, catalogue: dict[str, Any] | None = None) -> Path:
     n = len(next(iter(columns.values())))
     df = pd.DataFrame({"day": ["d1"] * n, "hour": list(range(n)), **columns})
     df.to_csv(tmp / "days.csv", index=False)
-    (tmp / "catalogue.yaml").write_text(yaml.safe_dump(CATALOGUE))
+    (tmp / "catalogue.yaml").write_text(yaml.safe_dump(catalogue or CATALOGUE))
     scenario: dict[str, Any] = {
         "name": name,
         "community": community,

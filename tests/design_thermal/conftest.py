@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-import pandas as pd
 import pytest
-import yaml
+
+from tests.design.conftest import make_scenario as design_make_scenario
 
 CATALOGUE: dict[str, Any] = {
     "entries": {
@@ -35,25 +35,10 @@ CATALOGUE: dict[str, Any] = {
 def make_scenario(tmp: Path, columns: dict[str, list[float]], hubs: list[dict[str, Any]], *,
                   community: str = "independent", prices: dict[str, Any] | None = None,
                   extra: dict[str, Any] | None = None, weight: float = 365.0) -> Path:
-    n = len(next(iter(columns.values())))
-    df = pd.DataFrame({"day": ["d1"] * n, "hour": list(range(n)), **columns})
-    df.to_csv(tmp / "days.csv", index=False)
-    (tmp / "catalogue.yaml").write_text(yaml.safe_dump(CATALOGUE))
-    scenario: dict[str, Any] = {
-        "name": "tiny_thermal",
-        "community": community,
-        "catalogue": "catalogue.yaml",
-        "site": {"lat": 44.4, "lon": 8.96},
-        "time": {"typical_days_csv": "days.csv", "weights": {"d1": weight}, "dt_h": 24.0 / n},
-        "hubs": hubs,
-        "prices": prices or {"purchase_column": "buy", "sale_eur_per_kwh": 0.0, "gas_eur_per_kwh": 0.05},
-        "finance": {"interest_rate": 0.0},
-        "solver": {"mip_rel_gap": 0.0, "time_limit_s": 60},
-    }
-    scenario.update(extra or {})
-    path = tmp / "scenario.yaml"
-    path.write_text(yaml.safe_dump(scenario, sort_keys=False))
-    return path
+    """The design tests' tiny scenario with the multi-energy catalogue and a gas price."""
+    return design_make_scenario(
+        tmp, columns, hubs, weight=weight, community=community, name="tiny_thermal", extra=extra, catalogue=CATALOGUE,
+        prices=prices or {"purchase_column": "buy", "sale_eur_per_kwh": 0.0, "gas_eur_per_kwh": 0.05})
 
 
 @pytest.fixture
