@@ -20,13 +20,26 @@ from ems.model.assembly import electricity_column, grid_exclusivity_needed, tech
 from ems.operation.ev_points import ChargePoint, EvChargePoints
 from ems.operation.forecast import Forecaster, SiteProfile
 from ems.operation.site import SiteConfig, read_sizes
+from ems.techs.absorption_chiller import AbsorptionChiller
 from ems.techs.ai_cluster import AiCluster
 from ems.techs.base import Technology
 from ems.techs.battery import Battery
+from ems.techs.boiler import Boiler
+from ems.techs.chp import Chp
 from ems.techs.demand import Demand
+from ems.techs.district_heating import DhStation
+from ems.techs.elec_link import LinkStation
 from ems.techs.ev_fleet import EvFleet
 from ems.techs.grid import Grid
+from ems.techs.heat_pump import HeatPump
 from ems.techs.pv import Photovoltaic
+from ems.techs.solar_thermal import SolarThermal
+from ems.techs.thermal_storage import ThermalStorage
+
+#: Outdoor temperature written into the model when it is built: every heat-pump capacity is at
+#: its rated value at or above 7 °C, so the output variables' bounds (computed from the data at
+#: build time) stay valid for every temperature the step updates bring.
+BUILD_T_AMB_C = 20.0
 
 
 @dataclass
@@ -45,6 +58,16 @@ class OperationSetup:
     batteries: dict[str, Battery] = field(default_factory=dict)
     ev_points: dict[str, EvChargePoints] = field(default_factory=dict)
     ai_clusters: dict[str, AiCluster] = field(default_factory=dict)  # device id -> tech
+    # multi-energy devices (installed size > 0 only; empty slots stay in the model, not devices)
+    thermal_demands: dict[tuple[str, str], Demand] = field(default_factory=dict)  # (hub, carrier) -> demand
+    chps: dict[str, list[Chp]] = field(default_factory=dict)  # hub -> one per CHP model (device id = model)
+    heat_pumps: dict[str, list[HeatPump]] = field(default_factory=dict)  # hub -> one per model (units = devices)
+    boilers: dict[str, list[Boiler]] = field(default_factory=dict)
+    chillers: dict[str, list[AbsorptionChiller]] = field(default_factory=dict)
+    stores: dict[str, dict[str, ThermalStorage]] = field(default_factory=dict)  # hub -> {"puffer"|"bollitore": tech}
+    solar_thermal: dict[str, SolarThermal] = field(default_factory=dict)
+    dh_stations: dict[str, DhStation] = field(default_factory=dict)
+    links: dict[str, LinkStation] = field(default_factory=dict)
 
     @property
     def hubs(self) -> list[str]:
@@ -53,9 +76,38 @@ class OperationSetup:
     def yield_columns(self) -> list[str]:
         return sorted({pv.spec.yield_column for pvs in self.pvs.values() for pv in pvs})
 
+    def thermal_demand_columns(self) -> list[str]:
+        return list(dict.fromkeys(d.column for d in self.thermal_demands.values()))
+
+    def temperature_columns(self) -> list[str]:
+        """Outdoor-temperature columns the heat pumps read (COP and capacity)."""
+        return sorted({hp.spec.temperature_column for hps in self.heat_pumps.values() for hp in hps})
+
+    def solar_thermal_columns(self) -> list[str]:
+        return sorted({st.spec.output_column for st in self.solar_thermal.values()})
+
     def data_columns(self) -> list[str]:
+        """Every data column a technology of the model reads (each gets a forecast per step)."""
         cols = [d.column for d in self.demands.values()] + self.yield_columns()
+        cols += self.thermal_demand_columns() + self.temperature_columns() + self.solar_thermal_columns()
         return list(dict.fromkeys(cols + ["price_buy_eur_per_kwh", "price_sell_eur_per_kwh"]))
+
+    def build_values(self) -> dict[str, float]:
+        """Column values the model is built with (before the first step's forecasts): 0 except
+        the outdoor temperature (see :data:`BUILD_T_AMB_C`)."""
+        return {c: BUILD_T_AMB_C for c in self.temperature_columns()}
+
+    def has_thermal(self) -> bool:
+        return bool(self.thermal_demands or self.chps or self.heat_pumps or self.boilers or self.chillers or self.stores
+                    or self.solar_thermal or self.dh_stations or self.links)
+
+    def hp_units(self, hub: str) -> list[tuple[HeatPump, str]]:
+        """Heat-pump devices of a hub: one per installed unit, id ``<model>_<i>``."""
+        out = []
+        for hp in self.heat_pumps.get(hub, []):
+            for i in range(int(round(hp.n.value_units())) if hp.n else 0):
+                out.append((hp, f"{hp.model}_{i + 1}"))
+        return out
 
     def pv_kwp(self, hub: str) -> dict[str, float]:
         """Installed kWp per yield column at a hub."""
@@ -63,6 +115,22 @@ class OperationSetup:
         for pv in self.pvs.get(hub, []):
             out[pv.spec.yield_column] = out.get(pv.spec.yield_column, 0.0) + (pv.fixed_kwp or 0.0)
         return out
+
+
+def _units(fixed: dict[str, Any] | None, key: str, existing: float) -> float:
+    """Installed size of a multi-energy tech as the model will hold it (``fixed_value``: an entry
+    missing from sizes.yaml is 0, as for the battery)."""
+    if fixed is None:
+        return float(existing or 0.0)
+    return float(fixed.get(key) or 0.0)
+
+
+def _store_kwh(tech: ThermalStorage) -> float:
+    if tech.fixed is None:
+        return float(tech.existing_kwh)
+    if tech.choice == "continuous" or tech.existing_kwh > 0:
+        return float(tech.fixed.get("kwh") or 0.0)
+    return sum(x * float(tech.fixed.get(f"pick_{x:g}kwh".replace(".", "_")) or 0.0) for x in tech.spec.sizes_kwh)
 
 
 def charge_points(hub_sizes: dict[str, Any], cat: Catalogue, hub_chargers: list[Any]) -> list[ChargePoint]:
@@ -114,6 +182,25 @@ def operation_setup(site: SiteConfig, scenario: Scenario | None = None, catalogu
             setup.pvs.setdefault(tech.hub, []).append(tech)
         elif isinstance(tech, Battery) and (tech.fixed_modules or 0) > 0:
             setup.batteries[tech.hub] = tech  # an empty battery slot stays in the model, not a device
+        elif isinstance(tech, Demand):
+            setup.thermal_demands[(tech.hub, tech.carrier)] = tech
+        elif isinstance(tech, Chp) and _units(tech.fixed, "n_units", tech.existing_units) > 0:
+            setup.chps.setdefault(tech.hub, []).append(tech)
+        elif isinstance(tech, HeatPump) and _units(tech.fixed, "n_units", tech.existing_units) > 0 and tech.modes:
+            setup.heat_pumps.setdefault(tech.hub, []).append(tech)
+        elif isinstance(tech, Boiler) and _units(tech.fixed, "kw", tech.existing_kw) > 0:
+            setup.boilers.setdefault(tech.hub, []).append(tech)
+        elif isinstance(tech, AbsorptionChiller) and _units(tech.fixed, "n_units", tech.existing_units) > 0:
+            setup.chillers.setdefault(tech.hub, []).append(tech)
+        elif isinstance(tech, ThermalStorage) and _store_kwh(tech) > 0:
+            key = "puffer" if tech.spec.carrier == "heat" else "bollitore"
+            setup.stores.setdefault(tech.hub, {})[key] = tech
+        elif isinstance(tech, SolarThermal) and _units(tech.fixed, "m2", 0.0) > 0:
+            setup.solar_thermal[tech.hub] = tech
+        elif isinstance(tech, DhStation) and _units(tech.fixed, "y_dh", 0.0) > 0:
+            setup.dh_stations[tech.hub] = tech
+        elif isinstance(tech, LinkStation):
+            setup.links[tech.hub] = tech
     for ai in site.ai_clusters:
         tech = AiCluster(f"{ai.hub}_{ai.id}", ai.hub, rated_kw=ai.rated_kw, floor_kw=ai.floor_kw, max_jobs=ai.max_jobs,
                          missed_penalty_eur_per_kwh=ai.missed_penalty_eur_per_kwh)

@@ -25,7 +25,7 @@ from ems.errors import SolveError
 from ems.model.builder import BuiltModel, build_model
 from ems.model.solve import SolveRecord, SolverSession
 from ems.model.timegrid import TimeGrid
-from ems.operation import fallback
+from ems.operation import fallback, thermal
 from ems.operation.assembly import OperationSetup
 from ems.operation.ev_points import EvSession
 from ems.operation.warmstart import shift_plan
@@ -40,9 +40,9 @@ Source = Literal["plan", "fallback"]
 @dataclass
 class Setpoint:
     hub: str
-    kind: str  # battery | ev_charger | ai_cluster
+    kind: str  # battery | ev_charger | ai_cluster | chp | heat_pump | boiler | absorption_chiller | thermal_storage | dh_station | elec_link
     device: str
-    values: dict[str, float]  # p_kw (battery, ev_charger) or p_cap_kw (ai_cluster)
+    values: dict[str, Any]  # p_kw (battery, ev_charger), p_cap_kw (ai_cluster), ... (see ems.operation.thermal)
     valid_until: pd.Timestamp
     source: Source = "plan"
 
@@ -67,6 +67,11 @@ class StepInput:
     stale: dict[DeviceKey, float] = field(default_factory=dict)  # device -> age (s) of its last telemetry
     net_now_kw: dict[str, float] = field(default_factory=dict)  # hub -> measured load − PV (fallback)
     time_limit_s: float | None = None
+    # multi-energy: forecasts of the other data columns the techs read (thermal demands, outdoor
+    # temperature, solar-thermal kW/m²), stores' state of charge, gas price (None: the scenario's)
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+    store_soc: dict[tuple[str, str], float] = field(default_factory=dict)  # (hub, "puffer"|"bollitore") -> fraction
+    gas_eur_per_kwh: float | None = None
 
 
 @dataclass
@@ -97,6 +102,8 @@ class Controller:
         self.grid = TimeGrid(periods=("h",), n_steps=n_steps, dt_h=dt_h, weight={"h": 1.0}, cyclic=False)
         index = pd.MultiIndex.from_tuples(self.grid.index(), names=["period", "step"])
         data = pd.DataFrame(0.0, index=index, columns=setup.data_columns())
+        for col, value in setup.build_values().items():
+            data[col] = value
         t0 = time.perf_counter()
         self.built: BuiltModel = build_model(setup.techs, self.grid, data, mode="operation",
                                              interest_rate=setup.scenario.finance.interest_rate, limits=setup.limits,
@@ -112,7 +119,9 @@ class Controller:
         """Hubs with nothing that can supply electricity (no PV, no battery, no V2G, no
         generator) cannot export: bound their export to 0 once, from configuration. Exact, and it
         removes their import/export exclusivity binaries in presolve (3–5× faster steps)."""
-        consumers = {"demand", "grid", "ai_cluster", "virtual_community"}
+        consumers = {"demand", "grid", "ai_cluster", "virtual_community", "heat_pump", "boiler", "absorption_chiller",
+                     "thermal_storage", "solar_thermal", "chp_heat_split", "dh_station", "dh_network",
+                     "link_network", "link_station"}  # a link taker cannot export what it takes, (7)
         closed = []
         for hub, grid in self.setup.grids.items():
             can_supply = False
@@ -125,6 +134,8 @@ class Controller:
                     can_supply |= (t.fixed_modules or 0) > 0
                 elif t.kind == "ev_charge_points":
                     can_supply |= any(c.mode == "v2g" for c in t.points)
+                elif t.kind == "chp":
+                    can_supply |= t.n is not None and t.n.value_units() > 0
                 else:  # CHP, links, anything new: assume it can supply
                     can_supply = True
             if not can_supply:
@@ -212,6 +223,7 @@ class Controller:
             evp.update({c.point_id: inp.ev_sessions.get((hub, c.point_id)) for c in evp.points})
         for cid, ai in s.ai_clusters.items():
             ai.update(floor_kw=inp.ai_floor_kw.get(cid, ai.floor_kw), jobs=inp.ai_jobs.get(cid, []))
+        thermal.update(s, inp, n, _fit)
 
     # ------------------------------------------------------------------ outputs
     def plan_setpoints(self, valid_until: pd.Timestamp) -> list[Setpoint]:
@@ -226,6 +238,7 @@ class Controller:
                 out.append(Setpoint(hub, "ev_charger", c.point_id, {"p_kw": _r(evp.setpoint_kw(c.point_id))}, valid_until))
         for cid, ai in s.ai_clusters.items():
             out.append(Setpoint(ai.hub, "ai_cluster", cid, {"p_cap_kw": _r(pyo.value(ai.block.p_kw[k0]))}, valid_until))
+        out += [Setpoint(h, k, d, v, valid_until) for h, k, d, v in thermal.plan_setpoints(s, k0)]
         return out
 
     def fallback_setpoints(self, inp: StepInput, valid_until: pd.Timestamp) -> list[Setpoint]:
@@ -236,6 +249,8 @@ class Controller:
             floor = inp.ai_floor_kw.get(cid, ai.floor_kw)
             ai_by_hub[ai.hub] = ai_by_hub.get(ai.hub, 0.0) + floor
             out.append(Setpoint(ai.hub, "ai_cluster", cid, {"p_cap_kw": _r(fallback.ai_cap_kw(floor))}, valid_until, "fallback"))
+        th_rules = thermal.fallback_setpoints(s, inp)
+        th_el = thermal.electric_kw(th_rules)  # hub -> heat pumps − CHP (kW) under the rule
         ev_by_hub: dict[str, float] = {}
         for hub, evp in s.ev_points.items():
             for c in evp.points:
@@ -250,13 +265,14 @@ class Controller:
                 load = _fit(inp.load_kw.get(hub), self.n_steps, "load")[0]
                 pv = sum(kwp * _fit(inp.pv_yield.get(col), self.n_steps, "pv")[0] for col, kwp in s.pv_kwp(hub).items())
                 net = load - pv
-            net += ev_by_hub.get(hub, 0.0) + ai_by_hub.get(hub, 0.0)
+            net += ev_by_hub.get(hub, 0.0) + ai_by_hub.get(hub, 0.0) + th_el.get(hub, 0.0)
             spec = bat.spec
             cap = bat.capacity.value() if bat.capacity is not None else 0.0
             soc = inp.battery_soc.get(hub, bat.soc_initial)
             p = fallback.battery_p_kw(net, soc, cap, spec.c_rate_per_h * cap, spec.soc_min, spec.soc_max, self.dt_h,
                                       spec.eta_charge, spec.eta_discharge)
             out.append(Setpoint(hub, "battery", "bess", {"p_kw": _r(p)}, valid_until, "fallback"))
+        out += [Setpoint(h, k, d, v, valid_until, "fallback") for h, k, d, v in th_rules]
         return out
 
     def plan_frame(self, start: pd.Timestamp) -> pd.DataFrame:
@@ -290,6 +306,7 @@ class Controller:
             if hasattr(m, "unmet_kw") and (hub, "electricity") in m.B:
                 cols[f"{hub}.unmet_kw"] = vals(m.unmet_kw, (hub, "electricity"))
                 cols[f"{hub}.dump_kw"] = vals(m.dump_kw, (hub, "electricity"))
+        cols.update(thermal.plan_columns(s, keys))
         if hasattr(m, "tech_community"):
             cols["community.shared_kw"] = vals(m.tech_community.shared_kw)
         idx = pd.date_range(start, periods=len(keys), freq=pd.Timedelta(hours=self.dt_h))

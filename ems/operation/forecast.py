@@ -130,6 +130,33 @@ class Forecaster:
         out = np.where(np.isfinite(out), out, prof)  # never NaN, never zeros for missing data
         return np.clip(out, 0.0, None)
 
+    # ---- weather
+    def temperature(self, column: str, times: pd.DatetimeIndex, latest_c: float | None = None,
+                    tau_h: float = 6.0) -> np.ndarray:
+        """Outdoor temperature (°C): the typical-day profile plus the current deviation from it
+        (a measured value, e.g. a weather station) fading with a ``tau_h`` time constant. Without a
+        profile column: the measurement held, else 15 °C. Never NaN."""
+        if column in self.profile.columns():
+            prof = self.profile.at(column, times)
+        else:
+            prof = np.full(len(times), latest_c if latest_c is not None and latest_c == latest_c else 15.0)
+        out = prof.copy()
+        if latest_c is not None and latest_c == latest_c and len(times):
+            lead_h = (times - times[0]).total_seconds().to_numpy() / 3600.0
+            out = out + (float(latest_c) - prof[0]) * np.exp(-lead_h / tau_h)
+        return np.where(np.isfinite(out), out, 15.0)
+
+    def solar_thermal(self, column: str, times: pd.DatetimeIndex, pv_correction: float | None = None) -> np.ndarray:
+        """Solar-thermal specific output (kW/m²): clear sky × the column's climatological ratio
+        (as :meth:`pv_yield`), scaled by the PV's current cloud correction relative to its own
+        climatology when one is given (no collector telemetry needed)."""
+        out = self.pv_yield(column, times)
+        if pv_correction is not None and pv_correction == pv_correction:
+            lead_h = (times - times[0]).total_seconds().to_numpy() / 3600.0
+            a = np.exp(-lead_h / self.pv_correction_tau_h)
+            out = out * (a * float(np.clip(pv_correction, 0.0, 1.5)) + (1 - a))
+        return np.clip(out, 0.0, 1.2)
+
     # ---- PV
     def pv_correction(self, column: str, measured_yield: pd.Series | None, now: pd.Timestamp,
                       lookback_h: float = 3.0) -> float | None:

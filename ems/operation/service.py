@@ -27,6 +27,41 @@ from ems.operation.state import DeviceKey, PlantState
 
 log = logging.getLogger(__name__)
 
+#: Device kinds that receive setpoints (and get their safe setpoint when their telemetry is stale).
+CONTROLLABLE = ("battery", "ev_charger", "ai_cluster", "chp", "heat_pump", "boiler", "absorption_chiller",
+                "thermal_storage", "dh_station", "elec_link")
+
+
+def thermal_devices(s: OperationSetup) -> list[tuple[str, str, str, float | None]]:
+    """Multi-energy devices of a site: (hub, kind, id, rated kW for the range check)."""
+    import pyomo.environ as pyo
+
+    from ems.techs.heat_pump import cop_and_capacity
+
+    out: list[tuple[str, str, str, float | None]] = []
+    for hub in s.hubs:
+        for (h, carrier) in s.thermal_demands:
+            if h == hub:
+                out.append((hub, "heat_meter", carrier, None))
+        if s.temperature_columns() or s.solar_thermal_columns():
+            out.append((hub, "weather", "main", None))
+        for c in s.chps.get(hub, []):
+            out.append((hub, "chp", c.model, c.n.value()))
+        for hp, dev in s.hp_units(hub):
+            worst = max(cap / cop for m in hp.modes for t in (-15.0, 7.0, 45.0) for cop, cap in [cop_and_capacity(hp.spec, m, t)])
+            out.append((hub, "heat_pump", dev, max(worst, hp.spec.p_el_kw)))
+        for b in s.boilers.get(hub, []):
+            out.append((hub, "boiler", b.model, b.size_kw.value()))
+        for c in s.chillers.get(hub, []):
+            out.append((hub, "absorption_chiller", c.model, c.n.value()))
+        for key, store in s.stores.get(hub, {}).items():
+            out.append((hub, "thermal_storage", key, max(store.spec.c_rate_per_h * float(pyo.value(store.capacity_expr())), 0.1)))
+        if hub in s.dh_stations:
+            out.append((hub, "dh_station", "main", s.dh_stations[hub].max_kw))
+        if hub in s.links:
+            out.append((hub, "elec_link", "main", max(s.links[hub].give_max_kw, s.links[hub].take_max_kw, 0.1)))
+    return out
+
 
 @dataclass
 class StepOutcome:
@@ -67,10 +102,11 @@ class OperationService:
                 out.append((hub, "ev_charger", c.point_id, c.p_kw))
         for cid, ai in s.ai_clusters.items():
             out.append((ai.hub, "ai_cluster", cid, ai.rated_kw))
+        out += thermal_devices(s)
         return out
 
     def controllable(self) -> list[DeviceKey]:
-        return [(h, k, d) for h, k, d, _ in self.devices() if k in ("battery", "ev_charger", "ai_cluster")]
+        return [(h, k, d) for h, k, d, _ in self.devices() if k in CONTROLLABLE]
 
     # ------------------------------------------------------------------ telemetry
     def on_state(self, key: DeviceKey, payload: dict[str, Any]) -> bool:
@@ -84,6 +120,54 @@ class OperationService:
         if kind == "ai_cluster":
             return float(payload.get("queued_e_kwh") or 0) > float((before or {}).get("queued_e_kwh") or 0) + 1e-6
         return False
+
+    # ------------------------------------------------------------------ multi-energy
+    def _thermal_electric_kw(self, hub: str) -> float:
+        """Measured electric generation minus flexible use of the thermal side and the link of a
+        hub (CHP − heat pumps − chiller auxiliaries + taken − given), for the load estimate."""
+        st, s = self.state, self.setup
+        kw = sum(st.value((hub, "chp", c.model), "p_kw") for c in s.chps.get(hub, []))
+        kw -= sum(st.value((hub, "heat_pump", dev), "p_kw") for _hp, dev in s.hp_units(hub))
+        kw -= sum(st.value((hub, "absorption_chiller", c.model), "p_kw") for c in s.chillers.get(hub, []))
+        if hub in s.links:
+            kw += st.value((hub, "elec_link", "main"), "take_kw") - st.value((hub, "elec_link", "main"), "give_kw")
+        return kw
+
+    def _thermal_inputs(self, inp: StepInput, start: pd.Timestamp, now: pd.Timestamp, times: pd.DatetimeIndex,
+                        forecast: dict[str, np.ndarray]) -> None:
+        """Forecasts of every other data column the model reads (thermal demands from the heat
+        meters' history blended with the profile, outdoor temperature from the profile plus the
+        weather station's deviation, solar thermal from clear sky) and the stores' state."""
+        s, st, fc = self.setup, self.state, self.fc
+        if not s.has_thermal():
+            return
+        measured: dict[str, float | None] = {}
+        for (hub, carrier), dem in s.thermal_demands.items():
+            p = st.latest.get(f"{hub}/heat_meter/{carrier}")
+            fresh = p is not None and (now - pd.Timestamp(p["ts"])).total_seconds() <= 2 * 3600
+            measured[f"{hub}.{carrier}"] = float(p["p_kw"]) if fresh else None
+        st.record_history(start, measured, {})
+        for (hub, carrier), dem in s.thermal_demands.items():
+            key = f"{hub}.{carrier}"
+            inp.columns[dem.column] = fc.load_kw(dem.column, times, st.series(st.load_history.get(key)), measured[key])
+            forecast[f"{hub}.{carrier}_load_kw"] = inp.columns[dem.column]
+        t_now = None
+        weather = [p for k, p in st.latest.items() if k.split("/")[1] == "weather"]
+        if weather:
+            w = max(weather, key=lambda p: pd.Timestamp(p["ts"]))
+            if (now - pd.Timestamp(w["ts"])).total_seconds() <= 2 * 3600:
+                t_now = float(w["t_amb_c"])
+        for col in s.temperature_columns():
+            inp.columns[col] = fc.temperature(col, times, t_now)
+            forecast[f"{col}.temperature_c"] = inp.columns[col]
+        for col in s.solar_thermal_columns():
+            inp.columns[col] = fc.solar_thermal(col, times)
+            forecast[f"{col}.kw_per_m2"] = inp.columns[col]
+        for hub, stores in s.stores.items():
+            for key in stores:
+                p = st.latest.get(f"{hub}/thermal_storage/{key}")
+                if p is not None:
+                    inp.store_soc[(hub, key)] = float(p["soc_pct"]) / 100.0
 
     # ------------------------------------------------------------------ the step
     def step(self, start: pd.Timestamp, now: pd.Timestamp | None = None, time_limit_s: float | None = None) -> StepOutcome:
@@ -99,7 +183,7 @@ class OperationService:
         for hub in s.hubs:
             ev_ids = [c.point_id for c in s.ev_points[hub].points] if hub in s.ev_points else []
             ai_ids = [cid for cid, a in s.ai_clusters.items() if a.hub == hub]
-            loads[hub] = st.hub_load_kw(hub, self.pv_ids(hub), ev_ids, ai_ids)
+            loads[hub] = st.hub_load_kw(hub, self.pv_ids(hub), ev_ids, ai_ids, extra_kw=self._thermal_electric_kw(hub))
             pv_now = 0.0
             for pv in s.pvs.get(hub, []):
                 key = (hub, "pv", pv.name[len(hub) + 1:])
@@ -121,6 +205,7 @@ class OperationService:
             forecast[f"{col}.yield"] = pv_fc[col]
         inp = StepInput(start, load_fc, pv_fc, fc.price_buy(times, self.site.timezone), fc.price_sell(times),
                         net_now_kw=net_now, time_limit_s=time_limit_s)
+        self._thermal_inputs(inp, start, now, times, forecast)
         for hub, bat in s.batteries.items():
             p = st.latest.get(f"{hub}/battery/bess")
             if p is not None:

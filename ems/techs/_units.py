@@ -31,3 +31,11 @@ def gas_costs(ctx: BuildContext, blk: pyo.Block, fuel_kw: Any, gas_eur_per_kwh: 
     blk.gas_eur_per_kwh = pyo.Param(initialize=gas_eur_per_kwh, mutable=True)
     ctx.add_cost("energy", sum(ctx.weight(p) * blk.gas_eur_per_kwh * fuel_kw[p, t] for p, t in ctx.T))
     ctx.add_co2(sum(ctx.weight(p) * gas_t_per_mwh / 1000.0 * fuel_kw[p, t] for p, t in ctx.T))
+
+
+def set_gas_price(blk: pyo.Block, gas_eur_per_kwh: float, what: str) -> None:
+    """Operation: the gas price (€/kWh of fuel) of a block built with :func:`gas_costs`; value only."""
+    v = float(gas_eur_per_kwh)
+    if not (v == v) or v < 0 or v > 10:
+        raise ValueError(f"{what}.gas_eur_per_kwh: {gas_eur_per_kwh!r} is not a price in [0, 10] €/kWh")
+    blk.gas_eur_per_kwh = v

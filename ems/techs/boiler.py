@@ -10,7 +10,7 @@ import pyomo.environ as pyo
 
 from ems.config.schema import BoilerSpec
 from ems.model.context import BuildContext, SizeHandle
-from ems.techs._units import fixed_value, gas_costs
+from ems.techs._units import fixed_value, gas_costs, set_gas_price
 from ems.techs.base import Technology
 
 
@@ -50,6 +50,12 @@ class Boiler(Technology):
 
     def add_costs(self, ctx: BuildContext, blk: pyo.Block) -> None:
         gas_costs(ctx, blk, blk.fuel_kw, self.gas_eur_per_kwh, self.gas_t_per_mwh)
+
+    def update(self, gas_eur_per_kwh: float | None = None) -> None:
+        """Operation: gas price (€/kWh of fuel) for the horizon; value only."""
+        assert self.block is not None, "build the model first"
+        if gas_eur_per_kwh is not None:
+            set_gas_price(self.block, gas_eur_per_kwh, self.name)
 
     def sizes(self) -> dict[str, float]:
         assert self.size_kw is not None

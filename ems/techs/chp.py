@@ -17,7 +17,7 @@ import pyomo.environ as pyo
 
 from ems.config.schema import ChpSpec
 from ems.model.context import BuildContext, SizeHandle
-from ems.techs._units import fixed_value, gas_costs
+from ems.techs._units import fixed_value, gas_costs, set_gas_price
 from ems.techs.base import Technology
 
 OUTLET_LABEL = {"heat": "heating", "dhw": "DHW", "chiller_feed": "chiller feed", "dh_injection": "to DH"}
@@ -66,6 +66,12 @@ class Chp(Technology):
         gas_costs(ctx, blk, blk.fuel_kw, self.gas_eur_per_kwh, self.gas_t_per_mwh)
         if self.spec.om_eur_per_kwh_el > 0:
             ctx.add_cost("om", sum(ctx.weight(p) * self.spec.om_eur_per_kwh_el * blk.p_el_kw[p, t] for p, t in ctx.T))
+
+    def update(self, gas_eur_per_kwh: float | None = None) -> None:
+        """Operation: gas price (€/kWh of fuel) for the horizon; value only."""
+        assert self.block is not None, "build the model first"
+        if gas_eur_per_kwh is not None:
+            set_gas_price(self.block, gas_eur_per_kwh, self.name)
 
     def sizes(self) -> dict[str, float]:
         assert self.n is not None

@@ -7,7 +7,7 @@ COP and capacity are mutable Params computed from the outdoor temperature column
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import pyomo.environ as pyo
 
@@ -75,6 +75,27 @@ class HeatPump(Technology):
         for k in self.modes:
             self.port(ctx, MODE_CARRIER[k], label, lambda p, t, k=k: blk.q_kw[k, p, t])
         self.port(ctx, "electricity", label, lambda p, t: -blk.p_el_kw[p, t])
+
+    def update(self, t_amb_c: Sequence[float]) -> None:
+        """Operation: outdoor-temperature forecast (°C) over the horizon → COP and capacity per mode
+        and step (values of the mutable Params only, never structure). Temperatures are clamped to
+        [-30, 50] °C; the capacity never exceeds the rated one the variable bounds were built with."""
+        assert self.block is not None, "build the model first"
+        blk = self.block
+        if not self.modes:
+            return
+        keys = [k for k in blk.el_per_kwh_out.keys() if k[0] == self.modes[0]]
+        temps = [float(x) for x in t_amb_c]
+        if len(temps) != len(keys):
+            raise ValueError(f"{self.name}.t_amb_c: {len(temps)} values for a horizon of {len(keys)} steps")
+        for (_m, p, t), tc in zip(keys, temps):
+            if tc != tc:
+                raise ValueError(f"{self.name}.t_amb_c: NaN at step {t}")
+            tc = min(max(tc, -30.0), 50.0)
+            for k in self.modes:
+                c, q = cop_and_capacity(self.spec, k, tc)
+                blk.el_per_kwh_out[k, p, t] = 1.0 / c
+                blk.capacity_kw_per_unit[k, p, t] = q
 
     def sizes(self) -> dict[str, float]:
         assert self.n is not None

@@ -4,7 +4,7 @@ data); the collector area shares the hub's roof with PV (constraint (127) of [1]
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Sequence
 
 import pyomo.environ as pyo
 
@@ -41,6 +41,13 @@ class SolarThermal(Technology):
         blk.q_kw = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, self.max_m2 * max(peak, 1.0)))
         blk.output = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.q_kw[p, t] <= area.expr * out[p, t])
         self.port(ctx, self.spec.carrier, "solar thermal", lambda p, t: blk.q_kw[p, t])
+
+    def update(self, kw_per_m2: Sequence[float]) -> None:
+        """Operation: specific output forecast (kW/m²) over the horizon; values only."""
+        from ems.techs.demand import _set_series
+
+        assert self.block is not None, "build the model first"
+        _set_series(self.block.kw_per_m2, kw_per_m2, f"{self.name}.kw_per_m2", lo=0.0, hi=1.2)
 
     def sizes(self) -> dict[str, float]:
         assert self.area is not None

@@ -87,6 +87,14 @@ class ThermalStorage(Technology):
         self.port(ctx, s.carrier, f"{label} discharge", lambda p, t: blk.q_discharge_kw[p, t])
         self.port(ctx, s.carrier, f"{label} charge", lambda p, t: -blk.q_charge_kw[p, t])
 
+    def update(self, soc_initial: float) -> None:
+        """Operation: measured state of charge (fraction of capacity) at the start of the horizon,
+        clamped to [0, 1] (a sensor reading outside must not make the plan infeasible)."""
+        assert self.block is not None, "build the model first"
+        if soc_initial != soc_initial:
+            raise ValueError(f"{self.name}.soc_initial: NaN")
+        self.block.soc_initial = min(max(float(soc_initial), 0.0), 1.0)
+
     def sizes(self) -> dict[str, float]:
         out = {k: h.value_units() for k, h in self.handles.items()}
         out["kwh"] = float(sum(h.value() for h in self.handles.values()))

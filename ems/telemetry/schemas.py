@@ -145,6 +145,66 @@ class HeatPumpState(_Payload):
     t_supply_c: TempC | None = None
 
 
+class BoilerState(_Payload):
+    """Gas boiler: heat output (and fuel input when metered)."""
+
+    heat_kw: PositivePowerKw
+    fuel_kw: PositivePowerKw | None = None
+
+
+class AbsorptionChillerState(_Payload):
+    """Absorption chiller: cooling output, heat input, electric auxiliaries."""
+
+    cooling_kw: PositivePowerKw
+    heat_in_kw: PositivePowerKw | None = None
+    p_kw: PositivePowerKw | None = None
+
+
+class ThermalStorageState(_Payload):
+    """Hot-water store (puffer, DHW tank): state of charge, net heat flow (+ charging)."""
+
+    soc_pct: Percent
+    p_kw: PowerKw | None = None
+    t_top_c: TempC | None = None
+    t_bottom_c: TempC | None = None
+
+
+class HeatMeterState(_Payload):
+    """Heat (or cooling) meter of a hub's load: thermal power delivered, energy counter."""
+
+    p_kw: PositivePowerKw
+    e_kwh: EnergyKwh | None = None
+    t_supply_c: TempC | None = None
+    t_return_c: TempC | None = None
+
+
+class WeatherState(_Payload):
+    """Site weather station: outdoor temperature (heat-pump COP), global irradiance."""
+
+    t_amb_c: TempC
+    ghi_w_per_m2: Annotated[float, Field(ge=0.0, le=1600.0)] | None = None
+
+
+class DhStationState(_Payload):
+    """District-heating substation of a hub: heat injected into / withdrawn from the network."""
+
+    to_kw: PositivePowerKw
+    from_kw: PositivePowerKw
+
+
+class ElecLinkState(_Payload):
+    """A hub's connection to the private network of a physical community: power given / taken."""
+
+    give_kw: PositivePowerKw
+    take_kw: PositivePowerKw
+
+    @model_validator(mode="after")
+    def _one_way(self) -> ElecLinkState:
+        if self.give_kw > 0.05 and self.take_kw > 0.05:
+            raise ValueError(f"inconsistent: gives {self.give_kw} and takes {self.take_kw} kW at once")
+        return self
+
+
 class AiClusterState(_Payload):
     """AI cluster: power, current cap, queued batch energy and its next deadline."""
 
@@ -168,12 +228,25 @@ STATE_MODELS: dict[str, type[_Payload]] = {
     "chp": ChpState,
     "heat_pump": HeatPumpState,
     "ai_cluster": AiClusterState,
+    "boiler": BoilerState,
+    "absorption_chiller": AbsorptionChillerState,
+    "thermal_storage": ThermalStorageState,
+    "heat_meter": HeatMeterState,
+    "weather": WeatherState,
+    "dh_station": DhStationState,
+    "elec_link": ElecLinkState,
 }
 
 DEVICE_KINDS: tuple[str, ...] = tuple(STATE_MODELS)
 
 #: Power fields checked against a device's rated power when the registry knows it.
 POWER_FIELDS: tuple[str, ...] = ("p_kw", "import_p_kw", "export_p_kw")
+#: Further fields checked against the rated power, per device kind (the rated power of a boiler
+#: is thermal, of a chiller its cooling, of an exchange station its exchange limit).
+RATED_FIELDS: dict[str, tuple[str, ...]] = {
+    "boiler": ("heat_kw",), "absorption_chiller": ("cooling_kw",), "dh_station": ("to_kw", "from_kw"),
+    "elec_link": ("give_kw", "take_kw"),
+}
 
 # --------------------------------------------------------------------------- setpoints
 
@@ -216,6 +289,38 @@ class AiClusterSetpoint(_Setpoint):
     p_cap_kw: PositivePowerKw
 
 
+class BoilerSetpoint(_Setpoint):
+    heat_kw: PositivePowerKw  # heat to deliver; the boiler's own thermostat still backs up the loop
+
+
+class AbsorptionChillerSetpoint(_Setpoint):
+    cooling_kw: PositivePowerKw
+
+
+class ThermalStorageSetpoint(_Setpoint):
+    p_kw: PowerKw  # advisory: + charge, − discharge (the store takes the loop's mismatch)
+
+
+class DhStationSetpoint(_Setpoint):
+    to_kw: PositivePowerKw
+    from_kw: PositivePowerKw
+
+
+class ElecLinkSetpoint(_Setpoint):
+    give_kw: PositivePowerKw
+    take_kw: PositivePowerKw
+
+    @model_validator(mode="after")
+    def _one_way(self) -> ElecLinkSetpoint:
+        if self.give_kw > 0.05 and self.take_kw > 0.05:
+            raise ValueError("inconsistent: give and take at once")
+        return self
+
+
+class PvSetpoint(_Setpoint):
+    p_max_kw: PositivePowerKw  # curtailment limit
+
+
 class PvSetpoint(_Setpoint):
     p_max_kw: PositivePowerKw  # curtailment limit
 
@@ -227,4 +332,9 @@ SETPOINT_MODELS: dict[str, type[_Setpoint]] = {
     "heat_pump": HeatPumpSetpoint,
     "ai_cluster": AiClusterSetpoint,
     "pv": PvSetpoint,
+    "boiler": BoilerSetpoint,
+    "absorption_chiller": AbsorptionChillerSetpoint,
+    "thermal_storage": ThermalStorageSetpoint,
+    "dh_station": DhStationSetpoint,
+    "elec_link": ElecLinkSetpoint,
 }

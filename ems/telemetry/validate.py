@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from ems.ports.timeseries import Point
 from ems.telemetry.schemas import (
     POWER_FIELDS,
+    RATED_FIELDS,
     SETPOINT_MODELS,
     STATE_MODELS,
     TimestampError,
@@ -198,7 +199,7 @@ def decode_state(
     if age_s > limits.max_age_s:
         return Rejected(topic_text, RejectReason.STALE_TIMESTAMP, f"ts {state.ts.isoformat()} is {age_s:.0f} s old")
     if info.rated_p_kw is not None:
-        for name in POWER_FIELDS:
+        for name in POWER_FIELDS + RATED_FIELDS.get(topic.kind, ()):
             value = getattr(state, name, None)
             if value is not None and abs(value) > 1.1 * info.rated_p_kw:
                 return Rejected(topic_text, RejectReason.ABOVE_RATED,

@@ -1,0 +1,249 @@
+"""Multi-energy operation through the Controller: CHP, heat pump, boiler, puffer on tiny hand-checked
+hubs (1-h steps, 4-step horizon), the heat-led fallback, stale thermal telemetry, one persistent
+model, and the payload schemas of the new device kinds.
+
+CHP ``chp100`` (tests/design_thermal catalogue): 100 kWe, η_el 0.4 → rated fuel 250 kW, no-load
+fuel 25 kW per unit on, fuel = 2.25·P + 25·u, heat = 0.5·fuel: 125 kW at full load, 68.75 kW at
+the 50 % minimum load. Heat pump ``hp``: 100 kW heat at ≥ 7 °C, COP 3.0 at 7 °C, +2.5 %/K.
+Boiler ``boil``: η 0.9.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+import pytest
+import yaml
+
+from ems.config.schema import load_scenario
+from ems.operation.assembly import operation_setup
+from ems.operation.controller import Controller, StepInput
+from ems.operation.site import SiteConfig
+from ems.techs.heat_pump import cop_and_capacity
+from ems.telemetry.validate import Accepted, DeviceRegistry, RejectReason, decode_state, encode_setpoint
+from tests.design_thermal.conftest import make_scenario
+
+N = 4
+START = pd.Timestamp("2025-01-15 08:00", tz="UTC")
+HEAT_PER_FUEL = 0.5
+A_FUEL, B_FUEL = 2.25, 25.0
+
+
+def _controller(tmp: Path, hub_extra: dict[str, Any], sizes: dict[str, Any]) -> Controller:
+    cols = {"load": [200.0] * 24, "heat": [150.0] * 24, "buy": [0.3] * 24, "t_amb_c": [5.0] * 24}
+    hub = {"id": "h1", "contract_kw": 400.0, "electricity": {"column": "load"}, "heating": {"column": "heat"}, **hub_extra}
+    path = make_scenario(tmp, cols, [hub], prices={"purchase_column": "buy", "sale_eur_per_kwh": 0.05, "gas_eur_per_kwh": 0.05})
+    (tmp / "sizes.yaml").write_text(yaml.safe_dump({"hubs": {"h1": sizes}}))
+    site = SiteConfig(community="t", scenario=str(path), sizes=str(tmp / "sizes.yaml"), step_min=60, horizon_h=N)
+    scenario, cat = load_scenario(path)
+    return Controller(operation_setup(site, scenario, cat), n_steps=N, dt_h=1.0, time_limit_s=10.0, mip_rel_gap=0.0)
+
+
+def _inp(heat: float = 150.0, buy: float = 0.4, gas: float | None = None, t_amb: float = 5.0, load: float = 200.0,
+         **kw: Any) -> StepInput:
+    inp = StepInput(START, {"h1": np.full(N, load)}, {}, np.full(N, buy), np.full(N, 0.05),
+                    columns={"heat": np.full(N, heat), "t_amb_c": np.full(N, t_amb)}, gas_eur_per_kwh=gas,
+                    store_soc={("h1", "puffer"): 0.0})
+    for k, v in kw.items():
+        setattr(inp, k, v)
+    return inp
+
+
+def _sp(res, kind: str, dev: str) -> dict[str, Any]:
+    return next(s.values for s in res.setpoints if (s.kind, s.device) == (kind, dev))
+
+
+def _source(res, kind: str, dev: str) -> str:
+    return next(s.source for s in res.setpoints if (s.kind, s.device) == (kind, dev))
+
+
+@pytest.fixture(scope="module")
+def chp_hub(tmp_path_factory: pytest.TempPathFactory) -> Controller:
+    """Heat 150 kW; two chp100 units, a 400 kW boiler, a 100 kWh puffer (no heat pump)."""
+    return _controller(tmp_path_factory.mktemp("chp"),
+                       {"chp": [{"type": "chp100", "max_units": 2}], "boilers": [{"type": "boil", "existing_kw": 400}],
+                        "puffer": {"type": "puf"}},
+                       {"chp100": {"n_units": 2}, "boil": {"kw": 400}, "puffer": {"pick_100kwh": 1, "kwh": 100}})
+
+
+@pytest.fixture(scope="module")
+def hp_hub(tmp_path_factory: pytest.TempPathFactory) -> Controller:
+    """Heat 60 kW; one heat pump and a boiler."""
+    return _controller(tmp_path_factory.mktemp("hp"),
+                       {"heat_pumps": [{"type": "hp", "max_units": 1}], "boilers": [{"type": "boil", "existing_kw": 400}]},
+                       {"hp": {"n_units": 1}, "boil": {"kw": 400}})
+
+
+def _heat_balance_closes(plan: pd.DataFrame) -> None:
+    supply = sum(plan.get(c, 0.0) for c in ("h1.chp_heat_kw", "h1.boiler_kw", "h1.hp_heating_kw"))
+    supply = supply - plan.get("h1.puffer_kw", 0.0)
+    assert np.allclose(supply, plan["h1.heat_load_kw"], atol=1e-4)
+    assert plan["h1.heat_unmet_kw"].abs().max() < 1e-6 and plan["h1.heat_dump_kw"].abs().max() < 1e-6
+
+
+def test_chp_runs_on_a_positive_spark_spread_and_boiler_on_a_negative_one(chp_hub: Controller) -> None:
+    ctl = chp_hub
+    model_id, count = id(ctl.model), ctl.component_count()
+    # electricity dear, gas cheap: the engines make heat and the hub's electricity
+    res = ctl.step(_inp(buy=0.40, gas=0.03))
+    assert res.mode == "optimal", res.alerts
+    chp = _sp(res, "chp", "chp100")
+    u, p = chp["units_on"], chp["p_kw"]
+    assert u >= 1 and 50.0 * u - 1e-6 <= p <= 100.0 * u + 1e-6  # within min/max load of the units on
+    plan = res.plan
+    assert np.allclose(plan["h1.chp_heat_kw"], HEAT_PER_FUEL * (A_FUEL * plan["h1.chp_kw"] + B_FUEL * plan["h1.chp_units"]))
+    _heat_balance_closes(plan)
+    assert plan["h1.chp_kw"].min() > 0 and plan["h1.import_kw"].iloc[0] < 200.0 - 50.0  # the CHP displaces imports
+    # gas dear, electricity cheap (negative spark spread): same model, the boiler covers the heat
+    res = ctl.step(_inp(buy=0.10, gas=0.30))
+    assert res.mode == "optimal", res.alerts
+    assert _sp(res, "chp", "chp100") == {"units_on": 0, "p_kw": 0.0}
+    assert res.plan["h1.chp_kw"].abs().max() < 1e-6
+    assert _sp(res, "boiler", "boil")["heat_kw"] == pytest.approx(150.0, abs=1e-3)
+    _heat_balance_closes(res.plan)
+    # parameters only: the same Pyomo model and the same components across steps
+    assert id(ctl.model) == model_id and ctl.component_count() == count
+
+
+def test_puffer_state_of_charge_from_telemetry(chp_hub: Controller) -> None:
+    """A full puffer is discharged first (less boiler heat) — the initial state is a parameter."""
+    ctl = chp_hub
+    empty = ctl.step(_inp(buy=0.10, gas=0.30, store_soc={("h1", "puffer"): 0.0}))
+    full = ctl.step(_inp(buy=0.10, gas=0.30, store_soc={("h1", "puffer"): 1.0}))
+    assert empty.plan["h1.puffer_kwh"].iloc[0] == pytest.approx(0.0, abs=1e-6)
+    # 100 kWh (less 1 %/h standing loss) replace boiler heat over the horizon
+    saved = (empty.plan["h1.boiler_kw"].sum() - full.plan["h1.boiler_kw"].sum())
+    assert saved == pytest.approx(100.0 * 0.99, rel=0.02)
+    assert _sp(full, "thermal_storage", "puffer")["p_kw"] < 0  # advisory: discharge
+    _heat_balance_closes(full.plan)
+
+
+def test_heat_pump_cop_update_changes_the_plan(hp_hub: Controller) -> None:
+    """At 15 °C the HP heats for 0.40/3.6 = 0.111 €/kWh < boiler 0.12/0.9 = 0.133; at −10 °C its COP
+    falls to 1.725 (0.232 €/kWh) and the boiler takes over. The setpoint's electric power is the
+    heat over the COP of the step's temperature (the Param update reached the solver)."""
+    ctl = hp_hub
+    warm = ctl.step(_inp(heat=60.0, buy=0.40, gas=0.12, t_amb=15.0))
+    cop15, cap15 = cop_and_capacity(ctl.setup.heat_pumps["h1"][0].spec, "heating", 15.0)
+    assert cop15 == pytest.approx(3.6)
+    hp = _sp(warm, "heat_pump", "hp_1")
+    assert hp["mode"] == "heating" and hp["p_kw"] == pytest.approx(60.0 / cop15, abs=1e-3)
+    assert _sp(warm, "boiler", "boil")["heat_kw"] == pytest.approx(0.0, abs=1e-3)
+    cold = ctl.step(_inp(heat=60.0, buy=0.40, gas=0.12, t_amb=-10.0))
+    assert _sp(cold, "heat_pump", "hp_1") == {"mode": "off", "p_kw": 0.0}
+    assert _sp(cold, "boiler", "boil")["heat_kw"] == pytest.approx(60.0, abs=1e-3)
+    # and back: the parameters follow every step
+    again = ctl.step(_inp(heat=60.0, buy=0.40, gas=0.12, t_amb=15.0))
+    assert _sp(again, "heat_pump", "hp_1")["p_kw"] == pytest.approx(60.0 / cop15, abs=1e-3)
+
+
+def test_heat_pump_capacity_follows_temperature(hp_hub: Controller) -> None:
+    """Above capacity the boiler covers the rest: 130 kW demand, HP capacity 100 kW at 10 °C but
+    100·(1 − 0.015·7) = 89.5 kW at 0 °C (at 0 °C the HP still beats the boiler with gas dear)."""
+    ctl = hp_hub
+    spec = ctl.setup.heat_pumps["h1"][0].spec
+    for t in (10.0, 0.0):
+        res = ctl.step(_inp(heat=130.0, buy=0.20, gas=0.30, t_amb=t))
+        cop, cap = cop_and_capacity(spec, "heating", t)
+        assert res.plan["h1.hp_heating_kw"].iloc[0] == pytest.approx(cap, abs=1e-3)
+        assert _sp(res, "boiler", "boil")["heat_kw"] == pytest.approx(130.0 - cap, abs=1e-3)
+        assert _sp(res, "heat_pump", "hp_1")["p_kw"] == pytest.approx(cap / cop, abs=1e-3)
+    assert cop_and_capacity(spec, "heating", 0.0)[1] < cop_and_capacity(spec, "heating", 10.0)[1]
+
+
+@pytest.mark.parametrize("heat", [150.0, 300.0, 100.0, 40.0])
+def test_fallback_chp_follows_heat_demand(chp_hub: Controller, heat: float) -> None:
+    """No plan (time limit) → heat-led rule: largest units first, a unit only if the heat left is
+    at least its minimum-load heat (68.75 kW), each at the load that makes the heat it covers;
+    the boiler covers the rest."""
+    res = chp_hub.step(_inp(heat=heat, time_limit_s=1e-4))
+    assert res.mode == "fallback"
+    q_max, q_min = HEAT_PER_FUEL * (A_FUEL * 100 + B_FUEL), HEAT_PER_FUEL * (A_FUEL * 50 + B_FUEL)
+    left, units, p = heat, 0, 0.0
+    while units < 2 and left >= q_min:
+        q = min(left, q_max)
+        p += (q / HEAT_PER_FUEL - B_FUEL) / A_FUEL
+        left -= q
+        units += 1
+    chp = _sp(res, "chp", "chp100")
+    assert chp["units_on"] == units and chp["p_kw"] == pytest.approx(p, abs=1e-3)
+    assert _sp(res, "boiler", "boil")["heat_kw"] == pytest.approx(left, abs=1e-3)
+    assert _sp(res, "thermal_storage", "puffer")["p_kw"] == 0.0
+    assert all(s.source == "fallback" for s in res.setpoints)
+    # units on in min/max load
+    assert 50.0 * chp["units_on"] - 1e-6 <= chp["p_kw"] <= 100.0 * chp["units_on"] + 1e-6
+
+
+def test_fallback_heat_pump_covers_what_the_chp_does_not() -> None:
+    from ems.operation.fallback import ChpUnits, HpUnits, thermal_rule
+
+    chp = ChpUnits("chp100", 1, 100.0, 0.5, A_FUEL, B_FUEL, HEAT_PER_FUEL)
+    hp = HpUnits("hp", 2, ("heating", "cooling"), cop_heat=3.0, heat_kw=40.0, eer=2.8, cool_kw=30.0)
+    plan = thermal_rule(200.0, 20.0, [chp], [hp], [("boil", 500.0)], [])
+    assert plan.chp["chp100"][0] == 1 and plan.chp["chp100"][2] == pytest.approx(125.0)
+    modes = sorted((m, round(q, 6)) for _mod, _i, m, _p, q in plan.hp)
+    assert modes == [("cooling", 20.0), ("heating", 40.0)]  # one unit cools, the other heats at capacity
+    assert plan.boiler["boil"] == pytest.approx(200.0 - 125.0 - 40.0)
+    assert {i for _m, i, *_ in plan.hp} == {1, 2}
+
+
+def test_stale_chp_telemetry_gets_its_safe_setpoint(chp_hub: Controller) -> None:
+    ctl = chp_hub
+    inp = _inp(buy=0.40, gas=0.03, stale={("h1", "chp", "chp100"): 3600.0})
+    res = ctl.step(inp)
+    assert res.mode == "optimal"
+    assert _source(res, "chp", "chp100") == "fallback"
+    # the heat-led rule for 150 kW: one unit at full load
+    assert _sp(res, "chp", "chp100") == {"units_on": 1, "p_kw": 100.0}
+    assert any("stale telemetry h1/chp/chp100" in a for a in res.alerts)
+    assert _source(res, "boiler", "boil") == "plan"
+
+
+def test_missing_thermal_forecast_is_an_error_not_zeros(chp_hub: Controller) -> None:
+    inp = _inp()
+    inp.columns = {"t_amb_c": np.full(N, 5.0)}
+    with pytest.raises(ValueError, match="heat"):
+        chp_hub.update(inp)
+    inp.columns = {"heat": np.array([150.0, np.nan, 150.0, 150.0]), "t_amb_c": np.full(N, 5.0)}
+    with pytest.raises(ValueError, match="NaN"):
+        chp_hub.update(inp)
+
+
+def test_thermal_payloads_validated() -> None:
+    now = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
+    reg = DeviceRegistry()
+    reg.add("hub1", "boiler", "boiler_asis", 400.0)
+    reg.add("hub1", "elec_link", "main", 300.0)
+    reg.add("hub1", "thermal_storage", "puffer", 800.0)
+    reg.add("hub1", "heat_meter", "heat")
+    reg.add("hub1", "weather", "main")
+    reg.add("hub1", "heat_pump", "hp_45_1", 60.0)
+
+    def dec(kind: str, dev: str, payload: str):
+        return decode_state(f"cer/c/hub1/{kind}/{dev}/state", payload.encode(), now=now, community="c", registry=reg)
+
+    ts = '"ts": "2026-06-01T12:00:00Z"'
+    assert isinstance(dec("boiler", "boiler_asis", "{" + ts + ', "heat_kw": 120.0}'), Accepted)
+    assert dec("boiler", "boiler_asis", "{" + ts + ', "heat_kw": 900.0}').reason == RejectReason.ABOVE_RATED
+    assert dec("elec_link", "main", "{" + ts + ', "give_kw": 10.0, "take_kw": 5.0}').reason == RejectReason.INCONSISTENT
+    assert dec("thermal_storage", "puffer", "{" + ts + ', "soc_pct": 140}').reason == RejectReason.OUT_OF_RANGE
+    assert dec("heat_meter", "heat", "{" + ts + ', "p_kw": "12"}').reason == RejectReason.WRONG_TYPE
+    assert dec("weather", "main", "{" + ts + ', "t_amb_c": NaN}').reason == RejectReason.NON_FINITE
+    assert dec("heat_pump", "hp_45_1", "{" + ts + ', "mode": "turbo", "p_kw": 10}').reason == RejectReason.BAD_VALUE
+    assert dec("heat_pump", "hp_45_2", "{" + ts + ', "mode": "off", "p_kw": 0}').reason == RejectReason.UNKNOWN_DEVICE
+    # setpoints of the new kinds are validated before publishing
+    base = {"ts": now, "valid_until": now + pd.Timedelta(minutes=30)}
+    assert b'"heat_kw":50.0' in encode_setpoint("boiler", {**base, "heat_kw": 50.0})
+    with pytest.raises(ValueError):
+        encode_setpoint("elec_link", {**base, "give_kw": 5.0, "take_kw": 5.0})
+    with pytest.raises(ValueError):
+        encode_setpoint("boiler", {**base, "heat_kw": -1.0})
+
+
+_ = (math, pyo)
