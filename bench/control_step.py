@@ -46,7 +46,8 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def site_file(tmp: Path, hubs: int, horizon_h: float, time_limit_s: float, gap: float = 0.01) -> Path:
+def site_file(tmp: Path, hubs: int, horizon_h: float, time_limit_s: float, gap: float = 0.01,
+              warm_start: bool = True) -> Path:
     scen_path = ROOT / "design/cases/opera_pia/virtual_hp.yaml"
     sizes = yaml.safe_load((ROOT / "adapters/sim/opera_pia_sizes.yaml").read_text())
     over = {"hub1": {"battery": {"modules": 6}, "chargers": {"charger_v1g_7_4kw": 3}}}
@@ -77,7 +78,8 @@ def site_file(tmp: Path, hubs: int, horizon_h: float, time_limit_s: float, gap: 
     else:
         sizes_path = ROOT / "adapters/sim/opera_pia_sizes.yaml"
     site = {"community": f"bench{hubs}", "scenario": str(scen_path), "sizes": str(sizes_path), "sizes_override": over,
-            "horizon_h": horizon_h, "step_min": 15, "solver": {"time_limit_s": time_limit_s, "mip_rel_gap": gap},
+            "horizon_h": horizon_h, "step_min": 15, "solver": {"time_limit_s": time_limit_s, "mip_rel_gap": gap,
+                                                                 "warm_start": warm_start},
             "ai_clusters": ai}
     p = tmp / "site.yaml"
     p.write_text(yaml.safe_dump(site))
@@ -91,12 +93,13 @@ def main() -> None:
     ap.add_argument("--horizon-h", type=float, default=48.0)
     ap.add_argument("--time-limit", type=float, default=10.0)
     ap.add_argument("--gap", type=float, default=0.01, help="HiGHS mip_rel_gap")
+    ap.add_argument("--cold", action="store_true", help="no warm start (each solve from scratch)")
     ap.add_argument("--mem", action="store_true", help="report RSS after 10 steps and at the end")
     ap.add_argument("--no-publish", action="store_true", help="service step only (no MQTT, no store)")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-control-"))
-    site, setup, fc = load_operation(site_file(tmp, args.hubs, args.horizon_h, args.time_limit, args.gap))
+    site, setup, fc = load_operation(site_file(tmp, args.hubs, args.horizon_h, args.time_limit, args.gap, not args.cold))
     from adapters.sim.daemon import Runtime, StateDB
     from ems.operation.service import OperationService
 
@@ -129,6 +132,8 @@ def main() -> None:
         plant.begin_step()
         for key, payload in plant.telemetry():
             service.on_state(key, payload)
+        for key, payload in plant.job_announcements():
+            service.on_job(key, payload)
         t = time.perf_counter()
         if runtime is not None:
             out = runtime.run_step(plant.now)
@@ -152,6 +157,12 @@ def main() -> None:
     print(f"steps {len(lat)} ({days:.1f} simulated days): latency p50 {q(0.5):.2f} s, p95 {q(0.95):.2f} s, "
           f"max {s[-1]:.2f} s; solve p50 {statistics.median(solve):.2f} s; modes {modes}; "
           f"gap max {100 * max(gaps or [0]):.2f} %")
+    from adapters.sim.simulate import kpis
+
+    k = kpis(plant, setup.scenario.prices.incentive_eur_per_mwh)
+    print(f"executed: net cost {k['net_cost_eur']:.2f} €, EV requests met {k['ev_requests_met']:.0f}/"
+          f"{k['ev_sessions_done']:.0f}, AI jobs late {k['ai_jobs_late']:.0f}, "
+          f"{'warm start' if not args.cold else 'cold start'}")
     if args.mem:
         gc.collect()
         end = rss_mb()

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from adapters.mqtt.client import MqttClient
 from ems.ports.timeseries import Point, TimeSeriesStore
-from ems.telemetry.topics import Topic, state_subscription
+from ems.telemetry.topics import Topic, job_subscription, state_subscription
 from ems.telemetry.validate import (
     Accepted,
     DeviceRegistry,
@@ -36,7 +36,7 @@ StateCallback = Callable[[Topic, BaseModel], None]
 
 
 class TelemetryIngest:
-    """Subscribes to every device state of the community and feeds the store."""
+    """Subscribes to every device state (and job announcement) of the community and feeds the store."""
 
     def __init__(
         self,
@@ -71,6 +71,7 @@ class TelemetryIngest:
 
     def start(self) -> TelemetryIngest:
         self.client.subscribe(state_subscription(self.community), self._on_message, qos=1)
+        self.client.subscribe(job_subscription(self.community), self._on_message, qos=1)
         self._status_thread = threading.Thread(target=self._status_loop, name="ems-status", daemon=True)
         self._status_thread.start()
         return self
@@ -93,7 +94,8 @@ class TelemetryIngest:
                 topic = result.topic
                 with self._lock:
                     self.accepted += 1
-                    self._latest[(topic.hub, topic.kind, topic.device)] = (result.state.ts, result.state)  # type: ignore[attr-defined]
+                    if topic.channel == "state":
+                        self._latest[(topic.hub, topic.kind, topic.device)] = (result.state.ts, result.state)  # type: ignore[attr-defined]
                 if self.on_state is not None:
                     self.on_state(topic, result.state)
             else:

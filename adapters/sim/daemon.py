@@ -153,7 +153,11 @@ class Runtime:
     def _on_state(self, topic: Any, state: BaseModel) -> None:
         try:
             with self.state_lock:
-                trigger = self.service.on_state((topic.hub, topic.kind, topic.device), _payload(state))
+                key = (topic.hub, topic.kind, topic.device)
+                if topic.channel == "job":
+                    trigger = self.service.on_job(key, _payload(state))
+                else:
+                    trigger = self.service.on_state(key, _payload(state))
                 self.received += 1
             if trigger:
                 self.on_demand.set()

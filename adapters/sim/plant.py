@@ -23,6 +23,9 @@ from ems.operation.assembly import OperationSetup
 from ems.operation.forecast import Forecaster
 
 
+#: A batch job is done when less than this is left (1 Wh: below setpoint resolution).
+JOB_DONE_KWH = 1e-3
+
 @dataclass
 class EvVisit:
     vehicle: str
@@ -88,7 +91,8 @@ class Exogenous:
             t = start
             k = 0
             while t < times[-1]:
-                t = t + pd.Timedelta(hours=float(rng.uniform(3, 8)))
+                # the first job within the first hour (a cluster has work queued when the EMS starts)
+                t = t + pd.Timedelta(hours=float(rng.uniform(3, 8) if k else rng.uniform(0, 1)))
                 e = float(rng.uniform(0.6, 2.5)) * (ai.rated_kw - ai.floor_kw)
                 jobs.append(AiJob(f"{cid}-job{k}", cid, t.floor("15min"), (t + pd.Timedelta(hours=float(rng.uniform(6, 14)))).floor("15min"), e))
                 k += 1
@@ -136,7 +140,7 @@ class PlantSim:
         for j in self.exo.jobs:
             if now <= j.arrive < end:
                 self.queue[j.cluster].append({"job": j.job_id, "e_kwh": j.e_kwh, "left_kwh": j.e_kwh,
-                                              "deadline": j.deadline.isoformat()})
+                                              "deadline": j.deadline.isoformat(), "arrive": j.arrive.isoformat()})
         # departures (also of waiting vehicles that never got a charger)
         for key, s in list(self.plugged.items()):
             if pd.Timestamp(s["depart"]) <= now:
@@ -184,12 +188,41 @@ class PlantSim:
                         "requested_e_kwh": round(s["need_kwh"], 3), "session_e_kwh": round(min(s["got_kwh"], s["need_kwh"]), 3),
                         "departure": s["depart"]}))
         for cid, ai in self.setup.ai_clusters.items():
-            q = [j for j in self.queue[cid] if j["left_kwh"] > 1e-6]
+            q = [j for j in self.queue[cid] if j["left_kwh"] > JOB_DONE_KWH]
             payload: dict[str, Any] = {"ts": ts, "p_kw": round(self.last_p.get(f"ai.{cid}", ai.floor_kw), 3),
                                        "queued_e_kwh": round(sum(j["left_kwh"] for j in q), 3), "jobs_queued": len(q)}
             if q:
                 payload["next_deadline"] = min(j["deadline"] for j in q)
             out.append(((ai.hub, "ai_cluster", cid), payload))
+        return out
+
+    def job_announcements(self) -> list[tuple[tuple[str, str, str], dict[str, Any]]]:
+        """What the clusters' schedulers publish on ``…/ai_cluster/<id>/job``: every job still
+        queued (with its progress) and, once, every job finished since the last call."""
+        ts = self.now.isoformat()
+        out: list[tuple[tuple[str, str, str], dict[str, Any]]] = []
+        for cid, ai in self.setup.ai_clusters.items():
+            for j in self.queue[cid]:
+                done = j["e_kwh"] - j["left_kwh"]
+                out.append(((ai.hub, "ai_cluster", cid), {
+                    "ts": ts, "job_id": j["job"], "status": "running" if done > 1e-6 else "queued",
+                    "energy_kwh": round(j["e_kwh"], 4), "done_e_kwh": round(done, 4),
+                    "earliest_start": j.get("arrive", ts), "deadline": j["deadline"]}))
+        for j in self.jobs_done:
+            if not j.get("announced"):
+                cid = next(c for c, q in self.exo_clusters().items() if j["job"] in q)
+                hub = self.setup.ai_clusters[cid].hub
+                out.append(((hub, "ai_cluster", cid), {
+                    "ts": ts, "job_id": j["job"], "status": "done", "energy_kwh": round(j["e_kwh"], 4),
+                    "done_e_kwh": round(j["e_kwh"], 4), "earliest_start": j.get("arrive", ts), "deadline": j["deadline"]}))
+                j["announced"] = True
+        return out
+
+    def exo_clusters(self) -> dict[str, set[str]]:
+        """Cluster id -> ids of its jobs (from the exogenous draw)."""
+        out: dict[str, set[str]] = {cid: set() for cid in self.setup.ai_clusters}
+        for j in self.exo.jobs:
+            out.setdefault(j.cluster, set()).add(j.job_id)
         return out
 
     # ------------------------------------------------------------------ physics
@@ -246,10 +279,10 @@ class PlantSim:
                         continue
                     j["left_kwh"] -= take
                     used += take
-                    if j["left_kwh"] <= 1e-6:
+                    if j["left_kwh"] <= JOB_DONE_KWH:
                         j["done_at"] = (now + pd.Timedelta(hours=dt)).isoformat()
                         self.jobs_done.append(j)
-                self.queue[cid] = [j for j in self.queue[cid] if j["left_kwh"] > 1e-6]
+                self.queue[cid] = [j for j in self.queue[cid] if j["left_kwh"] > JOB_DONE_KWH]
                 ai_kw += ai.floor_kw + used / dt
                 row[f"ai_batch_kw.{cid}"] = used / dt
                 self.last_p[f"ai.{cid}"] = ai.floor_kw + used / dt

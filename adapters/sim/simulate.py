@@ -134,8 +134,7 @@ def run_simulation(site: SiteConfig, setup: OperationSetup, fc: Forecaster, *, s
         _publish_telemetry(pclient, site.community, plant, runtime)
         hours_closed = service.pending_hours
         service.pending_hours = []
-        if hours_closed:
-            runtime._record_hours_only(hours_closed)
+        runtime._record_hours_only(hours_closed)  # also persists what the last round brought
     finally:
         pclient.stop(announce_offline=False)
         runtime.stop()
@@ -163,12 +162,13 @@ def run_simulation(site: SiteConfig, setup: OperationSetup, fc: Forecaster, *, s
 
 def _publish_telemetry(pclient: Any, community: str, plant: PlantSim, runtime: Runtime) -> None:
     from adapters.mqtt.client import wait_until
-    from ems.telemetry.topics import state_topic
+    from ems.telemetry.topics import job_topic, state_topic
 
-    msgs = plant.telemetry()
+    msgs = [(state_topic(community, *key), p) for key, p in plant.telemetry()]
+    msgs += [(job_topic(community, *key), p) for key, p in plant.job_announcements()]
     before = runtime.received
-    for (hub, kind, dev), payload in msgs:
-        pclient.publish(state_topic(community, hub, kind, dev), json.dumps(payload), qos=1)
+    for topic, payload in msgs:
+        pclient.publish(topic, json.dumps(payload), qos=1)
     wait_until(lambda: runtime.received - before >= len(msgs), 5.0, 0.002)
 
 

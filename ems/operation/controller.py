@@ -13,6 +13,7 @@ an alert is raised. Pure: no network, no database.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -237,7 +238,9 @@ class Controller:
             for c in evp.points:
                 out.append(Setpoint(hub, "ev_charger", c.point_id, {"p_kw": _r(evp.setpoint_kw(c.point_id))}, valid_until))
         for cid, ai in s.ai_clusters.items():
-            out.append(Setpoint(ai.hub, "ai_cluster", cid, {"p_cap_kw": _r(pyo.value(ai.block.p_kw[k0]))}, valid_until))
+            # rounded up: a cap rounded down would leave a sliver of a just-in-time job past its deadline
+            cap = min(math.ceil(pyo.value(ai.block.p_kw[k0]) * 1000 - 1e-6) / 1000, ai.rated_kw)
+            out.append(Setpoint(ai.hub, "ai_cluster", cid, {"p_cap_kw": _r(cap)}, valid_until))
         out += [Setpoint(h, k, d, v, valid_until) for h, k, d, v in thermal.plan_setpoints(s, k0)]
         return out
 

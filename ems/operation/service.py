@@ -77,7 +77,8 @@ class OperationService:
         self.controller = controller or Controller(
             setup, n_steps=site.n_steps, dt_h=site.dt_h, time_limit_s=site.solver.time_limit_s,
             mip_rel_gap=site.solver.mip_rel_gap, threads=site.solver.threads,
-            slack_penalty_eur_per_kwh=site.solver.slack_penalty_eur_per_kwh, ev_safe_kw=site.ev_safe_kw)
+            slack_penalty_eur_per_kwh=site.solver.slack_penalty_eur_per_kwh, ev_safe_kw=site.ev_safe_kw,
+            warm_start=site.solver.warm_start)
         self.state = state or PlantState()
         self.pending_hours: list[dict[str, Any]] = []
 
@@ -120,6 +121,13 @@ class OperationService:
         if kind == "ai_cluster":
             return float(payload.get("queued_e_kwh") or 0) > float((before or {}).get("queued_e_kwh") or 0) + 1e-6
         return False
+
+    def on_job(self, key: DeviceKey, payload: dict[str, Any]) -> bool:
+        """Take a validated AI job announcement; True when it adds work (on-demand step)."""
+        if key[1] != "ai_cluster" or key[2] not in self.setup.ai_clusters:
+            log.warning("job announcement for %s ignored: not an AI cluster of this site", "/".join(key))
+            return False
+        return self.state.ingest_job(key, payload)
 
     # ------------------------------------------------------------------ multi-energy
     def _thermal_electric_kw(self, hub: str) -> float:
@@ -219,13 +227,14 @@ class OperationService:
                 inp.ev_sessions[(hub, c.point_id)] = sess
         for cid, ai in s.ai_clusters.items():
             inp.ai_floor_kw[cid] = ai.floor_kw
-            inp.ai_jobs[cid] = st.ai_jobs((ai.hub, "ai_cluster", cid), start, dt, n)
+            inp.ai_jobs[cid] = st.ai_jobs((ai.hub, "ai_cluster", cid), start, dt, n, ai.max_jobs)
         limit_s = self.site.stale_after_steps * dt * 3600
         for key in self.controllable():
             age = st.age_s(key, now)
             if age is None or age > limit_s:
                 inp.stale[key] = float("inf") if age is None else age
         result = self.controller.step(inp)
+        result.alerts.extend(st.expire_jobs(now))
         st.last_step = start.isoformat()
         for a in result.alerts:
             st.alerts.append({"ts": start.isoformat(), "alert": a})

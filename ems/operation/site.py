@@ -49,6 +49,7 @@ class SolverSite(_Strict):
     mip_rel_gap: float = Field(0.01, ge=0, le=1)
     threads: int = Field(1, ge=1)
     slack_penalty_eur_per_kwh: float = Field(5.0, gt=0, description="unmet/dumped energy in the soft balances")
+    warm_start: bool = Field(True, description="start each solve from the previous plan shifted by one step")
 
 
 class StoreSite(_Strict):

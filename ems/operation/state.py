@@ -44,6 +44,8 @@ class PlantState:
     last_step: str | None = None
     alerts: list[dict[str, Any]] = field(default_factory=list)
     rejected: int = 0
+    ai_job_book: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # "hub/kind/id" -> job id -> latest announcement
+    ai_jobs_closed: list[dict[str, Any]] = field(default_factory=list)  # done/cancelled/expired (last 200)
 
     # ------------------------------------------------------------------ ingest
     def ingest(self, key: DeviceKey, payload: dict[str, Any]) -> list[dict[str, Any]]:
@@ -155,8 +157,67 @@ class PlantState:
         steps = max(1, math.ceil((dep - start).total_seconds() / 3600 / dt_h - 1e-9))
         return EvSession(need_kwh=need, departure_step=steps)
 
-    def ai_jobs(self, key: DeviceKey, start: pd.Timestamp, dt_h: float, n_steps: int) -> list[BatchJob]:
-        """The cluster's queue as one job due at its next deadline (earliest, so conservative)."""
+    def ingest_job(self, key: DeviceKey, payload: dict[str, Any]) -> bool:
+        """Take a validated job announcement (latest per job id wins); True when it adds work
+        (a new job, or more energy still to run), which triggers an on-demand step."""
+        book = self.ai_job_book.setdefault(_k(key), {})
+        jid = str(payload["job_id"])
+        prev = book.get(jid)
+        if prev is not None and pd.Timestamp(prev["ts"]) > pd.Timestamp(payload["ts"]):
+            return False  # out of order
+        if payload.get("status") in ("done", "cancelled"):
+            if prev is not None:
+                del book[jid]
+            self.ai_jobs_closed = (self.ai_jobs_closed + [{"cluster": _k(key), **payload}])[-200:]
+            return False
+        book[jid] = payload
+        left = _job_left_kwh(payload)
+        return left > 1e-6 and (prev is None or left > _job_left_kwh(prev) + 1e-6)
+
+    def expire_jobs(self, now: pd.Timestamp, grace_h: float = 48.0) -> list[str]:
+        """Drop jobs whose deadline passed more than ``grace_h`` ago without a done/cancelled
+        message (the scheduler lost them); returns an alert per dropped job."""
+        alerts = []
+        for ck, book in self.ai_job_book.items():
+            for jid, p in list(book.items()):
+                if pd.Timestamp(p["deadline"]) + pd.Timedelta(hours=grace_h) < now:
+                    del book[jid]
+                    self.ai_jobs_closed = (self.ai_jobs_closed + [{"cluster": ck, **p, "status": "expired"}])[-200:]
+                    alerts.append(f"AI job {ck}/{jid} dropped: deadline {p['deadline']} passed {grace_h:g} h ago "
+                                  "with no done/cancelled announcement")
+        return alerts
+
+    def ai_jobs(self, key: DeviceKey, start: pd.Timestamp, dt_h: float, n_steps: int, max_jobs: int = 8) -> list[BatchJob]:
+        """Batch jobs of a cluster over the horizon starting at ``start``.
+
+        With job announcements (``…/job``): one job per announced job with the energy still to
+        run, its window in horizon steps (a deadline past the horizon end is clipped to it, so the
+        plan finishes every job inside the horizon: conservative), a late job due in the first
+        step; more jobs than the model's slots → the latest-deadline ones are merged into the last
+        slot, due at the earliest of their deadlines (conservative). Without announcements, the
+        cluster's aggregated state: its queue as one job due at its next deadline."""
+        book = self.ai_job_book.get(_k(key))
+        if book is not None:
+            jobs = []
+            for jid, p in book.items():
+                left = _job_left_kwh(p)
+                if left <= 1e-6:
+                    continue
+                first = 0
+                if p.get("earliest_start"):
+                    first = max(0, math.ceil((pd.Timestamp(p["earliest_start"]) - start).total_seconds() / 3600 / dt_h - 1e-9))
+                if first >= n_steps:
+                    continue  # starts after the horizon
+                due = math.floor((pd.Timestamp(p["deadline"]) - start).total_seconds() / 3600 / dt_h + 1e-9)
+                due = min(max(due, first + 1, 1), n_steps)
+                jobs.append(BatchJob(jid, left, first, due, p.get("p_max_kw")))
+            jobs.sort(key=lambda j: (j.deadline_step, j.job_id))
+            if len(jobs) > max_jobs >= 1:
+                rest = jobs[max_jobs - 1:]
+                merged = BatchJob("+".join(j.job_id for j in rest)[:64], sum(j.e_kwh for j in rest),
+                                  min(j.start_step for j in rest), rest[0].deadline_step)
+                jobs = jobs[:max_jobs - 1] + [merged]
+            return jobs
         p = self.latest.get(_k(key))
         if not p or float(p.get("queued_e_kwh") or 0.0) <= 0:
             return []
@@ -168,11 +229,16 @@ class PlantState:
     def to_dict(self) -> dict[str, Any]:
         return {"latest": self.latest, "load_history": self.load_history, "pv_history": self.pv_history,
                 "counters": self.counters, "boundaries": self.boundaries, "ledger": self.ledger,
-                "last_step": self.last_step, "alerts": self.alerts[-50:], "rejected": self.rejected}
+                "last_step": self.last_step, "alerts": self.alerts[-50:], "rejected": self.rejected,
+                "ai_job_book": self.ai_job_book, "ai_jobs_closed": self.ai_jobs_closed}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "PlantState":
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+def _job_left_kwh(p: dict[str, Any]) -> float:
+    return max(float(p["energy_kwh"]) - float(p.get("done_e_kwh") or 0.0), 0.0)
 
 
 def tip_of_hour(shared_wh: int, pz_eur_per_mwh: float, plant_kw: float, fc_eur_per_mwh: float = 10.0) -> float:

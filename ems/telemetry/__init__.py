@@ -3,9 +3,11 @@
 See ``docs/mqtt.md`` for the scheme with one example payload per device kind.
 """
 
-from ems.telemetry.schemas import DEVICE_KINDS, SETPOINT_MODELS, STATE_MODELS
+from ems.telemetry.schemas import DEVICE_KINDS, JOB_MODELS, SETPOINT_MODELS, STATE_MODELS
 from ems.telemetry.topics import (
     Topic,
+    job_subscription,
+    job_topic,
     parse_topic,
     setpoint_topic,
     state_topic,
@@ -24,6 +26,7 @@ from ems.telemetry.validate import (
 
 __all__ = [
     "DEVICE_KINDS",
+    "JOB_MODELS",
     "SETPOINT_MODELS",
     "STATE_MODELS",
     "Accepted",
@@ -34,6 +37,8 @@ __all__ = [
     "ValidationLimits",
     "decode_state",
     "encode_setpoint",
+    "job_subscription",
+    "job_topic",
     "parse_topic",
     "setpoint_topic",
     "state_topic",

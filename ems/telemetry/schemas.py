@@ -220,6 +220,36 @@ class AiClusterState(_Payload):
         return None if value is None else parse_timestamp(value)
 
 
+class AiJobAnnouncement(_Payload):
+    """A batch job of an AI cluster, announced by its scheduler on ``…/ai_cluster/<id>/job``.
+
+    The scheduler publishes a job when it is queued and again whenever it changes (progress while
+    running, done, cancelled); the latest message per ``job_id`` wins. ``energy_kwh`` is the job's
+    total energy, ``done_e_kwh`` what it has already used; ``earliest_start`` defaults to now.
+    """
+
+    job_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")]
+    status: Literal["queued", "running", "done", "cancelled"] = "queued"
+    energy_kwh: Annotated[float, Field(gt=0.0, le=1e5)]
+    done_e_kwh: Annotated[float, Field(ge=0.0, le=1e5)] = 0.0
+    earliest_start: datetime | None = None
+    deadline: datetime
+    p_max_kw: PositivePowerKw | None = None  # the job cannot draw more (GPUs it may use)
+
+    @field_validator("earliest_start", "deadline", mode="before")
+    @classmethod
+    def _times(cls, value: Any) -> datetime | None:
+        return None if value is None else parse_timestamp(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AiJobAnnouncement:
+        if self.earliest_start is not None and self.deadline <= self.earliest_start:
+            raise ValueError("inconsistent: deadline must be after earliest_start")
+        if self.done_e_kwh > self.energy_kwh * 1.05 + 1e-6:
+            raise ValueError(f"inconsistent: done_e_kwh={self.done_e_kwh} exceeds energy_kwh={self.energy_kwh}")
+        return self
+
+
 STATE_MODELS: dict[str, type[_Payload]] = {
     "meter": MeterState,
     "pv": PvState,
@@ -238,6 +268,9 @@ STATE_MODELS: dict[str, type[_Payload]] = {
 }
 
 DEVICE_KINDS: tuple[str, ...] = tuple(STATE_MODELS)
+
+#: Models of the ``job`` channel, per device kind.
+JOB_MODELS: dict[str, type[_Payload]] = {"ai_cluster": AiJobAnnouncement}
 
 #: Power fields checked against a device's rated power when the registry knows it.
 POWER_FIELDS: tuple[str, ...] = ("p_kw", "import_p_kw", "export_p_kw")
@@ -315,10 +348,6 @@ class ElecLinkSetpoint(_Setpoint):
         if self.give_kw > 0.05 and self.take_kw > 0.05:
             raise ValueError("inconsistent: give and take at once")
         return self
-
-
-class PvSetpoint(_Setpoint):
-    p_max_kw: PositivePowerKw  # curtailment limit
 
 
 class PvSetpoint(_Setpoint):

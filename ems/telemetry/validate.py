@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from ems.ports.timeseries import Point
 from ems.telemetry.schemas import (
+    JOB_MODELS,
     POWER_FIELDS,
     RATED_FIELDS,
     SETPOINT_MODELS,
@@ -157,18 +158,20 @@ def decode_state(
     registry: DeviceRegistry | None = None,
     limits: ValidationLimits = ValidationLimits(),
 ) -> Decoded:
-    """Validate one state message. ``now`` is the receiver's clock (aware UTC)."""
+    """Validate one state (or job announcement) message. ``now`` is the receiver's clock (aware UTC)."""
     try:
         topic = parse_topic(topic_text)
     except TopicError as exc:
         return Rejected(topic_text, RejectReason.BAD_TOPIC, str(exc))
-    if topic.channel != "state":
-        return Rejected(topic_text, RejectReason.BAD_TOPIC, "not a state topic")
+    if topic.channel not in ("state", "job"):
+        return Rejected(topic_text, RejectReason.BAD_TOPIC, "not a state or job topic")
     if community is not None and topic.community != community:
         return Rejected(topic_text, RejectReason.WRONG_COMMUNITY, f"community {topic.community!r} is not {community!r}")
-    model = STATE_MODELS.get(topic.kind)
+    models = STATE_MODELS if topic.channel == "state" else JOB_MODELS
+    model = models.get(topic.kind)
     if model is None:
-        return Rejected(topic_text, RejectReason.UNKNOWN_KIND, f"device kind {topic.kind!r} not in {sorted(STATE_MODELS)}")
+        return Rejected(topic_text, RejectReason.UNKNOWN_KIND,
+                        f"device kind {topic.kind!r} has no {topic.channel} messages (kinds: {sorted(models)})")
     info = (registry or DeviceRegistry()).lookup(topic.hub, topic.kind, topic.device)
     if info is None:
         return Rejected(topic_text, RejectReason.UNKNOWN_DEVICE, f"{topic.kind} {topic.device!r} of hub {topic.hub!r} is not configured")
@@ -213,7 +216,8 @@ def _epoch_ns(moment: datetime) -> int:
 
 
 def to_point(accepted: Accepted) -> Point:
-    """The ``telemetry`` point for an accepted state: tags community/hub/device/kind, one field per value.
+    """The ``telemetry`` point for an accepted state (``ai_cluster_job`` for a job announcement):
+    tags community/hub/device/kind, one field per value.
 
     Datetime fields become ``<name>_epoch_s`` (InfluxDB has no datetime field type).
     """
@@ -227,7 +231,7 @@ def to_point(accepted: Accepted) -> Point:
             fields[name] = value  # finite: the models forbid inf/nan
     topic = accepted.topic
     return Point(
-        "telemetry",
+        "telemetry" if topic.channel == "state" else f"{topic.kind}_job",
         _epoch_ns(accepted.state.ts),
         {"community": topic.community, "hub": topic.hub, "device": topic.device, "kind": topic.kind},
         fields,

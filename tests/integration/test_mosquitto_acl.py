@@ -92,14 +92,20 @@ def test_auth_and_acl(secured_broker, tmp_path, caplog):
         hub1.publish("cer/acl/hub1/pv/pv1/state", ok, qos=1).wait_for_publish(5)
         hub1.publish("cer/acl/hub2/pv/pv9/state", ok, qos=1).wait_for_publish(5)  # other hub: dropped
         hub1.publish("cer/acl/hub1/battery/b1/setpoint", b"{}", qos=1).wait_for_publish(5)  # not allowed
+        job = json.dumps({"ts": ts.isoformat(), "job_id": "j1", "energy_kwh": 10.0,
+                          "deadline": (ts + timedelta(hours=6)).isoformat()})
+        hub1.publish("cer/acl/hub1/ai_cluster/gpu1/job", job, qos=1).wait_for_publish(5)
+        hub1.publish("cer/acl/hub2/ai_cluster/gpu1/job", job, qos=1).wait_for_publish(5)  # other hub: dropped
         publisher = SetpointPublisher(ems, store)
         for hub in ("hub1", "hub2"):
             publisher.publish_setpoint(hub, "battery", "b1", {"ts": ts, "valid_until": ts + timedelta(minutes=15),
                                                               "p_kw": 1.0}).wait_for_publish(5)
-        assert wait_until(lambda: ingest.accepted >= 1 and len(received_by_hub1) >= 1, 10)
+        assert wait_until(lambda: ingest.accepted >= 2 and len(received_by_hub1) >= 1, 10)
         time.sleep(1.0)  # let anything that should not arrive have a chance to
-        assert ingest.accepted == 1
+        assert ingest.accepted == 2
         assert store.read(SeriesQuery("telemetry", "p_kw", 0, 2**62))[0].tags["hub"] == "hub1"
+        jobs = store.read(SeriesQuery("ai_cluster_job", "energy_kwh", 0, 2**62))
+        assert [(p.tags["hub"], p.value) for p in jobs] == [("hub1", 10.0)]
         assert received_by_hub1 == ["cer/acl/hub1/battery/b1/setpoint"]
         assert sorted(setpoints_seen) == ["cer/acl/hub1/battery/b1/setpoint", "cer/acl/hub2/battery/b1/setpoint"]
         hub1.loop_stop()

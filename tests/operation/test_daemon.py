@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from adapters.sim.daemon import StateDB
 from adapters.sim.simulate import run_simulation
 from adapters.sqlite_store import SQLiteStore
 from ems.operation.assembly import load_operation
@@ -68,6 +69,7 @@ def test_simulated_run_through_real_broker(mqtt_broker, tmp_path: Path) -> None:
             junk.publish(f"cer/{community}/hub1/battery/bess/state", bad[i % len(bad)], qos=1)
             junk.publish(f"cer/{community}/hub1/ev_charger/cp1/state", bad[(i + 3) % len(bad)], qos=1)
             junk.publish(f"cer/{community}/nohub/meter/main/state", b"{}", qos=1)
+            junk.publish(f"cer/{community}/hub1/ai_cluster/gpu1/job", bad[(i + 5) % len(bad)], qos=1)
             i += 1
             time.sleep(0.05)
 
@@ -105,10 +107,21 @@ def test_simulated_run_through_real_broker(mqtt_broker, tmp_path: Path) -> None:
     # telemetry, setpoints, plan, solver and shared energy are in the store
     store = SQLiteStore(tmp_path / "state" / "timeseries.sqlite")
     try:
-        for m in ("telemetry", "setpoint", "plan", "solver", "shared_energy"):
+        for m in ("telemetry", "setpoint", "plan", "solver", "shared_energy", "ai_cluster_job"):
             assert store.count(m) > 0, m
     finally:
         store.close()
+    # AI batch jobs came one by one over the job topic: the EMS's job book holds the plant's
+    # queue (the jobs not yet done) and saw the finished ones as done
+    state = StateDB(tmp_path / "state" / "ems-state.sqlite")
+    try:
+        book = state.get("plant_state")["ai_job_book"]["hub1/ai_cluster/gpu1"]
+        closed = {j["job_id"] for j in state.get("plant_state")["ai_jobs_closed"]}
+    finally:
+        state.close()
+    assert set(book) == {j["job"] for j in plant.queue["gpu1"]}
+    assert closed == {j["job"] for j in plant.jobs_done}
+    assert book or closed
 
 
 def _ems(args: list[str], log: Path) -> subprocess.Popen:
