@@ -320,8 +320,8 @@ def run_realtime(runtime: Runtime, step_min: int, *, max_steps: int | None = Non
     signal.signal(signal.SIGINT, on_signal)
     sched.start()
     threading.Thread(target=on_demand_loop, name="on-demand", daemon=True).start()
-    sd_notify("READY=1")
     job()  # plan at once on start (resumes from the persisted state)
+    sd_notify("READY=1")  # started = built and planned once (TimeoutStartSec covers both)
     while not done.wait(5.0):
         sd_notify("WATCHDOG=1")
     sd_notify("STOPPING=1")

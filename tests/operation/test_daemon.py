@@ -235,10 +235,19 @@ def test_sigterm_finishes_the_step_and_goes_offline(mqtt_broker, tmp_path: Path)
     assert n >= 3
 
 
-def test_realtime_daemon_steps_on_demand_when_an_ev_plugs_in(tmp_path: Path) -> None:
-    """`ems run --config` wiring: a step at start, then an on-demand step when an EV plugs in."""
+def test_realtime_daemon_steps_on_demand_when_an_ev_plugs_in(tmp_path: Path, monkeypatch) -> None:
+    """`ems run --config` wiring: a step at start, then an on-demand step when an EV plugs in;
+    systemd's notify protocol on a real datagram socket: READY=1, WATCHDOG=1 per step, STOPPING=1."""
     import json
+    import socket
+    import tempfile
     import threading
+
+    sock_dir = tempfile.mkdtemp(prefix="sdn", dir="/tmp")  # AF_UNIX paths must stay short
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(f"{sock_dir}/notify")
+    notify.settimeout(0.1)
+    monkeypatch.setenv("NOTIFY_SOCKET", f"{sock_dir}/notify")
 
     from adapters.broker.embedded import EmbeddedBroker
     from adapters.mqtt.client import MqttClient
@@ -276,6 +285,15 @@ def test_realtime_daemon_steps_on_demand_when_an_ev_plugs_in(tmp_path: Path) -> 
         runtime.statedb.close()
         broker.stop()
     assert time.time() - t0 < 60  # the second step came on demand, not at the next quarter hour
+    messages = []
+    while True:
+        try:
+            messages.append(notify.recv(256).decode())
+        except (TimeoutError, socket.timeout):
+            break
+    notify.close()
+    assert messages.index("READY=1") >= 1 and messages[-1] == "STOPPING=1", messages  # ready once planned
+    assert messages.count("WATCHDOG=1") >= 2, messages  # one per step at least
     res = runtime.last.outcome.result
     cp1 = next(sp for sp in res.setpoints if sp.key == ("hub1", "ev_charger", "cp1"))
     assert cp1.source == "plan"  # fresh telemetry: planned, not the stale-device fallback
