@@ -249,7 +249,7 @@ class Runtime:
         hours, points = [], []
         for h in closed:
             at = pd.DatetimeIndex([pd.Timestamp(h["hour_utc"], unit="s", tz="UTC")])
-            pz = float(self.service.fc.price_sell(at)[0]) * 1000 / max(self.service.fc.sale_factor, 1e-9)
+            pz = float(self.service.fc.pz_eur_per_mwh(at, self.service.state.pz_feed())[0])
             h = {**h, "tip_eur": tip_of_hour(h["shared_wh"], pz, self.plant_kw)}
             hours.append(h)
             points.append(Point("shared_energy", int(h["hour_utc"] * 1e9), {**tags, "hub": "community", "device": "cer", "kind": "shared_energy"},

@@ -5,7 +5,8 @@
   climatological ratio of the site profile.
 - Loads: the same weekday and time over recent weeks (history), blended with the typical-day
   profile by how much history there is; the first hour also leans on the latest measurement.
-- Prices: purchase from the ARERA bands of the scenario; sale from the zonal-price profile.
+- Prices: purchase from the ARERA bands of the scenario; sale and Pz from the live day-ahead feed
+  (``market/price/pz`` over MQTT) where it covers the horizon, the zonal-price profile elsewhere.
 
 Missing or NaN history falls back to the profile, never to zeros.
 """
@@ -197,11 +198,25 @@ class Forecaster:
         assert self.purchase_column is not None
         return self.profile.at(self.purchase_column, times)
 
-    def price_sell(self, times: pd.DatetimeIndex) -> np.ndarray:
+    def pz_eur_per_mwh(self, times: pd.DatetimeIndex, feed: pd.Series | None = None) -> np.ndarray:
+        """Zonal price Pz (€/MWh): the live feed where it covers a quarter hour (a series on the
+        UTC quarter-hour grid, see ``PlantState.pz_feed``), the site's zonal-price profile elsewhere
+        (with a fixed sale price and no profile: that price)."""
+        if self.sale_column is not None:
+            base = self.profile.at(self.sale_column, times).astype(float)
+        else:
+            base = np.full(len(times), (self.sale_eur_per_kwh or 0.0) * 1000.0 / max(self.sale_factor, 1e-9))
+        if feed is not None and len(feed):
+            live = feed.reindex(pd.DatetimeIndex(times).floor("15min")).to_numpy(dtype=float)
+            base = np.where(np.isfinite(live), live, base)
+        return base
+
+    def price_sell(self, times: pd.DatetimeIndex, feed: pd.Series | None = None) -> np.ndarray:
+        """Sale price (€/kWh): the contract's fixed price, else ``sale_factor`` × Pz (feed or profile)."""
         if self.sale_eur_per_kwh is not None:
             return np.full(len(times), self.sale_eur_per_kwh)
         assert self.sale_column is not None
-        return self.sale_factor * self.profile.at(self.sale_column, times) / 1000.0
+        return self.sale_factor * self.pz_eur_per_mwh(times, feed) / 1000.0
 
 
 def _clean(s: pd.Series) -> pd.Series:

@@ -104,6 +104,7 @@ class OperationService:
         for cid, ai in s.ai_clusters.items():
             out.append((ai.hub, "ai_cluster", cid, ai.rated_kw))
         out += thermal_devices(s)
+        out.append(("market", "price", "pz", None))  # day-ahead zonal price feed (optional)
         return out
 
     def controllable(self) -> list[DeviceKey]:
@@ -211,7 +212,10 @@ class OperationService:
         for col in s.yield_columns():
             pv_fc[col] = fc.pv_yield(col, times, st.series(st.pv_history.get(col)), start)
             forecast[f"{col}.yield"] = pv_fc[col]
-        inp = StepInput(start, load_fc, pv_fc, fc.price_buy(times, self.site.timezone), fc.price_sell(times),
+        pz_feed = st.pz_feed()
+        if pz_feed is not None:
+            forecast["market.pz_eur_per_mwh"] = fc.pz_eur_per_mwh(times, pz_feed)
+        inp = StepInput(start, load_fc, pv_fc, fc.price_buy(times, self.site.timezone), fc.price_sell(times, pz_feed),
                         net_now_kw=net_now, time_limit_s=time_limit_s)
         self._thermal_inputs(inp, start, now, times, forecast)
         for hub, bat in s.batteries.items():

@@ -187,6 +187,19 @@ class PlantState:
                                   "with no done/cancelled announcement")
         return alerts
 
+    def pz_feed(self) -> pd.Series | None:
+        """The latest day-ahead zonal price curve (device ``market/price/pz``) on the UTC
+        quarter-hour grid (€/MWh), or None."""
+        p = self.latest.get("market/price/pz")
+        if not p:
+            return None
+        step = pd.Timedelta(minutes=int(p.get("step_min", 60)))
+        start = pd.Timestamp(p["start"]).tz_convert("UTC")
+        hourly = pd.Series([float(v) for v in p["pz_eur_per_mwh"]],
+                           index=pd.date_range(start, periods=len(p["pz_eur_per_mwh"]), freq=step))
+        grid = pd.date_range(start.floor("15min"), start + step * len(hourly), freq="15min", inclusive="left")
+        return hourly.reindex(grid, method="ffill")
+
     def ai_jobs(self, key: DeviceKey, start: pd.Timestamp, dt_h: float, n_steps: int, max_jobs: int = 8) -> list[BatchJob]:
         """Batch jobs of a cluster over the horizon starting at ``start``.
 

@@ -250,6 +250,20 @@ class AiJobAnnouncement(_Payload):
         return self
 
 
+class PriceState(_Payload):
+    """Day-ahead zonal price (Pz) from a market-data feed (e.g. a job fetching GME's MGP results),
+    published as device ``market/price/pz``: one value per ``step_min`` from ``start``."""
+
+    start: datetime
+    step_min: Literal[15, 60] = 60
+    pz_eur_per_mwh: Annotated[list[Annotated[float, Field(ge=-1000.0, le=10_000.0)]], Field(min_length=1, max_length=672)]
+
+    @field_validator("start", mode="before")
+    @classmethod
+    def _start(cls, value: Any) -> datetime:
+        return parse_timestamp(value)
+
+
 STATE_MODELS: dict[str, type[_Payload]] = {
     "meter": MeterState,
     "pv": PvState,
@@ -265,6 +279,7 @@ STATE_MODELS: dict[str, type[_Payload]] = {
     "weather": WeatherState,
     "dh_station": DhStationState,
     "elec_link": ElecLinkState,
+    "price": PriceState,
 }
 
 DEVICE_KINDS: tuple[str, ...] = tuple(STATE_MODELS)

@@ -109,7 +109,8 @@ _TYPE_ERRORS = {
     "float_type", "int_type", "bool_type", "string_type", "int_from_float", "float_parsing",
     "int_parsing", "bool_parsing", "datetime_type", "model_type", "dict_type",
 }
-_RANGE_ERRORS = {"greater_than_equal", "less_than_equal", "greater_than", "less_than", "too_long", "string_too_long"}
+_RANGE_ERRORS = {"greater_than_equal", "less_than_equal", "greater_than", "less_than", "too_long", "too_short",
+                 "string_too_long"}
 
 
 def _reject_json_constant(token: str) -> float:
@@ -225,7 +226,9 @@ def to_point(accepted: Accepted) -> Point:
     for name, value in accepted.state.__dict__.items():  # validated model: plain attribute dict
         if value is None or name == "ts":
             continue
-        if isinstance(value, datetime):
+        if isinstance(value, (list, tuple)):  # a price curve: its length here, the values as forecasts
+            fields[f"{name}_n"] = len(value)
+        elif isinstance(value, datetime):
             fields[f"{name}_epoch_s"] = int(value.timestamp())
         else:
             fields[name] = value  # finite: the models forbid inf/nan
