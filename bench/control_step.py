@@ -46,8 +46,8 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def site_file(tmp: Path, hubs: int, horizon_h: float, time_limit_s: float, gap: float = 0.01,
-              warm_start: bool = True) -> Path:
+def site_file(tmp: Path, hubs: int, horizon_h: float, time_limit_s: float, gap: float = 1e-4,
+              warm_start: bool = True, abs_gap: float = 0.05) -> Path:
     scen_path = ROOT / "design/cases/opera_pia/virtual_hp.yaml"
     sizes = yaml.safe_load((ROOT / "adapters/sim/opera_pia_sizes.yaml").read_text())
     over = {"hub1": {"battery": {"modules": 6}, "chargers": {"charger_v1g_7_4kw": 3}}}
@@ -78,7 +78,7 @@ def site_file(tmp: Path, hubs: int, horizon_h: float, time_limit_s: float, gap: 
     else:
         sizes_path = ROOT / "adapters/sim/opera_pia_sizes.yaml"
     site = {"community": f"bench{hubs}", "scenario": str(scen_path), "sizes": str(sizes_path), "sizes_override": over,
-            "horizon_h": horizon_h, "step_min": 15, "solver": {"time_limit_s": time_limit_s, "mip_rel_gap": gap,
+            "horizon_h": horizon_h, "step_min": 15, "solver": {"time_limit_s": time_limit_s, "mip_rel_gap": gap, "mip_abs_gap_eur": abs_gap,
                                                                  "warm_start": warm_start},
             "ai_clusters": ai}
     p = tmp / "site.yaml"
@@ -92,14 +92,15 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=96)
     ap.add_argument("--horizon-h", type=float, default=48.0)
     ap.add_argument("--time-limit", type=float, default=10.0)
-    ap.add_argument("--gap", type=float, default=0.01, help="HiGHS mip_rel_gap")
+    ap.add_argument("--gap", type=float, default=1e-4, help="HiGHS mip_rel_gap (the site default)")
+    ap.add_argument("--abs-gap", type=float, default=0.05, help="HiGHS mip_abs_gap in € (the site default)")
     ap.add_argument("--cold", action="store_true", help="no warm start (each solve from scratch)")
     ap.add_argument("--mem", action="store_true", help="report RSS after 10 steps and at the end")
     ap.add_argument("--no-publish", action="store_true", help="service step only (no MQTT, no store)")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-control-"))
-    site, setup, fc = load_operation(site_file(tmp, args.hubs, args.horizon_h, args.time_limit, args.gap, not args.cold))
+    site, setup, fc = load_operation(site_file(tmp, args.hubs, args.horizon_h, args.time_limit, args.gap, not args.cold, args.abs_gap))
     from adapters.sim.daemon import Runtime, StateDB
     from ems.operation.service import OperationService
 

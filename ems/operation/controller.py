@@ -92,8 +92,9 @@ class Controller:
     """Builds the operation model once; :meth:`step` updates Params and re-solves."""
 
     def __init__(self, setup: OperationSetup, *, n_steps: int = 192, dt_h: float = 0.25, time_limit_s: float = 5.0,
-                 mip_rel_gap: float = 0.01, threads: int = 1, slack_penalty_eur_per_kwh: float = 5.0,
-                 ev_safe_kw: float = 3.7, valid_steps: float = 2.0, warm_start: bool = False) -> None:
+                 mip_rel_gap: float = 1e-4, threads: int = 1, slack_penalty_eur_per_kwh: float = 5.0,
+                 ev_safe_kw: float = 3.7, valid_steps: float = 2.0, warm_start: bool = True,
+                 mip_abs_gap_eur: float = 0.05) -> None:
         self.setup = setup
         self.warm_start = warm_start  # start each solve from the previous plan shifted by one step
         self.n_steps, self.dt_h = n_steps, dt_h
@@ -111,10 +112,11 @@ class Controller:
                                              slack_penalty_eur_per_kwh=slack_penalty_eur_per_kwh)
         self.build_s = time.perf_counter() - t0
         self.steps_done = 0
+        self.last_planned: pd.Timestamp | None = None  # start of the last step with a plan (warm start)
         self.keys = self.grid.index()
         self.closed_exports = self._close_impossible_exports()
         self.session = SolverSession(self.built.model, mip_rel_gap=mip_rel_gap, time_limit_s=time_limit_s, threads=threads,
-                                     extra_options={"mip_heuristic_effort": 0.3})
+                                     extra_options={"mip_heuristic_effort": 0.3, "mip_abs_gap": mip_abs_gap_eur})
 
     def _close_impossible_exports(self) -> list[str]:
         """Hubs with nothing that can supply electricity (no PV, no battery, no V2G, no
@@ -164,9 +166,9 @@ class Controller:
         solved = False
         t1 = time.perf_counter()
         self.session.time_limit_s = inp.time_limit_s if inp.time_limit_s is not None else self.time_limit_s
+        warm = self._prepare_warm_start(inp.start)
         try:
-            record = self.session.solve(f"step {inp.start:%Y-%m-%d %H:%M}", require_solution=False,
-                                        warm_start=self.warm_start and self.steps_done > 0)
+            record = self.session.solve(f"step {inp.start:%Y-%m-%d %H:%M}", require_solution=False, warm_start=warm)
             solved = record.status in ("optimal", "feasible")
             if not solved:
                 alerts.append(f"solver: no plan ({record.termination}, {record.time_s:.2f} s) → rule-based fallback")
@@ -201,9 +203,24 @@ class Controller:
             for hub, evp in self.setup.ev_points.items():
                 for c in evp.block.C:
                     res.ev_short_kwh[(hub, c)] = float(pyo.value(evp.block.short_kwh[c]))
-            if self.warm_start:
-                shift_plan(self.model)  # the next step starts from this plan, one step on
+            self.last_planned = inp.start
+        else:
+            self.last_planned = None
         return res
+
+    def _prepare_warm_start(self, start: pd.Timestamp) -> bool:
+        """Warm start from the last plan, shifted by the steps elapsed since it was made (0 for an
+        on-demand step in the same quarter hour). No warm start after a failed step or when the
+        last plan is a horizon or more away. The shift happens here, just before the solve, so the
+        model holds the current plan between steps (for plan_frame and anyone reading it)."""
+        if not self.warm_start or self.last_planned is None:
+            return False
+        k = round((start - self.last_planned).total_seconds() / 3600 / self.dt_h)
+        if k < 0 or k >= self.n_steps:
+            return False
+        if k:
+            shift_plan(self.model, k)
+        return True
 
     def update(self, inp: StepInput) -> None:
         """Write the step's data into the model's Params (values only, never structure)."""

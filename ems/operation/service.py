@@ -76,7 +76,7 @@ class OperationService:
         self.site, self.setup, self.fc = site, setup, forecaster
         self.controller = controller or Controller(
             setup, n_steps=site.n_steps, dt_h=site.dt_h, time_limit_s=site.solver.time_limit_s,
-            mip_rel_gap=site.solver.mip_rel_gap, threads=site.solver.threads,
+            mip_rel_gap=site.solver.mip_rel_gap, mip_abs_gap_eur=site.solver.mip_abs_gap_eur, threads=site.solver.threads,
             slack_penalty_eur_per_kwh=site.solver.slack_penalty_eur_per_kwh, ev_safe_kw=site.ev_safe_kw,
             warm_start=site.solver.warm_start)
         self.state = state or PlantState()

@@ -22,7 +22,7 @@ def write_site(tmp: Path, **over: Any) -> Path:
     site: dict[str, Any] = {
         "community": "opera_pia", "scenario": str(SCENARIO), "sizes": str(SIZES),
         "sizes_override": {"hub1": {"battery": {"modules": 6}, "chargers": {"charger_v1g_7_4kw": 3}}},
-        "step_min": 15, "horizon_h": 8, "solver": {"time_limit_s": 5.0, "mip_rel_gap": 0.01},
+        "step_min": 15, "horizon_h": 8, "solver": {"time_limit_s": 5.0},
         "ai_clusters": [{"id": "gpu1", "hub": "hub1", "rated_kw": 60, "floor_kw": 12}],
     }
     site.update(over)
@@ -35,7 +35,7 @@ def write_site(tmp: Path, **over: Any) -> Path:
 def op(tmp_path_factory: pytest.TempPathFactory):
     """(site, setup, forecaster, controller) built once per test module."""
     site, setup, fc = load_operation(write_site(tmp_path_factory.mktemp("site")))
-    ctl = Controller(setup, n_steps=site.n_steps, dt_h=site.dt_h, time_limit_s=5.0, mip_rel_gap=0.01)
+    ctl = Controller(setup, n_steps=site.n_steps, dt_h=site.dt_h, time_limit_s=5.0)  # the site defaults: gap, warm start
     return site, setup, fc, ctl
 
 

@@ -204,8 +204,14 @@ def test_warm_start_from_the_shifted_plan_keeps_the_optimum(op):
     first = ctl.step(step_input(op, start))
     assert first.mode in ("optimal", "feasible")
     grid = next(t for t in setup.techs if t.kind == "grid" and t.hub == "hub1")
-    # step() already shifted the plan for the next solve: the value at t is the old t+1
+    # between steps the model holds the plan just made (read by plan_frame and the tests)
     imports = [grid.block.p_import_kw["h", t].value for t in range(3)]
+    assert np.allclose(imports, first.plan["hub1.import_kw"].to_numpy()[:3])
+    # the next step, half an hour on, starts from this plan shifted by two steps
+    later = [grid.block.p_import_kw["h", t].value for t in range(2, 5)]
+    assert ctl._prepare_warm_start(start + pd.Timedelta(minutes=30))
+    assert [grid.block.p_import_kw["h", t].value for t in range(3)] == later
+    assert not ctl._prepare_warm_start(start - pd.Timedelta(minutes=15))  # a plan from the future: cold
     ctl.warm_start = True
     warm = ctl.step(step_input(op, start))
     ctl.warm_start = False
@@ -219,3 +225,17 @@ def test_warm_start_from_the_shifted_plan_keeps_the_optimum(op):
     after = [grid.block.p_import_kw["h", t].value for t in range(3)]
     assert moved > 0 and after == before[1:4]
     assert all(v is not None for v in imports)
+
+
+def test_site_gap_defaults_reach_highs(tmp_path) -> None:
+    """The site's solver defaults — relative gap 0.01 %, absolute gap 5 cents over the horizon, warm
+    start on — are what HiGHS gets (a 1 % relative gap of a day's bill could hide an EV shortfall
+    or a missed AI job whose penalty is smaller than it)."""
+    from ems.operation.assembly import load_operation
+    from ems.operation.service import OperationService
+    from tests.operation.conftest import write_site
+
+    site, setup, fc = load_operation(write_site(tmp_path, solver={"time_limit_s": 3.0}))
+    svc = OperationService(site, setup, fc)
+    opts = svc.controller.session.options
+    assert opts["mip_rel_gap"] == 1e-4 and opts["mip_abs_gap"] == 0.05 and svc.controller.warm_start
