@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from adapters.sim.thermal_plant import ThermalPlant, draw_columns
 from ems.operation import fallback
 from ems.operation.assembly import OperationSetup
 from ems.operation.forecast import Forecaster
@@ -54,6 +55,7 @@ class Exogenous:
     price_sell: np.ndarray
     visits: list[EvVisit]
     jobs: list[AiJob]
+    columns: dict[str, np.ndarray] = field(default_factory=dict)  # thermal demands, t_amb_c, solar thermal
 
     @classmethod
     def draw(cls, setup: OperationSetup, fc: Forecaster, start: pd.Timestamp, steps: int, dt_h: float,
@@ -96,7 +98,8 @@ class Exogenous:
                 e = float(rng.uniform(0.6, 2.5)) * (ai.rated_kw - ai.floor_kw)
                 jobs.append(AiJob(f"{cid}-job{k}", cid, t.floor("15min"), (t + pd.Timedelta(hours=float(rng.uniform(6, 14)))).floor("15min"), e))
                 k += 1
-        return cls(times, loads, yields, fc.price_buy(times, tz), fc.price_sell(times), visits, jobs)
+        return cls(times, loads, yields, fc.price_buy(times, tz), fc.price_sell(times), visits, jobs,
+                   draw_columns(setup, fc, times, seed))
 
 
 @dataclass
@@ -117,8 +120,11 @@ class PlantSim:
     rows: list[dict[str, float]] = field(default_factory=list)
     i: int = 0
     last_p: dict[str, float] = field(default_factory=dict)
+    thermal: ThermalPlant | None = None  # multi-energy sites: CHP, heat pumps, boilers, stores, DH, links
 
     def __post_init__(self) -> None:
+        if self.thermal is None and self.setup.has_thermal():
+            self.thermal = ThermalPlant(self.setup, self.exo.columns, self.dt_h)
         for hub in self.setup.hubs:
             self.soc.setdefault(hub, 0.5)
             self.counters.setdefault(hub, [1000.0, 1000.0])
@@ -194,6 +200,8 @@ class PlantSim:
             if q:
                 payload["next_deadline"] = min(j["deadline"] for j in q)
             out.append(((ai.hub, "ai_cluster", cid), payload))
+        if self.thermal is not None:
+            out += self.thermal.telemetry(ts, i)
         return out
 
     def job_announcements(self) -> list[tuple[tuple[str, str, str], dict[str, Any]]]:
@@ -242,6 +250,7 @@ class PlantSim:
             return float(v[name])
 
         surplus = 0.0
+        th_el = self.thermal.advance(i, now, setpoints, row) if self.thermal is not None else {}
         for hub in s.hubs:
             load = float(self.exo.load_kw[hub][i]) if hub in self.exo.load_kw else 0.0
             pv = sum((p.fixed_kwp or 0) * float(self.exo.yield_kw_per_kwp[p.spec.yield_column][i]) for p in s.pvs.get(hub, []))
@@ -293,7 +302,7 @@ class PlantSim:
                 spec = b.spec
                 want = sp((hub, "battery", "bess"), "p_kw")
                 if want is None:  # baseline and safe mode: PV self-consumption
-                    want = fallback.battery_p_kw(load + ev + ai_kw - pv, self.soc[hub], cap_kwh, spec.c_rate_per_h * cap_kwh,
+                    want = fallback.battery_p_kw(load + ev + ai_kw - pv + th_el.get(hub, 0.0), self.soc[hub], cap_kwh, spec.c_rate_per_h * cap_kwh,
                                                  spec.soc_min, spec.soc_max, dt, spec.eta_charge, spec.eta_discharge)
                 p_max = spec.c_rate_per_h * cap_kwh
                 e = self.soc[hub] * cap_kwh
@@ -310,7 +319,11 @@ class PlantSim:
                     sess["done_at"] = (now + pd.Timedelta(hours=dt)).isoformat()
                     self.ev_done.append(sess)  # charged: the driver unplugs and frees the charger
                     del self.plugged[(hub, c.point_id)]
-            net = load + bat_kw + ev + ai_kw - pv
+            net = load + bat_kw + ev + ai_kw - pv + th_el.get(hub, 0.0)  # thermal: HP + aux − CHP + give − take
+            grid = s.grids.get(hub)
+            if grid is not None and net < -grid.contract_kw and pv > 0:  # the inverters' export limiter at the POD
+                cut = min(pv, -grid.contract_kw - net)
+                pv, net = pv - cut, net + cut
             self.counters[hub][0] += max(net, 0.0) * dt
             self.counters[hub][1] += max(-net, 0.0) * dt
             self.last_p[f"{hub}.net"] = net
@@ -334,13 +347,16 @@ class PlantSim:
     def to_dict(self) -> dict[str, Any]:
         return {"soc": self.soc, "counters": self.counters, "i": self.i, "last_p": self.last_p,
                 "plugged": [[list(k), v] for k, v in self.plugged.items()], "waiting": self.waiting,
-                "queue": self.queue, "ev_done": self.ev_done, "jobs_done": self.jobs_done, "rows": self.rows}
+                "queue": self.queue, "ev_done": self.ev_done, "jobs_done": self.jobs_done, "rows": self.rows,
+                "thermal": self.thermal.to_dict() if self.thermal is not None else None}
 
     def load_dict(self, d: dict[str, Any]) -> None:
         self.soc, self.counters, self.i, self.last_p = d["soc"], d["counters"], d["i"], d["last_p"]
         self.plugged = {tuple(k): v for k, v in d["plugged"]}  # type: ignore[misc]
         self.waiting, self.queue, self.ev_done, self.jobs_done, self.rows = (
             d["waiting"], d["queue"], d["ev_done"], d["jobs_done"], d["rows"])
+        if self.thermal is not None:
+            self.thermal.load_dict(d.get("thermal"))
 
 
 def kpis(sim: PlantSim, incentive_eur_per_mwh: float) -> dict[str, float]:

@@ -20,6 +20,7 @@ import pandas as pd
 
 from adapters.sim.daemon import Runtime, StateDB
 from adapters.sim.plant import Exogenous, PlantSim, kpis
+from adapters.sim.thermal_plant import thermal_kpis
 from ems.operation.assembly import OperationSetup
 from ems.operation.forecast import Forecaster
 from ems.operation.service import OperationService
@@ -152,8 +153,8 @@ def run_simulation(site: SiteConfig, setup: OperationSetup, fc: Forecaster, *, s
         for _ in range(steps):
             base.begin_step()
             base.advance(None)
-        result["ems"] = kpis(plant, incentive)
-        result["baseline"] = kpis(base, incentive)
+        result["ems"] = with_thermal(kpis(plant, incentive), plant, setup, dt)
+        result["baseline"] = with_thermal(kpis(base, incentive), base, setup, dt)
         result["plant"] = plant
         result["baseline_plant"] = base
     statedb.close()
@@ -187,11 +188,42 @@ KPI_ROWS = [
     ("ev_kwh", "EV energy delivered", "kWh", 1),
     ("ev_requests_met", "EV sessions with request met", "", 0),
     ("ev_sessions_done", "EV sessions", "", 0),
+    # multi-energy sites only
+    ("local_self_consumption_pct", "self-consumption of PV + CHP electricity", "%", 1),
+    ("gas_eur", "gas (CHP + boilers)", "€", 2),
+    ("chp_om_eur", "CHP O&M", "€", 2),
+    ("total_cost_eur", "net cost incl. gas and CHP O&M", "€", 2),
+    ("co2_t", "CO2 (gas + grid import)", "t", 3),
+    ("gas_kwh", "gas", "kWh", 0),
+    ("chp_kwh", "CHP electricity", "kWh", 1),
+    ("chp_heat_kwh", "CHP heat", "kWh", 1),
+    ("hp_heat_kwh", "heat-pump heat", "kWh", 1),
+    ("boiler_kwh", "boiler heat", "kWh", 1),
+    ("dh_kwh", "district heat exchanged", "kWh", 1),
+    ("link_kwh", "electricity exchanged between hubs", "kWh", 1),
+    ("heat_unmet_kwh", "heat not served", "kWh", 1),
+    ("heat_dump_kwh", "heat dissipated", "kWh", 1),
+    ("cooling_unmet_kwh", "cooling not served", "kWh", 1),
 ]
+THERMAL_KEYS = {"self_consumption_pct", "local_self_consumption_pct", "gas_eur", "chp_om_eur", "total_cost_eur", "co2_t", "gas_kwh", "chp_kwh", "chp_heat_kwh", "hp_heat_kwh",
+                "boiler_kwh", "dh_kwh", "link_kwh", "heat_unmet_kwh", "heat_dump_kwh", "cooling_unmet_kwh"}
+
+
+def with_thermal(k: dict[str, float], sim: PlantSim, setup: OperationSetup, dt_h: float) -> dict[str, float]:
+    """KPIs plus the thermal side's (gas, CHP, heat pumps, boilers, exchanges, CO2) on a multi-energy site."""
+    t = thermal_kpis(sim.rows, setup, dt_h)
+    if t:
+        k = {**k, **t, "total_cost_eur": k.get("net_cost_eur", 0.0) + t["gas_eur"] + t["chp_om_eur"]}
+        gen = k.get("pv_kwh", 0.0) + t["chp_kwh"]  # with CHP the exports are not PV's: self-consumption of both
+        k.pop("self_consumption_pct", None)
+        k["local_self_consumption_pct"] = 100.0 * (1 - k.get("grid_export_kwh", 0.0) / gen) if gen > 0 else 0.0
+    return k
 
 
 def kpi_table(ems: dict[str, float], base: dict[str, float]) -> str:
     lines = [f"{'KPI':44s} {'EMS':>10s} {'baseline':>10s}"]
     for key, label, unit, nd in KPI_ROWS:
+        if key in THERMAL_KEYS and key not in ems and key not in base:
+            continue
         lines.append(f"{label + (' (' + unit + ')' if unit else ''):44s} {ems.get(key, 0):10.{nd}f} {base.get(key, 0):10.{nd}f}")
     return "\n".join(lines)

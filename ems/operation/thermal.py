@@ -217,7 +217,7 @@ def plan_columns(s: OperationSetup, keys: list[tuple[str, int]]) -> dict[str, np
             cols[f"{hub}.link_give_kw"] = vals(b.p_to_kw)
             cols[f"{hub}.link_take_kw"] = vals(b.p_from_kw)
         if m is not None and hasattr(m, "unmet_kw"):
-            for c in ("heat", "dhw", "cooling"):
+            for c in ("heat", "dhw", "cooling", "chp_heat", "chiller_feed", "dh_injection"):
                 if (hub, c) in m.B:
                     cols[f"{hub}.{c}_unmet_kw"] = vals(m.unmet_kw, (hub, c))
                     cols[f"{hub}.{c}_dump_kw"] = vals(m.dump_kw, (hub, c))
