@@ -195,6 +195,8 @@ class Runtime:
                       "solve_s": round(res.timings_s.get("solve", 0.0), 3)}
             if res.record is not None:
                 status.update(objective=res.record.objective, gap=res.record.gap)
+            status.update(ai_missed_kwh=round(sum(res.ai_missed_kwh.values()), 3),
+                          ev_short_kwh=round(sum(res.ev_short_kwh.values()), 3))
             self.client.publish_status({"plan": status})
             sd_notify("WATCHDOG=1")
             self.last = StepLog(start, outcome, step_s)
@@ -215,6 +217,8 @@ class Runtime:
                 fields["objective_eur"] = float(rec.objective)
             if rec.gap is not None:
                 fields["gap"] = float(rec.gap)
+        fields["ai_missed_kwh"] = float(sum(res.ai_missed_kwh.values()))
+        fields["ev_short_kwh"] = float(sum(res.ev_short_kwh.values()))
         points.append(Point("solver", t_ns, {**tags, "hub": "ems", "device": "controller", "kind": "solver"}, fields))
         if not res.plan.empty:
             first = res.plan.iloc[: min(len(res.plan), 96)]

@@ -35,6 +35,7 @@ from ems.techs.ai_cluster import BatchJob
 log = logging.getLogger(__name__)
 
 DeviceKey = tuple[str, str, str]  # (hub, kind, device id) as in the MQTT topic
+REPORT_KWH = 0.01  # a planned AI deadline miss or EV shortfall above this is an alert
 Source = Literal["plan", "fallback"]
 
 
@@ -200,9 +201,15 @@ class Controller:
         if solved:
             for cid, ai in self.setup.ai_clusters.items():
                 res.ai_missed_kwh[cid] = float(sum(pyo.value(ai.block.missed_kwh[j]) for j in ai.block.J))
+                for job_id in ai.slot_of:
+                    missed = ai.planned(job_id)[1]
+                    if missed > REPORT_KWH:
+                        alerts.append(f"AI {cid}: job {job_id} cannot get {missed:.2f} kWh before its deadline")
             for hub, evp in self.setup.ev_points.items():
                 for c in evp.block.C:
                     res.ev_short_kwh[(hub, c)] = float(pyo.value(evp.block.short_kwh[c]))
+                    if res.ev_short_kwh[(hub, c)] > REPORT_KWH:
+                        alerts.append(f"EV at {hub}/{c}: {res.ev_short_kwh[(hub, c)]:.2f} kWh short of its request at departure")
             self.last_planned = inp.start
         else:
             self.last_planned = None

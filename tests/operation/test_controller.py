@@ -111,6 +111,7 @@ def test_ai_batch_energy_before_deadline_and_in_surplus(op) -> None:
     # an impossible job (300 kWh in 2 h) is served as far as possible and the rest reported missed
     res = ctl.step(step_input(op, noon(), ai_jobs={"gpu1": [BatchJob("j2", 300.0, 0, 8)]}))
     assert abs(res.ai_missed_kwh["gpu1"] - (300.0 - 48.0 * 2)) < 1e-3
+    assert res.alerts == ["AI gpu1: job j2 cannot get 204.00 kWh before its deadline"]
 
 
 def test_ai_batch_moves_to_pv_surplus(op) -> None:
