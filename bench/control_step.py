@@ -8,6 +8,8 @@ simulated plant, which executes the setpoints between steps (not timed).
     python bench/control_step.py                         # case-study site, 96 steps, 48 h × 15 min
     python bench/control_step.py --hubs 20               # generated 20-hub community
     python bench/control_step.py --steps 1000 --mem      # memory after 10 vs after N steps
+    python bench/control_step.py --site adapters/sim/opera_pia_physical_site.yaml --steps 48 --start "2025-01-13 00:00"
+                                                         # any SITE.yaml with its own step, horizon and solver
 
 Prints p50/p95/max latency, solve share, modes and RSS.
 """
@@ -97,10 +99,15 @@ def main() -> None:
     ap.add_argument("--cold", action="store_true", help="no warm start (each solve from scratch)")
     ap.add_argument("--mem", action="store_true", help="report RSS after 10 steps and at the end")
     ap.add_argument("--no-publish", action="store_true", help="service step only (no MQTT, no store)")
+    ap.add_argument("--site", default=None, help="a SITE.yaml (its step, horizon and solver settings; --hubs, "
+                    "--horizon-h, --time-limit, --gap, --abs-gap, --cold are ignored)")
+    ap.add_argument("--start", default="2025-06-16 00:00", help="simulated start, local time")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-control-"))
-    site, setup, fc = load_operation(site_file(tmp, args.hubs, args.horizon_h, args.time_limit, args.gap, not args.cold, args.abs_gap))
+    site, setup, fc = load_operation(args.site or site_file(tmp, args.hubs, args.horizon_h, args.time_limit, args.gap,
+                                                            not args.cold, args.abs_gap))
+    dt = site.dt_h
     from adapters.sim.daemon import Runtime, StateDB
     from ems.operation.service import OperationService
 
@@ -108,12 +115,12 @@ def main() -> None:
     service = OperationService(site, setup, fc)
     build_s = time.perf_counter() - t0
     ctl = service.controller
-    print(f"{len(setup.hubs)} hubs, horizon {args.horizon_h:g} h × 15 min ({ctl.n_steps} steps); model built once in "
+    print(f"{len(setup.hubs)} hubs, horizon {site.horizon_h:g} h × {site.step_min} min ({ctl.n_steps} steps); model built once in "
           f"{build_s:.2f} s; {ctl.component_count()} components; exports closed at {len(ctl.closed_exports)} hubs")
-    start = pd.Timestamp("2025-06-16 00:00", tz="Europe/Rome").tz_convert("UTC")
-    days = args.steps * 0.25 / 24
-    exo = Exogenous.draw(setup, fc, start, args.steps + 1, 0.25, seed=1)
-    plant = PlantSim(setup, exo, 0.25)
+    start = pd.Timestamp(args.start, tz="Europe/Rome").tz_convert("UTC")
+    days = args.steps * dt / 24
+    exo = Exogenous.draw(setup, fc, start, args.steps + 1, dt, seed=1)
+    plant = PlantSim(setup, exo, dt)
     clock = [start]
     runtime = broker = None
     if not args.no_publish:
@@ -161,6 +168,12 @@ def main() -> None:
     from adapters.sim.simulate import kpis
 
     k = kpis(plant, setup.scenario.prices.incentive_eur_per_mwh)
+    if setup.has_thermal():
+        from adapters.sim.simulate import with_thermal
+
+        k = with_thermal(k, plant, setup, dt)
+        print(f"executed (multi-energy): net cost incl. gas and CHP O&M {k['total_cost_eur']:.2f} €, "
+              f"heat not served {k['heat_unmet_kwh']:.1f} kWh, dissipated {k['heat_dump_kwh']:.1f} kWh")
     print(f"executed: net cost {k['net_cost_eur']:.2f} €, EV requests met {k['ev_requests_met']:.0f}/"
           f"{k['ev_sessions_done']:.0f}, AI jobs late {k['ai_jobs_late']:.0f}, "
           f"{'warm start' if not args.cold else 'cold start'}")
