@@ -91,21 +91,26 @@ def _warm_highs_class() -> type:
     without a value are left to HiGHS to complete)."""
     from pyomo.contrib.solver.solvers.highs import Highs
 
+    import numpy as np
+
     class WarmStartHighs(Highs):  # type: ignore[misc, valid-type]
         warm_start_vars: list[Any] | None = None
+        _ws_key: tuple[int, int] | None = None  # (warm_start_vars, number of columns) the map below is for
+        _ws_map: tuple[list[Any], Any] = ([], None)  # variables in HiGHS and their columns
 
         def _solve(self):  # noqa: ANN202 - pyomo's signature
             if self.warm_start_vars:
-                cols, vals = [], []
                 col_of = self._pyomo_var_to_solver_var_map
-                for v in self.warm_start_vars:
-                    if v.value is not None and id(v) in col_of:
-                        cols.append(col_of[id(v)])
-                        vals.append(float(v.value))
-                if cols:
-                    import numpy as np
-
-                    self._solver_model.setSolution(len(cols), np.asarray(cols, dtype=np.int32), np.asarray(vals, dtype=np.float64))
+                key = (id(self.warm_start_vars), len(col_of))
+                if key != self._ws_key:  # operation mode: built once, reused every step
+                    mapped = [v for v in self.warm_start_vars if id(v) in col_of]
+                    self._ws_map = (mapped, np.array([col_of[id(v)] for v in mapped], dtype=np.int32))
+                    self._ws_key = key
+                mapped, cols = self._ws_map
+                vals = np.array([np.nan if v.value is None else v.value for v in mapped], dtype=np.float64)
+                known = ~np.isnan(vals)
+                if known.any():
+                    self._solver_model.setSolution(int(known.sum()), cols[known], vals[known])
             return super()._solve()
 
     return WarmStartHighs
@@ -122,6 +127,7 @@ class SolverSession:
         self.time_limit_s = time_limit_s
         self.tee = tee
         self.solver = _warm_highs_class()()
+        self._frozen_size: ModelSize | None = None
         if not self.solver.available():
             raise SolveError("HiGHS (highspy) is not available: pip install highspy")
 
@@ -130,6 +136,7 @@ class SolverSession:
         Pyomo's scan for new or removed components; Param values are still pushed to HiGHS
         (ARCHITECTURE §6.6). Variable bounds and constraint expressions must not change after
         this either: operation mode changes Param values only."""
+        self._frozen_size = ModelSize.of(self.model)  # the structure is fixed from now on
         cfg = getattr(self.solver, "config", None)
         auto = getattr(cfg, "auto_updates", None)
         if auto is None:
@@ -148,7 +155,7 @@ class SolverSession:
                 self.solver.warm_start_vars = list(self.model.component_data_objects(pyo.Var, active=True, descend_into=True))
         else:
             self.solver.warm_start_vars = None
-        size = ModelSize.of(self.model)
+        size = self._frozen_size or ModelSize.of(self.model)
         t0 = time.perf_counter()
         try:
             res = self.solver.solve(self.model, tee=self.tee, load_solutions=False, raise_exception_on_nonoptimal_result=False,

@@ -29,7 +29,7 @@ from ems.model.timegrid import TimeGrid
 from ems.operation import fallback, thermal
 from ems.operation.assembly import OperationSetup
 from ems.operation.ev_points import EvSession
-from ems.operation.warmstart import shift_plan
+from ems.operation.warmstart import PlanShifter
 from ems.techs.ai_cluster import BatchJob
 
 log = logging.getLogger(__name__)
@@ -114,6 +114,7 @@ class Controller:
         self.build_s = time.perf_counter() - t0
         self.steps_done = 0
         self.last_planned: pd.Timestamp | None = None  # start of the last step with a plan (warm start)
+        self._shifter: PlanShifter | None = None
         self.keys = self.grid.index()
         self.closed_exports = self._close_impossible_exports()
         self.session = SolverSession(self.built.model, mip_rel_gap=mip_rel_gap, time_limit_s=time_limit_s, threads=threads,
@@ -226,7 +227,9 @@ class Controller:
         if k < 0 or k >= self.n_steps:
             return False
         if k:
-            shift_plan(self.model, k)
+            if self._shifter is None:
+                self._shifter = PlanShifter(self.model)
+            self._shifter.shift(k)
         return True
 
     def update(self, inp: StepInput) -> None:
