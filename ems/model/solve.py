@@ -103,13 +103,17 @@ def _warm_highs_class() -> type:
                 col_of = self._pyomo_var_to_solver_var_map
                 key = (id(self.warm_start_vars), len(col_of))
                 if key != self._ws_key:  # operation mode: built once, reused every step
-                    mapped = [v for v in self.warm_start_vars if id(v) in col_of]
-                    self._ws_map = (mapped, np.array([col_of[id(v)] for v in mapped], dtype=np.int32))
+                    mapped = sorted((v for v in self.warm_start_vars if id(v) in col_of), key=lambda v: col_of[id(v)])
+                    self._ws_map = (mapped, np.array([col_of[id(v)] for v in mapped], dtype=np.int32))  # ascending
                     self._ws_key = key
                 mapped, cols = self._ws_map
                 vals = np.array([np.nan if v.value is None else v.value for v in mapped], dtype=np.float64)
                 known = ~np.isnan(vals)
                 if known.any():
+                    # HiGHS rejects the whole start if one value is outside its bounds (a −4e-7 from
+                    # the last solve does it): clip to the bounds HiGHS has now
+                    _st, _n, _cost, lower, upper, _nz = self._solver_model.getCols(len(cols), cols)
+                    vals = np.clip(vals, lower, upper)
                     self._solver_model.setSolution(int(known.sum()), cols[known], vals[known])
             return super()._solve()
 
