@@ -133,6 +133,7 @@ def main() -> None:
         runtime = Runtime(service, settings, SQLiteStore(tmp / "ts.sqlite"), StateDB(tmp / "state.sqlite"),
                           clock=lambda: clock[0]).start()
     lat, solve, modes, gaps = [], [], {}, []
+    starts: dict[str, int] = {}
     mem10 = None
     components = ctl.component_count()
     for i in range(args.steps):
@@ -153,6 +154,8 @@ def main() -> None:
         modes[res.mode] = modes.get(res.mode, 0) + 1
         if res.record is not None and res.record.gap is not None:
             gaps.append(res.record.gap)
+        if res.record is not None and res.record.warm_start:
+            starts[res.record.warm_start] = starts.get(res.record.warm_start, 0) + 1
         plant.advance({sp.key: {"valid_until": sp.valid_until.isoformat(), **sp.values} for sp in res.setpoints})
         if i == 9 and args.mem:
             gc.collect()
@@ -164,7 +167,7 @@ def main() -> None:
     q = lambda p: s[min(len(s) - 1, int(round(p * (len(s) - 1))))]  # noqa: E731
     print(f"steps {len(lat)} ({days:.1f} simulated days): latency p50 {q(0.5):.2f} s, p95 {q(0.95):.2f} s, "
           f"max {s[-1]:.2f} s; solve p50 {statistics.median(solve):.2f} s; modes {modes}; "
-          f"gap max {100 * max(gaps or [0]):.2f} %")
+          f"gap max {100 * max(gaps or [0]):.2f} %; warm starts {starts or 'none'}")
     from adapters.sim.simulate import kpis
 
     k = kpis(plant, setup.scenario.prices.incentive_eur_per_mwh)

@@ -50,6 +50,7 @@ class SolveRecord:
     time_s: float
     size: ModelSize
     label: str = ""
+    warm_start: str = ""  # "" (cold), "accepted" or "rejected (…)" by HiGHS
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,12 +92,14 @@ def _warm_highs_class() -> type:
     without a value are left to HiGHS to complete)."""
     from pyomo.contrib.solver.solvers.highs import Highs
 
+    import highspy
     import numpy as np
 
     class WarmStartHighs(Highs):  # type: ignore[misc, valid-type]
         warm_start_vars: list[Any] | None = None
         _ws_key: tuple[int, int] | None = None  # (warm_start_vars, number of columns) the map below is for
         _ws_map: tuple[list[Any], Any] = ([], None)  # variables in HiGHS and their columns
+        start_status: str = ""  # of the last solve: "", "accepted" or "rejected (…)"
 
         def _solve(self):  # noqa: ANN202 - pyomo's signature
             if self.warm_start_vars:
@@ -114,7 +117,10 @@ def _warm_highs_class() -> type:
                     # the last solve does it): clip to the bounds HiGHS has now
                     _st, _n, _cost, lower, upper, _nz = self._solver_model.getCols(len(cols), cols)
                     vals = np.clip(vals, lower, upper)
-                    self._solver_model.setSolution(int(known.sum()), cols[known], vals[known])
+                    status = self._solver_model.setSolution(int(known.sum()), cols[known], vals[known])
+                    self.start_status = "accepted" if status == highspy.HighsStatus.kOk else f"rejected ({status})"
+            else:
+                self.start_status = ""
             return super()._solve()
 
     return WarmStartHighs
@@ -176,7 +182,8 @@ class SolverSession:
             bound = objective
         record = SolveRecord(
             status=res.solution_status.name, termination=res.termination_condition.name,
-            objective=objective, bound=bound, gap=relative_gap(objective, bound), time_s=elapsed, size=size, label=label)
+            objective=objective, bound=bound, gap=relative_gap(objective, bound), time_s=elapsed, size=size, label=label,
+            warm_start=self.solver.start_status if warm_start else "")
         if require_solution and not has_solution:
             hint = " (the scenario is infeasible: check contract power, EV needs and demand)" \
                 if res.termination_condition in (TerminationCondition.provenInfeasible, TerminationCondition.infeasibleOrUnbounded) else ""

@@ -215,6 +215,7 @@ def test_warm_start_from_the_shifted_plan_keeps_the_optimum(op):
     assert not ctl._prepare_warm_start(start - pd.Timedelta(minutes=15))  # a plan from the future: cold
     ctl.warm_start = True
     warm = ctl.step(step_input(op, start))
+    assert warm.record.warm_start == "accepted" and first.record.warm_start in ("", "accepted")
     ctl.warm_start = False
     cold = ctl.step(step_input(op, start))
     assert warm.mode in ("optimal", "feasible") and cold.mode in ("optimal", "feasible")
