@@ -90,10 +90,14 @@ def plan_setpoints(s: OperationSetup, k0: tuple[str, int]) -> list[Raw]:
             out.append((hub, "thermal_storage", key, {"p_kw": round(v(b.q_charge_kw[k0]) - v(b.q_discharge_kw[k0]), 3) + 0.0}))
         if hub in s.dh_stations:
             b = s.dh_stations[hub].block
-            out.append((hub, "dh_station", "main", {"to_kw": _r(v(b.q_to_kw[k0])), "from_kw": _r(v(b.from_total[k0]))}))
+            to, fr = v(b.q_to_kw[k0]), v(b.from_total[k0])
+            # without the exclusivity binaries (scenario district_heating.exclusive: false) a plan
+            # may inject and withdraw at once; a substation does one or the other: the net flow
+            out.append((hub, "dh_station", "main", {"to_kw": _r(to - min(to, fr)), "from_kw": _r(fr - min(to, fr))}))
         if hub in s.links:
             b = s.links[hub].block
-            out.append((hub, "elec_link", "main", {"give_kw": _r(v(b.p_to_kw[k0])), "take_kw": _r(v(b.p_from_kw[k0]))}))
+            give, take = v(b.p_to_kw[k0]), v(b.p_from_kw[k0])
+            out.append((hub, "elec_link", "main", {"give_kw": _r(give - min(give, take)), "take_kw": _r(take - min(give, take))}))
     return out
 
 
