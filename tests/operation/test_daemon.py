@@ -45,8 +45,11 @@ def _forget(host: str, port: int, community: str) -> None:
             pass
 
 
-def test_simulated_run_through_real_broker(mqtt_broker, tmp_path: Path) -> None:
-    """…with junk on the device topics all along: rejected and counted, never a crash."""
+def test_simulated_day_through_real_broker(mqtt_broker, tmp_path: Path) -> None:
+    """A simulated day end to end through the real broker and the store, with junk on the device
+    topics all along (rejected and counted, never a crash): setpoints within device limits, every
+    EV leaves with its request, AI batch jobs finish before their deadlines, the executed plan's
+    balance closes at every meter, every hour is in the shared-energy log."""
     import threading
 
     import paho.mqtt.client as paho
@@ -76,7 +79,7 @@ def test_simulated_run_through_real_broker(mqtt_broker, tmp_path: Path) -> None:
     t = threading.Thread(target=spam, daemon=True)
     t.start()
     try:
-        res = run_simulation(site, setup, fc, state_dir=tmp_path / "state", hours=2, start_local="2025-06-16 09:00",
+        res = run_simulation(site, setup, fc, state_dir=tmp_path / "state", hours=24, start_local="2025-06-16 00:00",
                              mqtt={"host": host, "port": port}, echo=lambda _m: None)
     finally:
         stop.set()
@@ -84,11 +87,18 @@ def test_simulated_run_through_real_broker(mqtt_broker, tmp_path: Path) -> None:
         junk.loop_stop()
         junk.disconnect()
         _forget(host, port, community)
-    assert res["finished"] and res["steps"] == 8
+    assert res["finished"] and res["steps"] == 96
     assert set(res["modes"]) <= {"optimal", "feasible"}
-    start = pd.Timestamp("2025-06-16 09:00", tz="Europe/Rome").tz_convert("UTC")
-    assert res["ledger_hours"] == [int((start + pd.Timedelta(hours=i)).timestamp()) for i in range(2)]
+    start = pd.Timestamp("2025-06-16 00:00", tz="Europe/Rome").tz_convert("UTC")
+    assert res["ledger_hours"] == [int((start + pd.Timedelta(hours=i)).timestamp()) for i in range(24)]
+    # every EV that left had its request met (all are feasible: ≥ 1 h at 7.4 kW for ≤ half a battery)
+    ems = res["ems"]
+    assert ems["ev_sessions_done"] >= 3 and ems["ev_requests_met"] == ems["ev_sessions_done"]
+    # AI batch jobs: several done, none late, and nothing left whose deadline has passed
     plant = res["plant"]
+    assert ems["ai_jobs_done"] >= 2 and ems["ai_jobs_late"] == 0
+    end = start + pd.Timedelta(hours=24)
+    assert all(pd.Timestamp(j["deadline"]) > end for j in plant.queue["gpu1"])
     rows = pd.DataFrame(plant.rows)
     ai = setup.ai_clusters["gpu1"]
     pts = {c.point_id: c for c in setup.ev_points["hub1"].points}
