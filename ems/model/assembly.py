@@ -13,7 +13,7 @@ from ems.config.schema import (AbsorptionChillerSpec, BatterySpec, BoilerSpec, C
                                HeatPumpSpec, PvTypeSpec, Scenario, SolarThermalSpec, ThermalStorageSpec)
 from ems.techs.absorption_chiller import AbsorptionChiller
 from ems.techs.boiler import Boiler
-from ems.techs.chp import Chp, ChpHeatSplit
+from ems.techs.chp import Chp, ChpHeatSink, ChpHeatSplit, ChpOffCover
 from ems.techs.district_heating import DhNetwork, DhStation
 from ems.techs.elec_link import LinkNetwork, LinkStation
 from ems.techs.heat_pump import HeatPump, cop_and_capacity
@@ -107,13 +107,17 @@ def multi_energy_techs(s: Scenario, cat: Catalogue, grids: list[Any], *, fixed_s
     give_max: dict[str, float] = {}
     take_max: dict[str, float] = {}
     step_bounds: dict[str, dict[str, Any]] = {}
+    heat_group: dict[str, dict[str, list[Any]]] = {}  # per hub: CHPs, heat stores, heat sinks (ChpHeatSink)
     for hub, grid in zip(s.hubs, grids):
+        grp: dict[str, list[Any]] = heat_group.setdefault(hub.id, {"chps": [], "stores": [], "heat": [], "feed": []})
         fixed = (fixed_sizes or {}).get(hub.id, {}) if fixed_sizes is not None else None
         sub = (lambda key: (fixed or {}).get(key, {}) if fixed is not None else None)  # noqa: E731
         carriers = hub_carriers(hub)
         for c, spec in (("heat", hub.heating), ("dhw", hub.dhw), ("cooling", hub.cooling)):
             if spec is not None:
                 techs.append(Demand(f"{hub.id}_{c}_load", hub.id, c, spec.column))
+                if c in ("heat", "dhw"):
+                    grp["heat"].append(spec.column)
         chp_heat_max = chp_el_max = hp_el_max = feed_max = charge_max = 0.0
         for lim in hub.chp:
             if lim.asis_only and not asis:
@@ -122,6 +126,7 @@ def multi_energy_techs(s: Scenario, cat: Catalogue, grids: list[Any], *, fixed_s
             techs.append(Chp(f"{hub.id}_{lim.type}", hub.id, lim.type, spec, lim.max_units,
                              gas_eur_per_kwh=gas, gas_t_per_mwh=gas_co2, existing_units=lim.existing_units,
                              fixed=sub(lim.type)))
+            grp["chps"].append(techs[-1])
             n = max(lim.max_units, lim.existing_units)
             chp_el_max += n * spec.p_el_kw
             chp_heat_max += n * spec.p_el_kw * spec.eta_th / spec.eta_el
@@ -138,6 +143,10 @@ def multi_energy_techs(s: Scenario, cat: Catalogue, grids: list[Any], *, fixed_s
             worst = max(cap / cop for m in spec.modes for cop, cap in [cop_and_capacity(spec, m, -10.0),
                                                                          cop_and_capacity(spec, m, 45.0)])
             hp_el_max += max(lim.max_units, lim.existing_units) * worst
+        cops = [cat.get(lim.type, AbsorptionChillerSpec, "absorption_chillers").cop_th for lim in hub.absorption_chillers
+                if not (lim.asis_only and not asis)]
+        if cops and hub.cooling is not None:
+            grp["feed"].append((hub.cooling.column, 1.0 / min(cops)))  # chiller feed ≤ cooling load / COP_th
         for lim in hub.absorption_chillers:
             if lim.asis_only and not asis:
                 continue
@@ -156,6 +165,7 @@ def multi_energy_techs(s: Scenario, cat: Catalogue, grids: list[Any], *, fixed_s
                 continue
             techs.append(ThermalStorage(f"{hub.id}_{key}", hub.id, lim.type, spec, choice=lim.choice, max_kwh=lim.max_kwh,
                                         existing_kwh=lim.existing_kwh, fixed=sub(key)))
+            grp["stores"].append(techs[-1])
             if spec.carrier == "heat":
                 charge_max += spec.c_rate_per_h * max([lim.max_kwh or 0.0, lim.existing_kwh] + list(spec.sizes_kwh))
         if hub.solar_thermal is not None:
@@ -200,6 +210,16 @@ def multi_energy_techs(s: Scenario, cat: Catalogue, grids: list[Any], *, fixed_s
     techs += stations
     if stations:
         techs.append(DhNetwork(stations, s.district_heating.eta))
+    # valid inequality on CHP units on (sizing pass): per group of hubs that can share heat
+    linked = [st.hub for st in stations]
+    groups = ([(linked, s.district_heating.eta)] if linked else []) + [([h], 1.0) for h in heat_group if h not in linked]
+    for hubs_g, eta in groups:
+        chps = [c for h in hubs_g for c in heat_group[h]["chps"]]
+        if chps:
+            techs.append(ChpHeatSink(f"chp_heat_sink_{'_'.join(hubs_g)}", chps,
+                                     [st for h in hubs_g for st in heat_group[h]["stores"]],
+                                     [x for h in hubs_g for x in heat_group[h]["heat"]],
+                                     [x for h in hubs_g for x in heat_group[h]["feed"]], eta=min(eta, 1.0)))
     if s.community == "physical" and not asis and len(s.hubs) > 1:
         for hub, grid in zip(s.hubs, grids):
             others = sum(v for k, v in give_max.items() if k != hub.id)
@@ -210,4 +230,79 @@ def multi_energy_techs(s: Scenario, cat: Catalogue, grids: list[Any], *, fixed_s
             links.append(LinkStation(hub.id, grid, give_max_kw=max(g, 0.0), take_max_kw=max(tk, 0.0), local_techs=local, **sb))
         techs += links
         techs.append(LinkNetwork(links))
+    techs += chp_off_cover(s, techs + list(outer or []), linked_heat=[st.hub for st in stations],
+                           linked_elec=[lk.hub for lk in links])
     return techs
+
+
+def _heat_sources(t: Technology) -> list[Any] | None:
+    """Heat (heating/DHW) supply terms of a technology other than CHP, [] if it supplies none,
+    None if unknown (then no cut is written)."""
+    b, hc = t.block, ("heat", "dhw")
+    if t.kind == "boiler":
+        return [lambda p, t_, b=b: sum(b.q_kw[c, p, t_] for c in b.C if c in hc)]
+    if t.kind == "heat_pump":
+        return [lambda p, t_, b=b, t=t: sum(b.q_kw[k, p, t_] for k in t.modes if k in ("heating", "dhw"))]
+    if t.kind == "solar_thermal":
+        return [lambda p, t_, b=b: b.q_kw[p, t_]] if getattr(t, "spec").carrier in hc else []
+    if t.kind == "thermal_storage":
+        return [lambda p, t_, b=b: b.q_discharge_kw[p, t_]] if getattr(t, "spec").carrier in hc else []
+    if t.kind in ("demand", "chp", "chp_heat_split", "dh_station", "absorption_chiller") or \
+            not any(c in hc for c, _l, _f in t.flows):
+        return []
+    return None
+
+
+def _elec_sources(t: Technology) -> list[Any] | None:
+    """Electricity supply terms other than CHP and the private links; None if unknown (V2G)."""
+    b = t.block
+    if t.kind == "grid":
+        return [lambda p, t_, b=b: b.p_import_kw[p, t_]]
+    if t.kind == "pv":
+        return [lambda p, t_, b=b: b.p_kw[p, t_]]
+    if t.kind == "battery":
+        return [lambda p, t_, b=b: b.p_discharge_kw[p, t_]]
+    if t.kind in ("demand", "chp", "link_station", "heat_pump", "absorption_chiller", "ai_cluster") or \
+            not any(c == "electricity" for c, _l, _f in t.flows):
+        return []
+    return None
+
+
+def chp_off_cover(s: Scenario, techs: list[Technology], *, linked_heat: list[str], linked_elec: list[str]
+                  ) -> list[Technology]:
+    """The CHP off-state cuts (design mode, see :class:`ChpOffCover`) per group of hubs. Built
+    lazily: the terms read the technologies' blocks, which exist when the cut is built (last)."""
+    out: list[Technology] = []
+    hubs = {h.id: h for h in s.hubs}
+    for carrier, linked, sources_of in (("heat", linked_heat, _heat_sources), ("electricity", linked_elec, _elec_sources)):
+        groups = ([linked] if linked else []) + [[h] for h in hubs if h not in linked]
+        for grp in groups:
+            chps = [t for t in techs if t.hub in grp and t.kind == "chp"]
+            if not chps:
+                continue
+            if carrier == "heat":
+                cols = [getattr(hubs[h], c).column for h in grp for c in ("heating", "dhw") if getattr(hubs[h], c) is not None]
+            else:
+                cols = [electricity_column(h, s) for h in grp]
+            members = [t for t in techs if t.hub in grp]
+            unit = max(c.spec.p_el_kw if carrier == "electricity" else c.spec.eta_th * c.spec.p_el_kw / c.spec.eta_el
+                       for c in chps)  # type: ignore[attr-defined]
+            out.append(_LazyOffCover(f"chp_off_{carrier}_{'_'.join(grp)}", chps, members, sources_of, cols, unit))
+    return out
+
+
+class _LazyOffCover(ChpOffCover):
+    def __init__(self, name: str, chps: list[Technology], members: list[Technology], sources_of: Any,
+                 cols: list[str], unit_kw: float) -> None:
+        super().__init__(name, chps, [], cols, unit_kw)  # type: ignore[arg-type]
+        self.members, self.sources_of = members, sources_of
+
+    def add_operation(self, ctx: Any, blk: Any) -> None:
+        terms: list[Any] = []
+        for t in self.members:
+            got = self.sources_of(t)
+            if got is None:
+                return  # a supply we do not know: no cut
+            terms += got
+        self.sources = terms
+        super().add_operation(ctx, blk)

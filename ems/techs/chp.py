@@ -11,6 +11,7 @@ is an equality). One split per hub instead of one per model: the same plans, few
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pyomo.environ as pyo
@@ -97,3 +98,78 @@ class ChpHeatSplit(Technology):
         if self.allow_heat_dump:
             blk.q_dump_kw = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, self.q_max_kw))
             self.port(ctx, "chp_heat", "CHP heat dump", lambda p, t: -blk.q_dump_kw[p, t])
+
+
+class ChpHeatSink(Technology):
+    """Valid inequality on CHP units on (design mode): the heat of a running unit must find a sink,
+    since (2) is an equality (no dissipation). For a group of hubs (those linked by district
+    heating, or one hub), with D_t the heating (15) + DHW (16) load and F_t an upper bound of the
+    chiller feed (18) (cooling load / COP_th) of step t, η the district-heating efficiency (17)
+    (1 without it) and u the units on:
+
+        Σ_stores (charge − discharge)_t ≥ η · Σ_CHP heat_t − D_t − F_t · Σ_CHP u_t.
+
+    Valid: η·heat ≤ D + F + net charge from the balances, and the stores only discharge into
+    heating/DHW (net charge ≥ −D when no unit runs). With the units on relaxed (sizing pass) it
+    removes the plans that run "a fraction of a unit" to feed a chiller load smaller than one
+    unit's heat when no heating load can take the surplus (summer).
+    """
+
+    kind = "chp_heat_sink"
+
+    def __init__(self, name: str, chps: list[Chp], stores: list[Technology], heat_columns: list[str],
+                 feed_columns: list[tuple[str, float]], eta: float = 1.0) -> None:
+        super().__init__(name, "community")
+        self.chps, self.stores, self.eta = list(chps), list(stores), eta
+        self.heat_columns, self.feed_columns = list(heat_columns), list(feed_columns)
+
+    def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
+        if ctx.mode != "design" or not self.chps or not self.feed_columns:
+            return
+        heat = [ctx.series(c) for c in self.heat_columns]
+        feed = [(ctx.series(c), f) for c, f in self.feed_columns]
+        ctx.param(blk, "heat_load_kw", {k: sum(max(h[k], 0.0) for h in heat) for k in ctx.grid.index()})
+        ctx.param(blk, "feed_max_kw", {k: sum(f * max(c[k], 0.0) for c, f in feed) for k in ctx.grid.index()})
+        chps, stores, eta = self.chps, self.stores, self.eta
+        blk.heat_finds_sink = pyo.Constraint(ctx.T, rule=lambda b, p, t: sum(
+            s.block.q_charge_kw[p, t] - s.block.q_discharge_kw[p, t] for s in stores)
+            >= sum(eta * c.spec.eta_th * c.block.fuel_kw[p, t] - b.feed_max_kw[p, t] * c.block.u_on[p, t] for c in chps)
+            - b.heat_load_kw[p, t])
+
+
+class ChpOffCover(Technology):
+    """Valid inequality on CHP units on (design mode), one per carrier and group of hubs that can
+    share it (electricity: hubs linked by (3)–(7), (14); heat: hubs linked by district heating).
+    With L_t the group's load (data), U the largest output of one unit (kWe, or kW of heat at full
+    load) and k_t = ⌊L_t / U⌋, the other sources (grid import, PV, battery discharge; or boilers,
+    heat pumps, solar thermal, store discharge) cover what k_t or fewer running units cannot:
+
+        Σ other sources_t ≥ (L_t − k_t·U) · (k_t + 1 − Σ_CHP u_t).
+
+    Valid for integer u (u ≤ k_t: the units give at most U·u, and (L − kU)(k + 1 − u) ≤ L − U·u
+    since L ≤ (k + 1)U; u > k_t: the right-hand side is ≤ 0). With u relaxed it removes the plans
+    that run "a fraction of a unit" at full-load efficiency instead of a whole unit at part load
+    (or the unit for part of the step and the grid or the boiler for the rest).
+    """
+
+    kind = "chp_off_cover"
+
+    def __init__(self, name: str, chps: list[Chp], sources: list[Any], load_columns: list[str],
+                 unit_kw: float = float("inf")) -> None:
+        super().__init__(name, "community")
+        self.chps, self.sources, self.load_columns = list(chps), list(sources), list(load_columns)
+        self.unit_kw = unit_kw
+
+    def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
+        if ctx.mode != "design" or not self.chps or not self.load_columns:
+            return
+        loads = [ctx.series(c) for c in self.load_columns]
+        total = {k: sum(max(x[k], 0.0) for x in loads) for k in ctx.grid.index()}
+        U = self.unit_kw
+        units = {k: (math.floor(v / U) if 0 < U < float("inf") else 0) for k, v in total.items()}
+        ctx.param(blk, "uncovered_kw", {k: v - units[k] * U if units[k] else v for k, v in total.items()})
+        ctx.param(blk, "units_k", {k: float(units[k]) for k in total})
+        chps, sources = self.chps, self.sources
+        blk.covered_when_off = pyo.Constraint(ctx.T, rule=lambda b, p, t: sum(f(p, t) for f in sources)
+                                              >= b.uncovered_kw[p, t] * (b.units_k[p, t] + 1
+                                                                         - sum(c.block.u_on[p, t] for c in chps)))

@@ -6,7 +6,8 @@ the private lossless network, (3)–(4) with binaries x_take, x_give per step:
 (6) grid import ≤ C·(1 − x_give) — it does not pass grid energy to the other hubs;
 (7) grid export ≤ C·(1 − x_take) — it does not pass the other hubs' energy to the grid.
 Big-M values from data: C = contract power; P_max per hub from its possible local generation
-(giving) and its possible consumption (taking). ``LinkNetwork``: Σ given = Σ taken (14).
+(giving) and its possible consumption (taking); in design mode also capped by what the other
+hubs can take (giving) or give (taking) in that step. ``LinkNetwork``: Σ given = Σ taken (14).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class LinkStation(Technology):
         self.give_max_kw, self.take_max_kw = give_max_kw, take_max_kw
         self.load_column, self.take_flex_kw = load_column, take_flex_kw
         self.give_firm_kw, self.pv_kwp_by_yield = give_firm_kw, dict(pv_kwp_by_yield or {})
+        self.peers: list[LinkStation] = []  # the other hubs' stations (set by LinkNetwork)
 
     def _step_bounds(self, ctx: BuildContext) -> tuple[dict[tuple[str, int], float], dict[tuple[str, int], float],
                                                       dict[tuple[str, int], float]]:
@@ -57,6 +59,13 @@ class LinkStation(Technology):
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
         G, Tk, C = self.give_max_kw, self.take_max_kw, self.grid.contract_kw
         m_take, m_give, use = self._step_bounds(ctx)
+        gen_max = dict(m_give)  # what the hub can generate: the big-M of (7)
+        if self.peers and ctx.mode == "design":
+            # (3)-(4) with community big-M (design data do not change after the build): by (14) a
+            # hub gives at most what the others can take and takes at most what they can give
+            peer = [o._step_bounds(ctx) for o in self.peers]
+            m_give = {k: min(v, sum(b[0][k] for b in peer)) for k, v in m_give.items()}
+            m_take = {k: min(v, sum(b[1][k] for b in peer)) for k, v in m_take.items()}
         ctx.param(blk, "m_take", m_take)
         ctx.param(blk, "m_give", m_give)
         blk.p_from_kw = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, Tk))
@@ -72,7 +81,7 @@ class LinkStation(Technology):
         blk.no_grid_pass = pyo.Constraint(ctx.T, rule=lambda b, p, t: g.import_kw(p, t)
                                           <= min(C, use[p, t]) * (1 - b.x_give[p, t]))  # (6)
         blk.no_pass_to_grid = pyo.Constraint(ctx.T, rule=lambda b, p, t: g.export_kw(p, t)
-                                             <= min(C, m_give[p, t]) * (1 - b.x_take[p, t]))  # (7)
+                                             <= min(C, gen_max[p, t]) * (1 - b.x_take[p, t]))  # (7)
         # Valid inequality (cuts the relaxation's pass-through loops, keeps every non-dominated
         # integer plan): what a hub exports and gives comes from its own generation,
         # export + give ≤ PV + CHP + battery discharge — with (5)-(7) a giver does not import or
@@ -81,6 +90,16 @@ class LinkStation(Technology):
         if gens is not None:
             blk.own_energy_only = pyo.Constraint(ctx.T, rule=lambda b, p, t: g.export_kw(p, t) + b.p_to_kw[p, t]
                                                  <= sum(fn(p, t) for fn in gens))
+            if self.load_column is not None and ctx.mode == "design":
+                # (3)/(7), valid inequality: a hub that does not take covers its own load from its
+                # generation and imports, so export + give + load·(1 − x_take) ≤ generation + import
+                # (no dominance argument needed); equivalently take ≤ load·x_take + flexible uses,
+                # i.e. (3) without the flexible uses' maximum in its big-M
+                load = ctx.series(self.load_column)
+                ctx.param(blk, "load_kw", load)
+                blk.own_load_first = pyo.Constraint(ctx.T, rule=lambda b, p, t: g.export_kw(p, t) + b.p_to_kw[p, t]
+                                                    + b.load_kw[p, t] * (1 - b.x_take[p, t])
+                                                    <= sum(fn(p, t) for fn in gens) + g.import_kw(p, t))
         self.port(ctx, "electricity", TAKE_LABEL, lambda p, t: blk.p_from_kw[p, t])
         self.port(ctx, "electricity", GIVE_LABEL, lambda p, t: -blk.p_to_kw[p, t])
 
@@ -115,6 +134,8 @@ class LinkNetwork(Technology):
     def __init__(self, stations: list[LinkStation]) -> None:
         super().__init__("link_network", "community")
         self.stations = stations
+        for s in stations:
+            s.peers = [o for o in stations if o is not s]
 
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
         blk.balance = pyo.Constraint(ctx.T, rule=lambda b, p, t: sum(s.to_kw(p, t) for s in self.stations)
