@@ -157,6 +157,45 @@ def test_heat_pump_capacity_follows_temperature(hp_hub: Controller) -> None:
     assert cop_and_capacity(spec, "heating", 0.0)[1] < cop_and_capacity(spec, "heating", 10.0)[1]
 
 
+def test_two_heat_pump_units_in_two_modes(tmp_path: Path) -> None:
+    """One setpoint per unit: with heating and cooling demand at once, one unit heats and the other
+    cools (a unit runs in one mode); each unit's electric power × its COP/EER is its output."""
+    ctl = _controller(tmp_path, {"cooling": {"column": "cool"}, "heat_pumps": [{"type": "hp", "max_units": 2}],
+                                 "boilers": [{"type": "boil", "existing_kw": 400}]},
+                      {"hp": {"n_units": 2}, "boil": {"kw": 400}})
+    inp = _inp(heat=60.0, buy=0.30, gas=0.20, t_amb=20.0)
+    inp.columns["cool"] = np.full(N, 50.0)
+    res = ctl.step(inp)
+    assert res.mode == "optimal", res.alerts
+    spec = ctl.setup.heat_pumps["h1"][0].spec
+    units = {_sp(res, "heat_pump", d)["mode"]: _sp(res, "heat_pump", d)["p_kw"] for d in ("hp_1", "hp_2")}
+    assert set(units) == {"heating", "cooling"}
+    assert units["heating"] * cop_and_capacity(spec, "heating", 20.0)[0] == pytest.approx(60.0, abs=1e-2)
+    assert units["cooling"] * cop_and_capacity(spec, "cooling", 20.0)[0] == pytest.approx(50.0, abs=1e-2)
+    assert res.plan["h1.cooling_unmet_kw"].abs().max() < 1e-6
+
+
+def test_installed_bounds_keep_the_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bounds and big-M values from the installed sizes (``installed_scenario``) tighten the model
+    but not its feasible set: the same optimum as with the design's maxima (5 units allowed)."""
+    import ems.operation.assembly as asm
+
+    hub = {"chp": [{"type": "chp100", "max_units": 5}], "boilers": [{"type": "boil", "existing_kw": 400, "max_kw": 600}],
+           "puffer": {"type": "puf"}}
+    sizes = {"chp100": {"n_units": 2}, "boil": {"kw": 500}, "puffer": {"pick_100kwh": 1, "kwh": 100}}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    tight = _controller(tmp_path / "a", hub, sizes)
+    assert tight.setup.chps["h1"][0].block.u_on[("h", 0)].ub == 2  # bound = installed units
+    monkeypatch.setattr(asm, "installed_scenario", lambda s, fixed: s)
+    loose = _controller(tmp_path / "b", hub, sizes)
+    assert loose.setup.chps["h1"][0].block.u_on[("h", 0)].ub == 5
+    for heat, buy, gas in ((150.0, 0.40, 0.03), (420.0, 0.40, 0.03), (150.0, 0.10, 0.30)):
+        a, b = tight.step(_inp(heat=heat, buy=buy, gas=gas)), loose.step(_inp(heat=heat, buy=buy, gas=gas))
+        assert a.record.objective == pytest.approx(b.record.objective, rel=1e-6, abs=1e-4)
+        assert _sp(a, "chp", "chp100") == _sp(b, "chp", "chp100")
+
+
 @pytest.mark.parametrize("heat", [150.0, 300.0, 100.0, 40.0])
 def test_fallback_chp_follows_heat_demand(chp_hub: Controller, heat: float) -> None:
     """No plan (time limit) → heat-led rule: largest units first, a unit only if the heat left is
