@@ -193,6 +193,7 @@ class Controller:
                     setpoints[i] = rules[sp.key]
                     alerts.append(f"stale telemetry {'/'.join(sp.key)} ({inp.stale[sp.key]:.0f} s old) → safe setpoint")
             plan = self.plan_frame(inp.start)
+            alerts += thermal.plan_alerts(self.setup, self.keys[0])
         else:
             setpoints = list(rules.values())
             plan = pd.DataFrame()

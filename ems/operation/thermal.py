@@ -171,6 +171,25 @@ def fallback_setpoints(s: OperationSetup, inp: Any) -> list[Raw]:
     return out
 
 
+def plan_alerts(s: OperationSetup, k0: tuple[str, int], threshold_kw: float = 1.0) -> list[str]:
+    """Alerts for a plan whose first step leaves heat, DHW or cooling unserved, or has to throw CHP
+    heat away (slack of the soft balances: the plant cannot do what is asked)."""
+    out: list[str] = []
+    dem = next(iter(s.thermal_demands.values()), None)
+    m = dem.block.model() if dem is not None else None
+    if m is None or not hasattr(m, "unmet_kw"):
+        return out
+    for hub, carrier in m.B:
+        if carrier == "electricity":
+            continue
+        unmet, dump = pyo.value(m.unmet_kw[hub, carrier, k0]), pyo.value(m.dump_kw[hub, carrier, k0])
+        if unmet > threshold_kw:
+            out.append(f"{hub}: {carrier} demand not covered by {unmet:.1f} kW in the plan")
+        if dump > threshold_kw:
+            out.append(f"{hub}: the plan dissipates {dump:.1f} kW of {carrier.replace('_', ' ')}")
+    return out
+
+
 def electric_kw(raw: list[Raw]) -> dict[str, float]:
     """Electric power (kW) the thermal setpoints draw per hub: heat pumps − CHP (links excluded)."""
     out: dict[str, float] = {}

@@ -107,6 +107,10 @@ def test_chp_runs_on_a_positive_spark_spread_and_boiler_on_a_negative_one(chp_hu
     assert res.plan["h1.chp_kw"].abs().max() < 1e-6
     assert _sp(res, "boiler", "boil")["heat_kw"] == pytest.approx(150.0, abs=1e-3)
     _heat_balance_closes(res.plan)
+    assert not any("heat" in a for a in res.alerts)
+    # more heat than the boiler and both engines can make: the plan says so
+    res = ctl.step(_inp(heat=700.0, buy=0.10, gas=0.30))
+    assert any(a.startswith("h1: heat demand not covered by") for a in res.alerts), res.alerts
     # parameters only: the same Pyomo model and the same components across steps
     assert id(ctl.model) == model_id and ctl.component_count() == count
 
