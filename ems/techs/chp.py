@@ -112,8 +112,7 @@ class ChpHeatSink(Technology):
     Valid: η·heat ≤ D + F + net charge from the balances, and the stores only discharge into
     heating/DHW (net charge ≥ −D when no unit runs). With the units on relaxed (sizing pass) it
     removes the plans that run "a fraction of a unit" to feed a chiller load smaller than one
-    unit's heat when no heating load can take the surplus (summer). Also written per CHP model
-    (the other models' heat on the sink side) where D_t is below the model's full heat.
+    unit's heat when no heating load can take the surplus (summer).
     """
 
     kind = "chp_heat_sink"
@@ -132,19 +131,10 @@ class ChpHeatSink(Technology):
         ctx.param(blk, "heat_load_kw", {k: sum(max(h[k], 0.0) for h in heat) for k in ctx.grid.index()})
         ctx.param(blk, "feed_max_kw", {k: sum(f * max(c[k], 0.0) for c, f in feed) for k in ctx.grid.index()})
         chps, stores, eta = self.chps, self.stores, self.eta
-        net = lambda p, t: sum(s.block.q_charge_kw[p, t] - s.block.q_discharge_kw[p, t] for s in stores)  # noqa: E731
-        heat = lambda c, p, t: eta * c.spec.eta_th * c.block.fuel_kw[p, t]  # noqa: E731
-        blk.heat_finds_sink = pyo.Constraint(ctx.T, rule=lambda b, p, t: net(p, t) >= sum(
-            heat(c, p, t) - b.feed_max_kw[p, t] * c.block.u_on[p, t] for c in chps) - b.heat_load_kw[p, t])
-        # the same per CHP model c, the other models' heat counted as a sink (valid: u_c = 0 → heat_c
-        # = 0; u_c ≥ 1 → η·heat ≤ D + F + net): a fraction of a large unit can no longer hide behind
-        # the units-on of a small one; only where it can bind (D_t below the model's full heat)
-        idx = [(i, p, t) for i, c in enumerate(chps) for p, t in ctx.grid.index()
-               if len(chps) > 1 and pyo.value(blk.heat_load_kw[p, t]) < eta * c.spec.eta_th * c.spec.p_el_kw
-               / c.spec.eta_el * max(c.max_units, c.existing_units)]
-        blk.heat_finds_sink_unit = pyo.Constraint(idx, rule=lambda b, i, p, t: net(p, t) + sum(
-            heat(c, p, t) for j, c in enumerate(chps) if j != i)
-            >= heat(chps[i], p, t) - b.feed_max_kw[p, t] * chps[i].block.u_on[p, t] - b.heat_load_kw[p, t])
+        blk.heat_finds_sink = pyo.Constraint(ctx.T, rule=lambda b, p, t: sum(
+            s.block.q_charge_kw[p, t] - s.block.q_discharge_kw[p, t] for s in stores)
+            >= sum(eta * c.spec.eta_th * c.block.fuel_kw[p, t] - b.feed_max_kw[p, t] * c.block.u_on[p, t] for c in chps)
+            - b.heat_load_kw[p, t])
 
 
 class ChpOffCover(Technology):
@@ -159,26 +149,16 @@ class ChpOffCover(Technology):
     Valid for integer u (u ≤ k_t: the units give at most U·u, and (L − kU)(k + 1 − u) ≤ L − U·u
     since L ≤ (k + 1)U; u > k_t: the right-hand side is ≤ 0). With u relaxed it removes the plans
     that run "a fraction of a unit" at full-load efficiency instead of a whole unit at part load
-    (or the unit for part of the step and the grid or the boiler for the rest). Also written per
-    CHP model c (U = its unit size, the other models' output counted as a source) where
-    L_t < 2·U_c, so a fraction of a large unit cannot hide behind the units on of a small one.
+    (or the unit for part of the step and the grid or the boiler for the rest).
     """
 
     kind = "chp_off_cover"
 
     def __init__(self, name: str, chps: list[Chp], sources: list[Any], load_columns: list[str],
-                 unit_kw: float = float("inf"), carrier: str = "electricity") -> None:
+                 unit_kw: float = float("inf")) -> None:
         super().__init__(name, "community")
         self.chps, self.sources, self.load_columns = list(chps), list(sources), list(load_columns)
-        self.unit_kw, self.carrier = unit_kw, carrier
-
-    def _output(self, c: Chp, p: str, t: int) -> Any:
-        b = c.block
-        return b.p_el_kw[p, t] if self.carrier == "electricity" else c.spec.eta_th * b.fuel_kw[p, t]
-
-    def _unit(self, c: Chp) -> float:
-        s = c.spec
-        return s.p_el_kw if self.carrier == "electricity" else s.eta_th * s.p_el_kw / s.eta_el
+        self.unit_kw = unit_kw
 
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
         if ctx.mode != "design" or not self.chps or not self.load_columns:
@@ -193,16 +173,3 @@ class ChpOffCover(Technology):
         blk.covered_when_off = pyo.Constraint(ctx.T, rule=lambda b, p, t: sum(f(p, t) for f in sources)
                                               >= b.uncovered_kw[p, t] * (b.units_k[p, t] + 1
                                                                          - sum(c.block.u_on[p, t] for c in chps)))
-        # the same per CHP model c with its own unit size U_c, the other models' output counted as
-        # a source (valid by the same argument); written where L_t < 2·U_c (part load of one unit)
-        if len(chps) > 1:
-            rows = {}
-            for i, c in enumerate(chps):
-                uc = self._unit(c)
-                for k, v in total.items():
-                    if 0 < v < 2 * uc:
-                        kk = math.floor(v / uc)
-                        rows[(i,) + k] = (v - kk * uc, kk)
-            blk.covered_when_off_unit = pyo.Constraint(list(rows), rule=lambda b, i, p, t: sum(f(p, t) for f in sources)
-                                                       + sum(self._output(c, p, t) for j, c in enumerate(chps) if j != i)
-                                                       >= rows[(i, p, t)][0] * (rows[(i, p, t)][1] + 1 - chps[i].block.u_on[p, t]))
