@@ -32,7 +32,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from ems.operation.service import OperationService, StepOutcome
-from ems.operation.state import PlantState, tip_of_hour
+from ems.operation.state import tip_of_hour
 from ems.ports.timeseries import Point
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ems.config.schema import Catalogue, ChargerSpec, PvTypeSpec, Scenario, load_scenario
+from ems.config.schema import Catalogue, ChargerSpec, Scenario, load_scenario
 from ems.errors import ConfigError
 from ems.model.assembly import electricity_column, grid_exclusivity_needed, techs_from_scenario
 from ems.operation.ev_points import ChargePoint, EvChargePoints

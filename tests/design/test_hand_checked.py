@@ -103,7 +103,6 @@ def test_ev_leaves_with_its_energy_and_charges_only_when_present(scenario_factor
 
 
 def test_dumb_charger_delivers_full_power_from_arrival(scenario_factory):
-    hours = list(range(24))
     vehicle = {"name": "car", "battery_kwh": 40, "p_max_kw": 7, "need_kwh_per_day": 10, "arrival_h": 9,
                "departure_h": 17, "soc_arrival": 0.2, "days": "all", "taper_soc": 1.0}
     path = scenario_factory({"load": [0.0] * 24, "buy": [0.2] * 24},
