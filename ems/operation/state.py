@@ -155,7 +155,8 @@ class PlantState:
         need = max(float(p.get("requested_e_kwh") or 0.0) - float(p.get("session_e_kwh") or 0.0), 0.0)
         dep = pd.Timestamp(p["departure"]) if p.get("departure") else pd.Timestamp(p["ts"]) + pd.Timedelta(hours=default_stay_h)
         steps = max(1, math.ceil((dep - start).total_seconds() / 3600 / dt_h - 1e-9))
-        return EvSession(need_kwh=need, departure_step=steps)
+        p_car = p.get("vehicle_p_max_kw")
+        return EvSession(need_kwh=need, departure_step=steps, p_vehicle_kw=float(p_car) if p_car else None)
 
     def ingest_job(self, key: DeviceKey, payload: dict[str, Any]) -> bool:
         """Take a validated job announcement (latest per job id wins); True when it adds work

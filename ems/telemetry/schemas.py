@@ -113,6 +113,7 @@ class EvChargerState(_Payload):
     requested_e_kwh: Annotated[float, Field(ge=0.0, le=1000.0)] | None = None
     session_e_kwh: Annotated[float, Field(ge=0.0, le=1000.0)] | None = None
     departure: datetime | None = None
+    vehicle_p_max_kw: PositivePowerKw | None = None  # the car's charging limit (ISO 15118 / OCPP, or learned by the charger)
 
     @field_validator("departure", mode="before")
     @classmethod

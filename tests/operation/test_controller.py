@@ -241,3 +241,25 @@ def test_site_gap_defaults_reach_highs(tmp_path) -> None:
     svc = OperationService(site, setup, fc)
     opts = svc.controller.session.options
     assert opts["mip_rel_gap"] == 1e-4 and opts["mip_abs_gap"] == 0.05 and svc.controller.warm_start
+
+
+def test_a_cars_own_power_limit_from_the_charger_is_planned(op) -> None:
+    """A 7.4 kW charger reports a 3 kW car (`vehicle_p_max_kw`): the session carries the limit and
+    the plan never sets more, yet delivers the request by departure (3 kW × 4 h > 8 kWh)."""
+    from ems.operation.state import PlantState
+
+    site, setup, fc, ctl = op
+    start = noon()
+    st = PlantState()
+    st.ingest(("hub1", "ev_charger", "cp1"), {"ts": start.isoformat(), "plugged": True, "p_kw": 0.0,
+                                               "requested_e_kwh": 8.0, "session_e_kwh": 0.0,
+                                               "departure": (start + pd.Timedelta(hours=4)).isoformat(),
+                                               "vehicle_p_max_kw": 3.0})
+    sess = st.ev_session(("hub1", "ev_charger", "cp1"), start, ctl.dt_h)
+    assert sess.p_vehicle_kw == 3.0 and sess.departure_step == 16
+    res = ctl.step(step_input(op, start, ev_sessions={("hub1", "cp1"): sess}))
+    assert res.ev_short_kwh[("hub1", "cp1")] < 1e-6
+    planned = res.plan["hub1.ev_kw"].to_numpy()  # only cp1 is plugged
+    assert planned.max() <= 3.0 + 1e-6
+    pt = next(c for c in setup.ev_points["hub1"].points if c.point_id == "cp1")
+    assert planned[:16].sum() * ctl.dt_h * pt.eta >= 8.0 - 1e-4
