@@ -192,7 +192,8 @@ class PlantSim:
                     out.append(((hub, "ev_charger", c.point_id), {
                         "ts": ts, "plugged": True, "p_kw": round(self.last_p.get(f"{hub}.{c.point_id}", 0.0), 3),
                         "requested_e_kwh": round(s["need_kwh"], 3), "session_e_kwh": round(min(s["got_kwh"], s["need_kwh"]), 3),
-                        "departure": s["depart"], "vehicle_p_max_kw": s["p_vehicle_kw"]}))
+                        "departure": s["depart"], "vehicle_p_max_kw": s["p_vehicle_kw"],
+                        "cars_waiting": sum(1 for w in self.waiting if w["hub"] == hub)}))
         for cid, ai in self.setup.ai_clusters.items():
             q = [j for j in self.queue[cid] if j["left_kwh"] > JOB_DONE_KWH]
             payload: dict[str, Any] = {"ts": ts, "p_kw": round(self.last_p.get(f"ai.{cid}", ai.floor_kw), 3),

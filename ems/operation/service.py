@@ -13,6 +13,7 @@ and energy counters), ``pv/<pv type>`` (e.g. ``pv/pv_mono``), ``battery/bess``, 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -227,7 +228,12 @@ class OperationService:
                 sess = st.ev_session((hub, "ev_charger", c.point_id), start, dt)
                 if sess is not None:
                     first = 1.0 - min(max((now - start).total_seconds() / 3600 / dt, 0.0), 0.99)
-                    sess = type(sess)(sess.need_kwh, sess.departure_step, sess.p_vehicle_kw, sess.room_kwh, first)
+                    due = sess.departure_step
+                    if st.value((hub, "ev_charger", c.point_id), "cars_waiting") > 0 and sess.need_kwh > 0:
+                        # cars wait for a charger: finish this one as fast as it can charge, then free it
+                        p_max = min(c.p_kw, sess.p_vehicle_kw or c.p_kw) * c.eta
+                        due = max(1, min(due, math.ceil(sess.need_kwh / max(p_max * dt, 1e-9) + (1 - first) - 1e-9)))
+                    sess = type(sess)(sess.need_kwh, due, sess.p_vehicle_kw, sess.room_kwh, first)
                 inp.ev_sessions[(hub, c.point_id)] = sess
         for cid, ai in s.ai_clusters.items():
             inp.ai_floor_kw[cid] = ai.floor_kw

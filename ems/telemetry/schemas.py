@@ -114,6 +114,7 @@ class EvChargerState(_Payload):
     session_e_kwh: Annotated[float, Field(ge=0.0, le=1000.0)] | None = None
     departure: datetime | None = None
     vehicle_p_max_kw: PositivePowerKw | None = None  # the car's charging limit (ISO 15118 / OCPP, or learned by the charger)
+    cars_waiting: Annotated[int, Field(ge=0, le=1000)] | None = None  # cars queued for a free charger at this site
 
     @field_validator("departure", mode="before")
     @classmethod

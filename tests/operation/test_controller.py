@@ -263,3 +263,26 @@ def test_a_cars_own_power_limit_from_the_charger_is_planned(op) -> None:
     assert planned.max() <= 3.0 + 1e-6
     pt = next(c for c in setup.ev_points["hub1"].points if c.point_id == "cp1")
     assert planned[:16].sum() * ctl.dt_h * pt.eta >= 8.0 - 1e-4
+
+
+def test_cars_waiting_make_the_plugged_car_finish_first(op) -> None:
+    """A charger reports cars waiting for a free charger: the plugged car's window shrinks to the
+    steps it needs at full power, so the plan charges it flat out now and frees the charger
+    (without the queue, a 6-hour stay lets the plan wait for cheaper or sunnier hours)."""
+    from ems.operation.service import OperationService
+
+    site, setup, fc, ctl = op
+    start = pd.Timestamp("2025-06-16 05:00", tz="UTC")  # early morning: PV comes later, waiting pays
+    pt = next(c for c in setup.ev_points["hub1"].points if c.point_id == "cp1")
+    state = {"ts": start.isoformat(), "plugged": True, "p_kw": 0.0, "requested_e_kwh": 5.0, "session_e_kwh": 0.0,
+             "departure": (start + pd.Timedelta(hours=6)).isoformat()}
+    steps_at_full = int(np.ceil(5.0 / (pt.p_kw * pt.eta * ctl.dt_h)))
+    delivered = {}
+    for waiting in (0, 2):
+        svc = OperationService(site, setup, fc, controller=ctl)
+        svc.on_state(("hub1", "ev_charger", "cp1"), {**state, "cars_waiting": waiting})
+        out = svc.step(start, now=start)
+        assert out.result.ev_short_kwh[("hub1", "cp1")] < 1e-6
+        delivered[waiting] = out.result.plan["hub1.ev_kw"].to_numpy()[:steps_at_full].sum() * ctl.dt_h * pt.eta
+    assert delivered[2] >= 5.0 - 1e-4  # done within the steps it needs at full power
+    assert delivered[0] < 5.0 - 0.5  # with no queue the plan takes its time
