@@ -105,6 +105,22 @@ def chp_heat_led(heat_kw: float, models: list[ChpUnits]) -> tuple[dict[str, tupl
     return out, left
 
 
+def _hp_units(plan: ThermalRulePlan, hps: list[HpUnits], free: dict[str, int], mode: str, left_kw: float) -> float:
+    """Give ``mode`` (cooling or heating) whole heat-pump units from those still ``free`` until
+    ``left_kw`` is covered; appends (model, unit, mode, p_el_kw, q_kw) to ``plan.hp``; returns
+    what is left."""
+    for hp in hps:
+        q_unit, eff = (hp.cool_kw, hp.eer) if mode == "cooling" else (hp.heat_kw, hp.cop_heat)
+        if mode not in hp.modes or q_unit <= 0 or left_kw <= 1e-9:
+            continue
+        for _ in range(min(free[hp.model], math.ceil(left_kw / q_unit - 1e-9))):
+            q = min(left_kw, q_unit)
+            plan.hp.append((hp.model, hp.n_units - free[hp.model] + 1, mode, q / eff, q))
+            free[hp.model] -= 1
+            left_kw -= q
+    return left_kw
+
+
 def thermal_rule(heat_kw: float, cooling_kw: float, chps: list[ChpUnits], hps: list[HpUnits],
                  boilers: list[tuple[str, float]], chillers: list[tuple[str, float, float]]) -> ThermalRulePlan:
     """The rule-based thermal dispatch of one hub (SPEC §4 "CHP following heat demand").
@@ -126,24 +142,8 @@ def thermal_rule(heat_kw: float, cooling_kw: float, chps: list[ChpUnits], hps: l
     plan.chp = chp
     # heat pumps: cooling first (comfort and the chillers' backup), then heating
     free = {hp.model: hp.n_units for hp in hps}
-    for hp in hps:
-        if "cooling" not in hp.modes or hp.cool_kw <= 0 or cooling_left <= 1e-9:
-            continue
-        units = min(free[hp.model], math.ceil(cooling_left / hp.cool_kw - 1e-9))
-        for u in range(units):
-            q = min(cooling_left, hp.cool_kw)
-            plan.hp.append((hp.model, hp.n_units - free[hp.model] + 1, "cooling", q / hp.eer, q))
-            free[hp.model] -= 1
-            cooling_left -= q
-    for hp in hps:
-        if "heating" not in hp.modes or hp.heat_kw <= 0 or heat_left <= 1e-9:
-            continue
-        units = min(free[hp.model], math.ceil(heat_left / hp.heat_kw - 1e-9))
-        for u in range(units):
-            q = min(heat_left, hp.heat_kw)
-            plan.hp.append((hp.model, hp.n_units - free[hp.model] + 1, "heating", q / hp.cop_heat, q))
-            free[hp.model] -= 1
-            heat_left -= q
+    cooling_left = _hp_units(plan, hps, free, "cooling", cooling_left)
+    heat_left = _hp_units(plan, hps, free, "heating", heat_left)
     for model, cap in boilers:
         q = min(heat_left, cap)
         plan.boiler[model] = q
