@@ -30,19 +30,10 @@ def _site(tmp: Path, community: str | None = None) -> Path:
 
 def _forget(host: str, port: int, community: str) -> None:
     """Drop the persistent sessions this test left on a shared broker."""
-    import paho.mqtt.client as paho
-    from paho.mqtt.enums import CallbackAPIVersion
+    from tests.integration.helpers import forget_session
 
     for cid in (f"cer-ems-{community}", f"cer-sim-plant-{community}"):
-        c = paho.Client(CallbackAPIVersion.VERSION2, client_id=cid, clean_session=True)
-        try:
-            c.connect(host, port, 10)
-            c.loop_start()
-            time.sleep(0.1)
-            c.disconnect()
-            c.loop_stop()
-        except OSError:
-            pass
+        forget_session(host, port, cid)
 
 
 def test_simulated_day_through_real_broker(mqtt_broker, tmp_path: Path) -> None:
