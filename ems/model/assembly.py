@@ -285,15 +285,15 @@ def chp_off_cover(s: Scenario, techs: list[Technology], *, linked_heat: list[str
             else:
                 cols = [electricity_column(h, s) for h in grp]
             members = [t for t in techs if t.hub in grp]
-            unit = max(c.spec.p_el_kw if carrier == "electricity" else c.spec.eta_th * c.spec.p_el_kw / c.spec.eta_el
-                       for c in chps)  # type: ignore[attr-defined]
+            unit = [c.spec.p_el_kw if carrier == "electricity" else c.spec.eta_th * c.spec.p_el_kw / c.spec.eta_el
+                    for c in chps]  # type: ignore[attr-defined]
             out.append(_LazyOffCover(f"chp_off_{carrier}_{'_'.join(grp)}", chps, members, sources_of, cols, unit))
     return out
 
 
 class _LazyOffCover(ChpOffCover):
     def __init__(self, name: str, chps: list[Technology], members: list[Technology], sources_of: Any,
-                 cols: list[str], unit_kw: float) -> None:
+                 cols: list[str], unit_kw: list[float]) -> None:
         super().__init__(name, chps, [], cols, unit_kw)  # type: ignore[arg-type]
         self.members, self.sources_of = members, sources_of
 

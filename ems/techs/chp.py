@@ -107,9 +107,11 @@ class ChpHeatSink(Technology):
     chiller feed (18) (cooling load / COP_th) of step t, η the district-heating efficiency (17)
     (1 without it) and u the units on:
 
-        Σ_stores (charge − discharge)_t ≥ η · Σ_CHP heat_t − D_t − F_t · Σ_CHP u_t.
+        Σ_stores (charge − discharge)_t ≥ η · Σ_CHP heat_t − D_t − Σ_c min(F_t, η·H_c) · u_c,t
 
-    Valid: η·heat ≤ D + F + net charge from the balances, and the stores only discharge into
+    (H_c the heat of one unit of CHP c at full load). Valid: η·heat ≤ D + feed + net charge from
+    the balances; the chillers take only CHP (or district, i.e. CHP) heat, so feed ≤ min(F,
+    η·Σ H_c·u_c) ≤ Σ min(F, η·H_c)·u_c for integer u; and the stores only discharge into
     heating/DHW (net charge ≥ −D when no unit runs). With the units on relaxed (sizing pass) it
     removes the plans that run "a fraction of a unit" to feed a chiller load smaller than one
     unit's heat when no heating load can take the surplus (summer).
@@ -131,45 +133,60 @@ class ChpHeatSink(Technology):
         ctx.param(blk, "heat_load_kw", {k: sum(max(h[k], 0.0) for h in heat) for k in ctx.grid.index()})
         ctx.param(blk, "feed_max_kw", {k: sum(f * max(c[k], 0.0) for c, f in feed) for k in ctx.grid.index()})
         chps, stores, eta = self.chps, self.stores, self.eta
+        unit_heat = [eta * c.spec.eta_th * c.spec.p_el_kw / c.spec.eta_el for c in chps]
+        feed_max = {k: sum(f * max(c[k], 0.0) for c, f in feed) for k in ctx.grid.index()}
+        blk.C = pyo.Set(initialize=range(len(chps)), ordered=True)
+        blk.feed_weight_kw = pyo.Param(blk.C, ctx.T, mutable=True, within=pyo.NonNegativeReals, initialize={
+            (i, *k): min(v, h) for i, h in enumerate(unit_heat) for k, v in feed_max.items()})
         blk.heat_finds_sink = pyo.Constraint(ctx.T, rule=lambda b, p, t: sum(
             s.block.q_charge_kw[p, t] - s.block.q_discharge_kw[p, t] for s in stores)
-            >= sum(eta * c.spec.eta_th * c.block.fuel_kw[p, t] - b.feed_max_kw[p, t] * c.block.u_on[p, t] for c in chps)
-            - b.heat_load_kw[p, t])
+            >= sum(eta * c.spec.eta_th * c.block.fuel_kw[p, t] - b.feed_weight_kw[i, p, t] * c.block.u_on[p, t]
+                   for i, c in enumerate(chps)) - b.heat_load_kw[p, t])
 
 
 class ChpOffCover(Technology):
     """Valid inequality on CHP units on (design mode), one per carrier and group of hubs that can
     share it (electricity: hubs linked by (3)–(7), (14); heat: hubs linked by district heating).
     With L_t the group's load (data), U the largest output of one unit (kWe, or kW of heat at full
-    load) and k_t = ⌊L_t / U⌋, the other sources (grid import, PV, battery discharge; or boilers,
-    heat pumps, solar thermal, store discharge) cover what k_t or fewer running units cannot:
+    load), U_c the output of one unit of CHP c, k_t = ⌊L_t / U⌋ and r_t = L_t − k_t·U, the other
+    sources (grid import, PV, battery discharge; or boilers, heat pumps, solar thermal, store
+    discharge) cover what the running units cannot:
 
-        Σ other sources_t ≥ (L_t − k_t·U) · (k_t + 1 − Σ_CHP u_t).
+        Σ other sources_t ≥ r_t·(k_t + 1) − Σ_c min(r_t, U_c)·u_c,t.
 
-    Valid for integer u (u ≤ k_t: the units give at most U·u, and (L − kU)(k + 1 − u) ≤ L − U·u
-    since L ≤ (k + 1)U; u > k_t: the right-hand side is ≤ 0). With u relaxed it removes the plans
-    that run "a fraction of a unit" at full-load efficiency instead of a whole unit at part load
-    (or the unit for part of the step and the grid or the boiler for the rest).
+    This is the mixed-integer rounding of Σ_c U_c·u_c + other ≥ L with divisor U (a unit of the
+    largest model counts r_t, a smaller one min(r_t, U_c)), so it holds for every integer u. With u
+    relaxed it removes the plans that run "a fraction of a unit" at full-load efficiency instead of
+    a whole unit at part load (or the unit for part of the step and the grid or the boiler for the
+    rest), also when fractions of a small and a large model are mixed: counting a small unit as r_t
+    (the first form) let 0.8 of a 20 kWe engine "cover" most of a 100 kW load.
     """
 
     kind = "chp_off_cover"
 
     def __init__(self, name: str, chps: list[Chp], sources: list[Any], load_columns: list[str],
-                 unit_kw: float = float("inf")) -> None:
+                 unit_kw: list[float]) -> None:
         super().__init__(name, "community")
         self.chps, self.sources, self.load_columns = list(chps), list(sources), list(load_columns)
-        self.unit_kw = unit_kw
+        if len(unit_kw) != len(self.chps):
+            raise ValueError("ChpOffCover: one unit output per CHP")
+        self.unit_kw = list(unit_kw)  # output of one unit of each CHP (kWe, or kW of heat)
 
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
         if ctx.mode != "design" or not self.chps or not self.load_columns:
             return
         loads = [ctx.series(c) for c in self.load_columns]
         total = {k: sum(max(x[k], 0.0) for x in loads) for k in ctx.grid.index()}
-        U = self.unit_kw
-        units = {k: (math.floor(v / U) if 0 < U < float("inf") else 0) for k, v in total.items()}
-        ctx.param(blk, "uncovered_kw", {k: v - units[k] * U if units[k] else v for k, v in total.items()})
+        U = max(self.unit_kw)
+        units = {k: (math.floor(v / U) if U > 0 else 0) for k, v in total.items()}
+        rest = {k: v - units[k] * U for k, v in total.items()}
+        ctx.param(blk, "uncovered_kw", rest)
         ctx.param(blk, "units_k", {k: float(units[k]) for k in total})
+        blk.C = pyo.Set(initialize=range(len(self.chps)), ordered=True)
+        blk.unit_weight_kw = pyo.Param(blk.C, ctx.T, mutable=True, within=pyo.NonNegativeReals, initialize={
+            (i, *k): min(rest[k], u) for i, u in enumerate(self.unit_kw) for k in total})
         chps, sources = self.chps, self.sources
         blk.covered_when_off = pyo.Constraint(ctx.T, rule=lambda b, p, t: sum(f(p, t) for f in sources)
-                                              >= b.uncovered_kw[p, t] * (b.units_k[p, t] + 1
-                                                                         - sum(c.block.u_on[p, t] for c in chps)))
+                                              >= b.uncovered_kw[p, t] * (b.units_k[p, t] + 1)
+                                              - sum(b.unit_weight_kw[i, p, t] * c.block.u_on[p, t]
+                                                    for i, c in enumerate(chps)))

@@ -14,6 +14,9 @@ CATALOGUE: dict[str, Any] = {
         # fuel = 2.25·P + 25·u (rated fuel 250 kW, no-load 10 %), heat = 0.5·fuel
         "chp100": {"kind": "chp", "p_el_kw": 100.0, "eta_el": 0.4, "eta_th": 0.5, "min_load": 0.5,
                    "no_load_fuel_fraction": 0.1, "capex_eur_per_kw_el": 1000.0, "lifetime_y": 10},
+        # fuel = 2.25·P + 5·u (rated fuel 50 kW), heat = 0.5·fuel: a fifth of chp100
+        "chp20": {"kind": "chp", "p_el_kw": 20.0, "eta_el": 0.4, "eta_th": 0.5, "min_load": 0.5,
+                  "no_load_fuel_fraction": 0.1, "capex_eur_per_kw_el": 1000.0, "lifetime_y": 10},
         "chp100_low": {"kind": "chp", "p_el_kw": 100.0, "eta_el": 0.4, "eta_th": 0.5, "min_load": 0.2,
                        "no_load_fuel_fraction": 0.1, "capex_eur_per_kw_el": 1000.0, "lifetime_y": 10},
         "hp": {"kind": "heat_pump", "p_el_kw": 40.0, "heat_kw": 100.0, "cop_heat": 3.0, "cool_kw": 80.0, "eer": 2.8,

@@ -65,6 +65,33 @@ def test_electric_off_cover_closes_the_part_load_relaxation(scenario_factory):
     assert _val(built, "h1_chp100", "u_on", ("d1", 0)) == pytest.approx(1.0, abs=1e-6)
 
 
+def test_off_cover_counts_a_small_unit_by_its_own_output(scenario_factory):
+    # The instance above with a chp20 (fuel 2.25·P + 5·u, 20 kWe, minimum 10 kWe) beside the chp100.
+    # Integer optimum unchanged: chp100 at 60 kWe, 14.667 €/h (chp100 at 50 + chp20 at 10 costs
+    # fuel 165 kW (8.25 €) + boiler 117.5/0.9 kW of gas (6.528 €) = 14.778 €/h).
+    # The first form of the cut, import ≥ 60·(1 − u100 − u20), is slack as soon as the small unit
+    # runs: the relaxation ran chp20 at full load and 0.4 of chp100 at full load, 14.444 €/h, the
+    # same as without any cut. The rounding form counts a chp20 unit as its own 20 kW:
+    # import ≥ 60 − 60·u100 − 20·u20. Its relaxation: u20 = 1 at 10 kWe, u100 = 2/3 at 50 kWe
+    # (import 0 = 60 − 40 − 20): fuel 135 + 16.667 + 5 = 156.667 kW (7.833 €), CHP heat 78.333 kW,
+    # boiler 121.667/0.9 kW of gas (6.759 €) → 14.593 €/h, two thirds of the way to the optimum.
+    path = scenario_factory({"load": [60.0], "heat": [200.0], "buy": [0.30]},
+                            [{"id": "h1", "contract_kw": 200.0, "electricity": {"column": "load"},
+                              "heating": {"column": "heat"},
+                              "chp": [{"type": "chp100", "max_units": 0, "existing_units": 1},
+                                      {"type": "chp20", "max_units": 0, "existing_units": 1}],
+                              "boilers": [{"type": "boil", "existing_kw": 400.0}]}])
+    built, integer = _solve(path, relaxed=False)
+    assert integer == pytest.approx(H * (8.0 + 120 / 0.9 * 0.05), rel=1e-6)
+    assert _val(built, "h1_chp20", "u_on", ("d1", 0)) == pytest.approx(0.0, abs=1e-6)
+    _b, loose = _solve(path, relaxed=True, cuts=False)
+    assert loose == pytest.approx(H * (7.5 + 125 / 0.9 * 0.05), rel=1e-6)
+    built, tight = _solve(path, relaxed=True)
+    assert tight == pytest.approx(H * (156.667 / 20 + (200 - 78.3333) / 0.9 * 0.05), rel=1e-5)
+    assert _val(built, "h1_chp100", "u_on", ("d1", 0)) == pytest.approx(2 / 3, abs=1e-6)
+    assert tight < integer
+
+
 def _chiller_hubs():
     # Hub A: one chp100 (DH). Hub B: cooling 14 kW from an absorption chiller (COP 0.7: 20 kW of
     # heat) or an electric chiller (hp in cooling mode, EER 2.8 at 35 °C: 5 kWe); no heating load.
