@@ -140,6 +140,25 @@ def test_heat_sink_cut_lets_a_chp_run_when_the_sink_is_large_enough(scenario_fac
     assert loose - 1e-6 <= tight <= integer + 1e-6
 
 
+@pytest.mark.parametrize("cool_kw", [14.0, 30.0, 70.0])
+def test_heat_sink_cut_with_a_small_and_a_large_unit_is_valid(scenario_factory, cool_kw):
+    # chp20 beside chp100 at hub A: the chiller feed is bounded by min(F, η·H_c) per unit on
+    # (η·H = 0.9 × 25 = 22.5 kW for chp20, 0.9 × 125 = 112.5 kW for chp100). For feeds below, between
+    # and above the small unit's heat the integer optimum is the same with and without the cuts,
+    # and the relaxation with the cuts stays between the plain relaxation and the integer optimum.
+    hubs = _chiller_hubs()
+    hubs[0]["chp"].append({"type": "chp20", "max_units": 0, "existing_units": 1})
+    cols = {"load": [100.0], "cool": [cool_kw], "t_amb_c": [35.0], "buy": [0.30]}
+    extra = {"district_heating": {"eta": 0.9, "connection_capex_eur": 0.0}}
+    path = scenario_factory(cols, hubs, extra=extra)
+    _b, integer = _solve(path, relaxed=False)
+    _b, without = _solve(path, relaxed=False, cuts=False)
+    assert without == pytest.approx(integer, rel=1e-6)
+    _b, tight = _solve(path, relaxed=True)
+    _b, loose = _solve(path, relaxed=True, cuts=False)
+    assert loose - 1e-6 <= tight <= integer + 1e-6
+
+
 def _pv_hub(hid, contract, load_col, pv_kwp):
     hub = {"id": hid, "contract_kw": contract, "electricity": {"column": load_col}}
     if pv_kwp:
