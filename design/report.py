@@ -217,7 +217,8 @@ def plot_balances(r: StudyResult, fl: pd.DataFrame, out: Path, carrier: str = "e
                     neg_base = [b + v for b, v in zip(neg_base, neg)]
             ax.axhline(0, color="black", lw=0.6)
             ax.set_ylabel(f"{hub} kW")
-            ax.legend(fontsize=6, ncol=3, loc="upper left")
+            if ax.get_legend_handles_labels()[0]:  # a hub with nothing on this carrier that day has no legend
+                ax.legend(fontsize=6, ncol=3, loc="upper left")
         axes[-1, 0].set_xlabel("hour")
         fig.suptitle(f"{r.scenario.name}: {carrier} balance, typical day {period} ({g.weight[period]:.0f} days)")
         fig.tight_layout()
