@@ -43,6 +43,16 @@ def _val(built, tech, var, idx):
     return pyo.value(built.model.component(built.tech(tech).block_name).component(var)[idx])
 
 
+def _part_load_case(scenario_factory, chp_types):
+    """Load 60 kW at 0.30 €/kWh, heating 200 kW with a boiler (η 0.9) as backup, one existing unit
+    of each CHP type."""
+    return scenario_factory({"load": [60.0], "heat": [200.0], "buy": [0.30]},
+                            [{"id": "h1", "contract_kw": 200.0, "electricity": {"column": "load"},
+                              "heating": {"column": "heat"},
+                              "chp": [{"type": t, "max_units": 0, "existing_units": 1} for t in chp_types],
+                              "boilers": [{"type": "boil", "existing_kw": 400.0}]}])
+
+
 def test_electric_off_cover_closes_the_part_load_relaxation(scenario_factory):
     # Load 60 kW at 0.30 €/kWh, heating 200 kW (boiler η 0.9 as backup), gas 0.05 €/kWh, sale 0.
     # Integer optimum: one unit at 60 kWe: fuel 160 kW (8 €/h), CHP heat 80 kW, boiler 120/0.9 kW of
@@ -50,11 +60,7 @@ def test_electric_off_cover_closes_the_part_load_relaxation(scenario_factory):
     # efficiency: fuel 135 + 15 = 150 kW, heat 75 kW → 7.5 + 125/0.9 × 0.05 = 14.444 €/h. With the
     # cut (import + PV + battery ≥ 60·(1 − u)), 0.6 unit means importing 24 kW: the relaxation
     # runs the whole unit, as the integer plan does.
-    path = scenario_factory({"load": [60.0], "heat": [200.0], "buy": [0.30]},
-                            [{"id": "h1", "contract_kw": 200.0, "electricity": {"column": "load"},
-                              "heating": {"column": "heat"},
-                              "chp": [{"type": "chp100", "max_units": 0, "existing_units": 1}],
-                              "boilers": [{"type": "boil", "existing_kw": 400.0}]}])
+    path = _part_load_case(scenario_factory, ["chp100"])
     built, integer = _solve(path, relaxed=False)
     assert integer == pytest.approx(H * (8.0 + 120 / 0.9 * 0.05), rel=1e-6)
     assert _val(built, "h1_chp100", "p_el_kw", ("d1", 0)) == pytest.approx(60.0, abs=1e-5)
@@ -75,12 +81,7 @@ def test_off_cover_counts_a_small_unit_by_its_own_output(scenario_factory):
     # import ≥ 60 − 60·u100 − 20·u20. Its relaxation: u20 = 1 at 10 kWe, u100 = 2/3 at 50 kWe
     # (import 0 = 60 − 40 − 20): fuel 135 + 16.667 + 5 = 156.667 kW (7.833 €), CHP heat 78.333 kW,
     # boiler 121.667/0.9 kW of gas (6.759 €) → 14.593 €/h, two thirds of the way to the optimum.
-    path = scenario_factory({"load": [60.0], "heat": [200.0], "buy": [0.30]},
-                            [{"id": "h1", "contract_kw": 200.0, "electricity": {"column": "load"},
-                              "heating": {"column": "heat"},
-                              "chp": [{"type": "chp100", "max_units": 0, "existing_units": 1},
-                                      {"type": "chp20", "max_units": 0, "existing_units": 1}],
-                              "boilers": [{"type": "boil", "existing_kw": 400.0}]}])
+    path = _part_load_case(scenario_factory, ["chp100", "chp20"])
     built, integer = _solve(path, relaxed=False)
     assert integer == pytest.approx(H * (8.0 + 120 / 0.9 * 0.05), rel=1e-6)
     assert _val(built, "h1_chp20", "u_on", ("d1", 0)) == pytest.approx(0.0, abs=1e-6)
