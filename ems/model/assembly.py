@@ -129,7 +129,7 @@ def multi_energy_techs(s: Scenario, cat: Catalogue, grids: list[Any], *, fixed_s
             grp["chps"].append(techs[-1])
             n = max(lim.max_units, lim.existing_units)
             chp_el_max += n * spec.p_el_kw
-            chp_heat_max += n * spec.p_el_kw * spec.eta_th / spec.eta_el
+            chp_heat_max += n * techs[-1].unit_heat_kw  # type: ignore[attr-defined]
         if chp_heat_max > 0:
             outlets = [c for c in ("heat", "dhw", "chiller_feed", "dh_injection") if c in carriers]
             techs.append(ChpHeatSplit(hub.id, outlets, chp_heat_max))
@@ -285,8 +285,8 @@ def chp_off_cover(s: Scenario, techs: list[Technology], *, linked_heat: list[str
             else:
                 cols = [electricity_column(h, s) for h in grp]
             members = [t for t in techs if t.hub in grp]
-            unit = [c.spec.p_el_kw if carrier == "electricity" else c.spec.eta_th * c.spec.p_el_kw / c.spec.eta_el
-                    for c in chps]  # type: ignore[attr-defined]
+            unit = [c.spec.p_el_kw if carrier == "electricity" else c.unit_heat_kw  # type: ignore[attr-defined]
+                    for c in chps]
             out.append(_LazyOffCover(f"chp_off_{carrier}_{'_'.join(grp)}", chps, members, sources_of, cols, unit))
     return out
 

@@ -40,6 +40,11 @@ class Chp(Technology):
         self.b_fuel_kw = spec.no_load_fuel_fraction * rated_fuel  # no-load fuel per unit on
         self.a_fuel = (rated_fuel - self.b_fuel_kw) / spec.p_el_kw  # marginal fuel per kWe
 
+    @property
+    def unit_heat_kw(self) -> float:
+        """Heat of one unit at full load: η_th × rated fuel (kW)."""
+        return self.spec.eta_th * self.spec.p_el_kw / self.spec.eta_el
+
     def declare_sizes(self, ctx: BuildContext, blk: pyo.Block) -> None:
         s = self.spec
         self.n = ctx.size(blk, "n_units", unit_size=s.p_el_kw, unit="kWe", max_units=self.max_units,
@@ -133,7 +138,7 @@ class ChpHeatSink(Technology):
         ctx.param(blk, "heat_load_kw", {k: sum(max(h[k], 0.0) for h in heat) for k in ctx.grid.index()})
         ctx.param(blk, "feed_max_kw", {k: sum(f * max(c[k], 0.0) for c, f in feed) for k in ctx.grid.index()})
         chps, stores, eta = self.chps, self.stores, self.eta
-        unit_heat = [eta * c.spec.eta_th * c.spec.p_el_kw / c.spec.eta_el for c in chps]
+        unit_heat = [eta * c.unit_heat_kw for c in chps]
         feed_max = {k: sum(f * max(c[k], 0.0) for c, f in feed) for k in ctx.grid.index()}
         blk.C = pyo.Set(initialize=range(len(chps)), ordered=True)
         blk.feed_weight_kw = pyo.Param(blk.C, ctx.T, mutable=True, within=pyo.NonNegativeReals, initialize={
