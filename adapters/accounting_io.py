@@ -3,15 +3,22 @@ statement files (CSV, Markdown, PNG chart). Parsing and rules live in :mod:`ems.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import yaml
 
 from ems.accounting.config import AccountingConfig, parse_accounting_config
 from ems.accounting.readings import ParseResult, RowError, parse_csv
-from ems.accounting.statement import (Statement, configurations_csv, daily_csv, members_csv, missing_csv,
-                                      plants_csv, render_markdown)
+from ems.accounting.statement import (
+    Statement,
+    configurations_csv,
+    daily_csv,
+    members_csv,
+    missing_csv,
+    plants_csv,
+    render_markdown,
+)
 from ems.errors import ConfigError, DataError
 
 
@@ -21,7 +28,9 @@ def load_config(path: str | Path) -> AccountingConfig:
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(str(p), "(file)", "not found (give --config or set EMS_ACCOUNTING_CONFIG)") from None
+        raise ConfigError(
+            str(p), "(file)", "not found (give --config or set EMS_ACCOUNTING_CONFIG)"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(str(p), "(file)", f"cannot be read: {exc}") from None
     try:
@@ -39,7 +48,9 @@ def read_input(path: str | Path, pod_roles: Mapping[str, frozenset[str]]) -> Par
     try:
         raw = p.read_bytes()
     except OSError as exc:
-        return ParseResult(str(p), "meter", errors=[RowError(str(p), 0, f"cannot be read: {exc.strerror}")])
+        return ParseResult(
+            str(p), "meter", errors=[RowError(str(p), 0, f"cannot be read: {exc.strerror}")]
+        )
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -47,7 +58,9 @@ def read_input(path: str | Path, pod_roles: Mapping[str, frozenset[str]]) -> Par
     return parse_csv(text, str(p), pod_roles)
 
 
-def write_report(out_dir: str | Path, community: str, statements: Sequence[Statement]) -> list[Path]:
+def write_report(
+    out_dir: str | Path, community: str, statements: Sequence[Statement]
+) -> list[Path]:
     """Write the statement files into ``out_dir``; return their paths (Markdown first)."""
     if not statements:
         raise DataError("no configurations to report")
@@ -96,10 +109,18 @@ def _chart(s: Statement, path: Path) -> None:
     ax.bar(days, shared, color=colours)
     handles = [Patch(color="#4c8c4a", label="shared energy (kWh)")]
     if any(d.complete_hours < d.hours for d in s.daily):
-        handles.append(Patch(color="#e0a526", label="day with incomplete data (complete hours only)"))
+        handles.append(
+            Patch(color="#e0a526", label="day with incomplete data (complete hours only)")
+        )
     ax.set_ylabel("shared energy, kWh")
     ax2 = ax.twinx()
-    ax2.plot(days, eur, color="#c0392b", marker="." if not s.annual else None, label="TIP + valorisation (€)")
+    ax2.plot(
+        days,
+        eur,
+        color="#c0392b",
+        marker="." if not s.annual else None,
+        label="TIP + valorisation (€)",
+    )
     ax2.set_ylabel("incentive, €")
     ax2.set_ylim(bottom=0)
     ax.set_title(f"{s.config_id} — {s.period}: daily shared energy and incentive (complete hours)")

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Iterable, Sequence
 
 from ems.accounting.ledger import CabinaHour, ConfigHour, MemberHour, PlantHour
 from ems.accounting.readings import MeterReading, PricePoint
@@ -52,7 +52,14 @@ CREATE TABLE IF NOT EXISTS audit (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, recorded_at TEXT NOT NULL, action TEXT NOT NULL,
   subject TEXT NOT NULL, detail TEXT NOT NULL);
 """
-_TABLES = ("reading", "price", "ledger_config_hour", "ledger_plant_hour", "ledger_member_hour", "audit")
+_TABLES = (
+    "reading",
+    "price",
+    "ledger_config_hour",
+    "ledger_plant_hour",
+    "ledger_member_hour",
+    "audit",
+)
 
 
 def _now() -> str:
@@ -75,8 +82,11 @@ class SqliteLedgerStore:
                 for op in ("UPDATE", "DELETE"):
                     self.db.execute(
                         f"CREATE TRIGGER IF NOT EXISTS {t}_no_{op.lower()} BEFORE {op} ON {t} "
-                        f"BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END")
-            self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                        f"BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END"
+                    )
+            self.db.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
             self.db.commit()
         except sqlite3.DatabaseError as exc:
             raise DataError(f"{path}: not a usable ledger database ({exc})") from None
@@ -85,14 +95,26 @@ class SqliteLedgerStore:
         self.db.close()
 
     # ------------------------------------------------------------------ raw data
-    def _latest_raw(self, table: str, keycol: str, valcol: str, keys: set[str], lo: int, hi: int,
-                    extra: str = "") -> dict[tuple, tuple[int, object]]:
+    def _latest_raw(
+        self,
+        table: str,
+        keycol: str,
+        valcol: str,
+        keys: set[str],
+        lo: int,
+        hi: int,
+        extra: str = "",
+    ) -> dict[tuple, tuple[int, object]]:
         out: dict[tuple, tuple[int, object]] = {}
         for k in keys:
-            cols = f"{keycol}, {extra + ', ' if extra else ''}start_utc, duration_s, version, {valcol}"
+            cols = (
+                f"{keycol}, {extra + ', ' if extra else ''}start_utc, duration_s, version, {valcol}"
+            )
             for row in self.db.execute(
-                    f"SELECT {cols} FROM {table} WHERE {keycol} = ? AND start_utc >= ? AND start_utc < ? "
-                    f"ORDER BY version", (k, lo, hi)):
+                f"SELECT {cols} FROM {table} WHERE {keycol} = ? AND start_utc >= ? AND start_utc < ? "
+                f"ORDER BY version",
+                (k, lo, hi),
+            ):
                 *key, version, value = row
                 out[tuple(key)] = (version, value)
         return out
@@ -102,7 +124,9 @@ class SqliteLedgerStore:
         if not rs:
             return StoreResult(0, 0, 0, frozenset(), frozenset())
         lo, hi = min(r.start_utc for r in rs), max(r.start_utc for r in rs) + 1
-        latest = self._latest_raw("reading", "pod", "wh", {r.pod for r in rs}, lo, hi, extra="direction")
+        latest = self._latest_raw(
+            "reading", "pod", "wh", {r.pod for r in rs}, lo, hi, extra="direction"
+        )
         now, new, same, corr = _now(), 0, 0, 0
         hours: set[int] = set()
         keys: set[str] = set()
@@ -119,28 +143,45 @@ class SqliteLedgerStore:
                 new += 1
             else:
                 corr += 1
-                audit.append((now, "reading_corrected", f"{r.pod} {r.direction} {local_label(r.start_utc)}",
-                              f"{prev[1]} Wh -> {r.wh} Wh (version {version}, from {source})"))
+                audit.append(
+                    (
+                        now,
+                        "reading_corrected",
+                        f"{r.pod} {r.direction} {local_label(r.start_utc)}",
+                        f"{prev[1]} Wh -> {r.wh} Wh (version {version}, from {source})",
+                    )
+                )
             hours.add(r.start_utc - r.start_utc % HOUR_S)
             keys.add(r.pod)
         with self.db:
             self.db.executemany("INSERT INTO reading VALUES (?,?,?,?,?,?,?,?)", rows)
-            self.db.executemany("INSERT INTO audit (recorded_at, action, subject, detail) VALUES (?,?,?,?)", audit)
+            self.db.executemany(
+                "INSERT INTO audit (recorded_at, action, subject, detail) VALUES (?,?,?,?)", audit
+            )
             if rows:
-                self.db.execute("INSERT INTO audit (recorded_at, action, subject, detail) VALUES (?,?,?,?)",
-                                (now, "ingest", source, f"{new} new and {corr} corrected meter readings"))
+                self.db.execute(
+                    "INSERT INTO audit (recorded_at, action, subject, detail) VALUES (?,?,?,?)",
+                    (now, "ingest", source, f"{new} new and {corr} corrected meter readings"),
+                )
         return StoreResult(new, same, corr, frozenset(hours), frozenset(keys))
 
     def readings(self, pods: Sequence[str], start_utc: int, end_utc: int) -> list[MeterReading]:
-        latest = self._latest_raw("reading", "pod", "wh", set(pods), start_utc, end_utc, extra="direction")
-        return [MeterReading(pod, d, s, dur, int(wh)) for (pod, d, s, dur), (_, wh) in sorted(latest.items())]
+        latest = self._latest_raw(
+            "reading", "pod", "wh", set(pods), start_utc, end_utc, extra="direction"
+        )
+        return [
+            MeterReading(pod, d, s, dur, int(wh))
+            for (pod, d, s, dur), (_, wh) in sorted(latest.items())
+        ]
 
     def reading_hours(self, pods: Sequence[str], start_utc: int, end_utc: int) -> set[int]:
         out: set[int] = set()
         for pod in pods:
             for (s,) in self.db.execute(
-                    "SELECT DISTINCT start_utc - (start_utc % 3600) FROM reading WHERE pod = ? AND "
-                    "start_utc >= ? AND start_utc < ?", (pod, start_utc, end_utc)):
+                "SELECT DISTINCT start_utc - (start_utc % 3600) FROM reading WHERE pod = ? AND "
+                "start_utc >= ? AND start_utc < ?",
+                (pod, start_utc, end_utc),
+            ):
                 out.add(int(s))
         return out
 
@@ -149,7 +190,9 @@ class SqliteLedgerStore:
         if not ps:
             return StoreResult(0, 0, 0, frozenset(), frozenset())
         lo, hi = min(p.start_utc for p in ps), max(p.start_utc for p in ps) + 1
-        latest = self._latest_raw("price", "zone", "price_eur_per_mwh", {p.zone for p in ps}, lo, hi)
+        latest = self._latest_raw(
+            "price", "zone", "price_eur_per_mwh", {p.zone for p in ps}, lo, hi
+        )
         now, new, same, corr = _now(), 0, 0, 0
         hours: set[int] = set()
         keys: set[str] = set()
@@ -160,34 +203,54 @@ class SqliteLedgerStore:
                 same += 1
                 continue
             version = prev[0] + 1 if prev else 1
-            rows.append((p.zone, p.start_utc, p.duration_s, version, str(p.price_eur_per_mwh), source, now))
+            rows.append(
+                (p.zone, p.start_utc, p.duration_s, version, str(p.price_eur_per_mwh), source, now)
+            )
             latest[(p.zone, p.start_utc, p.duration_s)] = (version, str(p.price_eur_per_mwh))
             if prev is None:
                 new += 1
             else:
                 corr += 1
-                audit.append((now, "price_corrected", f"{p.zone} {local_label(p.start_utc)}",
-                              f"{prev[1]} -> {p.price_eur_per_mwh} EUR/MWh (version {version}, from {source})"))
+                audit.append(
+                    (
+                        now,
+                        "price_corrected",
+                        f"{p.zone} {local_label(p.start_utc)}",
+                        f"{prev[1]} -> {p.price_eur_per_mwh} EUR/MWh (version {version}, from {source})",
+                    )
+                )
             hours.add(p.start_utc - p.start_utc % HOUR_S)
             keys.add(p.zone)
         with self.db:
             self.db.executemany("INSERT INTO price VALUES (?,?,?,?,?,?,?)", rows)
-            self.db.executemany("INSERT INTO audit (recorded_at, action, subject, detail) VALUES (?,?,?,?)", audit)
+            self.db.executemany(
+                "INSERT INTO audit (recorded_at, action, subject, detail) VALUES (?,?,?,?)", audit
+            )
             if rows:
-                self.db.execute("INSERT INTO audit (recorded_at, action, subject, detail) VALUES (?,?,?,?)",
-                                (now, "ingest", source, f"{new} new and {corr} corrected prices"))
+                self.db.execute(
+                    "INSERT INTO audit (recorded_at, action, subject, detail) VALUES (?,?,?,?)",
+                    (now, "ingest", source, f"{new} new and {corr} corrected prices"),
+                )
         return StoreResult(new, same, corr, frozenset(hours), frozenset(keys))
 
     def prices(self, zones: Sequence[str], start_utc: int, end_utc: int) -> list[PricePoint]:
-        latest = self._latest_raw("price", "zone", "price_eur_per_mwh", set(zones), start_utc, end_utc)
-        return [PricePoint(z, s, d, Decimal(str(v))) for (z, s, d), (_, v) in sorted(latest.items())]
+        latest = self._latest_raw(
+            "price", "zone", "price_eur_per_mwh", set(zones), start_utc, end_utc
+        )
+        return [
+            PricePoint(z, s, d, Decimal(str(v))) for (z, s, d), (_, v) in sorted(latest.items())
+        ]
 
     # ------------------------------------------------------------------ ledger
-    def latest_hashes(self, config_id: str, start_utc: int, end_utc: int) -> dict[int, tuple[int, str]]:
+    def latest_hashes(
+        self, config_id: str, start_utc: int, end_utc: int
+    ) -> dict[int, tuple[int, str]]:
         out: dict[int, tuple[int, str]] = {}
         for h, v, digest in self.db.execute(
-                "SELECT hour_utc, version, content_hash FROM ledger_config_hour WHERE config_id = ? AND "
-                "hour_utc >= ? AND hour_utc < ? ORDER BY version", (config_id, start_utc, end_utc)):
+            "SELECT hour_utc, version, content_hash FROM ledger_config_hour WHERE config_id = ? AND "
+            "hour_utc >= ? AND hour_utc < ? ORDER BY version",
+            (config_id, start_utc, end_utc),
+        ):
             out[h] = (v, digest)
         return out
 
@@ -197,26 +260,74 @@ class SqliteLedgerStore:
             for r in records:
                 self.db.execute(
                     "INSERT INTO ledger_config_hour VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (r.config_id, r.hour_utc, r.version, r.injected_wh, r.withdrawn_wh, r.shared_wh,
-                     str(r.tip_eur), str(r.valorisation_eur), str(r.sale_eur), int(r.complete),
-                     json.dumps(list(r.missing)),
-                     json.dumps([[c.cabina, c.injected_wh, c.withdrawn_wh, c.shared_wh] for c in r.cabine]),
-                     r.config_fingerprint, r.content_hash(), reason, now))
+                    (
+                        r.config_id,
+                        r.hour_utc,
+                        r.version,
+                        r.injected_wh,
+                        r.withdrawn_wh,
+                        r.shared_wh,
+                        str(r.tip_eur),
+                        str(r.valorisation_eur),
+                        str(r.sale_eur),
+                        int(r.complete),
+                        json.dumps(list(r.missing)),
+                        json.dumps(
+                            [
+                                [c.cabina, c.injected_wh, c.withdrawn_wh, c.shared_wh]
+                                for c in r.cabine
+                            ]
+                        ),
+                        r.config_fingerprint,
+                        r.content_hash(),
+                        reason,
+                        now,
+                    ),
+                )
                 self.db.executemany(
                     "INSERT INTO ledger_plant_hour VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    [(r.config_id, r.hour_utc, r.version, p.plant_id, p.injected_wh, p.shared_wh,
-                      int(p.tip_eligible), None if p.price_eur_per_mwh is None else str(p.price_eur_per_mwh),
-                      None if p.tip_rate_eur_per_mwh is None else str(p.tip_rate_eur_per_mwh),
-                      str(p.tip_eur), str(p.valorisation_eur), str(p.sale_eur)) for p in r.plants])
+                    [
+                        (
+                            r.config_id,
+                            r.hour_utc,
+                            r.version,
+                            p.plant_id,
+                            p.injected_wh,
+                            p.shared_wh,
+                            int(p.tip_eligible),
+                            None if p.price_eur_per_mwh is None else str(p.price_eur_per_mwh),
+                            None if p.tip_rate_eur_per_mwh is None else str(p.tip_rate_eur_per_mwh),
+                            str(p.tip_eur),
+                            str(p.valorisation_eur),
+                            str(p.sale_eur),
+                        )
+                        for p in r.plants
+                    ],
+                )
                 self.db.executemany(
                     "INSERT INTO ledger_member_hour VALUES (?,?,?,?,?,?)",
-                    [(r.config_id, r.hour_utc, r.version, m.member_id, m.withdrawn_wh, str(m.shared_share_wh))
-                     for m in r.members])
+                    [
+                        (
+                            r.config_id,
+                            r.hour_utc,
+                            r.version,
+                            m.member_id,
+                            m.withdrawn_wh,
+                            str(m.shared_share_wh),
+                        )
+                        for m in r.members
+                    ],
+                )
                 if r.version > 1:
                     self.db.execute(
                         "INSERT INTO audit (recorded_at, action, subject, detail) VALUES (?,?,?,?)",
-                        (now, "ledger_version", f"{r.config_id} {local_label(r.hour_utc)}",
-                         f"version {r.version}: {reason}"))
+                        (
+                            now,
+                            "ledger_version",
+                            f"{r.config_id} {local_label(r.hour_utc)}",
+                            f"version {r.version}: {reason}",
+                        ),
+                    )
 
     def _load(self, config_id: str, keys: list[tuple[int, int]]) -> list[ConfigHour]:
         out = []
@@ -224,21 +335,55 @@ class SqliteLedgerStore:
             row = self.db.execute(
                 "SELECT injected_wh, withdrawn_wh, shared_wh, tip_eur, valorisation_eur, sale_eur, complete, "
                 "missing, cabine, config_fingerprint FROM ledger_config_hour WHERE config_id = ? AND "
-                "hour_utc = ? AND version = ?", (config_id, h, v)).fetchone()
+                "hour_utc = ? AND version = ?",
+                (config_id, h, v),
+            ).fetchone()
             plants = tuple(
-                PlantHour(pid, inj, sh, bool(el), _dec(pz), _dec(rate), Decimal(tip), Decimal(val), Decimal(sale))
+                PlantHour(
+                    pid,
+                    inj,
+                    sh,
+                    bool(el),
+                    _dec(pz),
+                    _dec(rate),
+                    Decimal(tip),
+                    Decimal(val),
+                    Decimal(sale),
+                )
                 for pid, inj, sh, el, pz, rate, tip, val, sale in self.db.execute(
                     "SELECT plant_id, injected_wh, shared_wh, tip_eligible, price_eur_per_mwh, "
                     "tip_rate_eur_per_mwh, tip_eur, valorisation_eur, sale_eur FROM ledger_plant_hour WHERE "
-                    "config_id = ? AND hour_utc = ? AND version = ? ORDER BY rowid", (config_id, h, v)))
+                    "config_id = ? AND hour_utc = ? AND version = ? ORDER BY rowid",
+                    (config_id, h, v),
+                )
+            )
             members = tuple(
-                MemberHour(mid, wd, Decimal(share)) for mid, wd, share in self.db.execute(
+                MemberHour(mid, wd, Decimal(share))
+                for mid, wd, share in self.db.execute(
                     "SELECT member_id, withdrawn_wh, shared_share_wh FROM ledger_member_hour WHERE "
-                    "config_id = ? AND hour_utc = ? AND version = ? ORDER BY rowid", (config_id, h, v)))
-            out.append(ConfigHour(
-                config_id, h, row[0], row[1], row[2], Decimal(row[3]), Decimal(row[4]), Decimal(row[5]),
-                bool(row[6]), tuple(json.loads(row[7])), tuple(CabinaHour(*c) for c in json.loads(row[8])),
-                plants, members, row[9], version=v))
+                    "config_id = ? AND hour_utc = ? AND version = ? ORDER BY rowid",
+                    (config_id, h, v),
+                )
+            )
+            out.append(
+                ConfigHour(
+                    config_id,
+                    h,
+                    row[0],
+                    row[1],
+                    row[2],
+                    Decimal(row[3]),
+                    Decimal(row[4]),
+                    Decimal(row[5]),
+                    bool(row[6]),
+                    tuple(json.loads(row[7])),
+                    tuple(CabinaHour(*c) for c in json.loads(row[8])),
+                    plants,
+                    members,
+                    row[9],
+                    version=v,
+                )
+            )
         return out
 
     def latest_hours(self, config_id: str, start_utc: int, end_utc: int) -> list[ConfigHour]:
@@ -246,29 +391,46 @@ class SqliteLedgerStore:
         return self._load(config_id, [(h, latest[h][0]) for h in sorted(latest)])
 
     def versions(self, config_id: str, hour_utc: int) -> list[ConfigHour]:
-        vs = [v for (v,) in self.db.execute(
-            "SELECT version FROM ledger_config_hour WHERE config_id = ? AND hour_utc = ? ORDER BY version",
-            (config_id, hour_utc))]
+        vs = [
+            v
+            for (v,) in self.db.execute(
+                "SELECT version FROM ledger_config_hour WHERE config_id = ? AND hour_utc = ? ORDER BY version",
+                (config_id, hour_utc),
+            )
+        ]
         return self._load(config_id, [(hour_utc, v) for v in vs])
 
     def audit(self, since_seq: int = 0) -> list[AuditEntry]:
-        return [AuditEntry(*row) for row in self.db.execute(
-            "SELECT seq, recorded_at, action, subject, detail FROM audit WHERE seq > ? ORDER BY seq", (since_seq,))]
+        return [
+            AuditEntry(*row)
+            for row in self.db.execute(
+                "SELECT seq, recorded_at, action, subject, detail FROM audit WHERE seq > ? ORDER BY seq",
+                (since_seq,),
+            )
+        ]
 
     def record_audit(self, action: str, subject: str, detail: str) -> None:
         with self.db:
-            self.db.execute("INSERT INTO audit (recorded_at, action, subject, detail) VALUES (?,?,?,?)",
-                            (_now(), action, subject, detail))
+            self.db.execute(
+                "INSERT INTO audit (recorded_at, action, subject, detail) VALUES (?,?,?,?)",
+                (_now(), action, subject, detail),
+            )
 
     def snapshot(self) -> dict[str, list[tuple]]:
         """Every ledger row without timestamps (for tests: replay must not change it)."""
         return {
-            "config": list(self.db.execute(
-                "SELECT config_id, hour_utc, version, content_hash FROM ledger_config_hour ORDER BY 1, 2, 3")),
+            "config": list(
+                self.db.execute(
+                    "SELECT config_id, hour_utc, version, content_hash FROM ledger_config_hour ORDER BY 1, 2, 3"
+                )
+            ),
             "plant": list(self.db.execute("SELECT * FROM ledger_plant_hour ORDER BY 1, 2, 3, 4")),
             "member": list(self.db.execute("SELECT * FROM ledger_member_hour ORDER BY 1, 2, 3, 4")),
-            "reading": list(self.db.execute(
-                "SELECT pod, direction, start_utc, duration_s, version, wh FROM reading ORDER BY 1, 2, 3, 4, 5")),
+            "reading": list(
+                self.db.execute(
+                    "SELECT pod, direction, start_utc, duration_s, version, wh FROM reading ORDER BY 1, 2, 3, 4, 5"
+                )
+            ),
         }
 
 

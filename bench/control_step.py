@@ -48,8 +48,15 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def site_file(tmp: Path, hubs: int, horizon_h: float, time_limit_s: float, gap: float = 1e-4,
-              warm_start: bool = True, abs_gap: float = 0.05) -> Path:
+def site_file(
+    tmp: Path,
+    hubs: int,
+    horizon_h: float,
+    time_limit_s: float,
+    gap: float = 1e-4,
+    warm_start: bool = True,
+    abs_gap: float = 0.05,
+) -> Path:
     scen_path = ROOT / "design/cases/opera_pia/virtual_hp.yaml"
     sizes = yaml.safe_load((ROOT / "adapters/sim/opera_pia_sizes.yaml").read_text())
     over = {"hub1": {"battery": {"modules": 6}, "chargers": {"charger_v1g_7_4kw": 3}}}
@@ -67,7 +74,9 @@ def site_file(tmp: Path, hubs: int, horizon_h: float, time_limit_s: float, gap: 
             if src["id"] == "hub1":
                 over[h["id"]] = {"battery": {"modules": 6}, "chargers": {"charger_v1g_7_4kw": 3}}
                 if len(ai) < 3:
-                    ai.append({"id": f"gpu{len(ai) + 1}", "hub": h["id"], "rated_kw": 60, "floor_kw": 12})
+                    ai.append(
+                        {"id": f"gpu{len(ai) + 1}", "hub": h["id"], "rated_kw": 60, "floor_kw": 12}
+                    )
         raw["hubs"] = new_hubs
         raw["name"] = f"generated_{hubs}_hubs"
         raw["time"]["hourly_csv"] = str(ROOT / "design/cases/opera_pia/data/hourly.csv")
@@ -79,10 +88,21 @@ def site_file(tmp: Path, hubs: int, horizon_h: float, time_limit_s: float, gap: 
         sizes_path = tmp / "sizes.yaml"
     else:
         sizes_path = ROOT / "adapters/sim/opera_pia_sizes.yaml"
-    site = {"community": f"bench{hubs}", "scenario": str(scen_path), "sizes": str(sizes_path), "sizes_override": over,
-            "horizon_h": horizon_h, "step_min": 15, "solver": {"time_limit_s": time_limit_s, "mip_rel_gap": gap, "mip_abs_gap_eur": abs_gap,
-                                                                 "warm_start": warm_start},
-            "ai_clusters": ai}
+    site = {
+        "community": f"bench{hubs}",
+        "scenario": str(scen_path),
+        "sizes": str(sizes_path),
+        "sizes_override": over,
+        "horizon_h": horizon_h,
+        "step_min": 15,
+        "solver": {
+            "time_limit_s": time_limit_s,
+            "mip_rel_gap": gap,
+            "mip_abs_gap_eur": abs_gap,
+            "warm_start": warm_start,
+        },
+        "ai_clusters": ai,
+    }
     p = tmp / "site.yaml"
     p.write_text(yaml.safe_dump(site))
     return p
@@ -90,23 +110,40 @@ def site_file(tmp: Path, hubs: int, horizon_h: float, time_limit_s: float, gap: 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--hubs", type=int, default=4, help="4 = the case-study site; otherwise a generated community")
+    ap.add_argument(
+        "--hubs",
+        type=int,
+        default=4,
+        help="4 = the case-study site; otherwise a generated community",
+    )
     ap.add_argument("--steps", type=int, default=96)
     ap.add_argument("--horizon-h", type=float, default=48.0)
     ap.add_argument("--time-limit", type=float, default=10.0)
     ap.add_argument("--gap", type=float, default=1e-4, help="HiGHS mip_rel_gap (the site default)")
-    ap.add_argument("--abs-gap", type=float, default=0.05, help="HiGHS mip_abs_gap in € (the site default)")
+    ap.add_argument(
+        "--abs-gap", type=float, default=0.05, help="HiGHS mip_abs_gap in € (the site default)"
+    )
     ap.add_argument("--cold", action="store_true", help="no warm start (each solve from scratch)")
     ap.add_argument("--mem", action="store_true", help="report RSS after 10 steps and at the end")
-    ap.add_argument("--no-publish", action="store_true", help="service step only (no MQTT, no store)")
-    ap.add_argument("--site", default=None, help="a SITE.yaml (its step, horizon and solver settings; --hubs, "
-                    "--horizon-h, --time-limit, --gap, --abs-gap, --cold are ignored)")
+    ap.add_argument(
+        "--no-publish", action="store_true", help="service step only (no MQTT, no store)"
+    )
+    ap.add_argument(
+        "--site",
+        default=None,
+        help="a SITE.yaml (its step, horizon and solver settings; --hubs, "
+        "--horizon-h, --time-limit, --gap, --abs-gap, --cold are ignored)",
+    )
     ap.add_argument("--start", default="2025-06-16 00:00", help="simulated start, local time")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-control-"))
-    site, setup, fc = load_operation(args.site or site_file(tmp, args.hubs, args.horizon_h, args.time_limit, args.gap,
-                                                            not args.cold, args.abs_gap))
+    site, setup, fc = load_operation(
+        args.site
+        or site_file(
+            tmp, args.hubs, args.horizon_h, args.time_limit, args.gap, not args.cold, args.abs_gap
+        )
+    )
     dt = site.dt_h
     from adapters.sim.daemon import Runtime, StateDB
     from ems.operation.service import OperationService
@@ -115,8 +152,10 @@ def main() -> None:
     service = OperationService(site, setup, fc)
     build_s = time.perf_counter() - t0
     ctl = service.controller
-    print(f"{len(setup.hubs)} hubs, horizon {site.horizon_h:g} h × {site.step_min} min ({ctl.n_steps} steps); model built once in "
-          f"{build_s:.2f} s; {ctl.component_count()} components; exports closed at {len(ctl.closed_exports)} hubs")
+    print(
+        f"{len(setup.hubs)} hubs, horizon {site.horizon_h:g} h × {site.step_min} min ({ctl.n_steps} steps); model built once in "
+        f"{build_s:.2f} s; {ctl.component_count()} components; exports closed at {len(ctl.closed_exports)} hubs"
+    )
     start = pd.Timestamp(args.start, tz="Europe/Rome").tz_convert("UTC")
     days = args.steps * dt / 24
     exo = Exogenous.draw(setup, fc, start, args.steps + 1, dt, seed=1)
@@ -130,8 +169,13 @@ def main() -> None:
 
         broker = EmbeddedBroker().start()
         settings = MqttSettings(community=site.community, host=broker.host, port=broker.port)
-        runtime = Runtime(service, settings, SQLiteStore(tmp / "ts.sqlite"), StateDB(tmp / "state.sqlite"),
-                          clock=lambda: clock[0]).start()
+        runtime = Runtime(
+            service,
+            settings,
+            SQLiteStore(tmp / "ts.sqlite"),
+            StateDB(tmp / "state.sqlite"),
+            clock=lambda: clock[0],
+        ).start()
     lat, solve, modes, gaps = [], [], {}, []
     starts: dict[str, int] = {}
     mem10 = None
@@ -156,7 +200,12 @@ def main() -> None:
             gaps.append(res.record.gap)
         if res.record is not None and res.record.warm_start:
             starts[res.record.warm_start] = starts.get(res.record.warm_start, 0) + 1
-        plant.advance({sp.key: {"valid_until": sp.valid_until.isoformat(), **sp.values} for sp in res.setpoints})
+        plant.advance(
+            {
+                sp.key: {"valid_until": sp.valid_until.isoformat(), **sp.values}
+                for sp in res.setpoints
+            }
+        )
         if i == 9 and args.mem:
             gc.collect()
             mem10 = rss_mb()
@@ -165,9 +214,11 @@ def main() -> None:
     assert ctl.component_count() == components, "the model changed structure"
     s = sorted(lat)
     q = lambda p: s[min(len(s) - 1, int(round(p * (len(s) - 1))))]  # noqa: E731
-    print(f"steps {len(lat)} ({days:.1f} simulated days): latency p50 {q(0.5):.2f} s, p95 {q(0.95):.2f} s, "
-          f"max {s[-1]:.2f} s; solve p50 {statistics.median(solve):.2f} s; modes {modes}; "
-          f"gap max {100 * max(gaps or [0]):.2f} %; warm starts {starts or 'none'}")
+    print(
+        f"steps {len(lat)} ({days:.1f} simulated days): latency p50 {q(0.5):.2f} s, p95 {q(0.95):.2f} s, "
+        f"max {s[-1]:.2f} s; solve p50 {statistics.median(solve):.2f} s; modes {modes}; "
+        f"gap max {100 * max(gaps or [0]):.2f} %; warm starts {starts or 'none'}"
+    )
     from adapters.sim.simulate import kpis
 
     k = kpis(plant, setup.scenario.prices.incentive_eur_per_mwh)
@@ -175,15 +226,21 @@ def main() -> None:
         from adapters.sim.simulate import with_thermal
 
         k = with_thermal(k, plant, setup, dt)
-        print(f"executed (multi-energy): net cost incl. gas and CHP O&M {k['total_cost_eur']:.2f} €, "
-              f"heat not served {k['heat_unmet_kwh']:.1f} kWh, dissipated {k['heat_dump_kwh']:.1f} kWh")
-    print(f"executed: net cost {k['net_cost_eur']:.2f} €, EV requests met {k['ev_requests_met']:.0f}/"
-          f"{k['ev_sessions_done']:.0f}, AI jobs late {k['ai_jobs_late']:.0f}, "
-          f"{'warm start' if not args.cold else 'cold start'}")
+        print(
+            f"executed (multi-energy): net cost incl. gas and CHP O&M {k['total_cost_eur']:.2f} €, "
+            f"heat not served {k['heat_unmet_kwh']:.1f} kWh, dissipated {k['heat_dump_kwh']:.1f} kWh"
+        )
+    print(
+        f"executed: net cost {k['net_cost_eur']:.2f} €, EV requests met {k['ev_requests_met']:.0f}/"
+        f"{k['ev_sessions_done']:.0f}, AI jobs late {k['ai_jobs_late']:.0f}, "
+        f"{'warm start' if not args.cold else 'cold start'}"
+    )
     if args.mem:
         gc.collect()
         end = rss_mb()
-        print(f"RSS after 10 steps {mem10:.0f} MB, after {len(lat)} steps {end:.0f} MB ({100 * (end / mem10 - 1):+.1f} %)")
+        print(
+            f"RSS after 10 steps {mem10:.0f} MB, after {len(lat)} steps {end:.0f} MB ({100 * (end / mem10 - 1):+.1f} %)"
+        )
     if runtime is not None:
         runtime.stop()
         runtime.statedb.close()

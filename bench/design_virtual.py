@@ -26,7 +26,9 @@ def main() -> None:
     ap.add_argument("--gap", type=float, default=0.005)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    print("| scenario | binaries | integers | continuous | constraints | wall s (median) | solve s (median) | gap % | objective € |")
+    print(
+        "| scenario | binaries | integers | continuous | constraints | wall s (median) | solve s (median) | gap % | objective € |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for scenario in args.scenarios:
         walls, solves = [], []
@@ -39,8 +41,10 @@ def main() -> None:
             solves.append(rec.time_s)
         assert rec is not None
         s = rec.size
-        print(f"| {scenario.stem} | {s.binaries:,} | {s.integers:,} | {s.continuous:,} | {s.constraints:,} | "
-              f"{statistics.median(walls):.1f} | {statistics.median(solves):.1f} | {100 * (rec.gap or 0):.3f} | {rec.objective:,.0f} |")
+        print(
+            f"| {scenario.stem} | {s.binaries:,} | {s.integers:,} | {s.continuous:,} | {s.constraints:,} | "
+            f"{statistics.median(walls):.1f} | {statistics.median(solves):.1f} | {100 * (rec.gap or 0):.3f} | {rec.objective:,.0f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -33,8 +33,13 @@ class StudyData:
     hourly: pd.DataFrame | None = None
 
 
-def read_series_csv(path: Path, file_label: str, *, index_col: str | None = "timestamp",
-                    label_cols: tuple[str, ...] = ()) -> pd.DataFrame:
+def read_series_csv(
+    path: Path,
+    file_label: str,
+    *,
+    index_col: str | None = "timestamp",
+    label_cols: tuple[str, ...] = (),
+) -> pd.DataFrame:
     """Read a numeric CSV; a missing file, a bad timestamp or a non-numeric/NaN cell → DataError
     naming the file, the line and the column."""
     if not path.is_file():
@@ -45,11 +50,15 @@ def read_series_csv(path: Path, file_label: str, *, index_col: str | None = "tim
         raise DataError(f"{file_label}: cannot parse CSV: {exc}") from None
     if index_col is not None:
         if index_col not in df.columns:
-            raise DataError(f"{file_label}: no {index_col!r} column (first column must be the timestamp)")
+            raise DataError(
+                f"{file_label}: no {index_col!r} column (first column must be the timestamp)"
+            )
         ts = pd.to_datetime(df[index_col], errors="coerce")
         if ts.isna().any():
             line = int(np.flatnonzero(ts.isna())[0]) + 2
-            raise DataError(f"{file_label}: line {line}: {index_col}: not a timestamp: {df[index_col].iloc[line - 2]!r}")
+            raise DataError(
+                f"{file_label}: line {line}: {index_col}: not a timestamp: {df[index_col].iloc[line - 2]!r}"
+            )
         df = df.drop(columns=[index_col])
         df.index = pd.DatetimeIndex(ts)
     for col in df.columns:
@@ -59,7 +68,9 @@ def read_series_csv(path: Path, file_label: str, *, index_col: str | None = "tim
         bad = values.isna()
         if bad.any():
             line = int(np.flatnonzero(bad.to_numpy())[0]) + 2
-            raise DataError(f"{file_label}: line {line}: {col}: missing or not a number ({df[col].iloc[line - 2]!r})")
+            raise DataError(
+                f"{file_label}: line {line}: {col}: missing or not a number ({df[col].iloc[line - 2]!r})"
+            )
         df[col] = values.astype(float)
     return df
 
@@ -83,17 +94,28 @@ def prepare(s: Scenario, yield_columns: list[str]) -> StudyData:
             if hub.electricity.column is None:
                 try:
                     hourly[electricity_column(hub.id, s)] = shapes.electric_profile(
-                        hourly.index, hub.electricity.annual_mwh, hub.electricity.shape).to_numpy()
+                        hourly.index, hub.electricity.annual_mwh, hub.electricity.shape
+                    ).to_numpy()
                 except DataError as exc:
                     raise ConfigError(file, f"hubs[{hub.id}].electricity", str(exc)) from None
         _add_prices_hourly(s, hourly)
         td = aggregate_typical_days(hourly, method=s.time.aggregation, n_days=s.time.n_days)
         profiles, weights, dt_h = td.profiles, td.weights, td.dt_h
-        holiday = pd.Series(is_holiday_day(pd.DatetimeIndex(td.assignment.index)), index=td.assignment.index)
-        kinds = holiday.groupby(td.assignment.values).mean().map(lambda f: "holiday" if f >= 0.5 else "weekday")
+        holiday = pd.Series(
+            is_holiday_day(pd.DatetimeIndex(td.assignment.index)), index=td.assignment.index
+        )
+        kinds = (
+            holiday.groupby(td.assignment.values)
+            .mean()
+            .map(lambda f: "holiday" if f >= 0.5 else "weekday")
+        )
     else:
-        raw = read_series_csv(s.path(s.time.typical_days_csv), s.time.typical_days_csv, index_col=None,
-                              label_cols=("day",))
+        raw = read_series_csv(
+            s.path(s.time.typical_days_csv),
+            s.time.typical_days_csv,
+            index_col=None,
+            label_cols=("day",),
+        )
         _check_columns(raw, ["day", "hour"], file, "time.typical_days_csv")
         raw["day"] = raw["day"].astype(str)
         raw["hour"] = raw["hour"].astype(int)
@@ -101,8 +123,17 @@ def prepare(s: Scenario, yield_columns: list[str]) -> StudyData:
         weights = pd.Series(s.time.weights)
         missing = set(weights.index) - set(profiles.index.get_level_values(0).astype(str))
         if missing:
-            raise ConfigError(file, "time.weights", f"typical days {sorted(missing)} not in {s.time.typical_days_csv}")
-        kinds = pd.Series({d: ("holiday" if "holiday" in d or "festivo" in d else "weekday") for d in weights.index})
+            raise ConfigError(
+                file,
+                "time.weights",
+                f"typical days {sorted(missing)} not in {s.time.typical_days_csv}",
+            )
+        kinds = pd.Series(
+            {
+                d: ("holiday" if "holiday" in d or "festivo" in d else "weekday")
+                for d in weights.index
+            }
+        )
         _check_columns(profiles, _needed_columns(s) + yield_columns, file, "time.typical_days_csv")
         dt_h = s.time.dt_h
     days = [str(d) for d in weights.index]
@@ -112,11 +143,18 @@ def prepare(s: Scenario, yield_columns: list[str]) -> StudyData:
             raise ConfigError(file, "time.days", f"unknown typical days {unknown} (have {days})")
         days = [d for d in days if d in s.time.days]
     n_steps = int(profiles.loc[days[0]].shape[0])
-    data = pd.concat({d: profiles.loc[d].reset_index(drop=True) for d in days}, names=["period", "step"])
+    data = pd.concat(
+        {d: profiles.loc[d].reset_index(drop=True) for d in days}, names=["period", "step"]
+    )
     if s.time.typical_days_csv:
         _add_prices_typical(s, data, kinds, dt_h)
-    grid = TimeGrid(tuple(days), n_steps, dt_h, {d: float(weights[d]) for d in days},
-                    kind={d: str(kinds[d]) for d in days})
+    grid = TimeGrid(
+        tuple(days),
+        n_steps,
+        dt_h,
+        {d: float(weights[d]) for d in days},
+        kind={d: str(kinds[d]) for d in days},
+    )
     exceed = bool((data[SELL] >= data[BUY].min() - 1e-12).any())
     return StudyData(grid, data, exceed, hourly if s.time.hourly_csv else None)
 
@@ -134,13 +172,23 @@ def _add_prices_hourly(s: Scenario, hourly: pd.DataFrame) -> None:
         hourly[BUY] = [p.purchase_bands.price(b) for b in bands]
     else:
         hourly[BUY] = hourly[p.purchase_column]
-    hourly[SELL] = p.sale_eur_per_kwh if p.sale_column is None else p.sale_factor * hourly[p.sale_column] / 1000.0
+    hourly[SELL] = (
+        p.sale_eur_per_kwh
+        if p.sale_column is None
+        else p.sale_factor * hourly[p.sale_column] / 1000.0
+    )
 
 
 def _add_prices_typical(s: Scenario, data: pd.DataFrame, kinds: pd.Series, dt_h: float) -> None:
     p = s.prices
     if p.purchase_bands is not None:
-        data[BUY] = [p.purchase_bands.price(typical_day_band(kinds[d], int(t * dt_h))) for d, t in data.index]
+        data[BUY] = [
+            p.purchase_bands.price(typical_day_band(kinds[d], int(t * dt_h))) for d, t in data.index
+        ]
     else:
         data[BUY] = data[p.purchase_column]
-    data[SELL] = p.sale_eur_per_kwh if p.sale_column is None else p.sale_factor * data[p.sale_column] / 1000.0
+    data[SELL] = (
+        p.sale_eur_per_kwh
+        if p.sale_column is None
+        else p.sale_factor * data[p.sale_column] / 1000.0
+    )

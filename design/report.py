@@ -14,11 +14,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 
+from design.study import StudyResult  # noqa: E402
 from ems.model import results as res  # noqa: E402
 from ems.techs.battery import Battery  # noqa: E402
 from ems.techs.ev_fleet import EvFleet  # noqa: E402
 from ems.techs.pv import Photovoltaic  # noqa: E402
-from design.study import StudyResult  # noqa: E402
 
 
 def sizes_table(r: StudyResult) -> list[dict[str, Any]]:
@@ -26,15 +26,39 @@ def sizes_table(r: StudyResult) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for tech in r.design.built.techs:
         if isinstance(tech, Photovoltaic):
-            rows.append({"hub": tech.hub, "item": tech.spec.description or tech.name, "key": tech.name.split("_", 1)[1],
-                         "unit": "kWp", "installed": tech.size_kwp.value(), "max": tech.max_kwp})
+            rows.append(
+                {
+                    "hub": tech.hub,
+                    "item": tech.spec.description or tech.name,
+                    "key": tech.name.split("_", 1)[1],
+                    "unit": "kWp",
+                    "installed": tech.size_kwp.value(),
+                    "max": tech.max_kwp,
+                }
+            )
         elif isinstance(tech, Battery):
-            rows.append({"hub": tech.hub, "item": "battery", "key": "battery", "unit": "kWh",
-                         "installed": tech.capacity.value(), "max": tech.max_modules * tech.spec.module_kwh})
+            rows.append(
+                {
+                    "hub": tech.hub,
+                    "item": "battery",
+                    "key": "battery",
+                    "unit": "kWh",
+                    "installed": tech.capacity.value(),
+                    "max": tech.max_modules * tech.spec.module_kwh,
+                }
+            )
         elif isinstance(tech, EvFleet):
             for o in tech.options:
-                rows.append({"hub": tech.hub, "item": f"charger {o.key}", "key": o.key, "unit": "units",
-                             "installed": tech.handles[o.key].value_units(), "max": o.max_units})
+                rows.append(
+                    {
+                        "hub": tech.hub,
+                        "item": f"charger {o.key}",
+                        "key": o.key,
+                        "unit": "units",
+                        "installed": tech.handles[o.key].value_units(),
+                        "max": o.max_units,
+                    }
+                )
     from design.report_thermal import thermal_size_rows  # multi-energy hubs (chapter 6)
 
     rows += thermal_size_rows(r.design.built)
@@ -51,7 +75,10 @@ def sizes_yaml(r: StudyResult) -> dict[str, Any]:
         if isinstance(tech, Photovoltaic):
             hub[tech.name.removeprefix(f"{tech.hub}_")] = {"kwp": round(tech.size_kwp.value(), 4)}
         elif isinstance(tech, Battery):
-            hub["battery"] = {"modules": int(round(tech.capacity.value_units())), "kwh": round(tech.capacity.value(), 3)}
+            hub["battery"] = {
+                "modules": int(round(tech.capacity.value_units())),
+                "kwh": round(tech.capacity.value(), 3),
+            }
         elif isinstance(tech, EvFleet):
             hub["chargers"] = {k: int(round(h.value_units())) for k, h in tech.handles.items()}
             hub["vehicle_charger"] = tech.assignment()
@@ -60,7 +87,8 @@ def sizes_yaml(r: StudyResult) -> dict[str, Any]:
     for tech in r.design.built.techs:
         if tech.kind in THERMAL_KINDS and tech.sizes():
             out.setdefault(tech.hub, {})[tech.name.removeprefix(f"{tech.hub}_")] = {
-                k: round(float(v), 4) for k, v in tech.sizes().items()}
+                k: round(float(v), 4) for k, v in tech.sizes().items()
+            }
     return {k: v for k, v in out.items() if v and k != "community"}
 
 
@@ -78,7 +106,9 @@ def console_report(r: StudyResult) -> str:
     lines.append("Sizes (installed / maximum):")
     lines.append(f"  {'hub':<8}{'item':<28}{'installed':>12}{'max':>12}  unit")
     for row in sizes_table(r):
-        lines.append(f"  {row['hub']:<8}{row['item']:<28}{_fmt(row['installed'], 2):>12}{_fmt(row['max'], 2):>12}  {row['unit']}")
+        lines.append(
+            f"  {row['hub']:<8}{row['item']:<28}{_fmt(row['installed'], 2):>12}{_fmt(row['max'], 2):>12}  {row['unit']}"
+        )
     k, a = r.design.kpis, r.asis.kpis
     vs = k.get("vs_asis", {})
     lines.append("")
@@ -86,7 +116,9 @@ def console_report(r: StudyResult) -> str:
 
     def kpi(label: str, key: str, change: str | None = None, digits: int = 0) -> None:
         ch = vs.get(change) if change else None
-        lines.append(f"  {label:<34}{_fmt(k[key], digits):>14}{_fmt(a[key], digits):>14}{(_fmt(ch, 1) + ' %') if ch is not None else '':>10}")
+        lines.append(
+            f"  {label:<34}{_fmt(k[key], digits):>14}{_fmt(a[key], digits):>14}{(_fmt(ch, 1) + ' %') if ch is not None else '':>10}"
+        )
 
     kpi("annualised cost €/y", "annualised_cost_eur_per_y", "annualised_cost_pct")
     kpi("  Capex (annualised) €/y", "capex_annualised_eur_per_y")
@@ -98,16 +130,23 @@ def console_report(r: StudyResult) -> str:
     kpi("self-consumption %", "self_consumption_pct", None, 1)
     kpi("shared energy MWh/y", "shared_energy_mwh_per_y", None, 1)
     for hub, h in k["hubs"].items():
-        lines.append(f"  {hub}: PV {h['pv_mwh_per_y']:.1f} MWh/y, import {h['import_mwh_per_y']:.1f}, export "
-                     f"{h['export_mwh_per_y'] + 0.0:.1f}, self-consumption {_fmt(h['self_consumption_pct'])} % of PV, "
-                     f"{_fmt(h['self_supplied_share_of_demand_pct'])} % of demand")
+        lines.append(
+            f"  {hub}: PV {h['pv_mwh_per_y']:.1f} MWh/y, import {h['import_mwh_per_y']:.1f}, export "
+            f"{h['export_mwh_per_y'] + 0.0:.1f}, self-consumption {_fmt(h['self_consumption_pct'])} % of PV, "
+            f"{_fmt(h['self_supplied_share_of_demand_pct'])} % of demand"
+        )
     if vs.get("simple_payback_y") is not None:
         lines.append(f"  simple payback: {vs['simple_payback_y']:.1f} years")
     lines.append("")
     lines.append("Solves:")
     for rec in (r.asis.record, r.design.record):
         lines.append("  " + rec.line())
-    from design.report_thermal import is_multi_energy, thermal_console, thermal_kpis, verification_console
+    from design.report_thermal import (
+        is_multi_energy,
+        thermal_console,
+        thermal_kpis,
+        verification_console,
+    )
 
     if getattr(r, "verification", None):
         lines.append(verification_console(r.verification))
@@ -131,7 +170,10 @@ def write_outputs(r: StudyResult, out: Path) -> list[Path]:
         "asis_kpis": r.asis.kpis,
         "costs": r.design.costs,
         "asis_costs": r.asis.costs,
-        "typical_days": {p: {"weight": r.study.grid.weight[p], "kind": r.study.grid.kind.get(p)} for p in r.study.grid.periods},
+        "typical_days": {
+            p: {"weight": r.study.grid.weight[p], "kind": r.study.grid.kind.get(p)}
+            for p in r.study.grid.periods
+        },
         "notes": r.notes,
         "verification": getattr(r, "verification", None),
     }
@@ -139,14 +181,18 @@ def write_outputs(r: StudyResult, out: Path) -> list[Path]:
     p.write_text(json.dumps(payload, indent=2, default=float))
     written.append(p)
     p = out / "sizes.yaml"
-    p.write_text("# written by ems design: the sizes operation mode reads\n"
-                 + yaml.safe_dump({"scenario": r.scenario.name, "hubs": sizes_yaml(r)}, sort_keys=False))
+    p.write_text(
+        "# written by ems design: the sizes operation mode reads\n"
+        + yaml.safe_dump({"scenario": r.scenario.name, "hubs": sizes_yaml(r)}, sort_keys=False)
+    )
     written.append(p)
     fl = res.flows(r.design.built)
     ddir = out / "dispatch"
     ddir.mkdir(exist_ok=True)
     for period, df in fl.groupby("period", sort=False):
-        wide = df.pivot_table(index="step", columns=["hub", "carrier", "label"], values="kw", aggfunc="sum")
+        wide = df.pivot_table(
+            index="step", columns=["hub", "carrier", "label"], values="kw", aggfunc="sum"
+        )
         wide.columns = [f"{h}:{c}:{lab}" for h, c, lab in wide.columns]
         p = ddir / f"{period}.csv"
         wide.round(4).to_csv(p)
@@ -165,9 +211,9 @@ def plot_sizes(r: StudyResult, out: Path) -> list[Path]:
         return []
     hubs = sorted(rows["hub"].unique())
     fig, axes = plt.subplots(1, len(hubs), figsize=(4.5 * len(hubs), 4), squeeze=False)
-    for ax, hub in zip(axes[0], hubs):
+    for ax, hub in zip(axes[0], hubs, strict=False):
         sub = rows[rows["hub"] == hub]
-        labels = [f"{i}\n[{u}]" for i, u in zip(sub["item"], sub["unit"])]
+        labels = [f"{i}\n[{u}]" for i, u in zip(sub["item"], sub["unit"], strict=False)]
         x = range(len(sub))
         ax.bar(x, sub["max"], color="#dddddd", label="maximum")
         ax.bar(x, sub["installed"], color="#2b7bba", width=0.5, label="installed")
@@ -182,7 +228,9 @@ def plot_sizes(r: StudyResult, out: Path) -> list[Path]:
     return [p]
 
 
-def plot_balances(r: StudyResult, fl: pd.DataFrame, out: Path, carrier: str = "electricity") -> list[Path]:
+def plot_balances(
+    r: StudyResult, fl: pd.DataFrame, out: Path, carrier: str = "electricity"
+) -> list[Path]:
     """Symmetric daily balance (supplies above zero, uses below) of each hub for the most weighted
     weekday and holiday typical day, like the seed's Figure 16."""
     g = r.study.grid
@@ -194,13 +242,20 @@ def plot_balances(r: StudyResult, fl: pd.DataFrame, out: Path, carrier: str = "e
     written = []
     sub_all = fl[fl["carrier"] == carrier]
     palette = plt.get_cmap("tab20").colors
-    colour = {label: palette[i % len(palette)] for i, label in enumerate(sorted(sub_all["label"].unique()))}
+    colour = {
+        label: palette[i % len(palette)]
+        for i, label in enumerate(sorted(sub_all["label"].unique()))
+    }
     hubs = sorted(h for h in sub_all["hub"].unique() if h != "community")
     for period in picks:
-        fig, axes = plt.subplots(len(hubs), 1, figsize=(9, 2.6 * len(hubs)), squeeze=False, sharex=True)
-        for ax, hub in zip(axes[:, 0], hubs):
+        fig, axes = plt.subplots(
+            len(hubs), 1, figsize=(9, 2.6 * len(hubs)), squeeze=False, sharex=True
+        )
+        for ax, hub in zip(axes[:, 0], hubs, strict=False):
             sub = sub_all[(sub_all["hub"] == hub) & (sub_all["period"] == period)]
-            wide = sub.pivot_table(index="step", columns="label", values="kw", aggfunc="sum").fillna(0.0)
+            wide = sub.pivot_table(
+                index="step", columns="label", values="kw", aggfunc="sum"
+            ).fillna(0.0)
             hours = [g.hour_of(t) for t in wide.index]
             pos_base = [0.0] * len(wide)
             neg_base = [0.0] * len(wide)
@@ -209,18 +264,38 @@ def plot_balances(r: StudyResult, fl: pd.DataFrame, out: Path, carrier: str = "e
                 pos = [max(v, 0.0) for v in vals]
                 neg = [min(v, 0.0) for v in vals]
                 if any(v > 1e-6 for v in pos):
-                    ax.bar(hours, pos, bottom=pos_base, width=g.dt_h * 0.9, label=label, align="edge", color=colour[label])
-                    pos_base = [b + v for b, v in zip(pos_base, pos)]
+                    ax.bar(
+                        hours,
+                        pos,
+                        bottom=pos_base,
+                        width=g.dt_h * 0.9,
+                        label=label,
+                        align="edge",
+                        color=colour[label],
+                    )
+                    pos_base = [b + v for b, v in zip(pos_base, pos, strict=False)]
                 if any(v < -1e-6 for v in neg):
-                    ax.bar(hours, neg, bottom=neg_base, width=g.dt_h * 0.9, label=label, align="edge", hatch="//",
-                           color=colour[label])
-                    neg_base = [b + v for b, v in zip(neg_base, neg)]
+                    ax.bar(
+                        hours,
+                        neg,
+                        bottom=neg_base,
+                        width=g.dt_h * 0.9,
+                        label=label,
+                        align="edge",
+                        hatch="//",
+                        color=colour[label],
+                    )
+                    neg_base = [b + v for b, v in zip(neg_base, neg, strict=False)]
             ax.axhline(0, color="black", lw=0.6)
             ax.set_ylabel(f"{hub} kW")
-            if ax.get_legend_handles_labels()[0]:  # a hub with nothing on this carrier that day has no legend
+            if ax.get_legend_handles_labels()[
+                0
+            ]:  # a hub with nothing on this carrier that day has no legend
                 ax.legend(fontsize=6, ncol=3, loc="upper left")
         axes[-1, 0].set_xlabel("hour")
-        fig.suptitle(f"{r.scenario.name}: {carrier} balance, typical day {period} ({g.weight[period]:.0f} days)")
+        fig.suptitle(
+            f"{r.scenario.name}: {carrier} balance, typical day {period} ({g.weight[period]:.0f} days)"
+        )
         fig.tight_layout()
         p = out / f"balance_{carrier}_{period}.png"
         fig.savefig(p, dpi=110)

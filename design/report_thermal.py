@@ -31,8 +31,16 @@ from ems.techs.district_heating import DhStation  # noqa: E402
 from ems.techs.elec_link import LinkStation  # noqa: E402
 from ems.techs.grid import Grid  # noqa: E402
 
-THERMAL_KINDS = {"chp", "heat_pump", "absorption_chiller", "thermal_storage", "solar_thermal", "boiler", "dh_station",
-                 "link_station"}
+THERMAL_KINDS = {
+    "chp",
+    "heat_pump",
+    "absorption_chiller",
+    "thermal_storage",
+    "solar_thermal",
+    "boiler",
+    "dh_station",
+    "link_station",
+}
 
 
 def thermal_size_rows(built: BuiltModel) -> list[dict[str, Any]]:
@@ -45,19 +53,60 @@ def thermal_size_rows(built: BuiltModel) -> list[dict[str, Any]]:
         key = tech.name.removeprefix(f"{tech.hub}_")
         if tech.kind in ("chp", "heat_pump", "absorption_chiller"):
             n_max = max(tech.max_units, tech.existing_units)
-            rows.append({"hub": tech.hub, "item": f"{tech.kind.replace('_', ' ')} {tech.model}", "key": key,
-                         "unit": "units", "installed": sz["n_units"], "max": n_max})
+            rows.append(
+                {
+                    "hub": tech.hub,
+                    "item": f"{tech.kind.replace('_', ' ')} {tech.model}",
+                    "key": key,
+                    "unit": "units",
+                    "installed": sz["n_units"],
+                    "max": n_max,
+                }
+            )
         elif tech.kind == "thermal_storage":
-            rows.append({"hub": tech.hub, "item": key, "key": key, "unit": "kWh", "installed": sz["kwh"], "max": tech.max_kwh})
+            rows.append(
+                {
+                    "hub": tech.hub,
+                    "item": key,
+                    "key": key,
+                    "unit": "kWh",
+                    "installed": sz["kwh"],
+                    "max": tech.max_kwh,
+                }
+            )
         elif tech.kind == "solar_thermal":
-            rows.append({"hub": tech.hub, "item": "solar thermal", "key": key, "unit": "m2", "installed": sz["m2"],
-                         "max": tech.max_m2})
+            rows.append(
+                {
+                    "hub": tech.hub,
+                    "item": "solar thermal",
+                    "key": key,
+                    "unit": "m2",
+                    "installed": sz["m2"],
+                    "max": tech.max_m2,
+                }
+            )
         elif tech.kind == "boiler":
-            rows.append({"hub": tech.hub, "item": f"boiler {tech.model}", "key": key, "unit": "kW", "installed": sz["kw"],
-                         "max": tech.existing_kw + tech.max_kw})
+            rows.append(
+                {
+                    "hub": tech.hub,
+                    "item": f"boiler {tech.model}",
+                    "key": key,
+                    "unit": "kW",
+                    "installed": sz["kw"],
+                    "max": tech.existing_kw + tech.max_kw,
+                }
+            )
         elif tech.kind == "dh_station":
-            rows.append({"hub": tech.hub, "item": "district heating connection", "key": key, "unit": "y/n",
-                         "installed": sz["y_dh"], "max": 1})
+            rows.append(
+                {
+                    "hub": tech.hub,
+                    "item": "district heating connection",
+                    "key": key,
+                    "unit": "y/n",
+                    "installed": sz["y_dh"],
+                    "max": 1,
+                }
+            )
     return rows
 
 
@@ -68,7 +117,7 @@ def is_multi_energy(built: BuiltModel) -> bool:
 def _annual(built: BuiltModel) -> pd.Series:
     g = built.ctx.grid
     fl = res.flows(built)
-    fl["mwh"] = [kw * g.annual_factor(p) / 1000.0 for kw, p in zip(fl["kw"], fl["period"])]
+    fl["mwh"] = [kw * g.annual_factor(p) / 1000.0 for kw, p in zip(fl["kw"], fl["period"], strict=False)]
     return fl.groupby(["hub", "carrier", "label"])["mwh"].sum()
 
 
@@ -84,7 +133,11 @@ def hub_energy(built: BuiltModel) -> dict[str, dict[str, float]]:
                 return 0.0
             return float(sum(sign * v for k, v in sub.loc[carrier].items() if pred(str(k))))
 
-        chp_heat = sum(float(v) for (c, k), v in sub.items() if c == "chp_heat" and str(k).startswith("CHP ") and v > 0)
+        chp_heat = sum(
+            float(v)
+            for (c, k), v in sub.items()
+            if c == "chp_heat" and str(k).startswith("CHP ") and v > 0
+        )
         out[hub] = {
             "electric_load": get("electricity", lambda k: k == "load", -1),
             "pv": get("electricity", lambda k: k.startswith("PV")),
@@ -98,8 +151,11 @@ def hub_energy(built: BuiltModel) -> dict[str, dict[str, float]]:
             "chp_heat": chp_heat,
             "chp_to_heating": get("heat", lambda k: k == "CHP"),
             "hp_heat": get("heat", lambda k: k.startswith("HP")),
-            "boiler_heat": get("heat", lambda k: k == "boiler") + get("dhw", lambda k: k == "boiler"),
-            "dh_taken": sum(get(c, lambda k: k == "from DH") for c in ("heat", "dhw", "chiller_feed")),
+            "boiler_heat": get("heat", lambda k: k == "boiler")
+            + get("dhw", lambda k: k == "boiler"),
+            "dh_taken": sum(
+                get(c, lambda k: k == "from DH") for c in ("heat", "dhw", "chiller_feed")
+            ),
             "dh_given": get("dh_injection", lambda k: k == "to DH", -1),
             "cooling_load": get("cooling", lambda k: k == "load", -1),
             "hp_cooling": get("cooling", lambda k: k.startswith("HP")),
@@ -114,10 +170,15 @@ def _pct(num: float, den: float) -> float | None:
 
 def indices(energy: dict[str, dict[str, float]]) -> dict[str, dict[str, float | None]]:
     """Tables 4–5: dependency on and contribution to the community, electric and thermal, %."""
-    return {h: {"dependency_el_pct": _pct(e["el_taken"], e["electric_load"]),
-                "dependency_th_pct": _pct(e["dh_taken"], e["heating_load"]),
-                "contribution_el_pct": _pct(e["el_given"], e["pv"] + e["chp_el"]),
-                "contribution_th_pct": _pct(e["dh_given"], e["chp_heat"])} for h, e in energy.items()}
+    return {
+        h: {
+            "dependency_el_pct": _pct(e["el_taken"], e["electric_load"]),
+            "dependency_th_pct": _pct(e["dh_taken"], e["heating_load"]),
+            "contribution_el_pct": _pct(e["el_given"], e["pv"] + e["chp_el"]),
+            "contribution_th_pct": _pct(e["dh_given"], e["chp_heat"]),
+        }
+        for h, e in energy.items()
+    }
 
 
 def exchange_matrices(built: BuiltModel) -> dict[str, dict[str, dict[str, float]]]:
@@ -144,7 +205,9 @@ def exchange_matrices(built: BuiltModel) -> dict[str, dict[str, dict[str, float]
     return out
 
 
-def hub_money(built: BuiltModel, gas_eur_per_kwh: float, gas_t_per_mwh: float, grid_t_per_mwh: float) -> dict[str, dict[str, float]]:
+def hub_money(
+    built: BuiltModel, gas_eur_per_kwh: float, gas_t_per_mwh: float, grid_t_per_mwh: float
+) -> dict[str, dict[str, float]]:
     """Per hub: investment €, opex €/y (grid purchase − sale + gas + O&M), CO2 t/y."""
     g = built.ctx.grid
     m = built.model
@@ -156,12 +219,16 @@ def hub_money(built: BuiltModel, gas_eur_per_kwh: float, gas_t_per_mwh: float, g
         out[hub]["investment_eur"] += float(pyo.value(capex))
     for tech in built.techs:
         blk = m.component(tech.block_name)
-        h = out.setdefault(tech.hub, {"investment_eur": 0.0, "opex_eur_per_y": 0.0, "co2_t_per_y": 0.0})
+        h = out.setdefault(
+            tech.hub, {"investment_eur": 0.0, "opex_eur_per_y": 0.0, "co2_t_per_y": 0.0}
+        )
         for p, t in g.index():
             w = g.annual_factor(p)
             if isinstance(tech, Grid):
                 imp, exp = pyo.value(blk.p_import_kw[p, t]), pyo.value(blk.p_export_kw[p, t])
-                h["opex_eur_per_y"] += w * (pyo.value(blk.price_buy[p, t]) * imp - pyo.value(blk.price_sell[p, t]) * exp)
+                h["opex_eur_per_y"] += w * (
+                    pyo.value(blk.price_buy[p, t]) * imp - pyo.value(blk.price_sell[p, t]) * exp
+                )
                 h["co2_t_per_y"] += w * grid_t_per_mwh / 1000.0 * imp
             fuel = blk.component("fuel_kw")
             if fuel is not None:
@@ -191,21 +258,41 @@ def thermal_kpis(r: Any) -> dict[str, Any]:
         d, a = money.get(hub, {}), money_asis.get(hub, {})
         opex_d, opex_a = d.get("opex_eur_per_y", 0.0), a.get("opex_eur_per_y", 0.0)
         co2_d, co2_a = d.get("co2_t_per_y", 0.0), a.get("co2_t_per_y", 0.0)
-        per_hub[hub] = {"investment_eur": d.get("investment_eur", 0.0), "opex_eur_per_y": opex_d, "opex_asis_eur_per_y": opex_a,
-                        "opex_change_pct": None if abs(opex_a) < 1e-9 else 100.0 * (opex_d - opex_a) / abs(opex_a),
-                        "co2_t_per_y": co2_d, "co2_asis_t_per_y": co2_a,
-                        "co2_change_pct": None if co2_a < 1e-9 else 100.0 * (co2_d - co2_a) / co2_a}
+        per_hub[hub] = {
+            "investment_eur": d.get("investment_eur", 0.0),
+            "opex_eur_per_y": opex_d,
+            "opex_asis_eur_per_y": opex_a,
+            "opex_change_pct": None
+            if abs(opex_a) < 1e-9
+            else 100.0 * (opex_d - opex_a) / abs(opex_a),
+            "co2_t_per_y": co2_d,
+            "co2_asis_t_per_y": co2_a,
+            "co2_change_pct": None if co2_a < 1e-9 else 100.0 * (co2_d - co2_a) / co2_a,
+        }
     inv = sum(v["investment_eur"] for v in per_hub.values())
     op_d = sum(v["opex_eur_per_y"] for v in per_hub.values())
     op_a = sum(v["opex_asis_eur_per_y"] for v in per_hub.values())
     c_d = sum(v["co2_t_per_y"] for v in per_hub.values())
     c_a = sum(v["co2_asis_t_per_y"] for v in per_hub.values())
-    total = {"investment_eur": inv, "opex_eur_per_y": op_d, "opex_asis_eur_per_y": op_a,
-             "opex_change_pct": None if abs(op_a) < 1e-9 else 100.0 * (op_d - op_a) / abs(op_a),
-             "co2_t_per_y": c_d, "co2_asis_t_per_y": c_a, "co2_change_pct": None if c_a < 1e-9 else 100.0 * (c_d - c_a) / c_a,
-             "simple_payback_y": None if op_a - op_d <= 0 else inv / (op_a - op_d)}
-    return {"sizes": res.sizes_by_hub(r.design.built), "energy_mwh_per_y": energy, "indices_pct": indices(energy), "exchanges_mwh_per_y": exchange_matrices(r.design.built),
-            "per_hub": per_hub, "community": total, "asis_energy_mwh_per_y": hub_energy(r.asis.built)}
+    total = {
+        "investment_eur": inv,
+        "opex_eur_per_y": op_d,
+        "opex_asis_eur_per_y": op_a,
+        "opex_change_pct": None if abs(op_a) < 1e-9 else 100.0 * (op_d - op_a) / abs(op_a),
+        "co2_t_per_y": c_d,
+        "co2_asis_t_per_y": c_a,
+        "co2_change_pct": None if c_a < 1e-9 else 100.0 * (c_d - c_a) / c_a,
+        "simple_payback_y": None if op_a - op_d <= 0 else inv / (op_a - op_d),
+    }
+    return {
+        "sizes": res.sizes_by_hub(r.design.built),
+        "energy_mwh_per_y": energy,
+        "indices_pct": indices(energy),
+        "exchanges_mwh_per_y": exchange_matrices(r.design.built),
+        "per_hub": per_hub,
+        "community": total,
+        "asis_energy_mwh_per_y": hub_energy(r.asis.built),
+    }
 
 
 def _f(x: Any, d: int = 0) -> str:
@@ -214,37 +301,72 @@ def _f(x: Any, d: int = 0) -> str:
 
 def thermal_console(k: dict[str, Any]) -> str:
     lines = ["", "Annual energy per hub, MWh/y (Fig. 25):"]
-    keys = ["electric_load", "pv", "chp_el", "grid_import", "grid_export", "el_given", "el_taken", "hp_el",
-            "heating_load", "chp_heat", "hp_heat", "boiler_heat", "dh_given", "dh_taken", "cooling_load", "hp_cooling",
-            "chiller_cooling"]
+    keys = [
+        "electric_load",
+        "pv",
+        "chp_el",
+        "grid_import",
+        "grid_export",
+        "el_given",
+        "el_taken",
+        "hp_el",
+        "heating_load",
+        "chp_heat",
+        "hp_heat",
+        "boiler_heat",
+        "dh_given",
+        "dh_taken",
+        "cooling_load",
+        "hp_cooling",
+        "chiller_cooling",
+    ]
     hubs = list(k["energy_mwh_per_y"])
     lines.append(f"  {'':<16}" + "".join(f"{h:>10}" for h in hubs))
     for key in keys:
-        lines.append(f"  {key:<16}" + "".join(f"{_f(k['energy_mwh_per_y'][h][key], 1):>10}" for h in hubs))
-    lines.append("Indices, % (Tables 4–5: dependency = taken / demand, contribution = given / production):")
-    for key in ("dependency_el_pct", "dependency_th_pct", "contribution_el_pct", "contribution_th_pct"):
-        lines.append(f"  {key:<22}" + "".join(f"{_f(k['indices_pct'][h][key], 1):>10}" for h in hubs))
+        lines.append(
+            f"  {key:<16}" + "".join(f"{_f(k['energy_mwh_per_y'][h][key], 1):>10}" for h in hubs)
+        )
+    lines.append(
+        "Indices, % (Tables 4–5: dependency = taken / demand, contribution = given / production):"
+    )
+    for key in (
+        "dependency_el_pct",
+        "dependency_th_pct",
+        "contribution_el_pct",
+        "contribution_th_pct",
+    ):
+        lines.append(
+            f"  {key:<22}" + "".join(f"{_f(k['indices_pct'][h][key], 1):>10}" for h in hubs)
+        )
     for carrier, mat in k["exchanges_mwh_per_y"].items():
         lines.append(f"Exchanges {carrier}, MWh/y (row gives to column, pro rata):")
         cols = list(mat)
         lines.append(f"  {'':<8}" + "".join(f"{c:>10}" for c in cols))
         for i in cols:
             lines.append(f"  {i:<8}" + "".join(f"{_f(mat[i][j], 1):>10}" for j in cols))
-    lines.append("Per hub vs AS-IS (Tables 6–7): investment k€, opex k€/y (AS-IS), change %, CO2 t/y (AS-IS), change %:")
+    lines.append(
+        "Per hub vs AS-IS (Tables 6–7): investment k€, opex k€/y (AS-IS), change %, CO2 t/y (AS-IS), change %:"
+    )
     for hub, v in list(k["per_hub"].items()) + [("total", k["community"])]:
-        lines.append(f"  {hub:<10}{_f(v['investment_eur'] / 1e3):>8}{_f(v['opex_eur_per_y'] / 1e3):>8} ({_f(v['opex_asis_eur_per_y'] / 1e3)})"
-                     f"{_f(v['opex_change_pct'], 1):>8} %{_f(v['co2_t_per_y']):>8} ({_f(v['co2_asis_t_per_y'])}){_f(v['co2_change_pct'], 1):>8} %")
+        lines.append(
+            f"  {hub:<10}{_f(v['investment_eur'] / 1e3):>8}{_f(v['opex_eur_per_y'] / 1e3):>8} ({_f(v['opex_asis_eur_per_y'] / 1e3)})"
+            f"{_f(v['opex_change_pct'], 1):>8} %{_f(v['co2_t_per_y']):>8} ({_f(v['co2_asis_t_per_y'])}){_f(v['co2_change_pct'], 1):>8} %"
+        )
     if k["community"].get("simple_payback_y") is not None:
-        lines.append(f"  simple payback (investment / opex saving): {k['community']['simple_payback_y']:.1f} years")
+        lines.append(
+            f"  simple payback (investment / opex saving): {k['community']['simple_payback_y']:.1f} years"
+        )
     return "\n".join(lines)
 
 
 def verification_console(v: dict[str, Any] | None) -> str:
     if not v:
         return ""
-    return (f"  verification (sizes fixed, full integrality, day by day): {v['verified_objective']:,.0f} vs sizing pass "
-            f"{v['sizing_objective']:,.0f} ({v['difference_pct']:+.3f} %); proven gap {v['proven_gap_pct']:.3f} % "
-            f"(bound {v['sizing_bound']:,.0f}); {v['time_s']:.1f} s, total {v['total_time_s']:.1f} s")
+    return (
+        f"  verification (sizes fixed, full integrality, day by day): {v['verified_objective']:,.0f} vs sizing pass "
+        f"{v['sizing_objective']:,.0f} ({v['difference_pct']:+.3f} %); proven gap {v['proven_gap_pct']:.3f} % "
+        f"(bound {v['sizing_bound']:,.0f}); {v['time_s']:.1f} s, total {v['total_time_s']:.1f} s"
+    )
 
 
 def write_thermal_outputs(r: Any, out: Path, fl: pd.DataFrame, plot_balances: Any) -> list[Path]:

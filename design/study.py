@@ -7,20 +7,21 @@ at its existing value (so the same accounting computes its cost and CO2, SPEC §
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from ems.config.schema import Catalogue, PvTypeSpec, Scenario, load_scenario
-from ems.model import results as res
-from ems.model.assembly import grid_exclusivity_needed, techs_from_scenario
-from ems.model.builder import BuiltModel, ObjectiveSpec, build_model, relax_operational_integers
-from ems.model.timegrid import TimeGrid
-from ems.model.solve import SolveRecord, SolverSession
 import pyomo.environ as pyo
 
 from design.data import StudyData, prepare
 from design.kpis import compute_kpis
+from ems.config.schema import Catalogue, PvTypeSpec, Scenario, load_scenario
+from ems.model import results as res
+from ems.model.assembly import grid_exclusivity_needed, techs_from_scenario
+from ems.model.builder import BuiltModel, ObjectiveSpec, build_model, relax_operational_integers
+from ems.model.solve import SolveRecord, SolverSession
+from ems.model.timegrid import TimeGrid
 
 
 @dataclass
@@ -46,13 +47,21 @@ def yield_columns(s: Scenario, cat: Catalogue) -> list[str]:
     return sorted({cat.get(pv.type, PvTypeSpec, "pv").yield_column for h in s.hubs for pv in h.pv})
 
 
-def run_study(scenario_path: str | Path, *, tee: bool = False, log: Callable[[str], None] = lambda _m: None,
-              time_limit_s: float | None = None, mip_rel_gap: float | None = None) -> StudyResult:
+def run_study(
+    scenario_path: str | Path,
+    *,
+    tee: bool = False,
+    log: Callable[[str], None] = lambda _m: None,
+    time_limit_s: float | None = None,
+    mip_rel_gap: float | None = None,
+) -> StudyResult:
     s, cat = load_scenario(scenario_path)
     log(f"scenario {s.name}: {s.community} community, {len(s.hubs)} hubs")
     study = prepare(s, yield_columns(s, cat))
     g = study.grid
-    log(f"time: {len(g.periods)} typical days × {g.n_steps} steps of {g.dt_h} h ({g.days_represented:.0f} days/year)")
+    log(
+        f"time: {len(g.periods)} typical days × {g.n_steps} steps of {g.dt_h} h ({g.days_represented:.0f} days/year)"
+    )
     solver = s.solver
     gap = solver.mip_rel_gap if mip_rel_gap is None else mip_rel_gap
     limit = solver.time_limit_s if time_limit_s is None else time_limit_s
@@ -62,43 +71,91 @@ def run_study(scenario_path: str | Path, *, tee: bool = False, log: Callable[[st
     exclusive = grid_exclusivity_needed(s, study.sale_can_exceed_purchase)
     peaks = {str(c): float(v) for c, v in study.data.max(numeric_only=True).items()}
     techs, limits = techs_from_scenario(s, cat, exclusive_grid=exclusive, asis=True, peaks=peaks)
-    asis = build_model(techs, g, study.data, asis=True, interest_rate=s.finance.interest_rate, limits=limits)
-    rec_asis = SolverSession(asis.model, mip_rel_gap=gap, time_limit_s=limit, threads=solver.threads).solve("AS-IS")
+    asis = build_model(
+        techs, g, study.data, asis=True, interest_rate=s.finance.interest_rate, limits=limits
+    )
+    rec_asis = SolverSession(
+        asis.model, mip_rel_gap=gap, time_limit_s=limit, threads=solver.threads
+    ).solve("AS-IS")
     log(rec_asis.line())
     asis_costs = res.cost_breakdown(asis)
     asis_run = CaseRun(asis, rec_asis, asis_costs, compute_kpis(asis, asis_costs))
 
-    obj = ObjectiveSpec(kind=s.objective.kind, co2_price_eur_per_t=s.objective.co2_price_eur_per_t, alpha=s.objective.alpha,
-                        cost_asis_eur=asis_costs["total"], co2_asis_t=asis_costs["co2_t"])
+    obj = ObjectiveSpec(
+        kind=s.objective.kind,
+        co2_price_eur_per_t=s.objective.co2_price_eur_per_t,
+        alpha=s.objective.alpha,
+        cost_asis_eur=asis_costs["total"],
+        co2_asis_t=asis_costs["co2_t"],
+    )
     techs, limits = techs_from_scenario(s, cat, exclusive_grid=exclusive, peaks=peaks)
-    built = build_model(techs, g, study.data, interest_rate=s.finance.interest_rate, limits=limits, objective=obj)
+    built = build_model(
+        techs, g, study.data, interest_rate=s.finance.interest_rate, limits=limits, objective=obj
+    )
     notes = []
     relaxed = 0
     if solver.sizing == "relaxed_commitment":
         relaxed = relax_operational_integers(built, keep=tuple(solver.sizing_keep_integer))
-        kept = f"; kept integer: {', '.join(solver.sizing_keep_integer)}" if solver.sizing_keep_integer else ""
-        notes.append(f"sizing pass: {relaxed} per-step integer/binary variables relaxed (units on, HP modes, "
-                     f"exchange binaries){kept}")
+        kept = (
+            f"; kept integer: {', '.join(solver.sizing_keep_integer)}"
+            if solver.sizing_keep_integer
+            else ""
+        )
+        notes.append(
+            f"sizing pass: {relaxed} per-step integer/binary variables relaxed (units on, HP modes, "
+            f"exchange binaries){kept}"
+        )
     log("solving the sizing MILP (HiGHS)…")
-    rec = SolverSession(built.model, mip_rel_gap=gap, time_limit_s=limit, threads=solver.threads, tee=tee).solve(
-        "design (sizing pass, relaxed commitment)" if relaxed else "design")
+    rec = SolverSession(
+        built.model, mip_rel_gap=gap, time_limit_s=limit, threads=solver.threads, tee=tee
+    ).solve("design (sizing pass, relaxed commitment)" if relaxed else "design")
     log(rec.line())
     verification = None
-    verify = solver.verify_by_day if solver.verify_by_day is not None else solver.sizing == "relaxed_commitment"
+    verify = (
+        solver.verify_by_day
+        if solver.verify_by_day is not None
+        else solver.sizing == "relaxed_commitment"
+    )
     if verify:
-        verification = verify_by_day(s, cat, study, built, rec, obj, exclusive, peaks, gap=min(gap, 0.001),
-                                     time_limit_s=min(limit, 30.0), threads=solver.threads, log=log)
+        verification = verify_by_day(
+            s,
+            cat,
+            study,
+            built,
+            rec,
+            obj,
+            exclusive,
+            peaks,
+            gap=min(gap, 0.001),
+            time_limit_s=min(limit, 30.0),
+            threads=solver.threads,
+            log=log,
+        )
     costs = res.cost_breakdown(built)
     design_run = CaseRun(built, rec, costs, compute_kpis(built, costs, asis_costs))
     if exclusive:
-        notes.append("import/export exclusivity binaries on: simultaneous import and export could pay "
-                     "(shared-energy incentive or sale price ≥ purchase price)")
+        notes.append(
+            "import/export exclusivity binaries on: simultaneous import and export could pay "
+            "(shared-energy incentive or sale price ≥ purchase price)"
+        )
     return StudyResult(s, cat, study, asis_run, design_run, notes, verification)
 
 
-def verify_by_day(s: Scenario, cat: Catalogue, study: StudyData, built: BuiltModel, sizing: SolveRecord,
-                  obj: ObjectiveSpec, exclusive: bool, peaks: dict[str, float], *, gap: float, time_limit_s: float,
-                  threads: int, log: Callable[[str], None]) -> dict[str, Any]:
+def verify_by_day(
+    s: Scenario,
+    cat: Catalogue,
+    study: StudyData,
+    built: BuiltModel,
+    sizing: SolveRecord,
+    obj: ObjectiveSpec,
+    exclusive: bool,
+    peaks: dict[str, float],
+    *,
+    gap: float,
+    time_limit_s: float,
+    threads: int,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
     """Re-solve the dispatch with the sizes fixed and full integrality, typical day by typical day
     (with sizes fixed the days are independent: storage is cyclic within a day), then load the
     verified dispatch into ``built`` so every result and KPI describes a feasible integer plan.
@@ -109,20 +166,38 @@ def verify_by_day(s: Scenario, cat: Catalogue, study: StudyData, built: BuiltMod
     g = study.grid
     m = built.model
     relaxed_objective = float(pyo.value(m.obj))
-    size_values = {h.units.name: float(pyo.value(h.units)) for h in built.ctx.sizes.values() if h.is_variable}
+    size_values = {
+        h.units.name: float(pyo.value(h.units)) for h in built.ctx.sizes.values() if h.is_variable
+    }
     days: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     worst_day_gap = 0.0
     for p in g.periods:
-        grid_d = TimeGrid((p,), g.n_steps, g.dt_h, {p: g.weight[p]}, cyclic=g.cyclic, kind={p: g.kind.get(p, "weekday")})
+        grid_d = TimeGrid(
+            (p,),
+            g.n_steps,
+            g.dt_h,
+            {p: g.weight[p]},
+            cyclic=g.cyclic,
+            kind={p: g.kind.get(p, "weekday")},
+        )
         data_d = study.data.loc[[p]]
         techs, limits = techs_from_scenario(s, cat, exclusive_grid=exclusive, peaks=peaks)
-        day = build_model(techs, grid_d, data_d, interest_rate=s.finance.interest_rate, limits=limits, objective=obj)
-        for name, h in day.ctx.sizes.items():
+        day = build_model(
+            techs,
+            grid_d,
+            data_d,
+            interest_rate=s.finance.interest_rate,
+            limits=limits,
+            objective=obj,
+        )
+        for _name, h in day.ctx.sizes.items():
             if h.is_variable:
                 value = size_values[h.units.name]
                 h.units.fix(round(value) if h.units.is_integer() else value)
-        rec_d = SolverSession(day.model, mip_rel_gap=gap, time_limit_s=time_limit_s, threads=threads).solve(f"verify {p}")
+        rec_d = SolverSession(
+            day.model, mip_rel_gap=gap, time_limit_s=time_limit_s, threads=threads
+        ).solve(f"verify {p}")
         worst_day_gap = max(worst_day_gap, rec_d.gap or 0.0)
         for comp in day.model.component_objects(pyo.Var, descend_into=True):
             target = m.find_component(comp.name)
@@ -132,8 +207,17 @@ def verify_by_day(s: Scenario, cat: Catalogue, study: StudyData, built: BuiltMod
                 val = comp[idx].value
                 if val is not None and not target[idx].fixed:
                     target[idx].set_value(val, skip_validation=True)
-        days.append({"day": p, "status": rec_d.status, "objective": rec_d.objective, "bound": rec_d.bound,
-                     "gap": rec_d.gap, "time_s": rec_d.time_s, "size": rec_d.size.__dict__})
+        days.append(
+            {
+                "day": p,
+                "status": rec_d.status,
+                "objective": rec_d.objective,
+                "bound": rec_d.bound,
+                "gap": rec_d.gap,
+                "time_s": rec_d.time_s,
+                "size": rec_d.size.__dict__,
+            }
+        )
     elapsed = time.perf_counter() - t0
     verified = float(pyo.value(m.obj))
     lb = sizing.bound if sizing.bound is not None else relaxed_objective
@@ -142,14 +226,18 @@ def verify_by_day(s: Scenario, cat: Catalogue, study: StudyData, built: BuiltMod
         "sizing_bound": lb,
         "verified_objective": verified,
         "difference_eur": verified - relaxed_objective,
-        "difference_pct": 100.0 * (verified - relaxed_objective) / max(abs(relaxed_objective), 1e-9),
+        "difference_pct": 100.0
+        * (verified - relaxed_objective)
+        / max(abs(relaxed_objective), 1e-9),
         "proven_gap_pct": 100.0 * (verified - lb) / max(abs(verified), 1e-9),
         "worst_day_gap_pct": 100.0 * worst_day_gap,
         "time_s": elapsed,
         "total_time_s": elapsed + sizing.time_s,
         "days": days,
     }
-    log(f"verification (sizes fixed, full integrality, {len(days)} days): objective {verified:,.2f} vs sizing "
+    log(
+        f"verification (sizes fixed, full integrality, {len(days)} days): objective {verified:,.2f} vs sizing "
         f"{relaxed_objective:,.2f} ({out['difference_pct']:+.3f} %), proven gap {out['proven_gap_pct']:.3f} % "
-        f"against the sizing bound {lb:,.2f}; {elapsed:.1f} s")
+        f"against the sizing bound {lb:,.2f}; {elapsed:.1f} s"
+    )
     return out

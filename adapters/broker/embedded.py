@@ -35,7 +35,9 @@ class EmbeddedBroker:
 
     def start(self, timeout_s: float = 10.0) -> EmbeddedBroker:
         ready: Future[None] = Future()
-        self._thread = threading.Thread(target=self._run, args=(ready,), name="embedded-broker", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(ready,), name="embedded-broker", daemon=True
+        )
         self._thread.start()
         ready.result(timeout=timeout_s)
         log.info("embedded MQTT broker listening on %s:%d", self.host, self.port)
@@ -50,8 +52,16 @@ class EmbeddedBroker:
             from amqtt.broker import Broker
 
             config = {
-                "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}", "max_connections": 0}},
-                "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+                "listeners": {
+                    "default": {
+                        "type": "tcp",
+                        "bind": f"{self.host}:{self.port}",
+                        "max_connections": 0,
+                    }
+                },
+                "plugins": {
+                    "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}
+                },
             }
             self._broker = Broker(config)
             await self._broker.start()

@@ -50,11 +50,22 @@ class _Group(click.Group):
 
 
 def _common(f):  # type: ignore[no-untyped-def]
-    f = click.option("--db", "db_path", envvar="EMS_LEDGER_DB", default=DEFAULT_DB, show_default=True,
-                     help="SQLite ledger file (created if missing). Env: EMS_LEDGER_DB.")(f)
-    f = click.option("--config", "config_path", envvar="EMS_ACCOUNTING_CONFIG", default=DEFAULT_CONFIG,
-                     show_default=True, help="Accounting YAML (plants, members, statute). "
-                                             "Env: EMS_ACCOUNTING_CONFIG.")(f)
+    f = click.option(
+        "--db",
+        "db_path",
+        envvar="EMS_LEDGER_DB",
+        default=DEFAULT_DB,
+        show_default=True,
+        help="SQLite ledger file (created if missing). Env: EMS_LEDGER_DB.",
+    )(f)
+    f = click.option(
+        "--config",
+        "config_path",
+        envvar="EMS_ACCOUNTING_CONFIG",
+        default=DEFAULT_CONFIG,
+        show_default=True,
+        help="Accounting YAML (plants, members, statute). Env: EMS_ACCOUNTING_CONFIG.",
+    )(f)
     return f
 
 
@@ -93,18 +104,27 @@ def ingest_cmd(config_path: str, db_path: str, files: tuple[str, ...]) -> None:
     finally:
         store.close()
     for file, kind, good, bad in summary.files:
-        click.echo(f"{file}: {kind} file, {good} rows accepted" + (f", {bad} rejected" if bad else ""))
-    click.echo(f"readings/prices: {summary.new} new, {summary.corrected} corrected, "
-               f"{summary.unchanged} unchanged; ledger: {summary.ledger_versions} new hour versions")
+        click.echo(
+            f"{file}: {kind} file, {good} rows accepted" + (f", {bad} rejected" if bad else "")
+        )
+    click.echo(
+        f"readings/prices: {summary.new} new, {summary.corrected} corrected, "
+        f"{summary.unchanged} unchanged; ledger: {summary.ledger_versions} new hour versions"
+    )
     if summary.unknown_pods:
-        click.echo(f"warning: PODs not in the configuration (stored, not accounted): "
-                   f"{', '.join(sorted(summary.unknown_pods))}", err=True)
+        click.echo(
+            f"warning: PODs not in the configuration (stored, not accounted): "
+            f"{', '.join(sorted(summary.unknown_pods))}",
+            err=True,
+        )
     if summary.errors:
         for e in summary.errors[:MAX_ERRORS_SHOWN]:
             click.echo(f"rejected: {e}", err=True)
         good = sum(g for _, _, g, _ in summary.files)
-        raise DataError(f"{len(summary.errors)} bad row(s), first {summary.errors[0]}; "
-                        f"the {good} good row(s) were stored")
+        raise DataError(
+            f"{len(summary.errors)} bad row(s), first {summary.errors[0]}; "
+            f"the {good} good row(s) were stored"
+        )
 
 
 @accounting_group.command("recompute")
@@ -128,7 +148,9 @@ def recompute_cmd(config_path: str, db_path: str, month: str | None, year: str |
 @click.option("--month", help="YYYY-MM")
 @click.option("--year", help="YYYY")
 @click.option("--out", "out_dir", default="reports", show_default=True, help="Output directory.")
-def report_cmd(config_path: str, db_path: str, month: str | None, year: str | None, out_dir: str) -> None:
+def report_cmd(
+    config_path: str, db_path: str, month: str | None, year: str | None, out_dir: str
+) -> None:
     """Write the statement of a month or a year: Markdown + PNG chart + CSV per configuration,
     plant and member."""
     start, end, label, annual = _period(month, year)
@@ -142,12 +164,17 @@ def report_cmd(config_path: str, db_path: str, month: str | None, year: str | No
         store.close()
     paths = write_report(out_dir, cfg.community, sts)
     for s in sts:
-        click.echo(f"{s.config_id} {label}: shared {s.shared_wh / 1000:.3f} kWh, TIP {s.tip_eur} €, "
-                   f"valorisation {s.valorisation_eur} €, sale {s.sale_eur} €, "
-                   f"complete hours {s.hours_complete}/{s.hours_expected}")
+        click.echo(
+            f"{s.config_id} {label}: shared {s.shared_wh / 1000:.3f} kWh, TIP {s.tip_eur} €, "
+            f"valorisation {s.valorisation_eur} €, sale {s.sale_eur} €, "
+            f"complete hours {s.hours_complete}/{s.hours_expected}"
+        )
         if s.stale_hours:
-            click.echo(f"warning: {s.config_id}: {s.stale_hours} hours computed with an earlier configuration; "
-                       f"run `ems accounting recompute`", err=True)
+            click.echo(
+                f"warning: {s.config_id}: {s.stale_hours} hours computed with an earlier configuration; "
+                f"run `ems accounting recompute`",
+                err=True,
+            )
     click.echo(f"statement: {paths[0]}")
 
 

@@ -9,12 +9,29 @@ import click
 
 @click.command("design")
 @click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Output folder (default: out/<scenario name>).")
-@click.option("--time-limit", type=click.FloatRange(min=1), default=None, help="Solver time limit, s (overrides the scenario).")
-@click.option("--gap", type=click.FloatRange(min=0, max=1), default=None, help="Relative MIP gap (overrides the scenario).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output folder (default: out/<scenario name>).",
+)
+@click.option(
+    "--time-limit",
+    type=click.FloatRange(min=1),
+    default=None,
+    help="Solver time limit, s (overrides the scenario).",
+)
+@click.option(
+    "--gap",
+    type=click.FloatRange(min=0, max=1),
+    default=None,
+    help="Relative MIP gap (overrides the scenario).",
+)
 @click.option("--quiet", is_flag=True, help="Do not stream the solver log.")
-def design(scenario: Path, out_dir: Path | None, time_limit: float | None, gap: float | None, quiet: bool) -> None:
+def design(
+    scenario: Path, out_dir: Path | None, time_limit: float | None, gap: float | None, quiet: bool
+) -> None:
     """Size the plants of every hub of SCENARIO and compare with the AS-IS case."""
     from design.report import console_report, write_outputs
     from design.study import run_study
@@ -27,7 +44,9 @@ def design(scenario: Path, out_dir: Path | None, time_limit: float | None, gap: 
     click.echo(console_report(result))
     out = out_dir or Path("out") / result.scenario.name
     written = write_outputs(result, out)
-    click.echo(f"\nwrote {len(written)} files to {out}/ (results.json, sizes.yaml, dispatch/*.csv, *.png)")
+    click.echo(
+        f"\nwrote {len(written)} files to {out}/ (results.json, sizes.yaml, dispatch/*.csv, *.png)"
+    )
 
 
 COMMANDS = [design]

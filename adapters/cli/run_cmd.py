@@ -14,21 +14,69 @@ log = logging.getLogger(__name__)
 
 
 @click.command("run")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="SITE.yaml of the community to operate.")
-@click.option("--simulate", is_flag=True, help="Simulated case-study plant, embedded broker and SQLite, accelerated clock.")
-@click.option("--speed", type=float, default=0.0, show_default=True,
-              help="Simulated seconds per wall second (0: as fast as the steps allow).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="SITE.yaml of the community to operate.",
+)
+@click.option(
+    "--simulate",
+    is_flag=True,
+    help="Simulated case-study plant, embedded broker and SQLite, accelerated clock.",
+)
+@click.option(
+    "--speed",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Simulated seconds per wall second (0: as fast as the steps allow).",
+)
 @click.option("--hours", type=float, default=24.0, show_default=True, help="Simulated hours.")
-@click.option("--state", "state_dir", type=click.Path(file_okay=False), default=None,
-              help="State directory (SQLite state, ledger, time series); reuse it to resume after a restart.")
-@click.option("--seed", type=int, default=1, show_default=True, help="Random draws of the simulated day.")
-@click.option("--start", "start_local", default="2025-06-16 00:00", show_default=True, help="Simulated start (local time).")
-@click.option("--mqtt-host", default=None, help="Use this broker instead of the embedded one (--simulate).")
+@click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="State directory (SQLite state, ledger, time series); reuse it to resume after a restart.",
+)
+@click.option(
+    "--seed", type=int, default=1, show_default=True, help="Random draws of the simulated day."
+)
+@click.option(
+    "--start",
+    "start_local",
+    default="2025-06-16 00:00",
+    show_default=True,
+    help="Simulated start (local time).",
+)
+@click.option(
+    "--mqtt-host", default=None, help="Use this broker instead of the embedded one (--simulate)."
+)
 @click.option("--mqtt-port", type=int, default=1883, show_default=True)
-@click.option("--time-limit", "time_limit_s", type=float, default=None, help="Solver time limit per step (s).")
-@click.option("--steps", "max_steps", type=int, default=None, help="Stop after this many steps (tests, first runs).")
-def run(config_path: str | None, simulate: bool, speed: float, hours: float, state_dir: str | None, seed: int,
-        start_local: str, mqtt_host: str | None, mqtt_port: int, time_limit_s: float | None, max_steps: int | None) -> None:
+@click.option(
+    "--time-limit", "time_limit_s", type=float, default=None, help="Solver time limit per step (s)."
+)
+@click.option(
+    "--steps",
+    "max_steps",
+    type=int,
+    default=None,
+    help="Stop after this many steps (tests, first runs).",
+)
+def run(
+    config_path: str | None,
+    simulate: bool,
+    speed: float,
+    hours: float,
+    state_dir: str | None,
+    seed: int,
+    start_local: str,
+    mqtt_host: str | None,
+    mqtt_port: int,
+    time_limit_s: float | None,
+    max_steps: int | None,
+) -> None:
     """Operate a community: every quarter hour (and when an EV plugs in or an AI job arrives)
     forecast, re-solve the persistent model and publish setpoints over MQTT."""
     from ems.operation.assembly import load_operation
@@ -45,15 +93,30 @@ def run(config_path: str | None, simulate: bool, speed: float, hours: float, sta
         site, setup, fc = load_operation(config_path or DEFAULT_SITE)
         state = Path(state_dir) if state_dir else Path("out") / "simulate"
         mqtt = {"host": mqtt_host, "port": mqtt_port} if mqtt_host else None
-        click.echo(f"simulating {hours:g} h of {site.community} ({len(setup.hubs)} hubs); state in {state}/")
-        res = run_simulation(site, setup, fc, state_dir=state, hours=hours, speed=speed, seed=seed,
-                             start_local=start_local, mqtt=mqtt, time_limit_s=time_limit_s, echo=click.echo,
-                             stop_after_steps=max_steps)
+        click.echo(
+            f"simulating {hours:g} h of {site.community} ({len(setup.hubs)} hubs); state in {state}/"
+        )
+        res = run_simulation(
+            site,
+            setup,
+            fc,
+            state_dir=state,
+            hours=hours,
+            speed=speed,
+            seed=seed,
+            start_local=start_local,
+            mqtt=mqtt,
+            time_limit_s=time_limit_s,
+            echo=click.echo,
+            stop_after_steps=max_steps,
+        )
         st = sorted(res["step_s"])
         if st:
             p50, p95 = st[len(st) // 2], st[min(len(st) - 1, int(0.95 * len(st)))]
-            click.echo(f"{res['steps']} steps in {res['wall_s']:.1f} s wall; step p50 {p50:.2f} s, p95 {p95:.2f} s; "
-                       f"modes {res['modes']}; {len(res['ledger_hours'])} hours in the shared-energy log")
+            click.echo(
+                f"{res['steps']} steps in {res['wall_s']:.1f} s wall; step p50 {p50:.2f} s, p95 {p95:.2f} s; "
+                f"modes {res['modes']}; {len(res['ledger_hours'])} hours in the shared-energy log"
+            )
         if res.get("ems"):
             click.echo("")
             click.echo(kpi_table(res["ems"], res["baseline"]))
@@ -61,14 +124,16 @@ def run(config_path: str | None, simulate: bool, speed: float, hours: float, sta
             click.echo("stopped before the end; run the same command again to resume")
         return
 
-    from adapters.sim.daemon import Runtime, StateDB, run_realtime, utcnow
     from adapters.mqtt.config import MqttSettings
+    from adapters.sim.daemon import Runtime, StateDB, run_realtime, utcnow
     from ems.operation.service import OperationService
     from ems.operation.state import PlantState
 
     site, setup, fc = load_operation(config_path)
     statedb = StateDB(site.resolve(site.store.path))
-    service = OperationService(site, setup, fc, state=PlantState.from_dict(statedb.get("plant_state") or {}))
+    service = OperationService(
+        site, setup, fc, state=PlantState.from_dict(statedb.get("plant_state") or {})
+    )
     broker = None
     mqtt = dict(site.mqtt or {})
     if not mqtt:
@@ -92,8 +157,10 @@ def run(config_path: str | None, simulate: bool, speed: float, hours: float, sta
         p = site.resolve(site.store.path)
         store = SQLiteStore(p.with_name(p.stem + "-timeseries.sqlite"))
     runtime = Runtime(service, settings, store, statedb, clock=utcnow).start()
-    click.echo(f"operating {site.community}: {len(setup.hubs)} hubs, model built in {service.controller.build_s:.1f} s; "
-               f"steps every {site.step_min} min")
+    click.echo(
+        f"operating {site.community}: {len(setup.hubs)} hubs, model built in {service.controller.build_s:.1f} s; "
+        f"steps every {site.step_min} min"
+    )
     try:
         run_realtime(runtime, site.step_min, max_steps=max_steps, echo=click.echo)
     finally:

@@ -11,7 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from ems.errors import ConfigError
 
 
-def resolve_secret(value: SecretStr | None, env: str | None, file: Path | None, what: str) -> str | None:
+def resolve_secret(
+    value: SecretStr | None, env: str | None, file: Path | None, what: str
+) -> str | None:
     """A secret given inline, by environment variable name, or by file (first line, stripped)."""
     if value is not None:
         return value.get_secret_value()
@@ -24,7 +26,9 @@ def resolve_secret(value: SecretStr | None, env: str | None, file: Path | None, 
         try:
             return Path(file).read_text().strip()
         except OSError as exc:
-            raise ConfigError("config", what, f"cannot read secret file {file}: {exc.strerror}") from exc
+            raise ConfigError(
+                "config", what, f"cannot read secret file {file}: {exc.strerror}"
+            ) from exc
     return None
 
 
@@ -48,13 +52,21 @@ class InfluxSettings(BaseModel):
     token: SecretStr | None = None
     token_env: str | None = None
     token_file: Path | None = None
-    create_database: bool = Field(True, description="1.x: CREATE DATABASE at start (needs admin rights)")
+    create_database: bool = Field(
+        True, description="1.x: CREATE DATABASE at start (needs admin rights)"
+    )
     batch_size: int = Field(5000, ge=1, le=100_000)
     flush_interval_s: float = Field(1.0, gt=0, le=60)
     timeout_s: float = Field(10.0, gt=0, le=300)
-    ca_file: Path | None = Field(None, description="CA bundle for an https:// URL (default: system CAs)")
-    verify_tls: bool = Field(True, description="verify the server certificate (disable only for tests)")
-    buffer_path: Path = Field(Path("var/influx-buffer.sqlite"), description="disk buffer used while the server is down")
+    ca_file: Path | None = Field(
+        None, description="CA bundle for an https:// URL (default: system CAs)"
+    )
+    verify_tls: bool = Field(
+        True, description="verify the server certificate (disable only for tests)"
+    )
+    buffer_path: Path = Field(
+        Path("var/influx-buffer.sqlite"), description="disk buffer used while the server is down"
+    )
 
     @model_validator(mode="after")
     def _v2_needs_org_bucket(self) -> InfluxSettings:
@@ -63,7 +75,9 @@ class InfluxSettings(BaseModel):
         return self
 
     def password_value(self) -> str | None:
-        return resolve_secret(self.password, self.password_env, self.password_file, "influx.password")
+        return resolve_secret(
+            self.password, self.password_env, self.password_file, "influx.password"
+        )
 
     def token_value(self) -> str | None:
         return resolve_secret(self.token, self.token_env, self.token_file, "influx.token")

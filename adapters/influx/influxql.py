@@ -43,9 +43,19 @@ def build_query(query: SeriesQuery) -> str:
 class InfluxQLClient:
     """Minimal client for ``/query`` with nanosecond epochs."""
 
-    def __init__(self, url: str, database: str, *, username: str | None = None, password: str | None = None,
-                 token: str | None = None, retention_policy: str | None = None, timeout_s: float = 30.0,
-                 ca_file: str | None = None, verify_tls: bool = True) -> None:
+    def __init__(
+        self,
+        url: str,
+        database: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        token: str | None = None,
+        retention_policy: str | None = None,
+        timeout_s: float = 30.0,
+        ca_file: str | None = None,
+        verify_tls: bool = True,
+    ) -> None:
         self.url = url.rstrip("/")
         self.database = database
         self.retention_policy = retention_policy
@@ -53,12 +63,16 @@ class InfluxQLClient:
         if token:
             self._headers["Authorization"] = f"Token {token}"
         elif username:
-            self._headers["Authorization"] = "Basic " + base64.b64encode(f"{username}:{password or ''}".encode()).decode()
+            self._headers["Authorization"] = (
+                "Basic " + base64.b64encode(f"{username}:{password or ''}".encode()).decode()
+            )
         from adapters.influx.sinks import http_pool
 
         self._http = http_pool(timeout_s, ca_file, verify_tls)
 
-    def raw(self, influxql: str, *, database: bool = True, method: str = "GET") -> list[dict[str, Any]]:
+    def raw(
+        self, influxql: str, *, database: bool = True, method: str = "GET"
+    ) -> list[dict[str, Any]]:
         """Run one or more statements; return the ``results`` list. Raise :class:`DataError` on errors."""
         fields = {"q": influxql, "epoch": "ns"}
         if database:
@@ -67,10 +81,17 @@ class InfluxQLClient:
                 fields["rp"] = self.retention_policy
         try:
             if method == "GET":
-                response = self._http.request("GET", f"{self.url}/query", fields=fields, headers=self._headers)
+                response = self._http.request(
+                    "GET", f"{self.url}/query", fields=fields, headers=self._headers
+                )
             else:
-                response = self._http.request_encode_body("POST", f"{self.url}/query", fields=fields,
-                                                          headers=self._headers, encode_multipart=False)
+                response = self._http.request_encode_body(
+                    "POST",
+                    f"{self.url}/query",
+                    fields=fields,
+                    headers=self._headers,
+                    encode_multipart=False,
+                )
         except urllib3.exceptions.HTTPError as exc:
             raise DataError(f"InfluxDB at {self.url} unreachable: {exc}") from exc
         text = response.data.decode(errors="replace")
@@ -105,7 +126,10 @@ class InfluxQLClient:
 
     def ping(self) -> bool:
         try:
-            return self._http.request("GET", f"{self.url}/ping", headers=self._headers).status in (200, 204)
+            return self._http.request("GET", f"{self.url}/ping", headers=self._headers).status in (
+                200,
+                204,
+            )
         except urllib3.exceptions.HTTPError:
             return False
 

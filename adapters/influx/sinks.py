@@ -23,21 +23,37 @@ def _classify_status(status: int, body: str) -> Exception:
     return PermanentWriteError(text)
 
 
-def http_pool(timeout_s: float, ca_file: str | None = None, verify_tls: bool = True) -> urllib3.PoolManager:
+def http_pool(
+    timeout_s: float, ca_file: str | None = None, verify_tls: bool = True
+) -> urllib3.PoolManager:
     """A small keep-alive pool; HTTPS verified against ``ca_file`` or the system CAs unless disabled."""
     tls: dict[str, str] = {"cert_reqs": "CERT_REQUIRED" if verify_tls else "CERT_NONE"}
     if ca_file:
         tls["ca_certs"] = ca_file
-    return urllib3.PoolManager(maxsize=2, timeout=urllib3.Timeout(connect=min(3.0, timeout_s), read=timeout_s),
-                               retries=False, **tls)
+    return urllib3.PoolManager(
+        maxsize=2,
+        timeout=urllib3.Timeout(connect=min(3.0, timeout_s), read=timeout_s),
+        retries=False,
+        **tls,
+    )
 
 
 class V1HttpSink:
     """``POST /write?db=…&rp=…&precision=ns`` (InfluxDB 1.x; also VictoriaMetrics and 2.x's v1 API)."""
 
-    def __init__(self, url: str, database: str, *, username: str | None = None, password: str | None = None,
-                 retention_policy: str | None = None, timeout_s: float = 10.0, create_database: bool = False,
-                 ca_file: str | None = None, verify_tls: bool = True) -> None:
+    def __init__(
+        self,
+        url: str,
+        database: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        retention_policy: str | None = None,
+        timeout_s: float = 10.0,
+        create_database: bool = False,
+        ca_file: str | None = None,
+        verify_tls: bool = True,
+    ) -> None:
         create_query = urlencode({"q": 'CREATE DATABASE "' + database.replace('"', '\\"') + '"'})
         self._create_url = f"{url.rstrip('/')}/query?{create_query}" if create_database else None
         params = {"db": database, "precision": "ns"}
@@ -72,13 +88,30 @@ class V1HttpSink:
 class V2ClientSink:
     """influxdb-client's synchronous write API: InfluxDB 2.x/3.x (URL, token, org, bucket)."""
 
-    def __init__(self, url: str, token: str, org: str, bucket: str, *, timeout_s: float = 10.0,
-                 ca_file: str | None = None, verify_tls: bool = True) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        org: str,
+        bucket: str,
+        *,
+        timeout_s: float = 10.0,
+        ca_file: str | None = None,
+        verify_tls: bool = True,
+    ) -> None:
         from influxdb_client import InfluxDBClient, WritePrecision
         from influxdb_client.client.write_api import SYNCHRONOUS
 
-        self._client = InfluxDBClient(url=url, token=token, org=org, timeout=int(timeout_s * 1000),
-                                      retries=False, enable_gzip=False, verify_ssl=verify_tls, ssl_ca_cert=ca_file)
+        self._client = InfluxDBClient(
+            url=url,
+            token=token,
+            org=org,
+            timeout=int(timeout_s * 1000),
+            retries=False,
+            enable_gzip=False,
+            verify_ssl=verify_tls,
+            ssl_ca_cert=ca_file,
+        )
         self._api = self._client.write_api(write_options=SYNCHRONOUS)
         self._org, self._bucket, self._precision = org, bucket, WritePrecision.NS
 
@@ -86,7 +119,9 @@ class V2ClientSink:
         from influxdb_client.rest import ApiException
 
         try:
-            self._api.write(bucket=self._bucket, org=self._org, record=body, write_precision=self._precision)
+            self._api.write(
+                bucket=self._bucket, org=self._org, record=body, write_precision=self._precision
+            )
         except ApiException as exc:
             raise _classify_status(int(exc.status or 0), str(exc.body or exc.reason)) from exc
         except urllib3.exceptions.HTTPError as exc:

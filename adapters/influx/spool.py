@@ -33,18 +33,23 @@ class DiskSpool:
             "CREATE TABLE IF NOT EXISTS dead_letters (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
             " n_points INTEGER NOT NULL, body BLOB NOT NULL, error TEXT NOT NULL, failed_at REAL NOT NULL)"
         )
-        self._points = self._db.execute("SELECT COALESCE(SUM(n_points), 0) FROM batches").fetchone()[0]
+        self._points = self._db.execute(
+            "SELECT COALESCE(SUM(n_points), 0) FROM batches"
+        ).fetchone()[0]
 
     def append(self, body: bytes, n_points: int) -> None:
         with self._lock:
             self._db.execute(
-                "INSERT INTO batches (n_points, body, queued_at) VALUES (?, ?, ?)", (n_points, body, time.time())
+                "INSERT INTO batches (n_points, body, queued_at) VALUES (?, ?, ?)",
+                (n_points, body, time.time()),
             )
             self._points += n_points
 
     def oldest(self) -> tuple[int, bytes, int] | None:
         with self._lock:
-            row = self._db.execute("SELECT seq, body, n_points FROM batches ORDER BY seq LIMIT 1").fetchone()
+            row = self._db.execute(
+                "SELECT seq, body, n_points FROM batches ORDER BY seq LIMIT 1"
+            ).fetchone()
         return None if row is None else (row[0], bytes(row[1]), row[2])
 
     def remove(self, seq: int) -> None:
@@ -63,7 +68,9 @@ class DiskSpool:
                 (n_points, body, error[:2000], time.time()),
             )
             if seq is not None:
-                row = self._db.execute("SELECT n_points FROM batches WHERE seq = ?", (seq,)).fetchone()
+                row = self._db.execute(
+                    "SELECT n_points FROM batches WHERE seq = ?", (seq,)
+                ).fetchone()
                 if row is not None:
                     self._db.execute("DELETE FROM batches WHERE seq = ?", (seq,))
                     self._points -= row[0]
@@ -80,7 +87,9 @@ class DiskSpool:
 
     def dead_letter_points(self) -> int:
         with self._lock:
-            return self._db.execute("SELECT COALESCE(SUM(n_points), 0) FROM dead_letters").fetchone()[0]
+            return self._db.execute(
+                "SELECT COALESCE(SUM(n_points), 0) FROM dead_letters"
+            ).fetchone()[0]
 
     def close(self) -> None:
         with self._lock:

@@ -23,26 +23,56 @@ class InfluxStore:
         self.settings = settings
         password = settings.password_value()
         token = settings.token_value()
-        tls = {"ca_file": str(settings.ca_file) if settings.ca_file else None, "verify_tls": settings.verify_tls}
-        self.reader = InfluxQLClient(settings.url, settings.database, username=settings.username,
-                                     password=password, token=token if settings.version == 2 else None,
-                                     retention_policy=settings.retention_policy, timeout_s=max(30.0, settings.timeout_s),
-                                     **tls)
+        tls = {
+            "ca_file": str(settings.ca_file) if settings.ca_file else None,
+            "verify_tls": settings.verify_tls,
+        }
+        self.reader = InfluxQLClient(
+            settings.url,
+            settings.database,
+            username=settings.username,
+            password=password,
+            token=token if settings.version == 2 else None,
+            retention_policy=settings.retention_policy,
+            timeout_s=max(30.0, settings.timeout_s),
+            **tls,
+        )
         if settings.version == 1:
-            sink = V1HttpSink(settings.url, settings.database, username=settings.username, password=password,
-                              retention_policy=settings.retention_policy, timeout_s=settings.timeout_s,
-                              create_database=settings.create_database, **tls)
+            sink = V1HttpSink(
+                settings.url,
+                settings.database,
+                username=settings.username,
+                password=password,
+                retention_policy=settings.retention_policy,
+                timeout_s=settings.timeout_s,
+                create_database=settings.create_database,
+                **tls,
+            )
             if settings.create_database:
                 self._create_database()
         else:
-            sink = V2ClientSink(settings.url, token or "", settings.org or "", settings.bucket or "",
-                                timeout_s=settings.timeout_s, **tls)
-        self.writer = BufferedWriter(sink, DiskSpool(settings.buffer_path), batch_size=settings.batch_size,
-                                     flush_interval_s=settings.flush_interval_s)
+            sink = V2ClientSink(
+                settings.url,
+                token or "",
+                settings.org or "",
+                settings.bucket or "",
+                timeout_s=settings.timeout_s,
+                **tls,
+            )
+        self.writer = BufferedWriter(
+            sink,
+            DiskSpool(settings.buffer_path),
+            batch_size=settings.batch_size,
+            flush_interval_s=settings.flush_interval_s,
+        )
 
     def _create_database(self) -> None:
         try:
-            self.reader.raw(f"CREATE DATABASE {quote_ident(self.settings.database)}", database=False, method="POST")
+            self.reader.raw(
+                f"CREATE DATABASE {quote_ident(self.settings.database)}",
+                database=False,
+                method="POST",
+            )
         except DataError as exc:  # server down or no admin rights: writes are buffered meanwhile
             log.warning("could not create database %s: %s", self.settings.database, exc)
 

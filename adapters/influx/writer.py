@@ -71,11 +71,20 @@ class BufferedWriter:
         self._flush_requested = False
         self._backoff_s = 0.0
         self._retry_at = 0.0
-        self.counters = {"points_accepted": 0, "points_sent": 0, "points_spooled": 0,
-                         "points_dead_lettered": 0, "write_failures": 0, "batches_sent": 0}
+        self.counters = {
+            "points_accepted": 0,
+            "points_sent": 0,
+            "points_spooled": 0,
+            "points_dead_lettered": 0,
+            "write_failures": 0,
+            "batches_sent": 0,
+        }
         if spool.points:
-            log.warning("disk buffer %s holds %d points from an earlier run; sending them first",
-                        spool.path, spool.points)
+            log.warning(
+                "disk buffer %s holds %d points from an earlier run; sending them first",
+                spool.path,
+                spool.points,
+            )
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -126,8 +135,11 @@ class BufferedWriter:
 
     def stats(self) -> dict[str, int]:
         with self._lock:
-            return {**self.counters, "points_pending_memory": len(self._pending),
-                    "points_buffered_disk": self.spool.points}
+            return {
+                **self.counters,
+                "points_pending_memory": len(self._pending),
+                "points_buffered_disk": self.spool.points,
+            }
 
     # ------------------------------------------------------------------ worker
 
@@ -143,8 +155,12 @@ class BufferedWriter:
         self.counters["write_failures"] += 1
         self._backoff_s = min(self.backoff_max_s, max(self.backoff_min_s, self._backoff_s * 2))
         self._retry_at = time.monotonic() + self._backoff_s
-        log.warning("InfluxDB write failed (%s); %d points on disk buffer, retry in %.1f s",
-                    exc, self.spool.points, self._backoff_s)
+        log.warning(
+            "InfluxDB write failed (%s); %d points on disk buffer, retry in %.1f s",
+            exc,
+            self.spool.points,
+            self._backoff_s,
+        )
 
     def _succeeded(self) -> None:
         if self._backoff_s:
@@ -161,7 +177,12 @@ class BufferedWriter:
         try:
             self.sink.send(body)
         except PermanentWriteError as exc:
-            log.error("InfluxDB refused %d buffered points, kept as dead letters in %s: %s", n, self.spool.path, exc)
+            log.error(
+                "InfluxDB refused %d buffered points, kept as dead letters in %s: %s",
+                n,
+                self.spool.path,
+                exc,
+            )
             self.spool.dead_letter(seq, body, n, str(exc))
             with self._lock:
                 self.counters["points_dead_lettered"] += n
@@ -178,19 +199,28 @@ class BufferedWriter:
             with self._lock:
                 while not self._stop:
                     now = time.monotonic()
-                    due = (len(self._pending) >= self.batch_size
-                           or (self._pending and now - last_send >= self.flush_interval_s)
-                           or self._flush_requested)
+                    due = (
+                        len(self._pending) >= self.batch_size
+                        or (self._pending and now - last_send >= self.flush_interval_s)
+                        or self._flush_requested
+                    )
                     backing_off = now < self._retry_at
                     if (due or self.spool.points) and not backing_off:
                         break
                     if (due or self.spool.points) and backing_off:
                         # Keep memory bounded while the server is down: move full batches to disk.
-                        if len(self._pending) >= self.batch_size or len(self._pending) >= self.max_memory_points:
+                        if (
+                            len(self._pending) >= self.batch_size
+                            or len(self._pending) >= self.max_memory_points
+                        ):
                             break
                         wait = self._retry_at - now
                     else:
-                        wait = max(0.0, self.flush_interval_s - (now - last_send)) if self._pending else self.flush_interval_s
+                        wait = (
+                            max(0.0, self.flush_interval_s - (now - last_send))
+                            if self._pending
+                            else self.flush_interval_s
+                        )
                     self._wake.wait(timeout=max(0.005, wait))
                 if self._stop:
                     self._idle.notify_all()
@@ -223,7 +253,12 @@ class BufferedWriter:
                 try:
                     self.sink.send(body)
                 except PermanentWriteError as exc:
-                    log.error("InfluxDB refused %d points, kept as dead letters in %s: %s", len(batch), self.spool.path, exc)
+                    log.error(
+                        "InfluxDB refused %d points, kept as dead letters in %s: %s",
+                        len(batch),
+                        self.spool.path,
+                        exc,
+                    )
                     self.spool.dead_letter(None, body, len(batch), str(exc))
                     with self._lock:
                         self.counters["points_dead_lettered"] += len(batch)

@@ -53,7 +53,9 @@ def utc_now_iso() -> str:
 class MqttClient:
     """One connection to the broker, shared by telemetry ingest and setpoint publishing."""
 
-    def __init__(self, settings: MqttSettings, *, client_id: str | None = None, last_will: bool = True) -> None:
+    def __init__(
+        self, settings: MqttSettings, *, client_id: str | None = None, last_will: bool = True
+    ) -> None:
         self.settings = settings
         self.client_id = client_id or settings.client_id
         self.status_topic = status_topic(settings.community)
@@ -74,8 +76,10 @@ class MqttClient:
             clean_session=None if v5 else False,
         )
         self._client.enable_logger(_PAHO_LOG)
-        self._client.reconnect_delay_set(min_delay=max(1, int(settings.reconnect_min_s)),
-                                         max_delay=max(1, int(settings.reconnect_max_s)))
+        self._client.reconnect_delay_set(
+            min_delay=max(1, int(settings.reconnect_min_s)),
+            max_delay=max(1, int(settings.reconnect_max_s)),
+        )
         self._client.max_inflight_messages_set(100)
         self._client.max_queued_messages_set(0)  # unlimited: QoS 1 publishes wait for the broker
         if settings.username:
@@ -93,8 +97,12 @@ class MqttClient:
                 raise ConfigError("config", "mqtt.tls", f"cannot load TLS files: {exc}") from exc
             self._client.tls_insecure_set(settings.tls_insecure)
         if last_will:
-            self._client.will_set(self.status_topic, json.dumps({"state": "offline", "client_id": self.client_id}),
-                                  qos=1, retain=True)
+            self._client.will_set(
+                self.status_topic,
+                json.dumps({"state": "offline", "client_id": self.client_id}),
+                qos=1,
+                retain=True,
+            )
         self._last_will = last_will
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
@@ -111,7 +119,9 @@ class MqttClient:
             properties = Properties(PacketTypes.CONNECT)
             properties.SessionExpiryInterval = self.settings.session_expiry_s
             kwargs = {"clean_start": False, "properties": properties}
-        self._client.connect_async(self.settings.host, self.settings.port, self.settings.keepalive_s, **kwargs)
+        self._client.connect_async(
+            self.settings.host, self.settings.port, self.settings.keepalive_s, **kwargs
+        )
         self._client.loop_start()
         return self
 
@@ -128,8 +138,12 @@ class MqttClient:
         The broker keeps the persistent session (subscriptions and queued QoS 1 messages).
         """
         if announce_offline and self._last_will and self.connected:
-            info = self._client.publish(self.status_topic, json.dumps({"state": "offline", "client_id": self.client_id,
-                                                                       "ts": utc_now_iso()}), qos=1, retain=True)
+            info = self._client.publish(
+                self.status_topic,
+                json.dumps({"state": "offline", "client_id": self.client_id, "ts": utc_now_iso()}),
+                qos=1,
+                retain=True,
+            )
             try:
                 info.wait_for_publish(timeout_s)
             except (RuntimeError, ValueError):
@@ -167,7 +181,9 @@ class MqttClient:
             else:
                 self._sub_pending.add(mid)
 
-    def _on_subscribe(self, _client: paho.Client, _userdata: Any, mid: int, reason_codes: Any, _props: Any) -> None:
+    def _on_subscribe(
+        self, _client: paho.Client, _userdata: Any, mid: int, reason_codes: Any, _props: Any
+    ) -> None:
         for code in reason_codes or []:
             if getattr(code, "is_failure", False):
                 log.error("broker refused a subscription (mid %s): %s — check the ACL", mid, code)
@@ -189,24 +205,40 @@ class MqttClient:
             time.sleep(0.01)
         return False
 
-    def publish(self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False) -> paho.MQTTMessageInfo:
+    def publish(
+        self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False
+    ) -> paho.MQTTMessageInfo:
         """Publish; with QoS 1 the message is queued and delivered after a reconnect if needed."""
         return self._client.publish(topic, payload, qos=qos, retain=retain)
 
     def publish_status(self, status: dict[str, Any]) -> paho.MQTTMessageInfo:
         """Publish the status document, retained, QoS 1."""
         document = {"state": "online", "client_id": self.client_id, "ts": utc_now_iso(), **status}
-        return self.publish(self.status_topic, json.dumps(document, separators=(",", ":")), qos=1, retain=True)
+        return self.publish(
+            self.status_topic, json.dumps(document, separators=(",", ":")), qos=1, retain=True
+        )
 
     # ------------------------------------------------------------------ callbacks
 
-    def _on_connect(self, client: paho.Client, _userdata: Any, flags: Any, reason: Any, _props: Any) -> None:
+    def _on_connect(
+        self, client: paho.Client, _userdata: Any, flags: Any, reason: Any, _props: Any
+    ) -> None:
         if reason.is_failure:
-            log.error("MQTT broker %s:%d refused the connection: %s", self.settings.host, self.settings.port, reason)
+            log.error(
+                "MQTT broker %s:%d refused the connection: %s",
+                self.settings.host,
+                self.settings.port,
+                reason,
+            )
             return
         self.connects += 1
-        log.info("MQTT connected to %s:%d as %s (session present: %s)", self.settings.host, self.settings.port,
-                 self.client_id, getattr(flags, "session_present", "?"))
+        log.info(
+            "MQTT connected to %s:%d as %s (session present: %s)",
+            self.settings.host,
+            self.settings.port,
+            self.client_id,
+            getattr(flags, "session_present", "?"),
+        )
         with self._lock:
             subscriptions = list(self._subscriptions.items())
             self._resubscribing = True
@@ -219,21 +251,33 @@ class MqttClient:
         with self._lock:
             self._resubscribing = False
         if self._last_will:
-            client.publish(self.status_topic, json.dumps({"state": "online", "client_id": self.client_id,
-                                                          "ts": utc_now_iso()}), qos=1, retain=True)
+            client.publish(
+                self.status_topic,
+                json.dumps({"state": "online", "client_id": self.client_id, "ts": utc_now_iso()}),
+                qos=1,
+                retain=True,
+            )
 
-    def _on_disconnect(self, _client: paho.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
+    def _on_disconnect(
+        self, _client: paho.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
+    ) -> None:
         self._connected.clear()
         self.disconnects += 1
         if reason.is_failure:
-            log.warning("MQTT connection to %s:%d lost (%s); reconnecting with backoff",
-                        self.settings.host, self.settings.port, reason)
+            log.warning(
+                "MQTT connection to %s:%d lost (%s); reconnecting with backoff",
+                self.settings.host,
+                self.settings.port,
+                reason,
+            )
 
     def _on_message(self, _client: paho.Client, _userdata: Any, msg: paho.MQTTMessage) -> None:
         log.debug("message on unsubscribed topic %s ignored", msg.topic)
 
     def __repr__(self) -> str:
-        return f"MqttClient({self.settings.host}:{self.settings.port}, client_id={self.client_id!r})"
+        return (
+            f"MqttClient({self.settings.host}:{self.settings.port}, client_id={self.client_id!r})"
+        )
 
 
 def wait_until(predicate: Callable[[], bool], timeout_s: float, interval_s: float = 0.05) -> bool:

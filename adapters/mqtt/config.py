@@ -19,10 +19,14 @@ class MqttSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(1883, ge=1, le=65535)
     community: str = Field(..., min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
-    client_id: str = Field("", description="stable id for the persistent session; default cer-ems-<community>")
+    client_id: str = Field(
+        "", description="stable id for the persistent session; default cer-ems-<community>"
+    )
     protocol: Literal["3.1.1", "5"] = "3.1.1"
     keepalive_s: int = Field(30, ge=5, le=3600)
-    session_expiry_s: int = Field(7 * 24 * 3600, ge=0, description="MQTT 5 only: how long the broker keeps the session")
+    session_expiry_s: int = Field(
+        7 * 24 * 3600, ge=0, description="MQTT 5 only: how long the broker keeps the session"
+    )
     username: str | None = None
     password: SecretStr | None = None
     password_env: str | None = None

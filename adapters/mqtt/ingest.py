@@ -72,7 +72,9 @@ class TelemetryIngest:
     def start(self) -> TelemetryIngest:
         self.client.subscribe(state_subscription(self.community), self._on_message, qos=1)
         self.client.subscribe(job_subscription(self.community), self._on_message, qos=1)
-        self._status_thread = threading.Thread(target=self._status_loop, name="ems-status", daemon=True)
+        self._status_thread = threading.Thread(
+            target=self._status_loop, name="ems-status", daemon=True
+        )
         self._status_thread.start()
         return self
 
@@ -86,8 +88,14 @@ class TelemetryIngest:
 
     def _on_message(self, msg: paho.MQTTMessage) -> None:
         try:
-            result = decode_state(msg.topic, msg.payload, now=self.clock(), community=self.community,
-                                  registry=self.registry, limits=self.limits)
+            result = decode_state(
+                msg.topic,
+                msg.payload,
+                now=self.clock(),
+                community=self.community,
+                registry=self.registry,
+                limits=self.limits,
+            )
             if isinstance(result, Accepted):
                 point = to_point(result)
                 self.store.write([point])
@@ -95,7 +103,10 @@ class TelemetryIngest:
                 with self._lock:
                     self.accepted += 1
                     if topic.channel == "state":
-                        self._latest[(topic.hub, topic.kind, topic.device)] = (result.state.ts, result.state)  # type: ignore[attr-defined]
+                        self._latest[(topic.hub, topic.kind, topic.device)] = (
+                            result.state.ts,
+                            result.state,
+                        )  # type: ignore[attr-defined]
                 if self.on_state is not None:
                     self.on_state(topic, result.state)
             else:
@@ -114,7 +125,9 @@ class TelemetryIngest:
         reason = rejected.reason.value
         if now - self._log_window_start >= 60.0:
             for key, n in self._suppressed.items():
-                log.warning("%d more payloads rejected as %s in the last minute (not logged)", n, key)
+                log.warning(
+                    "%d more payloads rejected as %s in the last minute (not logged)", n, key
+                )
             self._suppressed.clear()
             self._logged_in_window.clear()
             self._log_window_start = now
@@ -151,10 +164,21 @@ class TelemetryIngest:
                 log.warning("status not acknowledged by the broker within %.1f s", wait_s)
         fields: dict[str, int] = dict(counts)
         fields.update({f"store_{k}": int(v) for k, v in store_stats.items()})
-        self.store.write([Point("ingest", time.time_ns(),
-                                {"community": self.community, "hub": "ems", "device": self.client.client_id,
-                                 "kind": "ingest"},
-                                fields)])
+        self.store.write(
+            [
+                Point(
+                    "ingest",
+                    time.time_ns(),
+                    {
+                        "community": self.community,
+                        "hub": "ems",
+                        "device": self.client.client_id,
+                        "kind": "ingest",
+                    },
+                    fields,
+                )
+            ]
+        )
         return counts
 
     def _status_loop(self) -> None:

@@ -25,12 +25,16 @@ class SetpointPublisher:
         self.store = store
         self.community = client.settings.community
 
-    def publish_setpoint(self, hub: str, kind: str, device: str, values: Mapping[str, Any]) -> paho.MQTTMessageInfo:
+    def publish_setpoint(
+        self, hub: str, kind: str, device: str, values: Mapping[str, Any]
+    ) -> paho.MQTTMessageInfo:
         """Validate (``ts`` < ``valid_until``, ranges) and publish retained with QoS 1."""
         try:
             payload = encode_setpoint(kind, values)
         except ValueError as exc:
-            raise DataError(f"setpoint for {kind} {device!r} of hub {hub!r} is invalid: {exc}") from exc
+            raise DataError(
+                f"setpoint for {kind} {device!r} of hub {hub!r} is invalid: {exc}"
+            ) from exc
         topic = setpoint_topic(self.community, hub, kind, device)
         info = self.client.publish(topic, payload, qos=1, retain=True)
         if self.store is not None:
@@ -40,7 +44,9 @@ class SetpointPublisher:
 
     def clear_setpoint(self, hub: str, kind: str, device: str) -> paho.MQTTMessageInfo:
         """Remove the retained setpoint (an empty retained message)."""
-        return self.client.publish(setpoint_topic(self.community, hub, kind, device), b"", qos=1, retain=True)
+        return self.client.publish(
+            setpoint_topic(self.community, hub, kind, device), b"", qos=1, retain=True
+        )
 
     def publish_status(self, status: Mapping[str, Any]) -> None:
         self.client.publish_status(dict(status))

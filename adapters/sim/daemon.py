@@ -23,10 +23,11 @@ import socket
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 from pydantic import BaseModel
@@ -61,16 +62,33 @@ class StateDB:
         row = self.db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
         return None if row is None else json.loads(row[0])
 
-    def commit_step(self, kv: dict[str, Any], hours: list[dict[str, Any]], step: tuple | None, alerts: list[tuple[str, str]]) -> None:
+    def commit_step(
+        self,
+        kv: dict[str, Any],
+        hours: list[dict[str, Any]],
+        step: tuple | None,
+        alerts: list[tuple[str, str]],
+    ) -> None:
         with self.lock:
             self.db.execute("BEGIN")
             try:
                 for k, v in kv.items():
-                    self.db.execute("INSERT OR REPLACE INTO kv VALUES (?, ?)", (k, json.dumps(v, separators=(",", ":"))))
+                    self.db.execute(
+                        "INSERT OR REPLACE INTO kv VALUES (?, ?)",
+                        (k, json.dumps(v, separators=(",", ":"))),
+                    )
                 for h in hours:
-                    self.db.execute("INSERT OR IGNORE INTO shared_energy VALUES (?, ?, ?, ?, ?, ?)",
-                                    (h["hour_utc"], h["import_wh"], h["export_wh"], h["shared_wh"], h.get("tip_eur", 0.0),
-                                     json.dumps(h.get("by_hub", {}))))
+                    self.db.execute(
+                        "INSERT OR IGNORE INTO shared_energy VALUES (?, ?, ?, ?, ?, ?)",
+                        (
+                            h["hour_utc"],
+                            h["import_wh"],
+                            h["export_wh"],
+                            h["shared_wh"],
+                            h.get("tip_eur", 0.0),
+                            json.dumps(h.get("by_hub", {})),
+                        ),
+                    )
                 if step is not None:
                     self.db.execute("INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?, ?, ?)", step)
                 self.db.executemany("INSERT INTO alerts VALUES (?, ?)", alerts)
@@ -80,7 +98,9 @@ class StateDB:
                 raise
 
     def hours(self) -> list[int]:
-        return [r[0] for r in self.db.execute("SELECT hour_utc FROM shared_energy ORDER BY hour_utc")]
+        return [
+            r[0] for r in self.db.execute("SELECT hour_utc FROM shared_energy ORDER BY hour_utc")
+        ]
 
     def close(self) -> None:
         self.db.close()
@@ -117,8 +137,15 @@ class StepLog:
 class Runtime:
     """Service + MQTT + stores. ``clock`` is wall time, or the simulated clock."""
 
-    def __init__(self, service: OperationService, mqtt_settings: Any, store: Any, statedb: StateDB,
-                 clock: Callable[[], pd.Timestamp], incentive_plant_kw: float = 400.0) -> None:
+    def __init__(
+        self,
+        service: OperationService,
+        mqtt_settings: Any,
+        store: Any,
+        statedb: StateDB,
+        clock: Callable[[], pd.Timestamp],
+        incentive_plant_kw: float = 400.0,
+    ) -> None:
         from adapters.mqtt.client import MqttClient
         from adapters.mqtt.ingest import TelemetryIngest
         from adapters.mqtt.setpoints import SetpointPublisher
@@ -131,9 +158,14 @@ class Runtime:
         for hub, kind, dev, rated in service.devices():
             registry.add(hub, kind, dev, rated)
         self.client = MqttClient(mqtt_settings)
-        self.ingest = TelemetryIngest(self.client, store, registry=registry, on_state=self._on_state,
-                                      limits=ValidationLimits(max_age_s=7 * 24 * 3600.0),
-                                      clock=lambda: self.clock().to_pydatetime())
+        self.ingest = TelemetryIngest(
+            self.client,
+            store,
+            registry=registry,
+            on_state=self._on_state,
+            limits=ValidationLimits(max_age_s=7 * 24 * 3600.0),
+            clock=lambda: self.clock().to_pydatetime(),
+        )
         self.publisher = SetpointPublisher(self.client, store)
         self.step_lock = threading.Lock()
         self.state_lock = threading.Lock()
@@ -142,12 +174,15 @@ class Runtime:
         self.stopping = threading.Event()
         self.last: StepLog | None = None
 
-    def start(self, timeout_s: float = 10.0) -> "Runtime":
+    def start(self, timeout_s: float = 10.0) -> Runtime:
         self.client.start()
         self.ingest.start()
         if not self.client.wait_connected(timeout_s):
-            log.warning("MQTT broker %s:%d not reachable yet; planning on the last known state and retrying",
-                        self.client.settings.host, self.client.settings.port)
+            log.warning(
+                "MQTT broker %s:%d not reachable yet; planning on the last known state and retrying",
+                self.client.settings.host,
+                self.client.settings.port,
+            )
         return self
 
     def _on_state(self, topic: Any, state: BaseModel) -> None:
@@ -175,28 +210,43 @@ class Runtime:
             try:
                 with self.state_lock:
                     outcome = self.service.step(start, now=self.clock(), time_limit_s=time_limit_s)
-            except Exception as exc:  # bad data must not stop the daemon: devices keep their safe modes
+            except (
+                Exception
+            ) as exc:  # bad data must not stop the daemon: devices keep their safe modes
                 log.exception("step %s failed", start)
                 alert = f"step failed: {type(exc).__name__}: {exc}; devices fall back to their safe modes at valid_until"
                 self.statedb.commit_step({}, [], None, [(start.isoformat(), alert)])
-                self.client.publish_status({"plan": {"mode": "error", "step": start.isoformat(), "alerts": [alert]}})
+                self.client.publish_status(
+                    {"plan": {"mode": "error", "step": start.isoformat(), "alerts": [alert]}}
+                )
                 return None
             res = outcome.result
             ts = self.clock().to_pydatetime()
             for sp in res.setpoints:
-                values = {"ts": ts, "valid_until": sp.valid_until.to_pydatetime(), "plan_id": f"{start:%Y%m%dT%H%M}", **sp.values}
+                values = {
+                    "ts": ts,
+                    "valid_until": sp.valid_until.to_pydatetime(),
+                    "plan_id": f"{start:%Y%m%dT%H%M}",
+                    **sp.values,
+                }
                 try:
                     self.publisher.publish_setpoint(sp.hub, sp.kind, sp.device, values)
                 except Exception as exc:  # a setpoint that fails validation is logged, not fatal
                     log.error("setpoint %s not published: %s", sp.key, exc)
             step_s = time.perf_counter() - t0
             self._record(start, outcome, step_s)
-            status = {"mode": res.mode, "step": start.isoformat(), "alerts": res.alerts[:5],
-                      "solve_s": round(res.timings_s.get("solve", 0.0), 3)}
+            status = {
+                "mode": res.mode,
+                "step": start.isoformat(),
+                "alerts": res.alerts[:5],
+                "solve_s": round(res.timings_s.get("solve", 0.0), 3),
+            }
             if res.record is not None:
                 status.update(objective=res.record.objective, gap=res.record.gap)
-            status.update(ai_missed_kwh=round(sum(res.ai_missed_kwh.values()), 3),
-                          ev_short_kwh=round(sum(res.ev_short_kwh.values()), 3))
+            status.update(
+                ai_missed_kwh=round(sum(res.ai_missed_kwh.values()), 3),
+                ev_short_kwh=round(sum(res.ev_short_kwh.values()), 3),
+            )
             self.client.publish_status({"plan": status})
             sd_notify("WATCHDOG=1")
             self.last = StepLog(start, outcome, step_s)
@@ -204,13 +254,23 @@ class Runtime:
         finally:
             self.step_lock.release()
 
-    def _record(self, start: pd.Timestamp, outcome: StepOutcome, step_s: float, extra_kv: dict[str, Any] | None = None) -> None:
+    def _record(
+        self,
+        start: pd.Timestamp,
+        outcome: StepOutcome,
+        step_s: float,
+        extra_kv: dict[str, Any] | None = None,
+    ) -> None:
         res = outcome.result
         tags = {"community": self.community}
         t_ns = int(start.value)
         points: list[Point] = []
         rec = res.record
-        fields: dict[str, Any] = {"mode": res.mode, "step_s": float(step_s), "alerts": len(res.alerts)}
+        fields: dict[str, Any] = {
+            "mode": res.mode,
+            "step_s": float(step_s),
+            "alerts": len(res.alerts),
+        }
         if rec is not None:
             fields.update(status=rec.status, solve_s=float(rec.time_s))
             if rec.objective is not None:
@@ -219,7 +279,14 @@ class Runtime:
                 fields["gap"] = float(rec.gap)
         fields["ai_missed_kwh"] = float(sum(res.ai_missed_kwh.values()))
         fields["ev_short_kwh"] = float(sum(res.ev_short_kwh.values()))
-        points.append(Point("solver", t_ns, {**tags, "hub": "ems", "device": "controller", "kind": "solver"}, fields))
+        points.append(
+            Point(
+                "solver",
+                t_ns,
+                {**tags, "hub": "ems", "device": "controller", "kind": "solver"},
+                fields,
+            )
+        )
         if not res.plan.empty:
             first = res.plan.iloc[: min(len(res.plan), 96)]
             for ts, row in first.iterrows():
@@ -228,23 +295,49 @@ class Runtime:
                     hub, q = str(col).split(".", 1)
                     by_hub.setdefault(hub, {})[q] = float(v)
                 for hub, f in by_hub.items():
-                    points.append(Point("plan", int(ts.value), {**tags, "hub": hub, "device": "plan", "kind": "plan"}, f))
+                    points.append(
+                        Point(
+                            "plan",
+                            int(ts.value),
+                            {**tags, "hub": hub, "device": "plan", "kind": "plan"},
+                            f,
+                        )
+                    )
         for name, arr in outcome.forecast.items():
             key, q = name.split(".", 1)
             for k in range(0, len(arr), 4):
-                points.append(Point("forecast", t_ns + int(k * 900e9), {**tags, "hub": key, "device": q, "kind": "forecast"},
-                                    {"value": float(arr[k])}))
+                points.append(
+                    Point(
+                        "forecast",
+                        t_ns + int(k * 900e9),
+                        {**tags, "hub": key, "device": q, "kind": "forecast"},
+                        {"value": float(arr[k])},
+                    )
+                )
         hours, hpoints = self._hours(outcome.closed_hours)
         points.extend(hpoints)
         for a in res.alerts:
-            points.append(Point("alert", t_ns, {**tags, "hub": "ems", "device": "controller", "kind": "alert"}, {"text": a}))
+            points.append(
+                Point(
+                    "alert",
+                    t_ns,
+                    {**tags, "hub": "ems", "device": "controller", "kind": "alert"},
+                    {"text": a},
+                )
+            )
         try:
             self.store.write(points)
         except Exception:
             log.exception("store write failed (the store spools or the points are in the step log)")
         kv = {"plant_state": self.service.state.to_dict(), **(extra_kv or {})}
-        step = (start.isoformat(), res.mode, rec.objective if rec else None, res.timings_s.get("solve"), step_s,
-                json.dumps(res.alerts))
+        step = (
+            start.isoformat(),
+            res.mode,
+            rec.objective if rec else None,
+            res.timings_s.get("solve"),
+            step_s,
+            json.dumps(res.alerts),
+        )
         self.statedb.commit_step(kv, hours, step, [(start.isoformat(), a) for a in res.alerts])
 
     def _hours(self, closed: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[Point]]:
@@ -256,9 +349,19 @@ class Runtime:
             pz = float(self.service.fc.pz_eur_per_mwh(at, self.service.state.pz_feed())[0])
             h = {**h, "tip_eur": tip_of_hour(h["shared_wh"], pz, self.plant_kw)}
             hours.append(h)
-            points.append(Point("shared_energy", int(h["hour_utc"] * 1e9), {**tags, "hub": "community", "device": "cer", "kind": "shared_energy"},
-                                {"shared_kwh": h["shared_wh"] / 1000, "import_kwh": h["import_wh"] / 1000,
-                                 "export_kwh": h["export_wh"] / 1000, "tip_eur": h["tip_eur"]}))
+            points.append(
+                Point(
+                    "shared_energy",
+                    int(h["hour_utc"] * 1e9),
+                    {**tags, "hub": "community", "device": "cer", "kind": "shared_energy"},
+                    {
+                        "shared_kwh": h["shared_wh"] / 1000,
+                        "import_kwh": h["import_wh"] / 1000,
+                        "export_kwh": h["export_wh"] / 1000,
+                        "tip_eur": h["tip_eur"],
+                    },
+                )
+            )
         return hours, points
 
     def _record_hours_only(self, closed: list[dict[str, Any]]) -> None:
@@ -288,7 +391,13 @@ def quarter_floor(ts: pd.Timestamp, step_min: int = 15) -> pd.Timestamp:
 
 
 # ---------------------------------------------------------------------- real time
-def run_realtime(runtime: Runtime, step_min: int, *, max_steps: int | None = None, echo: Callable[[str], None] = print) -> None:
+def run_realtime(
+    runtime: Runtime,
+    step_min: int,
+    *,
+    max_steps: int | None = None,
+    echo: Callable[[str], None] = print,
+) -> None:
     """Quarter-hour APScheduler job plus on-demand steps; SIGTERM/SIGINT stop cleanly."""
     from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -308,7 +417,16 @@ def run_realtime(runtime: Runtime, step_min: int, *, max_steps: int | None = Non
                 done.set()
 
     sched = BackgroundScheduler(timezone="UTC")
-    sched.add_job(job, "cron", minute=f"*/{step_min}", second=0, max_instances=1, coalesce=True, misfire_grace_time=60, id="step")
+    sched.add_job(
+        job,
+        "cron",
+        minute=f"*/{step_min}",
+        second=0,
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=60,
+        id="step",
+    )
 
     def on_demand_loop() -> None:
         while not runtime.stopping.is_set():

@@ -23,9 +23,9 @@ from ems.operation import fallback
 from ems.operation.assembly import OperationSetup
 from ems.operation.forecast import Forecaster
 
-
 #: A batch job is done when less than this is left (1 Wh: below setpoint resolution).
 JOB_DONE_KWH = 1e-3
+
 
 @dataclass
 class EvVisit:
@@ -55,11 +55,21 @@ class Exogenous:
     price_sell: np.ndarray
     visits: list[EvVisit]
     jobs: list[AiJob]
-    columns: dict[str, np.ndarray] = field(default_factory=dict)  # thermal demands, t_amb_c, solar thermal
+    columns: dict[str, np.ndarray] = field(
+        default_factory=dict
+    )  # thermal demands, t_amb_c, solar thermal
 
     @classmethod
-    def draw(cls, setup: OperationSetup, fc: Forecaster, start: pd.Timestamp, steps: int, dt_h: float,
-             seed: int = 1, tz: str = "Europe/Rome") -> "Exogenous":
+    def draw(
+        cls,
+        setup: OperationSetup,
+        fc: Forecaster,
+        start: pd.Timestamp,
+        steps: int,
+        dt_h: float,
+        seed: int = 1,
+        tz: str = "Europe/Rome",
+    ) -> Exogenous:
         rng = np.random.default_rng(seed)
         times = pd.date_range(start, periods=steps, freq=pd.Timedelta(hours=dt_h))
 
@@ -70,9 +80,14 @@ class Exogenous:
                 x[i] = (rho * x[i - 1] if i else rng.normal(0, sd)) + e[i]
             return x
 
-        loads = {h: np.clip(fc.profile.at(d.column, times) * (1 + ar1(0.06)), 0, None) for h, d in setup.demands.items()}
+        loads = {
+            h: np.clip(fc.profile.at(d.column, times) * (1 + ar1(0.06)), 0, None)
+            for h, d in setup.demands.items()
+        }
         cloud = np.clip(1.0 + ar1(0.18, 0.85), 0.25, 1.15)
-        yields = {c: np.clip(fc.profile.at(c, times) * cloud, 0, 1.1) for c in setup.yield_columns()}
+        yields = {
+            c: np.clip(fc.profile.at(c, times) * cloud, 0, 1.1) for c in setup.yield_columns()
+        }
         visits: list[EvVisit] = []
         local0 = start.tz_convert(tz).normalize()
         for day in range(int(math.ceil(steps * dt_h / 24)) + 1):
@@ -86,8 +101,21 @@ class Exogenous:
                     dep = d0 + pd.Timedelta(hours=v.departure_h + rng.normal(0, 0.4))
                     if dep <= arr + pd.Timedelta(hours=1):
                         dep = arr + pd.Timedelta(hours=1)
-                    need = float(np.clip(v.need_kwh_per_day * rng.uniform(0.7, 1.5), 1.0, v.battery_kwh * 0.5))
-                    visits.append(EvVisit(v.name, hub, arr.tz_convert("UTC"), dep.tz_convert("UTC"), need, v.p_max_kw))
+                    need = float(
+                        np.clip(
+                            v.need_kwh_per_day * rng.uniform(0.7, 1.5), 1.0, v.battery_kwh * 0.5
+                        )
+                    )
+                    visits.append(
+                        EvVisit(
+                            v.name,
+                            hub,
+                            arr.tz_convert("UTC"),
+                            dep.tz_convert("UTC"),
+                            need,
+                            v.p_max_kw,
+                        )
+                    )
         jobs: list[AiJob] = []
         for cid, ai in setup.ai_clusters.items():
             t = start
@@ -96,10 +124,26 @@ class Exogenous:
                 # the first job within the first hour (a cluster has work queued when the EMS starts)
                 t = t + pd.Timedelta(hours=float(rng.uniform(3, 8) if k else rng.uniform(0, 1)))
                 e = float(rng.uniform(0.6, 2.5)) * (ai.rated_kw - ai.floor_kw)
-                jobs.append(AiJob(f"{cid}-job{k}", cid, t.floor("15min"), (t + pd.Timedelta(hours=float(rng.uniform(6, 14)))).floor("15min"), e))
+                jobs.append(
+                    AiJob(
+                        f"{cid}-job{k}",
+                        cid,
+                        t.floor("15min"),
+                        (t + pd.Timedelta(hours=float(rng.uniform(6, 14)))).floor("15min"),
+                        e,
+                    )
+                )
                 k += 1
-        return cls(times, loads, yields, fc.price_buy(times, tz), fc.price_sell(times), visits, jobs,
-                   draw_columns(setup, fc, times, seed))
+        return cls(
+            times,
+            loads,
+            yields,
+            fc.price_buy(times, tz),
+            fc.price_sell(times),
+            visits,
+            jobs,
+            draw_columns(setup, fc, times, seed),
+        )
 
 
 @dataclass
@@ -111,8 +155,12 @@ class PlantSim:
     dt_h: float
     ev_safe_kw: float = 3.7
     soc: dict[str, float] = field(default_factory=dict)
-    counters: dict[str, list[float]] = field(default_factory=dict)  # hub -> [import kWh, export kWh]
-    plugged: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (hub, point) -> session
+    counters: dict[str, list[float]] = field(
+        default_factory=dict
+    )  # hub -> [import kWh, export kWh]
+    plugged: dict[tuple[str, str], dict[str, Any]] = field(
+        default_factory=dict
+    )  # (hub, point) -> session
     waiting: list[dict[str, Any]] = field(default_factory=list)
     queue: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # cluster -> jobs left
     ev_done: list[dict[str, Any]] = field(default_factory=list)
@@ -120,7 +168,9 @@ class PlantSim:
     rows: list[dict[str, float]] = field(default_factory=list)
     i: int = 0
     last_p: dict[str, float] = field(default_factory=dict)
-    thermal: ThermalPlant | None = None  # multi-energy sites: CHP, heat pumps, boilers, stores, DH, links
+    thermal: ThermalPlant | None = (
+        None  # multi-energy sites: CHP, heat pumps, boilers, stores, DH, links
+    )
 
     def __post_init__(self) -> None:
         if self.thermal is None and self.setup.has_thermal():
@@ -140,13 +190,28 @@ class PlantSim:
         now, end = self.now, self.now + pd.Timedelta(hours=self.dt_h)
         for v in self.exo.visits:
             if now <= v.arrive < end or (self.i == 0 and v.arrive < now < v.depart):
-                self.waiting.append({"vehicle": v.vehicle, "hub": v.hub, "depart": v.depart.isoformat(),
-                                     "need_kwh": v.need_kwh, "got_kwh": 0.0, "p_vehicle_kw": v.p_vehicle_kw,
-                                     "arrive": v.arrive.isoformat()})
+                self.waiting.append(
+                    {
+                        "vehicle": v.vehicle,
+                        "hub": v.hub,
+                        "depart": v.depart.isoformat(),
+                        "need_kwh": v.need_kwh,
+                        "got_kwh": 0.0,
+                        "p_vehicle_kw": v.p_vehicle_kw,
+                        "arrive": v.arrive.isoformat(),
+                    }
+                )
         for j in self.exo.jobs:
             if now <= j.arrive < end:
-                self.queue[j.cluster].append({"job": j.job_id, "e_kwh": j.e_kwh, "left_kwh": j.e_kwh,
-                                              "deadline": j.deadline.isoformat(), "arrive": j.arrive.isoformat()})
+                self.queue[j.cluster].append(
+                    {
+                        "job": j.job_id,
+                        "e_kwh": j.e_kwh,
+                        "left_kwh": j.e_kwh,
+                        "deadline": j.deadline.isoformat(),
+                        "arrive": j.arrive.isoformat(),
+                    }
+                )
         # departures (also of waiting vehicles that never got a charger)
         for key, s in list(self.plugged.items()):
             if pd.Timestamp(s["depart"]) <= now:
@@ -176,28 +241,64 @@ class PlantSim:
         for hub in self.setup.hubs:
             imp, exp = self.counters[hub]
             net = self.last_p.get(f"{hub}.net", 0.0)
-            out.append(((hub, "meter", "main"), {"ts": ts, "import_p_kw": round(max(net, 0), 3), "export_p_kw": round(max(-net, 0), 3),
-                                                  "import_e_kwh": round(imp, 4), "export_e_kwh": round(exp, 4)}))
+            out.append(
+                (
+                    (hub, "meter", "main"),
+                    {
+                        "ts": ts,
+                        "import_p_kw": round(max(net, 0), 3),
+                        "export_p_kw": round(max(-net, 0), 3),
+                        "import_e_kwh": round(imp, 4),
+                        "export_e_kwh": round(exp, 4),
+                    },
+                )
+            )
             for pv in self.setup.pvs.get(hub, []):
-                p = (pv.fixed_kwp or 0) * self.exo.yield_kw_per_kwp[pv.spec.yield_column][max(i - 1, 0)]
-                out.append(((hub, "pv", pv.name[len(hub) + 1:]), {"ts": ts, "p_kw": round(p, 3)}))
+                p = (pv.fixed_kwp or 0) * self.exo.yield_kw_per_kwp[pv.spec.yield_column][
+                    max(i - 1, 0)
+                ]
+                out.append(((hub, "pv", pv.name[len(hub) + 1 :]), {"ts": ts, "p_kw": round(p, 3)}))
             if hub in self.setup.batteries:
-                out.append(((hub, "battery", "bess"), {"ts": ts, "p_kw": round(self.last_p.get(f"{hub}.bat", 0.0), 3),
-                                                        "soc_pct": round(100 * self.soc[hub], 3)}))
-            for c in (self.setup.ev_points[hub].points if hub in self.setup.ev_points else []):
+                out.append(
+                    (
+                        (hub, "battery", "bess"),
+                        {
+                            "ts": ts,
+                            "p_kw": round(self.last_p.get(f"{hub}.bat", 0.0), 3),
+                            "soc_pct": round(100 * self.soc[hub], 3),
+                        },
+                    )
+                )
+            for c in self.setup.ev_points[hub].points if hub in self.setup.ev_points else []:
                 s = self.plugged.get((hub, c.point_id))
                 if s is None:
-                    out.append(((hub, "ev_charger", c.point_id), {"ts": ts, "plugged": False, "p_kw": 0.0}))
+                    out.append(
+                        ((hub, "ev_charger", c.point_id), {"ts": ts, "plugged": False, "p_kw": 0.0})
+                    )
                 else:
-                    out.append(((hub, "ev_charger", c.point_id), {
-                        "ts": ts, "plugged": True, "p_kw": round(self.last_p.get(f"{hub}.{c.point_id}", 0.0), 3),
-                        "requested_e_kwh": round(s["need_kwh"], 3), "session_e_kwh": round(min(s["got_kwh"], s["need_kwh"]), 3),
-                        "departure": s["depart"], "vehicle_p_max_kw": s["p_vehicle_kw"],
-                        "cars_waiting": sum(1 for w in self.waiting if w["hub"] == hub)}))
+                    out.append(
+                        (
+                            (hub, "ev_charger", c.point_id),
+                            {
+                                "ts": ts,
+                                "plugged": True,
+                                "p_kw": round(self.last_p.get(f"{hub}.{c.point_id}", 0.0), 3),
+                                "requested_e_kwh": round(s["need_kwh"], 3),
+                                "session_e_kwh": round(min(s["got_kwh"], s["need_kwh"]), 3),
+                                "departure": s["depart"],
+                                "vehicle_p_max_kw": s["p_vehicle_kw"],
+                                "cars_waiting": sum(1 for w in self.waiting if w["hub"] == hub),
+                            },
+                        )
+                    )
         for cid, ai in self.setup.ai_clusters.items():
             q = [j for j in self.queue[cid] if j["left_kwh"] > JOB_DONE_KWH]
-            payload: dict[str, Any] = {"ts": ts, "p_kw": round(self.last_p.get(f"ai.{cid}", ai.floor_kw), 3),
-                                       "queued_e_kwh": round(sum(j["left_kwh"] for j in q), 3), "jobs_queued": len(q)}
+            payload: dict[str, Any] = {
+                "ts": ts,
+                "p_kw": round(self.last_p.get(f"ai.{cid}", ai.floor_kw), 3),
+                "queued_e_kwh": round(sum(j["left_kwh"] for j in q), 3),
+                "jobs_queued": len(q),
+            }
             if q:
                 payload["next_deadline"] = min(j["deadline"] for j in q)
             out.append(((ai.hub, "ai_cluster", cid), payload))
@@ -213,17 +314,38 @@ class PlantSim:
         for cid, ai in self.setup.ai_clusters.items():
             for j in self.queue[cid]:
                 done = j["e_kwh"] - j["left_kwh"]
-                out.append(((ai.hub, "ai_cluster", cid), {
-                    "ts": ts, "job_id": j["job"], "status": "running" if done > 1e-6 else "queued",
-                    "energy_kwh": round(j["e_kwh"], 4), "done_e_kwh": round(done, 4),
-                    "earliest_start": j.get("arrive", ts), "deadline": j["deadline"]}))
+                out.append(
+                    (
+                        (ai.hub, "ai_cluster", cid),
+                        {
+                            "ts": ts,
+                            "job_id": j["job"],
+                            "status": "running" if done > 1e-6 else "queued",
+                            "energy_kwh": round(j["e_kwh"], 4),
+                            "done_e_kwh": round(done, 4),
+                            "earliest_start": j.get("arrive", ts),
+                            "deadline": j["deadline"],
+                        },
+                    )
+                )
         for j in self.jobs_done:
             if not j.get("announced"):
                 cid = next(c for c, q in self.exo_clusters().items() if j["job"] in q)
                 hub = self.setup.ai_clusters[cid].hub
-                out.append(((hub, "ai_cluster", cid), {
-                    "ts": ts, "job_id": j["job"], "status": "done", "energy_kwh": round(j["e_kwh"], 4),
-                    "done_e_kwh": round(j["e_kwh"], 4), "earliest_start": j.get("arrive", ts), "deadline": j["deadline"]}))
+                out.append(
+                    (
+                        (hub, "ai_cluster", cid),
+                        {
+                            "ts": ts,
+                            "job_id": j["job"],
+                            "status": "done",
+                            "energy_kwh": round(j["e_kwh"], 4),
+                            "done_e_kwh": round(j["e_kwh"], 4),
+                            "earliest_start": j.get("arrive", ts),
+                            "deadline": j["deadline"],
+                        },
+                    )
+                )
                 j["announced"] = True
         return out
 
@@ -235,7 +357,9 @@ class PlantSim:
         return out
 
     # ------------------------------------------------------------------ physics
-    def advance(self, setpoints: dict[tuple[str, str, str], dict[str, Any]] | None) -> dict[str, float]:
+    def advance(
+        self, setpoints: dict[tuple[str, str, str], dict[str, Any]] | None
+    ) -> dict[str, float]:
         """Run one step with the EMS's setpoints (``None``: the no-optimisation baseline).
         Expired or missing setpoints → the device's own safe mode."""
         s, i, dt = self.setup, self.i, self.dt_h
@@ -254,9 +378,12 @@ class PlantSim:
         th_el = self.thermal.advance(i, now, setpoints, row) if self.thermal is not None else {}
         for hub in s.hubs:
             load = float(self.exo.load_kw[hub][i]) if hub in self.exo.load_kw else 0.0
-            pv = sum((p.fixed_kwp or 0) * float(self.exo.yield_kw_per_kwp[p.spec.yield_column][i]) for p in s.pvs.get(hub, []))
+            pv = sum(
+                (p.fixed_kwp or 0) * float(self.exo.yield_kw_per_kwp[p.spec.yield_column][i])
+                for p in s.pvs.get(hub, [])
+            )
             ev = 0.0
-            for c in (s.ev_points[hub].points if hub in s.ev_points else []):
+            for c in s.ev_points[hub].points if hub in s.ev_points else []:
                 sess = self.plugged.get((hub, c.point_id))
                 p = 0.0
                 if sess is not None:
@@ -303,39 +430,71 @@ class PlantSim:
                 spec = b.spec
                 want = sp((hub, "battery", "bess"), "p_kw")
                 if want is None:  # baseline and safe mode: PV self-consumption
-                    want = fallback.battery_p_kw(load + ev + ai_kw - pv + th_el.get(hub, 0.0), self.soc[hub], cap_kwh, spec.c_rate_per_h * cap_kwh,
-                                                 spec.soc_min, spec.soc_max, dt, spec.eta_charge, spec.eta_discharge)
+                    want = fallback.battery_p_kw(
+                        load + ev + ai_kw - pv + th_el.get(hub, 0.0),
+                        self.soc[hub],
+                        cap_kwh,
+                        spec.c_rate_per_h * cap_kwh,
+                        spec.soc_min,
+                        spec.soc_max,
+                        dt,
+                        spec.eta_charge,
+                        spec.eta_discharge,
+                    )
                 p_max = spec.c_rate_per_h * cap_kwh
                 e = self.soc[hub] * cap_kwh
                 if want >= 0:
-                    bat_kw = min(want, p_max, max(0.0, (spec.soc_max * cap_kwh - e) / (spec.eta_charge * dt)))
+                    bat_kw = min(
+                        want, p_max, max(0.0, (spec.soc_max * cap_kwh - e) / (spec.eta_charge * dt))
+                    )
                     e += bat_kw * spec.eta_charge * dt
                 else:
-                    bat_kw = -min(-want, p_max, max(0.0, (e - spec.soc_min * cap_kwh) * spec.eta_discharge / dt))
+                    bat_kw = -min(
+                        -want,
+                        p_max,
+                        max(0.0, (e - spec.soc_min * cap_kwh) * spec.eta_discharge / dt),
+                    )
                     e += bat_kw / spec.eta_discharge * dt
                 self.soc[hub] = e / cap_kwh if cap_kwh > 0 else 0.0
-            for c in (s.ev_points[hub].points if hub in s.ev_points else []):
+            for c in s.ev_points[hub].points if hub in s.ev_points else []:
                 sess = self.plugged.get((hub, c.point_id))
                 if sess is not None and sess["got_kwh"] >= sess["need_kwh"] - 1e-6:
                     sess["done_at"] = (now + pd.Timedelta(hours=dt)).isoformat()
                     self.ev_done.append(sess)  # charged: the driver unplugs and frees the charger
                     del self.plugged[(hub, c.point_id)]
-            net = load + bat_kw + ev + ai_kw - pv + th_el.get(hub, 0.0)  # thermal: HP + aux − CHP + give − take
+            net = (
+                load + bat_kw + ev + ai_kw - pv + th_el.get(hub, 0.0)
+            )  # thermal: HP + aux − CHP + give − take
             grid = s.grids.get(hub)
-            if grid is not None and net < -grid.contract_kw and pv > 0:  # the inverters' export limiter at the POD
+            if (
+                grid is not None and net < -grid.contract_kw and pv > 0
+            ):  # the inverters' export limiter at the POD
                 cut = min(pv, -grid.contract_kw - net)
                 pv, net = pv - cut, net + cut
             self.counters[hub][0] += max(net, 0.0) * dt
             self.counters[hub][1] += max(-net, 0.0) * dt
             self.last_p[f"{hub}.net"] = net
             self.last_p[f"{hub}.bat"] = bat_kw
-            row.update({f"{hub}.load_kw": load, f"{hub}.pv_kw": pv, f"{hub}.ev_kw": ev, f"{hub}.ai_kw": ai_kw,
-                        f"{hub}.battery_kw": bat_kw, f"{hub}.import_kw": max(net, 0.0), f"{hub}.export_kw": max(-net, 0.0)})
-            hub_surplus = max(pv - load - ev - max(bat_kw, 0.0), 0.0)  # PV the hub would otherwise export
+            row.update(
+                {
+                    f"{hub}.load_kw": load,
+                    f"{hub}.pv_kw": pv,
+                    f"{hub}.ev_kw": ev,
+                    f"{hub}.ai_kw": ai_kw,
+                    f"{hub}.battery_kw": bat_kw,
+                    f"{hub}.import_kw": max(net, 0.0),
+                    f"{hub}.export_kw": max(-net, 0.0),
+                }
+            )
+            hub_surplus = max(
+                pv - load - ev - max(bat_kw, 0.0), 0.0
+            )  # PV the hub would otherwise export
             row[f"{hub}.surplus_kw"] = hub_surplus
             for cid, ai in s.ai_clusters.items():
                 if ai.hub == hub:
-                    row[f"ai_from_surplus_kw.{cid}"] = min(row.get(f"ai_batch_kw.{cid}", 0.0), hub_surplus)
+                    row[f"ai_from_surplus_kw.{cid}"] = min(
+                        row.get(f"ai_batch_kw.{cid}", 0.0), hub_surplus
+                    )
             surplus += pv - load - ev - max(bat_kw, 0.0)
         row["surplus_kw"] = max(surplus, 0.0)
         row["price_buy"] = float(self.exo.price_buy[i])
@@ -346,16 +505,30 @@ class PlantSim:
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict[str, Any]:
-        return {"soc": self.soc, "counters": self.counters, "i": self.i, "last_p": self.last_p,
-                "plugged": [[list(k), v] for k, v in self.plugged.items()], "waiting": self.waiting,
-                "queue": self.queue, "ev_done": self.ev_done, "jobs_done": self.jobs_done, "rows": self.rows,
-                "thermal": self.thermal.to_dict() if self.thermal is not None else None}
+        return {
+            "soc": self.soc,
+            "counters": self.counters,
+            "i": self.i,
+            "last_p": self.last_p,
+            "plugged": [[list(k), v] for k, v in self.plugged.items()],
+            "waiting": self.waiting,
+            "queue": self.queue,
+            "ev_done": self.ev_done,
+            "jobs_done": self.jobs_done,
+            "rows": self.rows,
+            "thermal": self.thermal.to_dict() if self.thermal is not None else None,
+        }
 
     def load_dict(self, d: dict[str, Any]) -> None:
         self.soc, self.counters, self.i, self.last_p = d["soc"], d["counters"], d["i"], d["last_p"]
         self.plugged = {tuple(k): v for k, v in d["plugged"]}  # type: ignore[misc]
         self.waiting, self.queue, self.ev_done, self.jobs_done, self.rows = (
-            d["waiting"], d["queue"], d["ev_done"], d["jobs_done"], d["rows"])
+            d["waiting"],
+            d["queue"],
+            d["ev_done"],
+            d["jobs_done"],
+            d["rows"],
+        )
         if self.thermal is not None:
             self.thermal.load_dict(d.get("thermal"))
 
@@ -373,7 +546,9 @@ def kpis(sim: PlantSim, incentive_eur_per_mwh: float) -> dict[str, float]:
     cost = float((imp * df.price_buy - exp * df.price_sell).sum() * dt)
     # hourly shared energy: min(Σ export, Σ import) of each hour
     hour = df["i"] // int(round(1 / dt))
-    shared = float(pd.concat([imp * dt, exp * dt], axis=1).groupby(hour.to_numpy()).sum().min(axis=1).sum())
+    shared = float(
+        pd.concat([imp * dt, exp * dt], axis=1).groupby(hour.to_numpy()).sum().min(axis=1).sum()
+    )
     incentive = shared * incentive_eur_per_mwh / 1000.0
     ai_cols = [c for c in df.columns if c.startswith("ai_batch_kw.")]
     ai_batch = sum(df[c] for c in ai_cols) if ai_cols else pd.Series(0.0, index=df.index)
@@ -384,11 +559,24 @@ def kpis(sim: PlantSim, incentive_eur_per_mwh: float) -> dict[str, float]:
     met = sum(1 for s in done if s["got_kwh"] >= s["need_kwh"] - 0.05)
     jobs_late = sum(1 for j in sim.jobs_done if j.get("done_at", "") > j["deadline"])
     backlog = float(sum(j["left_kwh"] for q in sim.queue.values() for j in q))
-    return {"cost_eur": cost, "net_cost_eur": cost - incentive,
-            "net_cost_backlog_eur": cost - incentive + backlog * float(df.price_buy.mean()), "grid_import_kwh": float(imp.sum() * dt),
-            "grid_export_kwh": float(exp.sum() * dt), "pv_kwh": float(pv.sum() * dt),
-            "self_consumption_pct": 100.0 * (1 - float(exp.sum()) / float(pv.sum())) if pv.sum() > 0 else 0.0,
-            "shared_kwh": shared, "incentive_eur": incentive, "ai_batch_kwh": float(ai_batch.sum() * dt),
-            "ai_from_surplus_kwh": ai_surplus, "ev_kwh": ev_kwh, "ev_sessions_done": float(len(done)),
-            "ev_requests_met": float(met), "ai_jobs_done": float(len(sim.jobs_done)), "ai_jobs_late": float(jobs_late),
-            "ai_queued_end_kwh": backlog}
+    return {
+        "cost_eur": cost,
+        "net_cost_eur": cost - incentive,
+        "net_cost_backlog_eur": cost - incentive + backlog * float(df.price_buy.mean()),
+        "grid_import_kwh": float(imp.sum() * dt),
+        "grid_export_kwh": float(exp.sum() * dt),
+        "pv_kwh": float(pv.sum() * dt),
+        "self_consumption_pct": 100.0 * (1 - float(exp.sum()) / float(pv.sum()))
+        if pv.sum() > 0
+        else 0.0,
+        "shared_kwh": shared,
+        "incentive_eur": incentive,
+        "ai_batch_kwh": float(ai_batch.sum() * dt),
+        "ai_from_surplus_kwh": ai_surplus,
+        "ev_kwh": ev_kwh,
+        "ev_sessions_done": float(len(done)),
+        "ev_requests_met": float(met),
+        "ai_jobs_done": float(len(sim.jobs_done)),
+        "ai_jobs_late": float(jobs_late),
+        "ai_queued_end_kwh": backlog,
+    }

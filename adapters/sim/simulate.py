@@ -13,8 +13,9 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 
@@ -34,10 +35,22 @@ DEFAULT_SITE = HERE / "opera_pia_site.yaml"
 DEFAULT_START = "2025-06-16 00:00"  # a Monday in June, local time
 
 
-def run_simulation(site: SiteConfig, setup: OperationSetup, fc: Forecaster, *, state_dir: Path, hours: float = 24.0,
-                   speed: float = 0.0, seed: int = 1, start_local: str = DEFAULT_START, mqtt: dict[str, Any] | None = None,
-                   time_limit_s: float | None = None, echo: Callable[[str], None] = print,
-                   stop_after_steps: int | None = None, store: Any = None) -> dict[str, Any]:
+def run_simulation(
+    site: SiteConfig,
+    setup: OperationSetup,
+    fc: Forecaster,
+    *,
+    state_dir: Path,
+    hours: float = 24.0,
+    speed: float = 0.0,
+    seed: int = 1,
+    start_local: str = DEFAULT_START,
+    mqtt: dict[str, Any] | None = None,
+    time_limit_s: float | None = None,
+    echo: Callable[[str], None] = print,
+    stop_after_steps: int | None = None,
+    store: Any = None,
+) -> dict[str, Any]:
     """Run (or resume) a simulated period; returns KPIs of the EMS and of the baseline.
     ``store``: a time-series store (default: SQLite in ``state_dir``)."""
     from adapters.mqtt.client import MqttClient, wait_until
@@ -48,7 +61,11 @@ def run_simulation(site: SiteConfig, setup: OperationSetup, fc: Forecaster, *, s
     statedb = StateDB(state_dir / "ems-state.sqlite")
     meta = statedb.get("sim")
     if meta is None:
-        meta = {"start": pd.Timestamp(start_local, tz=site.timezone).tz_convert("UTC").isoformat(), "seed": seed, "hours": hours}
+        meta = {
+            "start": pd.Timestamp(start_local, tz=site.timezone).tz_convert("UTC").isoformat(),
+            "seed": seed,
+            "hours": hours,
+        }
         statedb.commit_step({"sim": meta}, [], None, [])
     start = pd.Timestamp(meta["start"])
     dt = site.dt_h
@@ -58,10 +75,16 @@ def run_simulation(site: SiteConfig, setup: OperationSetup, fc: Forecaster, *, s
     saved = statedb.get("plant")
     if saved:
         plant.load_dict(saved)
-        echo(f"resuming the simulation at {plant.now:%Y-%m-%d %H:%M} UTC (step {plant.i} of {steps})")
-    service = OperationService(site, setup, fc, state=PlantState.from_dict(statedb.get("plant_state") or {}))
-    echo(f"model built once in {service.controller.build_s:.1f} s: {service.controller.component_count()} components, "
-         f"horizon {site.horizon_h:g} h × {site.step_min} min")
+        echo(
+            f"resuming the simulation at {plant.now:%Y-%m-%d %H:%M} UTC (step {plant.i} of {steps})"
+        )
+    service = OperationService(
+        site, setup, fc, state=PlantState.from_dict(statedb.get("plant_state") or {})
+    )
+    echo(
+        f"model built once in {service.controller.build_s:.1f} s: {service.controller.component_count()} components, "
+        f"horizon {site.horizon_h:g} h × {site.step_min} min"
+    )
 
     broker = None
     if mqtt is None:
@@ -70,7 +93,9 @@ def run_simulation(site: SiteConfig, setup: OperationSetup, fc: Forecaster, *, s
         broker = EmbeddedBroker().start()
         mqtt = {"host": broker.host, "port": broker.port}
         echo(f"embedded MQTT broker on {broker.host}:{broker.port}")
-    settings = MqttSettings(community=site.community, **{"client_id": f"cer-ems-{site.community}", **mqtt})
+    settings = MqttSettings(
+        community=site.community, **{"client_id": f"cer-ems-{site.community}", **mqtt}
+    )
     store = store if store is not None else SQLiteStore(state_dir / "timeseries.sqlite")
     sim_now = [plant.now]
     runtime = Runtime(service, settings, store, statedb, clock=lambda: sim_now[0]).start()
@@ -114,17 +139,23 @@ def run_simulation(site: SiteConfig, setup: OperationSetup, fc: Forecaster, *, s
                 continue
             step_times.append(out.step_s)
             modes[out.outcome.result.mode] = modes.get(out.outcome.result.mode, 0) + 1
-            wait_until(lambda: all(received.get(k, {}).get("plan_id") == plan_id for k in controllable), 5.0, 0.005)
+            wait_until(
+                lambda: all(received.get(k, {}).get("plan_id") == plan_id for k in controllable),
+                5.0,
+                0.005,
+            )
             with rlock:
                 sps = {k: v for k, v in received.items() if v.get("plan_id") == plan_id}
             plant.advance(sps)
             statedb.commit_step({"plant": plant.to_dict()}, [], None, [])
             if plant.i % int(round(1 / dt)) == 0:
                 r = out.outcome.result
-                echo(f"{plant.now.tz_convert(site.timezone):%a %H:%M}  {r.mode:8s} step {out.step_s:5.2f} s  "
-                     f"import {sum(plant.rows[-1].get(f'{h}.import_kw', 0) for h in setup.hubs):6.1f} kW  "
-                     f"export {sum(plant.rows[-1].get(f'{h}.export_kw', 0) for h in setup.hubs):6.1f} kW"
-                     + (f"  alerts: {len(r.alerts)}" if r.alerts else ""))
+                echo(
+                    f"{plant.now.tz_convert(site.timezone):%a %H:%M}  {r.mode:8s} step {out.step_s:5.2f} s  "
+                    f"import {sum(plant.rows[-1].get(f'{h}.import_kw', 0) for h in setup.hubs):6.1f} kW  "
+                    f"export {sum(plant.rows[-1].get(f'{h}.export_kw', 0) for h in setup.hubs):6.1f} kW"
+                    + (f"  alerts: {len(r.alerts)}" if r.alerts else "")
+                )
             if speed > 0:
                 target = (plant.i - sim0) * dt * 3600 / speed
                 time.sleep(max(0.0, target - (time.perf_counter() - t_wall0)))
@@ -144,9 +175,15 @@ def run_simulation(site: SiteConfig, setup: OperationSetup, fc: Forecaster, *, s
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, previous)
     finished = plant.i >= steps
-    result: dict[str, Any] = {"finished": finished, "steps": len(step_times), "modes": modes,
-                              "step_s": step_times, "wall_s": time.perf_counter() - t_wall0,
-                              "ledger_hours": statedb.hours(), "state_dir": str(state_dir)}
+    result: dict[str, Any] = {
+        "finished": finished,
+        "steps": len(step_times),
+        "modes": modes,
+        "step_s": step_times,
+        "wall_s": time.perf_counter() - t_wall0,
+        "ledger_hours": statedb.hours(),
+        "state_dir": str(state_dir),
+    }
     incentive = setup.scenario.prices.incentive_eur_per_mwh
     if finished:
         base = PlantSim(setup, exo, dt, site.ev_safe_kw)
@@ -205,18 +242,44 @@ KPI_ROWS = [
     ("heat_dump_kwh", "heat dissipated", "kWh", 1),
     ("cooling_unmet_kwh", "cooling not served", "kWh", 1),
 ]
-THERMAL_KEYS = {"self_consumption_pct", "local_self_consumption_pct", "gas_eur", "chp_om_eur", "total_cost_eur", "co2_t", "gas_kwh", "chp_kwh", "chp_heat_kwh", "hp_heat_kwh",
-                "boiler_kwh", "dh_kwh", "link_kwh", "heat_unmet_kwh", "heat_dump_kwh", "cooling_unmet_kwh"}
+THERMAL_KEYS = {
+    "self_consumption_pct",
+    "local_self_consumption_pct",
+    "gas_eur",
+    "chp_om_eur",
+    "total_cost_eur",
+    "co2_t",
+    "gas_kwh",
+    "chp_kwh",
+    "chp_heat_kwh",
+    "hp_heat_kwh",
+    "boiler_kwh",
+    "dh_kwh",
+    "link_kwh",
+    "heat_unmet_kwh",
+    "heat_dump_kwh",
+    "cooling_unmet_kwh",
+}
 
 
-def with_thermal(k: dict[str, float], sim: PlantSim, setup: OperationSetup, dt_h: float) -> dict[str, float]:
+def with_thermal(
+    k: dict[str, float], sim: PlantSim, setup: OperationSetup, dt_h: float
+) -> dict[str, float]:
     """KPIs plus the thermal side's (gas, CHP, heat pumps, boilers, exchanges, CO2) on a multi-energy site."""
     t = thermal_kpis(sim.rows, setup, dt_h)
     if t:
-        k = {**k, **t, "total_cost_eur": k.get("net_cost_eur", 0.0) + t["gas_eur"] + t["chp_om_eur"]}
-        gen = k.get("pv_kwh", 0.0) + t["chp_kwh"]  # with CHP the exports are not PV's: self-consumption of both
+        k = {
+            **k,
+            **t,
+            "total_cost_eur": k.get("net_cost_eur", 0.0) + t["gas_eur"] + t["chp_om_eur"],
+        }
+        gen = (
+            k.get("pv_kwh", 0.0) + t["chp_kwh"]
+        )  # with CHP the exports are not PV's: self-consumption of both
         k.pop("self_consumption_pct", None)
-        k["local_self_consumption_pct"] = 100.0 * (1 - k.get("grid_export_kwh", 0.0) / gen) if gen > 0 else 0.0
+        k["local_self_consumption_pct"] = (
+            100.0 * (1 - k.get("grid_export_kwh", 0.0) / gen) if gen > 0 else 0.0
+        )
     return k
 
 
@@ -225,5 +288,7 @@ def kpi_table(ems: dict[str, float], base: dict[str, float]) -> str:
     for key, label, unit, nd in KPI_ROWS:
         if key in THERMAL_KEYS and key not in ems and key not in base:
             continue
-        lines.append(f"{label + (' (' + unit + ')' if unit else ''):44s} {ems.get(key, 0):10.{nd}f} {base.get(key, 0):10.{nd}f}")
+        lines.append(
+            f"{label + (' (' + unit + ')' if unit else ''):44s} {ems.get(key, 0):10.{nd}f} {base.get(key, 0):10.{nd}f}"
+        )
     return "\n".join(lines)

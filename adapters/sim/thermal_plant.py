@@ -43,7 +43,9 @@ from ems.techs.heat_pump import MODE_CARRIER, cop_and_capacity
 Key = tuple[str, str, str]
 
 
-def draw_columns(setup: OperationSetup, fc: Any, times: pd.DatetimeIndex, seed: int) -> dict[str, np.ndarray]:
+def draw_columns(
+    setup: OperationSetup, fc: Any, times: pd.DatetimeIndex, seed: int
+) -> dict[str, np.ndarray]:
     """Thermal demands, outdoor temperature and solar-thermal output of a simulated period."""
     if not setup.has_thermal():
         return {}
@@ -89,13 +91,26 @@ class ThermalPlant:
 
     def demand(self, hub: str, i: int) -> tuple[float, float]:
         s = self.setup
-        heat = sum(self._col(d.column, i) for (h, c), d in s.thermal_demands.items() if h == hub and c in th.HEAT_CARRIERS)
-        cool = sum(self._col(d.column, i) for (h, c), d in s.thermal_demands.items() if h == hub and c == "cooling")
+        heat = sum(
+            self._col(d.column, i)
+            for (h, c), d in s.thermal_demands.items()
+            if h == hub and c in th.HEAT_CARRIERS
+        )
+        cool = sum(
+            self._col(d.column, i)
+            for (h, c), d in s.thermal_demands.items()
+            if h == hub and c == "cooling"
+        )
         return heat, cool
 
     # ------------------------------------------------------------------ physics
-    def advance(self, i: int, now: pd.Timestamp, setpoints: dict[Key, dict[str, Any]] | None,
-                row: dict[str, float]) -> dict[str, float]:
+    def advance(
+        self,
+        i: int,
+        now: pd.Timestamp,
+        setpoints: dict[Key, dict[str, Any]] | None,
+        row: dict[str, float],
+    ) -> dict[str, float]:
         """One step; returns the electric power each hub's thermal side and link draw (+) or
         supply (−) and writes the step's thermal quantities into ``row``."""
         s, dt = self.setup, self.dt_h
@@ -116,7 +131,11 @@ class ThermalPlant:
         for hub in s.hubs:
             heat_d, cool_d = self.demand(hub, i)
             st = s.solar_thermal.get(hub)
-            solar = st.area.value() * max(self._col(st.spec.output_column, i), 0.0) if st is not None and st.area else 0.0
+            solar = (
+                st.area.value() * max(self._col(st.spec.output_column, i), 0.0)
+                if st is not None and st.area
+                else 0.0
+            )
             rule = th.hub_rule(s, hub, max(heat_d - solar, 0.0), cool_d, temps)
             rules = {(h, k, d): v for h, k, d, v in th.rule_setpoints(s, hub, rule)}
             # CHP
@@ -142,7 +161,9 @@ class ThermalPlant:
                     mode, p = rules[key]["mode"], rules[key]["p_kw"]
                 q = 0.0
                 if mode != "off" and mode in hp.modes and float(p) > 0:
-                    cop, cap = cop_and_capacity(hp.spec, mode, temps.get(hp.spec.temperature_column, 15.0))
+                    cop, cap = cop_and_capacity(
+                        hp.spec, mode, temps.get(hp.spec.temperature_column, 15.0)
+                    )
                     q = min(float(p) * cop, cap)
                     if mode == "cooling":
                         q = min(q, cool_left)
@@ -168,16 +189,31 @@ class ThermalPlant:
                 if q is None:
                     q = rules[(hub, "boiler", b.model)]["heat_kw"]
                 boil[b.model] = [b, min(max(float(q), 0.0), b.size_kw.value())]
-            hubs[hub] = {"heat": heat_d, "cool": cool_d, "solar": solar, "chp": chp, "hp": hp_units, "hp_heat": hp_heat,
-                         "chill": chill, "feed": feed, "boil": boil, "cool_unmet": max(cool_left, 0.0)}
+            hubs[hub] = {
+                "heat": heat_d,
+                "cool": cool_d,
+                "solar": solar,
+                "chp": chp,
+                "hp": hp_units,
+                "hp_heat": hp_heat,
+                "chill": chill,
+                "feed": feed,
+                "boil": boil,
+                "cool_unmet": max(cool_left, 0.0),
+            }
         # district heating: injections ≤ CHP heat, network balanced
         inj = {h: 0.0 for h in s.hubs}
         wd = {h: 0.0 for h in s.hubs}
         if not baseline and s.dh_stations:
             eta = next((t.eta for t in s.techs if t.kind == "dh_network"), 0.9)
             for hub in s.dh_stations:
-                chp_heat = sum(c.spec.eta_th * (c.a_fuel * p + c.b_fuel_kw * u) for c, u, p in hubs[hub]["chp"].values())
-                inj[hub] = min(max(float(sp((hub, "dh_station", "main"), "to_kw") or 0.0), 0.0), chp_heat)
+                chp_heat = sum(
+                    c.spec.eta_th * (c.a_fuel * p + c.b_fuel_kw * u)
+                    for c, u, p in hubs[hub]["chp"].values()
+                )
+                inj[hub] = min(
+                    max(float(sp((hub, "dh_station", "main"), "to_kw") or 0.0), 0.0), chp_heat
+                )
                 wd[hub] = max(float(sp((hub, "dh_station", "main"), "from_kw") or 0.0), 0.0)
             ti, tw = sum(inj.values()), sum(wd.values())
             if tw > eta * ti + 1e-9:
@@ -201,7 +237,9 @@ class ThermalPlant:
         # heat loop per hub
         for hub in s.hubs:
             d = hubs[hub]
-            chp_heat = sum(c.spec.eta_th * (c.a_fuel * p + c.b_fuel_kw * u) for c, u, p in d["chp"].values())
+            chp_heat = sum(
+                c.spec.eta_th * (c.a_fuel * p + c.b_fuel_kw * u) for c, u, p in d["chp"].values()
+            )
             boiler = sum(q for _b, q in d["boil"].values())
             supply = chp_heat - inj[hub] + wd[hub] + d["hp_heat"] + d["solar"] + boiler
             r = supply - d["heat"] - d["feed"]
@@ -212,12 +250,18 @@ class ThermalPlant:
                 e = self.soc[sk] * cap
                 keep = (1.0 - spec.loss_per_h) ** dt
                 if r > 0:
-                    x = min(r, spec.c_rate_per_h * cap, max(0.0, (cap - e * keep) / (spec.eta_charge * dt)))
+                    x = min(
+                        r,
+                        spec.c_rate_per_h * cap,
+                        max(0.0, (cap - e * keep) / (spec.eta_charge * dt)),
+                    )
                     e = e * keep + x * spec.eta_charge * dt
                     store_kw += x
                     r -= x
                 else:
-                    x = min(-r, spec.c_rate_per_h * cap, max(0.0, e * keep * spec.eta_discharge / dt))
+                    x = min(
+                        -r, spec.c_rate_per_h * cap, max(0.0, e * keep * spec.eta_discharge / dt)
+                    )
                     e = e * keep - x / spec.eta_discharge * dt
                     store_kw -= x
                     r += x
@@ -239,37 +283,68 @@ class ThermalPlant:
                     c, u, p = entry
                     if r <= 1e-9 or u == 0:
                         continue
-                    p_new = max(c.spec.min_load * c.spec.p_el_kw * u, p - r / (c.spec.eta_th * c.a_fuel))
+                    p_new = max(
+                        c.spec.min_load * c.spec.p_el_kw * u, p - r / (c.spec.eta_th * c.a_fuel)
+                    )
                     r -= c.spec.eta_th * c.a_fuel * (p - p_new)
                     entry[2] = p_new
                 dump = max(r, 0.0)
             chp_el = sum(p for _c, _u, p in d["chp"].values())
-            chp_heat = sum(c.spec.eta_th * (c.a_fuel * p + c.b_fuel_kw * u) for c, u, p in d["chp"].values())
+            chp_heat = sum(
+                c.spec.eta_th * (c.a_fuel * p + c.b_fuel_kw * u) for c, u, p in d["chp"].values()
+            )
             chp_fuel = sum(c.a_fuel * p + c.b_fuel_kw * u for c, u, p in d["chp"].values())
             chp_om = sum(c.spec.om_eur_per_kwh_el * p for c, _u, p in d["chp"].values())
             boiler = sum(q for _b, q in d["boil"].values())
             boiler_fuel = sum(q / b.spec.eta for b, q in d["boil"].values())
             el[hub] += give[hub] - take[hub] - chp_el
-            chill_el = sum(ch.spec.aux_el_fraction * d["chill"][ch.model] for ch in s.chillers.get(hub, []))
-            row.update({
-                f"{hub}.heat_load_kw": d["heat"], f"{hub}.cooling_load_kw": d["cool"], f"{hub}.chp_kw": chp_el,
-                f"{hub}.chp_heat_kw": chp_heat, f"{hub}.hp_kw": sum(p for _d, _m, p, _q in d["hp"]),
-                f"{hub}.hp_heat_kw": d["hp_heat"], f"{hub}.hp_cooling_kw": sum(q for _d, m, _p, q in d["hp"] if m == "cooling"),
-                f"{hub}.boiler_kw": boiler, f"{hub}.chiller_kw": sum(d["chill"].values()), f"{hub}.store_kw": store_kw,
-                f"{hub}.chiller_feed_kw": d["feed"], f"{hub}.chiller_el_kw": chill_el,
-                f"{hub}.solar_thermal_kw": d["solar"], f"{hub}.dh_to_kw": inj[hub], f"{hub}.dh_from_kw": wd[hub],
-                f"{hub}.link_give_kw": give[hub], f"{hub}.link_take_kw": take[hub], f"{hub}.heat_unmet_kw": unmet,
-                f"{hub}.heat_dump_kw": dump, f"{hub}.cooling_unmet_kw": d["cool_unmet"],
-                f"{hub}.gas_kw": chp_fuel + boiler_fuel, f"{hub}.chp_om_eur_per_h": chp_om})
+            chill_el = sum(
+                ch.spec.aux_el_fraction * d["chill"][ch.model] for ch in s.chillers.get(hub, [])
+            )
+            row.update(
+                {
+                    f"{hub}.heat_load_kw": d["heat"],
+                    f"{hub}.cooling_load_kw": d["cool"],
+                    f"{hub}.chp_kw": chp_el,
+                    f"{hub}.chp_heat_kw": chp_heat,
+                    f"{hub}.hp_kw": sum(p for _d, _m, p, _q in d["hp"]),
+                    f"{hub}.hp_heat_kw": d["hp_heat"],
+                    f"{hub}.hp_cooling_kw": sum(q for _d, m, _p, q in d["hp"] if m == "cooling"),
+                    f"{hub}.boiler_kw": boiler,
+                    f"{hub}.chiller_kw": sum(d["chill"].values()),
+                    f"{hub}.store_kw": store_kw,
+                    f"{hub}.chiller_feed_kw": d["feed"],
+                    f"{hub}.chiller_el_kw": chill_el,
+                    f"{hub}.solar_thermal_kw": d["solar"],
+                    f"{hub}.dh_to_kw": inj[hub],
+                    f"{hub}.dh_from_kw": wd[hub],
+                    f"{hub}.link_give_kw": give[hub],
+                    f"{hub}.link_take_kw": take[hub],
+                    f"{hub}.heat_unmet_kw": unmet,
+                    f"{hub}.heat_dump_kw": dump,
+                    f"{hub}.cooling_unmet_kw": d["cool_unmet"],
+                    f"{hub}.gas_kw": chp_fuel + boiler_fuel,
+                    f"{hub}.chp_om_eur_per_h": chp_om,
+                }
+            )
             for model, (c, u, p) in d["chp"].items():
-                last[f"chp.{hub}.{model}"] = (u, p, c.spec.eta_th * (c.a_fuel * p + c.b_fuel_kw * u), c.a_fuel * p + c.b_fuel_kw * u)
+                last[f"chp.{hub}.{model}"] = (
+                    u,
+                    p,
+                    c.spec.eta_th * (c.a_fuel * p + c.b_fuel_kw * u),
+                    c.a_fuel * p + c.b_fuel_kw * u,
+                )
             for dev, mode, p, q in d["hp"]:
                 last[f"hp.{hub}.{dev}"] = (mode, p, q)
             for model, (b, q) in d["boil"].items():
                 last[f"boiler.{hub}.{model}"] = (q, q / b.spec.eta)
             for model, c_kw in d["chill"].items():
                 ch = next(x for x in s.chillers[hub] if x.model == model)
-                last[f"chiller.{hub}.{model}"] = (c_kw, c_kw / ch.spec.cop_th, ch.spec.aux_el_fraction * c_kw)
+                last[f"chiller.{hub}.{model}"] = (
+                    c_kw,
+                    c_kw / ch.spec.cop_th,
+                    ch.spec.aux_el_fraction * c_kw,
+                )
             last[f"dh.{hub}"] = (inj[hub], wd[hub])
             last[f"link.{hub}"] = (give[hub], take[hub])
             for (h, c), dem in s.thermal_demands.items():
@@ -289,11 +364,37 @@ class ThermalPlant:
         for hub in s.hubs:
             for (h, c), dem in s.thermal_demands.items():
                 if h == hub:
-                    out.append(((hub, "heat_meter", c), {"ts": ts, "p_kw": r(max(L.get(f"meter.{hub}.{c}", self._col(dem.column, max(i - 1, 0))), 0.0))}))
+                    out.append(
+                        (
+                            (hub, "heat_meter", c),
+                            {
+                                "ts": ts,
+                                "p_kw": r(
+                                    max(
+                                        L.get(
+                                            f"meter.{hub}.{c}", self._col(dem.column, max(i - 1, 0))
+                                        ),
+                                        0.0,
+                                    )
+                                ),
+                            },
+                        )
+                    )
             for c in s.chps.get(hub, []):
                 u, p, q, f = L.get(f"chp.{hub}.{c.model}", (0, 0.0, 0.0, 0.0))
-                out.append(((hub, "chp", c.model), {"ts": ts, "p_kw": r(p), "heat_kw": r(q), "units_on": int(u), "fuel_kw": r(f)}))
-            for hp, dev in s.hp_units(hub):
+                out.append(
+                    (
+                        (hub, "chp", c.model),
+                        {
+                            "ts": ts,
+                            "p_kw": r(p),
+                            "heat_kw": r(q),
+                            "units_on": int(u),
+                            "fuel_kw": r(f),
+                        },
+                    )
+                )
+            for _hp, dev in s.hp_units(hub):
                 mode, p, q = L.get(f"hp.{hub}.{dev}", ("off", 0.0, 0.0))
                 pay = {"ts": ts, "mode": mode, "p_kw": r(p)}
                 if mode != "off":
@@ -304,17 +405,31 @@ class ThermalPlant:
                 out.append(((hub, "boiler", b.model), {"ts": ts, "heat_kw": r(q), "fuel_kw": r(f)}))
             for ch in s.chillers.get(hub, []):
                 c_kw, h_kw, p = L.get(f"chiller.{hub}.{ch.model}", (0.0, 0.0, 0.0))
-                out.append(((hub, "absorption_chiller", ch.model), {"ts": ts, "cooling_kw": r(c_kw), "heat_in_kw": r(h_kw), "p_kw": r(p)}))
+                out.append(
+                    (
+                        (hub, "absorption_chiller", ch.model),
+                        {"ts": ts, "cooling_kw": r(c_kw), "heat_in_kw": r(h_kw), "p_kw": r(p)},
+                    )
+                )
             for key in s.stores.get(hub, {}):
                 soc, p = L.get(f"store.{hub}/{key}", (self.soc[f"{hub}/{key}"], 0.0))
-                out.append(((hub, "thermal_storage", key), {"ts": ts, "soc_pct": r(100 * self.soc[f"{hub}/{key}"]), "p_kw": r(p)}))
+                out.append(
+                    (
+                        (hub, "thermal_storage", key),
+                        {"ts": ts, "soc_pct": r(100 * self.soc[f"{hub}/{key}"]), "p_kw": r(p)},
+                    )
+                )
             if hub in s.dh_stations:
                 to, fr = L.get(f"dh.{hub}", (0.0, 0.0))
-                out.append(((hub, "dh_station", "main"), {"ts": ts, "to_kw": r(to), "from_kw": r(fr)}))
+                out.append(
+                    ((hub, "dh_station", "main"), {"ts": ts, "to_kw": r(to), "from_kw": r(fr)})
+                )
             if hub in s.links:
                 g, t = L.get(f"link.{hub}", (0.0, 0.0))
                 g, t = (g, 0.0) if g >= t else (0.0, t)  # a station reports its net direction
-                out.append(((hub, "elec_link", "main"), {"ts": ts, "give_kw": r(g), "take_kw": r(t)}))
+                out.append(
+                    ((hub, "elec_link", "main"), {"ts": ts, "give_kw": r(g), "take_kw": r(t)})
+                )
         if temps and s.hubs:
             t_now = L.get("t_amb_c")
             if t_now is None:
@@ -324,15 +439,22 @@ class ThermalPlant:
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict[str, Any]:
-        return {"soc": self.soc, "last": {k: list(v) if isinstance(v, tuple) else v for k, v in self.last.items()}}
+        return {
+            "soc": self.soc,
+            "last": {k: list(v) if isinstance(v, tuple) else v for k, v in self.last.items()},
+        }
 
     def load_dict(self, d: dict[str, Any] | None) -> None:
         if d:
             self.soc = dict(d.get("soc", self.soc))
-            self.last = {k: tuple(v) if isinstance(v, list) else v for k, v in (d.get("last") or {}).items()}
+            self.last = {
+                k: tuple(v) if isinstance(v, list) else v for k, v in (d.get("last") or {}).items()
+            }
 
 
-def thermal_kpis(rows: list[dict[str, float]], setup: OperationSetup, dt_h: float) -> dict[str, float]:
+def thermal_kpis(
+    rows: list[dict[str, float]], setup: OperationSetup, dt_h: float
+) -> dict[str, float]:
     """Day KPIs of the thermal side from the executed steps (gas at the scenario's price)."""
     if not rows or not setup.has_thermal():
         return {}
@@ -346,10 +468,25 @@ def thermal_kpis(rows: list[dict[str, float]], setup: OperationSetup, dt_h: floa
     gas_kwh = total("gas_kw")
     price = setup.scenario.prices.gas_eur_per_kwh
     imp = total("import_kw")
-    co2 = gas_kwh * setup.scenario.emissions.gas_t_per_mwh / 1000 + imp * setup.scenario.emissions.grid_t_per_mwh / 1000
-    return {"gas_kwh": gas_kwh, "gas_eur": gas_kwh * price, "chp_om_eur": total("chp_om_eur_per_h"),
-            "chp_kwh": total("chp_kw"), "chp_heat_kwh": total("chp_heat_kw"), "hp_heat_kwh": total("hp_heat_kw"),
-            "hp_cooling_kwh": total("hp_cooling_kw"), "boiler_kwh": total("boiler_kw"), "chiller_kwh": total("chiller_kw"),
-            "heat_load_kwh": total("heat_load_kw"), "heat_unmet_kwh": total("heat_unmet_kw"),
-            "heat_dump_kwh": total("heat_dump_kw"), "cooling_unmet_kwh": total("cooling_unmet_kw"),
-            "dh_kwh": total("dh_from_kw"), "link_kwh": total("link_take_kw"), "co2_t": co2}
+    co2 = (
+        gas_kwh * setup.scenario.emissions.gas_t_per_mwh / 1000
+        + imp * setup.scenario.emissions.grid_t_per_mwh / 1000
+    )
+    return {
+        "gas_kwh": gas_kwh,
+        "gas_eur": gas_kwh * price,
+        "chp_om_eur": total("chp_om_eur_per_h"),
+        "chp_kwh": total("chp_kw"),
+        "chp_heat_kwh": total("chp_heat_kw"),
+        "hp_heat_kwh": total("hp_heat_kw"),
+        "hp_cooling_kwh": total("hp_cooling_kw"),
+        "boiler_kwh": total("boiler_kw"),
+        "chiller_kwh": total("chiller_kw"),
+        "heat_load_kwh": total("heat_load_kw"),
+        "heat_unmet_kwh": total("heat_unmet_kw"),
+        "heat_dump_kwh": total("heat_dump_kw"),
+        "cooling_unmet_kwh": total("cooling_unmet_kw"),
+        "dh_kwh": total("dh_from_kw"),
+        "link_kwh": total("link_take_kw"),
+        "co2_t": co2,
+    }

@@ -61,7 +61,9 @@ def _row(point: Point) -> tuple[Any, ...]:
 class SQLiteStore:
     """Embedded store: one SQLite file, batched commits, reads straight from the file."""
 
-    def __init__(self, path: str | Path, *, batch_size: int = 5000, flush_interval_s: float = 0.5) -> None:
+    def __init__(
+        self, path: str | Path, *, batch_size: int = 5000, flush_interval_s: float = 0.5
+    ) -> None:
         self.path = Path(path)
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -79,7 +81,12 @@ class SQLiteStore:
         self._in_flight = 0
         self._flush_requested = False
         self._stop = False
-        self.counters = {"points_accepted": 0, "points_sent": 0, "batches_sent": 0, "write_failures": 0}
+        self.counters = {
+            "points_accepted": 0,
+            "points_sent": 0,
+            "batches_sent": 0,
+            "write_failures": 0,
+        }
         self._thread = threading.Thread(target=self._run, name="sqlite-store", daemon=True)
         self._thread.start()
 
@@ -107,8 +114,11 @@ class SQLiteStore:
         last = time.monotonic()
         while True:
             with self._lock:
-                while not self._stop and not self._flush_requested and len(self._pending) < self.batch_size and not (
-                    self._pending and time.monotonic() - last >= self.flush_interval_s
+                while (
+                    not self._stop
+                    and not self._flush_requested
+                    and len(self._pending) < self.batch_size
+                    and not (self._pending and time.monotonic() - last >= self.flush_interval_s)
                 ):
                     self._wake.wait(timeout=self.flush_interval_s)
                 if not self._pending:
@@ -152,7 +162,12 @@ class SQLiteStore:
 
     def read(self, query: SeriesQuery) -> list[Sample]:
         self.flush()
-        where = ["measurement = ?", "time_ns >= ?", "time_ns < ?", "json_extract(fields, ?) IS NOT NULL"]
+        where = [
+            "measurement = ?",
+            "time_ns >= ?",
+            "time_ns < ?",
+            "json_extract(fields, ?) IS NOT NULL",
+        ]
         path = "$." + json.dumps(query.field)
         args: list[Any] = [query.measurement, int(query.start_ns), int(query.end_ns), path]
         for key, value in sorted(query.tags.items()):
@@ -168,14 +183,18 @@ class SQLiteStore:
                 bucket = int(query.every_s) * 1_000_000_000
                 rows = self._db.execute(
                     f"SELECT (time_ns / {bucket}) * {bucket} AS t, AVG(json_extract(fields, ?)) FROM points"
-                    f" WHERE {sql_where} GROUP BY t ORDER BY t", [path, *args]).fetchall()
+                    f" WHERE {sql_where} GROUP BY t ORDER BY t",
+                    [path, *args],
+                ).fetchall()
                 return [Sample(int(t), v) for t, v in rows]
             rows = self._db.execute(
                 "SELECT time_ns, json_extract(fields, ?), community, hub, device, kind, extra_tags FROM points"
-                f" WHERE {sql_where} ORDER BY time_ns", [path, *args]).fetchall()
+                f" WHERE {sql_where} ORDER BY time_ns",
+                [path, *args],
+            ).fetchall()
         samples = []
         for t, value, community, hub, device, kind, extra in rows:
-            tags = {k: v for k, v in zip(STANDARD_TAGS, (community, hub, device, kind)) if v}
+            tags = {k: v for k, v in zip(STANDARD_TAGS, (community, hub, device, kind), strict=False) if v}
             tags.update(json.loads(extra))
             samples.append(Sample(int(t), value, tags))
         return samples
@@ -184,11 +203,17 @@ class SQLiteStore:
         """Number of points of a measurement (for tests and the benchmark)."""
         self.flush()
         with self._db_lock:
-            return self._db.execute("SELECT COUNT(*) FROM points WHERE measurement = ?", (measurement,)).fetchone()[0]
+            return self._db.execute(
+                "SELECT COUNT(*) FROM points WHERE measurement = ?", (measurement,)
+            ).fetchone()[0]
 
     def stats(self) -> Mapping[str, int]:
         with self._lock:
-            return {**self.counters, "points_pending_memory": len(self._pending), "points_buffered_disk": 0}
+            return {
+                **self.counters,
+                "points_pending_memory": len(self._pending),
+                "points_buffered_disk": 0,
+            }
 
     def close(self) -> None:
         self.flush()

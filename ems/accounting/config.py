@@ -33,34 +33,68 @@ TIP_YEARS = 20
 PRE_EXISTING_MAX_SHARE = Decimal("0.30")
 
 _REGION_ALIASES: dict[str, str] = {
-    "piemonte": "Piemonte", "piedmont": "Piemonte",
-    "valle d'aosta": "Valle d'Aosta", "valle daosta": "Valle d'Aosta", "aosta valley": "Valle d'Aosta",
-    "lombardia": "Lombardia", "lombardy": "Lombardia",
-    "trentino-alto adige": "Trentino-Alto Adige", "trentino alto adige": "Trentino-Alto Adige",
+    "piemonte": "Piemonte",
+    "piedmont": "Piemonte",
+    "valle d'aosta": "Valle d'Aosta",
+    "valle daosta": "Valle d'Aosta",
+    "aosta valley": "Valle d'Aosta",
+    "lombardia": "Lombardia",
+    "lombardy": "Lombardia",
+    "trentino-alto adige": "Trentino-Alto Adige",
+    "trentino alto adige": "Trentino-Alto Adige",
     "trentino": "Trentino-Alto Adige",
     "veneto": "Veneto",
-    "friuli-venezia giulia": "Friuli-Venezia Giulia", "friuli venezia giulia": "Friuli-Venezia Giulia",
+    "friuli-venezia giulia": "Friuli-Venezia Giulia",
+    "friuli venezia giulia": "Friuli-Venezia Giulia",
     "liguria": "Liguria",
-    "emilia-romagna": "Emilia-Romagna", "emilia romagna": "Emilia-Romagna",
-    "toscana": "Toscana", "tuscany": "Toscana",
-    "umbria": "Umbria", "marche": "Marche", "lazio": "Lazio", "abruzzo": "Abruzzo",
-    "molise": "Molise", "campania": "Campania", "puglia": "Puglia", "apulia": "Puglia",
-    "basilicata": "Basilicata", "calabria": "Calabria",
-    "sicilia": "Sicilia", "sicily": "Sicilia", "sardegna": "Sardegna", "sardinia": "Sardegna",
+    "emilia-romagna": "Emilia-Romagna",
+    "emilia romagna": "Emilia-Romagna",
+    "toscana": "Toscana",
+    "tuscany": "Toscana",
+    "umbria": "Umbria",
+    "marche": "Marche",
+    "lazio": "Lazio",
+    "abruzzo": "Abruzzo",
+    "molise": "Molise",
+    "campania": "Campania",
+    "puglia": "Puglia",
+    "apulia": "Puglia",
+    "basilicata": "Basilicata",
+    "calabria": "Calabria",
+    "sicilia": "Sicilia",
+    "sicily": "Sicilia",
+    "sardegna": "Sardegna",
+    "sardinia": "Sardegna",
 }
 #: DM 414/2023 Annex 1: FC for PV, €/MWh.
-NORTH_REGIONS = frozenset({
-    "Piemonte", "Valle d'Aosta", "Lombardia", "Trentino-Alto Adige", "Veneto",
-    "Friuli-Venezia Giulia", "Liguria", "Emilia-Romagna",
-})
+NORTH_REGIONS = frozenset(
+    {
+        "Piemonte",
+        "Valle d'Aosta",
+        "Lombardia",
+        "Trentino-Alto Adige",
+        "Veneto",
+        "Friuli-Venezia Giulia",
+        "Liguria",
+        "Emilia-Romagna",
+    }
+)
 CENTRE_REGIONS = frozenset({"Toscana", "Umbria", "Marche", "Lazio", "Abruzzo"})
 #: Default market zone of each region (Terna zones from 2021); override per plant if needed.
 REGION_ZONE: dict[str, str] = {
     **{r: "NORD" for r in NORTH_REGIONS},
-    "Toscana": "CNOR", "Marche": "CNOR",
-    "Umbria": "CSUD", "Lazio": "CSUD", "Abruzzo": "CSUD", "Campania": "CSUD",
-    "Molise": "SUD", "Puglia": "SUD", "Basilicata": "SUD",
-    "Calabria": "CALA", "Sicilia": "SICI", "Sardegna": "SARD",
+    "Toscana": "CNOR",
+    "Marche": "CNOR",
+    "Umbria": "CSUD",
+    "Lazio": "CSUD",
+    "Abruzzo": "CSUD",
+    "Campania": "CSUD",
+    "Molise": "SUD",
+    "Puglia": "SUD",
+    "Basilicata": "SUD",
+    "Calabria": "CALA",
+    "Sicilia": "SICI",
+    "Sardegna": "SARD",
 }
 MARKET_ZONES = frozenset({"NORD", "CNOR", "CSUD", "SUD", "CALA", "SICI", "SARD"})
 
@@ -84,14 +118,18 @@ class MemberKind(str, Enum):
 
 
 #: F (capital grant reduction) does not apply to energy withdrawn by these members (DM 414/2023).
-F_EXEMPT_KINDS = frozenset({MemberKind.public_body, MemberKind.third_sector, MemberKind.religious_body})
+F_EXEMPT_KINDS = frozenset(
+    {MemberKind.public_body, MemberKind.third_sector, MemberKind.religious_body}
+)
 
 
 def _norm_pod(value: Any) -> Any:
     if isinstance(value, str):
         value = value.strip().upper()
         if not _POD_RE.match(value):
-            raise ValueError(f"{value!r} is not a POD (expected IT + 12-13 letters/digits, e.g. IT001E12345678)")
+            raise ValueError(
+                f"{value!r} is not a POD (expected IT + 12-13 letters/digits, e.g. IT001E12345678)"
+            )
     return value
 
 
@@ -111,7 +149,9 @@ class Plant(_Model):
     market_zone: str | None = None
     capital_grant_pct: Decimal = Field(default=Decimal(0), ge=0, le=40)
     cabina_primaria: str = Field(min_length=1)
-    owner: str | None = Field(default=None, description="member id that owns the plant (gets the sale)")
+    owner: str | None = Field(
+        default=None, description="member id that owns the plant (gets the sale)"
+    )
 
     _pod = field_validator("pod", mode="before")(_norm_pod)
 
@@ -126,7 +166,7 @@ class Plant(_Model):
         return value
 
     @model_validator(mode="after")
-    def _zone(self) -> "Plant":
+    def _zone(self) -> Plant:
         zone = (self.market_zone or REGION_ZONE[self.region]).upper()
         if zone not in MARKET_ZONES:
             raise ValueError(f"market_zone {zone!r} is not one of {sorted(MARKET_ZONES)}")
@@ -177,13 +217,15 @@ class Member(_Model):
     _pod = field_validator("pod", mode="before")(_norm_pod)
 
     @model_validator(mode="after")
-    def _dates(self) -> "Member":
+    def _dates(self) -> Member:
         if self.joined and self.left and self.left <= self.joined:
             raise ValueError("left must be after joined")
         return self
 
     def active_on(self, day: date) -> bool:
-        return (self.joined is None or day >= self.joined) and (self.left is None or day < self.left)
+        return (self.joined is None or day >= self.joined) and (
+            self.left is None or day < self.left
+        )
 
     @property
     def f_exempt(self) -> bool:
@@ -196,10 +238,11 @@ class AllocationPot(_Model):
     share_pct: Decimal = Field(default=Decimal(100), gt=0, le=100)
     method: Literal["by_withdrawn", "by_injected", "fixed", "weights"] = "by_withdrawn"
     quotas: dict[str, Decimal] | None = Field(
-        default=None, description="fixed: member id → % (sum 100); weights: member id → weight ≥ 0")
+        default=None, description="fixed: member id → % (sum 100); weights: member id → weight ≥ 0"
+    )
 
     @model_validator(mode="after")
-    def _quotas(self) -> "AllocationPot":
+    def _quotas(self) -> AllocationPot:
         if self.method in ("fixed", "weights"):
             if not self.quotas:
                 raise ValueError(f"method {self.method} needs quotas (member id → value)")
@@ -240,7 +283,7 @@ class Configuration(_Model):
     statute: Statute = Field(default_factory=Statute)
 
     @model_validator(mode="after")
-    def _consistency(self) -> "Configuration":
+    def _consistency(self) -> Configuration:
         for label, items in (("plant", self.plants), ("member", self.members)):
             ids = [x.id for x in items]
             dup = {i for i in ids if ids.count(i) > 1}
@@ -259,13 +302,16 @@ class Configuration(_Model):
                 raise ValueError("statute method by_injected needs plants with an owner member")
             for mid in pot.quotas or {}:
                 if mid not in member_ids:
-                    raise ValueError(f"statute quota for {mid!r}, which is not a member of {self.id}")
+                    raise ValueError(
+                        f"statute quota for {mid!r}, which is not a member of {self.id}"
+                    )
         total_kw = sum(p.power_kw for p in self.plants)
         old_kw = sum(p.power_kw for p in self.plants if p.pre_existing)
         if old_kw > PRE_EXISTING_MAX_SHARE * total_kw:
             raise ValueError(
                 f"pre-existing plants (before {PRE_EXISTING_BEFORE}) are {old_kw} of {total_kw} kW, "
-                f"more than 30 % of the configuration's power")
+                f"more than 30 % of the configuration's power"
+            )
         return self
 
     def plants_by_entry(self, cabina: str | None = None) -> list[Plant]:
@@ -275,12 +321,18 @@ class Configuration(_Model):
 
     @property
     def cabine(self) -> list[str]:
-        return sorted({p.cabina_primaria for p in self.plants} | {m.cabina_primaria for m in self.members})
+        return sorted(
+            {p.cabina_primaria for p in self.plants} | {m.cabina_primaria for m in self.members}
+        )
 
-    def fingerprint(self, valorisation: dict[int, "ValorisationParams"]) -> str:
+    def fingerprint(self, valorisation: dict[int, ValorisationParams]) -> str:
         """Hash of everything the ledger figures depend on (for the audit trail)."""
-        payload = {"config": self.model_dump(mode="json"),
-                   "valorisation": {str(k): v.model_dump(mode="json") for k, v in sorted(valorisation.items())}}
+        payload = {
+            "config": self.model_dump(mode="json"),
+            "valorisation": {
+                str(k): v.model_dump(mode="json") for k, v in sorted(valorisation.items())
+            },
+        }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -310,10 +362,11 @@ class AccountingConfig(_Model):
     surplus_basis: Literal["tip_points", "excess_energy"] = Field(
         default="tip_points",
         description="surplus rule reading: tip_points = points above 55 %/45 % as a share of the TIP "
-                    "(SPEC §6); excess_energy = TIP of the shared energy above the threshold")
+        "(SPEC §6); excess_energy = TIP of the shared energy above the threshold",
+    )
 
     @model_validator(mode="after")
-    def _unique(self) -> "AccountingConfig":
+    def _unique(self) -> AccountingConfig:
         ids = [c.id for c in self.configurations]
         dup = {i for i in ids if ids.count(i) > 1}
         if dup:
@@ -324,7 +377,9 @@ class AccountingConfig(_Model):
                 for x in items:
                     other = seen.get((role, x.pod))
                     if other and other != c.id:
-                        raise ValueError(f"{role} POD {x.pod} is in configurations {other} and {c.id}")
+                        raise ValueError(
+                            f"{role} POD {x.pod} is in configurations {other} and {c.id}"
+                        )
                     seen[(role, x.pod)] = c.id
         return self
 
@@ -346,8 +401,12 @@ def _loc(loc: tuple[Any, ...], data: Any) -> str:
     for item in loc:
         if isinstance(item, int):
             label = f"[{item}]"
-            if isinstance(node, list) and 0 <= item < len(node) and isinstance(node[item], dict) \
-                    and "id" in node[item]:
+            if (
+                isinstance(node, list)
+                and 0 <= item < len(node)
+                and isinstance(node[item], dict)
+                and "id" in node[item]
+            ):
                 label = f"[{node[item]['id']}]"
             parts.append(label)
             node = node[item] if isinstance(node, list) and 0 <= item < len(node) else None
@@ -360,7 +419,9 @@ def _loc(loc: tuple[Any, ...], data: Any) -> str:
 def parse_accounting_config(data: Any, file: str = "<config>") -> AccountingConfig:
     """Validate a parsed YAML/JSON mapping; raise :class:`ConfigError` (file, field, problem)."""
     if not isinstance(data, dict):
-        raise ConfigError(file, "(top level)", "expected a mapping with community and configurations")
+        raise ConfigError(
+            file, "(top level)", "expected a mapping with community and configurations"
+        )
     try:
         return AccountingConfig.model_validate(data)
     except ValidationError as exc:

@@ -24,10 +24,10 @@ report are a lower bound (statements keep those hours out of the totals and list
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fractions import Fraction
-from typing import Iterable, Mapping
 
 from .config import Configuration, ValorisationParams
 from .readings import INJECTED, WITHDRAWN
@@ -86,18 +86,35 @@ class ConfigHour:
     def content_hash(self) -> str:
         """Hash of the figures (not the version): equal hashes → replay, no new version.
         (The dataclass reprs are deterministic; Decimal reprs keep their exponent.)"""
-        text = "|".join((self.config_id, str(self.hour_utc), str(self.injected_wh), str(self.withdrawn_wh),
-                         str(self.shared_wh), str(self.tip_eur), str(self.valorisation_eur), str(self.sale_eur),
-                         str(self.complete), repr(self.missing), repr(self.cabine), repr(self.plants),
-                         repr(self.members), self.config_fingerprint))
+        text = "|".join(
+            (
+                self.config_id,
+                str(self.hour_utc),
+                str(self.injected_wh),
+                str(self.withdrawn_wh),
+                str(self.shared_wh),
+                str(self.tip_eur),
+                str(self.valorisation_eur),
+                str(self.sale_eur),
+                str(self.complete),
+                repr(self.missing),
+                repr(self.cabine),
+                repr(self.plants),
+                repr(self.members),
+                self.config_fingerprint,
+            )
+        )
         return hashlib.sha256(text.encode()).hexdigest()
 
 
-def compute_hours(config: Configuration, hours: Iterable[int],
-                  energy_wh: Mapping[tuple[str, str, int], int],
-                  partial: Mapping[tuple[str, str, int], str],
-                  prices: Mapping[tuple[str, int], Decimal],
-                  valorisation: Mapping[int, ValorisationParams]) -> list[ConfigHour]:
+def compute_hours(
+    config: Configuration,
+    hours: Iterable[int],
+    energy_wh: Mapping[tuple[str, str, int], int],
+    partial: Mapping[tuple[str, str, int], str],
+    prices: Mapping[tuple[str, int], Decimal],
+    valorisation: Mapping[int, ValorisationParams],
+) -> list[ConfigHour]:
     """Ledger records of ``config`` for the given hours (see module doc for the rules)."""
     fingerprint = config.fingerprint(dict(valorisation))
     out: list[ConfigHour] = []
@@ -144,34 +161,57 @@ def compute_hours(config: Configuration, hours: Iterable[int],
                     tag = f"zonal price {p.market_zone}"
                     if tag not in missing:
                         missing.append(tag)
-                tip = tip_eur(take, rate, p.f_factor, exempt_fraction) if (eligible and rate is not None) \
+                tip = (
+                    tip_eur(take, rate, p.f_factor, exempt_fraction)
+                    if (eligible and rate is not None)
                     else Decimal(0)
+                )
                 plant_rows[p.id] = PlantHour(
-                    plant_id=p.id, injected_wh=inj[p.id], shared_wh=take, tip_eligible=eligible,
-                    price_eur_per_mwh=pz, tip_rate_eur_per_mwh=rate if eligible else None,
-                    tip_eur=tip, valorisation_eur=valorisation_eur(take, unit),
-                    sale_eur=sale_eur(own, pz) if pz is not None else Decimal(0))
+                    plant_id=p.id,
+                    injected_wh=inj[p.id],
+                    shared_wh=take,
+                    tip_eligible=eligible,
+                    price_eur_per_mwh=pz,
+                    tip_rate_eur_per_mwh=rate if eligible else None,
+                    tip_eur=tip,
+                    valorisation_eur=valorisation_eur(take, unit),
+                    sale_eur=sale_eur(own, pz) if pz is not None else Decimal(0),
+                )
             for m in members:
                 w = wd[m.id]
-                share = fraction_to_decimal(Fraction(shared * (w or 0), wd_total)) if wd_total else Decimal(0)
+                share = (
+                    fraction_to_decimal(Fraction(shared * (w or 0), wd_total))
+                    if wd_total
+                    else Decimal(0)
+                )
                 member_rows[m.id] = MemberHour(m.id, w, share)
         plants_t = tuple(plant_rows[p.id] for p in config.plants if p.id in plant_rows)
         members_t = tuple(member_rows[m.id] for m in config.members if m.id in member_rows)
         shared_total = sum(c.shared_wh for c in cab_rows)
-        out.append(ConfigHour(
-            config_id=config.id, hour_utc=h,
-            injected_wh=sum(c.injected_wh for c in cab_rows),
-            withdrawn_wh=sum(c.withdrawn_wh for c in cab_rows),
-            shared_wh=shared_total,
-            tip_eur=sum((p.tip_eur for p in plants_t), Decimal(0)),
-            valorisation_eur=valorisation_eur(shared_total, unit),
-            sale_eur=sum((p.sale_eur for p in plants_t), Decimal(0)),
-            complete=not missing, missing=tuple(missing), cabine=tuple(cab_rows),
-            plants=plants_t, members=members_t, config_fingerprint=fingerprint))
+        out.append(
+            ConfigHour(
+                config_id=config.id,
+                hour_utc=h,
+                injected_wh=sum(c.injected_wh for c in cab_rows),
+                withdrawn_wh=sum(c.withdrawn_wh for c in cab_rows),
+                shared_wh=shared_total,
+                tip_eur=sum((p.tip_eur for p in plants_t), Decimal(0)),
+                valorisation_eur=valorisation_eur(shared_total, unit),
+                sale_eur=sum((p.sale_eur for p in plants_t), Decimal(0)),
+                complete=not missing,
+                missing=tuple(missing),
+                cabine=tuple(cab_rows),
+                plants=plants_t,
+                members=members_t,
+                config_fingerprint=fingerprint,
+            )
+        )
     return out
 
 
-def next_versions(existing: Mapping[int, tuple[int, str]], computed: Iterable[ConfigHour]) -> list[ConfigHour]:
+def next_versions(
+    existing: Mapping[int, tuple[int, str]], computed: Iterable[ConfigHour]
+) -> list[ConfigHour]:
     """Records to append: those whose content differs from the latest stored version
     (``existing``: hour → (version, content hash)), numbered latest + 1; unchanged → nothing."""
     out = []

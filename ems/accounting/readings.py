@@ -32,10 +32,10 @@ import csv
 import io
 import re
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
-from typing import Iterable, Mapping
 
 from .config import MARKET_ZONES
 from .timeutil import HOUR_S, local_midnight_utc, parse_local_naive
@@ -45,14 +45,33 @@ WITHDRAWN = "withdrawn"
 DIRECTIONS = (INJECTED, WITHDRAWN)
 
 _DIRECTION_ALIASES = {
-    "injected": INJECTED, "injection": INJECTED, "immessa": INJECTED, "immissione": INJECTED,
-    "immessa_kwh": INJECTED, "export": INJECTED, "exported": INJECTED, "out": INJECTED,
-    "withdrawn": WITHDRAWN, "withdrawal": WITHDRAWN, "prelevata": WITHDRAWN, "prelievo": WITHDRAWN,
-    "import": WITHDRAWN, "imported": WITHDRAWN, "in": WITHDRAWN,
+    "injected": INJECTED,
+    "injection": INJECTED,
+    "immessa": INJECTED,
+    "immissione": INJECTED,
+    "immessa_kwh": INJECTED,
+    "export": INJECTED,
+    "exported": INJECTED,
+    "out": INJECTED,
+    "withdrawn": WITHDRAWN,
+    "withdrawal": WITHDRAWN,
+    "prelevata": WITHDRAWN,
+    "prelievo": WITHDRAWN,
+    "import": WITHDRAWN,
+    "imported": WITHDRAWN,
+    "in": WITHDRAWN,
 }
 _COLS = {
     "pod": ("pod", "codice_pod", "pod_code"),
-    "timestamp": ("timestamp", "datetime", "data_ora", "dataora", "start", "interval_start", "time_start"),
+    "timestamp": (
+        "timestamp",
+        "datetime",
+        "data_ora",
+        "dataora",
+        "start",
+        "interval_start",
+        "time_start",
+    ),
     "date": ("date", "data", "giorno", "day"),
     "hour": ("hour", "ora", "h"),
     "quarter": ("quarter", "quarto", "quarto_ora", "qh"),
@@ -109,8 +128,16 @@ class ParseResult:
 
 
 def _norm(h: str) -> str:
-    return h.strip().lower().replace(" ", "_").replace("(", "").replace(")", "").replace("/", "_per_") \
-        .replace("€", "eur").lstrip("\ufeff")
+    return (
+        h.strip()
+        .lower()
+        .replace(" ", "_")
+        .replace("(", "")
+        .replace(")", "")
+        .replace("/", "_per_")
+        .replace("€", "eur")
+        .lstrip("\ufeff")
+    )
 
 
 def _find(header: list[str], key: str) -> int | None:
@@ -177,8 +204,12 @@ class _TimeReader:
         self.hour = _find(header, "hour")
         self.quarter = _find(header, "quarter")
         self.interval = _find(header, "interval")
-        if self.ts is None and not (self.date is not None and (self.hour is not None or self.quarter is not None)):
-            raise ValueError("no time columns: need 'timestamp', or 'date' with 'hour' or 'quarter'")
+        if self.ts is None and not (
+            self.date is not None and (self.hour is not None or self.quarter is not None)
+        ):
+            raise ValueError(
+                "no time columns: need 'timestamp', or 'date' with 'hour' or 'quarter'"
+            )
 
     def read(self, row: list[str]) -> tuple[int, int | None, bool]:
         """(start epoch, duration in s if known, on-the-hour flag)."""
@@ -194,7 +225,9 @@ class _TimeReader:
         day = _parse_date(row[self.date])  # type: ignore[index]
         midnight = local_midnight_utc(day)
         day_len = local_midnight_utc(date.fromordinal(day.toordinal() + 1)) - midnight
-        if self.hour is not None and ":" in row[self.hour]:  # date + clock time of the interval start
+        if (
+            self.hour is not None and ":" in row[self.hour]
+        ):  # date + clock time of the interval start
             clock = row[self.hour].strip()
             try:
                 hh, mm = (int(x) for x in clock.split(":")[:2])
@@ -211,7 +244,9 @@ class _TimeReader:
         if not idx.isdigit() or not 1 <= int(idx) <= day_len // step:
             raise ValueError(f"index {idx!r} out of range 1..{day_len // step} for {day}")
         if duration is not None and duration != step:
-            raise ValueError(f"interval {duration // 60} min contradicts the {'hour' if step == HOUR_S else 'quarter'} index")
+            raise ValueError(
+                f"interval {duration // 60} min contradicts the {'hour' if step == HOUR_S else 'quarter'} index"
+            )
         return midnight + (int(idx) - 1) * step, step, step == HOUR_S
 
 
@@ -222,7 +257,9 @@ def _reader(text: str) -> tuple[list[list[str]], bool]:
     return rows, delim != ","
 
 
-def parse_csv(text: str, file: str, pod_roles: Mapping[str, frozenset[str]] | None = None) -> ParseResult:
+def parse_csv(
+    text: str, file: str, pod_roles: Mapping[str, frozenset[str]] | None = None
+) -> ParseResult:
     """Parse a meter or price CSV (detected from the header). ``pod_roles``: POD → directions it
     can have (from the configuration), used when the file has no direction column."""
     rows, comma_decimal = _reader(text)
@@ -233,9 +270,18 @@ def parse_csv(text: str, file: str, pod_roles: Mapping[str, frozenset[str]] | No
         return _parse_meter(rows, header, file, comma_decimal, pod_roles or {})
     if _find(header, "price") is not None or any(h.upper() in MARKET_ZONES for h in header):
         return _parse_prices(rows, header, file, comma_decimal)
-    return ParseResult(file, "meter", errors=[RowError(
-        file, 1, f"header {rows[0]!r} is neither a meter file (needs 'pod') nor a price file "
-                 "(needs 'price_eur_per_mwh' or zone columns such as NORD)")])
+    return ParseResult(
+        file,
+        "meter",
+        errors=[
+            RowError(
+                file,
+                1,
+                f"header {rows[0]!r} is neither a meter file (needs 'pod') nor a price file "
+                "(needs 'price_eur_per_mwh' or zone columns such as NORD)",
+            )
+        ],
+    )
 
 
 def _infer_durations(items: list[tuple[int, object, int, int | None, bool]]) -> dict[object, int]:
@@ -260,7 +306,9 @@ def _wide_columns(header: list[str]) -> dict[int, tuple[int, int]]:
     return out
 
 
-def _direction(row: list[str], i_dir: int | None, pod: str, pod_roles: Mapping[str, frozenset[str]]) -> str:
+def _direction(
+    row: list[str], i_dir: int | None, pod: str, pod_roles: Mapping[str, frozenset[str]]
+) -> str:
     if i_dir is not None and row[i_dir].strip():
         d = _DIRECTION_ALIASES.get(row[i_dir].strip().lower())
         if d is None:
@@ -270,12 +318,20 @@ def _direction(row: list[str], i_dir: int | None, pod: str, pod_roles: Mapping[s
     if roles is None:
         raise ValueError(f"POD {pod} is not in the configuration and the row has no direction")
     if len(roles) != 1:
-        raise ValueError(f"POD {pod} is both a plant and a member: the direction column is required")
+        raise ValueError(
+            f"POD {pod} is both a plant and a member: the direction column is required"
+        )
     return next(iter(roles))
 
 
-def _parse_meter_wide(rows: list[list[str]], header: list[str], file: str, comma_decimal: bool,
-                      pod_roles: Mapping[str, frozenset[str]], cols: dict[int, tuple[int, int]]) -> ParseResult:
+def _parse_meter_wide(
+    rows: list[list[str]],
+    header: list[str],
+    file: str,
+    comma_decimal: bool,
+    pod_roles: Mapping[str, frozenset[str]],
+    cols: dict[int, tuple[int, int]],
+) -> ParseResult:
     """One row per POD and local day, one column per hour (``h1``…``h25``, ``ora1``…) or quarter
     (``q1``…``q100``, ``quarto1``…) of the day, numbered from local midnight as GME/GSE do: a 23-hour
     day leaves ``h24``/``h25`` empty, a 25-hour day fills ``h25``. Empty cells are missing data."""
@@ -308,8 +364,10 @@ def _parse_meter_wide(rows: list[list[str]], header: list[str], file: str, comma
                 continue
             try:
                 if idx > day_len // step:
-                    raise ValueError(f"{day} has {day_len // step} intervals, column {rows[0][i].strip()!r} "
-                                     "must be empty")
+                    raise ValueError(
+                        f"{day} has {day_len // step} intervals, column {rows[0][i].strip()!r} "
+                        "must be empty"
+                    )
                 kwh = _decimal(cell, comma_decimal)
                 if kwh < 0:
                     raise ValueError(f"negative energy {kwh} kWh")
@@ -322,18 +380,32 @@ def _parse_meter_wide(rows: list[list[str]], header: list[str], file: str, comma
             key = (pod, d, midnight + (idx - 1) * step, step)
             if key in seen:
                 if seen[key][1] != wh:
-                    res.errors.append(RowError(file, n, f"same interval as line {seen[key][0]} with a different value"))
+                    res.errors.append(
+                        RowError(
+                            file, n, f"same interval as line {seen[key][0]} with a different value"
+                        )
+                    )
                 continue
             seen[key] = (n, wh)
             res.readings.append(MeterReading(pod, d, key[2], step, wh))
     return res
 
 
-def _parse_meter(rows: list[list[str]], header: list[str], file: str, comma_decimal: bool,
-                 pod_roles: Mapping[str, frozenset[str]]) -> ParseResult:
+def _parse_meter(
+    rows: list[list[str]],
+    header: list[str],
+    file: str,
+    comma_decimal: bool,
+    pod_roles: Mapping[str, frozenset[str]],
+) -> ParseResult:
     wide = _wide_columns(header)
-    if wide and _find(header, "date") is not None and _find(header, "timestamp") is None \
-            and _find(header, "hour") is None and _find(header, "quarter") is None:
+    if (
+        wide
+        and _find(header, "date") is not None
+        and _find(header, "timestamp") is None
+        and _find(header, "hour") is None
+        and _find(header, "quarter") is None
+    ):
         return _parse_meter_wide(rows, header, file, comma_decimal, pod_roles, wide)
     res = ParseResult(file, "meter")
     try:
@@ -377,20 +449,32 @@ def _parse_meter(rows: list[list[str]], header: list[str], file: str, comma_deci
     for n, (pod, d), start, dur, _, wh in pending:
         duration = dur or inferred[(pod, d)]
         if start % duration:
-            res.errors.append(RowError(file, n, f"a {duration // 60}-min interval must start on a "
-                                                f"{'whole hour' if duration == HOUR_S else 'quarter hour'}"))
+            res.errors.append(
+                RowError(
+                    file,
+                    n,
+                    f"a {duration // 60}-min interval must start on a "
+                    f"{'whole hour' if duration == HOUR_S else 'quarter hour'}",
+                )
+            )
             continue
         key = (pod, d, start, duration)
         if key in seen:
             if seen[key][1] != wh:
-                res.errors.append(RowError(file, n, f"same interval as line {seen[key][0]} with a different value"))
+                res.errors.append(
+                    RowError(
+                        file, n, f"same interval as line {seen[key][0]} with a different value"
+                    )
+                )
             continue
         seen[key] = (n, wh)
         res.readings.append(MeterReading(pod, d, start, duration, wh))
     return res
 
 
-def _parse_prices(rows: list[list[str]], header: list[str], file: str, comma_decimal: bool) -> ParseResult:
+def _parse_prices(
+    rows: list[list[str]], header: list[str], file: str, comma_decimal: bool
+) -> ParseResult:
     res = ParseResult(file, "price")
     try:
         tr = _TimeReader(header)
@@ -431,20 +515,27 @@ def _parse_prices(rows: list[list[str]], header: list[str], file: str, comma_dec
     for n, z, start, dur, _, p in pending:
         duration = dur or inferred[z]
         if start % duration:
-            res.errors.append(RowError(file, n, f"a {duration // 60}-min price must start on a whole hour"))
+            res.errors.append(
+                RowError(file, n, f"a {duration // 60}-min price must start on a whole hour")
+            )
             continue
         key = (z, start, duration)
         if key in seen:
             if seen[key][1] != p:
-                res.errors.append(RowError(file, n, f"same interval as line {seen[key][0]} with a different price"))
+                res.errors.append(
+                    RowError(
+                        file, n, f"same interval as line {seen[key][0]} with a different price"
+                    )
+                )
             continue
         seen[key] = (n, p)
         res.prices.append(PricePoint(z, start, duration, p))
     return res
 
 
-def hourly_energy(readings: Iterable[MeterReading]) -> tuple[dict[tuple[str, str, int], int],
-                                                              dict[tuple[str, str, int], str]]:
+def hourly_energy(
+    readings: Iterable[MeterReading],
+) -> tuple[dict[tuple[str, str, int], int], dict[tuple[str, str, int], str]]:
     """Sum readings to hours: ``{(pod, direction, hour_utc): wh}`` and the incomplete hours with a
     reason. An hour is complete with its 4 quarter-hours, or with an hourly reading; a partial
     hour is *not* summed (never zero-filled): it is reported as incomplete."""
@@ -478,7 +569,9 @@ def hourly_prices(points: Iterable[PricePoint]) -> dict[tuple[str, int], Decimal
         if p.duration_s == HOUR_S:
             hourly[(p.zone, p.start_utc)] = p.price_eur_per_mwh
         else:
-            quarters[(p.zone, p.start_utc - p.start_utc % HOUR_S)][p.start_utc] = p.price_eur_per_mwh
+            quarters[(p.zone, p.start_utc - p.start_utc % HOUR_S)][p.start_utc] = (
+                p.price_eur_per_mwh
+            )
     out = dict(hourly)
     for key, q in quarters.items():
         if len(q) == 4 and key not in out:
@@ -486,8 +579,13 @@ def hourly_prices(points: Iterable[PricePoint]) -> dict[tuple[str, int], Decimal
     return out
 
 
-def readings_from_counters(pod: str, direction: str, samples: Iterable[tuple[int, Decimal]],
-                           interval_s: int = 900, max_gap_s: int = 300) -> list[MeterReading]:
+def readings_from_counters(
+    pod: str,
+    direction: str,
+    samples: Iterable[tuple[int, Decimal]],
+    interval_s: int = 900,
+    max_gap_s: int = 300,
+) -> list[MeterReading]:
     """Meter readings from cumulative energy counters (kWh) as the telemetry adapters store them.
 
     The counter is linearly interpolated at each interval boundary from the samples on either side,

@@ -37,8 +37,12 @@ def tip_rate_eur_per_mwh(plant: Plant, pz_eur_per_mwh: Decimal) -> Decimal:
     return min(cap, base + variable) + plant.fc_eur_per_mwh
 
 
-def tip_eur(shared_wh: int, rate_eur_per_mwh: Decimal, f_factor: Decimal,
-            exempt_fraction: Fraction = Fraction(0)) -> Decimal:
+def tip_eur(
+    shared_wh: int,
+    rate_eur_per_mwh: Decimal,
+    f_factor: Decimal,
+    exempt_fraction: Fraction = Fraction(0),
+) -> Decimal:
     """TIP amount of one plant-hour: E × rate × (1 − F), where F does not apply to the share of
     the energy withdrawn by public, religious and third-sector members (``exempt_fraction`` of the
     hour's withdrawal): E × rate × (1 − F × (1 − x))."""
@@ -56,12 +60,16 @@ def fraction_to_decimal(value: Fraction, quant: Decimal = HOURLY_QUANT) -> Decim
 
 def valorisation_eur(shared_wh: int, unit_eur_per_mwh: Decimal) -> Decimal:
     """ARERA valorisation: E_AC × (TRAS_E + BTAU)."""
-    return (Decimal(shared_wh) * unit_eur_per_mwh / WH_PER_MWH).quantize(HOURLY_QUANT, ROUND_HALF_EVEN)
+    return (Decimal(shared_wh) * unit_eur_per_mwh / WH_PER_MWH).quantize(
+        HOURLY_QUANT, ROUND_HALF_EVEN
+    )
 
 
 def sale_eur(injected_wh: int, pz_eur_per_mwh: Decimal) -> Decimal:
     """Ritiro dedicato: injected energy × zonal price, to the producer."""
-    return (Decimal(injected_wh) * pz_eur_per_mwh / WH_PER_MWH).quantize(HOURLY_QUANT, ROUND_HALF_EVEN)
+    return (Decimal(injected_wh) * pz_eur_per_mwh / WH_PER_MWH).quantize(
+        HOURLY_QUANT, ROUND_HALF_EVEN
+    )
 
 
 def to_cents(amount_eur: Decimal) -> Decimal:
@@ -69,8 +77,9 @@ def to_cents(amount_eur: Decimal) -> Decimal:
     return amount_eur.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def surplus_share(incentivised_shared_wh: int, injected_wh: int, has_grant: bool,
-                  basis: str = "tip_points") -> Decimal:
+def surplus_share(
+    incentivised_shared_wh: int, injected_wh: int, has_grant: bool, basis: str = "tip_points"
+) -> Decimal:
     """Yearly surplus rule (DM 414/2023): the part of the TIP that must go to non-company members
     or social purposes when incentivised shared / injected exceeds 55 % (45 % with a capital grant).
 

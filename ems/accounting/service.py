@@ -9,9 +9,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Iterable, Sequence
 
 from ems.ports.ledger import LedgerStore
 
@@ -43,7 +43,9 @@ def _zones(config: Configuration) -> list[str]:
 
 @dataclass
 class IngestSummary:
-    files: list[tuple[str, str, int, int]] = field(default_factory=list)  # file, kind, good, bad rows
+    files: list[tuple[str, str, int, int]] = field(
+        default_factory=list
+    )  # file, kind, good, bad rows
     new: int = 0
     unchanged: int = 0
     corrected: int = 0
@@ -60,8 +62,13 @@ def _month_chunks(hours: Iterable[int]) -> list[list[int]]:
     return [sorted(chunks[k]) for k in sorted(chunks)]
 
 
-def recompute_hours(store: LedgerStore, cfg: AccountingConfig, config: Configuration,
-                    hours: Iterable[int], reason: str) -> int:
+def recompute_hours(
+    store: LedgerStore,
+    cfg: AccountingConfig,
+    config: Configuration,
+    hours: Iterable[int],
+    reason: str,
+) -> int:
     """Recompute the given hours of ``config`` from raw data; append changed rows. Returns the
     number of new ledger versions."""
     appended = 0
@@ -77,7 +84,9 @@ def recompute_hours(store: LedgerStore, cfg: AccountingConfig, config: Configura
     return appended
 
 
-def ingest(store: LedgerStore, cfg: AccountingConfig, parsed: Sequence[ParseResult]) -> IngestSummary:
+def ingest(
+    store: LedgerStore, cfg: AccountingConfig, parsed: Sequence[ParseResult]
+) -> IngestSummary:
     """Store the good rows of every parsed file and update the ledger hours they change."""
     summary = IngestSummary()
     roles = pod_roles(cfg)
@@ -85,7 +94,9 @@ def ingest(store: LedgerStore, cfg: AccountingConfig, parsed: Sequence[ParseResu
     changed_zone_hours: dict[str, set[int]] = defaultdict(set)
     for res in parsed:
         summary.errors.extend(res.errors)
-        summary.files.append((res.file, res.kind, len(res.readings) + len(res.prices), len(res.errors)))
+        summary.files.append(
+            (res.file, res.kind, len(res.readings) + len(res.prices), len(res.errors))
+        )
         if res.readings:
             summary.unknown_pods |= {r.pod for r in res.readings if r.pod not in roles}
             out = store.add_readings(res.readings, source=res.file)
@@ -118,7 +129,9 @@ def ingest(store: LedgerStore, cfg: AccountingConfig, parsed: Sequence[ParseResu
     return summary
 
 
-def recompute(store: LedgerStore, cfg: AccountingConfig, start: date, end: date, reason: str) -> int:
+def recompute(
+    store: LedgerStore, cfg: AccountingConfig, start: date, end: date, reason: str
+) -> int:
     """Recompute every configuration over local days [start, end) from the stored raw data."""
     all_hours = hours_between(start, end)
     if not all_hours:
@@ -140,10 +153,13 @@ def period_days(month: str | None = None, year: int | None = None) -> tuple[date
     return date(year, 1, 1), date(year + 1, 1, 1), f"{year:04d}", True
 
 
-def statements(store: LedgerStore, cfg: AccountingConfig, start: date, end: date, label: str,
-               annual: bool) -> list[Statement]:
+def statements(
+    store: LedgerStore, cfg: AccountingConfig, start: date, end: date, label: str, annual: bool
+) -> list[Statement]:
     """One statement per configuration over local days [start, end)."""
     hours = hours_between(start, end)
     lo, hi = hours[0], hours[-1] + HOUR_S
-    return [build_statement(cfg, c, store.latest_hours(c.id, lo, hi), hours, label, annual)
-            for c in cfg.configurations]
+    return [
+        build_statement(cfg, c, store.latest_hours(c.id, lo, hi), hours, label, annual)
+        for c in cfg.configurations
+    ]

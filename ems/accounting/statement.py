@@ -21,11 +21,11 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
-from typing import Mapping, Sequence
 
 from .config import AccountingConfig, Configuration, MemberKind
 from .ledger import ConfigHour
@@ -141,7 +141,9 @@ class Statement:
             m[2] += d.shared_wh
             m[3] += d.tip_eur_exact
             m[4] += d.valorisation_eur_exact
-        return [(k, v[0], v[1], v[2], to_cents(v[3]), to_cents(v[4])) for k, v in sorted(out.items())]
+        return [
+            (k, v[0], v[1], v[2], to_cents(v[3]), to_cents(v[4])) for k, v in sorted(out.items())
+        ]
 
     @property
     def incentive_eur(self) -> Decimal:
@@ -153,7 +155,9 @@ class Statement:
         return sum((p.surplus_eur for p in self.plants), Decimal("0.00"))
 
 
-def allocate_cents(total_cents: int, keys: Mapping[str, Fraction | Decimal | int]) -> dict[str, int]:
+def allocate_cents(
+    total_cents: int, keys: Mapping[str, Fraction | Decimal | int]
+) -> dict[str, int]:
     """Split ``total_cents`` ∝ ``keys`` (largest remainder, ties by id); sum is exact. All-zero
     keys → equal split."""
     ids = sorted(keys)
@@ -186,19 +190,36 @@ def _eur(cents: int) -> Decimal:
 def expected_subjects(config: Configuration, hour_utc: int) -> list[str]:
     """What the ledger expects in an hour: the plants in service and the active members."""
     day = local_day(hour_utc)
-    out = [f"{p.pod} {INJECTED} ({p.id}): no data" for p in config.plants if p.entry_into_service <= day]
+    out = [
+        f"{p.pod} {INJECTED} ({p.id}): no data"
+        for p in config.plants
+        if p.entry_into_service <= day
+    ]
     out += [f"{m.pod} {WITHDRAWN} ({m.id}): no data" for m in config.members if m.active_on(day)]
     return out
 
 
-def build_statement(cfg: AccountingConfig, config: Configuration, rows: Sequence[ConfigHour],
-                    hours: Sequence[int], period: str, annual: bool) -> Statement:
+def build_statement(
+    cfg: AccountingConfig,
+    config: Configuration,
+    rows: Sequence[ConfigHour],
+    hours: Sequence[int],
+    period: str,
+    annual: bool,
+) -> Statement:
     """Aggregate the latest ledger rows of ``config`` over ``hours`` (all local hours of the
     period) into a :class:`Statement`."""
     by_hour = {r.hour_utc: r for r in rows}
     fingerprint = config.fingerprint(cfg.valorisation_params)
-    st = Statement(config.id, config.name or config.id, period, annual, len(hours), 0,
-                   shared_by_cabina_wh={c: 0 for c in config.cabine})
+    st = Statement(
+        config.id,
+        config.name or config.id,
+        period,
+        annual,
+        len(hours),
+        0,
+        shared_by_cabina_wh={c: 0 for c in config.cabine},
+    )
     plants = {p.id: PlantTotals(p.id, p.owner, p.power_kw, p.pre_existing) for p in config.plants}
     members = {m.id: MemberTotals(m.id, m.kind) for m in config.members}
     days: dict[date, DayTotals] = {}
@@ -259,9 +280,13 @@ def build_statement(cfg: AccountingConfig, config: Configuration, rows: Sequence
         t = plants[p.id]
         if p.pre_existing:
             continue
-        t.surplus_fraction = surplus_share(t.tip_shared_wh, t.injected_wh, p.capital_grant_pct > 0, cfg.surplus_basis)
+        t.surplus_fraction = surplus_share(
+            t.tip_shared_wh, t.injected_wh, p.capital_grant_pct > 0, cfg.surplus_basis
+        )
         t.surplus_eur = to_cents(t.tip_eur * t.surplus_fraction)
-    for p in config.plants:  # owners: key of "by_injected" (pre-existing plants included) and the sale
+    for (
+        p
+    ) in config.plants:  # owners: key of "by_injected" (pre-existing plants included) and the sale
         if p.owner:
             members[p.owner].plants_shared_wh += plants[p.id].shared_wh
             members[p.owner].sale_eur += plants[p.id].sale_eur
@@ -280,7 +305,11 @@ def _ranges(runs: Mapping[str, list[int]]) -> list[MissingRange]:
             if h is not None and h == prev + 3600:
                 prev = h
                 continue
-            out.append(MissingRange(subject, local_label(start), local_label(prev), (prev - start) // 3600 + 1))
+            out.append(
+                MissingRange(
+                    subject, local_label(start), local_label(prev), (prev - start) // 3600 + 1
+                )
+            )
             if h is not None:
                 start = prev = h
     return out
@@ -289,7 +318,9 @@ def _ranges(runs: Mapping[str, list[int]]) -> list[MissingRange]:
 def _allocate(config: Configuration, st: Statement, members: dict[str, MemberTotals]) -> None:
     total = _cents(st.tip_eur_exact) + _cents(st.valorisation_eur_exact)
     surplus = _cents(st.surplus_eur)
-    non_company = {m.id: members[m.id].shared_share_wh for m in config.members if m.kind != MemberKind.company}
+    non_company = {
+        m.id: members[m.id].shared_share_wh for m in config.members if m.kind != MemberKind.company
+    }
     if surplus and non_company:
         for mid, c in allocate_cents(surplus, non_company).items():
             members[mid].surplus_eur = _eur(c)
@@ -302,7 +333,9 @@ def _allocate(config: Configuration, st: Statement, members: dict[str, MemberTot
     for i, pot in enumerate(pots):
         cents = pot_cents[str(i)]
         if pot.method == "by_withdrawn":
-            keys: dict[str, Fraction | Decimal | int] = {m.id: members[m.id].shared_share_wh for m in config.members}
+            keys: dict[str, Fraction | Decimal | int] = {
+                m.id: members[m.id].shared_share_wh for m in config.members
+            }
         elif pot.method == "by_injected":
             keys = {m.id: members[m.id].plants_shared_wh for m in config.members}
         else:
@@ -312,6 +345,7 @@ def _allocate(config: Configuration, st: Statement, members: dict[str, MemberTot
 
 
 # ---------------------------------------------------------------- text output (pure)
+
 
 def _kwh(wh: int | Decimal) -> str:
     return f"{Decimal(wh) / 1000:.3f}"
@@ -324,58 +358,175 @@ def _csv(rows: list[list[object]]) -> str:
 
 
 def configurations_csv(sts: Sequence[Statement]) -> str:
-    rows: list[list[object]] = [[
-        "config_id", "period", "hours", "complete_hours", "injected_kwh", "withdrawn_kwh", "shared_kwh",
-        "shared_f1_kwh", "shared_f2_kwh", "shared_f3_kwh", "tip_eur", "valorisation_eur", "incentive_eur",
-        "sale_eur", "surplus_eur", "incomplete_hours_shared_kwh_lower_bound", "corrected_hours"]]
+    rows: list[list[object]] = [
+        [
+            "config_id",
+            "period",
+            "hours",
+            "complete_hours",
+            "injected_kwh",
+            "withdrawn_kwh",
+            "shared_kwh",
+            "shared_f1_kwh",
+            "shared_f2_kwh",
+            "shared_f3_kwh",
+            "tip_eur",
+            "valorisation_eur",
+            "incentive_eur",
+            "sale_eur",
+            "surplus_eur",
+            "incomplete_hours_shared_kwh_lower_bound",
+            "corrected_hours",
+        ]
+    ]
     for s in sts:
-        rows.append([s.config_id, s.period, s.hours_expected, s.hours_complete, _kwh(s.injected_wh),
-                     _kwh(s.withdrawn_wh), _kwh(s.shared_wh), _kwh(s.shared_by_band_wh["F1"]),
-                     _kwh(s.shared_by_band_wh["F2"]), _kwh(s.shared_by_band_wh["F3"]), s.tip_eur,
-                     s.valorisation_eur, s.incentive_eur, s.sale_eur, s.surplus_eur,
-                     _kwh(s.incomplete_shared_wh_lower_bound), s.corrected_hours])
+        rows.append(
+            [
+                s.config_id,
+                s.period,
+                s.hours_expected,
+                s.hours_complete,
+                _kwh(s.injected_wh),
+                _kwh(s.withdrawn_wh),
+                _kwh(s.shared_wh),
+                _kwh(s.shared_by_band_wh["F1"]),
+                _kwh(s.shared_by_band_wh["F2"]),
+                _kwh(s.shared_by_band_wh["F3"]),
+                s.tip_eur,
+                s.valorisation_eur,
+                s.incentive_eur,
+                s.sale_eur,
+                s.surplus_eur,
+                _kwh(s.incomplete_shared_wh_lower_bound),
+                s.corrected_hours,
+            ]
+        )
     return _csv(rows)
 
 
 def plants_csv(sts: Sequence[Statement]) -> str:
-    rows: list[list[object]] = [[
-        "config_id", "period", "plant_id", "owner", "power_kw", "pre_existing", "injected_kwh", "shared_kwh",
-        "tip_shared_kwh", "tip_eur", "valorisation_eur", "sale_eur", "surplus_pct", "surplus_eur"]]
+    rows: list[list[object]] = [
+        [
+            "config_id",
+            "period",
+            "plant_id",
+            "owner",
+            "power_kw",
+            "pre_existing",
+            "injected_kwh",
+            "shared_kwh",
+            "tip_shared_kwh",
+            "tip_eur",
+            "valorisation_eur",
+            "sale_eur",
+            "surplus_pct",
+            "surplus_eur",
+        ]
+    ]
     for s in sts:
         for p in s.plants:
-            rows.append([s.config_id, s.period, p.plant_id, p.owner or "", p.power_kw, p.pre_existing,
-                         _kwh(p.injected_wh), _kwh(p.shared_wh), _kwh(p.tip_shared_wh), p.tip_eur,
-                         p.valorisation_eur, p.sale_eur, f"{p.surplus_fraction * 100:.2f}", p.surplus_eur])
+            rows.append(
+                [
+                    s.config_id,
+                    s.period,
+                    p.plant_id,
+                    p.owner or "",
+                    p.power_kw,
+                    p.pre_existing,
+                    _kwh(p.injected_wh),
+                    _kwh(p.shared_wh),
+                    _kwh(p.tip_shared_wh),
+                    p.tip_eur,
+                    p.valorisation_eur,
+                    p.sale_eur,
+                    f"{p.surplus_fraction * 100:.2f}",
+                    p.surplus_eur,
+                ]
+            )
     return _csv(rows)
 
 
 def members_csv(sts: Sequence[Statement]) -> str:
-    rows: list[list[object]] = [[
-        "config_id", "period", "member_id", "kind", "withdrawn_kwh", "shared_share_kwh", "plants_shared_kwh",
-        "allocation_eur", "of_which_surplus_eur", "sale_eur"]]
+    rows: list[list[object]] = [
+        [
+            "config_id",
+            "period",
+            "member_id",
+            "kind",
+            "withdrawn_kwh",
+            "shared_share_kwh",
+            "plants_shared_kwh",
+            "allocation_eur",
+            "of_which_surplus_eur",
+            "sale_eur",
+        ]
+    ]
     for s in sts:
         for m in s.members:
-            rows.append([s.config_id, s.period, m.member_id, m.kind.value, _kwh(m.withdrawn_wh),
-                         _kwh(m.shared_share_wh), _kwh(m.plants_shared_wh), m.allocation_eur, m.surplus_eur,
-                         m.sale_eur])
+            rows.append(
+                [
+                    s.config_id,
+                    s.period,
+                    m.member_id,
+                    m.kind.value,
+                    _kwh(m.withdrawn_wh),
+                    _kwh(m.shared_share_wh),
+                    _kwh(m.plants_shared_wh),
+                    m.allocation_eur,
+                    m.surplus_eur,
+                    m.sale_eur,
+                ]
+            )
         if s.social_purposes_eur:
-            rows.append([s.config_id, s.period, SOCIAL_PURPOSES, "", "", "", "", s.social_purposes_eur,
-                         s.social_purposes_eur, ""])
+            rows.append(
+                [
+                    s.config_id,
+                    s.period,
+                    SOCIAL_PURPOSES,
+                    "",
+                    "",
+                    "",
+                    "",
+                    s.social_purposes_eur,
+                    s.social_purposes_eur,
+                    "",
+                ]
+            )
     return _csv(rows)
 
 
 def daily_csv(sts: Sequence[Statement]) -> str:
-    rows: list[list[object]] = [["config_id", "date", "hours", "complete_hours", "shared_kwh", "tip_eur",
-                                 "valorisation_eur"]]
+    rows: list[list[object]] = [
+        [
+            "config_id",
+            "date",
+            "hours",
+            "complete_hours",
+            "shared_kwh",
+            "tip_eur",
+            "valorisation_eur",
+        ]
+    ]
     for s in sts:
         for d in s.daily:
-            rows.append([s.config_id, d.day.isoformat(), d.hours, d.complete_hours, _kwh(d.shared_wh),
-                         to_cents(d.tip_eur_exact), to_cents(d.valorisation_eur_exact)])
+            rows.append(
+                [
+                    s.config_id,
+                    d.day.isoformat(),
+                    d.hours,
+                    d.complete_hours,
+                    _kwh(d.shared_wh),
+                    to_cents(d.tip_eur_exact),
+                    to_cents(d.valorisation_eur_exact),
+                ]
+            )
     return _csv(rows)
 
 
 def missing_csv(sts: Sequence[Statement]) -> str:
-    rows: list[list[object]] = [["config_id", "missing", "first_hour_local", "last_hour_local", "hours"]]
+    rows: list[list[object]] = [
+        ["config_id", "missing", "first_hour_local", "last_hour_local", "hours"]
+    ]
     for s in sts:
         for r in s.missing:
             rows.append([s.config_id, r.subject, r.first_hour, r.last_hour, r.hours])
@@ -389,68 +540,111 @@ def render_markdown(community: str, sts: Sequence[Statement], charts: Mapping[st
     s0 = sts[0]
     kind = "Annual" if s0.annual else "Monthly"
     out = [f"# {kind} incentive statement — {community} — {s0.period}", ""]
-    out.append("Figures from the hourly GSE shared-energy ledger (ARERA TIAD, DM MASE 414/2023). "
-               "Totals count complete hours only; money is rounded half-up to the cent after summing "
-               "exact hourly amounts.")
+    out.append(
+        "Figures from the hourly GSE shared-energy ledger (ARERA TIAD, DM MASE 414/2023). "
+        "Totals count complete hours only; money is rounded half-up to the cent after summing "
+        "exact hourly amounts."
+    )
     out.append("")
     for s in sts:
-        out += [f"## Configuration {s.config_id}" + (f" — {s.name}" if s.name != s.config_id else ""), ""]
+        out += [
+            f"## Configuration {s.config_id}" + (f" — {s.name}" if s.name != s.config_id else ""),
+            "",
+        ]
         if s.hours_complete < s.hours_expected:
-            out.append(f"> **Incomplete data**: {s.hours_expected - s.hours_complete} of {s.hours_expected} "
-                       f"hours lack meter data, zonal prices or yearly parameters and are **not** in the "
-                       f"totals below "
-                       f"(shared energy measured in them, a lower bound: "
-                       f"{_kwh(s.incomplete_shared_wh_lower_bound)} kWh). See *Missing data*.")
+            out.append(
+                f"> **Incomplete data**: {s.hours_expected - s.hours_complete} of {s.hours_expected} "
+                f"hours lack meter data, zonal prices or yearly parameters and are **not** in the "
+                f"totals below "
+                f"(shared energy measured in them, a lower bound: "
+                f"{_kwh(s.incomplete_shared_wh_lower_bound)} kWh). See *Missing data*."
+            )
             out.append("")
         if s.stale_hours:
-            out.append(f"> **Warning**: {s.stale_hours} hours were computed with an earlier configuration; "
-                       "run `ems accounting recompute` for the period.")
+            out.append(
+                f"> **Warning**: {s.stale_hours} hours were computed with an earlier configuration; "
+                "run `ems accounting recompute` for the period."
+            )
             out.append("")
-        out += ["| quantity | value |", "|---|---:|",
-                f"| hours (complete / total) | {s.hours_complete} / {s.hours_expected} |",
-                f"| injected energy | {_kwh(s.injected_wh)} kWh |",
-                f"| withdrawn energy | {_kwh(s.withdrawn_wh)} kWh |",
-                f"| **shared energy** | **{_kwh(s.shared_wh)} kWh** |",
-                f"| shared in F1 / F2 / F3 | {_kwh(s.shared_by_band_wh['F1'])} / {_kwh(s.shared_by_band_wh['F2'])}"
-                f" / {_kwh(s.shared_by_band_wh['F3'])} kWh |",
-                f"| TIP (DM 414/2023) | {s.tip_eur} € |",
-                f"| ARERA valorisation | {s.valorisation_eur} € |",
-                f"| **incentive to the community** | **{s.incentive_eur} €** |",
-                f"| of which surplus share to non-company members{'' if s.annual else ' (indicative)'} | "
-                f"{s.surplus_eur} € |",
-                f"| sale of injected energy (ritiro dedicato, to producers) | {s.sale_eur} € |",
-                f"| hours corrected by late data (ledger version > 1) | {s.corrected_hours} |", ""]
+        out += [
+            "| quantity | value |",
+            "|---|---:|",
+            f"| hours (complete / total) | {s.hours_complete} / {s.hours_expected} |",
+            f"| injected energy | {_kwh(s.injected_wh)} kWh |",
+            f"| withdrawn energy | {_kwh(s.withdrawn_wh)} kWh |",
+            f"| **shared energy** | **{_kwh(s.shared_wh)} kWh** |",
+            f"| shared in F1 / F2 / F3 | {_kwh(s.shared_by_band_wh['F1'])} / {_kwh(s.shared_by_band_wh['F2'])}"
+            f" / {_kwh(s.shared_by_band_wh['F3'])} kWh |",
+            f"| TIP (DM 414/2023) | {s.tip_eur} € |",
+            f"| ARERA valorisation | {s.valorisation_eur} € |",
+            f"| **incentive to the community** | **{s.incentive_eur} €** |",
+            f"| of which surplus share to non-company members{'' if s.annual else ' (indicative)'} | "
+            f"{s.surplus_eur} € |",
+            f"| sale of injected energy (ritiro dedicato, to producers) | {s.sale_eur} € |",
+            f"| hours corrected by late data (ledger version > 1) | {s.corrected_hours} |",
+            "",
+        ]
         if len(s.shared_by_cabina_wh) > 1:
-            out += ["Shared energy by cabina primaria: " + ", ".join(
-                f"{c} {_kwh(v)} kWh" for c, v in sorted(s.shared_by_cabina_wh.items())), ""]
+            out += [
+                "Shared energy by cabina primaria: "
+                + ", ".join(f"{c} {_kwh(v)} kWh" for c, v in sorted(s.shared_by_cabina_wh.items())),
+                "",
+            ]
         if s.config_id in charts:
-            out += [f"![Daily shared energy and incentive, {s.config_id}]({charts[s.config_id]})", ""]
+            out += [
+                f"![Daily shared energy and incentive, {s.config_id}]({charts[s.config_id]})",
+                "",
+            ]
         if s.annual:
-            out += ["### By month", "", "| month | complete hours | shared kWh | TIP € | valorisation € |",
-                    "|---|---:|---:|---:|---:|"]
+            out += [
+                "### By month",
+                "",
+                "| month | complete hours | shared kWh | TIP € | valorisation € |",
+                "|---|---:|---:|---:|---:|",
+            ]
             for month, hours, complete, shared_wh, tip, val in s.monthly():
-                out.append(f"| {month} | {complete} / {hours} | {_kwh(shared_wh)} | {tip} | {val} |")
+                out.append(
+                    f"| {month} | {complete} / {hours} | {_kwh(shared_wh)} | {tip} | {val} |"
+                )
             out.append("")
-        out += ["### Plants", "",
-                "| plant | kW | pre-existing | injected kWh | shared kWh | TIP € | valorisation € | sale € | "
-                "surplus % | surplus € |", "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+        out += [
+            "### Plants",
+            "",
+            "| plant | kW | pre-existing | injected kWh | shared kWh | TIP € | valorisation € | sale € | "
+            "surplus % | surplus € |",
+            "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
         for p in s.plants:
-            out.append(f"| {p.plant_id} | {p.power_kw} | {'yes (no TIP)' if p.pre_existing else 'no'} | "
-                       f"{_kwh(p.injected_wh)} | {_kwh(p.shared_wh)} | {p.tip_eur} | {p.valorisation_eur} | "
-                       f"{p.sale_eur} | {p.surplus_fraction * 100:.2f} | {p.surplus_eur} |")
-        out += ["", "### Members", "",
-                "| member | kind | withdrawn kWh | share of shared kWh | allocation € | of which surplus € | "
-                "sale of own plants € |", "|---|---|---:|---:|---:|---:|---:|"]
+            out.append(
+                f"| {p.plant_id} | {p.power_kw} | {'yes (no TIP)' if p.pre_existing else 'no'} | "
+                f"{_kwh(p.injected_wh)} | {_kwh(p.shared_wh)} | {p.tip_eur} | {p.valorisation_eur} | "
+                f"{p.sale_eur} | {p.surplus_fraction * 100:.2f} | {p.surplus_eur} |"
+            )
+        out += [
+            "",
+            "### Members",
+            "",
+            "| member | kind | withdrawn kWh | share of shared kWh | allocation € | of which surplus € | "
+            "sale of own plants € |",
+            "|---|---|---:|---:|---:|---:|---:|",
+        ]
         for m in s.members:
-            out.append(f"| {m.member_id} | {m.kind.value} | {_kwh(m.withdrawn_wh)} | {_kwh(m.shared_share_wh)} | "
-                       f"{m.allocation_eur} | {m.surplus_eur} | {m.sale_eur} |")
+            out.append(
+                f"| {m.member_id} | {m.kind.value} | {_kwh(m.withdrawn_wh)} | {_kwh(m.shared_share_wh)} | "
+                f"{m.allocation_eur} | {m.surplus_eur} | {m.sale_eur} |"
+            )
         if s.social_purposes_eur:
-            out.append(f"| {SOCIAL_PURPOSES} | | | | {s.social_purposes_eur} | {s.social_purposes_eur} | |")
+            out.append(
+                f"| {SOCIAL_PURPOSES} | | | | {s.social_purposes_eur} | {s.social_purposes_eur} | |"
+            )
         out += ["", "### Missing data", ""]
         if not s.missing:
             out.append("None: every expected meter interval and price is present.")
         else:
-            out += ["| missing | first hour (local) | last hour (local) | hours |", "|---|---|---|---:|"]
+            out += [
+                "| missing | first hour (local) | last hour (local) | hours |",
+                "|---|---|---|---:|",
+            ]
             for r in s.missing[:200]:
                 out.append(f"| {r.subject} | {r.first_hour} | {r.last_hour} | {r.hours} |")
             if len(s.missing) > 200:

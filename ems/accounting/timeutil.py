@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 from ems.profiles.calendar import national_holidays
 from ems.tariffs import arera_band
 
-
 ROME = ZoneInfo("Europe/Rome")
 HOUR_S = 3600
 
@@ -66,8 +65,10 @@ def parse_local_naive(dt: datetime) -> int:
         back = datetime.fromtimestamp(a.timestamp(), ROME).replace(tzinfo=None)
         if back != dt:
             raise ValueError(f"{dt:%Y-%m-%d %H:%M} does not exist in Europe/Rome (DST change)")
-        raise ValueError(f"{dt:%Y-%m-%d %H:%M} is ambiguous in Europe/Rome (DST change): "
-                         "give the UTC offset, e.g. +02:00 or +01:00")
+        raise ValueError(
+            f"{dt:%Y-%m-%d %H:%M} is ambiguous in Europe/Rome (DST change): "
+            "give the UTC offset, e.g. +02:00 or +01:00"
+        )
     return int(a.timestamp())
 
 

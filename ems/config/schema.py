@@ -11,7 +11,7 @@ Every validation error becomes :class:`ems.errors.ConfigError` naming file, fiel
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -28,7 +28,9 @@ class _Strict(BaseModel):
 # --------------------------------------------------------------------------- catalogue entries
 class _CatalogueEntry(_Strict):
     lifetime_y: float = Field(gt=0)
-    om_fraction_per_y: float = Field(0.0, ge=0, le=1, description="O&M per year as a share of Capex")
+    om_fraction_per_y: float = Field(
+        0.0, ge=0, le=1, description="O&M per year as a share of Capex"
+    )
     description: str = ""
 
 
@@ -38,7 +40,9 @@ class PvTypeSpec(_CatalogueEntry):
     kind: Literal["pv"]
     capex_eur_per_kwp: float = Field(gt=0)
     kwp_per_m2: float = Field(gt=0, le=0.3)
-    step_kwp: float = Field(gt=0, description="installed in integer multiples of this (one panel or string)")
+    step_kwp: float = Field(
+        gt=0, description="installed in integer multiples of this (one panel or string)"
+    )
     yield_column: str = Field(description="column of the weather data with kW per kWp")
 
 
@@ -56,7 +60,7 @@ class BatterySpec(_CatalogueEntry):
     loss_per_h: float = Field(0.0, ge=0, lt=1)
 
     @model_validator(mode="after")
-    def _soc_order(self) -> "BatterySpec":
+    def _soc_order(self) -> BatterySpec:
         if self.soc_min >= self.soc_max:
             raise ValueError("soc_min must be below soc_max")
         return self
@@ -91,7 +95,7 @@ class ChpSpec(_CatalogueEntry):
     om_eur_per_kwh_el: float = Field(0.0, ge=0)
 
     @model_validator(mode="after")
-    def _efficiency(self) -> "ChpSpec":
+    def _efficiency(self) -> ChpSpec:
         if self.eta_el + self.eta_th > 1.0:
             raise ValueError("eta_el + eta_th must not exceed 1")
         return self
@@ -120,7 +124,7 @@ class HeatPumpSpec(_CatalogueEntry):
     capex_eur_per_unit: float = Field(ge=0)
 
     @model_validator(mode="after")
-    def _modes(self) -> "HeatPumpSpec":
+    def _modes(self) -> HeatPumpSpec:
         if not self.modes:
             raise ValueError("modes must not be empty")
         if ("heating" in self.modes or "dhw" in self.modes) and self.heat_kw <= 0:
@@ -136,7 +140,9 @@ class AbsorptionChillerSpec(_CatalogueEntry):
     kind: Literal["absorption_chiller"]
     cool_kw: float = Field(gt=0)
     cop_th: float = Field(0.7, gt=0, le=2)
-    aux_el_fraction: float = Field(0.03, ge=0, le=1, description="electric auxiliaries per kW of cooling")
+    aux_el_fraction: float = Field(
+        0.03, ge=0, le=1, description="electric auxiliaries per kW of cooling"
+    )
     capex_eur_per_unit: float = Field(ge=0)
 
 
@@ -154,11 +160,14 @@ class ThermalStorageSpec(_CatalogueEntry):
     eta_charge: float = Field(0.98, gt=0, le=1)
     eta_discharge: float = Field(0.98, gt=0, le=1)
     c_rate_per_h: float = Field(1.0, gt=0, le=10)
-    exclusive_charge: bool = Field(False, description="binary per step: no charging and discharging at once "
-                                   "(otherwise the store's losses can act as a heat sink)")
+    exclusive_charge: bool = Field(
+        False,
+        description="binary per step: no charging and discharging at once "
+        "(otherwise the store's losses can act as a heat sink)",
+    )
 
     @model_validator(mode="after")
-    def _sizes(self) -> "ThermalStorageSpec":
+    def _sizes(self) -> ThermalStorageSpec:
         if any(x <= 0 for x in self.sizes_kwh):
             raise ValueError("sizes_kwh must be positive")
         return self
@@ -183,8 +192,10 @@ class BoilerSpec(_CatalogueEntry):
     step_kw: float = Field(10.0, gt=0)
 
 
-CatalogueEntry = Annotated[Union[PvTypeSpec, BatterySpec, ChargerSpec, ChpSpec, HeatPumpSpec, AbsorptionChillerSpec,
-                                 ThermalStorageSpec, SolarThermalSpec, BoilerSpec], Field(discriminator="kind")]
+CatalogueEntry = Annotated[
+    PvTypeSpec | BatterySpec | ChargerSpec | ChpSpec | HeatPumpSpec | AbsorptionChillerSpec | ThermalStorageSpec | SolarThermalSpec | BoilerSpec,
+    Field(discriminator="kind"),
+]
 
 
 class Catalogue(_Strict):
@@ -193,9 +204,13 @@ class Catalogue(_Strict):
     def get(self, key: str, kind: type[BaseModel], where: str) -> Any:
         entry = self.entries.get(key)
         if entry is None:
-            raise KeyError(f"{where}: unknown catalogue entry {key!r} (known: {', '.join(sorted(self.entries))})")
+            raise KeyError(
+                f"{where}: unknown catalogue entry {key!r} (known: {', '.join(sorted(self.entries))})"
+            )
         if not isinstance(entry, kind):
-            raise KeyError(f"{where}: catalogue entry {key!r} is a {entry.kind}, not a {kind.__name__}")
+            raise KeyError(
+                f"{where}: catalogue entry {key!r} is a {entry.kind}, not a {kind.__name__}"
+            )
         return entry
 
 
@@ -222,10 +237,12 @@ class TimeSpec(_Strict):
     typical_days_csv: str | None = None
     weights: dict[str, float] | None = None
     dt_h: float = Field(1.0, gt=0, le=24)
-    days: list[str] | None = Field(None, description="solve only these typical days (tests, quick runs)")
+    days: list[str] | None = Field(
+        None, description="solve only these typical days (tests, quick runs)"
+    )
 
     @model_validator(mode="after")
-    def _one_source(self) -> "TimeSpec":
+    def _one_source(self) -> TimeSpec:
         if (self.hourly_csv is None) == (self.typical_days_csv is None):
             raise ValueError("give exactly one of hourly_csv or typical_days_csv")
         if self.typical_days_csv is not None and not self.weights:
@@ -243,7 +260,7 @@ class DemandSpec(_Strict):
     shape: str | None = None
 
     @model_validator(mode="after")
-    def _column_or_shape(self) -> "DemandSpec":
+    def _column_or_shape(self) -> DemandSpec:
         if self.column is None and (self.annual_mwh is None or self.shape is None):
             raise ValueError("give column, or annual_mwh with shape")
         if self.column is not None and self.shape is not None:
@@ -275,16 +292,20 @@ class VehicleSpec(_Strict):
     name: str
     battery_kwh: float = Field(gt=0)
     p_max_kw: float = Field(gt=0, description="vehicle's on-board charger limit")
-    need_kwh_per_day: float = Field(ge=0, description="energy to deliver per plug-in (daily driving)")
+    need_kwh_per_day: float = Field(
+        ge=0, description="energy to deliver per plug-in (daily driving)"
+    )
     arrival_h: float = Field(ge=0, lt=24)
     departure_h: float = Field(gt=0, le=24)
     soc_arrival: float = Field(0.4, ge=0, le=1)
-    taper_soc: float = Field(0.8, gt=0, le=1, description="max power falls linearly to 0 above this SoC")
+    taper_soc: float = Field(
+        0.8, gt=0, le=1, description="max power falls linearly to 0 above this SoC"
+    )
     days: Literal["weekday", "all"] = "weekday"
     v2g_floor_soc: float = Field(0.2, ge=0, le=1)
 
     @model_validator(mode="after")
-    def _times(self) -> "VehicleSpec":
+    def _times(self) -> VehicleSpec:
         if self.departure_h <= self.arrival_h:
             raise ValueError("departure_h must be after arrival_h (same-day sessions)")
         if self.soc_arrival * self.battery_kwh + self.need_kwh_per_day > self.battery_kwh + 1e-9:
@@ -298,7 +319,9 @@ class UnitLimit(_Strict):
     type: str
     max_units: int = Field(ge=0)
     existing_units: int = Field(0, ge=0)
-    asis_only: bool = Field(False, description="exists only in the AS-IS case (replaced in the design)")
+    asis_only: bool = Field(
+        False, description="exists only in the AS-IS case (replaced in the design)"
+    )
 
 
 class StorageLimit(_Strict):
@@ -312,14 +335,18 @@ class StorageLimit(_Strict):
 
 class SolarThermalLimit(_Strict):
     type: str
-    max_m2: float | None = Field(None, ge=0, description="default: the hub's roof area (shared with PV)")
+    max_m2: float | None = Field(
+        None, ge=0, description="default: the hub's roof area (shared with PV)"
+    )
 
 
 class BoilerLimit(_Strict):
     type: str
     existing_kw: float = Field(0.0, ge=0)
     max_kw: float = Field(0.0, ge=0, description="installable (new) capacity")
-    asis_only: bool = Field(False, description="exists only in the AS-IS case (decommissioned in the design)")
+    asis_only: bool = Field(
+        False, description="exists only in the AS-IS case (decommissioned in the design)"
+    )
     carriers: list[Literal["heat", "dhw"]] = ["heat"]
 
 
@@ -327,7 +354,9 @@ class HubSpec(_Strict):
     id: str = Field(min_length=1)
     contract_kw: float = Field(gt=0)
     electricity: DemandSpec
-    roof_area_m2: float | None = Field(None, ge=0, description="shared by all PV types (and solar thermal)")
+    roof_area_m2: float | None = Field(
+        None, ge=0, description="shared by all PV types (and solar thermal)"
+    )
     pv: list[PvSpec] = []
     battery: BatteryLimit | None = None
     chargers: list[ChargerLimit] = []
@@ -343,10 +372,12 @@ class HubSpec(_Strict):
     bollitore: StorageLimit | None = None
     solar_thermal: SolarThermalLimit | None = None
     boilers: list[BoilerLimit] = []
-    district_heating: bool = Field(False, description="may connect to the district-heating network (y_DH)")
+    district_heating: bool = Field(
+        False, description="may connect to the district-heating network (y_DH)"
+    )
 
     @model_validator(mode="after")
-    def _thermal(self) -> "HubSpec":
+    def _thermal(self) -> HubSpec:
         for name in ("heating", "dhw", "cooling"):
             spec = getattr(self, name)
             if spec is not None and spec.column is None:
@@ -354,7 +385,7 @@ class HubSpec(_Strict):
         return self
 
     @model_validator(mode="after")
-    def _fleet(self) -> "HubSpec":
+    def _fleet(self) -> HubSpec:
         if self.vehicles and not self.chargers:
             raise ValueError("vehicles need at least one charger option in chargers")
         names = [v.name for v in self.vehicles]
@@ -372,7 +403,7 @@ class BandPrices(_Strict):
     F23: float | None = Field(None, ge=0)
 
     @model_validator(mode="after")
-    def _complete(self) -> "BandPrices":
+    def _complete(self) -> BandPrices:
         if self.F23 is None and (self.F2 is None or self.F3 is None):
             raise ValueError("give F23, or both F2 and F3")
         return self
@@ -390,11 +421,15 @@ class Prices(_Strict):
     sale_eur_per_kwh: float | None = Field(None, ge=0)
     sale_column: str | None = Field(None, description="zonal price column, €/MWh (ritiro dedicato)")
     sale_factor: float = Field(1.0, ge=0, description="sale price = factor × zonal price")
-    incentive_eur_per_mwh: float = Field(0.0, ge=0, description="on virtual-community shared energy")
-    gas_eur_per_kwh: float = Field(0.0, ge=0, description="natural gas, all-in, per kWh of fuel (LHV)")
+    incentive_eur_per_mwh: float = Field(
+        0.0, ge=0, description="on virtual-community shared energy"
+    )
+    gas_eur_per_kwh: float = Field(
+        0.0, ge=0, description="natural gas, all-in, per kWh of fuel (LHV)"
+    )
 
     @model_validator(mode="after")
-    def _given(self) -> "Prices":
+    def _given(self) -> Prices:
         if (self.purchase_bands is None) == (self.purchase_column is None):
             raise ValueError("give exactly one of purchase_bands or purchase_column")
         if (self.sale_eur_per_kwh is None) == (self.sale_column is None):
@@ -422,12 +457,20 @@ class SolverOptions(_Strict):
     time_limit_s: float = Field(600.0, gt=0)
     threads: int = Field(2, ge=1)
     sizing: Literal["monolithic", "relaxed_commitment"] = Field(
-        "monolithic", description="relaxed_commitment: per-step integers (units on, modes, exclusivity) "
-        "continuous in the sizing pass; its bound is a valid lower bound of the full problem")
-    sizing_keep_integer: list[str] = Field([], description="per-step variables kept integer in the relaxed sizing "
-                                           "pass (e.g. x_give, x_take: the exchange rules (5)–(7))")
-    verify_by_day: bool | None = Field(None, description="re-solve the dispatch with sizes fixed and full "
-                                       "integrality, day by day (default: on with relaxed_commitment)")
+        "monolithic",
+        description="relaxed_commitment: per-step integers (units on, modes, exclusivity) "
+        "continuous in the sizing pass; its bound is a valid lower bound of the full problem",
+    )
+    sizing_keep_integer: list[str] = Field(
+        [],
+        description="per-step variables kept integer in the relaxed sizing "
+        "pass (e.g. x_give, x_take: the exchange rules (5)–(7))",
+    )
+    verify_by_day: bool | None = Field(
+        None,
+        description="re-solve the dispatch with sizes fixed and full "
+        "integrality, day by day (default: on with relaxed_commitment)",
+    )
 
 
 class DistrictHeating(_Strict):
@@ -436,22 +479,33 @@ class DistrictHeating(_Strict):
     eta: float = Field(0.9, gt=0, le=1, description="network efficiency η_DH of (17)")
     connection_capex_eur: float = Field(30000.0, ge=0, description="C_DH per connected hub (21)")
     lifetime_y: float = Field(30.0, gt=0)
-    max_kw_per_hub: float | None = Field(None, gt=0, description="P_DH,max of (9)–(10); default from data")
-    exclusive: bool = Field(True, description="x_from + x_to ≤ y_DH binaries (11); without them a hub could "
-                            "dissipate CHP heat by injecting and withdrawing at once")
+    max_kw_per_hub: float | None = Field(
+        None, gt=0, description="P_DH,max of (9)–(10); default from data"
+    )
+    exclusive: bool = Field(
+        True,
+        description="x_from + x_to ≤ y_DH binaries (11); without them a hub could "
+        "dissipate CHP heat by injecting and withdrawing at once",
+    )
 
 
 class PhysicalLinks(_Strict):
     """Private electric network between the hubs of a physical community, seed (3)–(7), (14)."""
 
-    max_kw_per_hub: float | None = Field(None, gt=0, description="P_el,max of (3)–(4); default from data")
+    max_kw_per_hub: float | None = Field(
+        None, gt=0, description="P_el,max of (3)–(4); default from data"
+    )
 
 
 class Scenario(_Strict):
-    extends: str | None = Field(None, description="base scenario file merged under this one (already applied)")
+    extends: str | None = Field(
+        None, description="base scenario file merged under this one (already applied)"
+    )
     name: str
     community: Literal["independent", "virtual", "physical"]
-    catalogue: str | None = Field(None, description="path of a catalogue YAML; default: the built-in one")
+    catalogue: str | None = Field(
+        None, description="path of a catalogue YAML; default: the built-in one"
+    )
     catalogue_overrides: dict[str, dict[str, Any]] = {}
     site: Site
     time: TimeSpec
@@ -469,7 +523,7 @@ class Scenario(_Strict):
     source_file: str = Field("<scenario>", exclude=True)
 
     @model_validator(mode="after")
-    def _unique_hubs(self) -> "Scenario":
+    def _unique_hubs(self) -> Scenario:
         ids = [h.id for h in self.hubs]
         if len(set(ids)) != len(ids):
             raise ValueError(f"hub ids must be unique, got {ids}")
@@ -519,14 +573,19 @@ def read_yaml(path: Path) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "(file)"
-        raise ConfigError(str(path), where, f"invalid YAML: {getattr(exc, 'problem', exc)}") from None
+        raise ConfigError(
+            str(path), where, f"invalid YAML: {getattr(exc, 'problem', exc)}"
+        ) from None
     if not isinstance(raw, dict):
         raise ConfigError(str(path), "(top level)", "expected a mapping of fields")
     return raw
 
 
-def load_catalogue(path: Path | None = None, overrides: dict[str, dict[str, Any]] | None = None,
-                   overrides_file: str = "<scenario>") -> Catalogue:
+def load_catalogue(
+    path: Path | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
+    overrides_file: str = "<scenario>",
+) -> Catalogue:
     """Load a catalogue YAML and apply per-entry overrides (from a scenario)."""
     path = path or DEFAULT_CATALOGUE
     raw = read_yaml(path)
@@ -534,7 +593,9 @@ def load_catalogue(path: Path | None = None, overrides: dict[str, dict[str, Any]
     for key, patch in (overrides or {}).items():
         if key in entries:
             if not isinstance(patch, dict):
-                raise ConfigError(overrides_file, f"catalogue_overrides.{key}", "expected a mapping")
+                raise ConfigError(
+                    overrides_file, f"catalogue_overrides.{key}", "expected a mapping"
+                )
             entries[key] = {**entries[key], **patch}
         else:
             entries[key] = patch
@@ -544,13 +605,23 @@ def load_catalogue(path: Path | None = None, overrides: dict[str, dict[str, Any]
         bad = {str(e["loc"][1]) for e in exc.errors() if len(e["loc"]) > 1}
         file = overrides_file if bad & set(overrides or {}) else str(path)
         err = validation_to_config_error(file, exc)
-        raise ConfigError(file, err.field.replace("entries.", "catalogue_overrides." if file == overrides_file else "entries.", 1), err.problem) from None
+        raise ConfigError(
+            file,
+            err.field.replace(
+                "entries.", "catalogue_overrides." if file == overrides_file else "entries.", 1
+            ),
+            err.problem,
+        ) from None
 
 
 def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in top.items():
-        out[key] = _deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        out[key] = (
+            _deep_merge(out[key], value)
+            if isinstance(value, dict) and isinstance(out.get(key), dict)
+            else value
+        )
     return out
 
 
@@ -595,13 +666,19 @@ def _check_references(s: Scenario, cat: Catalogue, file: str) -> None:
             for i, pv in enumerate(hub.pv):
                 cat.get(pv.type, PvTypeSpec, f"{where}.pv[{i}].type")
                 if pv.max_kwp is None and hub.roof_area_m2 is None:
-                    raise KeyError(f"{where}.pv[{i}].max_kwp: give max_kwp or the hub's roof_area_m2")
+                    raise KeyError(
+                        f"{where}.pv[{i}].max_kwp: give max_kwp or the hub's roof_area_m2"
+                    )
             if hub.battery is not None:
                 cat.get(hub.battery.type, BatterySpec, f"{where}.battery.type")
             for i, ch in enumerate(hub.chargers):
                 cat.get(ch.type, ChargerSpec, f"{where}.chargers[{i}].type")
-            for field_name, kind in (("chp", ChpSpec), ("heat_pumps", HeatPumpSpec),
-                                     ("absorption_chillers", AbsorptionChillerSpec), ("boilers", BoilerSpec)):
+            for field_name, kind in (
+                ("chp", ChpSpec),
+                ("heat_pumps", HeatPumpSpec),
+                ("absorption_chillers", AbsorptionChillerSpec),
+                ("boilers", BoilerSpec),
+            ):
                 for i, lim in enumerate(getattr(hub, field_name)):
                     cat.get(lim.type, kind, f"{where}.{field_name}[{i}].type")
             for field_name in ("puffer", "bollitore"):
@@ -611,12 +688,20 @@ def _check_references(s: Scenario, cat: Catalogue, file: str) -> None:
             if hub.solar_thermal is not None:
                 cat.get(hub.solar_thermal.type, SolarThermalSpec, f"{where}.solar_thermal.type")
                 if hub.solar_thermal.max_m2 is None and hub.roof_area_m2 is None:
-                    raise KeyError(f"{where}.solar_thermal.max_m2: give max_m2 or the hub's roof_area_m2")
+                    raise KeyError(
+                        f"{where}.solar_thermal.max_m2: give max_m2 or the hub's roof_area_m2"
+                    )
             if hub.absorption_chillers and not (hub.chp or hub.district_heating):
-                raise KeyError(f"{where}.absorption_chillers: a chiller needs CHP heat or district heating at the hub")
-            if hub.cooling is not None and not (hub.absorption_chillers or any(
-                    "cooling" in cat.get(h.type, HeatPumpSpec, "").modes for h in hub.heat_pumps)):
-                raise KeyError(f"{where}.cooling: no cooling technology (heat pump with cooling mode or absorption chiller)")
+                raise KeyError(
+                    f"{where}.absorption_chillers: a chiller needs CHP heat or district heating at the hub"
+                )
+            if hub.cooling is not None and not (
+                hub.absorption_chillers
+                or any("cooling" in cat.get(h.type, HeatPumpSpec, "").modes for h in hub.heat_pumps)
+            ):
+                raise KeyError(
+                    f"{where}.cooling: no cooling technology (heat pump with cooling mode or absorption chiller)"
+                )
         except KeyError as exc:
             field, _, problem = str(exc.args[0]).partition(": ")
             raise ConfigError(file, field, problem) from None

@@ -46,17 +46,33 @@ class BuiltModel:
         raise KeyError(name)
 
 
-def build_model(techs: list[Technology], grid: TimeGrid, data: pd.DataFrame, *, mode: Mode = "design",
-                asis: bool = False, interest_rate: float = 0.05, limits: dict[tuple[str, str], float] | None = None,
-                objective: ObjectiveSpec | None = None, slack_penalty_eur_per_kwh: float | None = None) -> BuiltModel:
+def build_model(
+    techs: list[Technology],
+    grid: TimeGrid,
+    data: pd.DataFrame,
+    *,
+    mode: Mode = "design",
+    asis: bool = False,
+    interest_rate: float = 0.05,
+    limits: dict[tuple[str, str], float] | None = None,
+    objective: ObjectiveSpec | None = None,
+    slack_penalty_eur_per_kwh: float | None = None,
+) -> BuiltModel:
     """Build the MILP. ``slack_penalty_eur_per_kwh`` adds unmet/dump slack to every balance
     (operation mode: a plan always exists); ``None`` keeps balances hard (design mode)."""
     m = pyo.ConcreteModel(name="cer-ems")
     m.P = pyo.Set(initialize=list(grid.periods), ordered=True)
     m.S = pyo.Set(initialize=list(grid.steps), ordered=True)
     m.T = pyo.Set(initialize=grid.index(), dimen=2, ordered=True)
-    ctx = BuildContext(model=m, mode=mode, grid=grid, data=data, interest_rate=interest_rate, asis=asis,
-                       limits=dict(limits or {}))
+    ctx = BuildContext(
+        model=m,
+        mode=mode,
+        grid=grid,
+        data=data,
+        interest_rate=interest_rate,
+        asis=asis,
+        limits=dict(limits or {}),
+    )
     for tech in techs:
         tech.build(ctx)
 
@@ -66,8 +82,16 @@ def build_model(techs: list[Technology], grid: TimeGrid, data: pd.DataFrame, *, 
     if slack_penalty_eur_per_kwh is not None:
         m.unmet_kw = pyo.Var(m.B, m.T, domain=pyo.NonNegativeReals)
         m.dump_kw = pyo.Var(m.B, m.T, domain=pyo.NonNegativeReals)
-        ctx.add_cost("penalty", sum(ctx.weight(p) * slack_penalty_eur_per_kwh * (m.unmet_kw[h, c, p, t] + m.dump_kw[h, c, p, t])
-                                    for h, c in keys for p, t in grid.index()))
+        ctx.add_cost(
+            "penalty",
+            sum(
+                ctx.weight(p)
+                * slack_penalty_eur_per_kwh
+                * (m.unmet_kw[h, c, p, t] + m.dump_kw[h, c, p, t])
+                for h, c in keys
+                for p, t in grid.index()
+            ),
+        )
 
     def balance_rule(mdl: pyo.ConcreteModel, h: str, c: str, p: str, t: int) -> Any:
         expr = sum(term(p, t) for term in ctx.balances[(h, c)])
@@ -80,13 +104,23 @@ def build_model(techs: list[Technology], grid: TimeGrid, data: pd.DataFrame, *, 
     # shared limited resources (roof area per hub, ...)
     lim_keys = [k for k in ctx.shared_uses if k in ctx.limits]
     m.L = pyo.Set(initialize=lim_keys, dimen=2, ordered=True)
-    m.shared_limit = pyo.Constraint(m.L, rule=lambda mdl, a, b: sum(ctx.shared_uses[(a, b)]) <= ctx.limits[(a, b)])
+    m.shared_limit = pyo.Constraint(
+        m.L, rule=lambda mdl, a, b: sum(ctx.shared_uses[(a, b)]) <= ctx.limits[(a, b)]
+    )
 
     # cost and CO2 expressions (annual in design, over the horizon in operation)
     for cat in ("capex", "om", "energy", "revenue_sale", "revenue_incentive", "penalty"):
-        m.add_component(f"cost_{cat}", pyo.Expression(expr=sum(ctx.costs.get(cat, [])) if ctx.costs.get(cat) else 0.0))
-    m.cost_total = pyo.Expression(expr=m.cost_capex + m.cost_om + m.cost_energy - m.cost_revenue_sale
-                                  - m.cost_revenue_incentive)
+        m.add_component(
+            f"cost_{cat}",
+            pyo.Expression(expr=sum(ctx.costs.get(cat, [])) if ctx.costs.get(cat) else 0.0),
+        )
+    m.cost_total = pyo.Expression(
+        expr=m.cost_capex
+        + m.cost_om
+        + m.cost_energy
+        - m.cost_revenue_sale
+        - m.cost_revenue_incentive
+    )
     m.co2_total_t = pyo.Expression(expr=sum(ctx.co2_t) if ctx.co2_t else 0.0)
 
     obj = objective or ObjectiveSpec()
@@ -102,8 +136,15 @@ def _objective_expr(m: pyo.ConcreteModel, obj: ObjectiveSpec) -> Any:
         return m.co2_total_t + 1e-6 * cost
     if obj.kind == "mixed":  # (27)
         return cost + obj.co2_price_eur_per_t * m.co2_total_t
-    if obj.cost_asis_eur is None or obj.co2_asis_t is None or obj.cost_asis_eur <= 0 or obj.co2_asis_t <= 0:
-        raise ValueError("weighted objective needs positive AS-IS cost and CO2 (solve the AS-IS case first)")
+    if (
+        obj.cost_asis_eur is None
+        or obj.co2_asis_t is None
+        or obj.cost_asis_eur <= 0
+        or obj.co2_asis_t <= 0
+    ):
+        raise ValueError(
+            "weighted objective needs positive AS-IS cost and CO2 (solve the AS-IS case first)"
+        )
     # (28)
     # (28); at α = 0 a tiny cost term breaks ties between equal-CO2 plans, as for (23)
     alpha = max(obj.alpha, 1e-4)

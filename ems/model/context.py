@@ -67,10 +67,14 @@ class BuildContext:
     costs: dict[str, list[Any]] = field(default_factory=lambda: defaultdict(list))
     co2_t: list[Any] = field(default_factory=list)
     sizes: dict[str, SizeHandle] = field(default_factory=dict)
-    capex_eur: dict[str, Any] = field(default_factory=dict)  # per size: total (not annualised) capex
+    capex_eur: dict[str, Any] = field(
+        default_factory=dict
+    )  # per size: total (not annualised) capex
     asis: bool = False  # AS-IS baseline: every size fixed at its existing value
     shared_uses: dict[tuple[str, str], list[Any]] = field(default_factory=lambda: defaultdict(list))
-    limits: dict[tuple[str, str], float] = field(default_factory=dict)  # e.g. ("roof_m2", hub) -> m2
+    limits: dict[tuple[str, str], float] = field(
+        default_factory=dict
+    )  # e.g. ("roof_m2", hub) -> m2
 
     # ---- time
     @property
@@ -97,10 +101,21 @@ class BuildContext:
         return self.grid.annual_factor(p)
 
     # ---- sizes
-    def size(self, block: pyo.Block, name: str, *, unit_size: float, unit: str, max_units: float,
-             existing_units: float = 0.0, integer: bool = True, capex_eur_per_unit: float = 0.0,
-             lifetime_y: float = 20.0, om_fraction_per_y: float = 0.0, fixed_units: float | None = None
-             ) -> SizeHandle:
+    def size(
+        self,
+        block: pyo.Block,
+        name: str,
+        *,
+        unit_size: float,
+        unit: str,
+        max_units: float,
+        existing_units: float = 0.0,
+        integer: bool = True,
+        capex_eur_per_unit: float = 0.0,
+        lifetime_y: float = 20.0,
+        om_fraction_per_y: float = 0.0,
+        fixed_units: float | None = None,
+    ) -> SizeHandle:
         """Declare a size: integer/continuous Var in design mode, mutable Param in operation mode.
 
         Capex counts only units beyond the existing ones, annualised with the CRF.
@@ -110,9 +125,15 @@ class BuildContext:
         if variable:
             lb = existing_units
             ub = max(max_units, existing_units)
-            units = pyo.Var(domain=pyo.NonNegativeIntegers if integer else pyo.NonNegativeReals, bounds=(lb, ub))
+            units = pyo.Var(
+                domain=pyo.NonNegativeIntegers if integer else pyo.NonNegativeReals, bounds=(lb, ub)
+            )
         else:
-            value = existing_units if self.asis else (fixed_units if fixed_units is not None else existing_units)
+            value = (
+                existing_units
+                if self.asis
+                else (fixed_units if fixed_units is not None else existing_units)
+            )
             units = pyo.Param(initialize=value, mutable=True, within=pyo.NonNegativeReals)
         block.add_component(name, units)
         handle = SizeHandle(full, unit_size, unit, units, max_units, existing_units, variable)

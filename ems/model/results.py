@@ -28,14 +28,16 @@ def flows(built: BuiltModel) -> pd.DataFrame:
             for p, t in built.ctx.grid.index():
                 rows.append((tech.hub, carrier, label, p, t, float(pyo.value(term(p, t)))))
     df = pd.DataFrame(rows, columns=["hub", "carrier", "label", "period", "step", "kw"])
-    return df.groupby(["hub", "carrier", "label", "period", "step"], as_index=False, sort=False)["kw"].sum()
+    return df.groupby(["hub", "carrier", "label", "period", "step"], as_index=False, sort=False)[
+        "kw"
+    ].sum()
 
 
 def balance_residuals(built: BuiltModel) -> float:
     """Largest |Σ terms| over all balances (must be ~0 when balances are hard)."""
     m = built.model
     worst = 0.0
-    for (h, c) in m.B:
+    for h, c in m.B:
         for p, t in m.T:
             body = pyo.value(m.balance[h, c, p, t].body)
             worst = max(worst, abs(body))
@@ -44,8 +46,10 @@ def balance_residuals(built: BuiltModel) -> float:
 
 def cost_breakdown(built: BuiltModel) -> dict[str, float]:
     m = built.model
-    out = {cat: float(pyo.value(getattr(m, f"cost_{cat}"))) for cat in
-           ("capex", "om", "energy", "revenue_sale", "revenue_incentive", "penalty")}
+    out = {
+        cat: float(pyo.value(getattr(m, f"cost_{cat}")))
+        for cat in ("capex", "om", "energy", "revenue_sale", "revenue_incentive", "penalty")
+    }
     out["total"] = float(pyo.value(m.cost_total))
     out["co2_t"] = float(pyo.value(m.co2_total_t))
     out["capex_investment"] = float(sum(pyo.value(e) for e in built.ctx.capex_eur.values()))

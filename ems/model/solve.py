@@ -25,7 +25,7 @@ class ModelSize:
     constraints: int
 
     @classmethod
-    def of(cls, m: pyo.ConcreteModel) -> "ModelSize":
+    def of(cls, m: pyo.ConcreteModel) -> ModelSize:
         b = i = c = 0
         for v in m.component_data_objects(pyo.Var, active=True, descend_into=True):
             if v.fixed:
@@ -59,9 +59,11 @@ class SolveRecord:
         fmt = lambda x: "n/a" if x is None else f"{x:,.2f}"  # noqa: E731
         gap = "n/a" if self.gap is None else f"{100 * self.gap:.3f} %"
         s = self.size
-        return (f"{self.label or 'solve'}: {self.status} ({self.termination}), objective {fmt(self.objective)}, "
-                f"bound {fmt(self.bound)}, gap {gap}, {self.time_s:.1f} s; "
-                f"{s.binaries} binaries, {s.integers} integers, {s.continuous} continuous, {s.constraints} constraints")
+        return (
+            f"{self.label or 'solve'}: {self.status} ({self.termination}), objective {fmt(self.objective)}, "
+            f"bound {fmt(self.bound)}, gap {gap}, {self.time_s:.1f} s; "
+            f"{s.binaries} binaries, {s.integers} integers, {s.continuous} continuous, {s.constraints} constraints"
+        )
 
 
 def relative_gap(objective: float | None, bound: float | None) -> float | None:
@@ -81,7 +83,9 @@ def _process_threads(requested: int) -> int:
     if _PROCESS_THREADS is None:
         _PROCESS_THREADS = requested
     elif requested != _PROCESS_THREADS:
-        logging.getLogger(__name__).info("HiGHS threads %d requested; this process runs with %d", requested, _PROCESS_THREADS)
+        logging.getLogger(__name__).info(
+            "HiGHS threads %d requested; this process runs with %d", requested, _PROCESS_THREADS
+        )
     return _PROCESS_THREADS
 
 
@@ -90,14 +94,15 @@ def _warm_highs_class() -> type:
     the parameter updates, which would clear a start given earlier) the current values of the
     model's variables are passed to HiGHS with ``setSolution`` (a partial start: variables
     without a value are left to HiGHS to complete)."""
-    from pyomo.contrib.solver.solvers.highs import Highs
-
     import highspy
     import numpy as np
+    from pyomo.contrib.solver.solvers.highs import Highs
 
     class WarmStartHighs(Highs):  # type: ignore[misc, valid-type]
         warm_start_vars: list[Any] | None = None
-        _ws_key: tuple[int, int] | None = None  # (warm_start_vars, number of columns) the map below is for
+        _ws_key: tuple[int, int] | None = (
+            None  # (warm_start_vars, number of columns) the map below is for
+        )
         _ws_map: tuple[list[Any], Any] = ([], None)  # variables in HiGHS and their columns
         start_status: str = ""  # of the last solve: "", "accepted" or "rejected (…)"
 
@@ -106,19 +111,31 @@ def _warm_highs_class() -> type:
                 col_of = self._pyomo_var_to_solver_var_map
                 key = (id(self.warm_start_vars), len(col_of))
                 if key != self._ws_key:  # operation mode: built once, reused every step
-                    mapped = sorted((v for v in self.warm_start_vars if id(v) in col_of), key=lambda v: col_of[id(v)])
-                    self._ws_map = (mapped, np.array([col_of[id(v)] for v in mapped], dtype=np.int32))  # ascending
+                    mapped = sorted(
+                        (v for v in self.warm_start_vars if id(v) in col_of),
+                        key=lambda v: col_of[id(v)],
+                    )
+                    self._ws_map = (
+                        mapped,
+                        np.array([col_of[id(v)] for v in mapped], dtype=np.int32),
+                    )  # ascending
                     self._ws_key = key
                 mapped, cols = self._ws_map
-                vals = np.array([np.nan if v.value is None else v.value for v in mapped], dtype=np.float64)
+                vals = np.array(
+                    [np.nan if v.value is None else v.value for v in mapped], dtype=np.float64
+                )
                 known = ~np.isnan(vals)
                 if known.any():
                     # HiGHS rejects the whole start if one value is outside its bounds (a −4e-7 from
                     # the last solve does it): clip to the bounds HiGHS has now
                     _st, _n, _cost, lower, upper, _nz = self._solver_model.getCols(len(cols), cols)
                     vals = np.clip(vals, lower, upper)
-                    status = self._solver_model.setSolution(int(known.sum()), cols[known], vals[known])
-                    self.start_status = "accepted" if status == highspy.HighsStatus.kOk else f"rejected ({status})"
+                    status = self._solver_model.setSolution(
+                        int(known.sum()), cols[known], vals[known]
+                    )
+                    self.start_status = (
+                        "accepted" if status == highspy.HighsStatus.kOk else f"rejected ({status})"
+                    )
             else:
                 self.start_status = ""
             return super()._solve()
@@ -129,11 +146,22 @@ def _warm_highs_class() -> type:
 class SolverSession:
     """A HiGHS session bound to one model; re-solves after parameter updates reuse it."""
 
-    def __init__(self, model: pyo.ConcreteModel, *, mip_rel_gap: float = 0.005, time_limit_s: float = 600.0,
-                 threads: int = 2, tee: bool = False, extra_options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        model: pyo.ConcreteModel,
+        *,
+        mip_rel_gap: float = 0.005,
+        time_limit_s: float = 600.0,
+        threads: int = 2,
+        tee: bool = False,
+        extra_options: dict[str, Any] | None = None,
+    ) -> None:
         self.model = model
-        self.options: dict[str, Any] = {"mip_rel_gap": mip_rel_gap, "threads": _process_threads(threads),
-                                        **(extra_options or {})}
+        self.options: dict[str, Any] = {
+            "mip_rel_gap": mip_rel_gap,
+            "threads": _process_threads(threads),
+            **(extra_options or {}),
+        }
         self.time_limit_s = time_limit_s
         self.tee = tee
         self.solver = _warm_highs_class()()
@@ -151,25 +179,41 @@ class SolverSession:
         auto = getattr(cfg, "auto_updates", None)
         if auto is None:
             return
-        for name in ("check_for_new_or_removed_constraints", "check_for_new_or_removed_vars",
-                     "check_for_new_or_removed_params", "check_for_new_objective", "update_named_expressions",
-                     "update_constraints", "update_vars"):
+        for name in (
+            "check_for_new_or_removed_constraints",
+            "check_for_new_or_removed_vars",
+            "check_for_new_or_removed_params",
+            "check_for_new_objective",
+            "update_named_expressions",
+            "update_constraints",
+            "update_vars",
+        ):
             if hasattr(auto, name):
                 setattr(auto, name, False)
 
-    def solve(self, label: str = "", *, require_solution: bool = True, warm_start: bool = False) -> SolveRecord:
+    def solve(
+        self, label: str = "", *, require_solution: bool = True, warm_start: bool = False
+    ) -> SolveRecord:
         """Solve; with ``warm_start`` the variables' current values (e.g. the previous plan shifted
         by one step) are given to HiGHS as a starting solution."""
         if warm_start:
             if self.solver.warm_start_vars is None:
-                self.solver.warm_start_vars = list(self.model.component_data_objects(pyo.Var, active=True, descend_into=True))
+                self.solver.warm_start_vars = list(
+                    self.model.component_data_objects(pyo.Var, active=True, descend_into=True)
+                )
         else:
             self.solver.warm_start_vars = None
         size = self._frozen_size or ModelSize.of(self.model)
         t0 = time.perf_counter()
         try:
-            res = self.solver.solve(self.model, tee=self.tee, load_solutions=False, raise_exception_on_nonoptimal_result=False,
-                                    time_limit=self.time_limit_s, solver_options=self.options)
+            res = self.solver.solve(
+                self.model,
+                tee=self.tee,
+                load_solutions=False,
+                raise_exception_on_nonoptimal_result=False,
+                time_limit=self.time_limit_s,
+                solver_options=self.options,
+            )
         except Exception as exc:  # solver crash -> user-visible error, not a traceback
             raise SolveError(f"{label or 'solve'}: HiGHS failed: {exc}") from None
         elapsed = time.perf_counter() - t0
@@ -177,15 +221,38 @@ class SolverSession:
         if has_solution:
             res.solution_loader.load_vars()
         objective = res.incumbent_objective if has_solution else None
-        bound = res.objective_bound if res.objective_bound is not None and abs(res.objective_bound) < 1e30 else None
-        if res.termination_condition == TerminationCondition.convergenceCriteriaSatisfied and bound is None:
+        bound = (
+            res.objective_bound
+            if res.objective_bound is not None and abs(res.objective_bound) < 1e30
+            else None
+        )
+        if (
+            res.termination_condition == TerminationCondition.convergenceCriteriaSatisfied
+            and bound is None
+        ):
             bound = objective
         record = SolveRecord(
-            status=res.solution_status.name, termination=res.termination_condition.name,
-            objective=objective, bound=bound, gap=relative_gap(objective, bound), time_s=elapsed, size=size, label=label,
-            warm_start=self.solver.start_status if warm_start else "")
+            status=res.solution_status.name,
+            termination=res.termination_condition.name,
+            objective=objective,
+            bound=bound,
+            gap=relative_gap(objective, bound),
+            time_s=elapsed,
+            size=size,
+            label=label,
+            warm_start=self.solver.start_status if warm_start else "",
+        )
         if require_solution and not has_solution:
-            hint = " (the scenario is infeasible: check contract power, EV needs and demand)" \
-                if res.termination_condition in (TerminationCondition.provenInfeasible, TerminationCondition.infeasibleOrUnbounded) else ""
-            raise SolveError(f"{label or 'solve'}: no solution, {res.termination_condition.name}{hint}")
+            hint = (
+                " (the scenario is infeasible: check contract power, EV needs and demand)"
+                if res.termination_condition
+                in (
+                    TerminationCondition.provenInfeasible,
+                    TerminationCondition.infeasibleOrUnbounded,
+                )
+                else ""
+            )
+            raise SolveError(
+                f"{label or 'solve'}: no solution, {res.termination_condition.name}{hint}"
+            )
         return record

@@ -59,12 +59,20 @@ class OperationSetup:
     ev_points: dict[str, EvChargePoints] = field(default_factory=dict)
     ai_clusters: dict[str, AiCluster] = field(default_factory=dict)  # device id -> tech
     # multi-energy devices (installed size > 0 only; empty slots stay in the model, not devices)
-    thermal_demands: dict[tuple[str, str], Demand] = field(default_factory=dict)  # (hub, carrier) -> demand
-    chps: dict[str, list[Chp]] = field(default_factory=dict)  # hub -> one per CHP model (device id = model)
-    heat_pumps: dict[str, list[HeatPump]] = field(default_factory=dict)  # hub -> one per model (units = devices)
+    thermal_demands: dict[tuple[str, str], Demand] = field(
+        default_factory=dict
+    )  # (hub, carrier) -> demand
+    chps: dict[str, list[Chp]] = field(
+        default_factory=dict
+    )  # hub -> one per CHP model (device id = model)
+    heat_pumps: dict[str, list[HeatPump]] = field(
+        default_factory=dict
+    )  # hub -> one per model (units = devices)
     boilers: dict[str, list[Boiler]] = field(default_factory=dict)
     chillers: dict[str, list[AbsorptionChiller]] = field(default_factory=dict)
-    stores: dict[str, dict[str, ThermalStorage]] = field(default_factory=dict)  # hub -> {"puffer"|"bollitore": tech}
+    stores: dict[str, dict[str, ThermalStorage]] = field(
+        default_factory=dict
+    )  # hub -> {"puffer"|"bollitore": tech}
     solar_thermal: dict[str, SolarThermal] = field(default_factory=dict)
     dh_stations: dict[str, DhStation] = field(default_factory=dict)
     links: dict[str, LinkStation] = field(default_factory=dict)
@@ -81,7 +89,9 @@ class OperationSetup:
 
     def temperature_columns(self) -> list[str]:
         """Outdoor-temperature columns the heat pumps read (COP and capacity)."""
-        return sorted({hp.spec.temperature_column for hps in self.heat_pumps.values() for hp in hps})
+        return sorted(
+            {hp.spec.temperature_column for hps in self.heat_pumps.values() for hp in hps}
+        )
 
     def solar_thermal_columns(self) -> list[str]:
         return sorted({st.spec.output_column for st in self.solar_thermal.values()})
@@ -89,7 +99,11 @@ class OperationSetup:
     def data_columns(self) -> list[str]:
         """Every data column a technology of the model reads (each gets a forecast per step)."""
         cols = [d.column for d in self.demands.values()] + self.yield_columns()
-        cols += self.thermal_demand_columns() + self.temperature_columns() + self.solar_thermal_columns()
+        cols += (
+            self.thermal_demand_columns()
+            + self.temperature_columns()
+            + self.solar_thermal_columns()
+        )
         return list(dict.fromkeys(cols + ["price_buy_eur_per_kwh", "price_sell_eur_per_kwh"]))
 
     def build_values(self) -> dict[str, float]:
@@ -98,8 +112,17 @@ class OperationSetup:
         return {c: BUILD_T_AMB_C for c in self.temperature_columns()}
 
     def has_thermal(self) -> bool:
-        return bool(self.thermal_demands or self.chps or self.heat_pumps or self.boilers or self.chillers or self.stores
-                    or self.solar_thermal or self.dh_stations or self.links)
+        return bool(
+            self.thermal_demands
+            or self.chps
+            or self.heat_pumps
+            or self.boilers
+            or self.chillers
+            or self.stores
+            or self.solar_thermal
+            or self.dh_stations
+            or self.links
+        )
 
     def hp_units(self, hub: str) -> list[tuple[HeatPump, str]]:
         """Heat-pump devices of a hub: one per installed unit, id ``<model>_<i>``."""
@@ -132,7 +155,9 @@ def installed_scenario(scenario: Scenario, fixed: dict[str, dict[str, Any]]) -> 
             continue
         for lim in list(hub.chp) + list(hub.heat_pumps) + list(hub.absorption_chillers):
             if not lim.asis_only:
-                lim.max_units = max(int(round(float((f.get(lim.type) or {}).get("n_units") or 0))), 0)
+                lim.max_units = max(
+                    int(round(float((f.get(lim.type) or {}).get("n_units") or 0))), 0
+                )
         for pv in hub.pv:
             pv.max_kwp = float((f.get(pv.type) or {}).get("kwp") or 0.0)
         if hub.battery is not None:
@@ -158,10 +183,15 @@ def _store_kwh(tech: ThermalStorage) -> float:
         return float(tech.existing_kwh)
     if tech.choice == "continuous" or tech.existing_kwh > 0:
         return float(tech.fixed.get("kwh") or 0.0)
-    return sum(x * float(tech.fixed.get(f"pick_{x:g}kwh".replace(".", "_")) or 0.0) for x in tech.spec.sizes_kwh)
+    return sum(
+        x * float(tech.fixed.get(f"pick_{x:g}kwh".replace(".", "_")) or 0.0)
+        for x in tech.spec.sizes_kwh
+    )
 
 
-def charge_points(hub_sizes: dict[str, Any], cat: Catalogue, hub_chargers: list[Any]) -> list[ChargePoint]:
+def charge_points(
+    hub_sizes: dict[str, Any], cat: Catalogue, hub_chargers: list[Any]
+) -> list[ChargePoint]:
     """One point per installed charger (``cp1``, ``cp2``… in the order of the scenario's types)."""
     points: list[ChargePoint] = []
     installed = hub_sizes.get("chargers", {}) or {}
@@ -169,12 +199,18 @@ def charge_points(hub_sizes: dict[str, Any], cat: Catalogue, hub_chargers: list[
         spec: ChargerSpec = cat.get(ch.type, ChargerSpec, "chargers")
         n = int(installed.get(ch.type, ch.existing_units) or 0)
         for _ in range(n):
-            points.append(ChargePoint(f"cp{len(points) + 1}", ch.type, spec.p_kw, spec.mode, spec.eta))
+            points.append(
+                ChargePoint(f"cp{len(points) + 1}", ch.type, spec.p_kw, spec.mode, spec.eta)
+            )
     return points
 
 
-def operation_setup(site: SiteConfig, scenario: Scenario | None = None, catalogue: Catalogue | None = None,
-                    sale_can_exceed_purchase: bool | None = None) -> OperationSetup:
+def operation_setup(
+    site: SiteConfig,
+    scenario: Scenario | None = None,
+    catalogue: Catalogue | None = None,
+    sale_can_exceed_purchase: bool | None = None,
+) -> OperationSetup:
     """Technologies of the operation model for a site (sizes fixed from its sizes.yaml)."""
     if scenario is None or catalogue is None:
         scenario, catalogue = load_scenario(site.resolve(site.scenario))
@@ -182,23 +218,37 @@ def operation_setup(site: SiteConfig, scenario: Scenario | None = None, catalogu
     hubs = {h.id: h for h in scenario.hubs}
     for hub in sizes:
         if hub not in hubs:
-            raise ConfigError(str(site.resolve(site.sizes)), f"hubs.{hub}", f"not a hub of scenario {scenario.name}")
+            raise ConfigError(
+                str(site.resolve(site.sizes)),
+                f"hubs.{hub}",
+                f"not a hub of scenario {scenario.name}",
+            )
     for ai in site.ai_clusters:
         if ai.hub not in hubs:
-            raise ConfigError(str(site.path_ or "site"), f"ai_clusters.{ai.id}.hub", f"{ai.hub!r} is not a hub of the scenario")
+            raise ConfigError(
+                str(site.path_ or "site"),
+                f"ai_clusters.{ai.id}.hub",
+                f"{ai.hub!r} is not a hub of the scenario",
+            )
     if sale_can_exceed_purchase is None:
         sale_can_exceed_purchase = False
     exclusive = grid_exclusivity_needed(scenario, sale_can_exceed_purchase)
     # hubs absent from sizes.yaml keep their existing equipment
     fixed = {h: sizes.get(h, {}) for h in hubs}
-    techs, limits = techs_from_scenario(installed_scenario(scenario, fixed), catalogue, exclusive_grid=exclusive,
-                                        fixed_sizes=fixed)
+    techs, limits = techs_from_scenario(
+        installed_scenario(scenario, fixed), catalogue, exclusive_grid=exclusive, fixed_sizes=fixed
+    )
     setup = OperationSetup(scenario, catalogue, sizes, [], limits, exclusive)
     for tech in techs:
         if isinstance(tech, EvFleet):
             pts = charge_points(fixed[tech.hub], catalogue, hubs[tech.hub].chargers)
             if pts:
-                evp = EvChargePoints(f"{tech.hub}_ev", tech.hub, pts, short_penalty_eur_per_kwh=site.ev_short_penalty_eur_per_kwh)
+                evp = EvChargePoints(
+                    f"{tech.hub}_ev",
+                    tech.hub,
+                    pts,
+                    short_penalty_eur_per_kwh=site.ev_short_penalty_eur_per_kwh,
+                )
                 setup.ev_points[tech.hub] = evp
                 setup.techs.append(evp)
             continue
@@ -210,16 +260,25 @@ def operation_setup(site: SiteConfig, scenario: Scenario | None = None, catalogu
         elif isinstance(tech, Photovoltaic) and (tech.fixed_kwp or 0) > 0:
             setup.pvs.setdefault(tech.hub, []).append(tech)
         elif isinstance(tech, Battery) and (tech.fixed_modules or 0) > 0:
-            setup.batteries[tech.hub] = tech  # an empty battery slot stays in the model, not a device
+            setup.batteries[tech.hub] = (
+                tech  # an empty battery slot stays in the model, not a device
+            )
         elif isinstance(tech, Demand):
             setup.thermal_demands[(tech.hub, tech.carrier)] = tech
         elif isinstance(tech, Chp) and _units(tech.fixed, "n_units", tech.existing_units) > 0:
             setup.chps.setdefault(tech.hub, []).append(tech)
-        elif isinstance(tech, HeatPump) and _units(tech.fixed, "n_units", tech.existing_units) > 0 and tech.modes:
+        elif (
+            isinstance(tech, HeatPump)
+            and _units(tech.fixed, "n_units", tech.existing_units) > 0
+            and tech.modes
+        ):
             setup.heat_pumps.setdefault(tech.hub, []).append(tech)
         elif isinstance(tech, Boiler) and _units(tech.fixed, "kw", tech.existing_kw) > 0:
             setup.boilers.setdefault(tech.hub, []).append(tech)
-        elif isinstance(tech, AbsorptionChiller) and _units(tech.fixed, "n_units", tech.existing_units) > 0:
+        elif (
+            isinstance(tech, AbsorptionChiller)
+            and _units(tech.fixed, "n_units", tech.existing_units) > 0
+        ):
             setup.chillers.setdefault(tech.hub, []).append(tech)
         elif isinstance(tech, ThermalStorage) and _store_kwh(tech) > 0:
             key = "puffer" if tech.spec.carrier == "heat" else "bollitore"
@@ -231,8 +290,14 @@ def operation_setup(site: SiteConfig, scenario: Scenario | None = None, catalogu
         elif isinstance(tech, LinkStation):
             setup.links[tech.hub] = tech
     for ai in site.ai_clusters:
-        tech = AiCluster(f"{ai.hub}_{ai.id}", ai.hub, rated_kw=ai.rated_kw, floor_kw=ai.floor_kw, max_jobs=ai.max_jobs,
-                         missed_penalty_eur_per_kwh=ai.missed_penalty_eur_per_kwh)
+        tech = AiCluster(
+            f"{ai.hub}_{ai.id}",
+            ai.hub,
+            rated_kw=ai.rated_kw,
+            floor_kw=ai.floor_kw,
+            max_jobs=ai.max_jobs,
+            missed_penalty_eur_per_kwh=ai.missed_penalty_eur_per_kwh,
+        )
         setup.ai_clusters[ai.id] = tech
         setup.techs.append(tech)
     # the community rule must come after every grid (it reads their import/export)
@@ -245,14 +310,25 @@ def site_forecaster(site: SiteConfig, scenario: Scenario) -> Forecaster:
     import pandas as pd
 
     if not scenario.time.hourly_csv:
-        raise ConfigError(str(site.resolve(site.scenario)), "time.hourly_csv", "operation needs an hourly profile year")
+        raise ConfigError(
+            str(site.resolve(site.scenario)),
+            "time.hourly_csv",
+            "operation needs an hourly profile year",
+        )
     path = scenario.path(scenario.time.hourly_csv)
     hourly = pd.read_csv(path, index_col="timestamp", parse_dates=True)
     p = scenario.prices
-    return Forecaster(SiteProfile(hourly), lat=scenario.site.lat, lon=scenario.site.lon,
-                      altitude_m=getattr(scenario.site, "altitude_m", 0.0) or 0.0,
-                      purchase_bands=p.purchase_bands, purchase_column=p.purchase_column, sale_column=p.sale_column,
-                      sale_eur_per_kwh=p.sale_eur_per_kwh, sale_factor=p.sale_factor)
+    return Forecaster(
+        SiteProfile(hourly),
+        lat=scenario.site.lat,
+        lon=scenario.site.lon,
+        altitude_m=getattr(scenario.site, "altitude_m", 0.0) or 0.0,
+        purchase_bands=p.purchase_bands,
+        purchase_column=p.purchase_column,
+        sale_column=p.sale_column,
+        sale_eur_per_kwh=p.sale_eur_per_kwh,
+        sale_factor=p.sale_factor,
+    )
 
 
 def sale_can_exceed_purchase(fc: Forecaster) -> bool:
@@ -260,7 +336,9 @@ def sale_can_exceed_purchase(fc: Forecaster) -> bool:
     if fc.sale_eur_per_kwh is not None:
         sale_max = fc.sale_eur_per_kwh
     else:
-        sale_max = fc.sale_factor * float(np.nanmax(fc.profile.table[fc.sale_column].to_numpy())) / 1000.0
+        sale_max = (
+            fc.sale_factor * float(np.nanmax(fc.profile.table[fc.sale_column].to_numpy())) / 1000.0
+        )
     if fc.purchase_bands is not None:
         b = fc.purchase_bands
         buy_min = min(x for x in (b.F1, b.F2, b.F3, b.F23) if x is not None)
@@ -277,5 +355,3 @@ def load_operation(site_path: str | Path) -> tuple[SiteConfig, OperationSetup, F
     fc = site_forecaster(site, scenario)
     setup = operation_setup(site, scenario, catalogue, sale_can_exceed_purchase(fc))
     return site, setup, fc
-
-

@@ -44,7 +44,9 @@ class Setpoint:
     hub: str
     kind: str  # battery | ev_charger | ai_cluster | chp | heat_pump | boiler | absorption_chiller | thermal_storage | dh_station | elec_link
     device: str
-    values: dict[str, Any]  # p_kw (battery, ev_charger), p_cap_kw (ai_cluster), ... (see ems.operation.thermal)
+    values: dict[
+        str, Any
+    ]  # p_kw (battery, ev_charger), p_cap_kw (ai_cluster), ... (see ems.operation.thermal)
     valid_until: pd.Timestamp
     source: Source = "plan"
 
@@ -63,16 +65,24 @@ class StepInput:
     price_buy: np.ndarray  # €/kWh
     price_sell: np.ndarray
     battery_soc: dict[str, float] = field(default_factory=dict)  # hub -> fraction of capacity
-    ev_sessions: dict[tuple[str, str], EvSession | None] = field(default_factory=dict)  # (hub, point) -> session
+    ev_sessions: dict[tuple[str, str], EvSession | None] = field(
+        default_factory=dict
+    )  # (hub, point) -> session
     ai_floor_kw: dict[str, float] = field(default_factory=dict)  # cluster id -> inference floor
     ai_jobs: dict[str, list[BatchJob]] = field(default_factory=dict)
-    stale: dict[DeviceKey, float] = field(default_factory=dict)  # device -> age (s) of its last telemetry
-    net_now_kw: dict[str, float] = field(default_factory=dict)  # hub -> measured load − PV (fallback)
+    stale: dict[DeviceKey, float] = field(
+        default_factory=dict
+    )  # device -> age (s) of its last telemetry
+    net_now_kw: dict[str, float] = field(
+        default_factory=dict
+    )  # hub -> measured load − PV (fallback)
     time_limit_s: float | None = None
     # multi-energy: forecasts of the other data columns the techs read (thermal demands, outdoor
     # temperature, solar-thermal kW/m²), stores' state of charge, gas price (None: the scenario's)
     columns: dict[str, np.ndarray] = field(default_factory=dict)
-    store_soc: dict[tuple[str, str], float] = field(default_factory=dict)  # (hub, "puffer"|"bollitore") -> fraction
+    store_soc: dict[tuple[str, str], float] = field(
+        default_factory=dict
+    )  # (hub, "puffer"|"bollitore") -> fraction
     gas_eur_per_kwh: float | None = None
 
 
@@ -80,7 +90,9 @@ class StepInput:
 class StepResult:
     start: pd.Timestamp
     setpoints: list[Setpoint]
-    plan: pd.DataFrame  # one row per horizon step, columns "<hub>.<quantity>_kw" and community totals
+    plan: (
+        pd.DataFrame
+    )  # one row per horizon step, columns "<hub>.<quantity>_kw" and community totals
     record: SolveRecord | None
     mode: Literal["optimal", "feasible", "fallback"]
     alerts: list[str]
@@ -92,41 +104,80 @@ class StepResult:
 class Controller:
     """Builds the operation model once; :meth:`step` updates Params and re-solves."""
 
-    def __init__(self, setup: OperationSetup, *, n_steps: int = 192, dt_h: float = 0.25, time_limit_s: float = 5.0,
-                 mip_rel_gap: float = 1e-4, threads: int = 1, slack_penalty_eur_per_kwh: float = 5.0,
-                 ev_safe_kw: float = 3.7, valid_steps: float = 2.0, warm_start: bool = True,
-                 mip_abs_gap_eur: float = 0.05) -> None:
+    def __init__(
+        self,
+        setup: OperationSetup,
+        *,
+        n_steps: int = 192,
+        dt_h: float = 0.25,
+        time_limit_s: float = 5.0,
+        mip_rel_gap: float = 1e-4,
+        threads: int = 1,
+        slack_penalty_eur_per_kwh: float = 5.0,
+        ev_safe_kw: float = 3.7,
+        valid_steps: float = 2.0,
+        warm_start: bool = True,
+        mip_abs_gap_eur: float = 0.05,
+    ) -> None:
         self.setup = setup
         self.warm_start = warm_start  # start each solve from the previous plan shifted by one step
         self.n_steps, self.dt_h = n_steps, dt_h
         self.time_limit_s = time_limit_s
         self.ev_safe_kw = ev_safe_kw
         self.valid_steps = valid_steps
-        self.grid = TimeGrid(periods=("h",), n_steps=n_steps, dt_h=dt_h, weight={"h": 1.0}, cyclic=False)
+        self.grid = TimeGrid(
+            periods=("h",), n_steps=n_steps, dt_h=dt_h, weight={"h": 1.0}, cyclic=False
+        )
         index = pd.MultiIndex.from_tuples(self.grid.index(), names=["period", "step"])
         data = pd.DataFrame(0.0, index=index, columns=setup.data_columns())
         for col, value in setup.build_values().items():
             data[col] = value
         t0 = time.perf_counter()
-        self.built: BuiltModel = build_model(setup.techs, self.grid, data, mode="operation",
-                                             interest_rate=setup.scenario.finance.interest_rate, limits=setup.limits,
-                                             slack_penalty_eur_per_kwh=slack_penalty_eur_per_kwh)
+        self.built: BuiltModel = build_model(
+            setup.techs,
+            self.grid,
+            data,
+            mode="operation",
+            interest_rate=setup.scenario.finance.interest_rate,
+            limits=setup.limits,
+            slack_penalty_eur_per_kwh=slack_penalty_eur_per_kwh,
+        )
         self.build_s = time.perf_counter() - t0
         self.steps_done = 0
-        self.last_planned: pd.Timestamp | None = None  # start of the last step with a plan (warm start)
+        self.last_planned: pd.Timestamp | None = (
+            None  # start of the last step with a plan (warm start)
+        )
         self._shifter: PlanShifter | None = None
         self.keys = self.grid.index()
         self.closed_exports = self._close_impossible_exports()
-        self.session = SolverSession(self.built.model, mip_rel_gap=mip_rel_gap, time_limit_s=time_limit_s, threads=threads,
-                                     extra_options={"mip_heuristic_effort": 0.3, "mip_abs_gap": mip_abs_gap_eur})
+        self.session = SolverSession(
+            self.built.model,
+            mip_rel_gap=mip_rel_gap,
+            time_limit_s=time_limit_s,
+            threads=threads,
+            extra_options={"mip_heuristic_effort": 0.3, "mip_abs_gap": mip_abs_gap_eur},
+        )
 
     def _close_impossible_exports(self) -> list[str]:
         """Hubs with nothing that can supply electricity (no PV, no battery, no V2G, no
         generator) cannot export: bound their export to 0 once, from configuration. Exact, and it
         removes their import/export exclusivity binaries in presolve (3–5× faster steps)."""
-        consumers = {"demand", "grid", "ai_cluster", "virtual_community", "heat_pump", "boiler", "absorption_chiller",
-                     "thermal_storage", "solar_thermal", "chp_heat_split", "dh_station", "dh_network",
-                     "link_network", "link_station"}  # a link taker cannot export what it takes, (7)
+        consumers = {
+            "demand",
+            "grid",
+            "ai_cluster",
+            "virtual_community",
+            "heat_pump",
+            "boiler",
+            "absorption_chiller",
+            "thermal_storage",
+            "solar_thermal",
+            "chp_heat_split",
+            "dh_station",
+            "dh_network",
+            "link_network",
+            "link_station",
+        }  # a link taker cannot export what it takes, (7)
         closed = []
         for hub, grid in self.setup.grids.items():
             can_supply = False
@@ -167,13 +218,19 @@ class Controller:
         record: SolveRecord | None = None
         solved = False
         t1 = time.perf_counter()
-        self.session.time_limit_s = inp.time_limit_s if inp.time_limit_s is not None else self.time_limit_s
+        self.session.time_limit_s = (
+            inp.time_limit_s if inp.time_limit_s is not None else self.time_limit_s
+        )
         warm = self._prepare_warm_start(inp.start)
         try:
-            record = self.session.solve(f"step {inp.start:%Y-%m-%d %H:%M}", require_solution=False, warm_start=warm)
+            record = self.session.solve(
+                f"step {inp.start:%Y-%m-%d %H:%M}", require_solution=False, warm_start=warm
+            )
             solved = record.status in ("optimal", "feasible")
             if not solved:
-                alerts.append(f"solver: no plan ({record.termination}, {record.time_s:.2f} s) → rule-based fallback")
+                alerts.append(
+                    f"solver: no plan ({record.termination}, {record.time_s:.2f} s) → rule-based fallback"
+                )
         except SolveError as exc:
             alerts.append(f"solver: {exc} → rule-based fallback")
         except Exception as exc:  # the daemon never dies on a solver problem
@@ -191,27 +248,39 @@ class Controller:
             for i, sp in enumerate(setpoints):
                 if sp.key in inp.stale:
                     setpoints[i] = rules[sp.key]
-                    alerts.append(f"stale telemetry {'/'.join(sp.key)} ({inp.stale[sp.key]:.0f} s old) → safe setpoint")
+                    alerts.append(
+                        f"stale telemetry {'/'.join(sp.key)} ({inp.stale[sp.key]:.0f} s old) → safe setpoint"
+                    )
             plan = self.plan_frame(inp.start)
             alerts += thermal.plan_alerts(self.setup, self.keys[0])
         else:
             setpoints = list(rules.values())
             plan = pd.DataFrame()
         timings["extract"] = time.perf_counter() - t2
-        mode: Any = "fallback" if not solved else ("optimal" if record and record.status == "optimal" else "feasible")
+        mode: Any = (
+            "fallback"
+            if not solved
+            else ("optimal" if record and record.status == "optimal" else "feasible")
+        )
         res = StepResult(inp.start, setpoints, plan, record, mode, alerts, timings)
         if solved:
             for cid, ai in self.setup.ai_clusters.items():
-                res.ai_missed_kwh[cid] = float(sum(pyo.value(ai.block.missed_kwh[j]) for j in ai.block.J))
+                res.ai_missed_kwh[cid] = float(
+                    sum(pyo.value(ai.block.missed_kwh[j]) for j in ai.block.J)
+                )
                 for job_id in ai.slot_of:
                     missed = ai.planned(job_id)[1]
                     if missed > REPORT_KWH:
-                        alerts.append(f"AI {cid}: job {job_id} cannot get {missed:.2f} kWh before its deadline")
+                        alerts.append(
+                            f"AI {cid}: job {job_id} cannot get {missed:.2f} kWh before its deadline"
+                        )
             for hub, evp in self.setup.ev_points.items():
                 for c in evp.block.C:
                     res.ev_short_kwh[(hub, c)] = float(pyo.value(evp.block.short_kwh[c]))
                     if res.ev_short_kwh[(hub, c)] > REPORT_KWH:
-                        alerts.append(f"EV at {hub}/{c}: {res.ev_short_kwh[(hub, c)]:.2f} kWh short of its request at departure")
+                        alerts.append(
+                            f"EV at {hub}/{c}: {res.ev_short_kwh[(hub, c)]:.2f} kWh short of its request at departure"
+                        )
             self.last_planned = inp.start
         else:
             self.last_planned = None
@@ -241,7 +310,13 @@ class Controller:
             dem.update(_fit(inp.load_kw.get(hub), n, f"load_kw[{hub}]"))
         for pvs in s.pvs.values():
             for pv in pvs:
-                pv.update(_fit(inp.pv_yield.get(pv.spec.yield_column), n, f"pv_yield[{pv.spec.yield_column}]"))
+                pv.update(
+                    _fit(
+                        inp.pv_yield.get(pv.spec.yield_column),
+                        n,
+                        f"pv_yield[{pv.spec.yield_column}]",
+                    )
+                )
         buy, sell = _fit(inp.price_buy, n, "price_buy"), _fit(inp.price_sell, n, "price_sell")
         for grid in s.grids.values():
             grid.update(buy, sell)
@@ -264,7 +339,15 @@ class Controller:
             out.append(Setpoint(hub, "battery", "bess", {"p_kw": _r(p)}, valid_until))
         for hub, evp in s.ev_points.items():
             for c in evp.points:
-                out.append(Setpoint(hub, "ev_charger", c.point_id, {"p_kw": _r(evp.setpoint_kw(c.point_id))}, valid_until))
+                out.append(
+                    Setpoint(
+                        hub,
+                        "ev_charger",
+                        c.point_id,
+                        {"p_kw": _r(evp.setpoint_kw(c.point_id))},
+                        valid_until,
+                    )
+                )
         for cid, ai in s.ai_clusters.items():
             # rounded up: a cap rounded down would leave a sliver of a just-in-time job past its deadline
             cap = min(math.ceil(pyo.value(ai.block.p_kw[k0]) * 1000 - 1e-6) / 1000, ai.rated_kw)
@@ -279,29 +362,58 @@ class Controller:
         for cid, ai in s.ai_clusters.items():
             floor = inp.ai_floor_kw.get(cid, ai.floor_kw)
             ai_by_hub[ai.hub] = ai_by_hub.get(ai.hub, 0.0) + floor
-            out.append(Setpoint(ai.hub, "ai_cluster", cid, {"p_cap_kw": _r(fallback.ai_cap_kw(floor))}, valid_until, "fallback"))
+            out.append(
+                Setpoint(
+                    ai.hub,
+                    "ai_cluster",
+                    cid,
+                    {"p_cap_kw": _r(fallback.ai_cap_kw(floor))},
+                    valid_until,
+                    "fallback",
+                )
+            )
         th_rules = thermal.fallback_setpoints(s, inp)
         th_el = thermal.electric_kw(th_rules)  # hub -> heat pumps − CHP (kW) under the rule
         ev_by_hub: dict[str, float] = {}
         for hub, evp in s.ev_points.items():
             for c in evp.points:
                 sess = inp.ev_sessions.get((hub, c.point_id))
-                p = fallback.ev_p_kw(sess.need_kwh, c.p_kw, self.ev_safe_kw, sess.p_vehicle_kw) if sess else 0.0
+                p = (
+                    fallback.ev_p_kw(sess.need_kwh, c.p_kw, self.ev_safe_kw, sess.p_vehicle_kw)
+                    if sess
+                    else 0.0
+                )
                 ev_by_hub[hub] = ev_by_hub.get(hub, 0.0) + p
-                out.append(Setpoint(hub, "ev_charger", c.point_id, {"p_kw": _r(p)}, valid_until, "fallback"))
+                out.append(
+                    Setpoint(
+                        hub, "ev_charger", c.point_id, {"p_kw": _r(p)}, valid_until, "fallback"
+                    )
+                )
         for hub, bat in s.batteries.items():
             if hub in inp.net_now_kw:
                 net = inp.net_now_kw[hub]
             else:
                 load = _fit(inp.load_kw.get(hub), self.n_steps, "load")[0]
-                pv = sum(kwp * _fit(inp.pv_yield.get(col), self.n_steps, "pv")[0] for col, kwp in s.pv_kwp(hub).items())
+                pv = sum(
+                    kwp * _fit(inp.pv_yield.get(col), self.n_steps, "pv")[0]
+                    for col, kwp in s.pv_kwp(hub).items()
+                )
                 net = load - pv
             net += ev_by_hub.get(hub, 0.0) + ai_by_hub.get(hub, 0.0) + th_el.get(hub, 0.0)
             spec = bat.spec
             cap = bat.capacity.value() if bat.capacity is not None else 0.0
             soc = inp.battery_soc.get(hub, bat.soc_initial)
-            p = fallback.battery_p_kw(net, soc, cap, spec.c_rate_per_h * cap, spec.soc_min, spec.soc_max, self.dt_h,
-                                      spec.eta_charge, spec.eta_discharge)
+            p = fallback.battery_p_kw(
+                net,
+                soc,
+                cap,
+                spec.c_rate_per_h * cap,
+                spec.soc_min,
+                spec.soc_max,
+                self.dt_h,
+                spec.eta_charge,
+                spec.eta_discharge,
+            )
             out.append(Setpoint(hub, "battery", "bess", {"p_kw": _r(p)}, valid_until, "fallback"))
         out += [Setpoint(h, k, d, v, valid_until, "fallback") for h, k, d, v in th_rules]
         return out
@@ -330,7 +442,11 @@ class Controller:
                 cols[f"{hub}.battery_kwh"] = vals(b.e_kwh)
             if hub in s.ev_points:
                 evp = s.ev_points[hub]
-                cols[f"{hub}.ev_kw"] = sum(vals(evp.block.p_charge_kw, (c,)) for c in evp.block.C) if len(evp.block.C) else np.zeros(len(keys))
+                cols[f"{hub}.ev_kw"] = (
+                    sum(vals(evp.block.p_charge_kw, (c,)) for c in evp.block.C)
+                    if len(evp.block.C)
+                    else np.zeros(len(keys))
+                )
             ai = [a for a in s.ai_clusters.values() if a.hub == hub]
             if ai:
                 cols[f"{hub}.ai_kw"] = sum(vals(a.block.p_kw) for a in ai)

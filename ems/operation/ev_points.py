@@ -48,7 +48,14 @@ class EvSession:
 class EvChargePoints(Technology):
     kind = "ev_charge_points"
 
-    def __init__(self, name: str, hub: str, points: list[ChargePoint], *, short_penalty_eur_per_kwh: float = 2.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        hub: str,
+        points: list[ChargePoint],
+        *,
+        short_penalty_eur_per_kwh: float = 2.0,
+    ) -> None:
         super().__init__(name, hub)
         self.points = points
         self.short_penalty_eur_per_kwh = short_penalty_eur_per_kwh
@@ -66,13 +73,28 @@ class EvChargePoints(Technology):
         blk.p_dumb_kw = pyo.Param(blk.C, ctx.T, initialize=0.0, mutable=True)
         blk.need_kwh = pyo.Param(blk.C, initialize=0.0, mutable=True)
         blk.room_kwh = pyo.Param(blk.C, initialize=0.0, mutable=True)
-        blk.p_charge_kw = pyo.Var(blk.C, ctx.T, domain=pyo.NonNegativeReals, bounds=lambda b, c, p, t: (0, pts[c].p_kw))
-        blk.p_discharge_kw = pyo.Var(blk.C2, ctx.T, domain=pyo.NonNegativeReals, bounds=lambda b, c, p, t: (0, pts[c].p_kw))
+        blk.p_charge_kw = pyo.Var(
+            blk.C, ctx.T, domain=pyo.NonNegativeReals, bounds=lambda b, c, p, t: (0, pts[c].p_kw)
+        )
+        blk.p_discharge_kw = pyo.Var(
+            blk.C2, ctx.T, domain=pyo.NonNegativeReals, bounds=lambda b, c, p, t: (0, pts[c].p_kw)
+        )
         blk.short_kwh = pyo.Var(blk.C, domain=pyo.NonNegativeReals)
-        blk.charge_limit = pyo.Constraint(blk.C, ctx.T, rule=lambda b, c, p, t: b.p_charge_kw[c, p, t] <= b.p_max_kw[c] * b.present[c, p, t])
-        blk.discharge_limit = pyo.Constraint(blk.C2, ctx.T, rule=lambda b, c, p, t: b.p_discharge_kw[c, p, t] <= b.p_max_kw[c] * b.present[c, p, t])
+        blk.charge_limit = pyo.Constraint(
+            blk.C,
+            ctx.T,
+            rule=lambda b, c, p, t: b.p_charge_kw[c, p, t] <= b.p_max_kw[c] * b.present[c, p, t],
+        )
+        blk.discharge_limit = pyo.Constraint(
+            blk.C2,
+            ctx.T,
+            rule=lambda b, c, p, t: b.p_discharge_kw[c, p, t] <= b.p_max_kw[c] * b.present[c, p, t],
+        )
         blk.dumb_full = pyo.Constraint(
-            [c for c in C if pts[c].mode == "dumb"], ctx.T, rule=lambda b, c, p, t: b.p_charge_kw[c, p, t] >= b.p_dumb_kw[c, p, t])
+            [c for c in C if pts[c].mode == "dumb"],
+            ctx.T,
+            rule=lambda b, c, p, t: b.p_charge_kw[c, p, t] >= b.p_dumb_kw[c, p, t],
+        )
 
         def stored(b: pyo.Block, c: str):
             e = sum(pts[c].eta * b.p_charge_kw[c, p, t] for p, t in ctx.T)
@@ -80,23 +102,40 @@ class EvChargePoints(Technology):
                 e -= sum(b.p_discharge_kw[c, p, t] / pts[c].eta for p, t in ctx.T)
             return e * dt
 
-        blk.delivered = pyo.Constraint(blk.C, rule=lambda b, c: stored(b, c) + b.short_kwh[c] >= b.need_kwh[c])
+        blk.delivered = pyo.Constraint(
+            blk.C, rule=lambda b, c: stored(b, c) + b.short_kwh[c] >= b.need_kwh[c]
+        )
         blk.room = pyo.Constraint(blk.C, rule=lambda b, c: stored(b, c) <= b.room_kwh[c])
         # V2G never takes out more than it has put in during the session (the driver's floor)
         blk.e_session_kwh = pyo.Var(blk.C2, ctx.T, domain=pyo.NonNegativeReals)
         order = list(ctx.T)
         blk.v2g_floor = pyo.Constraint(
-            blk.C2, ctx.T, rule=lambda b, c, p, t: b.e_session_kwh[c, p, t]
-            == (b.e_session_kwh[(c, *order[order.index((p, t)) - 1])] if order.index((p, t)) > 0 else 0)
-            + (pts[c].eta * b.p_charge_kw[c, p, t] - b.p_discharge_kw[c, p, t] / pts[c].eta) * dt)
+            blk.C2,
+            ctx.T,
+            rule=lambda b, c, p, t: (
+                b.e_session_kwh[c, p, t]
+                == (
+                    b.e_session_kwh[(c, *order[order.index((p, t)) - 1])]
+                    if order.index((p, t)) > 0
+                    else 0
+                )
+                + (pts[c].eta * b.p_charge_kw[c, p, t] - b.p_discharge_kw[c, p, t] / pts[c].eta)
+                * dt
+            ),
+        )
 
         def grid_side(p: str, t: int):
-            return -(sum(blk.p_charge_kw[c, p, t] for c in C) - sum(blk.p_discharge_kw[c, p, t] for c in v2g))
+            return -(
+                sum(blk.p_charge_kw[c, p, t] for c in C)
+                - sum(blk.p_discharge_kw[c, p, t] for c in v2g)
+            )
 
         self.port(ctx, "electricity", "EV charging", grid_side)
 
     def add_costs(self, ctx: BuildContext, blk: pyo.Block) -> None:
-        ctx.add_cost("penalty", sum(self.short_penalty_eur_per_kwh * blk.short_kwh[c] for c in blk.C))
+        ctx.add_cost(
+            "penalty", sum(self.short_penalty_eur_per_kwh * blk.short_kwh[c] for c in blk.C)
+        )
 
     def update(self, sessions: dict[str, EvSession | None]) -> None:
         """Set each point's session (``None`` or missing: nothing plugged). Values only."""
@@ -121,7 +160,9 @@ class EvChargePoints(Technology):
             blk.room_kwh[cp.point_id] = room
             left = need
             for i, key in enumerate(index):
-                share = (s.present_first if i == 0 else 1.0) if i < min(s.departure_step, n) else 0.0
+                share = (
+                    (s.present_first if i == 0 else 1.0) if i < min(s.departure_step, n) else 0.0
+                )
                 blk.present[(cp.point_id, *key)] = share
                 dumb = 0.0
                 if cp.mode == "dumb" and share > 0 and left > 1e-9:

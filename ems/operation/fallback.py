@@ -16,8 +16,17 @@ import math
 from dataclasses import dataclass, field
 
 
-def battery_p_kw(net_kw: float, soc: float, capacity_kwh: float, p_max_kw: float, soc_min: float, soc_max: float,
-                 dt_h: float, eta_charge: float = 0.95, eta_discharge: float = 0.95) -> float:
+def battery_p_kw(
+    net_kw: float,
+    soc: float,
+    capacity_kwh: float,
+    p_max_kw: float,
+    soc_min: float,
+    soc_max: float,
+    dt_h: float,
+    eta_charge: float = 0.95,
+    eta_discharge: float = 0.95,
+) -> float:
     """Battery power (+ charge, − discharge) for a hub whose net load (load − PV) is ``net_kw``."""
     if capacity_kwh <= 0 or p_max_kw <= 0:
         return 0.0
@@ -29,7 +38,9 @@ def battery_p_kw(net_kw: float, soc: float, capacity_kwh: float, p_max_kw: float
     return -min(net_kw, p_max_kw, avail_kw)
 
 
-def ev_p_kw(need_kwh: float, p_point_kw: float, safe_kw: float, p_vehicle_kw: float | None = None) -> float:
+def ev_p_kw(
+    need_kwh: float, p_point_kw: float, safe_kw: float, p_vehicle_kw: float | None = None
+) -> float:
     """Safe EV charging power: ``safe_kw`` capped by charger and vehicle while energy is owed."""
     if need_kwh <= 1e-6:
         return 0.0
@@ -78,15 +89,21 @@ class HpUnits:
 
 @dataclass
 class ThermalRulePlan:
-    chp: dict[str, tuple[int, float, float]] = field(default_factory=dict)  # model -> (units on, P_el kW, heat kW)
-    hp: list[tuple[str, int, str, float, float]] = field(default_factory=list)  # (model, unit 1.., mode, P_el kW, output kW)
+    chp: dict[str, tuple[int, float, float]] = field(
+        default_factory=dict
+    )  # model -> (units on, P_el kW, heat kW)
+    hp: list[tuple[str, int, str, float, float]] = field(
+        default_factory=list
+    )  # (model, unit 1.., mode, P_el kW, output kW)
     boiler: dict[str, float] = field(default_factory=dict)  # model -> heat kW
     chiller: dict[str, float] = field(default_factory=dict)  # model -> cooling kW
     unmet_heat_kw: float = 0.0
     unmet_cooling_kw: float = 0.0
 
 
-def chp_heat_led(heat_kw: float, models: list[ChpUnits]) -> tuple[dict[str, tuple[int, float, float]], float]:
+def chp_heat_led(
+    heat_kw: float, models: list[ChpUnits]
+) -> tuple[dict[str, tuple[int, float, float]], float]:
     """Units on enough to cover ``heat_kw`` within min/max load, largest models first; a unit is
     started only if the heat left is at least its minimum-load heat (no heat is dumped). Returns
     {model: (units on, P_el, heat)} and the heat left uncovered."""
@@ -105,7 +122,9 @@ def chp_heat_led(heat_kw: float, models: list[ChpUnits]) -> tuple[dict[str, tupl
     return out, left
 
 
-def _hp_units(plan: ThermalRulePlan, hps: list[HpUnits], free: dict[str, int], mode: str, left_kw: float) -> float:
+def _hp_units(
+    plan: ThermalRulePlan, hps: list[HpUnits], free: dict[str, int], mode: str, left_kw: float
+) -> float:
     """Give ``mode`` (cooling or heating) whole heat-pump units from those still ``free`` until
     ``left_kw`` is covered; appends (model, unit, mode, p_el_kw, q_kw) to ``plan.hp``; returns
     what is left."""
@@ -121,8 +140,14 @@ def _hp_units(plan: ThermalRulePlan, hps: list[HpUnits], free: dict[str, int], m
     return left_kw
 
 
-def thermal_rule(heat_kw: float, cooling_kw: float, chps: list[ChpUnits], hps: list[HpUnits],
-                 boilers: list[tuple[str, float]], chillers: list[tuple[str, float, float]]) -> ThermalRulePlan:
+def thermal_rule(
+    heat_kw: float,
+    cooling_kw: float,
+    chps: list[ChpUnits],
+    hps: list[HpUnits],
+    boilers: list[tuple[str, float]],
+    chillers: list[tuple[str, float, float]],
+) -> ThermalRulePlan:
     """The rule-based thermal dispatch of one hub (SPEC §4 "CHP following heat demand").
 
     ``heat_kw``: heating + DHW demand net of solar thermal; ``cooling_kw``: cooling demand;
@@ -148,7 +173,9 @@ def thermal_rule(heat_kw: float, cooling_kw: float, chps: list[ChpUnits], hps: l
         q = min(heat_left, cap)
         plan.boiler[model] = q
         heat_left -= q
-    if not chps:  # chillers without a CHP: what the heat pumps could not cool, on boiler/network heat
+    if (
+        not chps
+    ):  # chillers without a CHP: what the heat pumps could not cool, on boiler/network heat
         for model, cap, cop in chillers:
             c = min(cooling_left, cap)
             plan.chiller[model] = c

@@ -35,8 +35,15 @@ class SiteProfile:
 
     def __post_init__(self) -> None:
         idx = pd.DatetimeIndex(self.hourly.index)
-        keys = pd.DataFrame({"month": idx.month, "hol": is_holiday_day(idx).astype(int), "hour": idx.hour}, index=idx)
-        self.table = self.hourly.select_dtypes("number").groupby([keys["month"], keys["hol"], keys["hour"]]).mean()
+        keys = pd.DataFrame(
+            {"month": idx.month, "hol": is_holiday_day(idx).astype(int), "hour": idx.hour},
+            index=idx,
+        )
+        self.table = (
+            self.hourly.select_dtypes("number")
+            .groupby([keys["month"], keys["hol"], keys["hour"]])
+            .mean()
+        )
 
     def columns(self) -> list[str]:
         return list(self.table.columns)
@@ -66,22 +73,40 @@ def _location(lat: float, lon: float, altitude_m: float) -> pvlib.location.Locat
     return pvlib.location.Location(lat, lon, altitude=altitude_m)
 
 
-def clearsky_yield(times_utc: pd.DatetimeIndex, lat: float, lon: float, altitude_m: float = 0.0,
-                   performance_ratio: float = 0.85) -> np.ndarray:
+def clearsky_yield(
+    times_utc: pd.DatetimeIndex,
+    lat: float,
+    lon: float,
+    altitude_m: float = 0.0,
+    performance_ratio: float = 0.85,
+) -> np.ndarray:
     """Clear-sky specific yield (kW/kWp) at the middle of each step: PR × GHI_clear / 1 kW/m²."""
     times = pd.DatetimeIndex(times_utc)
     if len(times) > 1 and (times[1:] - times[:-1] == times[1] - times[0]).all():
-        return _clearsky_regular(times[0], len(times), times[1] - times[0], lat, lon, altitude_m, performance_ratio).copy()
+        return _clearsky_regular(
+            times[0], len(times), times[1] - times[0], lat, lon, altitude_m, performance_ratio
+        ).copy()
     return _clearsky(times, lat, lon, altitude_m, performance_ratio)
 
 
 @lru_cache(maxsize=32)
-def _clearsky_regular(t0: pd.Timestamp, n: int, step: pd.Timedelta, lat: float, lon: float, altitude_m: float,
-                      performance_ratio: float) -> np.ndarray:
-    return _clearsky(pd.date_range(t0, periods=n, freq=step), lat, lon, altitude_m, performance_ratio)
+def _clearsky_regular(
+    t0: pd.Timestamp,
+    n: int,
+    step: pd.Timedelta,
+    lat: float,
+    lon: float,
+    altitude_m: float,
+    performance_ratio: float,
+) -> np.ndarray:
+    return _clearsky(
+        pd.date_range(t0, periods=n, freq=step), lat, lon, altitude_m, performance_ratio
+    )
 
 
-def _clearsky(times: pd.DatetimeIndex, lat: float, lon: float, altitude_m: float, performance_ratio: float) -> np.ndarray:
+def _clearsky(
+    times: pd.DatetimeIndex, lat: float, lon: float, altitude_m: float, performance_ratio: float
+) -> np.ndarray:
     if len(times) > 1:
         mid = times + (times[1] - times[0]) / 2
     else:
@@ -108,8 +133,13 @@ class Forecaster:
     pv_correction_tau_h: float = 3.0
 
     # ---- loads
-    def load_kw(self, column: str, times: pd.DatetimeIndex, history: pd.Series | None = None,
-                latest_kw: float | None = None) -> np.ndarray:
+    def load_kw(
+        self,
+        column: str,
+        times: pd.DatetimeIndex,
+        history: pd.Series | None = None,
+        latest_kw: float | None = None,
+    ) -> np.ndarray:
         """Load forecast: same weekday/time of the last ``weeks`` weeks blended with the profile."""
         prof = self.profile.at(column, times)
         out = prof.copy()
@@ -121,7 +151,11 @@ class Forecaster:
             arr = np.vstack(stack)
             n_valid = np.sum(~np.isnan(arr), axis=0)
             with np.errstate(invalid="ignore", divide="ignore"):
-                mean = np.where(n_valid > 0, np.nansum(np.nan_to_num(arr, nan=0.0), axis=0) / np.maximum(n_valid, 1), prof)
+                mean = np.where(
+                    n_valid > 0,
+                    np.nansum(np.nan_to_num(arr, nan=0.0), axis=0) / np.maximum(n_valid, 1),
+                    prof,
+                )
             w = self.history_weight_max * n_valid / self.weeks
             out = w * mean + (1 - w) * prof
         if latest_kw is not None and latest_kw == latest_kw and len(times):
@@ -132,22 +166,31 @@ class Forecaster:
         return np.clip(out, 0.0, None)
 
     # ---- weather
-    def temperature(self, column: str, times: pd.DatetimeIndex, latest_c: float | None = None,
-                    tau_h: float = 6.0) -> np.ndarray:
+    def temperature(
+        self,
+        column: str,
+        times: pd.DatetimeIndex,
+        latest_c: float | None = None,
+        tau_h: float = 6.0,
+    ) -> np.ndarray:
         """Outdoor temperature (°C): the typical-day profile plus the current deviation from it
         (a measured value, e.g. a weather station) fading with a ``tau_h`` time constant. Without a
         profile column: the measurement held, else 15 °C. Never NaN."""
         if column in self.profile.columns():
             prof = self.profile.at(column, times)
         else:
-            prof = np.full(len(times), latest_c if latest_c is not None and latest_c == latest_c else 15.0)
+            prof = np.full(
+                len(times), latest_c if latest_c is not None and latest_c == latest_c else 15.0
+            )
         out = prof.copy()
         if latest_c is not None and latest_c == latest_c and len(times):
             lead_h = (times - times[0]).total_seconds().to_numpy() / 3600.0
             out = out + (float(latest_c) - prof[0]) * np.exp(-lead_h / tau_h)
         return np.where(np.isfinite(out), out, 15.0)
 
-    def solar_thermal(self, column: str, times: pd.DatetimeIndex, pv_correction: float | None = None) -> np.ndarray:
+    def solar_thermal(
+        self, column: str, times: pd.DatetimeIndex, pv_correction: float | None = None
+    ) -> np.ndarray:
         """Solar-thermal specific output (kW/m²): clear sky × the column's climatological ratio
         (as :meth:`pv_yield`), scaled by the PV's current cloud correction relative to its own
         climatology when one is given (no collector telemetry needed)."""
@@ -159,8 +202,13 @@ class Forecaster:
         return np.clip(out, 0.0, 1.2)
 
     # ---- PV
-    def pv_correction(self, column: str, measured_yield: pd.Series | None, now: pd.Timestamp,
-                      lookback_h: float = 3.0) -> float | None:
+    def pv_correction(
+        self,
+        column: str,
+        measured_yield: pd.Series | None,
+        now: pd.Timestamp,
+        lookback_h: float = 3.0,
+    ) -> float | None:
         """Measured / clear-sky energy over the last ``lookback_h`` daylight hours (None: no data)."""
         if measured_yield is None or not len(measured_yield):
             return None
@@ -173,8 +221,13 @@ class Forecaster:
             return None
         return float(np.clip(h.to_numpy().sum() / max(cs.sum(), 1e-6), 0.0, 1.3))
 
-    def pv_yield(self, column: str, times: pd.DatetimeIndex, measured_yield: pd.Series | None = None,
-                 now: pd.Timestamp | None = None) -> np.ndarray:
+    def pv_yield(
+        self,
+        column: str,
+        times: pd.DatetimeIndex,
+        measured_yield: pd.Series | None = None,
+        now: pd.Timestamp | None = None,
+    ) -> np.ndarray:
         """Specific-yield forecast (kW/kWp): clear sky × correction (learned, then climatological)."""
         cs = clearsky_yield(times, self.lat, self.lon, self.altitude_m)
         prof = self.profile.at(column, times) if column in self.profile.columns() else cs * 0.7
@@ -205,7 +258,9 @@ class Forecaster:
         if self.sale_column is not None:
             base = self.profile.at(self.sale_column, times).astype(float)
         else:
-            base = np.full(len(times), (self.sale_eur_per_kwh or 0.0) * 1000.0 / max(self.sale_factor, 1e-9))
+            base = np.full(
+                len(times), (self.sale_eur_per_kwh or 0.0) * 1000.0 / max(self.sale_factor, 1e-9)
+            )
         if feed is not None and len(feed):
             live = feed.reindex(pd.DatetimeIndex(times).floor("15min")).to_numpy(dtype=float)
             base = np.where(np.isfinite(live), live, base)

@@ -29,8 +29,18 @@ from ems.operation.state import DeviceKey, PlantState
 log = logging.getLogger(__name__)
 
 #: Device kinds that receive setpoints (and get their safe setpoint when their telemetry is stale).
-CONTROLLABLE = ("battery", "ev_charger", "ai_cluster", "chp", "heat_pump", "boiler", "absorption_chiller",
-                "thermal_storage", "dh_station", "elec_link")
+CONTROLLABLE = (
+    "battery",
+    "ev_charger",
+    "ai_cluster",
+    "chp",
+    "heat_pump",
+    "boiler",
+    "absorption_chiller",
+    "thermal_storage",
+    "dh_station",
+    "elec_link",
+)
 
 
 def thermal_devices(s: OperationSetup) -> list[tuple[str, str, str, float | None]]:
@@ -41,7 +51,7 @@ def thermal_devices(s: OperationSetup) -> list[tuple[str, str, str, float | None
 
     out: list[tuple[str, str, str, float | None]] = []
     for hub in s.hubs:
-        for (h, carrier) in s.thermal_demands:
+        for h, carrier in s.thermal_demands:
             if h == hub:
                 out.append((hub, "heat_meter", carrier, None))
         if s.temperature_columns() or s.solar_thermal_columns():
@@ -49,18 +59,37 @@ def thermal_devices(s: OperationSetup) -> list[tuple[str, str, str, float | None
         for c in s.chps.get(hub, []):
             out.append((hub, "chp", c.model, c.n.value()))
         for hp, dev in s.hp_units(hub):
-            worst = max(cap / cop for m in hp.modes for t in (-15.0, 7.0, 45.0) for cop, cap in [cop_and_capacity(hp.spec, m, t)])
+            worst = max(
+                cap / cop
+                for m in hp.modes
+                for t in (-15.0, 7.0, 45.0)
+                for cop, cap in [cop_and_capacity(hp.spec, m, t)]
+            )
             out.append((hub, "heat_pump", dev, max(worst, hp.spec.p_el_kw)))
         for b in s.boilers.get(hub, []):
             out.append((hub, "boiler", b.model, b.size_kw.value()))
         for c in s.chillers.get(hub, []):
             out.append((hub, "absorption_chiller", c.model, c.n.value()))
         for key, store in s.stores.get(hub, {}).items():
-            out.append((hub, "thermal_storage", key, max(store.spec.c_rate_per_h * float(pyo.value(store.capacity_expr())), 0.1)))
+            out.append(
+                (
+                    hub,
+                    "thermal_storage",
+                    key,
+                    max(store.spec.c_rate_per_h * float(pyo.value(store.capacity_expr())), 0.1),
+                )
+            )
         if hub in s.dh_stations:
             out.append((hub, "dh_station", "main", s.dh_stations[hub].max_kw))
         if hub in s.links:
-            out.append((hub, "elec_link", "main", max(s.links[hub].give_max_kw, s.links[hub].take_max_kw, 0.1)))
+            out.append(
+                (
+                    hub,
+                    "elec_link",
+                    "main",
+                    max(s.links[hub].give_max_kw, s.links[hub].take_max_kw, 0.1),
+                )
+            )
     return out
 
 
@@ -72,20 +101,33 @@ class StepOutcome:
 
 
 class OperationService:
-    def __init__(self, site: SiteConfig, setup: OperationSetup, forecaster: Forecaster,
-                 controller: Controller | None = None, state: PlantState | None = None) -> None:
+    def __init__(
+        self,
+        site: SiteConfig,
+        setup: OperationSetup,
+        forecaster: Forecaster,
+        controller: Controller | None = None,
+        state: PlantState | None = None,
+    ) -> None:
         self.site, self.setup, self.fc = site, setup, forecaster
         self.controller = controller or Controller(
-            setup, n_steps=site.n_steps, dt_h=site.dt_h, time_limit_s=site.solver.time_limit_s,
-            mip_rel_gap=site.solver.mip_rel_gap, mip_abs_gap_eur=site.solver.mip_abs_gap_eur, threads=site.solver.threads,
-            slack_penalty_eur_per_kwh=site.solver.slack_penalty_eur_per_kwh, ev_safe_kw=site.ev_safe_kw,
-            warm_start=site.solver.warm_start)
+            setup,
+            n_steps=site.n_steps,
+            dt_h=site.dt_h,
+            time_limit_s=site.solver.time_limit_s,
+            mip_rel_gap=site.solver.mip_rel_gap,
+            mip_abs_gap_eur=site.solver.mip_abs_gap_eur,
+            threads=site.solver.threads,
+            slack_penalty_eur_per_kwh=site.solver.slack_penalty_eur_per_kwh,
+            ev_safe_kw=site.ev_safe_kw,
+            warm_start=site.solver.warm_start,
+        )
         self.state = state or PlantState()
         self.pending_hours: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ devices
     def pv_ids(self, hub: str) -> list[str]:
-        return [pv.name[len(hub) + 1:] for pv in self.setup.pvs.get(hub, [])]
+        return [pv.name[len(hub) + 1 :] for pv in self.setup.pvs.get(hub, [])]
 
     def devices(self) -> list[tuple[str, str, str, float | None]]:
         """Every device the EMS expects telemetry from: (hub, kind, id, rated kW)."""
@@ -95,12 +137,14 @@ class OperationService:
             grid = s.grids.get(hub)
             out.append((hub, "meter", "main", grid.contract_kw if grid else None))
             for pv in s.pvs.get(hub, []):
-                out.append((hub, "pv", pv.name[len(hub) + 1:], max(pv.fixed_kwp or 0.0, 0.1) * 1.3))
+                out.append(
+                    (hub, "pv", pv.name[len(hub) + 1 :], max(pv.fixed_kwp or 0.0, 0.1) * 1.3)
+                )
             if hub in s.batteries:
                 bat = s.batteries[hub]
                 cap = bat.capacity.value() if bat.capacity else 0.0
                 out.append((hub, "battery", "bess", max(cap * bat.spec.c_rate_per_h, 0.1)))
-            for c in (s.ev_points[hub].points if hub in s.ev_points else []):
+            for c in s.ev_points[hub].points if hub in s.ev_points else []:
                 out.append((hub, "ev_charger", c.point_id, c.p_kw))
         for cid, ai in s.ai_clusters.items():
             out.append((ai.hub, "ai_cluster", cid, ai.rated_kw))
@@ -121,13 +165,18 @@ class OperationService:
         if kind == "ev_charger":
             return bool(payload.get("plugged")) and not (before or {}).get("plugged", False)
         if kind == "ai_cluster":
-            return float(payload.get("queued_e_kwh") or 0) > float((before or {}).get("queued_e_kwh") or 0) + 1e-6
+            return (
+                float(payload.get("queued_e_kwh") or 0)
+                > float((before or {}).get("queued_e_kwh") or 0) + 1e-6
+            )
         return False
 
     def on_job(self, key: DeviceKey, payload: dict[str, Any]) -> bool:
         """Take a validated AI job announcement; True when it adds work (on-demand step)."""
         if key[1] != "ai_cluster" or key[2] not in self.setup.ai_clusters:
-            log.warning("job announcement for %s ignored: not an AI cluster of this site", "/".join(key))
+            log.warning(
+                "job announcement for %s ignored: not an AI cluster of this site", "/".join(key)
+            )
             return False
         return self.state.ingest_job(key, payload)
 
@@ -138,13 +187,23 @@ class OperationService:
         st, s = self.state, self.setup
         kw = sum(st.value((hub, "chp", c.model), "p_kw") for c in s.chps.get(hub, []))
         kw -= sum(st.value((hub, "heat_pump", dev), "p_kw") for _hp, dev in s.hp_units(hub))
-        kw -= sum(st.value((hub, "absorption_chiller", c.model), "p_kw") for c in s.chillers.get(hub, []))
+        kw -= sum(
+            st.value((hub, "absorption_chiller", c.model), "p_kw") for c in s.chillers.get(hub, [])
+        )
         if hub in s.links:
-            kw += st.value((hub, "elec_link", "main"), "take_kw") - st.value((hub, "elec_link", "main"), "give_kw")
+            kw += st.value((hub, "elec_link", "main"), "take_kw") - st.value(
+                (hub, "elec_link", "main"), "give_kw"
+            )
         return kw
 
-    def _thermal_inputs(self, inp: StepInput, start: pd.Timestamp, now: pd.Timestamp, times: pd.DatetimeIndex,
-                        forecast: dict[str, np.ndarray]) -> None:
+    def _thermal_inputs(
+        self,
+        inp: StepInput,
+        start: pd.Timestamp,
+        now: pd.Timestamp,
+        times: pd.DatetimeIndex,
+        forecast: dict[str, np.ndarray],
+    ) -> None:
         """Forecasts of every other data column the model reads (thermal demands from the heat
         meters' history blended with the profile, outdoor temperature from the profile plus the
         weather station's deviation, solar thermal from clear sky) and the stores' state."""
@@ -159,7 +218,9 @@ class OperationService:
         st.record_history(start, measured, {})
         for (hub, carrier), dem in s.thermal_demands.items():
             key = f"{hub}.{carrier}"
-            inp.columns[dem.column] = fc.load_kw(dem.column, times, st.series(st.load_history.get(key)), measured[key])
+            inp.columns[dem.column] = fc.load_kw(
+                dem.column, times, st.series(st.load_history.get(key)), measured[key]
+            )
             forecast[f"{hub}.{carrier}_load_kw"] = inp.columns[dem.column]
         t_now = None
         weather = [p for k, p in st.latest.items() if k.split("/")[1] == "weather"]
@@ -180,7 +241,12 @@ class OperationService:
                     inp.store_soc[(hub, key)] = float(p["soc_pct"]) / 100.0
 
     # ------------------------------------------------------------------ the step
-    def step(self, start: pd.Timestamp, now: pd.Timestamp | None = None, time_limit_s: float | None = None) -> StepOutcome:
+    def step(
+        self,
+        start: pd.Timestamp,
+        now: pd.Timestamp | None = None,
+        time_limit_s: float | None = None,
+    ) -> StepOutcome:
         """Estimate, forecast, update the model and solve for the horizon starting at ``start``."""
         s, st, fc = self.setup, self.state, self.fc
         now = now if now is not None else start
@@ -193,10 +259,12 @@ class OperationService:
         for hub in s.hubs:
             ev_ids = [c.point_id for c in s.ev_points[hub].points] if hub in s.ev_points else []
             ai_ids = [cid for cid, a in s.ai_clusters.items() if a.hub == hub]
-            loads[hub] = st.hub_load_kw(hub, self.pv_ids(hub), ev_ids, ai_ids, extra_kw=self._thermal_electric_kw(hub))
+            loads[hub] = st.hub_load_kw(
+                hub, self.pv_ids(hub), ev_ids, ai_ids, extra_kw=self._thermal_electric_kw(hub)
+            )
             pv_now = 0.0
             for pv in s.pvs.get(hub, []):
-                key = (hub, "pv", pv.name[len(hub) + 1:])
+                key = (hub, "pv", pv.name[len(hub) + 1 :])
                 p = st.latest.get("/".join(key))
                 if p is not None and (pv.fixed_kwp or 0) > 0:
                     yields[pv.spec.yield_column] = float(p["p_kw"]) / float(pv.fixed_kwp)
@@ -207,7 +275,9 @@ class OperationService:
         forecast: dict[str, np.ndarray] = {}
         load_fc = {}
         for hub, dem in s.demands.items():
-            load_fc[hub] = fc.load_kw(dem.column, times, st.series(st.load_history.get(hub)), loads.get(hub))
+            load_fc[hub] = fc.load_kw(
+                dem.column, times, st.series(st.load_history.get(hub)), loads.get(hub)
+            )
             forecast[f"{hub}.load_kw"] = load_fc[hub]
         pv_fc = {}
         for col in s.yield_columns():
@@ -216,10 +286,17 @@ class OperationService:
         pz_feed = st.pz_feed()
         if pz_feed is not None:
             forecast["market.pz_eur_per_mwh"] = fc.pz_eur_per_mwh(times, pz_feed)
-        inp = StepInput(start, load_fc, pv_fc, fc.price_buy(times, self.site.timezone), fc.price_sell(times, pz_feed),
-                        net_now_kw=net_now, time_limit_s=time_limit_s)
+        inp = StepInput(
+            start,
+            load_fc,
+            pv_fc,
+            fc.price_buy(times, self.site.timezone),
+            fc.price_sell(times, pz_feed),
+            net_now_kw=net_now,
+            time_limit_s=time_limit_s,
+        )
         self._thermal_inputs(inp, start, now, times, forecast)
-        for hub, bat in s.batteries.items():
+        for hub, _bat in s.batteries.items():
             p = st.latest.get(f"{hub}/battery/bess")
             if p is not None:
                 inp.battery_soc[hub] = float(p["soc_pct"]) / 100.0
@@ -229,10 +306,21 @@ class OperationService:
                 if sess is not None:
                     first = 1.0 - min(max((now - start).total_seconds() / 3600 / dt, 0.0), 0.99)
                     due = sess.departure_step
-                    if st.value((hub, "ev_charger", c.point_id), "cars_waiting") > 0 and sess.need_kwh > 0:
+                    if (
+                        st.value((hub, "ev_charger", c.point_id), "cars_waiting") > 0
+                        and sess.need_kwh > 0
+                    ):
                         # cars wait for a charger: finish this one as fast as it can charge, then free it
                         p_max = min(c.p_kw, sess.p_vehicle_kw or c.p_kw) * c.eta
-                        due = max(1, min(due, math.ceil(sess.need_kwh / max(p_max * dt, 1e-9) + (1 - first) - 1e-9)))
+                        due = max(
+                            1,
+                            min(
+                                due,
+                                math.ceil(
+                                    sess.need_kwh / max(p_max * dt, 1e-9) + (1 - first) - 1e-9
+                                ),
+                            ),
+                        )
                     sess = type(sess)(sess.need_kwh, due, sess.p_vehicle_kw, sess.room_kwh, first)
                 inp.ev_sessions[(hub, c.point_id)] = sess
         for cid, ai in s.ai_clusters.items():

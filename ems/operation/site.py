@@ -38,7 +38,7 @@ class AiClusterSite(_Strict):
     missed_penalty_eur_per_kwh: float = Field(1.0, gt=0)
 
     @model_validator(mode="after")
-    def _floor(self) -> "AiClusterSite":
+    def _floor(self) -> AiClusterSite:
         if self.floor_kw > self.rated_kw:
             raise ValueError("floor_kw must not exceed rated_kw")
         return self
@@ -46,25 +46,41 @@ class AiClusterSite(_Strict):
 
 class SolverSite(_Strict):
     time_limit_s: float = Field(5.0, gt=0)
-    mip_rel_gap: float = Field(1e-4, ge=0, le=1, description="stop when the plan is this close to the bound (relative)…")
-    mip_abs_gap_eur: float = Field(0.05, ge=0, description="…or this close in € over the horizon, whichever comes first. "
-                                   "The objective holds the cost of the load the EMS cannot move, so a relative gap "
-                                   "alone (1 % of a day's bill) could hide an EV shortfall or a missed AI job whose "
-                                   "penalty is below it; the absolute gap bounds what a plan may leave on the table")
+    mip_rel_gap: float = Field(
+        1e-4, ge=0, le=1, description="stop when the plan is this close to the bound (relative)…"
+    )
+    mip_abs_gap_eur: float = Field(
+        0.05,
+        ge=0,
+        description="…or this close in € over the horizon, whichever comes first. "
+        "The objective holds the cost of the load the EMS cannot move, so a relative gap "
+        "alone (1 % of a day's bill) could hide an EV shortfall or a missed AI job whose "
+        "penalty is below it; the absolute gap bounds what a plan may leave on the table",
+    )
     threads: int = Field(1, ge=1)
-    slack_penalty_eur_per_kwh: float = Field(5.0, gt=0, description="unmet/dumped energy in the soft balances")
-    warm_start: bool = Field(True, description="start each solve from the previous plan shifted by one step")
+    slack_penalty_eur_per_kwh: float = Field(
+        5.0, gt=0, description="unmet/dumped energy in the soft balances"
+    )
+    warm_start: bool = Field(
+        True, description="start each solve from the previous plan shifted by one step"
+    )
 
 
 class StoreSite(_Strict):
     kind: Literal["sqlite", "influx"] = "sqlite"
-    path: str = "ems-state.sqlite"  # daemon state and ledger (always); time series too with kind sqlite
-    influx: dict[str, Any] | None = Field(None, description="adapters.influx InfluxSettings (kind influx)")
+    path: str = (
+        "ems-state.sqlite"  # daemon state and ledger (always); time series too with kind sqlite
+    )
+    influx: dict[str, Any] | None = Field(
+        None, description="adapters.influx InfluxSettings (kind influx)"
+    )
 
     @model_validator(mode="after")
-    def _influx(self) -> "StoreSite":
+    def _influx(self) -> StoreSite:
         if self.kind == "influx" and not self.influx:
-            raise ValueError("kind influx needs an influx: section (url, database/bucket, token...)")
+            raise ValueError(
+                "kind influx needs an influx: section (url, database/bucket, token...)"
+            )
         return self
 
 
@@ -72,17 +88,24 @@ class SiteConfig(_Strict):
     community: str = Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
     scenario: str
     sizes: str
-    sizes_override: dict[str, dict[str, Any]] = Field(default_factory=dict, description="merged over sizes.yaml per hub")
+    sizes_override: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="merged over sizes.yaml per hub"
+    )
     timezone: str = "Europe/Rome"
     step_min: int = Field(15, ge=1, le=60)
     horizon_h: float = Field(48, gt=0, le=168)
-    stale_after_steps: float = Field(2, gt=0, description="telemetry older than this many steps → device fallback")
+    stale_after_steps: float = Field(
+        2, gt=0, description="telemetry older than this many steps → device fallback"
+    )
     ev_safe_kw: float = Field(3.7, ge=0, description="EV power in fallback (rule-based mode)")
     ev_short_penalty_eur_per_kwh: float = Field(2.0, gt=0)
     solver: SolverSite = SolverSite()
     ai_clusters: list[AiClusterSite] = []
-    mqtt: dict[str, Any] | None = Field(None, description="adapters.mqtt MqttSettings without community; "
-                                        "absent: embedded broker on a free port")
+    mqtt: dict[str, Any] | None = Field(
+        None,
+        description="adapters.mqtt MqttSettings without community; "
+        "absent: embedded broker on a free port",
+    )
     store: StoreSite = StoreSite()
 
     _path: Path | None = PrivateAttr(None)
@@ -93,7 +116,7 @@ class SiteConfig(_Strict):
         return self._path
 
     @model_validator(mode="after")
-    def _steps(self) -> "SiteConfig":
+    def _steps(self) -> SiteConfig:
         if (self.horizon_h * 60) % self.step_min:
             raise ValueError("horizon_h must be a whole number of steps")
         return self
@@ -137,7 +160,9 @@ def load_site(path: str | Path) -> SiteConfig:
     return site
 
 
-def read_sizes(path: Path, override: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+def read_sizes(
+    path: Path, override: dict[str, dict[str, Any]] | None = None
+) -> dict[str, dict[str, Any]]:
     """``hubs`` of a sizes.yaml written by ``ems design``, with per-hub overrides merged."""
     try:
         raw = yaml.safe_load(path.read_text()) or {}
@@ -145,10 +170,16 @@ def read_sizes(path: Path, override: dict[str, dict[str, Any]] | None = None) ->
         raise ConfigError(str(path), "-", f"not valid YAML: {exc}".splitlines()[0]) from None
     hubs = raw.get("hubs") if isinstance(raw, dict) else None
     if not isinstance(hubs, dict):
-        raise ConfigError(str(path), "hubs", "missing: expected the sizes.yaml written by `ems design`")
+        raise ConfigError(
+            str(path), "hubs", "missing: expected the sizes.yaml written by `ems design`"
+        )
     out = {h: dict(v or {}) for h, v in hubs.items()}
     for hub, over in (override or {}).items():
         merged = out.setdefault(hub, {})
         for k, v in over.items():
-            merged[k] = {**merged.get(k, {}), **v} if isinstance(v, dict) and isinstance(merged.get(k), dict) else v
+            merged[k] = (
+                {**merged.get(k, {}), **v}
+                if isinstance(v, dict) and isinstance(merged.get(k), dict)
+                else v
+            )
     return out

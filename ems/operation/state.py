@@ -35,17 +35,29 @@ def _unk(s: str) -> DeviceKey:
 
 @dataclass
 class PlantState:
-    latest: dict[str, dict[str, Any]] = field(default_factory=dict)  # "hub/kind/id" -> payload (JSON) with ts
+    latest: dict[str, dict[str, Any]] = field(
+        default_factory=dict
+    )  # "hub/kind/id" -> payload (JSON) with ts
     load_history: dict[str, dict[str, float]] = field(default_factory=dict)  # hub -> {iso ts: kW}
-    pv_history: dict[str, dict[str, float]] = field(default_factory=dict)  # yield column -> {iso ts: kW/kWp}
-    counters: dict[str, list[float]] = field(default_factory=dict)  # hub -> [epoch s, import kWh, export kWh]
-    boundaries: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # hub -> {hour epoch: [imp, exp]}
+    pv_history: dict[str, dict[str, float]] = field(
+        default_factory=dict
+    )  # yield column -> {iso ts: kW/kWp}
+    counters: dict[str, list[float]] = field(
+        default_factory=dict
+    )  # hub -> [epoch s, import kWh, export kWh]
+    boundaries: dict[str, dict[str, list[float]]] = field(
+        default_factory=dict
+    )  # hub -> {hour epoch: [imp, exp]}
     ledger: dict[str, dict[str, Any]] = field(default_factory=dict)  # hour epoch -> closed hour row
     last_step: str | None = None
     alerts: list[dict[str, Any]] = field(default_factory=list)
     rejected: int = 0
-    ai_job_book: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # "hub/kind/id" -> job id -> latest announcement
-    ai_jobs_closed: list[dict[str, Any]] = field(default_factory=list)  # done/cancelled/expired (last 200)
+    ai_job_book: dict[str, dict[str, dict[str, Any]]] = field(
+        default_factory=dict
+    )  # "hub/kind/id" -> job id -> latest announcement
+    ai_jobs_closed: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # done/cancelled/expired (last 200)
 
     # ------------------------------------------------------------------ ingest
     def ingest(self, key: DeviceKey, payload: dict[str, Any]) -> list[dict[str, Any]]:
@@ -55,9 +67,17 @@ class PlantState:
         if prev is not None and pd.Timestamp(prev["ts"]) > pd.Timestamp(payload["ts"]):
             return []  # out of order: keep the newer one
         self.latest[_k(key)] = payload
-        if kind == "meter" and payload.get("import_e_kwh") is not None and payload.get("export_e_kwh") is not None:
-            return self._counter(hub, pd.Timestamp(payload["ts"]).timestamp(), float(payload["import_e_kwh"]),
-                                 float(payload["export_e_kwh"]))
+        if (
+            kind == "meter"
+            and payload.get("import_e_kwh") is not None
+            and payload.get("export_e_kwh") is not None
+        ):
+            return self._counter(
+                hub,
+                pd.Timestamp(payload["ts"]).timestamp(),
+                float(payload["import_e_kwh"]),
+                float(payload["export_e_kwh"]),
+            )
         return []
 
     def _counter(self, hub: str, t: float, imp: float, exp: float) -> list[dict[str, Any]]:
@@ -69,7 +89,9 @@ class PlantState:
         if prev is None or t <= prev[0]:
             return []
         t0, i0, e0 = prev
-        if imp < i0 or exp < e0:  # meter reset/replacement: the hour is left to accounting's correction
+        if (
+            imp < i0 or exp < e0
+        ):  # meter reset/replacement: the hour is left to accounting's correction
             return []
         b = self.boundaries.setdefault(hub, {})
         h = math.floor(t0 / 3600) * 3600 + 3600
@@ -92,8 +114,13 @@ class PlantState:
             imp = {h: self.boundaries[h][hs][0] - self.boundaries[h][start][0] for h in hubs}
             exp = {h: self.boundaries[h][hs][1] - self.boundaries[h][start][1] for h in hubs}
             imp_wh, exp_wh = round(1000 * sum(imp.values())), round(1000 * sum(exp.values()))
-            row = {"hour_utc": int(start), "import_wh": imp_wh, "export_wh": exp_wh,
-                   "shared_wh": min(imp_wh, exp_wh), "by_hub": {h: [round(1000 * imp[h]), round(1000 * exp[h])] for h in hubs}}
+            row = {
+                "hour_utc": int(start),
+                "import_wh": imp_wh,
+                "export_wh": exp_wh,
+                "shared_wh": min(imp_wh, exp_wh),
+                "by_hub": {h: [round(1000 * imp[h]), round(1000 * exp[h])] for h in hubs},
+            }
             self.ledger[start] = row
             closed.append(row)
         # keep boundaries of the last day only
@@ -112,21 +139,34 @@ class PlantState:
         v = None if p is None else p.get(name)
         return default if v is None else float(v)
 
-    def hub_load_kw(self, hub: str, pv_ids: list[str], ev_ids: list[str], ai_ids: list[str],
-                    extra_kw: float = 0.0) -> float | None:
+    def hub_load_kw(
+        self,
+        hub: str,
+        pv_ids: list[str],
+        ev_ids: list[str],
+        ai_ids: list[str],
+        extra_kw: float = 0.0,
+    ) -> float | None:
         """Load = import − export + PV − battery − EV − AI + ``extra_kw`` (other generation minus
         other flexible uses, e.g. CHP − heat pumps + link take − give) (None without a meter reading)."""
         if _k((hub, "meter", "main")) not in self.latest:
             return None
-        load = self.value((hub, "meter", "main"), "import_p_kw") - self.value((hub, "meter", "main"), "export_p_kw")
+        load = self.value((hub, "meter", "main"), "import_p_kw") - self.value(
+            (hub, "meter", "main"), "export_p_kw"
+        )
         load += sum(self.value((hub, "pv", i), "p_kw") for i in pv_ids)
         load -= self.value((hub, "battery", "bess"), "p_kw")
         load -= sum(self.value((hub, "ev_charger", i), "p_kw") for i in ev_ids)
         load -= sum(self.value((hub, "ai_cluster", i), "p_kw") for i in ai_ids)
         return max(load + extra_kw, 0.0)
 
-    def record_history(self, at: pd.Timestamp, loads: dict[str, float | None], yields: dict[str, float | None],
-                       keep_days: float = 35) -> None:
+    def record_history(
+        self,
+        at: pd.Timestamp,
+        loads: dict[str, float | None],
+        yields: dict[str, float | None],
+        keep_days: float = 35,
+    ) -> None:
         iso = at.isoformat()
         for hub, v in loads.items():
             if v is not None:
@@ -148,15 +188,25 @@ class PlantState:
         s.index = pd.to_datetime(s.index, utc=True)
         return s.sort_index()
 
-    def ev_session(self, key: DeviceKey, start: pd.Timestamp, dt_h: float, default_stay_h: float = 8.0) -> EvSession | None:
+    def ev_session(
+        self, key: DeviceKey, start: pd.Timestamp, dt_h: float, default_stay_h: float = 8.0
+    ) -> EvSession | None:
         p = self.latest.get(_k(key))
         if not p or not p.get("plugged"):
             return None
-        need = max(float(p.get("requested_e_kwh") or 0.0) - float(p.get("session_e_kwh") or 0.0), 0.0)
-        dep = pd.Timestamp(p["departure"]) if p.get("departure") else pd.Timestamp(p["ts"]) + pd.Timedelta(hours=default_stay_h)
+        need = max(
+            float(p.get("requested_e_kwh") or 0.0) - float(p.get("session_e_kwh") or 0.0), 0.0
+        )
+        dep = (
+            pd.Timestamp(p["departure"])
+            if p.get("departure")
+            else pd.Timestamp(p["ts"]) + pd.Timedelta(hours=default_stay_h)
+        )
         steps = max(1, math.ceil((dep - start).total_seconds() / 3600 / dt_h - 1e-9))
         p_car = p.get("vehicle_p_max_kw")
-        return EvSession(need_kwh=need, departure_step=steps, p_vehicle_kw=float(p_car) if p_car else None)
+        return EvSession(
+            need_kwh=need, departure_step=steps, p_vehicle_kw=float(p_car) if p_car else None
+        )
 
     def ingest_job(self, key: DeviceKey, payload: dict[str, Any]) -> bool:
         """Take a validated job announcement (latest per job id wins); True when it adds work
@@ -183,9 +233,13 @@ class PlantState:
             for jid, p in list(book.items()):
                 if pd.Timestamp(p["deadline"]) + pd.Timedelta(hours=grace_h) < now:
                     del book[jid]
-                    self.ai_jobs_closed = (self.ai_jobs_closed + [{"cluster": ck, **p, "status": "expired"}])[-200:]
-                    alerts.append(f"AI job {ck}/{jid} dropped: deadline {p['deadline']} passed {grace_h:g} h ago "
-                                  "with no done/cancelled announcement")
+                    self.ai_jobs_closed = (
+                        self.ai_jobs_closed + [{"cluster": ck, **p, "status": "expired"}]
+                    )[-200:]
+                    alerts.append(
+                        f"AI job {ck}/{jid} dropped: deadline {p['deadline']} passed {grace_h:g} h ago "
+                        "with no done/cancelled announcement"
+                    )
         return alerts
 
     def pz_feed(self) -> pd.Series | None:
@@ -196,12 +250,18 @@ class PlantState:
             return None
         step = pd.Timedelta(minutes=int(p.get("step_min", 60)))
         start = pd.Timestamp(p["start"]).tz_convert("UTC")
-        hourly = pd.Series([float(v) for v in p["pz_eur_per_mwh"]],
-                           index=pd.date_range(start, periods=len(p["pz_eur_per_mwh"]), freq=step))
-        grid = pd.date_range(start.floor("15min"), start + step * len(hourly), freq="15min", inclusive="left")
+        hourly = pd.Series(
+            [float(v) for v in p["pz_eur_per_mwh"]],
+            index=pd.date_range(start, periods=len(p["pz_eur_per_mwh"]), freq=step),
+        )
+        grid = pd.date_range(
+            start.floor("15min"), start + step * len(hourly), freq="15min", inclusive="left"
+        )
         return hourly.reindex(grid, method="ffill")
 
-    def ai_jobs(self, key: DeviceKey, start: pd.Timestamp, dt_h: float, n_steps: int, max_jobs: int = 8) -> list[BatchJob]:
+    def ai_jobs(
+        self, key: DeviceKey, start: pd.Timestamp, dt_h: float, n_steps: int, max_jobs: int = 8
+    ) -> list[BatchJob]:
         """Batch jobs of a cluster over the horizon starting at ``start``.
 
         With job announcements (``…/job``): one job per announced job with the energy still to
@@ -219,35 +279,62 @@ class PlantState:
                     continue
                 first = 0
                 if p.get("earliest_start"):
-                    first = max(0, math.ceil((pd.Timestamp(p["earliest_start"]) - start).total_seconds() / 3600 / dt_h - 1e-9))
+                    first = max(
+                        0,
+                        math.ceil(
+                            (pd.Timestamp(p["earliest_start"]) - start).total_seconds()
+                            / 3600
+                            / dt_h
+                            - 1e-9
+                        ),
+                    )
                 if first >= n_steps:
                     continue  # starts after the horizon
-                due = math.floor((pd.Timestamp(p["deadline"]) - start).total_seconds() / 3600 / dt_h + 1e-9)
+                due = math.floor(
+                    (pd.Timestamp(p["deadline"]) - start).total_seconds() / 3600 / dt_h + 1e-9
+                )
                 due = min(max(due, first + 1, 1), n_steps)
                 jobs.append(BatchJob(jid, left, first, due, p.get("p_max_kw")))
             jobs.sort(key=lambda j: (j.deadline_step, j.job_id))
             if len(jobs) > max_jobs >= 1:
-                rest = jobs[max_jobs - 1:]
-                merged = BatchJob("+".join(j.job_id for j in rest)[:64], sum(j.e_kwh for j in rest),
-                                  min(j.start_step for j in rest), rest[0].deadline_step)
-                jobs = jobs[:max_jobs - 1] + [merged]
+                rest = jobs[max_jobs - 1 :]
+                merged = BatchJob(
+                    "+".join(j.job_id for j in rest)[:64],
+                    sum(j.e_kwh for j in rest),
+                    min(j.start_step for j in rest),
+                    rest[0].deadline_step,
+                )
+                jobs = jobs[: max_jobs - 1] + [merged]
             return jobs
         p = self.latest.get(_k(key))
         if not p or float(p.get("queued_e_kwh") or 0.0) <= 0:
             return []
-        dl = pd.Timestamp(p["next_deadline"]) if p.get("next_deadline") else start + pd.Timedelta(hours=n_steps * dt_h)
+        dl = (
+            pd.Timestamp(p["next_deadline"])
+            if p.get("next_deadline")
+            else start + pd.Timedelta(hours=n_steps * dt_h)
+        )
         steps = max(1, math.floor((dl - start).total_seconds() / 3600 / dt_h + 1e-9))
         return [BatchJob("queue", float(p["queued_e_kwh"]), 0, min(steps, n_steps))]
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict[str, Any]:
-        return {"latest": self.latest, "load_history": self.load_history, "pv_history": self.pv_history,
-                "counters": self.counters, "boundaries": self.boundaries, "ledger": self.ledger,
-                "last_step": self.last_step, "alerts": self.alerts[-50:], "rejected": self.rejected,
-                "ai_job_book": self.ai_job_book, "ai_jobs_closed": self.ai_jobs_closed}
+        return {
+            "latest": self.latest,
+            "load_history": self.load_history,
+            "pv_history": self.pv_history,
+            "counters": self.counters,
+            "boundaries": self.boundaries,
+            "ledger": self.ledger,
+            "last_step": self.last_step,
+            "alerts": self.alerts[-50:],
+            "rejected": self.rejected,
+            "ai_job_book": self.ai_job_book,
+            "ai_jobs_closed": self.ai_jobs_closed,
+        }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "PlantState":
+    def from_dict(cls, d: dict[str, Any]) -> PlantState:
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 
@@ -255,10 +342,14 @@ def _job_left_kwh(p: dict[str, Any]) -> float:
     return max(float(p["energy_kwh"]) - float(p.get("done_e_kwh") or 0.0), 0.0)
 
 
-def tip_of_hour(shared_wh: int, pz_eur_per_mwh: float, plant_kw: float, fc_eur_per_mwh: float = 10.0) -> float:
+def tip_of_hour(
+    shared_wh: int, pz_eur_per_mwh: float, plant_kw: float, fc_eur_per_mwh: float = 10.0
+) -> float:
     """TIP (€) of an hour's shared energy with the accounting rules (power band, Pz, FC north)."""
     base, cap = power_band(Decimal(str(plant_kw)))
-    rate = min(cap, base + max(Decimal(0), PZ_REFERENCE_EUR_PER_MWH - Decimal(str(pz_eur_per_mwh)))) + Decimal(str(fc_eur_per_mwh))
+    rate = min(
+        cap, base + max(Decimal(0), PZ_REFERENCE_EUR_PER_MWH - Decimal(str(pz_eur_per_mwh)))
+    ) + Decimal(str(fc_eur_per_mwh))
     return float(tip_eur(int(shared_wh), rate, Decimal(0)))
 
 

@@ -19,7 +19,8 @@ Setpoints are returned as ``(hub, kind, device, values)``; the controller wraps 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pyomo.environ as pyo
@@ -37,11 +38,17 @@ HEAT_CARRIERS = ("heat", "dhw")
 def update(s: OperationSetup, inp: Any, n: int, fit: Fit) -> None:
     """Write the thermal data of a step into the Params (values only, never structure)."""
     cols = inp.columns
-    for (hub, carrier), dem in s.thermal_demands.items():
+    for (hub, _carrier), dem in s.thermal_demands.items():
         dem.update(fit(cols.get(dem.column), n, f"columns[{dem.column}]"))
     for hps in s.heat_pumps.values():
         for hp in hps:
-            hp.update(fit(cols.get(hp.spec.temperature_column), n, f"columns[{hp.spec.temperature_column}]"))
+            hp.update(
+                fit(
+                    cols.get(hp.spec.temperature_column),
+                    n,
+                    f"columns[{hp.spec.temperature_column}]",
+                )
+            )
     for st in s.solar_thermal.values():
         st.update(fit(cols.get(st.spec.output_column), n, f"columns[{st.spec.output_column}]"))
     for hub, stores in s.stores.items():
@@ -65,7 +72,14 @@ def plan_setpoints(s: OperationSetup, k0: tuple[str, int]) -> list[Raw]:
         for chp in s.chps.get(hub, []):
             b = chp.block
             units = int(round(v(b.u_on[k0])))
-            out.append((hub, "chp", chp.model, {"units_on": units, "p_kw": _r(v(b.p_el_kw[k0])) if units else 0.0}))
+            out.append(
+                (
+                    hub,
+                    "chp",
+                    chp.model,
+                    {"units_on": units, "p_kw": _r(v(b.p_el_kw[k0])) if units else 0.0},
+                )
+            )
         for hp in s.heat_pumps.get(hub, []):
             b = hp.block
             modes: list[tuple[str, float]] = []  # per unit: (mode, P_el)
@@ -82,44 +96,93 @@ def plan_setpoints(s: OperationSetup, k0: tuple[str, int]) -> list[Raw]:
                 out.append((hub, "heat_pump", dev, {"mode": mode, "p_kw": _r(p)}))
         for boiler in s.boilers.get(hub, []):
             b = boiler.block
-            out.append((hub, "boiler", boiler.model, {"heat_kw": _r(sum(v(b.q_kw[c, k0]) for c in b.C))}))
+            out.append(
+                (hub, "boiler", boiler.model, {"heat_kw": _r(sum(v(b.q_kw[c, k0]) for c in b.C))})
+            )
         for ch in s.chillers.get(hub, []):
-            out.append((hub, "absorption_chiller", ch.model, {"cooling_kw": _r(v(ch.block.q_cool_kw[k0]))}))
+            out.append(
+                (hub, "absorption_chiller", ch.model, {"cooling_kw": _r(v(ch.block.q_cool_kw[k0]))})
+            )
         for key, store in s.stores.get(hub, {}).items():
             b = store.block
-            out.append((hub, "thermal_storage", key, {"p_kw": round(v(b.q_charge_kw[k0]) - v(b.q_discharge_kw[k0]), 3) + 0.0}))
+            out.append(
+                (
+                    hub,
+                    "thermal_storage",
+                    key,
+                    {"p_kw": round(v(b.q_charge_kw[k0]) - v(b.q_discharge_kw[k0]), 3) + 0.0},
+                )
+            )
         if hub in s.dh_stations:
             b = s.dh_stations[hub].block
             to, fr = v(b.q_to_kw[k0]), v(b.from_total[k0])
             # without the exclusivity binaries (scenario district_heating.exclusive: false) a plan
             # may inject and withdraw at once; a substation does one or the other: the net flow
-            out.append((hub, "dh_station", "main", {"to_kw": _r(to - min(to, fr)), "from_kw": _r(fr - min(to, fr))}))
+            out.append(
+                (
+                    hub,
+                    "dh_station",
+                    "main",
+                    {"to_kw": _r(to - min(to, fr)), "from_kw": _r(fr - min(to, fr))},
+                )
+            )
         if hub in s.links:
             b = s.links[hub].block
             give, take = v(b.p_to_kw[k0]), v(b.p_from_kw[k0])
-            out.append((hub, "elec_link", "main", {"give_kw": _r(give - min(give, take)), "take_kw": _r(take - min(give, take))}))
+            out.append(
+                (
+                    hub,
+                    "elec_link",
+                    "main",
+                    {"give_kw": _r(give - min(give, take)), "take_kw": _r(take - min(give, take))},
+                )
+            )
     return out
 
 
 def chp_rule_units(chp: Any) -> fallback.ChpUnits:
-    return fallback.ChpUnits(chp.model, int(round(chp.n.value_units())), chp.spec.p_el_kw, chp.spec.min_load,
-                             chp.a_fuel, chp.b_fuel_kw, chp.spec.eta_th)
+    return fallback.ChpUnits(
+        chp.model,
+        int(round(chp.n.value_units())),
+        chp.spec.p_el_kw,
+        chp.spec.min_load,
+        chp.a_fuel,
+        chp.b_fuel_kw,
+        chp.spec.eta_th,
+    )
 
 
 def hp_rule_units(hp: Any, t_amb_c: float) -> fallback.HpUnits:
-    cop, cap = cop_and_capacity(hp.spec, "heating", t_amb_c) if "heating" in hp.modes else (3.0, 0.0)
-    eer, cool = cop_and_capacity(hp.spec, "cooling", t_amb_c) if "cooling" in hp.modes else (3.0, 0.0)
-    return fallback.HpUnits(hp.model, int(round(hp.n.value_units())), tuple(hp.modes), cop, cap, eer, cool)
+    cop, cap = (
+        cop_and_capacity(hp.spec, "heating", t_amb_c) if "heating" in hp.modes else (3.0, 0.0)
+    )
+    eer, cool = (
+        cop_and_capacity(hp.spec, "cooling", t_amb_c) if "cooling" in hp.modes else (3.0, 0.0)
+    )
+    return fallback.HpUnits(
+        hp.model, int(round(hp.n.value_units())), tuple(hp.modes), cop, cap, eer, cool
+    )
 
 
-def hub_rule(s: OperationSetup, hub: str, heat_kw: float, cooling_kw: float, t_amb_c: dict[str, float]
-             ) -> fallback.ThermalRulePlan:
+def hub_rule(
+    s: OperationSetup, hub: str, heat_kw: float, cooling_kw: float, t_amb_c: dict[str, float]
+) -> fallback.ThermalRulePlan:
     """The heat-led rule of one hub from its installed devices (shared with the simulated plant's
     baseline)."""
-    hps = [hp_rule_units(hp, t_amb_c.get(hp.spec.temperature_column, 15.0)) for hp in s.heat_pumps.get(hub, [])]
+    hps = [
+        hp_rule_units(hp, t_amb_c.get(hp.spec.temperature_column, 15.0))
+        for hp in s.heat_pumps.get(hub, [])
+    ]
     boilers = [(b.model, b.size_kw.value()) for b in s.boilers.get(hub, [])]
     chillers = [(c.model, c.n.value(), c.spec.cop_th) for c in s.chillers.get(hub, [])]
-    return fallback.thermal_rule(heat_kw, cooling_kw, [chp_rule_units(c) for c in s.chps.get(hub, [])], hps, boilers, chillers)
+    return fallback.thermal_rule(
+        heat_kw,
+        cooling_kw,
+        [chp_rule_units(c) for c in s.chps.get(hub, [])],
+        hps,
+        boilers,
+        chillers,
+    )
 
 
 def rule_setpoints(s: OperationSetup, hub: str, plan: fallback.ThermalRulePlan) -> list[Raw]:
@@ -135,9 +198,13 @@ def rule_setpoints(s: OperationSetup, hub: str, plan: fallback.ThermalRulePlan) 
     for b in s.boilers.get(hub, []):
         out.append((hub, "boiler", b.model, {"heat_kw": _r(plan.boiler.get(b.model, 0.0))}))
     for c in s.chillers.get(hub, []):
-        out.append((hub, "absorption_chiller", c.model, {"cooling_kw": _r(plan.chiller.get(c.model, 0.0))}))
+        out.append(
+            (hub, "absorption_chiller", c.model, {"cooling_kw": _r(plan.chiller.get(c.model, 0.0))})
+        )
     for key in s.stores.get(hub, {}):
-        out.append((hub, "thermal_storage", key, {"p_kw": 0.0}))  # passive: takes the loop's mismatch
+        out.append(
+            (hub, "thermal_storage", key, {"p_kw": 0.0})
+        )  # passive: takes the loop's mismatch
     if hub in s.dh_stations:
         out.append((hub, "dh_station", "main", {"to_kw": 0.0, "from_kw": 0.0}))
     if hub in s.links:
@@ -154,8 +221,16 @@ def first(inp: Any, column: str, default: float = 0.0) -> float:
 
 def demand_now(s: OperationSetup, inp: Any, hub: str) -> tuple[float, float]:
     """(heat + DHW net of solar thermal, cooling) demand of a hub now, from the step's forecast."""
-    heat = sum(first(inp, d.column) for (h, c), d in s.thermal_demands.items() if h == hub and c in HEAT_CARRIERS)
-    cool = sum(first(inp, d.column) for (h, c), d in s.thermal_demands.items() if h == hub and c == "cooling")
+    heat = sum(
+        first(inp, d.column)
+        for (h, c), d in s.thermal_demands.items()
+        if h == hub and c in HEAT_CARRIERS
+    )
+    cool = sum(
+        first(inp, d.column)
+        for (h, c), d in s.thermal_demands.items()
+        if h == hub and c == "cooling"
+    )
     st = s.solar_thermal.get(hub)
     if st is not None and st.area is not None:
         heat -= st.area.value() * max(first(inp, st.spec.output_column), 0.0)
@@ -182,7 +257,10 @@ def plan_alerts(s: OperationSetup, k0: tuple[str, int], threshold_kw: float = 1.
     for hub, carrier in m.B:
         if carrier == "electricity":
             continue
-        unmet, dump = pyo.value(m.unmet_kw[hub, carrier, k0]), pyo.value(m.dump_kw[hub, carrier, k0])
+        unmet, dump = (
+            pyo.value(m.unmet_kw[hub, carrier, k0]),
+            pyo.value(m.dump_kw[hub, carrier, k0]),
+        )
         if unmet > threshold_kw:
             out.append(f"{hub}: {carrier} demand not covered by {unmet:.1f} kW in the plan")
         if dump > threshold_kw:
@@ -203,6 +281,7 @@ def electric_kw(raw: list[Raw]) -> dict[str, float]:
 
 def plan_columns(s: OperationSetup, keys: list[tuple[str, int]]) -> dict[str, np.ndarray]:
     """Thermal columns of the plan frame (kW; ``*_kwh`` store contents; ``chp_units`` count)."""
+
     def vals(comp: Any, prefix: tuple = ()) -> np.ndarray:
         return np.array([pyo.value(comp[(*prefix, *k)]) for k in keys], dtype=float)
 
@@ -214,7 +293,9 @@ def plan_columns(s: OperationSetup, keys: list[tuple[str, int]]) -> dict[str, np
     for hub in s.hubs:
         if hub in s.chps:
             cols[f"{hub}.chp_kw"] = sum(vals(c.block.p_el_kw) for c in s.chps[hub])
-            cols[f"{hub}.chp_heat_kw"] = sum(c.spec.eta_th * vals(c.block.fuel_kw) for c in s.chps[hub])
+            cols[f"{hub}.chp_heat_kw"] = sum(
+                c.spec.eta_th * vals(c.block.fuel_kw) for c in s.chps[hub]
+            )
             cols[f"{hub}.chp_units"] = sum(vals(c.block.u_on) for c in s.chps[hub])
         if hub in s.heat_pumps:
             cols[f"{hub}.hp_kw"] = sum(vals(hp.block.p_el_kw) for hp in s.heat_pumps[hub])
@@ -223,11 +304,15 @@ def plan_columns(s: OperationSetup, keys: list[tuple[str, int]]) -> dict[str, np
                 if q:
                     cols[f"{hub}.hp_{k}_kw"] = sum(q)
         if hub in s.boilers:
-            cols[f"{hub}.boiler_kw"] = sum(sum(vals(b.block.q_kw, (c,)) for c in b.block.C) for b in s.boilers[hub])
+            cols[f"{hub}.boiler_kw"] = sum(
+                sum(vals(b.block.q_kw, (c,)) for c in b.block.C) for b in s.boilers[hub]
+            )
         if hub in s.chillers:
             cols[f"{hub}.chiller_kw"] = sum(vals(c.block.q_cool_kw) for c in s.chillers[hub])
         for key, store in s.stores.get(hub, {}).items():
-            cols[f"{hub}.{key}_kw"] = vals(store.block.q_charge_kw) - vals(store.block.q_discharge_kw)
+            cols[f"{hub}.{key}_kw"] = vals(store.block.q_charge_kw) - vals(
+                store.block.q_discharge_kw
+            )
             cols[f"{hub}.{key}_kwh"] = vals(store.block.e_kwh)
         if hub in s.solar_thermal:
             cols[f"{hub}.solar_thermal_kw"] = vals(s.solar_thermal[hub].block.q_kw)

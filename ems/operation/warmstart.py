@@ -40,7 +40,7 @@ class PlanShifter:
         moved = 0
         for group in self.groups:
             values = [d.value for d in group[steps:]]
-            for data, value in zip(group, values):
+            for data, value in zip(group, values, strict=False):
                 if value is not None:
                     data.set_value(value, skip_validation=True)
                     moved += 1

@@ -13,8 +13,9 @@ Adapters implement :class:`LedgerStore`; the core (:mod:`ems.accounting.service`
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # pragma: no cover
     from ems.accounting.ledger import ConfigHour
@@ -45,46 +46,45 @@ class AuditEntry:
 class LedgerStore(Protocol):
     """Append-only store of raw accounting data, ledger versions and the audit trail."""
 
-    def add_readings(self, readings: Iterable["MeterReading"], source: str) -> StoreResult:
+    def add_readings(self, readings: Iterable[MeterReading], source: str) -> StoreResult:
         """Store meter readings; identical → unchanged, different value → new version (audited)."""
         ...
 
-    def readings(self, pods: Sequence[str], start_utc: int, end_utc: int) -> list["MeterReading"]:
+    def readings(self, pods: Sequence[str], start_utc: int, end_utc: int) -> list[MeterReading]:
         """Latest version of every reading of ``pods`` starting in [start_utc, end_utc)."""
         ...
 
-    def add_prices(self, prices: Iterable["PricePoint"], source: str) -> StoreResult:
+    def add_prices(self, prices: Iterable[PricePoint], source: str) -> StoreResult:
         """Store zonal prices with the same versioning as readings."""
         ...
 
-    def prices(self, zones: Sequence[str], start_utc: int, end_utc: int) -> list["PricePoint"]:
-        ...
+    def prices(self, zones: Sequence[str], start_utc: int, end_utc: int) -> list[PricePoint]: ...
 
     def reading_hours(self, pods: Sequence[str], start_utc: int, end_utc: int) -> set[int]:
         """Hours (UTC starts) in [start_utc, end_utc) with at least one reading of ``pods``."""
         ...
 
-    def latest_hashes(self, config_id: str, start_utc: int, end_utc: int) -> dict[int, tuple[int, str]]:
+    def latest_hashes(
+        self, config_id: str, start_utc: int, end_utc: int
+    ) -> dict[int, tuple[int, str]]:
         """hour → (latest version, content hash) of the ledger rows in the range."""
         ...
 
-    def append_hours(self, records: Sequence["ConfigHour"], reason: str) -> None:
+    def append_hours(self, records: Sequence[ConfigHour], reason: str) -> None:
         """Append ledger rows (each with its version set); never overwrite."""
         ...
 
-    def latest_hours(self, config_id: str, start_utc: int, end_utc: int) -> list["ConfigHour"]:
+    def latest_hours(self, config_id: str, start_utc: int, end_utc: int) -> list[ConfigHour]:
         """Latest version of each configuration-hour in the range, by hour."""
         ...
 
-    def versions(self, config_id: str, hour_utc: int) -> list["ConfigHour"]:
+    def versions(self, config_id: str, hour_utc: int) -> list[ConfigHour]:
         """Every version of one configuration-hour, oldest first (audit)."""
         ...
 
-    def audit(self, since_seq: int = 0) -> list[AuditEntry]:
-        ...
+    def audit(self, since_seq: int = 0) -> list[AuditEntry]: ...
 
-    def record_audit(self, action: str, subject: str, detail: str) -> None:
-        ...
+    def record_audit(self, action: str, subject: str, detail: str) -> None: ...
 
 
 __all__ = ["AuditEntry", "LedgerStore", "StoreResult"]

@@ -35,16 +35,39 @@ MEASUREMENTS: tuple[str, ...] = (
 SCHEMA: dict[str, dict[str, str]] = {
     "telemetry": {"*": "fields of the device kind's state payload (see docs/mqtt.md)"},
     "setpoint": {"*": "fields of the device kind's setpoint payload", "valid_until_epoch_s": "int"},
-    "plan": {"p_kw": "planned power of the device (tag kind/device) at the step time",
-             "soc_pct": "planned state of charge (storage, EV)", "horizon_step": "int, 0 = first step"},
-    "forecast": {"p_kw": "forecast power; kind = pv | load | ai_cluster", "price_eur_mwh": "kind = price"},
-    "shared_energy": {"e_shared_kwh": "hourly shared energy of the configuration",
-                      "e_injected_kwh": "hourly injection", "e_withdrawn_kwh": "hourly withdrawal"},
-    "incentive": {"tip_eur": "GSE TIP", "valorisation_eur": "ARERA valorisation", "sale_eur": "energy sale"},
-    "solver": {"status": "string", "objective_eur": "float", "gap_pct": "float", "solve_time_s": "float",
-               "fallback": "int 0/1: rule-based fallback used", "stale_inputs": "int"},
-    "ingest": {"accepted": "int counter since start", "rejected": "int counter since start",
-               "rejected_<reason>": "int counter per reason", "store_points_buffered_disk": "int"},
+    "plan": {
+        "p_kw": "planned power of the device (tag kind/device) at the step time",
+        "soc_pct": "planned state of charge (storage, EV)",
+        "horizon_step": "int, 0 = first step",
+    },
+    "forecast": {
+        "p_kw": "forecast power; kind = pv | load | ai_cluster",
+        "price_eur_mwh": "kind = price",
+    },
+    "shared_energy": {
+        "e_shared_kwh": "hourly shared energy of the configuration",
+        "e_injected_kwh": "hourly injection",
+        "e_withdrawn_kwh": "hourly withdrawal",
+    },
+    "incentive": {
+        "tip_eur": "GSE TIP",
+        "valorisation_eur": "ARERA valorisation",
+        "sale_eur": "energy sale",
+    },
+    "solver": {
+        "status": "string",
+        "objective_eur": "float",
+        "gap_pct": "float",
+        "solve_time_s": "float",
+        "fallback": "int 0/1: rule-based fallback used",
+        "stale_inputs": "int",
+    },
+    "ingest": {
+        "accepted": "int counter since start",
+        "rejected": "int counter since start",
+        "rejected_<reason>": "int counter per reason",
+        "store_points_buffered_disk": "int",
+    },
 }
 
 #: Standard tags. ``kind`` is the device kind (meter, pv, battery, ...) or a sub-kind for non-device

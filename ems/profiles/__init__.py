@@ -12,6 +12,8 @@ DataFrame and get pandas objects back.  Conventions:
 from __future__ import annotations
 
 from ems.profiles.calendar import hourly_year, is_holiday_day
+from ems.profiles.prices import zonal_price
+from ems.profiles.pv import pv_specific_yield, solar_thermal_output
 from ems.profiles.shapes import (
     cooling_profile,
     dhw_profile,
@@ -19,10 +21,8 @@ from ems.profiles.shapes import (
     heating_profile,
     scale_to_total,
 )
-from ems.profiles.prices import zonal_price
-from ems.profiles.pv import pv_specific_yield, solar_thermal_output
 from ems.profiles.typical_days import TypicalDays, aggregate_typical_days
-from ems.profiles.weather import SiteClimate, GENOA, synthetic_weather
+from ems.profiles.weather import GENOA, SiteClimate, synthetic_weather
 
 __all__ = [
     "GENOA",

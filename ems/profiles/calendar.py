@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
-from typing import Iterable
 
 import holidays as _holidays
 import numpy as np
@@ -21,7 +21,9 @@ def hourly_year(year: int = 2023, freq: str = "h") -> pd.DatetimeIndex:
     """Naive local-standard-time index covering one calendar year (8760 h, 8784 if leap)."""
     if not isinstance(year, (int, np.integer)) or not 1900 <= int(year) <= 2200:
         raise DataError(f"year: expected an integer between 1900 and 2200, got {year!r}")
-    return pd.date_range(f"{int(year)}-01-01", f"{int(year) + 1}-01-01", freq=freq, inclusive="left")
+    return pd.date_range(
+        f"{int(year)}-01-01", f"{int(year) + 1}-01-01", freq=freq, inclusive="left"
+    )
 
 
 @lru_cache(maxsize=64)

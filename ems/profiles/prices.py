@@ -17,15 +17,41 @@ from ems.errors import DataError
 from ems.profiles.calendar import is_holiday_day
 
 #: Relative weekday profile, hours 0..23 (mean 1.0 before normalisation).
-WEEKDAY_SHAPE = np.array([
-    0.92, 0.86, 0.83, 0.81, 0.82, 0.87, 0.97, 1.07, 1.12, 1.10, 1.04, 1.00,
-    0.96, 0.93, 0.94, 0.98, 1.03, 1.10, 1.18, 1.25, 1.24, 1.15, 1.04, 0.96,
-])
+WEEKDAY_SHAPE = np.array(
+    [
+        0.92,
+        0.86,
+        0.83,
+        0.81,
+        0.82,
+        0.87,
+        0.97,
+        1.07,
+        1.12,
+        1.10,
+        1.04,
+        1.00,
+        0.96,
+        0.93,
+        0.94,
+        0.98,
+        1.03,
+        1.10,
+        1.18,
+        1.25,
+        1.24,
+        1.15,
+        1.04,
+        0.96,
+    ]
+)
 HOLIDAY_LEVEL = 0.88
 HOLIDAY_SWING = 0.5
 
 
-def zonal_price(index: pd.DatetimeIndex, mean_eur_mwh: float, name: str = "zonal_price_eur_per_mwh") -> pd.Series:
+def zonal_price(
+    index: pd.DatetimeIndex, mean_eur_mwh: float, name: str = "zonal_price_eur_per_mwh"
+) -> pd.Series:
     """Hourly price series (€/MWh) with the documented daily/weekly shape and the given mean."""
     if not isinstance(index, pd.DatetimeIndex) or len(index) == 0:
         raise DataError("index: expected a non-empty pandas DatetimeIndex")

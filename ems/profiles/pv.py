@@ -62,7 +62,9 @@ def _check_weather(weather: pd.DataFrame) -> None:
         raise DataError(f"weather: missing columns {missing}")
 
 
-def poa_irradiance(weather: pd.DataFrame, tilt: float, azimuth: float, albedo: float = 0.2) -> pd.DataFrame:
+def poa_irradiance(
+    weather: pd.DataFrame, tilt: float, azimuth: float, albedo: float = 0.2
+) -> pd.DataFrame:
     """Plane-of-array irradiance components (W/m²) with Hay–Davies sky diffuse."""
     _check_weather(weather)
     if not 0 <= tilt <= 90:
@@ -114,7 +116,9 @@ def pv_specific_yield(
     azimuth = p.azimuth if azimuth is None else float(azimuth)
     poa = poa_irradiance(weather, tilt, azimuth)
     params = pvlib.temperature.TEMPERATURE_MODEL_PARAMETERS["sapm"][p.sapm_mount]
-    wind = pd.Series(1.5, index=weather.index)  # coastal mean wind ~ 1.5 m/s at roof level (assumed)
+    wind = pd.Series(
+        1.5, index=weather.index
+    )  # coastal mean wind ~ 1.5 m/s at roof level (assumed)
     t_cell = pvlib.temperature.sapm_cell(poa["poa_global"], weather["t_amb_c"], wind, **params)
     pdc = pvlib.pvsystem.pvwatts_dc(poa["poa_effective"], t_cell, pdc0=1.0, gamma_pdc=p.gamma_pdc)
     out = (pdc * (1.0 - system_losses)).clip(lower=0.0).fillna(0.0)

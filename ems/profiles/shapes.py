@@ -33,7 +33,7 @@ Thermal shapes:
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -63,8 +63,13 @@ def _check_total(annual_mwh: float, name: str = "annual_mwh") -> float:
     return v
 
 
-def scale_to_total(weights: np.ndarray | pd.Series, index: pd.DatetimeIndex, annual_mwh: float,
-                   name: str = "profile", dt_h: float = 1.0) -> pd.Series:
+def scale_to_total(
+    weights: np.ndarray | pd.Series,
+    index: pd.DatetimeIndex,
+    annual_mwh: float,
+    name: str = "profile",
+    dt_h: float = 1.0,
+) -> pd.Series:
     """Scale non-negative ``weights`` so that Σ value × dt_h = annual_mwh × 1000 kWh.
 
     Raises DataError if the weights are all zero while the total is positive.
@@ -79,8 +84,9 @@ def scale_to_total(weights: np.ndarray | pd.Series, index: pd.DatetimeIndex, ann
     if total_kwh == 0:
         return pd.Series(np.zeros(len(index)), index=index, name=name)
     if s <= 0:
-        raise DataError(f"{name}: the shape is zero everywhere on this index; cannot scale to "
-                        f"{annual_mwh} MWh")
+        raise DataError(
+            f"{name}: the shape is zero everywhere on this index; cannot scale to {annual_mwh} MWh"
+        )
     out = w * (total_kwh / s)
     return pd.Series(out, index=index, name=name)
 
@@ -181,8 +187,9 @@ def electric_profile(
     """
     index = _check_index(index)
     if not isinstance(shape, str) or (shape not in ELECTRIC_SHAPES and shape not in _ALIASES):
-        raise DataError(f"shape: unknown electric shape {shape!r}; expected one of "
-                        f"{list(ELECTRIC_SHAPE_NAMES)}")
+        raise DataError(
+            f"shape: unknown electric shape {shape!r}; expected one of {list(ELECTRIC_SHAPE_NAMES)}"
+        )
     _check_total(annual_mwh)
     spec = ELECTRIC_SHAPES[_ALIASES.get(shape, shape)]
     profiles = {k: np.asarray(spec[k], dtype=float) for k in ("weekday", "saturday", "holiday")}
@@ -195,7 +202,7 @@ def electric_profile(
             if k == "weekday":
                 profiles[k] = base_fraction + (p - old_base) / span * (1 - base_fraction)
             else:
-                rel = (p - old_base)
+                rel = p - old_base
                 profiles[k] = base_fraction + rel * (1 - base_fraction) / max(1 - old_base, 1e-12)
     dtype = day_type(index)
     closed = _in_closure(index, spec["closures"])
@@ -212,7 +219,9 @@ def electric_profile(
 # thermal shapes
 
 
-def _season_mask(index: pd.DatetimeIndex, start: tuple[int, int], end: tuple[int, int]) -> np.ndarray:
+def _season_mask(
+    index: pd.DatetimeIndex, start: tuple[int, int], end: tuple[int, int]
+) -> np.ndarray:
     return _in_closure(index, (((start[0], start[1]), (end[0], end[1])),))
 
 
@@ -227,8 +236,10 @@ def _temperature(t_amb: pd.Series | np.ndarray, index: pd.DatetimeIndex) -> np.n
 
 HEATING_SCHEDULE: Mapping[str, np.ndarray] = {
     # plant on 06–18 (12 h, DPR 74/2013 zone D), morning boost to recover the night setback
-    "weekday": np.where((_H >= 6) & (_H < 18), 1.0, 0.0) + np.where((_H >= 6) & (_H < 8), 0.35, 0.0),
-    "saturday": np.where((_H >= 6) & (_H < 13), 0.8, 0.0) + np.where((_H >= 6) & (_H < 8), 0.25, 0.0),
+    "weekday": np.where((_H >= 6) & (_H < 18), 1.0, 0.0)
+    + np.where((_H >= 6) & (_H < 8), 0.35, 0.0),
+    "saturday": np.where((_H >= 6) & (_H < 13), 0.8, 0.0)
+    + np.where((_H >= 6) & (_H < 8), 0.25, 0.0),
     "holiday": np.zeros(24),
 }
 
@@ -327,7 +338,10 @@ def dhw_profile(
     if not 0 <= holiday_fraction <= 1:
         raise DataError(f"holiday_fraction: {holiday_fraction} out of range [0, 1]")
     dtype = day_type(index)
-    f = np.where(dtype == "weekday", 1.0, np.where(dtype == "saturday", (1 + holiday_fraction) / 2,
-                                                   holiday_fraction))
+    f = np.where(
+        dtype == "weekday",
+        1.0,
+        np.where(dtype == "saturday", (1 + holiday_fraction) / 2, holiday_fraction),
+    )
     w = _interp_hour(DHW_DAY, index) * f
     return scale_to_total(w, index, annual_mwh, name=name, dt_h=_dt_hours(index))

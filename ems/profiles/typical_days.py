@@ -139,7 +139,9 @@ def aggregate_typical_days(
     non-leap year).
     """
     if method not in METHODS:
-        raise DataError(f"method: unknown aggregation method {method!r}; expected one of {list(METHODS)}")
+        raise DataError(
+            f"method: unknown aggregation method {method!r}; expected one of {list(METHODS)}"
+        )
     df = to_standard_time(data, standard_offset_h, resolution)
     dt_h = pd.Timedelta(resolution) / pd.Timedelta(hours=1)
     steps = int(round(24 / dt_h))
@@ -151,7 +153,9 @@ def aggregate_typical_days(
     return _tsam(df, int(n_days), steps, dt_h)
 
 
-def _profiles_from_labels(df: pd.DataFrame, labels_per_step: np.ndarray, order: list[str], steps: int) -> pd.DataFrame:
+def _profiles_from_labels(
+    df: pd.DataFrame, labels_per_step: np.ndarray, order: list[str], steps: int
+) -> pd.DataFrame:
     step_no = np.tile(np.arange(steps), len(df) // steps)
     g = df.groupby([labels_per_step, step_no]).mean()
     g.index = g.index.set_names(["day", "hour"])
@@ -162,7 +166,7 @@ def _bimonth(df: pd.DataFrame, steps: int, dt_h: float, saturday_is_holiday: boo
     idx = df.index
     hol = is_holiday_day(idx, saturday_is_holiday=saturday_is_holiday)
     bim = (idx.month.to_numpy() - 1) // 2
-    names = np.array([f"{_BIMONTHS[b]}_{'holiday' if h else 'weekday'}" for b, h in zip(bim, hol)])
+    names = np.array([f"{_BIMONTHS[b]}_{'holiday' if h else 'weekday'}" for b, h in zip(bim, hol, strict=False)])
     order_all = [f"{b}_{k}" for b in _BIMONTHS for k in ("weekday", "holiday")]
     present = [n for n in order_all if n in set(names)]
     profiles = _profiles_from_labels(df, names, present, steps)
@@ -199,8 +203,9 @@ def _tsam(df: pd.DataFrame, n_days: int, steps: int, dt_h: float) -> TypicalDays
     per_step = np.repeat([label[int(a)] for a in assign], steps)
     order = [label[c] for c in used]
     profiles = _profiles_from_labels(df, per_step, order, steps)
-    weights = pd.Series([float((assign == c).sum()) for c in used], index=pd.Index(order, name="day"),
-                        name="weight")
+    weights = pd.Series(
+        [float((assign == c).sum()) for c in used], index=pd.Index(order, name="day"), name="weight"
+    )
     day_labels = pd.Series([label[int(a)] for a in assign], index=df.index[::steps].normalize())
     td = TypicalDays(profiles, weights, day_labels, dt_h, "tsam")
     return _correct_totals(td, df)

@@ -133,8 +133,10 @@ def _beta_ppf(q: float, a: float, b: float) -> float:
     grid = _BETA_CACHE.get(key)
     if grid is None:
         x = np.linspace(1e-6, 1 - 1e-6, 4001)
-        logpdf = (a - 1) * np.log(x) + (b - 1) * np.log1p(-x) - (
-            math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
+        logpdf = (
+            (a - 1) * np.log(x)
+            + (b - 1) * np.log1p(-x)
+            - (math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b))
         )
         pdf = np.exp(logpdf)
         cdf = np.concatenate([[0.0], np.cumsum(0.5 * (pdf[1:] + pdf[:-1]) * np.diff(x))])
@@ -240,7 +242,9 @@ def _temperature(
     rng_month = np.asarray(site.monthly_t_range_c, dtype=float)
     doy = index.dayofyear.to_numpy() + index.hour.to_numpy() / 24.0
     # Mid-month anchors, periodic interpolation.
-    mid_doy = np.array([15.5, 45.0, 74.5, 105.0, 135.5, 166.0, 196.5, 227.5, 258.0, 288.5, 319.0, 349.5])
+    mid_doy = np.array(
+        [15.5, 45.0, 74.5, 105.0, 135.5, 166.0, 196.5, 227.5, 258.0, 288.5, 319.0, 349.5]
+    )
     xp = np.concatenate([mid_doy - 365, mid_doy, mid_doy + 365])
     base = np.interp(doy, xp, np.tile(t_month, 3))
     base_range = np.interp(doy, xp, np.tile(rng_month, 3))

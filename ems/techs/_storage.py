@@ -13,8 +13,18 @@ import pyomo.environ as pyo
 from ems.model.context import BuildContext
 
 
-def add_storage_balance(ctx: BuildContext, blk: pyo.Block, *, e: Any, p_in: Any, p_out: Any,
-                        eta_in: float, eta_out: float, loss_per_h: float, e_initial: Any) -> None:
+def add_storage_balance(
+    ctx: BuildContext,
+    blk: pyo.Block,
+    *,
+    e: Any,
+    p_in: Any,
+    p_out: Any,
+    eta_in: float,
+    eta_out: float,
+    loss_per_h: float,
+    e_initial: Any,
+) -> None:
     """Add ``blk.energy_balance`` linking energy ``e`` to charge ``p_in`` and discharge ``p_out``."""
     dt = ctx.grid.dt_h
     keep = (1.0 - loss_per_h) ** dt

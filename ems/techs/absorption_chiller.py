@@ -19,8 +19,17 @@ from ems.techs.base import Technology
 class AbsorptionChiller(Technology):
     kind = "absorption_chiller"
 
-    def __init__(self, name: str, hub: str, model: str, spec: AbsorptionChillerSpec, max_units: int, *,
-                 existing_units: int = 0, fixed: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        hub: str,
+        model: str,
+        spec: AbsorptionChillerSpec,
+        max_units: int,
+        *,
+        existing_units: int = 0,
+        fixed: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(name, hub)
         self.model, self.spec = model, spec
         self.max_units, self.existing_units = max_units, existing_units
@@ -29,10 +38,18 @@ class AbsorptionChiller(Technology):
 
     def declare_sizes(self, ctx: BuildContext, blk: pyo.Block) -> None:
         s = self.spec
-        self.n = ctx.size(blk, "n_units", unit_size=s.cool_kw, unit="kWc", max_units=self.max_units,
-                          existing_units=self.existing_units, capex_eur_per_unit=s.capex_eur_per_unit,
-                          lifetime_y=s.lifetime_y, om_fraction_per_y=s.om_fraction_per_y,
-                          fixed_units=fixed_value(self.fixed, "n_units"))
+        self.n = ctx.size(
+            blk,
+            "n_units",
+            unit_size=s.cool_kw,
+            unit="kWc",
+            max_units=self.max_units,
+            existing_units=self.existing_units,
+            capex_eur_per_unit=s.capex_eur_per_unit,
+            lifetime_y=s.lifetime_y,
+            om_fraction_per_y=s.om_fraction_per_y,
+            fixed_units=fixed_value(self.fixed, "n_units"),
+        )
 
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
         s, n = self.spec, self.n
@@ -44,7 +61,9 @@ class AbsorptionChiller(Technology):
         self.port(ctx, "cooling", label, lambda p, t: blk.q_cool_kw[p, t])
         self.port(ctx, "chiller_feed", label, lambda p, t: -blk.q_cool_kw[p, t] / s.cop_th)
         if s.aux_el_fraction > 0:
-            self.port(ctx, "electricity", label, lambda p, t: -s.aux_el_fraction * blk.q_cool_kw[p, t])
+            self.port(
+                ctx, "electricity", label, lambda p, t: -s.aux_el_fraction * blk.q_cool_kw[p, t]
+            )
 
     def sizes(self) -> dict[str, float]:
         assert self.n is not None

@@ -14,8 +14,8 @@ has zero energy and zero window.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import pyomo.environ as pyo
 
@@ -38,11 +38,21 @@ class BatchJob:
 class AiCluster(Technology):
     kind = "ai_cluster"
 
-    def __init__(self, name: str, hub: str, *, rated_kw: float, floor_kw: float, max_jobs: int = 8,
-                 missed_penalty_eur_per_kwh: float = 1.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        hub: str,
+        *,
+        rated_kw: float,
+        floor_kw: float,
+        max_jobs: int = 8,
+        missed_penalty_eur_per_kwh: float = 1.0,
+    ) -> None:
         super().__init__(name, hub)
         if rated_kw <= 0 or floor_kw < 0 or floor_kw > rated_kw:
-            raise ValueError(f"{name}: need 0 ≤ floor_kw ({floor_kw}) ≤ rated_kw ({rated_kw}) and rated_kw > 0")
+            raise ValueError(
+                f"{name}: need 0 ≤ floor_kw ({floor_kw}) ≤ rated_kw ({rated_kw}) and rated_kw > 0"
+            )
         self.rated_kw = rated_kw
         self.floor_kw = floor_kw
         self.max_jobs = max_jobs
@@ -57,44 +67,74 @@ class AiCluster(Technology):
         blk.floor_kw = ctx.param(blk, "floor_kw", {pt: self.floor_kw for pt in ctx.grid.index()})
         blk.job_e_kwh = pyo.Param(blk.J, initialize=0.0, mutable=True)
         blk.job_p_max_kw = pyo.Param(blk.J, initialize=self.rated_kw, mutable=True)
-        blk.job_window = pyo.Param(blk.J, ctx.T, initialize=0.0, mutable=True)  # 1 inside [start, deadline)
+        blk.job_window = pyo.Param(
+            blk.J, ctx.T, initialize=0.0, mutable=True
+        )  # 1 inside [start, deadline)
         blk.p_job_kw = pyo.Var(blk.J, ctx.T, domain=pyo.NonNegativeReals, bounds=(0, self.rated_kw))
         blk.missed_kwh = pyo.Var(blk.J, domain=pyo.NonNegativeReals)
-        blk.p_kw = pyo.Expression(ctx.T, rule=lambda b, p, t: b.floor_kw[p, t] + sum(b.p_job_kw[j, p, t] for j in J))
+        blk.p_kw = pyo.Expression(
+            ctx.T, rule=lambda b, p, t: b.floor_kw[p, t] + sum(b.p_job_kw[j, p, t] for j in J)
+        )
         blk.rated = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.p_kw[p, t] <= b.rated_kw)
         blk.in_window = pyo.Constraint(
-            blk.J, ctx.T, rule=lambda b, j, p, t: b.p_job_kw[j, p, t] <= b.job_p_max_kw[j] * b.job_window[j, p, t])
+            blk.J,
+            ctx.T,
+            rule=lambda b, j, p, t: (
+                b.p_job_kw[j, p, t] <= b.job_p_max_kw[j] * b.job_window[j, p, t]
+            ),
+        )
         dt = self.dt_h = ctx.grid.dt_h
         blk.job_energy = pyo.Constraint(
-            blk.J, rule=lambda b, j: sum(b.p_job_kw[j, p, t] for p, t in ctx.T) * dt + b.missed_kwh[j] == b.job_e_kwh[j])
+            blk.J,
+            rule=lambda b, j: (
+                sum(b.p_job_kw[j, p, t] for p, t in ctx.T) * dt + b.missed_kwh[j] == b.job_e_kwh[j]
+            ),
+        )
         self.port(ctx, "electricity", "AI cluster", lambda p, t: -blk.p_kw[p, t])
 
     def add_costs(self, ctx: BuildContext, blk: pyo.Block) -> None:
-        ctx.add_cost("penalty", sum(self.missed_penalty_eur_per_kwh * blk.missed_kwh[j] for j in blk.J))
+        ctx.add_cost(
+            "penalty", sum(self.missed_penalty_eur_per_kwh * blk.missed_kwh[j] for j in blk.J)
+        )
 
     # ---- operation
-    def update(self, *, floor_kw: Sequence[float] | float | None = None, jobs: Sequence[BatchJob] | None = None) -> list[str]:
+    def update(
+        self,
+        *,
+        floor_kw: Sequence[float] | float | None = None,
+        jobs: Sequence[BatchJob] | None = None,
+    ) -> list[str]:
         """Set the inference floor (per step or constant) and the batch jobs; returns the ids of
         jobs that did not fit in the slots (they are left for the next step)."""
         blk = self.block
         assert blk is not None, "build the model first"
         index = list(blk.floor_kw.keys())
         if floor_kw is not None:
-            values = [float(floor_kw)] * len(index) if isinstance(floor_kw, (int, float)) else [float(x) for x in floor_kw]
+            values = (
+                [float(floor_kw)] * len(index)
+                if isinstance(floor_kw, (int, float))
+                else [float(x) for x in floor_kw]
+            )
             if len(values) != len(index):
-                raise ValueError(f"{self.name}: floor_kw has {len(values)} values, the horizon {len(index)}")
-            for key, v in zip(index, values):
+                raise ValueError(
+                    f"{self.name}: floor_kw has {len(values)} values, the horizon {len(index)}"
+                )
+            for key, v in zip(index, values, strict=False):
                 blk.floor_kw[key] = min(max(v, 0.0), self.rated_kw)
         if jobs is None:
             return []
         n = len(index)
-        ordered = sorted(jobs, key=lambda j: (j.deadline_step, j.job_id))  # earliest deadline keeps a slot
-        overflow = [j.job_id for j in ordered[self.max_jobs:]]
+        ordered = sorted(
+            jobs, key=lambda j: (j.deadline_step, j.job_id)
+        )  # earliest deadline keeps a slot
+        overflow = [j.job_id for j in ordered[self.max_jobs :]]
         self.slot_of = {}
         for slot in range(self.max_jobs):
             job = ordered[slot] if slot < len(ordered) else None
             blk.job_e_kwh[slot] = max(job.e_kwh, 0.0) if job else 0.0
-            blk.job_p_max_kw[slot] = min(job.p_max_kw or self.rated_kw, self.rated_kw) if job else 0.0
+            blk.job_p_max_kw[slot] = (
+                min(job.p_max_kw or self.rated_kw, self.rated_kw) if job else 0.0
+            )
             lo = max(job.start_step, 0) if job else n
             hi = min(job.deadline_step, n) if job else 0
             for i, key in enumerate(index):

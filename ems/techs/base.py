@@ -10,7 +10,8 @@ and the registry in :mod:`ems.techs.registry`.
 from __future__ import annotations
 
 from abc import ABC
-from typing import Any, Callable, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import pyomo.environ as pyo
 
@@ -51,7 +52,9 @@ class Technology(ABC):
         """Register operating cost, revenue and CO2 terms (capex comes through the size handles)."""
 
     # ---- helpers
-    def port(self, ctx: BuildContext, carrier: str, label: str, term: Term, hub: str | None = None) -> None:
+    def port(
+        self, ctx: BuildContext, carrier: str, label: str, term: Term, hub: str | None = None
+    ) -> None:
         """Register a signed term on the (hub, carrier) balance: + supplies, − uses."""
         ctx.add_balance(hub or self.hub, carrier, term)
         self.flows.append((carrier, label, term))

@@ -20,8 +20,16 @@ from ems.techs.base import Technology
 class Battery(Technology):
     kind = "battery"
 
-    def __init__(self, name: str, hub: str, spec: BatterySpec, max_modules: int, existing_modules: int = 0,
-                 fixed_modules: int | None = None, soc_initial: float = 0.5) -> None:
+    def __init__(
+        self,
+        name: str,
+        hub: str,
+        spec: BatterySpec,
+        max_modules: int,
+        existing_modules: int = 0,
+        fixed_modules: int | None = None,
+        soc_initial: float = 0.5,
+    ) -> None:
         super().__init__(name, hub)
         self.spec = spec
         self.max_modules = max_modules
@@ -33,9 +41,17 @@ class Battery(Technology):
     def declare_sizes(self, ctx: BuildContext, blk: pyo.Block) -> None:
         s = self.spec
         self.capacity = ctx.size(
-            blk, "n_modules", unit_size=s.module_kwh, unit="kWh", max_units=self.max_modules,
-            existing_units=self.existing_modules, capex_eur_per_unit=s.capex_eur_per_module,
-            lifetime_y=s.lifetime_y, om_fraction_per_y=s.om_fraction_per_y, fixed_units=self.fixed_modules)
+            blk,
+            "n_modules",
+            unit_size=s.module_kwh,
+            unit="kWh",
+            max_units=self.max_modules,
+            existing_units=self.existing_modules,
+            capex_eur_per_unit=s.capex_eur_per_module,
+            lifetime_y=s.lifetime_y,
+            om_fraction_per_y=s.om_fraction_per_y,
+            fixed_units=self.fixed_modules,
+        )
 
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
         s, cap = self.spec, self.capacity
@@ -46,13 +62,29 @@ class Battery(Technology):
         blk.p_discharge_kw = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, p_max))
         blk.e_kwh = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, e_max))
         blk.soc_initial = pyo.Param(initialize=self.soc_initial, mutable=True)
-        blk.charge_limit = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.p_charge_kw[p, t] <= s.c_rate_per_h * cap.expr)
-        blk.discharge_limit = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.p_discharge_kw[p, t] <= s.c_rate_per_h * cap.expr)
-        blk.soc_max = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.e_kwh[p, t] <= s.soc_max * cap.expr)
-        blk.soc_min = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.e_kwh[p, t] >= s.soc_min * cap.expr)
-        add_storage_balance(ctx, blk, e=blk.e_kwh, p_in=blk.p_charge_kw, p_out=blk.p_discharge_kw,
-                            eta_in=s.eta_charge, eta_out=s.eta_discharge, loss_per_h=s.loss_per_h,
-                            e_initial=blk.soc_initial * cap.expr)
+        blk.charge_limit = pyo.Constraint(
+            ctx.T, rule=lambda b, p, t: b.p_charge_kw[p, t] <= s.c_rate_per_h * cap.expr
+        )
+        blk.discharge_limit = pyo.Constraint(
+            ctx.T, rule=lambda b, p, t: b.p_discharge_kw[p, t] <= s.c_rate_per_h * cap.expr
+        )
+        blk.soc_max = pyo.Constraint(
+            ctx.T, rule=lambda b, p, t: b.e_kwh[p, t] <= s.soc_max * cap.expr
+        )
+        blk.soc_min = pyo.Constraint(
+            ctx.T, rule=lambda b, p, t: b.e_kwh[p, t] >= s.soc_min * cap.expr
+        )
+        add_storage_balance(
+            ctx,
+            blk,
+            e=blk.e_kwh,
+            p_in=blk.p_charge_kw,
+            p_out=blk.p_discharge_kw,
+            eta_in=s.eta_charge,
+            eta_out=s.eta_discharge,
+            loss_per_h=s.loss_per_h,
+            e_initial=blk.soc_initial * cap.expr,
+        )
         self.port(ctx, "electricity", "battery discharge", lambda p, t: blk.p_discharge_kw[p, t])
         self.port(ctx, "electricity", "battery charge", lambda p, t: -blk.p_charge_kw[p, t])
 

@@ -17,9 +17,20 @@ from ems.techs.base import Technology
 class Boiler(Technology):
     kind = "boiler"
 
-    def __init__(self, name: str, hub: str, model: str, spec: BoilerSpec, *, existing_kw: float, max_kw: float,
-                 carriers: list[str], gas_eur_per_kwh: float, gas_t_per_mwh: float = 0.205,
-                 fixed: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        hub: str,
+        model: str,
+        spec: BoilerSpec,
+        *,
+        existing_kw: float,
+        max_kw: float,
+        carriers: list[str],
+        gas_eur_per_kwh: float,
+        gas_t_per_mwh: float = 0.205,
+        fixed: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(name, hub)
         self.model, self.spec = model, spec
         self.existing_kw, self.max_kw = existing_kw, max_kw
@@ -31,20 +42,33 @@ class Boiler(Technology):
     def declare_sizes(self, ctx: BuildContext, blk: pyo.Block) -> None:
         s = self.spec
         fixed = fixed_value(self.fixed, "kw")
-        self.size_kw = ctx.size(blk, "n_steps", unit_size=s.step_kw, unit="kW",
-                                max_units=math.floor((self.existing_kw + self.max_kw) / s.step_kw + 1e-6),
-                                existing_units=self.existing_kw / s.step_kw, integer=self.max_kw > 0,
-                                capex_eur_per_unit=s.capex_eur_per_kw * s.step_kw, lifetime_y=s.lifetime_y,
-                                om_fraction_per_y=s.om_fraction_per_y,
-                                fixed_units=None if fixed is None else fixed / s.step_kw)
+        self.size_kw = ctx.size(
+            blk,
+            "n_steps",
+            unit_size=s.step_kw,
+            unit="kW",
+            max_units=math.floor((self.existing_kw + self.max_kw) / s.step_kw + 1e-6),
+            existing_units=self.existing_kw / s.step_kw,
+            integer=self.max_kw > 0,
+            capex_eur_per_unit=s.capex_eur_per_kw * s.step_kw,
+            lifetime_y=s.lifetime_y,
+            om_fraction_per_y=s.om_fraction_per_y,
+            fixed_units=None if fixed is None else fixed / s.step_kw,
+        )
 
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
         size = self.size_kw
         assert size is not None
         blk.C = pyo.Set(initialize=self.carriers, ordered=True)
-        blk.q_kw = pyo.Var(blk.C, ctx.T, domain=pyo.NonNegativeReals, bounds=(0, self.existing_kw + self.max_kw))
-        blk.capacity = pyo.Constraint(ctx.T, rule=lambda b, p, t: sum(b.q_kw[c, p, t] for c in b.C) <= size.expr)
-        blk.fuel_kw = pyo.Expression(ctx.T, rule=lambda b, p, t: sum(b.q_kw[c, p, t] for c in b.C) / self.spec.eta)
+        blk.q_kw = pyo.Var(
+            blk.C, ctx.T, domain=pyo.NonNegativeReals, bounds=(0, self.existing_kw + self.max_kw)
+        )
+        blk.capacity = pyo.Constraint(
+            ctx.T, rule=lambda b, p, t: sum(b.q_kw[c, p, t] for c in b.C) <= size.expr
+        )
+        blk.fuel_kw = pyo.Expression(
+            ctx.T, rule=lambda b, p, t: sum(b.q_kw[c, p, t] for c in b.C) / self.spec.eta
+        )
         for c in self.carriers:
             self.port(ctx, c, "boiler", lambda p, t, c=c: blk.q_kw[c, p, t])
 

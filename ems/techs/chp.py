@@ -21,15 +21,30 @@ from ems.model.context import BuildContext, SizeHandle
 from ems.techs._units import fixed_value, gas_costs, set_gas_price
 from ems.techs.base import Technology
 
-OUTLET_LABEL = {"heat": "heating", "dhw": "DHW", "chiller_feed": "chiller feed", "dh_injection": "to DH"}
+OUTLET_LABEL = {
+    "heat": "heating",
+    "dhw": "DHW",
+    "chiller_feed": "chiller feed",
+    "dh_injection": "to DH",
+}
 
 
 class Chp(Technology):
     kind = "chp"
 
-    def __init__(self, name: str, hub: str, model: str, spec: ChpSpec, max_units: int, *,
-                 gas_eur_per_kwh: float, gas_t_per_mwh: float = 0.205, existing_units: int = 0,
-                 fixed: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        hub: str,
+        model: str,
+        spec: ChpSpec,
+        max_units: int,
+        *,
+        gas_eur_per_kwh: float,
+        gas_t_per_mwh: float = 0.205,
+        existing_units: int = 0,
+        fixed: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(name, hub)
         self.model, self.spec = model, spec
         self.max_units, self.existing_units = max_units, existing_units
@@ -47,10 +62,18 @@ class Chp(Technology):
 
     def declare_sizes(self, ctx: BuildContext, blk: pyo.Block) -> None:
         s = self.spec
-        self.n = ctx.size(blk, "n_units", unit_size=s.p_el_kw, unit="kWe", max_units=self.max_units,
-                          existing_units=self.existing_units, capex_eur_per_unit=s.capex_eur_per_kw_el * s.p_el_kw,
-                          lifetime_y=s.lifetime_y, om_fraction_per_y=s.om_fraction_per_y,
-                          fixed_units=fixed_value(self.fixed, "n_units"))
+        self.n = ctx.size(
+            blk,
+            "n_units",
+            unit_size=s.p_el_kw,
+            unit="kWe",
+            max_units=self.max_units,
+            existing_units=self.existing_units,
+            capex_eur_per_unit=s.capex_eur_per_kw_el * s.p_el_kw,
+            lifetime_y=s.lifetime_y,
+            om_fraction_per_y=s.om_fraction_per_y,
+            fixed_units=fixed_value(self.fixed, "n_units"),
+        )
 
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
         s, n = self.spec, self.n
@@ -59,9 +82,16 @@ class Chp(Technology):
         blk.u_on = pyo.Var(ctx.T, domain=pyo.NonNegativeIntegers, bounds=(0, n_max))
         blk.p_el_kw = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, n_max * s.p_el_kw))
         blk.units_on_le_units = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.u_on[p, t] <= n.units)
-        blk.p_min = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.p_el_kw[p, t] >= s.min_load * s.p_el_kw * b.u_on[p, t])
-        blk.p_max = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.p_el_kw[p, t] <= s.p_el_kw * b.u_on[p, t])
-        blk.fuel_kw = pyo.Expression(ctx.T, rule=lambda b, p, t: self.a_fuel * b.p_el_kw[p, t] + self.b_fuel_kw * b.u_on[p, t])
+        blk.p_min = pyo.Constraint(
+            ctx.T, rule=lambda b, p, t: b.p_el_kw[p, t] >= s.min_load * s.p_el_kw * b.u_on[p, t]
+        )
+        blk.p_max = pyo.Constraint(
+            ctx.T, rule=lambda b, p, t: b.p_el_kw[p, t] <= s.p_el_kw * b.u_on[p, t]
+        )
+        blk.fuel_kw = pyo.Expression(
+            ctx.T,
+            rule=lambda b, p, t: self.a_fuel * b.p_el_kw[p, t] + self.b_fuel_kw * b.u_on[p, t],
+        )
         # (1)-(2): the heat produced goes to the hub's CHP heat bus; ChpHeatSplit sends it on to
         # heating, DHW, chillers and district heating (one split per hub, not per model)
         label = f"CHP {self.model}"
@@ -71,7 +101,13 @@ class Chp(Technology):
     def add_costs(self, ctx: BuildContext, blk: pyo.Block) -> None:
         gas_costs(ctx, blk, blk.fuel_kw, self.gas_eur_per_kwh, self.gas_t_per_mwh)
         if self.spec.om_eur_per_kwh_el > 0:
-            ctx.add_cost("om", sum(ctx.weight(p) * self.spec.om_eur_per_kwh_el * blk.p_el_kw[p, t] for p, t in ctx.T))
+            ctx.add_cost(
+                "om",
+                sum(
+                    ctx.weight(p) * self.spec.om_eur_per_kwh_el * blk.p_el_kw[p, t]
+                    for p, t in ctx.T
+                ),
+            )
 
     def update(self, gas_eur_per_kwh: float | None = None) -> None:
         """Operation: gas price (€/kWh of fuel) for the horizon; value only."""
@@ -90,14 +126,18 @@ class ChpHeatSplit(Technology):
 
     kind = "chp_heat_split"
 
-    def __init__(self, hub: str, outlets: list[str], q_max_kw: float, allow_heat_dump: bool = False) -> None:
+    def __init__(
+        self, hub: str, outlets: list[str], q_max_kw: float, allow_heat_dump: bool = False
+    ) -> None:
         super().__init__(f"{hub}_chp_heat", hub)
         self.outlets, self.q_max_kw, self.allow_heat_dump = list(outlets), q_max_kw, allow_heat_dump
 
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
         blk.O = pyo.Set(initialize=self.outlets, ordered=True)
         blk.q_kw = pyo.Var(blk.O, ctx.T, domain=pyo.NonNegativeReals, bounds=(0, self.q_max_kw))
-        self.port(ctx, "chp_heat", "CHP heat split", lambda p, t: -sum(blk.q_kw[o, p, t] for o in blk.O))
+        self.port(
+            ctx, "chp_heat", "CHP heat split", lambda p, t: -sum(blk.q_kw[o, p, t] for o in blk.O)
+        )
         for o in self.outlets:
             self.port(ctx, o, "CHP", lambda p, t, o=o: blk.q_kw[o, p, t])
         if self.allow_heat_dump:
@@ -124,8 +164,15 @@ class ChpHeatSink(Technology):
 
     kind = "chp_heat_sink"
 
-    def __init__(self, name: str, chps: list[Chp], stores: list[Technology], heat_columns: list[str],
-                 feed_columns: list[tuple[str, float]], eta: float = 1.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        chps: list[Chp],
+        stores: list[Technology],
+        heat_columns: list[str],
+        feed_columns: list[tuple[str, float]],
+        eta: float = 1.0,
+    ) -> None:
         super().__init__(name, "community")
         self.chps, self.stores, self.eta = list(chps), list(stores), eta
         self.heat_columns, self.feed_columns = list(heat_columns), list(feed_columns)
@@ -135,18 +182,39 @@ class ChpHeatSink(Technology):
             return
         heat = [ctx.series(c) for c in self.heat_columns]
         feed = [(ctx.series(c), f) for c, f in self.feed_columns]
-        ctx.param(blk, "heat_load_kw", {k: sum(max(h[k], 0.0) for h in heat) for k in ctx.grid.index()})
-        ctx.param(blk, "feed_max_kw", {k: sum(f * max(c[k], 0.0) for c, f in feed) for k in ctx.grid.index()})
+        ctx.param(
+            blk, "heat_load_kw", {k: sum(max(h[k], 0.0) for h in heat) for k in ctx.grid.index()}
+        )
+        ctx.param(
+            blk,
+            "feed_max_kw",
+            {k: sum(f * max(c[k], 0.0) for c, f in feed) for k in ctx.grid.index()},
+        )
         chps, stores, eta = self.chps, self.stores, self.eta
         unit_heat = [eta * c.unit_heat_kw for c in chps]
         feed_max = {k: sum(f * max(c[k], 0.0) for c, f in feed) for k in ctx.grid.index()}
         blk.C = pyo.Set(initialize=range(len(chps)), ordered=True)
-        blk.feed_weight_kw = pyo.Param(blk.C, ctx.T, mutable=True, within=pyo.NonNegativeReals, initialize={
-            (i, *k): min(v, h) for i, h in enumerate(unit_heat) for k, v in feed_max.items()})
-        blk.heat_finds_sink = pyo.Constraint(ctx.T, rule=lambda b, p, t: sum(
-            s.block.q_charge_kw[p, t] - s.block.q_discharge_kw[p, t] for s in stores)
-            >= sum(eta * c.spec.eta_th * c.block.fuel_kw[p, t] - b.feed_weight_kw[i, p, t] * c.block.u_on[p, t]
-                   for i, c in enumerate(chps)) - b.heat_load_kw[p, t])
+        blk.feed_weight_kw = pyo.Param(
+            blk.C,
+            ctx.T,
+            mutable=True,
+            within=pyo.NonNegativeReals,
+            initialize={
+                (i, *k): min(v, h) for i, h in enumerate(unit_heat) for k, v in feed_max.items()
+            },
+        )
+        blk.heat_finds_sink = pyo.Constraint(
+            ctx.T,
+            rule=lambda b, p, t: (
+                sum(s.block.q_charge_kw[p, t] - s.block.q_discharge_kw[p, t] for s in stores)
+                >= sum(
+                    eta * c.spec.eta_th * c.block.fuel_kw[p, t]
+                    - b.feed_weight_kw[i, p, t] * c.block.u_on[p, t]
+                    for i, c in enumerate(chps)
+                )
+                - b.heat_load_kw[p, t]
+            ),
+        )
 
 
 class ChpOffCover(Technology):
@@ -169,8 +237,14 @@ class ChpOffCover(Technology):
 
     kind = "chp_off_cover"
 
-    def __init__(self, name: str, chps: list[Chp], sources: list[Any], load_columns: list[str],
-                 unit_kw: list[float]) -> None:
+    def __init__(
+        self,
+        name: str,
+        chps: list[Chp],
+        sources: list[Any],
+        load_columns: list[str],
+        unit_kw: list[float],
+    ) -> None:
         super().__init__(name, "community")
         self.chps, self.sources, self.load_columns = list(chps), list(sources), list(load_columns)
         if len(unit_kw) != len(self.chps):
@@ -188,10 +262,21 @@ class ChpOffCover(Technology):
         ctx.param(blk, "uncovered_kw", rest)
         ctx.param(blk, "units_k", {k: float(units[k]) for k in total})
         blk.C = pyo.Set(initialize=range(len(self.chps)), ordered=True)
-        blk.unit_weight_kw = pyo.Param(blk.C, ctx.T, mutable=True, within=pyo.NonNegativeReals, initialize={
-            (i, *k): min(rest[k], u) for i, u in enumerate(self.unit_kw) for k in total})
+        blk.unit_weight_kw = pyo.Param(
+            blk.C,
+            ctx.T,
+            mutable=True,
+            within=pyo.NonNegativeReals,
+            initialize={
+                (i, *k): min(rest[k], u) for i, u in enumerate(self.unit_kw) for k in total
+            },
+        )
         chps, sources = self.chps, self.sources
-        blk.covered_when_off = pyo.Constraint(ctx.T, rule=lambda b, p, t: sum(f(p, t) for f in sources)
-                                              >= b.uncovered_kw[p, t] * (b.units_k[p, t] + 1)
-                                              - sum(b.unit_weight_kw[i, p, t] * c.block.u_on[p, t]
-                                                    for i, c in enumerate(chps)))
+        blk.covered_when_off = pyo.Constraint(
+            ctx.T,
+            rule=lambda b, p, t: (
+                sum(f(p, t) for f in sources)
+                >= b.uncovered_kw[p, t] * (b.units_k[p, t] + 1)
+                - sum(b.unit_weight_kw[i, p, t] * c.block.u_on[p, t] for i, c in enumerate(chps))
+            ),
+        )

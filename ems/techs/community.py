@@ -25,10 +25,20 @@ class VirtualCommunity(Technology):
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
         bound = sum(g.contract_kw for g in self.grids)
         blk.shared_kw = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, bound))
-        blk.incentive_eur_per_kwh = pyo.Param(initialize=self.incentive_eur_per_mwh / 1000.0, mutable=True)
-        blk.le_export = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.shared_kw[p, t] <= sum(g.export_kw(p, t) for g in self.grids))
-        blk.le_import = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.shared_kw[p, t] <= sum(g.import_kw(p, t) for g in self.grids))
+        blk.incentive_eur_per_kwh = pyo.Param(
+            initialize=self.incentive_eur_per_mwh / 1000.0, mutable=True
+        )
+        blk.le_export = pyo.Constraint(
+            ctx.T,
+            rule=lambda b, p, t: b.shared_kw[p, t] <= sum(g.export_kw(p, t) for g in self.grids),
+        )
+        blk.le_import = pyo.Constraint(
+            ctx.T,
+            rule=lambda b, p, t: b.shared_kw[p, t] <= sum(g.import_kw(p, t) for g in self.grids),
+        )
 
     def add_costs(self, ctx: BuildContext, blk: pyo.Block) -> None:
-        ctx.add_cost("revenue_incentive",
-                     sum(ctx.weight(p) * blk.incentive_eur_per_kwh * blk.shared_kw[p, t] for p, t in ctx.T))
+        ctx.add_cost(
+            "revenue_incentive",
+            sum(ctx.weight(p) * blk.incentive_eur_per_kwh * blk.shared_kw[p, t] for p, t in ctx.T),
+        )

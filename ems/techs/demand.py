@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import pyomo.environ as pyo
 
@@ -28,14 +28,19 @@ class Demand(Technology):
         _set_series(self.block.load_kw, load_kw, f"{self.name}.load_kw", lo=0.0)
 
 
-def _set_series(par: pyo.Param, values: Sequence[float], what: str, lo: float | None = None,
-                hi: float | None = None) -> None:
+def _set_series(
+    par: pyo.Param,
+    values: Sequence[float],
+    what: str,
+    lo: float | None = None,
+    hi: float | None = None,
+) -> None:
     """Write one value per horizon step into a (period, step)-indexed mutable Param."""
     keys = list(par.keys())
     vals = [float(v) for v in values]
     if len(vals) != len(keys):
         raise ValueError(f"{what}: {len(vals)} values for a horizon of {len(keys)} steps")
-    for k, v in zip(keys, vals):
+    for k, v in zip(keys, vals, strict=False):
         if v != v:  # NaN never reaches the solver
             raise ValueError(f"{what}: NaN at step {k[-1]}")
         if lo is not None:

@@ -24,8 +24,18 @@ INJECT_LABEL = "to DH"
 class DhStation(Technology):
     kind = "dh_station"
 
-    def __init__(self, hub: str, *, uses: list[str], can_inject: bool, max_kw: float, connection_capex_eur: float,
-                 lifetime_y: float, exclusive: bool = True, fixed: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        hub: str,
+        *,
+        uses: list[str],
+        can_inject: bool,
+        max_kw: float,
+        connection_capex_eur: float,
+        lifetime_y: float,
+        exclusive: bool = True,
+        fixed: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(f"{hub}_dh", hub)
         self.uses = list(uses)  # carriers the network heat may feed: heat, dhw, chiller_feed
         self.can_inject = can_inject
@@ -36,25 +46,45 @@ class DhStation(Technology):
         self.y: SizeHandle | None = None
 
     def declare_sizes(self, ctx: BuildContext, blk: pyo.Block) -> None:
-        self.y = ctx.size(blk, "y_dh", unit_size=1.0, unit="connection", max_units=1, integer=True,
-                          capex_eur_per_unit=self.connection_capex_eur, lifetime_y=self.lifetime_y,
-                          fixed_units=fixed_value(self.fixed, "y_dh"))
+        self.y = ctx.size(
+            blk,
+            "y_dh",
+            unit_size=1.0,
+            unit="connection",
+            max_units=1,
+            integer=True,
+            capex_eur_per_unit=self.connection_capex_eur,
+            lifetime_y=self.lifetime_y,
+            fixed_units=fixed_value(self.fixed, "y_dh"),
+        )
 
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
         y, M = self.y, self.max_kw
         assert y is not None
         blk.U = pyo.Set(initialize=self.uses, ordered=True)
         blk.q_from_kw = pyo.Var(blk.U, ctx.T, domain=pyo.NonNegativeReals, bounds=(0, M))
-        blk.q_to_kw = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, M if self.can_inject else 0.0))
-        blk.from_total = pyo.Expression(ctx.T, rule=lambda b, p, t: sum(b.q_from_kw[c, p, t] for c in b.U))
+        blk.q_to_kw = pyo.Var(
+            ctx.T, domain=pyo.NonNegativeReals, bounds=(0, M if self.can_inject else 0.0)
+        )
+        blk.from_total = pyo.Expression(
+            ctx.T, rule=lambda b, p, t: sum(b.q_from_kw[c, p, t] for c in b.U)
+        )
         if self.exclusive:
             blk.x_from = pyo.Var(ctx.T, domain=pyo.Binary)
             blk.x_to = pyo.Var(ctx.T, domain=pyo.Binary)
-            blk.from_max = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.from_total[p, t] <= M * b.x_from[p, t])  # (9)
-            blk.to_max = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.q_to_kw[p, t] <= M * b.x_to[p, t])  # (10)
-            blk.connected = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.x_from[p, t] + b.x_to[p, t] <= y.units)  # (11)
+            blk.from_max = pyo.Constraint(
+                ctx.T, rule=lambda b, p, t: b.from_total[p, t] <= M * b.x_from[p, t]
+            )  # (9)
+            blk.to_max = pyo.Constraint(
+                ctx.T, rule=lambda b, p, t: b.q_to_kw[p, t] <= M * b.x_to[p, t]
+            )  # (10)
+            blk.connected = pyo.Constraint(
+                ctx.T, rule=lambda b, p, t: b.x_from[p, t] + b.x_to[p, t] <= y.units
+            )  # (11)
         else:
-            blk.from_max = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.from_total[p, t] <= M * y.units)
+            blk.from_max = pyo.Constraint(
+                ctx.T, rule=lambda b, p, t: b.from_total[p, t] <= M * y.units
+            )
             blk.to_max = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.q_to_kw[p, t] <= M * y.units)
         for c in self.uses:
             self.port(ctx, c, WITHDRAW_LABEL, lambda p, t, c=c: blk.q_from_kw[c, p, t])
@@ -85,5 +115,10 @@ class DhNetwork(Technology):
 
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
         blk.eta = pyo.Param(initialize=self.eta, mutable=True)
-        blk.balance = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.eta * sum(s.to_kw(p, t) for s in self.stations)
-                                     == sum(s.from_kw(p, t) for s in self.stations))
+        blk.balance = pyo.Constraint(
+            ctx.T,
+            rule=lambda b, p, t: (
+                b.eta * sum(s.to_kw(p, t) for s in self.stations)
+                == sum(s.from_kw(p, t) for s in self.stations)
+            ),
+        )

@@ -27,9 +27,19 @@ GIVE_LABEL = "to other hubs"
 class LinkStation(Technology):
     kind = "link_station"
 
-    def __init__(self, hub: str, grid: Grid, *, give_max_kw: float, take_max_kw: float, load_column: str | None = None,
-                 take_flex_kw: float = 0.0, give_firm_kw: float = 0.0,
-                 pv_kwp_by_yield: dict[str, float] | None = None, local_techs: list[Technology] | None = None) -> None:
+    def __init__(
+        self,
+        hub: str,
+        grid: Grid,
+        *,
+        give_max_kw: float,
+        take_max_kw: float,
+        load_column: str | None = None,
+        take_flex_kw: float = 0.0,
+        give_firm_kw: float = 0.0,
+        pv_kwp_by_yield: dict[str, float] | None = None,
+        local_techs: list[Technology] | None = None,
+    ) -> None:
         super().__init__(f"{hub}_link", hub)
         self.local_techs = list(local_techs or [])
         self.grid = grid
@@ -38,8 +48,11 @@ class LinkStation(Technology):
         self.give_firm_kw, self.pv_kwp_by_yield = give_firm_kw, dict(pv_kwp_by_yield or {})
         self.peers: list[LinkStation] = []  # the other hubs' stations (set by LinkNetwork)
 
-    def _step_bounds(self, ctx: BuildContext) -> tuple[dict[tuple[str, int], float], dict[tuple[str, int], float],
-                                                      dict[tuple[str, int], float]]:
+    def _step_bounds(
+        self, ctx: BuildContext
+    ) -> tuple[
+        dict[tuple[str, int], float], dict[tuple[str, int], float], dict[tuple[str, int], float]
+    ]:
         """Per-step big-M from data: take ≤ load + flexible uses, give ≤ firm generation + PV at
         its maximum size × the step's yield (tighter than one constant; SPEC §3 "big-M from data")."""
         take = {k: self.take_max_kw for k in ctx.grid.index()}
@@ -51,9 +64,14 @@ class LinkStation(Technology):
             take = {k: min(self.take_max_kw, use[k]) for k in take}
         if self.pv_kwp_by_yield or self.give_firm_kw < self.give_max_kw:
             yields = {col: ctx.series(col) for col in self.pv_kwp_by_yield}
-            give = {k: min(self.give_max_kw, self.give_firm_kw + sum(kwp * max(yields[c][k], 0.0)
-                                                                     for c, kwp in self.pv_kwp_by_yield.items()))
-                    for k in give}
+            give = {
+                k: min(
+                    self.give_max_kw,
+                    self.give_firm_kw
+                    + sum(kwp * max(yields[c][k], 0.0) for c, kwp in self.pv_kwp_by_yield.items()),
+                )
+                for k in give
+            }
         return take, give, use
 
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
@@ -72,24 +90,38 @@ class LinkStation(Technology):
         blk.p_to_kw = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, G))
         blk.x_take = pyo.Var(ctx.T, domain=pyo.Binary)
         blk.x_give = pyo.Var(ctx.T, domain=pyo.Binary)
-        blk.take_max = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.p_from_kw[p, t] <= b.m_take[p, t] * b.x_take[p, t])  # (3)
-        blk.give_max = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.p_to_kw[p, t] <= b.m_give[p, t] * b.x_give[p, t])  # (4)
-        blk.give_or_take = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.x_take[p, t] + b.x_give[p, t] <= 1)  # (5)
+        blk.take_max = pyo.Constraint(
+            ctx.T, rule=lambda b, p, t: b.p_from_kw[p, t] <= b.m_take[p, t] * b.x_take[p, t]
+        )  # (3)
+        blk.give_max = pyo.Constraint(
+            ctx.T, rule=lambda b, p, t: b.p_to_kw[p, t] <= b.m_give[p, t] * b.x_give[p, t]
+        )  # (4)
+        blk.give_or_take = pyo.Constraint(
+            ctx.T, rule=lambda b, p, t: b.x_take[p, t] + b.x_give[p, t] <= 1
+        )  # (5)
         g = self.grid
         # (6)-(7) with big-M from data: a hub never imports more than it can use, nor exports more
         # than it can generate (importing to export is dominated), so min(C, ·) is valid and tighter
-        blk.no_grid_pass = pyo.Constraint(ctx.T, rule=lambda b, p, t: g.import_kw(p, t)
-                                          <= min(C, use[p, t]) * (1 - b.x_give[p, t]))  # (6)
-        blk.no_pass_to_grid = pyo.Constraint(ctx.T, rule=lambda b, p, t: g.export_kw(p, t)
-                                             <= min(C, gen_max[p, t]) * (1 - b.x_take[p, t]))  # (7)
+        blk.no_grid_pass = pyo.Constraint(
+            ctx.T,
+            rule=lambda b, p, t: g.import_kw(p, t) <= min(C, use[p, t]) * (1 - b.x_give[p, t]),
+        )  # (6)
+        blk.no_pass_to_grid = pyo.Constraint(
+            ctx.T,
+            rule=lambda b, p, t: g.export_kw(p, t) <= min(C, gen_max[p, t]) * (1 - b.x_take[p, t]),
+        )  # (7)
         # Valid inequality (cuts the relaxation's pass-through loops, keeps every non-dominated
         # integer plan): what a hub exports and gives comes from its own generation,
         # export + give ≤ PV + CHP + battery discharge — with (5)-(7) a giver does not import or
         # take, a taker does not export or give. Skipped if EVs could discharge (V2G).
         gens = self._local_generation()
         if gens is not None:
-            blk.own_energy_only = pyo.Constraint(ctx.T, rule=lambda b, p, t: g.export_kw(p, t) + b.p_to_kw[p, t]
-                                                 <= sum(fn(p, t) for fn in gens))
+            blk.own_energy_only = pyo.Constraint(
+                ctx.T,
+                rule=lambda b, p, t: (
+                    g.export_kw(p, t) + b.p_to_kw[p, t] <= sum(fn(p, t) for fn in gens)
+                ),
+            )
             if self.load_column is not None and ctx.mode == "design":
                 # (3)/(7), valid inequality: a hub that does not take covers its own load from its
                 # generation and imports, so export + give + load·(1 − x_take) ≤ generation + import
@@ -97,9 +129,13 @@ class LinkStation(Technology):
                 # i.e. (3) without the flexible uses' maximum in its big-M
                 load = ctx.series(self.load_column)
                 ctx.param(blk, "load_kw", load)
-                blk.own_load_first = pyo.Constraint(ctx.T, rule=lambda b, p, t: g.export_kw(p, t) + b.p_to_kw[p, t]
-                                                    + b.load_kw[p, t] * (1 - b.x_take[p, t])
-                                                    <= sum(fn(p, t) for fn in gens) + g.import_kw(p, t))
+                blk.own_load_first = pyo.Constraint(
+                    ctx.T,
+                    rule=lambda b, p, t: (
+                        g.export_kw(p, t) + b.p_to_kw[p, t] + b.load_kw[p, t] * (1 - b.x_take[p, t])
+                        <= sum(fn(p, t) for fn in gens) + g.import_kw(p, t)
+                    ),
+                )
         self.port(ctx, "electricity", TAKE_LABEL, lambda p, t: blk.p_from_kw[p, t])
         self.port(ctx, "electricity", GIVE_LABEL, lambda p, t: -blk.p_to_kw[p, t])
 
@@ -138,5 +174,10 @@ class LinkNetwork(Technology):
             s.peers = [o for o in stations if o is not s]
 
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
-        blk.balance = pyo.Constraint(ctx.T, rule=lambda b, p, t: sum(s.to_kw(p, t) for s in self.stations)
-                                     == sum(s.from_kw(p, t) for s in self.stations))
+        blk.balance = pyo.Constraint(
+            ctx.T,
+            rule=lambda b, p, t: (
+                sum(s.to_kw(p, t) for s in self.stations)
+                == sum(s.from_kw(p, t) for s in self.stations)
+            ),
+        )

@@ -38,8 +38,14 @@ def presence_fraction(v: VehicleSpec, hour0: float, dt_h: float) -> float:
     return max(0.0, hi - lo) / dt_h
 
 
-def dumb_profile(v: VehicleSpec, p_charger_kw: float, eta: float, hours: list[float], dt_h: float,
-                 need_kwh: float) -> list[float]:
+def dumb_profile(
+    v: VehicleSpec,
+    p_charger_kw: float,
+    eta: float,
+    hours: list[float],
+    dt_h: float,
+    need_kwh: float,
+) -> list[float]:
     """Grid-side power of full-power charging from arrival until ``need_kwh`` is stored."""
     p_max = min(v.p_max_kw, p_charger_kw)
     e = v.soc_arrival * v.battery_kwh
@@ -67,7 +73,9 @@ def _taper_limit(v: VehicleSpec, e_kwh: float) -> float:
 class EvFleet(Technology):
     kind = "ev_fleet"
 
-    def __init__(self, name: str, hub: str, vehicles: list[VehicleSpec], chargers: list[ChargerOption]) -> None:
+    def __init__(
+        self, name: str, hub: str, vehicles: list[VehicleSpec], chargers: list[ChargerOption]
+    ) -> None:
         super().__init__(name, hub)
         self.vehicles = vehicles
         self.options = chargers
@@ -78,10 +86,17 @@ class EvFleet(Technology):
             return
         for o in self.options:
             self.handles[o.key] = ctx.size(
-                blk, f"n_{o.key}", unit_size=1.0, unit="units", max_units=o.max_units,
-                existing_units=o.existing_units, capex_eur_per_unit=o.spec.capex_eur_per_unit,
-                lifetime_y=o.spec.lifetime_y, om_fraction_per_y=o.spec.om_fraction_per_y,
-                fixed_units=o.fixed_units)
+                blk,
+                f"n_{o.key}",
+                unit_size=1.0,
+                unit="units",
+                max_units=o.max_units,
+                existing_units=o.existing_units,
+                capex_eur_per_unit=o.spec.capex_eur_per_unit,
+                lifetime_y=o.spec.lifetime_y,
+                om_fraction_per_y=o.spec.om_fraction_per_y,
+                fixed_units=o.fixed_units,
+            )
 
     def _need(self, ctx: BuildContext, v: VehicleSpec, p: str) -> float:
         present = v.days == "all" or ctx.grid.is_weekday(p)
@@ -92,24 +107,42 @@ class EvFleet(Technology):
         V = [v.name for v in self.vehicles]
         veh = {v.name: v for v in self.vehicles}
         hours = [g.hour_of(t) for t in g.steps]
-        pres = {(v.name, p, t): (presence_fraction(v, hours[t], g.dt_h) if self._need(ctx, v, p) > 0 else 0.0)
-                for v in self.vehicles for p in g.periods for t in g.steps}
+        pres = {
+            (v.name, p, t): (
+                presence_fraction(v, hours[t], g.dt_h) if self._need(ctx, v, p) > 0 else 0.0
+            )
+            for v in self.vehicles
+            for p in g.periods
+            for t in g.steps
+        }
         need = {(v.name, p): self._need(ctx, v, p) for v in self.vehicles for p in g.periods}
         blk.V = pyo.Set(initialize=V, ordered=True)
-        blk.VT = pyo.Set(initialize=[(v, p, t) for v in V for p, t in g.index()], dimen=3, ordered=True)
+        blk.VT = pyo.Set(
+            initialize=[(v, p, t) for v in V for p, t in g.index()], dimen=3, ordered=True
+        )
         blk.present = pyo.Param(blk.VT, initialize=pres, mutable=True)
         blk.need_kwh = pyo.Param(blk.V, ctx.model.P, initialize=need, mutable=True)
-        blk.e_arrival_kwh = pyo.Param(blk.V, initialize={v.name: v.soc_arrival * v.battery_kwh for v in self.vehicles}, mutable=True)
+        blk.e_arrival_kwh = pyo.Param(
+            blk.V,
+            initialize={v.name: v.soc_arrival * v.battery_kwh for v in self.vehicles},
+            mutable=True,
+        )
 
         if ctx.asis:
             prof = {}
             for v in self.vehicles:
                 for p in g.periods:
-                    col = dumb_profile(v, v.p_max_kw, 1.0, hours, g.dt_h, need[(v.name, p)]) if need[(v.name, p)] > 0 else [0.0] * g.n_steps
+                    col = (
+                        dumb_profile(v, v.p_max_kw, 1.0, hours, g.dt_h, need[(v.name, p)])
+                        if need[(v.name, p)] > 0
+                        else [0.0] * g.n_steps
+                    )
                     for t in g.steps:
                         prof[(v.name, p, t)] = col[t]
             blk.p_kw = pyo.Param(blk.VT, initialize=prof, mutable=True)
-            self.port(ctx, "electricity", "EV charging", lambda p, t: -sum(blk.p_kw[v, p, t] for v in V))
+            self.port(
+                ctx, "electricity", "EV charging", lambda p, t: -sum(blk.p_kw[v, p, t] for v in V)
+            )
             self._check_feasible(ctx, prof, need)
             return
 
@@ -124,9 +157,17 @@ class EvFleet(Technology):
         last = g.n_steps - 1
 
         # plug[k,v,p,t]: vehicle v is plugged into a charger of type k (zero where it is absent)
-        blk.plug = pyo.Var(blk.K, blk.VT, domain=pyo.Binary,
-                           bounds=lambda b, k, v, p, t: (0, 1 if pres[(v, p, t)] > 0 else 0))
-        first = {(v, p): min((t for t in g.steps if pres[(v, p, t)] > 0), default=-1) for v in V for p in g.periods}
+        blk.plug = pyo.Var(
+            blk.K,
+            blk.VT,
+            domain=pyo.Binary,
+            bounds=lambda b, k, v, p, t: (0, 1 if pres[(v, p, t)] > 0 else 0),
+        )
+        first = {
+            (v, p): min((t for t in g.steps if pres[(v, p, t)] > 0), default=-1)
+            for v in V
+            for p in g.periods
+        }
 
         def start_ub(b: pyo.Block, k: str, v: str, p: str, t: int) -> tuple[int, int]:
             if pres[(v, p, t)] <= 0:
@@ -136,63 +177,135 @@ class EvFleet(Technology):
 
         blk.plug_start = pyo.Var(blk.K, blk.VT, domain=pyo.Binary, bounds=start_ub)
         blk.start_def = pyo.Constraint(
-            blk.K, blk.VT, rule=lambda b, k, v, p, t: b.plug_start[k, v, p, t] >= b.plug[k, v, p, t] - (b.plug[k, v, p, t - 1] if t > 0 else 0)
-            if pres[(v, p, t)] > 0 else pyo.Constraint.Skip)
+            blk.K,
+            blk.VT,
+            rule=lambda b, k, v, p, t: (
+                b.plug_start[k, v, p, t]
+                >= b.plug[k, v, p, t] - (b.plug[k, v, p, t - 1] if t > 0 else 0)
+                if pres[(v, p, t)] > 0
+                else pyo.Constraint.Skip
+            ),
+        )
         # a vehicle plugs in at most once a day, on one charger (seed §5.2.1)
         blk.one_plug_in = pyo.Constraint(
-            blk.V, ctx.model.P, rule=lambda b, v, p: sum(b.plug_start[k, v, p, t] for k in K for t in g.steps) <= 1)
+            blk.V,
+            ctx.model.P,
+            rule=lambda b, v, p: sum(b.plug_start[k, v, p, t] for k in K for t in g.steps) <= 1,
+        )
         blk.one_charger = pyo.Constraint(
-            blk.VT, rule=lambda b, v, p, t: sum(b.plug[k, v, p, t] for k in K) <= 1 if pres[(v, p, t)] > 0 else pyo.Constraint.Skip)
+            blk.VT,
+            rule=lambda b, v, p, t: (
+                sum(b.plug[k, v, p, t] for k in K) <= 1
+                if pres[(v, p, t)] > 0
+                else pyo.Constraint.Skip
+            ),
+        )
         # plugged vehicles ≤ installed chargers of each type
         blk.plugs = pyo.Constraint(
-            blk.K, ctx.T, rule=lambda b, k, p, t: sum(b.plug[k, v, p, t] for v in V if pres[(v, p, t)] > 0) <= self.handles[k].units
-            if any(pres[(v, p, t)] > 0 for v in V) else pyo.Constraint.Skip)
+            blk.K,
+            ctx.T,
+            rule=lambda b, k, p, t: (
+                sum(b.plug[k, v, p, t] for v in V if pres[(v, p, t)] > 0) <= self.handles[k].units
+                if any(pres[(v, p, t)] > 0 for v in V)
+                else pyo.Constraint.Skip
+            ),
+        )
 
-        blk.p_charge_kw = pyo.Var(blk.K, blk.VT, domain=pyo.NonNegativeReals,
-                                  bounds=lambda b, k, v, p, t: (0, p_cap[(k, v)] * pres[(v, p, t)]))
-        blk.p_discharge_kw = pyo.Var(blk.v2g_K, blk.VT, domain=pyo.NonNegativeReals,
-                                     bounds=lambda b, k, v, p, t: (0, p_cap[(k, v)] * pres[(v, p, t)]))
+        blk.p_charge_kw = pyo.Var(
+            blk.K,
+            blk.VT,
+            domain=pyo.NonNegativeReals,
+            bounds=lambda b, k, v, p, t: (0, p_cap[(k, v)] * pres[(v, p, t)]),
+        )
+        blk.p_discharge_kw = pyo.Var(
+            blk.v2g_K,
+            blk.VT,
+            domain=pyo.NonNegativeReals,
+            bounds=lambda b, k, v, p, t: (0, p_cap[(k, v)] * pres[(v, p, t)]),
+        )
         blk.charge_plugged = pyo.Constraint(
-            blk.K, blk.VT, rule=lambda b, k, v, p, t: b.p_charge_kw[k, v, p, t] <= p_cap[(k, v)] * b.present[v, p, t] * b.plug[k, v, p, t]
-            if pres[(v, p, t)] > 0 else pyo.Constraint.Skip)
+            blk.K,
+            blk.VT,
+            rule=lambda b, k, v, p, t: (
+                b.p_charge_kw[k, v, p, t] <= p_cap[(k, v)] * b.present[v, p, t] * b.plug[k, v, p, t]
+                if pres[(v, p, t)] > 0
+                else pyo.Constraint.Skip
+            ),
+        )
         blk.discharge_plugged = pyo.Constraint(
-            blk.v2g_K, blk.VT, rule=lambda b, k, v, p, t: b.p_discharge_kw[k, v, p, t] <= p_cap[(k, v)] * b.present[v, p, t] * b.plug[k, v, p, t]
-            if pres[(v, p, t)] > 0 else pyo.Constraint.Skip)
+            blk.v2g_K,
+            blk.VT,
+            rule=lambda b, k, v, p, t: (
+                b.p_discharge_kw[k, v, p, t]
+                <= p_cap[(k, v)] * b.present[v, p, t] * b.plug[k, v, p, t]
+                if pres[(v, p, t)] > 0
+                else pyo.Constraint.Skip
+            ),
+        )
         # dumb: full power in every plugged step but the last of the session (then it unplugs)
         blk.dumb_full_power = pyo.Constraint(
             [(k, v, p, t) for k in dumb for v, p, t in blk.VT if t < last and pres[(v, p, t)] > 0],
-            rule=lambda b, k, v, p, t: b.p_charge_kw[k, v, p, t]
-            >= p_cap[(k, v)] * b.present[v, p, t] * (b.plug[k, v, p, t] + b.plug[k, v, p, t + 1] - 1))
+            rule=lambda b, k, v, p, t: (
+                b.p_charge_kw[k, v, p, t]
+                >= p_cap[(k, v)]
+                * b.present[v, p, t]
+                * (b.plug[k, v, p, t] + b.plug[k, v, p, t + 1] - 1)
+            ),
+        )
 
         eta = {k: opt[k].spec.eta for k in K}
         cap = {v.name: v.battery_kwh for v in self.vehicles}
         floor = {v.name: v.v2g_floor_soc * v.battery_kwh for v in self.vehicles}
-        blk.e_kwh = pyo.Var(blk.VT, domain=pyo.NonNegativeReals, bounds=lambda b, v, p, t: (0, cap[v]))
+        blk.e_kwh = pyo.Var(
+            blk.VT, domain=pyo.NonNegativeReals, bounds=lambda b, v, p, t: (0, cap[v])
+        )
 
         def e_before(b: pyo.Block, v: str, p: str, t: int):
             return b.e_arrival_kwh[v] if t == 0 else b.e_kwh[v, p, t - 1]
 
         def stored(b: pyo.Block, v: str, p: str, t: int):
-            e = sum(eta[k] * b.p_charge_kw[k, v, p, t] for k in K) - sum(b.p_discharge_kw[k, v, p, t] / eta[k] for k in v2g)
+            e = sum(eta[k] * b.p_charge_kw[k, v, p, t] for k in K) - sum(
+                b.p_discharge_kw[k, v, p, t] / eta[k] for k in v2g
+            )
             return e * g.dt_h
 
-        blk.soc_balance = pyo.Constraint(blk.VT, rule=lambda b, v, p, t: b.e_kwh[v, p, t] == e_before(b, v, p, t) + stored(b, v, p, t))
+        blk.soc_balance = pyo.Constraint(
+            blk.VT,
+            rule=lambda b, v, p, t: b.e_kwh[v, p, t] == e_before(b, v, p, t) + stored(b, v, p, t),
+        )
         # design (cyclic typical days): the vehicle takes exactly its daily energy, since a surplus
         # could not be carried to the next day; operation: at least the requested energy
         if g.cyclic:
             blk.leave_charged = pyo.Constraint(
-                blk.V, ctx.model.P, rule=lambda b, v, p: b.e_kwh[v, p, last] == b.e_arrival_kwh[v] + b.need_kwh[v, p])
+                blk.V,
+                ctx.model.P,
+                rule=lambda b, v, p: b.e_kwh[v, p, last] == b.e_arrival_kwh[v] + b.need_kwh[v, p],
+            )
         else:
             blk.leave_charged = pyo.Constraint(
-                blk.V, ctx.model.P, rule=lambda b, v, p: b.e_kwh[v, p, last] >= b.e_arrival_kwh[v] + b.need_kwh[v, p])
+                blk.V,
+                ctx.model.P,
+                rule=lambda b, v, p: b.e_kwh[v, p, last] >= b.e_arrival_kwh[v] + b.need_kwh[v, p],
+            )
         blk.v2g_floor = pyo.Constraint(
-            blk.VT, rule=lambda b, v, p, t: b.e_kwh[v, p, t] >= floor[v] if v2g and pres[(v, p, t)] > 0 else pyo.Constraint.Skip)
+            blk.VT,
+            rule=lambda b, v, p, t: (
+                b.e_kwh[v, p, t] >= floor[v] if v2g and pres[(v, p, t)] > 0 else pyo.Constraint.Skip
+            ),
+        )
         # acceptance falls above taper_soc (linear in the energy at the start of the step);
         # dumb chargers are not modulated, so the taper applies to V1G/V2G power only
         blk.taper = pyo.Constraint(
-            blk.VT, rule=lambda b, v, p, t: sum(b.p_charge_kw[k, v, p, t] for k in smart)
-            <= veh[v].p_max_kw * (cap[v] - e_before(b, v, p, t)) / (cap[v] * (1 - veh[v].taper_soc))
-            if smart and pres[(v, p, t)] > 0 and veh[v].taper_soc < 1 else pyo.Constraint.Skip)
+            blk.VT,
+            rule=lambda b, v, p, t: (
+                sum(b.p_charge_kw[k, v, p, t] for k in smart)
+                <= veh[v].p_max_kw
+                * (cap[v] - e_before(b, v, p, t))
+                / (cap[v] * (1 - veh[v].taper_soc))
+                if smart and pres[(v, p, t)] > 0 and veh[v].taper_soc < 1
+                else pyo.Constraint.Skip
+            ),
+        )
 
         def grid_side(p: str, t: int):
             total = sum(blk.p_charge_kw[k, v, p, t] for k in K for v in V)
@@ -200,14 +313,18 @@ class EvFleet(Technology):
 
         self.port(ctx, "electricity", "EV charging", grid_side)
 
-    def update(self, need_kwh: dict[str, float] | None = None, e_arrival_kwh: dict[str, float] | None = None) -> None:
+    def update(
+        self,
+        need_kwh: dict[str, float] | None = None,
+        e_arrival_kwh: dict[str, float] | None = None,
+    ) -> None:
         """Set per-vehicle needs (all periods) and arrival energies; values only. Presence windows
         are part of this model's structure (binaries exist only where a vehicle can be present):
         operation mode uses :class:`ems.operation.ev_points.EvChargePoints` for live sessions."""
         blk = self.block
         assert blk is not None, "build the model first"
         for v, e in (need_kwh or {}).items():
-            for (name, p) in list(blk.need_kwh.keys()):
+            for name, p in list(blk.need_kwh.keys()):
                 if name == v:
                     blk.need_kwh[name, p] = max(float(e), 0.0)
         for v, e in (e_arrival_kwh or {}).items():
@@ -220,8 +337,11 @@ class EvFleet(Technology):
                 if got < need[(v.name, p)] - 1e-6:
                     from ems.errors import ConfigError
 
-                    raise ConfigError("<scenario>", f"vehicles[{v.name}]",
-                                      f"cannot receive {need[(v.name, p)]:.1f} kWh between arrival and departure")
+                    raise ConfigError(
+                        "<scenario>",
+                        f"vehicles[{v.name}]",
+                        f"cannot receive {need[(v.name, p)]:.1f} kWh between arrival and departure",
+                    )
 
     def sizes(self) -> dict[str, float]:
         return {f"chargers_{k}": h.value_units() for k, h in self.handles.items()}

@@ -8,7 +8,7 @@ keeps them apart by itself.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import pyomo.environ as pyo
 
@@ -19,9 +19,16 @@ from ems.techs.base import Technology
 class Grid(Technology):
     kind = "grid"
 
-    def __init__(self, name: str, hub: str, contract_kw: float, exclusive: bool,
-                 buy_column: str = "price_buy_eur_per_kwh", sell_column: str = "price_sell_eur_per_kwh",
-                 co2_t_per_mwh: float = 0.2583) -> None:
+    def __init__(
+        self,
+        name: str,
+        hub: str,
+        contract_kw: float,
+        exclusive: bool,
+        buy_column: str = "price_buy_eur_per_kwh",
+        sell_column: str = "price_sell_eur_per_kwh",
+        co2_t_per_mwh: float = 0.2583,
+    ) -> None:
         super().__init__(name, hub)
         self.contract_kw = contract_kw
         self.exclusive = exclusive
@@ -34,24 +41,47 @@ class Grid(Technology):
         blk.p_export_kw = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, self.contract_kw))
         ctx.param(blk, "price_buy", ctx.series(self.buy_column))
         ctx.param(blk, "price_sell", ctx.series(self.sell_column))
-        blk.import_limit = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.p_import_kw[p, t] <= b.contract_kw)
-        blk.export_limit = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.p_export_kw[p, t] <= b.contract_kw)
+        blk.import_limit = pyo.Constraint(
+            ctx.T, rule=lambda b, p, t: b.p_import_kw[p, t] <= b.contract_kw
+        )
+        blk.export_limit = pyo.Constraint(
+            ctx.T, rule=lambda b, p, t: b.p_export_kw[p, t] <= b.contract_kw
+        )
         if self.exclusive:
             # big-M = contract power (data, not 1e6)
             blk.is_importing = pyo.Var(ctx.T, domain=pyo.Binary)
             blk.import_excl = pyo.Constraint(
-                ctx.T, rule=lambda b, p, t: b.p_import_kw[p, t] <= self.contract_kw * b.is_importing[p, t])
+                ctx.T,
+                rule=lambda b, p, t: b.p_import_kw[p, t] <= self.contract_kw * b.is_importing[p, t],
+            )
             blk.export_excl = pyo.Constraint(
-                ctx.T, rule=lambda b, p, t: b.p_export_kw[p, t] <= self.contract_kw * (1 - b.is_importing[p, t]))
+                ctx.T,
+                rule=lambda b, p, t: (
+                    b.p_export_kw[p, t] <= self.contract_kw * (1 - b.is_importing[p, t])
+                ),
+            )
         self.port(ctx, "electricity", "grid import", lambda p, t: blk.p_import_kw[p, t])
         self.port(ctx, "electricity", "grid export", lambda p, t: -blk.p_export_kw[p, t])
 
     def add_costs(self, ctx: BuildContext, blk: pyo.Block) -> None:
-        ctx.add_cost("energy", sum(ctx.weight(p) * blk.price_buy[p, t] * blk.p_import_kw[p, t] for p, t in ctx.T))
-        ctx.add_cost("revenue_sale", sum(ctx.weight(p) * blk.price_sell[p, t] * blk.p_export_kw[p, t] for p, t in ctx.T))
-        ctx.add_co2(sum(ctx.weight(p) * self.co2_t_per_mwh / 1000.0 * blk.p_import_kw[p, t] for p, t in ctx.T))
+        ctx.add_cost(
+            "energy",
+            sum(ctx.weight(p) * blk.price_buy[p, t] * blk.p_import_kw[p, t] for p, t in ctx.T),
+        )
+        ctx.add_cost(
+            "revenue_sale",
+            sum(ctx.weight(p) * blk.price_sell[p, t] * blk.p_export_kw[p, t] for p, t in ctx.T),
+        )
+        ctx.add_co2(
+            sum(
+                ctx.weight(p) * self.co2_t_per_mwh / 1000.0 * blk.p_import_kw[p, t]
+                for p, t in ctx.T
+            )
+        )
 
-    def update(self, price_buy: Sequence[float] | None = None, price_sell: Sequence[float] | None = None) -> None:
+    def update(
+        self, price_buy: Sequence[float] | None = None, price_sell: Sequence[float] | None = None
+    ) -> None:
         """Operation: purchase and sale prices (€/kWh) over the horizon; values only."""
         from ems.techs.demand import _set_series
 

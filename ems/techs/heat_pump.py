@@ -7,7 +7,8 @@ COP and capacity are mutable Params computed from the outdoor temperature column
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import pyomo.environ as pyo
 
@@ -34,8 +35,18 @@ def cop_and_capacity(spec: HeatPumpSpec, mode: str, t_amb_c: float) -> tuple[flo
 class HeatPump(Technology):
     kind = "heat_pump"
 
-    def __init__(self, name: str, hub: str, model: str, spec: HeatPumpSpec, max_units: int, *, modes: list[str],
-                 existing_units: int = 0, fixed: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        hub: str,
+        model: str,
+        spec: HeatPumpSpec,
+        max_units: int,
+        *,
+        modes: list[str],
+        existing_units: int = 0,
+        fixed: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(name, hub)
         self.model, self.spec = model, spec
         self.max_units, self.existing_units = max_units, existing_units
@@ -45,10 +56,18 @@ class HeatPump(Technology):
 
     def declare_sizes(self, ctx: BuildContext, blk: pyo.Block) -> None:
         s = self.spec
-        self.n = ctx.size(blk, "n_units", unit_size=s.p_el_kw, unit="kWe", max_units=self.max_units,
-                          existing_units=self.existing_units, capex_eur_per_unit=s.capex_eur_per_unit,
-                          lifetime_y=s.lifetime_y, om_fraction_per_y=s.om_fraction_per_y,
-                          fixed_units=fixed_value(self.fixed, "n_units"))
+        self.n = ctx.size(
+            blk,
+            "n_units",
+            unit_size=s.p_el_kw,
+            unit="kWe",
+            max_units=self.max_units,
+            existing_units=self.existing_units,
+            capex_eur_per_unit=s.capex_eur_per_unit,
+            lifetime_y=s.lifetime_y,
+            om_fraction_per_y=s.om_fraction_per_y,
+            fixed_units=fixed_value(self.fixed, "n_units"),
+        )
 
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
         n = self.n
@@ -68,9 +87,17 @@ class HeatPump(Technology):
         q_bound = n_max * max(max(cap.values(), default=0.0), 1e-9)
         blk.u_mode = pyo.Var(M, ctx.T, domain=pyo.NonNegativeIntegers, bounds=(0, n_max))
         blk.q_kw = pyo.Var(M, ctx.T, domain=pyo.NonNegativeReals, bounds=(0, q_bound))
-        blk.one_mode = pyo.Constraint(ctx.T, rule=lambda b, p, t: sum(b.u_mode[k, p, t] for k in M) <= n.units)
-        blk.capacity = pyo.Constraint(M, ctx.T, rule=lambda b, k, p, t: b.q_kw[k, p, t] <= capacity[k, p, t] * b.u_mode[k, p, t])
-        blk.p_el_kw = pyo.Expression(ctx.T, rule=lambda b, p, t: sum(inv[k, p, t] * b.q_kw[k, p, t] for k in M))
+        blk.one_mode = pyo.Constraint(
+            ctx.T, rule=lambda b, p, t: sum(b.u_mode[k, p, t] for k in M) <= n.units
+        )
+        blk.capacity = pyo.Constraint(
+            M,
+            ctx.T,
+            rule=lambda b, k, p, t: b.q_kw[k, p, t] <= capacity[k, p, t] * b.u_mode[k, p, t],
+        )
+        blk.p_el_kw = pyo.Expression(
+            ctx.T, rule=lambda b, p, t: sum(inv[k, p, t] * b.q_kw[k, p, t] for k in M)
+        )
         label = f"HP {self.model}"
         for k in self.modes:
             self.port(ctx, MODE_CARRIER[k], label, lambda p, t, k=k: blk.q_kw[k, p, t])
@@ -87,8 +114,10 @@ class HeatPump(Technology):
         keys = [k for k in blk.el_per_kwh_out.keys() if k[0] == self.modes[0]]
         temps = [float(x) for x in t_amb_c]
         if len(temps) != len(keys):
-            raise ValueError(f"{self.name}.t_amb_c: {len(temps)} values for a horizon of {len(keys)} steps")
-        for (_m, p, t), tc in zip(keys, temps):
+            raise ValueError(
+                f"{self.name}.t_amb_c: {len(temps)} values for a horizon of {len(keys)} steps"
+            )
+        for (_m, p, t), tc in zip(keys, temps, strict=False):
             if tc != tc:
                 raise ValueError(f"{self.name}.t_amb_c: NaN at step {t}")
             tc = min(max(tc, -30.0), 50.0)

@@ -8,8 +8,7 @@ the hub's roof, shared with the other PV types and solar thermal (constraint (12
 from __future__ import annotations
 
 import math
-
-from typing import Sequence
+from collections.abc import Sequence
 
 import pyomo.environ as pyo
 
@@ -21,8 +20,15 @@ from ems.techs.base import Technology
 class Photovoltaic(Technology):
     kind = "pv"
 
-    def __init__(self, name: str, hub: str, spec: PvTypeSpec, max_kwp: float, existing_kwp: float = 0.0,
-                 fixed_kwp: float | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        hub: str,
+        spec: PvTypeSpec,
+        max_kwp: float,
+        existing_kwp: float = 0.0,
+        fixed_kwp: float | None = None,
+    ) -> None:
         super().__init__(name, hub)
         self.spec = spec
         self.max_kwp = max_kwp
@@ -33,10 +39,17 @@ class Photovoltaic(Technology):
     def declare_sizes(self, ctx: BuildContext, blk: pyo.Block) -> None:
         step = self.spec.step_kwp
         self.size_kwp = ctx.size(
-            blk, "n_steps", unit_size=step, unit="kWp", max_units=math.floor(self.max_kwp / step + 1e-6),
-            existing_units=self.existing_kwp / step, capex_eur_per_unit=self.spec.capex_eur_per_kwp * step,
-            lifetime_y=self.spec.lifetime_y, om_fraction_per_y=self.spec.om_fraction_per_y,
-            fixed_units=None if self.fixed_kwp is None else self.fixed_kwp / step)
+            blk,
+            "n_steps",
+            unit_size=step,
+            unit="kWp",
+            max_units=math.floor(self.max_kwp / step + 1e-6),
+            existing_units=self.existing_kwp / step,
+            capex_eur_per_unit=self.spec.capex_eur_per_kwp * step,
+            lifetime_y=self.spec.lifetime_y,
+            om_fraction_per_y=self.spec.om_fraction_per_y,
+            fixed_units=None if self.fixed_kwp is None else self.fixed_kwp / step,
+        )
         ctx.add_shared_use(("roof_m2", self.hub), self.size_kwp.expr / self.spec.kwp_per_m2)
 
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
@@ -44,16 +57,33 @@ class Photovoltaic(Technology):
         assert size is not None
         ctx.param(blk, "yield_kw_per_kwp", ctx.series(self.spec.yield_column))
         ymax = max(ctx.data[self.spec.yield_column].max(), 0.0)
-        blk.p_kw = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, max(self.max_kwp, self.existing_kwp) * max(ymax, 1.2)))
-        blk.output = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.p_kw[p, t] <= size.expr * b.yield_kw_per_kwp[p, t])
-        self.port(ctx, "electricity", f"PV {self.spec.description or self.name}", lambda p, t: blk.p_kw[p, t])
+        blk.p_kw = pyo.Var(
+            ctx.T,
+            domain=pyo.NonNegativeReals,
+            bounds=(0, max(self.max_kwp, self.existing_kwp) * max(ymax, 1.2)),
+        )
+        blk.output = pyo.Constraint(
+            ctx.T, rule=lambda b, p, t: b.p_kw[p, t] <= size.expr * b.yield_kw_per_kwp[p, t]
+        )
+        self.port(
+            ctx,
+            "electricity",
+            f"PV {self.spec.description or self.name}",
+            lambda p, t: blk.p_kw[p, t],
+        )
 
     def update(self, yield_kw_per_kwp: Sequence[float]) -> None:
         """Operation: specific yield forecast (kW/kWp) over the horizon; values only."""
         from ems.techs.demand import _set_series
 
         assert self.block is not None, "build the model first"
-        _set_series(self.block.yield_kw_per_kwp, yield_kw_per_kwp, f"{self.name}.yield_kw_per_kwp", lo=0.0, hi=1.3)
+        _set_series(
+            self.block.yield_kw_per_kwp,
+            yield_kw_per_kwp,
+            f"{self.name}.yield_kw_per_kwp",
+            lo=0.0,
+            hi=1.3,
+        )
 
     def sizes(self) -> dict[str, float]:
         assert self.size_kwp is not None

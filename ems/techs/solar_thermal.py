@@ -4,7 +4,8 @@ data); the collector area shares the hub's roof with PV (constraint (127) of [1]
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import pyomo.environ as pyo
 
@@ -17,8 +18,15 @@ from ems.techs.base import Technology
 class SolarThermal(Technology):
     kind = "solar_thermal"
 
-    def __init__(self, name: str, hub: str, spec: SolarThermalSpec, max_m2: float, *,
-                 fixed: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        hub: str,
+        spec: SolarThermalSpec,
+        max_m2: float,
+        *,
+        fixed: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(name, hub)
         self.spec, self.max_m2, self.fixed = spec, max_m2, fixed
         self.area: SizeHandle | None = None
@@ -26,11 +34,17 @@ class SolarThermal(Technology):
     def declare_sizes(self, ctx: BuildContext, blk: pyo.Block) -> None:
         s = self.spec
         fixed = fixed_value(self.fixed, "m2")
-        self.area = ctx.size(blk, "n_steps", unit_size=s.step_m2, unit="m2",
-                             max_units=math.floor(self.max_m2 / s.step_m2 + 1e-6),
-                             capex_eur_per_unit=s.capex_eur_per_m2 * s.step_m2, lifetime_y=s.lifetime_y,
-                             om_fraction_per_y=s.om_fraction_per_y,
-                             fixed_units=None if fixed is None else fixed / s.step_m2)
+        self.area = ctx.size(
+            blk,
+            "n_steps",
+            unit_size=s.step_m2,
+            unit="m2",
+            max_units=math.floor(self.max_m2 / s.step_m2 + 1e-6),
+            capex_eur_per_unit=s.capex_eur_per_m2 * s.step_m2,
+            lifetime_y=s.lifetime_y,
+            om_fraction_per_y=s.om_fraction_per_y,
+            fixed_units=None if fixed is None else fixed / s.step_m2,
+        )
         ctx.add_shared_use(("roof_m2", self.hub), self.area.expr)
 
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
@@ -38,8 +52,12 @@ class SolarThermal(Technology):
         assert area is not None
         out = ctx.param(blk, "kw_per_m2", ctx.series(self.spec.output_column))
         peak = max(float(ctx.data[self.spec.output_column].max()), 0.0)
-        blk.q_kw = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, self.max_m2 * max(peak, 1.0)))
-        blk.output = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.q_kw[p, t] <= area.expr * out[p, t])
+        blk.q_kw = pyo.Var(
+            ctx.T, domain=pyo.NonNegativeReals, bounds=(0, self.max_m2 * max(peak, 1.0))
+        )
+        blk.output = pyo.Constraint(
+            ctx.T, rule=lambda b, p, t: b.q_kw[p, t] <= area.expr * out[p, t]
+        )
         self.port(ctx, self.spec.carrier, "solar thermal", lambda p, t: blk.q_kw[p, t])
 
     def update(self, kw_per_m2: Sequence[float]) -> None:

@@ -21,10 +21,20 @@ from ems.techs.base import Technology
 class ThermalStorage(Technology):
     kind = "thermal_storage"
 
-    def __init__(self, name: str, hub: str, model: str, spec: ThermalStorageSpec, *,
-                 choice: Literal["catalogue", "continuous"] = "catalogue", max_kwh: float | None = None,
-                 existing_kwh: float = 0.0, fixed: dict[str, Any] | None = None, soc_initial: float = 0.5,
-                 exclusive: bool | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        hub: str,
+        model: str,
+        spec: ThermalStorageSpec,
+        *,
+        choice: Literal["catalogue", "continuous"] = "catalogue",
+        max_kwh: float | None = None,
+        existing_kwh: float = 0.0,
+        fixed: dict[str, Any] | None = None,
+        soc_initial: float = 0.5,
+        exclusive: bool | None = None,
+    ) -> None:
         super().__init__(name, hub)
         self.model, self.spec = model, spec
         self.choice = choice
@@ -33,24 +43,42 @@ class ThermalStorage(Technology):
         self.fixed = fixed
         self.soc_initial = soc_initial
         exclusive = spec.exclusive_charge if exclusive is None else exclusive
-        self.exclusive = exclusive and (spec.eta_charge < 1 or spec.eta_discharge < 1 or spec.loss_per_h > 0)
+        self.exclusive = exclusive and (
+            spec.eta_charge < 1 or spec.eta_discharge < 1 or spec.loss_per_h > 0
+        )
         self.handles: dict[str, SizeHandle] = {}
 
     def declare_sizes(self, ctx: BuildContext, blk: pyo.Block) -> None:
         s = self.spec
         common = dict(lifetime_y=s.lifetime_y, om_fraction_per_y=s.om_fraction_per_y)
         if self.choice == "continuous" or self.existing_kwh > 0:
-            self.handles["kwh"] = ctx.size(blk, "kwh", unit_size=1.0, unit="kWh", max_units=self.max_kwh,
-                                           existing_units=self.existing_kwh, integer=False,
-                                           capex_eur_per_unit=s.capex_eur_per_kwh,
-                                           fixed_units=fixed_value(self.fixed, "kwh"), **common)
+            self.handles["kwh"] = ctx.size(
+                blk,
+                "kwh",
+                unit_size=1.0,
+                unit="kWh",
+                max_units=self.max_kwh,
+                existing_units=self.existing_kwh,
+                integer=False,
+                capex_eur_per_unit=s.capex_eur_per_kwh,
+                fixed_units=fixed_value(self.fixed, "kwh"),
+                **common,
+            )
             return
         sizes = [x for x in s.sizes_kwh if x <= self.max_kwh + 1e-9]
         for x in sizes:
             key = f"pick_{x:g}kwh".replace(".", "_")
-            self.handles[key] = ctx.size(blk, key, unit_size=x, unit="kWh", max_units=1, integer=True,
-                                         capex_eur_per_unit=s.capex_eur_per_kwh * x,
-                                         fixed_units=fixed_value(self.fixed, key), **common)
+            self.handles[key] = ctx.size(
+                blk,
+                key,
+                unit_size=x,
+                unit="kWh",
+                max_units=1,
+                integer=True,
+                capex_eur_per_unit=s.capex_eur_per_kwh * x,
+                fixed_units=fixed_value(self.fixed, key),
+                **common,
+            )
         if any(h.is_variable for h in self.handles.values()):
             blk.one_size = pyo.Constraint(expr=sum(h.units for h in self.handles.values()) <= 1)
 
@@ -61,13 +89,21 @@ class ThermalStorage(Technology):
         s = self.spec
         e_max = max([self.max_kwh, self.existing_kwh] + list(s.sizes_kwh))
         cap = self.capacity_expr()
-        blk.q_charge_kw = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, s.c_rate_per_h * e_max))
-        blk.q_discharge_kw = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, s.c_rate_per_h * e_max))
+        blk.q_charge_kw = pyo.Var(
+            ctx.T, domain=pyo.NonNegativeReals, bounds=(0, s.c_rate_per_h * e_max)
+        )
+        blk.q_discharge_kw = pyo.Var(
+            ctx.T, domain=pyo.NonNegativeReals, bounds=(0, s.c_rate_per_h * e_max)
+        )
         blk.e_kwh = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, e_max))
         blk.soc_initial = pyo.Param(initialize=self.soc_initial, mutable=True)
         blk.e_max = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.e_kwh[p, t] <= cap)
-        blk.charge_limit = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.q_charge_kw[p, t] <= s.c_rate_per_h * cap)
-        blk.discharge_limit = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.q_discharge_kw[p, t] <= s.c_rate_per_h * cap)
+        blk.charge_limit = pyo.Constraint(
+            ctx.T, rule=lambda b, p, t: b.q_charge_kw[p, t] <= s.c_rate_per_h * cap
+        )
+        blk.discharge_limit = pyo.Constraint(
+            ctx.T, rule=lambda b, p, t: b.q_discharge_kw[p, t] <= s.c_rate_per_h * cap
+        )
         if self.exclusive:
             # Charging and discharging at once would dissipate heat through the store's losses — a
             # hidden heat sink that lets CHP units run for electricity although (2) forbids
@@ -75,14 +111,30 @@ class ThermalStorage(Technology):
             # the valid inequality charge + discharge ≤ C-rate × capacity for the relaxation.
             m_kw = s.c_rate_per_h * e_max
             blk.is_charging = pyo.Var(ctx.T, domain=pyo.Binary)
-            blk.charge_excl = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.q_charge_kw[p, t] <= m_kw * b.is_charging[p, t])
+            blk.charge_excl = pyo.Constraint(
+                ctx.T, rule=lambda b, p, t: b.q_charge_kw[p, t] <= m_kw * b.is_charging[p, t]
+            )
             blk.discharge_excl = pyo.Constraint(
-                ctx.T, rule=lambda b, p, t: b.q_discharge_kw[p, t] <= m_kw * (1 - b.is_charging[p, t]))
+                ctx.T,
+                rule=lambda b, p, t: b.q_discharge_kw[p, t] <= m_kw * (1 - b.is_charging[p, t]),
+            )
             blk.charge_plus_discharge = pyo.Constraint(
-                ctx.T, rule=lambda b, p, t: b.q_charge_kw[p, t] + b.q_discharge_kw[p, t] <= s.c_rate_per_h * cap)
-        add_storage_balance(ctx, blk, e=blk.e_kwh, p_in=blk.q_charge_kw, p_out=blk.q_discharge_kw,
-                            eta_in=s.eta_charge, eta_out=s.eta_discharge, loss_per_h=s.loss_per_h,
-                            e_initial=blk.soc_initial * cap)
+                ctx.T,
+                rule=lambda b, p, t: (
+                    b.q_charge_kw[p, t] + b.q_discharge_kw[p, t] <= s.c_rate_per_h * cap
+                ),
+            )
+        add_storage_balance(
+            ctx,
+            blk,
+            e=blk.e_kwh,
+            p_in=blk.q_charge_kw,
+            p_out=blk.q_discharge_kw,
+            eta_in=s.eta_charge,
+            eta_out=s.eta_discharge,
+            loss_per_h=s.loss_per_h,
+            e_initial=blk.soc_initial * cap,
+        )
         label = "puffer" if s.carrier == "heat" else "DHW tank"
         self.port(ctx, s.carrier, f"{label} discharge", lambda p, t: blk.q_discharge_kw[p, t])
         self.port(ctx, s.carrier, f"{label} charge", lambda p, t: -blk.q_charge_kw[p, t])

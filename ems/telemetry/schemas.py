@@ -61,7 +61,9 @@ def parse_timestamp(value: Any) -> datetime:
         if parsed.tzinfo is None:
             raise TimestampError(f"timestamp {value!r} has no UTC offset")
         return parsed.astimezone(timezone.utc)
-    raise TimestampError(f"timestamp of type {type(value).__name__} is neither a string nor a number")
+    raise TimestampError(
+        f"timestamp of type {type(value).__name__} is neither a string nor a number"
+    )
 
 
 class _Payload(BaseModel):
@@ -113,8 +115,12 @@ class EvChargerState(_Payload):
     requested_e_kwh: Annotated[float, Field(ge=0.0, le=1000.0)] | None = None
     session_e_kwh: Annotated[float, Field(ge=0.0, le=1000.0)] | None = None
     departure: datetime | None = None
-    vehicle_p_max_kw: PositivePowerKw | None = None  # the car's charging limit (ISO 15118 / OCPP, or learned by the charger)
-    cars_waiting: Annotated[int, Field(ge=0, le=1000)] | None = None  # cars queued for a free charger at this site
+    vehicle_p_max_kw: PositivePowerKw | None = (
+        None  # the car's charging limit (ISO 15118 / OCPP, or learned by the charger)
+    )
+    cars_waiting: Annotated[int, Field(ge=0, le=1000)] | None = (
+        None  # cars queued for a free charger at this site
+    )
 
     @field_validator("departure", mode="before")
     @classmethod
@@ -203,7 +209,9 @@ class ElecLinkState(_Payload):
     @model_validator(mode="after")
     def _one_way(self) -> ElecLinkState:
         if self.give_kw > 0.05 and self.take_kw > 0.05:
-            raise ValueError(f"inconsistent: gives {self.give_kw} and takes {self.take_kw} kW at once")
+            raise ValueError(
+                f"inconsistent: gives {self.give_kw} and takes {self.take_kw} kW at once"
+            )
         return self
 
 
@@ -248,7 +256,9 @@ class AiJobAnnouncement(_Payload):
         if self.earliest_start is not None and self.deadline <= self.earliest_start:
             raise ValueError("inconsistent: deadline must be after earliest_start")
         if self.done_e_kwh > self.energy_kwh * 1.05 + 1e-6:
-            raise ValueError(f"inconsistent: done_e_kwh={self.done_e_kwh} exceeds energy_kwh={self.energy_kwh}")
+            raise ValueError(
+                f"inconsistent: done_e_kwh={self.done_e_kwh} exceeds energy_kwh={self.energy_kwh}"
+            )
         return self
 
 
@@ -258,7 +268,9 @@ class PriceState(_Payload):
 
     start: datetime
     step_min: Literal[15, 60] = 60
-    pz_eur_per_mwh: Annotated[list[Annotated[float, Field(ge=-1000.0, le=10_000.0)]], Field(min_length=1, max_length=672)]
+    pz_eur_per_mwh: Annotated[
+        list[Annotated[float, Field(ge=-1000.0, le=10_000.0)]], Field(min_length=1, max_length=672)
+    ]
 
     @field_validator("start", mode="before")
     @classmethod
@@ -294,7 +306,9 @@ POWER_FIELDS: tuple[str, ...] = ("p_kw", "import_p_kw", "export_p_kw")
 #: Further fields checked against the rated power, per device kind (the rated power of a boiler
 #: is thermal, of a chiller its cooling, of an exchange station its exchange limit).
 RATED_FIELDS: dict[str, tuple[str, ...]] = {
-    "boiler": ("heat_kw",), "absorption_chiller": ("cooling_kw",), "dh_station": ("to_kw", "from_kw"),
+    "boiler": ("heat_kw",),
+    "absorption_chiller": ("cooling_kw",),
+    "dh_station": ("to_kw", "from_kw"),
     "elec_link": ("give_kw", "take_kw"),
 }
 

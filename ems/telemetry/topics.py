@@ -55,31 +55,61 @@ def parse_topic(topic: str) -> Topic:
     Cached: a site has a bounded set of device topics (errors are not cached)."""
     parts = topic.split("/")
     if len(parts) != 6 or parts[0] != ROOT:
-        raise TopicError(f"topic {topic!r} is not cer/<community>/<hub>/<kind>/<id>/state|setpoint|job")
+        raise TopicError(
+            f"topic {topic!r} is not cer/<community>/<hub>/<kind>/<id>/state|setpoint|job"
+        )
     _, community, hub, kind, device, channel = parts
-    for value, what in ((community, "community"), (hub, "hub"), (kind, "device kind"), (device, "device id")):
+    for value, what in (
+        (community, "community"),
+        (hub, "hub"),
+        (kind, "device kind"),
+        (device, "device id"),
+    ):
         check_segment(value, what)
     if channel not in ("state", "setpoint", "job"):
-        raise TopicError(f"topic {topic!r} ends in {channel!r}, expected 'state', 'setpoint' or 'job'")
+        raise TopicError(
+            f"topic {topic!r} ends in {channel!r}, expected 'state', 'setpoint' or 'job'"
+        )
     return Topic(community, hub, kind, device, channel)  # type: ignore[arg-type]
 
 
 def state_topic(community: str, hub: str, kind: str, device: str) -> str:
     """Topic on which a device publishes its state."""
-    return str(Topic(check_segment(community, "community"), check_segment(hub, "hub"),
-                     check_segment(kind, "device kind"), check_segment(device, "device id"), "state"))
+    return str(
+        Topic(
+            check_segment(community, "community"),
+            check_segment(hub, "hub"),
+            check_segment(kind, "device kind"),
+            check_segment(device, "device id"),
+            "state",
+        )
+    )
 
 
 def setpoint_topic(community: str, hub: str, kind: str, device: str) -> str:
     """Topic on which the EMS publishes a device's setpoint (retained)."""
-    return str(Topic(check_segment(community, "community"), check_segment(hub, "hub"),
-                     check_segment(kind, "device kind"), check_segment(device, "device id"), "setpoint"))
+    return str(
+        Topic(
+            check_segment(community, "community"),
+            check_segment(hub, "hub"),
+            check_segment(kind, "device kind"),
+            check_segment(device, "device id"),
+            "setpoint",
+        )
+    )
 
 
 def job_topic(community: str, hub: str, kind: str, device: str) -> str:
     """Topic on which a device (an AI cluster's scheduler) announces its batch jobs."""
-    return str(Topic(check_segment(community, "community"), check_segment(hub, "hub"),
-                     check_segment(kind, "device kind"), check_segment(device, "device id"), "job"))
+    return str(
+        Topic(
+            check_segment(community, "community"),
+            check_segment(hub, "hub"),
+            check_segment(kind, "device kind"),
+            check_segment(device, "device id"),
+            "job",
+        )
+    )
 
 
 def status_topic(community: str) -> str:

@@ -106,11 +106,27 @@ class Rejected:
 Decoded = Accepted | Rejected
 
 _TYPE_ERRORS = {
-    "float_type", "int_type", "bool_type", "string_type", "int_from_float", "float_parsing",
-    "int_parsing", "bool_parsing", "datetime_type", "model_type", "dict_type",
+    "float_type",
+    "int_type",
+    "bool_type",
+    "string_type",
+    "int_from_float",
+    "float_parsing",
+    "int_parsing",
+    "bool_parsing",
+    "datetime_type",
+    "model_type",
+    "dict_type",
 }
-_RANGE_ERRORS = {"greater_than_equal", "less_than_equal", "greater_than", "less_than", "too_long", "too_short",
-                 "string_too_long"}
+_RANGE_ERRORS = {
+    "greater_than_equal",
+    "less_than_equal",
+    "greater_than",
+    "less_than",
+    "too_long",
+    "too_short",
+    "string_too_long",
+}
 
 
 def _reject_json_constant(token: str) -> float:
@@ -167,23 +183,40 @@ def decode_state(
     if topic.channel not in ("state", "job"):
         return Rejected(topic_text, RejectReason.BAD_TOPIC, "not a state or job topic")
     if community is not None and topic.community != community:
-        return Rejected(topic_text, RejectReason.WRONG_COMMUNITY, f"community {topic.community!r} is not {community!r}")
+        return Rejected(
+            topic_text,
+            RejectReason.WRONG_COMMUNITY,
+            f"community {topic.community!r} is not {community!r}",
+        )
     models = STATE_MODELS if topic.channel == "state" else JOB_MODELS
     model = models.get(topic.kind)
     if model is None:
-        return Rejected(topic_text, RejectReason.UNKNOWN_KIND,
-                        f"device kind {topic.kind!r} has no {topic.channel} messages (kinds: {sorted(models)})")
+        return Rejected(
+            topic_text,
+            RejectReason.UNKNOWN_KIND,
+            f"device kind {topic.kind!r} has no {topic.channel} messages (kinds: {sorted(models)})",
+        )
     info = (registry or DeviceRegistry()).lookup(topic.hub, topic.kind, topic.device)
     if info is None:
-        return Rejected(topic_text, RejectReason.UNKNOWN_DEVICE, f"{topic.kind} {topic.device!r} of hub {topic.hub!r} is not configured")
+        return Rejected(
+            topic_text,
+            RejectReason.UNKNOWN_DEVICE,
+            f"{topic.kind} {topic.device!r} of hub {topic.hub!r} is not configured",
+        )
     if len(payload) > limits.max_payload_bytes:
-        return Rejected(topic_text, RejectReason.TOO_LARGE, f"{len(payload)} bytes > {limits.max_payload_bytes}")
+        return Rejected(
+            topic_text, RejectReason.TOO_LARGE, f"{len(payload)} bytes > {limits.max_payload_bytes}"
+        )
     if not payload.strip():
         return Rejected(topic_text, RejectReason.EMPTY, "empty payload")
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return Rejected(topic_text, RejectReason.NOT_UTF8, f"payload is not UTF-8 ({exc.reason} at byte {exc.start})")
+        return Rejected(
+            topic_text,
+            RejectReason.NOT_UTF8,
+            f"payload is not UTF-8 ({exc.reason} at byte {exc.start})",
+        )
     try:
         data: Any = _DECODER.decode(text)
     except ValueError as exc:
@@ -191,7 +224,11 @@ def decode_state(
             return Rejected(topic_text, RejectReason.NON_FINITE, str(exc))
         return Rejected(topic_text, RejectReason.NOT_JSON, f"payload is not JSON: {exc}")
     if not isinstance(data, dict):
-        return Rejected(topic_text, RejectReason.NOT_OBJECT, f"payload is a JSON {type(data).__name__}, expected an object")
+        return Rejected(
+            topic_text,
+            RejectReason.NOT_OBJECT,
+            f"payload is a JSON {type(data).__name__}, expected an object",
+        )
     try:
         state = model.model_validate(data)
     except ValidationError as exc:
@@ -199,15 +236,26 @@ def decode_state(
         return Rejected(topic_text, reason, detail)
     age_s = (now - state.ts).total_seconds()
     if age_s < -limits.max_future_s:
-        return Rejected(topic_text, RejectReason.FUTURE_TIMESTAMP, f"ts {state.ts.isoformat()} is {-age_s:.0f} s in the future")
+        return Rejected(
+            topic_text,
+            RejectReason.FUTURE_TIMESTAMP,
+            f"ts {state.ts.isoformat()} is {-age_s:.0f} s in the future",
+        )
     if age_s > limits.max_age_s:
-        return Rejected(topic_text, RejectReason.STALE_TIMESTAMP, f"ts {state.ts.isoformat()} is {age_s:.0f} s old")
+        return Rejected(
+            topic_text,
+            RejectReason.STALE_TIMESTAMP,
+            f"ts {state.ts.isoformat()} is {age_s:.0f} s old",
+        )
     if info.rated_p_kw is not None:
         for name in POWER_FIELDS + RATED_FIELDS.get(topic.kind, ()):
             value = getattr(state, name, None)
             if value is not None and abs(value) > 1.1 * info.rated_p_kw:
-                return Rejected(topic_text, RejectReason.ABOVE_RATED,
-                                f"{name}={value} exceeds 110 % of rated {info.rated_p_kw} kW")
+                return Rejected(
+                    topic_text,
+                    RejectReason.ABOVE_RATED,
+                    f"{name}={value} exceeds 110 % of rated {info.rated_p_kw} kW",
+                )
     return Accepted(topic, state)
 
 
@@ -226,7 +274,9 @@ def to_point(accepted: Accepted) -> Point:
     for name, value in accepted.state.__dict__.items():  # validated model: plain attribute dict
         if value is None or name == "ts":
             continue
-        if isinstance(value, (list, tuple)):  # a price curve: its length here, the values as forecasts
+        if isinstance(
+            value, (list, tuple)
+        ):  # a price curve: its length here, the values as forecasts
             fields[f"{name}_n"] = len(value)
         elif isinstance(value, datetime):
             fields[f"{name}_epoch_s"] = int(value.timestamp())
@@ -236,7 +286,12 @@ def to_point(accepted: Accepted) -> Point:
     return Point(
         "telemetry" if topic.channel == "state" else f"{topic.kind}_job",
         _epoch_ns(accepted.state.ts),
-        {"community": topic.community, "hub": topic.hub, "device": topic.device, "kind": topic.kind},
+        {
+            "community": topic.community,
+            "hub": topic.hub,
+            "device": topic.device,
+            "kind": topic.kind,
+        },
         fields,
     )
 
@@ -245,7 +300,9 @@ def encode_setpoint(kind: str, values: Mapping[str, Any]) -> bytes:
     """Validate a setpoint for ``kind`` and return its JSON payload (timestamps as ISO-8601 UTC)."""
     model = SETPOINT_MODELS.get(kind)
     if model is None:
-        raise ValueError(f"device kind {kind!r} takes no setpoints; kinds with setpoints: {sorted(SETPOINT_MODELS)}")
+        raise ValueError(
+            f"device kind {kind!r} takes no setpoints; kinds with setpoints: {sorted(SETPOINT_MODELS)}"
+        )
     setpoint = model.model_validate(dict(values))
     return setpoint.model_dump_json(exclude_none=True).encode()
 
@@ -264,6 +321,11 @@ def setpoint_point(topic: Topic, payload: bytes) -> Point:
     return Point(
         "setpoint",
         _epoch_ns(setpoint.ts),
-        {"community": topic.community, "hub": topic.hub, "device": topic.device, "kind": topic.kind},
+        {
+            "community": topic.community,
+            "hub": topic.hub,
+            "device": topic.device,
+            "kind": topic.kind,
+        },
         fields,
     )

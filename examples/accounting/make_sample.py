@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import random
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -28,7 +28,11 @@ sky = {d: rnd.uniform(0.35, 1.0) for d in range(1, 31)}
 
 def pv(kw: float, t: datetime) -> float:
     x = (t.hour + 0.5 - 5.5) / 15.0  # sun from 05:30 to 20:30
-    return 0.0 if not 0 < x < 1 else kw * 0.78 * math.sin(math.pi * x) ** 1.6 * sky[t.day] * rnd.uniform(0.9, 1.0)
+    return (
+        0.0
+        if not 0 < x < 1
+        else kw * 0.78 * math.sin(math.pi * x) ** 1.6 * sky[t.day] * rnd.uniform(0.9, 1.0)
+    )
 
 
 def load(kind: str, t: datetime) -> float:
@@ -48,8 +52,13 @@ for t in hours:
     ts = t.isoformat()
     rows.append(f"IT001E10000003,injected,{ts},{pv(45, t):.3f}")
     rows.append(f"IT001E10000009,injected,{ts},{pv(20, t):.3f}")
-    for pod, kind in (("IT001E20000001", "foundation"), ("IT001E20000002", "public"),
-                      ("IT001E20000003", "company"), ("IT001E20000004", "house"), ("IT001E20000005", "house")):
+    for pod, kind in (
+        ("IT001E20000001", "foundation"),
+        ("IT001E20000002", "public"),
+        ("IT001E20000003", "company"),
+        ("IT001E20000004", "house"),
+        ("IT001E20000005", "house"),
+    ):
         if pod == "IT001E20000005" and t in gap:
             continue
         rows.append(f"{pod},withdrawn,{ts},{load(kind, t):.3f}")
@@ -60,7 +69,10 @@ for t in hours:
     e = pv(150, t) / 4
     for k in range(4):
         idx = t.hour * 4 + k + 1
-        q.append(f"IT001E10000001;{t:%d/%m/%Y};{idx};{e * rnd.uniform(0.97, 1.03):.3f}".replace(".", ",") + ";immessa")
+        q.append(
+            f"IT001E10000001;{t:%d/%m/%Y};{idx};{e * rnd.uniform(0.97, 1.03):.3f}".replace(".", ",")
+            + ";immessa"
+        )
 (HERE / "pv-hub1_2024-06_15min.csv").write_text("\n".join(q) + "\n")
 
 p = ["timestamp,zone,price_eur_per_mwh"]

@@ -21,10 +21,27 @@ def pod(n: int) -> str:
     return f"IT001E{n:08d}"
 
 
-def plant(pid: str, n: int, kw: Any, entry: str = "2024-01-01", region: str = "Liguria", cp: str = "CP1",
-          grant: Any = 0, technology: str = "pv", owner: str | None = None) -> dict:
-    d = {"id": pid, "pod": pod(n), "power_kw": str(kw), "entry_into_service": entry, "region": region,
-         "cabina_primaria": cp, "capital_grant_pct": str(grant), "technology": technology}
+def plant(
+    pid: str,
+    n: int,
+    kw: Any,
+    entry: str = "2024-01-01",
+    region: str = "Liguria",
+    cp: str = "CP1",
+    grant: Any = 0,
+    technology: str = "pv",
+    owner: str | None = None,
+) -> dict:
+    d = {
+        "id": pid,
+        "pod": pod(n),
+        "power_kw": str(kw),
+        "entry_into_service": entry,
+        "region": region,
+        "cabina_primaria": cp,
+        "capital_grant_pct": str(grant),
+        "technology": technology,
+    }
     if owner:
         d["owner"] = owner
     return d
@@ -34,8 +51,12 @@ def member(mid: str, n: int, kind: str = "household", cp: str = "CP1") -> dict:
     return {"id": mid, "pod": pod(n), "kind": kind, "cabina_primaria": cp}
 
 
-def make_cfg(plants: list[dict], members: list[dict], statute: dict | None = None,
-             valorisation: dict | None = None) -> AccountingConfig:
+def make_cfg(
+    plants: list[dict],
+    members: list[dict],
+    statute: dict | None = None,
+    valorisation: dict | None = None,
+) -> AccountingConfig:
     c: dict = {"id": "cer1", "plants": plants, "members": members}
     if statute:
         c["statute"] = statute
@@ -45,19 +66,25 @@ def make_cfg(plants: list[dict], members: list[dict], statute: dict | None = Non
     return parse_accounting_config(data, "test.yaml")
 
 
-def one_hour(cfg: AccountingConfig, inj_kwh: dict[int, Any], wd_kwh: dict[int, Any], pz: Any = 110,
-             hour: int = NOON, zone: str = "NORD") -> ConfigHour:
+def one_hour(
+    cfg: AccountingConfig,
+    inj_kwh: dict[int, Any],
+    wd_kwh: dict[int, Any],
+    pz: Any = 110,
+    hour: int = NOON,
+    zone: str = "NORD",
+) -> ConfigHour:
     """Ledger row of one hour: ``inj_kwh`` / ``wd_kwh`` map POD number → kWh."""
     energy = {(pod(n), INJECTED, hour): int(Decimal(str(v)) * 1000) for n, v in inj_kwh.items()}
     energy |= {(pod(n), WITHDRAWN, hour): int(Decimal(str(v)) * 1000) for n, v in wd_kwh.items()}
     zones = {p.market_zone for c in cfg.configurations for p in c.plants}
     prices = {(z, hour): Decimal(str(pz)) for z in zones}
-    [row] = compute_hours(cfg.configurations[0], [hour], energy, {}, prices, cfg.valorisation_params)
+    [row] = compute_hours(
+        cfg.configurations[0], [hour], energy, {}, prices, cfg.valorisation_params
+    )
     return row
 
 
 def meter_csv(rows: list[tuple[str, str, str, str]]) -> str:
     """rows of (pod, direction, ISO timestamp, kWh) → a meter CSV."""
     return "pod,direction,timestamp,kwh\n" + "".join(f"{p},{d},{t},{k}\n" for p, d, t, k in rows)
-
-

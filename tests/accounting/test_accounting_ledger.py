@@ -8,11 +8,11 @@ from decimal import Decimal
 
 import pytest
 
-from tests.accounting.acct_helpers import make_cfg, member, meter_csv, plant, pod
 from ems.accounting import service
 from ems.accounting.readings import parse_csv
 from ems.accounting.statement import render_markdown
 from ems.accounting.timeutil import ROME, hours_between
+from tests.accounting.acct_helpers import make_cfg, member, meter_csv, plant, pod
 
 CFG = make_cfg([plant("A", 1, 100)], [member("h", 2), member("c", 3, kind="company")])
 ROLES = service.pod_roles(CFG)
@@ -48,12 +48,21 @@ def test_full_month_statement(store) -> None:
     st = _june(s)
     assert st.hours_expected == st.hours_complete == 720
     # 30 days × 10 sunny hours × min(10, 5) = 1500 kWh shared
-    assert st.shared_wh == 1_500_000 and st.injected_wh == 3_000_000 and st.withdrawn_wh == 3_600_000
+    assert (
+        st.shared_wh == 1_500_000 and st.injected_wh == 3_000_000 and st.withdrawn_wh == 3_600_000
+    )
     # TIP 1.5 MWh × 130 = 195.00 €; valorisation 1.5 × 11.22 = 16.83 €; sale 3 MWh × 100 = 300.00 €
-    assert (st.tip_eur, st.valorisation_eur, st.sale_eur) == (Decimal("195.00"), Decimal("16.83"), Decimal("300.00"))
+    assert (st.tip_eur, st.valorisation_eur, st.sale_eur) == (
+        Decimal("195.00"),
+        Decimal("16.83"),
+        Decimal("300.00"),
+    )
     assert st.missing == [] and st.corrected_hours == 0
     # ratio 50 % < 55 %: no surplus; allocation by shared share 3:2 of 211.83 € → 127.098 / 84.732
-    assert {m.member_id: m.allocation_eur for m in st.members} == {"h": Decimal("127.10"), "c": Decimal("84.73")}
+    assert {m.member_id: m.allocation_eur for m in st.members} == {
+        "h": Decimal("127.10"),
+        "c": Decimal("84.73"),
+    }
     assert sum(m.allocation_eur for m in st.members) == st.incentive_eur
 
 
@@ -70,7 +79,9 @@ def test_replay_is_idempotent(store) -> None:
 
 def test_gap_in_one_meter_is_flagged_not_zero_filled(store) -> None:
     d = datetime(2024, 6, 10, 9, tzinfo=ROME)
-    gap = {int((d + timedelta(hours=i)).timestamp()) for i in range(3)}  # 09:00–11:59 local, sunny hours
+    gap = {
+        int((d + timedelta(hours=i)).timestamp()) for i in range(3)
+    }  # 09:00–11:59 local, sunny hours
     s = store()
     service.ingest(s, CFG, _month_files(skip_member_hours=gap))
     st = _june(s)
@@ -126,8 +137,12 @@ def test_late_price_updates_the_hours_it_touches(store) -> None:
 def test_store_is_append_only(store) -> None:
     s = store()
     service.ingest(s, CFG, _month_files())
-    for sql in ("UPDATE ledger_config_hour SET shared_wh = 0", "DELETE FROM reading",
-                "DELETE FROM audit", "UPDATE ledger_member_hour SET withdrawn_wh = 1"):
+    for sql in (
+        "UPDATE ledger_config_hour SET shared_wh = 0",
+        "DELETE FROM reading",
+        "DELETE FROM audit",
+        "UPDATE ledger_member_hour SET withdrawn_wh = 1",
+    ):
         with pytest.raises(sqlite3.DatabaseError, match="append-only"):
             s.db.execute(sql)
 
@@ -135,7 +150,9 @@ def test_store_is_append_only(store) -> None:
 def test_configuration_change_is_detected_and_recompute_versions_it(store) -> None:
     s = store()
     service.ingest(s, CFG, _month_files())
-    granted = make_cfg([plant("A", 1, 100, grant=40)], [member("h", 2), member("c", 3, kind="company")])
+    granted = make_cfg(
+        [plant("A", 1, 100, grant=40)], [member("h", 2), member("c", 3, kind="company")]
+    )
     start, end, label, annual = service.period_days(month="2024-06")
     [st] = service.statements(s, granted, start, end, label, annual)
     assert st.stale_hours == 720
@@ -150,6 +167,7 @@ def test_configuration_change_is_detected_and_recompute_versions_it(store) -> No
 def test_sqlite_store_implements_the_port() -> None:
     from adapters.ledger_sqlite import SqliteLedgerStore
     from ems.ports.ledger import LedgerStore
+
     s = SqliteLedgerStore(":memory:")
     assert isinstance(s, LedgerStore)
     s.close()
@@ -157,15 +175,33 @@ def test_sqlite_store_implements_the_port() -> None:
 
 def test_two_configurations_and_a_prosumer_are_kept_apart(store) -> None:
     from ems.accounting.config import parse_accounting_config
-    cfg = parse_accounting_config({"community": "X", "configurations": [
-        {"id": "north", "plants": [plant("A", 1, 100)], "members": [member("m1", 2)]},
-        # prosumer: the same POD 3 is plant B and member m3 (needs the direction column)
-        {"id": "south", "plants": [plant("B", 3, 50, region="Puglia")], "members": [member("m3", 3), member("m4", 4)]},
-    ]}, "x.yaml")
+
+    cfg = parse_accounting_config(
+        {
+            "community": "X",
+            "configurations": [
+                {"id": "north", "plants": [plant("A", 1, 100)], "members": [member("m1", 2)]},
+                # prosumer: the same POD 3 is plant B and member m3 (needs the direction column)
+                {
+                    "id": "south",
+                    "plants": [plant("B", 3, 50, region="Puglia")],
+                    "members": [member("m3", 3), member("m4", 4)],
+                },
+            ],
+        },
+        "x.yaml",
+    )
     t = int(datetime(2024, 6, 12, 12, tzinfo=ROME).timestamp())
     ts = _iso(t)
-    meter = meter_csv([(pod(1), "injected", ts, "10"), (pod(2), "withdrawn", ts, "4"),
-                       (pod(3), "injected", ts, "6"), (pod(3), "withdrawn", ts, "1"), (pod(4), "withdrawn", ts, "2")])
+    meter = meter_csv(
+        [
+            (pod(1), "injected", ts, "10"),
+            (pod(2), "withdrawn", ts, "4"),
+            (pod(3), "injected", ts, "6"),
+            (pod(3), "withdrawn", ts, "1"),
+            (pod(4), "withdrawn", ts, "2"),
+        ]
+    )
     prices = f"timestamp,NORD,SUD\n{ts},100,50\n"
     roles = service.pod_roles(cfg)
     s = store()

@@ -8,13 +8,13 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.accounting.acct_helpers import NOON, make_cfg, member, meter_csv, plant
 from adapters.ledger_sqlite import SqliteLedgerStore
 from ems.accounting import service
 from ems.accounting.ledger import compute_hours
 from ems.accounting.readings import INJECTED, WITHDRAWN, parse_csv
 from ems.accounting.statement import build_statement
 from ems.accounting.timeutil import ROME
+from tests.accounting.acct_helpers import NOON, make_cfg, member, meter_csv, plant
 
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 HOURS = [NOON + 3600 * i for i in range(4)]
@@ -28,11 +28,27 @@ def communities(draw):
     plants = []
     for i in range(n_plants):
         new = i == 0 or draw(st.booleans())
-        plants.append(plant(f"P{i}", 1 + i, 300 if new else 10,
-                            entry=draw(st.sampled_from(["2022-05-01", "2023-01-01", "2024-02-01"])) if new else "2019-01-01",
-                            cp=draw(st.sampled_from(["CP1", "CP2"])), grant=draw(st.sampled_from([0, 20, 40]))))
-    members = [member(f"M{j}", 10 + j, kind=draw(st.sampled_from(KINDS)), cp=draw(st.sampled_from(["CP1", "CP2"])))
-               for j in range(n_members)]
+        plants.append(
+            plant(
+                f"P{i}",
+                1 + i,
+                300 if new else 10,
+                entry=draw(st.sampled_from(["2022-05-01", "2023-01-01", "2024-02-01"]))
+                if new
+                else "2019-01-01",
+                cp=draw(st.sampled_from(["CP1", "CP2"])),
+                grant=draw(st.sampled_from([0, 20, 40])),
+            )
+        )
+    members = [
+        member(
+            f"M{j}",
+            10 + j,
+            kind=draw(st.sampled_from(KINDS)),
+            cp=draw(st.sampled_from(["CP1", "CP2"])),
+        )
+        for j in range(n_members)
+    ]
     method = draw(st.sampled_from(["by_withdrawn", "fixed", "weights"]))
     if method == "by_withdrawn":
         statute = {"allocation": [{"method": "by_withdrawn"}]}
@@ -40,13 +56,22 @@ def communities(draw):
         q = [0] * n_members
         for _ in range(100):
             q[draw(st.integers(0, n_members - 1))] += 1
-        statute = {"allocation": [{"method": "fixed", "quotas": {f"M{j}": q[j] for j in range(n_members)}}]}
+        statute = {
+            "allocation": [{"method": "fixed", "quotas": {f"M{j}": q[j] for j in range(n_members)}}]
+        }
     else:
         w = [draw(st.integers(0, 5)) for _ in range(n_members)]
         w[0] += 1
-        statute = {"allocation": [{"share_pct": 60, "method": "by_withdrawn"},
-                                  {"share_pct": 40, "method": "weights",
-                                   "quotas": {f"M{j}": w[j] for j in range(n_members)}}]}
+        statute = {
+            "allocation": [
+                {"share_pct": 60, "method": "by_withdrawn"},
+                {
+                    "share_pct": 40,
+                    "method": "weights",
+                    "quotas": {f"M{j}": w[j] for j in range(n_members)},
+                },
+            ]
+        }
     cfg = make_cfg(plants, members, statute=statute)
     wh = st.integers(0, 80_000)
     energy = {}
@@ -109,8 +134,10 @@ def test_member_allocations_add_up_to_the_incentive(case) -> None:
 
 
 def _csv_rows(cfg, energy):
-    return [(pod_, d, datetime.fromtimestamp(h, ROME).isoformat(), f"{wh / 1000:.3f}")
-            for (pod_, d, h), wh in energy.items()]
+    return [
+        (pod_, d, datetime.fromtimestamp(h, ROME).isoformat(), f"{wh / 1000:.3f}")
+        for (pod_, d, h), wh in energy.items()
+    ]
 
 
 def _ledger(cfg, texts):
@@ -125,7 +152,8 @@ def _ledger(cfg, texts):
 
 
 PRICES = "timestamp,zone,price_eur_per_mwh\n" + "".join(
-    f"{datetime.fromtimestamp(h, ROME).isoformat()},NORD,95.5\n" for h in HOURS)
+    f"{datetime.fromtimestamp(h, ROME).isoformat()},NORD,95.5\n" for h in HOURS
+)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -10,19 +10,21 @@ from decimal import Decimal
 
 import pytest
 
-from tests.accounting.acct_helpers import NOON, make_cfg, member, one_hour, plant
 from ems.accounting.config import Plant
 from ems.accounting.rules import power_band, tip_rate_eur_per_mwh, to_cents
 from ems.accounting.statement import allocate_cents, build_statement
 from ems.errors import ConfigError
+from tests.accounting.acct_helpers import NOON, make_cfg, member, one_hour, plant
 
 D = Decimal
 
 
 def test_spec_worked_example_to_the_cent() -> None:
     # North, Pz 110; new PV A 150 kW (2024) injects 90 kWh, old PV B (2019) 20 kWh; members 100 kWh.
-    cfg = make_cfg([plant("A", 1, 150, "2024-01-15"), plant("B", 2, 20, "2019-05-01")],
-                   [member("m1", 3), member("m2", 4)])
+    cfg = make_cfg(
+        [plant("A", 1, 150, "2024-01-15"), plant("B", 2, 20, "2019-05-01")],
+        [member("m1", 3), member("m2", 4)],
+    )
     row = one_hour(cfg, {1: 90, 2: 20}, {3: 60, 4: 40}, pz=110)
     a, b = {p.plant_id: p for p in row.plants}["A"], {p.plant_id: p for p in row.plants}["B"]
     assert row.shared_wh == 100_000  # min(110, 100) kWh
@@ -37,24 +39,45 @@ def test_spec_worked_example_to_the_cent() -> None:
     assert st.incentive_eur == D("11.52")
 
 
-@pytest.mark.parametrize("kw, pz, region, expected_rate", [
-    (200, 100, "Puglia", 120),      # ≤ 200 kW: min(120, 80 + 80) = 120, South FC 0
-    ("200.5", 100, "Puglia", 110),  # just above 200 kW: min(110, 70 + 80) = 110
-    (600, 150, "Puglia", 100),      # = 600 kW still 2nd band: min(110, 70 + 30) = 100
-    (601, 150, "Puglia", 90),       # > 600 kW: min(100, 60 + 30) = 90
-    (150, 200, "Lazio", 84),        # Pz above 180: variable part 0 → 80, + FC Centre 4
-    (150, 30, "Toscana", 124),      # cap binds: min(120, 80 + 150) = 120, + FC Centre 4 after the cap
-    (150, 30, "Liguria", 130),      # cap binds, + FC North 10
-])
+@pytest.mark.parametrize(
+    "kw, pz, region, expected_rate",
+    [
+        (200, 100, "Puglia", 120),  # ≤ 200 kW: min(120, 80 + 80) = 120, South FC 0
+        ("200.5", 100, "Puglia", 110),  # just above 200 kW: min(110, 70 + 80) = 110
+        (600, 150, "Puglia", 100),  # = 600 kW still 2nd band: min(110, 70 + 30) = 100
+        (601, 150, "Puglia", 90),  # > 600 kW: min(100, 60 + 30) = 90
+        (150, 200, "Lazio", 84),  # Pz above 180: variable part 0 → 80, + FC Centre 4
+        (
+            150,
+            30,
+            "Toscana",
+            124,
+        ),  # cap binds: min(120, 80 + 150) = 120, + FC Centre 4 after the cap
+        (150, 30, "Liguria", 130),  # cap binds, + FC North 10
+    ],
+)
 def test_tip_rate_bands_cap_pz_and_fc(kw, pz, region, expected_rate) -> None:
-    p = Plant(id="p", pod="IT001E00000001", power_kw=D(str(kw)), entry_into_service="2024-02-01",
-              region=region, cabina_primaria="CP1")
+    p = Plant(
+        id="p",
+        pod="IT001E00000001",
+        power_kw=D(str(kw)),
+        entry_into_service="2024-02-01",
+        region=region,
+        cabina_primaria="CP1",
+    )
     assert tip_rate_eur_per_mwh(p, D(pz)) == D(expected_rate)
 
 
 def test_fc_only_for_pv_and_band_edges() -> None:
-    wind = Plant(id="w", pod="IT001E00000001", power_kw=D(150), technology="wind",
-                 entry_into_service="2024-02-01", region="Liguria", cabina_primaria="CP1")
+    wind = Plant(
+        id="w",
+        pod="IT001E00000001",
+        power_kw=D(150),
+        technology="wind",
+        entry_into_service="2024-02-01",
+        region="Liguria",
+        cabina_primaria="CP1",
+    )
     assert tip_rate_eur_per_mwh(wind, D(30)) == D(120)  # cap, no FC for wind
     assert power_band(D(200)) == (D(80), D(120))
     assert power_band(D("200.001")) == (D(70), D(110))
@@ -104,8 +127,10 @@ def test_capital_grant_with_exempt_member() -> None:
 
 def test_two_cabine_primarie_are_summed_not_pooled() -> None:
     # CP1: inject 50, withdraw 20 → 20; CP2: inject 10, withdraw 40 → 10. Total 30 kWh, not 60.
-    cfg = make_cfg([plant("A", 1, 100, cp="CP1"), plant("B", 2, 100, cp="CP2", entry="2023-01-01")],
-                   [member("m1", 3, cp="CP1"), member("m2", 4, cp="CP2")])
+    cfg = make_cfg(
+        [plant("A", 1, 100, cp="CP1"), plant("B", 2, 100, cp="CP2", entry="2023-01-01")],
+        [member("m1", 3, cp="CP1"), member("m2", 4, cp="CP2")],
+    )
     row = one_hour(cfg, {1: 50, 2: 10}, {3: 20, 4: 40})
     assert row.shared_wh == 30_000
     by = {p.plant_id: p.shared_wh for p in row.plants}
@@ -118,23 +143,33 @@ def test_two_cabine_primarie_are_summed_not_pooled() -> None:
 def test_pre_existing_plant_takes_its_share_first_whatever_the_listing_order() -> None:
     # New A (listed first) and old B (2020) inject 50 kWh each; members withdraw 60 kWh.
     # B takes 50 (no TIP), A the remaining 10 → TIP 0.01 × 130 = 1.30 €; valorisation on all 60.
-    cfg = make_cfg([plant("A", 1, 100, "2024-01-01"), plant("B", 2, 40, "2020-03-01")], [member("m", 3)])
+    cfg = make_cfg(
+        [plant("A", 1, 100, "2024-01-01"), plant("B", 2, 40, "2020-03-01")], [member("m", 3)]
+    )
     row = one_hour(cfg, {1: 50, 2: 50}, {3: 60})
     by = {p.plant_id: p for p in row.plants}
     assert by["B"].shared_wh == 50_000 and by["A"].shared_wh == 10_000
     assert to_cents(row.tip_eur) == D("1.30")
     assert to_cents(row.valorisation_eur) == D("0.67")  # 0.06 × 11.22 = 0.6732
     # Between two new plants, the earlier entry into service goes first.
-    cfg = make_cfg([plant("late", 1, 100, "2024-05-01"), plant("early", 2, 100, "2023-05-01")], [member("m", 3)])
+    cfg = make_cfg(
+        [plant("late", 1, 100, "2024-05-01"), plant("early", 2, 100, "2023-05-01")],
+        [member("m", 3)],
+    )
     by = {p.plant_id: p.shared_wh for p in one_hour(cfg, {1: 50, 2: 50}, {3: 60}).plants}
     assert by == {"late": 10_000, "early": 50_000}
 
 
 def test_plant_past_twenty_years_gets_no_tip() -> None:
-    cfg = make_cfg([plant("A", 1, 100, "2022-01-10")], [member("m", 2)],
-                   valorisation={2042: {"tras_e_eur_per_mwh": "10", "btau_eur_per_mwh": "1"}})
+    cfg = make_cfg(
+        [plant("A", 1, 100, "2022-01-10")],
+        [member("m", 2)],
+        valorisation={2042: {"tras_e_eur_per_mwh": "10", "btau_eur_per_mwh": "1"}},
+    )
     from datetime import datetime
+
     from ems.accounting.timeutil import ROME
+
     before = int(datetime(2042, 1, 9, 12, tzinfo=ROME).timestamp())
     after = int(datetime(2042, 1, 10, 12, tzinfo=ROME).timestamp())
     assert one_hour(cfg, {1: 10}, {2: 10}, hour=before).tip_eur > 0
@@ -160,11 +195,15 @@ def test_surplus_rule_and_allocation_to_non_company_members() -> None:
     # With a capital grant the threshold is 45 %: 25 points. F = 0.25 → TIP 9.10 × 0.75 = 6.825 → 6.83 €;
     # surplus 6.83 × 0.25 = 1.7075 → 1.71 €.
     cfg = make_cfg([plant("A", 1, 100, grant=20)], [member("h", 2), member("c", 3, kind="company")])
-    st = build_statement(cfg, cfg.configurations[0], [one_hour(cfg, {1: 100}, {2: 30, 3: 40})], [NOON], "2024", True)
+    st = build_statement(
+        cfg, cfg.configurations[0], [one_hour(cfg, {1: 100}, {2: 30, 3: 40})], [NOON], "2024", True
+    )
     assert st.tip_eur == D("6.83") and st.surplus_eur == D("1.71")
     # Ratio below 55 %: no surplus.
     cfg = make_cfg([plant("A", 1, 100)], [member("h", 2)])
-    st = build_statement(cfg, cfg.configurations[0], [one_hour(cfg, {1: 100}, {2: 50})], [NOON], "2024", True)
+    st = build_statement(
+        cfg, cfg.configurations[0], [one_hour(cfg, {1: 100}, {2: 50})], [NOON], "2024", True
+    )
     assert st.surplus_eur == D("0.00")
 
 
@@ -172,15 +211,22 @@ def test_surplus_rule_excess_energy_reading() -> None:
     # Same hour as above (ratio 70 %), read as "the TIP of the shared energy above 55 %":
     # (70 − 55) / 70 of 9.10 € = 1.95 €.
     from ems.accounting.config import parse_accounting_config
+
     base = make_cfg([plant("A", 1, 100)], [member("h", 2), member("c", 3, kind="company")])
-    cfg = parse_accounting_config({**base.model_dump(mode="json"), "surplus_basis": "excess_energy"}, "x.yaml")
-    st = build_statement(cfg, cfg.configurations[0], [one_hour(cfg, {1: 100}, {2: 30, 3: 40})], [NOON], "2024", True)
+    cfg = parse_accounting_config(
+        {**base.model_dump(mode="json"), "surplus_basis": "excess_energy"}, "x.yaml"
+    )
+    st = build_statement(
+        cfg, cfg.configurations[0], [one_hour(cfg, {1: 100}, {2: 30, 3: 40})], [NOON], "2024", True
+    )
     assert st.surplus_eur == D("1.95")
 
 
 def test_surplus_goes_to_social_purposes_without_non_company_members() -> None:
     cfg = make_cfg([plant("A", 1, 100)], [member("c", 2, kind="company")])
-    st = build_statement(cfg, cfg.configurations[0], [one_hour(cfg, {1: 100}, {2: 100})], [NOON], "2024", True)
+    st = build_statement(
+        cfg, cfg.configurations[0], [one_hour(cfg, {1: 100}, {2: 100})], [NOON], "2024", True
+    )
     # ratio 100 % → 45 points of TIP 13.00 € = 5.85 €
     assert st.surplus_eur == D("5.85") and st.social_purposes_eur == D("5.85")
     assert st.members[0].allocation_eur == st.incentive_eur - D("5.85")
@@ -188,55 +234,117 @@ def test_surplus_goes_to_social_purposes_without_non_company_members() -> None:
 
 def test_statute_pots_fixed_quotas_weights_and_by_injected() -> None:
     # TIP 0.1 MWh × 130 = 13.00 €, valorisation 1.122 → 1.12 €: incentive 14.12 € (ratio 50 %: no surplus).
-    statute = {"allocation": [
-        {"share_pct": 50, "method": "by_injected"},
-        {"share_pct": 25, "method": "fixed", "quotas": {"h1": 60, "h2": 40}},
-        {"share_pct": 25, "method": "weights", "quotas": {"h1": 1, "h2": 3}},
-    ]}
-    cfg = make_cfg([plant("A", 1, 100, owner="h1")], [member("h1", 2), member("h2", 3)], statute=statute)
-    st = build_statement(cfg, cfg.configurations[0], [one_hour(cfg, {1: 200}, {2: 50, 3: 50})], [NOON], "2024-06", False)
+    statute = {
+        "allocation": [
+            {"share_pct": 50, "method": "by_injected"},
+            {"share_pct": 25, "method": "fixed", "quotas": {"h1": 60, "h2": 40}},
+            {"share_pct": 25, "method": "weights", "quotas": {"h1": 1, "h2": 3}},
+        ]
+    }
+    cfg = make_cfg(
+        [plant("A", 1, 100, owner="h1")], [member("h1", 2), member("h2", 3)], statute=statute
+    )
+    st = build_statement(
+        cfg,
+        cfg.configurations[0],
+        [one_hour(cfg, {1: 200}, {2: 50, 3: 50})],
+        [NOON],
+        "2024-06",
+        False,
+    )
     assert st.incentive_eur == D("14.12")
     # pots: 706 / 353 / 353 cents. by_injected → h1 706. fixed: h1 211.8 → 212, h2 141.2 → 141.
     # weights 1:3: h1 88.25 → 88, h2 264.75 → 265. h1 = 706 + 212 + 88 = 1006; h2 = 141 + 265 = 406.
     alloc = {m.member_id: m.allocation_eur for m in st.members}
     assert alloc == {"h1": D("10.06"), "h2": D("4.06")}
-    assert {m.member_id: m.sale_eur for m in st.members} == {"h1": D("22.00"), "h2": D("0.00")}  # 0.2 × 110
+    assert {m.member_id: m.sale_eur for m in st.members} == {
+        "h1": D("22.00"),
+        "h2": D("0.00"),
+    }  # 0.2 × 110
 
 
 def test_by_injected_credits_owners_of_pre_existing_plants_too() -> None:
     # old B (owner h2) takes 20 kWh first, new A (owner h1) 30 kWh: TIP 0.03 × 130 = 3.90 €,
     # valorisation 0.05 × 11.22 = 0.561 → 0.56 €: 4.46 € split 30:20 by_injected → 2.676 / 1.784 → 2.68 / 1.78
-    cfg = make_cfg([plant("A", 1, 100, owner="h1"), plant("B", 2, 20, "2020-01-01", owner="h2")],
-                   [member("h1", 3), member("h2", 4)], statute={"allocation": [{"method": "by_injected"}]})
-    st = build_statement(cfg, cfg.configurations[0], [one_hour(cfg, {1: 100, 2: 20}, {3: 25, 4: 25})],
-                         [NOON], "2024-06", False)
+    cfg = make_cfg(
+        [plant("A", 1, 100, owner="h1"), plant("B", 2, 20, "2020-01-01", owner="h2")],
+        [member("h1", 3), member("h2", 4)],
+        statute={"allocation": [{"method": "by_injected"}]},
+    )
+    st = build_statement(
+        cfg,
+        cfg.configurations[0],
+        [one_hour(cfg, {1: 100, 2: 20}, {3: 25, 4: 25})],
+        [NOON],
+        "2024-06",
+        False,
+    )
     assert st.incentive_eur == D("4.46")
     assert {m.member_id: (m.plants_shared_wh, m.allocation_eur) for m in st.members} == {
-        "h1": (30_000, D("2.68")), "h2": (20_000, D("1.78"))}
+        "h1": (30_000, D("2.68")),
+        "h2": (20_000, D("1.78")),
+    }
 
 
 def test_allocate_cents_largest_remainder() -> None:
     assert allocate_cents(100, {"a": 1, "b": 1, "c": 1}) == {"a": 34, "b": 33, "c": 33}
     assert allocate_cents(10, {"a": 0, "b": 0}) == {"a": 5, "b": 5}
-    assert sum(allocate_cents(12345, {"x": D("0.3"), "y": D("0.3"), "z": D("0.4")}).values()) == 12345
+    assert (
+        sum(allocate_cents(12345, {"x": D("0.3"), "y": D("0.3"), "z": D("0.4")}).values()) == 12345
+    )
 
 
-@pytest.mark.parametrize("mutate, field, problem", [
-    (lambda c: c["configurations"][0]["plants"][0].update(power_kw="1200"), "power_kw", "less than or equal to 1000"),
-    (lambda c: c["configurations"][0]["plants"][0].update(capital_grant_pct="45"), "capital_grant_pct", "40"),
-    (lambda c: c["configurations"][0]["plants"][0].update(region="Atlantis"), "region", "unknown Italian region"),
-    (lambda c: c["configurations"][0]["members"][0].update(pod="XX123"), "pod", "is not a POD"),
-    (lambda c: c["configurations"][0]["members"][0].update(kind="alien"), "kind", "household"),
-    (lambda c: c["configurations"][0]["plants"].append(
-        {**c["configurations"][0]["plants"][0], "id": "old", "pod": "IT001E00000099", "power_kw": "100",
-         "entry_into_service": "2020-01-01"}), "configurations[cer1]", "more than 30 %"),
-    (lambda c: c["configurations"][0].update(statute={"allocation": [{"method": "fixed", "quotas": {"m": 50}}]}),
-     "statute", "sum to 100"),
-])
+@pytest.mark.parametrize(
+    "mutate, field, problem",
+    [
+        (
+            lambda c: c["configurations"][0]["plants"][0].update(power_kw="1200"),
+            "power_kw",
+            "less than or equal to 1000",
+        ),
+        (
+            lambda c: c["configurations"][0]["plants"][0].update(capital_grant_pct="45"),
+            "capital_grant_pct",
+            "40",
+        ),
+        (
+            lambda c: c["configurations"][0]["plants"][0].update(region="Atlantis"),
+            "region",
+            "unknown Italian region",
+        ),
+        (lambda c: c["configurations"][0]["members"][0].update(pod="XX123"), "pod", "is not a POD"),
+        (lambda c: c["configurations"][0]["members"][0].update(kind="alien"), "kind", "household"),
+        (
+            lambda c: c["configurations"][0]["plants"].append(
+                {
+                    **c["configurations"][0]["plants"][0],
+                    "id": "old",
+                    "pod": "IT001E00000099",
+                    "power_kw": "100",
+                    "entry_into_service": "2020-01-01",
+                }
+            ),
+            "configurations[cer1]",
+            "more than 30 %",
+        ),
+        (
+            lambda c: c["configurations"][0].update(
+                statute={"allocation": [{"method": "fixed", "quotas": {"m": 50}}]}
+            ),
+            "statute",
+            "sum to 100",
+        ),
+    ],
+)
 def test_config_errors_name_file_field_and_problem(mutate, field, problem) -> None:
     from ems.accounting.config import parse_accounting_config
-    data = {"community": "X", "configurations": [{"id": "cer1", "plants": [plant("A", 1, 100)],
-                                                   "members": [member("m", 2)]}]}
+
+    data = {
+        "community": "X",
+        "configurations": [
+            {"id": "cer1", "plants": [plant("A", 1, 100)], "members": [member("m", 2)]}
+        ],
+    }
     mutate(data)
     with pytest.raises(ConfigError) as exc:
         parse_accounting_config(data, "cer.yaml")

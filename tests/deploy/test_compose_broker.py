@@ -32,12 +32,51 @@ def _pki(pki: Path) -> None:
     def ssl(*args: str) -> None:
         subprocess.run(["openssl", *args], cwd=pki, check=True, capture_output=True)
 
-    ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
-        "-subj", "/CN=cer-ems compose test CA")
-    ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
+    ssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=cer-ems compose test CA",
+    )
+    ssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    )
     (pki / "ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-    ssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out",
-        "server.crt", "-days", "2", "-extfile", "ext")
+    ssl(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "ext",
+    )
 
 
 @pytest.fixture
@@ -51,22 +90,32 @@ def compose_broker(tmp_path: Path):
     stack = tmp_path / "compose"
     stack.mkdir()
     shutil.copy(COMPOSE / "init-secrets.sh", stack / "init-secrets.sh")
-    out = subprocess.run(["sh", str(stack / "init-secrets.sh"), "hub1", "market"], capture_output=True, text=True,
-                         timeout=60, check=False)
+    out = subprocess.run(
+        ["sh", str(stack / "init-secrets.sh"), "hub1", "market"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr
     _pki(stack / "certs")
     plain, tls = servers.free_port(), servers.free_port()
     conf = (COMPOSE / "mosquitto.conf").read_text()
-    for container, host in (("/mosquitto/config/passwd", stack / "secrets/mosquitto_passwd"),
-                            ("/mosquitto/config/cer-ems.acl", ROOT / "deploy/mosquitto/acl"),
-                            ("/mosquitto/config/certs", stack / "certs"), ("/mosquitto/data/", f"{stack}/data/")):
+    for container, host in (
+        ("/mosquitto/config/passwd", stack / "secrets/mosquitto_passwd"),
+        ("/mosquitto/config/cer-ems.acl", ROOT / "deploy/mosquitto/acl"),
+        ("/mosquitto/config/certs", stack / "certs"),
+        ("/mosquitto/data/", f"{stack}/data/"),
+    ):
         assert container in conf, container
         conf = conf.replace(container, str(host))
     conf = re.sub(r"^listener 1883$", f"listener {plain} 127.0.0.1", conf, flags=re.M)
     conf = re.sub(r"^listener 8883$", f"listener {tls} 127.0.0.1", conf, flags=re.M)
     (stack / "data").mkdir()
     (stack / "mosquitto.conf").write_text(conf + f"\nuser {getpass.getuser()}\n")
-    proc = servers.ServerProcess("mosquitto", [binary, "-c", str(stack / "mosquitto.conf")], stack, plain, "tcp")
+    proc = servers.ServerProcess(
+        "mosquitto", [binary, "-c", str(stack / "mosquitto.conf")], stack, plain, "tcp"
+    )
     try:
         proc.start()
     except RuntimeError as exc:
@@ -78,38 +127,69 @@ def compose_broker(tmp_path: Path):
 def test_compose_broker_with_generated_secrets(compose_broker, tmp_path: Path) -> None:
     stack, plain, tls = compose_broker
     secrets = stack / "secrets"
-    assert (secrets / "influx_auth_header").read_text() == f"Token {(secrets / 'influx_token').read_text().strip()}"
+    assert (
+        secrets / "influx_auth_header"
+    ).read_text() == f"Token {(secrets / 'influx_token').read_text().strip()}"
     users = [line.split(":")[0] for line in (secrets / "mosquitto_passwd").read_text().splitlines()]
     assert users == ["ems", "monitor", "hub1", "market"]
     for name in ("mqtt_ems_password", "influx_token", "grafana_admin_password"):
-        assert (secrets / name).stat().st_mode & 0o077 == 0, name  # secrets readable by their owner only
+        assert (secrets / name).stat().st_mode & 0o077 == 0, (
+            name
+        )  # secrets readable by their owner only
 
     # the EMS as the compose `ems` service runs it: site.example.yaml's mqtt section, secret file mapped
     mqtt = yaml.safe_load((ROOT / "deploy/site.example.yaml").read_text())["mqtt"]
     assert mqtt["password_file"] == "/run/secrets/mqtt_ems_password" and mqtt["host"] == "mosquitto"
-    settings = MqttSettings(community="opera_pia", **{**mqtt, "host": "127.0.0.1", "port": plain,
-                                                      "password_file": secrets / "mqtt_ems_password"})
+    settings = MqttSettings(
+        community="opera_pia",
+        **{
+            **mqtt,
+            "host": "127.0.0.1",
+            "port": plain,
+            "password_file": secrets / "mqtt_ems_password",
+        },
+    )
     store = SQLiteStore(tmp_path / "s.sqlite")
     ems = MqttClient(settings).start()
     ingest = TelemetryIngest(ems, store).start()
     try:
         assert ems.wait_subscribed(10)
         # hub1's gateway over TLS (port 8883 in the stack) with its generated password
-        gateway = MqttClient(MqttSettings(community="opera_pia", host="localhost", port=tls, username="hub1",
-                                          password_file=secrets / "mqtt_hub1_password", tls=True,
-                                          ca_file=stack / "certs/ca.crt", client_id="gw-hub1"), last_will=False).start()
+        gateway = MqttClient(
+            MqttSettings(
+                community="opera_pia",
+                host="localhost",
+                port=tls,
+                username="hub1",
+                password_file=secrets / "mqtt_hub1_password",
+                tls=True,
+                ca_file=stack / "certs/ca.crt",
+                client_id="gw-hub1",
+            ),
+            last_will=False,
+        ).start()
         assert gateway.wait_connected(10)
         ts = datetime.now(timezone.utc).isoformat()
-        gateway.publish("cer/opera_pia/hub1/pv/pv_mono/state", json.dumps({"ts": ts, "p_kw": 4.2}), qos=1).wait_for_publish(5)
+        gateway.publish(
+            "cer/opera_pia/hub1/pv/pv_mono/state", json.dumps({"ts": ts, "p_kw": 4.2}), qos=1
+        ).wait_for_publish(5)
         assert wait_until(lambda: ingest.accepted == 1, 10)
         gateway.stop(announce_offline=False)
         # a wrong password and anonymous access are refused
         for user, pw in (("hub1", "not-the-password"), (None, None)):
             pw_file = tmp_path / "wrong"
             pw_file.write_text(pw or "")
-            bad = MqttClient(MqttSettings(community="opera_pia", host="127.0.0.1", port=plain, username=user,
-                                          password_file=pw_file if user else None, client_id=f"bad-{user}"),
-                             last_will=False).start()
+            bad = MqttClient(
+                MqttSettings(
+                    community="opera_pia",
+                    host="127.0.0.1",
+                    port=plain,
+                    username=user,
+                    password_file=pw_file if user else None,
+                    client_id=f"bad-{user}",
+                ),
+                last_will=False,
+            ).start()
             try:
                 assert not bad.wait_connected(2)
             finally:

@@ -16,7 +16,13 @@ UNIT = ROOT / "deploy/systemd/cer-ems.service"
 
 
 def _verify(unit: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        ["systemd-analyze", "verify", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 @pytest.fixture
@@ -36,12 +42,22 @@ def test_unit_verifies_cleanly(analyze, tmp_path: Path) -> None:
     unit.write_text(text.replace("/opt/cer-ems/.venv/bin/ems", ems))
     out = _verify(unit)
     assert out.returncode == 0 and not out.stderr.strip(), out.stderr
-    settings = dict(line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
-    assert settings["Type"] == "notify" and settings["Restart"] == "on-failure" and int(settings["WatchdogSec"]) > 0
+    settings = dict(
+        line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#")
+    )
+    assert (
+        settings["Type"] == "notify"
+        and settings["Restart"] == "on-failure"
+        and int(settings["WatchdogSec"]) > 0
+    )
 
 
 def test_verify_catches_a_typo(analyze, tmp_path: Path) -> None:
     """The check above can fail: a misspelt key is reported."""
     unit = tmp_path / "typo.service"
-    unit.write_text(UNIT.read_text().replace("WatchdogSec=", "WatchdogSecs=").replace("/opt/cer-ems/.venv/bin/ems", "/bin/true"))
+    unit.write_text(
+        UNIT.read_text()
+        .replace("WatchdogSec=", "WatchdogSecs=")
+        .replace("/opt/cer-ems/.venv/bin/ems", "/bin/true")
+    )
     assert "Unknown key" in _verify(unit).stderr

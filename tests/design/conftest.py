@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -11,21 +12,63 @@ import yaml
 
 CATALOGUE: dict[str, Any] = {
     "entries": {
-        "pv_a": {"kind": "pv", "capex_eur_per_kwp": 1000.0, "lifetime_y": 10, "kwp_per_m2": 0.2, "step_kwp": 1.0,
-                 "yield_column": "yield_a"},
-        "pv_b": {"kind": "pv", "capex_eur_per_kwp": 800.0, "lifetime_y": 10, "kwp_per_m2": 0.1, "step_kwp": 1.0,
-                 "yield_column": "yield_b"},
-        "bat": {"kind": "battery", "module_kwh": 5.0, "capex_eur_per_module": 500.0, "lifetime_y": 10,
-                "c_rate_per_h": 1.0, "eta_charge": 1.0, "eta_discharge": 1.0},
-        "dumb": {"kind": "ev_charger", "mode": "dumb", "p_kw": 3.7, "capex_eur_per_unit": 100.0, "lifetime_y": 10, "eta": 1.0},
-        "v1g": {"kind": "ev_charger", "mode": "v1g", "p_kw": 11.0, "capex_eur_per_unit": 300.0, "lifetime_y": 10, "eta": 1.0},
+        "pv_a": {
+            "kind": "pv",
+            "capex_eur_per_kwp": 1000.0,
+            "lifetime_y": 10,
+            "kwp_per_m2": 0.2,
+            "step_kwp": 1.0,
+            "yield_column": "yield_a",
+        },
+        "pv_b": {
+            "kind": "pv",
+            "capex_eur_per_kwp": 800.0,
+            "lifetime_y": 10,
+            "kwp_per_m2": 0.1,
+            "step_kwp": 1.0,
+            "yield_column": "yield_b",
+        },
+        "bat": {
+            "kind": "battery",
+            "module_kwh": 5.0,
+            "capex_eur_per_module": 500.0,
+            "lifetime_y": 10,
+            "c_rate_per_h": 1.0,
+            "eta_charge": 1.0,
+            "eta_discharge": 1.0,
+        },
+        "dumb": {
+            "kind": "ev_charger",
+            "mode": "dumb",
+            "p_kw": 3.7,
+            "capex_eur_per_unit": 100.0,
+            "lifetime_y": 10,
+            "eta": 1.0,
+        },
+        "v1g": {
+            "kind": "ev_charger",
+            "mode": "v1g",
+            "p_kw": 11.0,
+            "capex_eur_per_unit": 300.0,
+            "lifetime_y": 10,
+            "eta": 1.0,
+        },
     }
 }
 
 
-def make_scenario(tmp: Path, columns: dict[str, list[float]], hubs: list[dict[str, Any]], *, weight: float = 365.0,
-                  community: str = "independent", prices: dict[str, Any] | None = None, name: str = "tiny",
-                  extra: dict[str, Any] | None = None, catalogue: dict[str, Any] | None = None) -> Path:
+def make_scenario(
+    tmp: Path,
+    columns: dict[str, list[float]],
+    hubs: list[dict[str, Any]],
+    *,
+    weight: float = 365.0,
+    community: str = "independent",
+    prices: dict[str, Any] | None = None,
+    name: str = "tiny",
+    extra: dict[str, Any] | None = None,
+    catalogue: dict[str, Any] | None = None,
+) -> Path:
     n = len(next(iter(columns.values())))
     df = pd.DataFrame({"day": ["d1"] * n, "hour": list(range(n)), **columns})
     df.to_csv(tmp / "days.csv", index=False)

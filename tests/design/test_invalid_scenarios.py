@@ -13,9 +13,19 @@ from tests.design.conftest import make_scenario
 
 
 def _base(tmp: Path) -> Path:
-    return make_scenario(tmp, {"load": [10, 10], "yield_a": [0.5, 0.0], "buy": [0.2, 0.3]},
-                         [{"id": "h1", "contract_kw": 100, "electricity": {"column": "load"},
-                           "pv": [{"type": "pv_a", "max_kwp": 10}], "battery": {"type": "bat", "max_modules": 2}}])
+    return make_scenario(
+        tmp,
+        {"load": [10, 10], "yield_a": [0.5, 0.0], "buy": [0.2, 0.3]},
+        [
+            {
+                "id": "h1",
+                "contract_kw": 100,
+                "electricity": {"column": "load"},
+                "pv": [{"type": "pv_a", "max_kwp": 10}],
+                "battery": {"type": "bat", "max_modules": 2},
+            }
+        ],
+    )
 
 
 def _edit(path: Path, fn) -> Path:
@@ -26,27 +36,83 @@ def _edit(path: Path, fn) -> Path:
 
 
 CASES = {
-    "unknown field": (lambda d: d["hubs"][0].update(contract_kva=5), ["hubs[h1].contract_kva", "Extra inputs"]),
-    "wrong type": (lambda d: d["hubs"][0].update(contract_kw="lots"), ["hubs[h1].contract_kw", "valid number"]),
-    "negative limit": (lambda d: d["hubs"][0]["battery"].update(max_modules=-1), ["hubs[h1].battery.max_modules", "greater than or equal to 0"]),
+    "unknown field": (
+        lambda d: d["hubs"][0].update(contract_kva=5),
+        ["hubs[h1].contract_kva", "Extra inputs"],
+    ),
+    "wrong type": (
+        lambda d: d["hubs"][0].update(contract_kw="lots"),
+        ["hubs[h1].contract_kw", "valid number"],
+    ),
+    "negative limit": (
+        lambda d: d["hubs"][0]["battery"].update(max_modules=-1),
+        ["hubs[h1].battery.max_modules", "greater than or equal to 0"],
+    ),
     "bad enum": (lambda d: d.update(community="cooperative"), ["community", "independent"]),
     "missing section": (lambda d: d.pop("prices"), ["prices", "Field required"]),
-    "unknown catalogue entry": (lambda d: d["hubs"][0]["pv"][0].update(type="pv_x"), ["hubs[h1].pv[0].type", "unknown catalogue entry 'pv_x'"]),
-    "wrong catalogue kind": (lambda d: d["hubs"][0]["battery"].update(type="pv_a"), ["hubs[h1].battery.type", "is a pv"]),
+    "unknown catalogue entry": (
+        lambda d: d["hubs"][0]["pv"][0].update(type="pv_x"),
+        ["hubs[h1].pv[0].type", "unknown catalogue entry 'pv_x'"],
+    ),
+    "wrong catalogue kind": (
+        lambda d: d["hubs"][0]["battery"].update(type="pv_a"),
+        ["hubs[h1].battery.type", "is a pv"],
+    ),
     "duplicate hub": (lambda d: d["hubs"].append(dict(d["hubs"][0])), ["hub ids must be unique"]),
-    "both price sources": (lambda d: d["prices"].update(purchase_bands={"F1": 0.3, "F23": 0.2}), ["prices", "exactly one of purchase_bands"]),
-    "incomplete bands": (lambda d: d["prices"].pop("purchase_column") and d["prices"].update(purchase_bands={"F1": 0.3, "F2": 0.2}), ["prices.purchase_bands", "F23"]),
-    "vehicle departs before arrival": (lambda d: d["hubs"][0].update(
-        chargers=[{"type": "v1g", "max_units": 1}],
-        vehicles=[{"name": "c", "battery_kwh": 40, "p_max_kw": 7, "need_kwh_per_day": 5, "arrival_h": 18, "departure_h": 9}]),
-        ["hubs[h1].vehicles[c]", "departure_h must be after arrival_h"]),
-    "vehicles without chargers": (lambda d: d["hubs"][0].update(
-        vehicles=[{"name": "c", "battery_kwh": 40, "p_max_kw": 7, "need_kwh_per_day": 5, "arrival_h": 8, "departure_h": 9}]),
-        ["hubs[h1]", "at least one charger"]),
-    "missing data column": (lambda d: d["hubs"][0]["electricity"].update(column="nope"), ["time.typical_days_csv", "missing columns ['nope']"]),
-    "weights for unknown day": (lambda d: d["time"].update(weights={"d9": 365}), ["time.weights", "d9"]),
-    "catalogue override of wrong type": (lambda d: d.update(catalogue_overrides={"bat": {"module_kwh": "big"}}),
-                                         ["catalogue_overrides.bat", "module_kwh"]),
+    "both price sources": (
+        lambda d: d["prices"].update(purchase_bands={"F1": 0.3, "F23": 0.2}),
+        ["prices", "exactly one of purchase_bands"],
+    ),
+    "incomplete bands": (
+        lambda d: (
+            d["prices"].pop("purchase_column")
+            and d["prices"].update(purchase_bands={"F1": 0.3, "F2": 0.2})
+        ),
+        ["prices.purchase_bands", "F23"],
+    ),
+    "vehicle departs before arrival": (
+        lambda d: d["hubs"][0].update(
+            chargers=[{"type": "v1g", "max_units": 1}],
+            vehicles=[
+                {
+                    "name": "c",
+                    "battery_kwh": 40,
+                    "p_max_kw": 7,
+                    "need_kwh_per_day": 5,
+                    "arrival_h": 18,
+                    "departure_h": 9,
+                }
+            ],
+        ),
+        ["hubs[h1].vehicles[c]", "departure_h must be after arrival_h"],
+    ),
+    "vehicles without chargers": (
+        lambda d: d["hubs"][0].update(
+            vehicles=[
+                {
+                    "name": "c",
+                    "battery_kwh": 40,
+                    "p_max_kw": 7,
+                    "need_kwh_per_day": 5,
+                    "arrival_h": 8,
+                    "departure_h": 9,
+                }
+            ]
+        ),
+        ["hubs[h1]", "at least one charger"],
+    ),
+    "missing data column": (
+        lambda d: d["hubs"][0]["electricity"].update(column="nope"),
+        ["time.typical_days_csv", "missing columns ['nope']"],
+    ),
+    "weights for unknown day": (
+        lambda d: d["time"].update(weights={"d9": 365}),
+        ["time.weights", "d9"],
+    ),
+    "catalogue override of wrong type": (
+        lambda d: d.update(catalogue_overrides={"bat": {"module_kwh": "big"}}),
+        ["catalogue_overrides.bat", "module_kwh"],
+    ),
 }
 
 
@@ -94,7 +160,9 @@ def test_bad_cli_arguments_give_usage_errors(tmp_path, capsys):
 
 def test_infeasible_scenario_is_reported_not_raised(tmp_path, capsys):
     # contract power below the load and nothing to build: no solution
-    path = _edit(_base(tmp_path), lambda d: d["hubs"][0].update(contract_kw=1.0, pv=[], battery=None))
+    path = _edit(
+        _base(tmp_path), lambda d: d["hubs"][0].update(contract_kw=1.0, pv=[], battery=None)
+    )
     assert main(["design", str(path), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "no solution" in err and "infeasible" in err, err

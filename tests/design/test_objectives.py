@@ -14,10 +14,18 @@ from design.study import run_study
 
 
 def _scenario(factory, objective):
-    return factory({"load": [10, 0], "yield_a": [0.5, 0.0], "buy": [0.04, 0.04]},
-                   [{"id": "h1", "contract_kw": 100, "electricity": {"column": "load"},
-                     "pv": [{"type": "pv_a", "max_kwp": 50}]}],
-                   extra={"objective": objective, "emissions": {"grid_t_per_mwh": 0.25}})
+    return factory(
+        {"load": [10, 0], "yield_a": [0.5, 0.0], "buy": [0.04, 0.04]},
+        [
+            {
+                "id": "h1",
+                "contract_kw": 100,
+                "electricity": {"column": "load"},
+                "pv": [{"type": "pv_a", "max_kwp": 50}],
+            }
+        ],
+        extra={"objective": objective, "emissions": {"grid_t_per_mwh": 0.25}},
+    )
 
 
 def test_economic_objective_skips_unprofitable_pv(scenario_factory):
@@ -59,13 +67,30 @@ def test_demand_from_annual_total_and_shape(tmp_path):
     from ems.model import results as res
 
     idx = pd.date_range("2023-01-01", periods=8760, freq="h")
-    pd.DataFrame({"timestamp": idx.strftime("%Y-%m-%d %H:%M"), "y": 0.0}).to_csv(tmp_path / "year.csv", index=False)
-    (tmp_path / "s.yaml").write_text(yaml.safe_dump({
-        "name": "shape", "community": "independent", "site": {"lat": 44.4, "lon": 8.96},
-        "time": {"hourly_csv": "year.csv"},
-        "hubs": [{"id": "h1", "contract_kw": 500, "electricity": {"annual_mwh": 838, "shape": "campus"}}],
-        "prices": {"purchase_bands": {"F1": 0.3, "F2": 0.25, "F3": 0.2}, "sale_eur_per_kwh": 0.05},
-    }))
+    pd.DataFrame({"timestamp": idx.strftime("%Y-%m-%d %H:%M"), "y": 0.0}).to_csv(
+        tmp_path / "year.csv", index=False
+    )
+    (tmp_path / "s.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "shape",
+                "community": "independent",
+                "site": {"lat": 44.4, "lon": 8.96},
+                "time": {"hourly_csv": "year.csv"},
+                "hubs": [
+                    {
+                        "id": "h1",
+                        "contract_kw": 500,
+                        "electricity": {"annual_mwh": 838, "shape": "campus"},
+                    }
+                ],
+                "prices": {
+                    "purchase_bands": {"F1": 0.3, "F2": 0.25, "F3": 0.2},
+                    "sale_eur_per_kwh": 0.05,
+                },
+            }
+        )
+    )
     r = run_study(tmp_path / "s.yaml")
     assert len(r.study.grid.periods) == 12
     assert r.study.grid.days_represented == pytest.approx(365)

@@ -15,19 +15,48 @@ def _hub(**kw):
 
 
 CASES = {
-    "chiller without heat source": (_hub(cooling={"column": "cool"}, absorption_chillers=[{"type": "ac", "max_units": 1}]),
-                                    None, "hubs[h1].absorption_chillers", "needs CHP heat or district heating"),
-    "cooling without technology": (_hub(cooling={"column": "cool"}), None, "hubs[h1].cooling", "no cooling technology"),
-    "unknown CHP model": (_hub(heating={"column": "heat"}, chp=[{"type": "ice_999", "max_units": 1}]), None,
-                          "hubs[h1].chp[0].type", "unknown catalogue entry 'ice_999'"),
-    "CHP model of the wrong kind": (_hub(heating={"column": "heat"}, chp=[{"type": "hp", "max_units": 1}]), None,
-                                    "hubs[h1].chp[0].type", "is a heat_pump"),
-    "negative units": (_hub(heating={"column": "heat"}, chp=[{"type": "chp100", "max_units": -1}]), None,
-                       "hubs[h1].chp[h1]", "greater than or equal to 0"),
-    "thermal demand without column": (_hub(heating={"annual_mwh": 10, "shape": "office"}), None, "hubs[h1]",
-                                      "thermal demands need a data column"),
-    "CHP efficiencies above 1": (_hub(heating={"column": "heat"}, chp=[{"type": "chp100", "max_units": 1}]),
-                                 {"chp100": {"eta_th": 0.7}}, "catalogue_overrides.chp100", "must not exceed 1"),
+    "chiller without heat source": (
+        _hub(cooling={"column": "cool"}, absorption_chillers=[{"type": "ac", "max_units": 1}]),
+        None,
+        "hubs[h1].absorption_chillers",
+        "needs CHP heat or district heating",
+    ),
+    "cooling without technology": (
+        _hub(cooling={"column": "cool"}),
+        None,
+        "hubs[h1].cooling",
+        "no cooling technology",
+    ),
+    "unknown CHP model": (
+        _hub(heating={"column": "heat"}, chp=[{"type": "ice_999", "max_units": 1}]),
+        None,
+        "hubs[h1].chp[0].type",
+        "unknown catalogue entry 'ice_999'",
+    ),
+    "CHP model of the wrong kind": (
+        _hub(heating={"column": "heat"}, chp=[{"type": "hp", "max_units": 1}]),
+        None,
+        "hubs[h1].chp[0].type",
+        "is a heat_pump",
+    ),
+    "negative units": (
+        _hub(heating={"column": "heat"}, chp=[{"type": "chp100", "max_units": -1}]),
+        None,
+        "hubs[h1].chp[h1]",
+        "greater than or equal to 0",
+    ),
+    "thermal demand without column": (
+        _hub(heating={"annual_mwh": 10, "shape": "office"}),
+        None,
+        "hubs[h1]",
+        "thermal demands need a data column",
+    ),
+    "CHP efficiencies above 1": (
+        _hub(heating={"column": "heat"}, chp=[{"type": "chp100", "max_units": 1}]),
+        {"chp100": {"eta_th": 0.7}},
+        "catalogue_overrides.chp100",
+        "must not exceed 1",
+    ),
 }
 
 
@@ -35,7 +64,9 @@ CASES = {
 def test_invalid_thermal_scenario(scenario_factory, name):
     hub, overrides, field, problem = CASES[name]
     extra = {"catalogue_overrides": overrides} if overrides else None
-    path = scenario_factory({"load": [1.0], "heat": [1.0], "cool": [1.0], "buy": [0.2]}, [hub], extra=extra)
+    path = scenario_factory(
+        {"load": [1.0], "heat": [1.0], "cool": [1.0], "buy": [0.2]}, [hub], extra=extra
+    )
     with pytest.raises(ConfigError) as exc:
         load_scenario(path)
     msg = str(exc.value)

@@ -26,7 +26,9 @@ def _solve(path, *, relaxed: bool, cuts: bool = True):
     st = prepare(s, yield_columns(s, cat))
     peaks = {str(c): float(v) for c, v in st.data.max(numeric_only=True).items()}
     techs, limits = techs_from_scenario(s, cat, exclusive_grid=False, peaks=peaks)
-    built = build_model(techs, st.grid, st.data, interest_rate=s.finance.interest_rate, limits=limits)
+    built = build_model(
+        techs, st.grid, st.data, interest_rate=s.finance.interest_rate, limits=limits
+    )
     if not cuts:
         for name in ("covered_when_off", "heat_finds_sink"):
             for c in built.model.component_objects(pyo.Constraint, descend_into=True):
@@ -46,11 +48,19 @@ def _val(built, tech, var, idx):
 def _part_load_case(scenario_factory, chp_types):
     """Load 60 kW at 0.30 €/kWh, heating 200 kW with a boiler (η 0.9) as backup, one existing unit
     of each CHP type."""
-    return scenario_factory({"load": [60.0], "heat": [200.0], "buy": [0.30]},
-                            [{"id": "h1", "contract_kw": 200.0, "electricity": {"column": "load"},
-                              "heating": {"column": "heat"},
-                              "chp": [{"type": t, "max_units": 0, "existing_units": 1} for t in chp_types],
-                              "boilers": [{"type": "boil", "existing_kw": 400.0}]}])
+    return scenario_factory(
+        {"load": [60.0], "heat": [200.0], "buy": [0.30]},
+        [
+            {
+                "id": "h1",
+                "contract_kw": 200.0,
+                "electricity": {"column": "load"},
+                "heating": {"column": "heat"},
+                "chp": [{"type": t, "max_units": 0, "existing_units": 1} for t in chp_types],
+                "boilers": [{"type": "boil", "existing_kw": 400.0}],
+            }
+        ],
+    )
 
 
 def test_electric_off_cover_closes_the_part_load_relaxation(scenario_factory):
@@ -96,11 +106,22 @@ def test_off_cover_counts_a_small_unit_by_its_own_output(scenario_factory):
 def _chiller_hubs():
     # Hub A: one chp100 (DH). Hub B: cooling 14 kW from an absorption chiller (COP 0.7: 20 kW of
     # heat) or an electric chiller (hp in cooling mode, EER 2.8 at 35 °C: 5 kWe); no heating load.
-    a = {"id": "hA", "contract_kw": 200.0, "electricity": {"column": "load"}, "district_heating": True,
-         "chp": [{"type": "chp100", "max_units": 0, "existing_units": 1}]}
-    b = {"id": "hB", "contract_kw": 200.0, "electricity": {"column": "load"}, "cooling": {"column": "cool"},
-         "district_heating": True, "absorption_chillers": [{"type": "ac", "max_units": 0, "existing_units": 1}],
-         "heat_pumps": [{"type": "hp", "max_units": 0, "existing_units": 1}]}
+    a = {
+        "id": "hA",
+        "contract_kw": 200.0,
+        "electricity": {"column": "load"},
+        "district_heating": True,
+        "chp": [{"type": "chp100", "max_units": 0, "existing_units": 1}],
+    }
+    b = {
+        "id": "hB",
+        "contract_kw": 200.0,
+        "electricity": {"column": "load"},
+        "cooling": {"column": "cool"},
+        "district_heating": True,
+        "absorption_chillers": [{"type": "ac", "max_units": 0, "existing_units": 1}],
+        "heat_pumps": [{"type": "hp", "max_units": 0, "existing_units": 1}],
+    }
     return [a, b]
 
 
@@ -173,9 +194,12 @@ def test_own_load_first_is_tight_but_valid_for_exchange(scenario_factory):
     # its 30 kW: export + give + load·(1 − x_take) = 30 + 50 + 20 = 100 = PV, the new inequality
     # holds with equality and the optimum (−3 €/h) is the same with and without it; B, taking,
     # exports nothing (7) and A, giving, imports nothing (6).
-    path = scenario_factory({"la": [20.0], "lb": [50.0], "yield": [1.0], "buy": [0.3]},
-                            [_pv_hub("hA", 30.0, "la", 100.0), _pv_hub("hB", 100.0, "lb", 0.0)], community="physical",
-                            prices={"purchase_column": "buy", "sale_eur_per_kwh": 0.10})
+    path = scenario_factory(
+        {"la": [20.0], "lb": [50.0], "yield": [1.0], "buy": [0.3]},
+        [_pv_hub("hA", 30.0, "la", 100.0), _pv_hub("hB", 100.0, "lb", 0.0)],
+        community="physical",
+        prices={"purchase_column": "buy", "sale_eur_per_kwh": 0.10},
+    )
     built, with_cut = _solve(path, relaxed=False)
     assert with_cut == pytest.approx(-H * 0.10 * 30.0, rel=1e-6)
     assert _val(built, "hA_link", "p_to_kw", ("d1", 0)) == pytest.approx(50.0, abs=1e-5)
@@ -183,5 +207,6 @@ def test_own_load_first_is_tight_but_valid_for_exchange(scenario_factory):
     assert res.series(built, "hA_grid", "p_import_kw")[("d1", 0)] == pytest.approx(0.0, abs=1e-6)
     assert res.series(built, "hB_grid", "p_export_kw")[("d1", 0)] == pytest.approx(0.0, abs=1e-6)
     link = built.model.component(built.tech("hA_link").block_name)
-    assert pyo.value(link.own_load_first[("d1", 0)].body) == pytest.approx(pyo.value(link.own_load_first[("d1", 0)].upper),
-                                                                          abs=1e-5)
+    assert pyo.value(link.own_load_first[("d1", 0)].body) == pytest.approx(
+        pyo.value(link.own_load_first[("d1", 0)].upper), abs=1e-5
+    )

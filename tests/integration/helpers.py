@@ -41,9 +41,17 @@ def clear_retained(host: str, port: int, topics: list[str]) -> None:
     client.loop_stop()
 
 
-def mosquitto_pub(host: str, port: int, topic: str, payload: bytes | str | None = None, *,
-                  lines: list[str] | None = None, qos: int = 1, client_id: str | None = None,
-                  extra: list[str] | None = None) -> None:
+def mosquitto_pub(
+    host: str,
+    port: int,
+    topic: str,
+    payload: bytes | str | None = None,
+    *,
+    lines: list[str] | None = None,
+    qos: int = 1,
+    client_id: str | None = None,
+    extra: list[str] | None = None,
+) -> None:
     """Publish with Mosquitto's own client: one payload (``-s``, raw bytes) or one message per line (``-l``)."""
     argv = ["mosquitto_pub", "-h", host, "-p", str(port), "-q", str(qos), "-t", topic]
     if client_id:
@@ -67,10 +75,26 @@ class Pipeline:
     store: TimeSeriesStore
 
     @classmethod
-    def start(cls, host: str, port: int, community: str, store: TimeSeriesStore, *, client_id: str,
-              **ingest_kwargs: Any) -> Pipeline:
-        settings = MqttSettings(host=host, port=port, community=community, client_id=client_id,
-                                reconnect_min_s=1, reconnect_max_s=2, status_interval_s=1, keepalive_s=5)
+    def start(
+        cls,
+        host: str,
+        port: int,
+        community: str,
+        store: TimeSeriesStore,
+        *,
+        client_id: str,
+        **ingest_kwargs: Any,
+    ) -> Pipeline:
+        settings = MqttSettings(
+            host=host,
+            port=port,
+            community=community,
+            client_id=client_id,
+            reconnect_min_s=1,
+            reconnect_max_s=2,
+            status_interval_s=1,
+            keepalive_s=5,
+        )
         client = MqttClient(settings).start()
         ingest = TelemetryIngest(client, store, **ingest_kwargs)
         ingest.start()
@@ -86,7 +110,9 @@ class Publisher:
     """A QoS 1 publisher with a persistent session (keeps unacknowledged messages across reconnects)."""
 
     def __init__(self, host: str, port: int, client_id: str) -> None:
-        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+        self.client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False
+        )
         self.client.max_inflight_messages_set(100)
         self.client.max_queued_messages_set(0)
         self.client.reconnect_delay_set(1, 2)

@@ -80,17 +80,26 @@ class ServerProcess:
         if self.proc is not None and self.proc.poll() is None:
             return self
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the process lifetime
-        self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.workdir,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; log: {self.tail_log()}")
+                raise RuntimeError(
+                    f"{self.name} exited with {self.proc.returncode}; log: {self.tail_log()}"
+                )
             if self.ready():
                 return self
             time.sleep(0.05)
         self.stop()
-        raise RuntimeError(f"{self.name} did not answer on port {self.port} within {timeout_s} s; log: {self.tail_log()}")
+        raise RuntimeError(
+            f"{self.name} did not answer on port {self.port} within {timeout_s} s; log: {self.tail_log()}"
+        )
 
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 15.0) -> None:
         if self.proc is None or self.proc.poll() is not None:
@@ -118,7 +127,9 @@ class ServerProcess:
             return ""
 
 
-def mosquitto(workdir: Path, port: int | None = None, extra_conf: str = "", allow_anonymous: bool = True) -> ServerProcess:
+def mosquitto(
+    workdir: Path, port: int | None = None, extra_conf: str = "", allow_anonymous: bool = True
+) -> ServerProcess:
     """A private Mosquitto with persistence (so persistent sessions survive a restart)."""
     binary = find_binary("mosquitto", "/usr/sbin/mosquitto")
     if binary is None:
@@ -158,8 +169,13 @@ def influxd(workdir: Path, port: int | None = None) -> ServerProcess:
         f'[http]\n  bind-address = "{LOOPBACK}:{port}"\n  log-enabled = false\n'
         "[continuous_queries]\n  enabled = false\n"
     )
-    return ServerProcess("influxd", [binary, "run", "-config", str(conf)], workdir, port,
-                         f"http://{LOOPBACK}:{port}/ping")
+    return ServerProcess(
+        "influxd",
+        [binary, "run", "-config", str(conf)],
+        workdir,
+        port,
+        f"http://{LOOPBACK}:{port}/ping",
+    )
 
 
 def victoria_metrics(workdir: Path, port: int | None = None) -> ServerProcess:
@@ -169,6 +185,14 @@ def victoria_metrics(workdir: Path, port: int | None = None) -> ServerProcess:
         raise FileNotFoundError("victoria-metrics not installed")
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
-    argv = [binary, f"-httpListenAddr={LOOPBACK}:{port}", f"-storageDataPath={workdir}/data",
-            "-retentionPeriod=100y", "-search.latencyOffset=0s", "-loggerLevel=ERROR"]
-    return ServerProcess("victoria-metrics", argv, workdir, port, f"http://{LOOPBACK}:{port}/health")
+    argv = [
+        binary,
+        f"-httpListenAddr={LOOPBACK}:{port}",
+        f"-storageDataPath={workdir}/data",
+        "-retentionPeriod=100y",
+        "-search.latencyOffset=0s",
+        "-loggerLevel=ERROR",
+    ]
+    return ServerProcess(
+        "victoria-metrics", argv, workdir, port, f"http://{LOOPBACK}:{port}/health"
+    )

@@ -12,12 +12,27 @@ from ems.ports.timeseries import Point
 
 
 def main(url: str, database: str, buffer_path: str, n: int, t0_ns: int) -> None:
-    store = InfluxStore(InfluxSettings(url=url, database=database, buffer_path=Path(buffer_path),
-                                       batch_size=500, flush_interval_s=0.1))
+    store = InfluxStore(
+        InfluxSettings(
+            url=url,
+            database=database,
+            buffer_path=Path(buffer_path),
+            batch_size=500,
+            flush_interval_s=0.1,
+        )
+    )
     for start in range(0, n, 250):
-        store.write([Point("telemetry", t0_ns + i * 1_000_000_000,
-                           {"community": "outage", "hub": "hub1", "device": "m1", "kind": "meter"},
-                           {"import_p_kw": float(i), "export_p_kw": 0.0}) for i in range(start, min(n, start + 250))])
+        store.write(
+            [
+                Point(
+                    "telemetry",
+                    t0_ns + i * 1_000_000_000,
+                    {"community": "outage", "hub": "hub1", "device": "m1", "kind": "meter"},
+                    {"import_p_kw": float(i), "export_p_kw": 0.0},
+                )
+                for i in range(start, min(n, start + 250))
+            ]
+        )
     deadline = time.monotonic() + 30
     while store.stats()["points_buffered_disk"] < n and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -42,7 +42,9 @@ def test_broker_restart_loses_nothing(private_mosquitto, tmp_path):
                 private_mosquitto.restart()
             if seq % 100 == 0:
                 time.sleep(0.01)
-        assert wait_until(lambda: pipeline.ingest.accepted >= N_STREAM, 60), pipeline.ingest.counters()
+        assert wait_until(lambda: pipeline.ingest.accepted >= N_STREAM, 60), (
+            pipeline.ingest.counters()
+        )
         assert pipeline.client.connects >= 2, "the broker restart was not noticed"
 
         # ---- phase 2: messages queued for the offline ingest survive a broker restart
@@ -51,12 +53,16 @@ def test_broker_restart_loses_nothing(private_mosquitto, tmp_path):
         mosquitto_pub(host, port, topic, lines=lines, qos=1)
         private_mosquitto.restart()
         pipeline = Pipeline.start(host, port, community, store, client_id=ingest_id)
-        assert wait_until(lambda: pipeline.ingest.accepted >= N_OFFLINE, 30), pipeline.ingest.counters()
+        assert wait_until(lambda: pipeline.ingest.accepted >= N_OFFLINE, 30), (
+            pipeline.ingest.counters()
+        )
 
         assert store.flush(10)
         samples = store.read(SeriesQuery("telemetry", "p_kw", 0, 2**62, {"community": community}))
         got = sorted((s.time_ns // 1_000_000) - base_ms for s in samples)
-        assert got == list(range(N_STREAM + N_OFFLINE)), f"missing: {sorted(set(range(N_STREAM + N_OFFLINE)) - set(got))[:20]}"
+        assert got == list(range(N_STREAM + N_OFFLINE)), (
+            f"missing: {sorted(set(range(N_STREAM + N_OFFLINE)) - set(got))[:20]}"
+        )
         assert pipeline.ingest.counters()["rejected"] == 0
     finally:
         publisher.close()
@@ -69,8 +75,15 @@ def test_client_started_before_the_broker_connects_when_it_comes_up(private_mosq
     from adapters.mqtt import MqttClient, MqttSettings
 
     private_mosquitto.stop()
-    client = MqttClient(MqttSettings(port=private_mosquitto.port, community="late", client_id=unique("early-"),
-                                     reconnect_min_s=1, reconnect_max_s=2)).start()
+    client = MqttClient(
+        MqttSettings(
+            port=private_mosquitto.port,
+            community="late",
+            client_id=unique("early-"),
+            reconnect_min_s=1,
+            reconnect_max_s=2,
+        )
+    ).start()
     try:
         assert not client.wait_connected(1.5)
         private_mosquitto.start()

@@ -26,22 +26,39 @@ def test_embedded_broker_and_sqlite_store(tmp_path):
         try:
             base = int(time.time()) - 600
             for i in range(200):
-                publisher.publish("cer/emb/hub1/battery/bat1/state", {"ts": base + i, "p_kw": 1.0, "soc_pct": i / 2})
+                publisher.publish(
+                    "cer/emb/hub1/battery/bat1/state",
+                    {"ts": base + i, "p_kw": 1.0, "soc_pct": i / 2},
+                )
             publisher.publish("cer/emb/hub1/battery/bat1/state", b"{broken")
-            assert wait_until(lambda: pipeline.ingest.accepted == 200 and pipeline.ingest.counters()["rejected"] == 1, 30), \
-                (pipeline.ingest.counters(), publisher.all_acknowledged())
+            assert wait_until(
+                lambda: (
+                    pipeline.ingest.accepted == 200 and pipeline.ingest.counters()["rejected"] == 1
+                ),
+                30,
+            ), (pipeline.ingest.counters(), publisher.all_acknowledged())
             samples = store.read(SeriesQuery("telemetry", "soc_pct", 0, 2**62, {"device": "bat1"}))
             assert [s.value for s in samples] == [i / 2 for i in range(200)]
             # setpoints are retained by the embedded broker too
             ts = datetime.now(timezone.utc)
             SetpointPublisher(pipeline.client, store).publish_setpoint(
-                "hub1", "ev_charger", "cp1", {"ts": ts, "valid_until": ts + timedelta(minutes=15), "p_kw": -3.0}
+                "hub1",
+                "ev_charger",
+                "cp1",
+                {"ts": ts, "valid_until": ts + timedelta(minutes=15), "p_kw": -3.0},
             ).wait_for_publish(5)
             got: list[bytes] = []
-            late = MqttClient(MqttSettings(host=broker.host, port=broker.port, community="emb"), client_id="late",
-                              last_will=False).start()
-            late.subscribe("cer/emb/hub1/ev_charger/cp1/setpoint", lambda msg: got.append(msg.payload))
-            assert wait_until(lambda: got, 10), "retained setpoint not delivered by the embedded broker"
+            late = MqttClient(
+                MqttSettings(host=broker.host, port=broker.port, community="emb"),
+                client_id="late",
+                last_will=False,
+            ).start()
+            late.subscribe(
+                "cer/emb/hub1/ev_charger/cp1/setpoint", lambda msg: got.append(msg.payload)
+            )
+            assert wait_until(lambda: got, 10), (
+                "retained setpoint not delivered by the embedded broker"
+            )
             assert json.loads(got[0])["p_kw"] == -3.0
             late.stop()
         finally:
@@ -55,9 +72,26 @@ def test_ems_ingest_command(mqtt_broker, tmp_path):
     host, port = mqtt_broker
     db = tmp_path / "cli.sqlite"
     community = f"cli{int(time.time() * 1000) % 10**8}"
-    proc = subprocess.Popen([sys.executable, "-m", "adapters.cli.main", "ingest", "--community", community,
-                             "--mqtt-host", host, "--mqtt-port", str(port), "--client-id", f"{community}-ingest",
-                             "--sqlite", str(db)], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "adapters.cli.main",
+            "ingest",
+            "--community",
+            community,
+            "--mqtt-host",
+            host,
+            "--mqtt-port",
+            str(port),
+            "--client-id",
+            f"{community}-ingest",
+            "--sqlite",
+            str(db),
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert "ingesting" in proc.stderr.readline()
         publisher = Publisher(host, port, f"{community}-pub")

@@ -32,8 +32,15 @@ def test_outage_through_mqtt_every_point_once(private_influxd, mqtt_broker, tmp_
     host, port = mqtt_broker
     community = unique("out")
     database = "ems"
-    store = InfluxStore(InfluxSettings(url=private_influxd.url, database=database, buffer_path=tmp_path / "buf.sqlite",
-                                       batch_size=200, flush_interval_s=0.1))
+    store = InfluxStore(
+        InfluxSettings(
+            url=private_influxd.url,
+            database=database,
+            buffer_path=tmp_path / "buf.sqlite",
+            batch_size=200,
+            flush_interval_s=0.1,
+        )
+    )
     store.writer.backoff_max_s = 1.0  # retry quickly in the test
     ingest_id = unique("ingest-")
     pipeline = Pipeline.start(host, port, community, store, client_id=ingest_id)
@@ -44,21 +51,26 @@ def test_outage_through_mqtt_every_point_once(private_influxd, mqtt_broker, tmp_
     try:
         seq = 0
         for _ in range(n_before):
-            publisher.publish(topic, {"ts": base_ms + seq, "p_kw": 1.0, "soc_pct": 50.0}); seq += 1
+            publisher.publish(topic, {"ts": base_ms + seq, "p_kw": 1.0, "soc_pct": 50.0})
+            seq += 1
         assert wait_until(lambda: pipeline.ingest.accepted >= n_before, 15)
         assert store.flush(15)
 
         private_influxd.stop()
         for _ in range(n_during):
-            publisher.publish(topic, {"ts": base_ms + seq, "p_kw": 2.0, "soc_pct": 50.0}); seq += 1
+            publisher.publish(topic, {"ts": base_ms + seq, "p_kw": 2.0, "soc_pct": 50.0})
+            seq += 1
         assert wait_until(lambda: pipeline.ingest.accepted >= n_before + n_during, 15)
-        assert wait_until(lambda: store.stats()["points_buffered_disk"] >= n_during, 15), store.stats()
+        assert wait_until(lambda: store.stats()["points_buffered_disk"] >= n_during, 15), (
+            store.stats()
+        )
         assert not store.flush(0.5)  # server still down: not flushed, nothing dropped
         time.sleep(1.5)  # a while down, with retries failing
 
         private_influxd.start()
         for _ in range(n_after):
-            publisher.publish(topic, {"ts": base_ms + seq, "p_kw": 3.0, "soc_pct": 50.0}); seq += 1
+            publisher.publish(topic, {"ts": base_ms + seq, "p_kw": 3.0, "soc_pct": 50.0})
+            seq += 1
         assert wait_until(lambda: pipeline.ingest.accepted >= seq, 15)
         assert store.flush(30), store.stats()
 
@@ -82,13 +94,29 @@ def test_outage_with_process_killed_while_buffer_holds_points(private_influxd, t
     t0_ns = int((datetime.now(timezone.utc) - timedelta(hours=1)).timestamp()) * 10**9
     n = 3000
     # a first point so the database exists, then the outage
-    first = InfluxStore(InfluxSettings(url=url, database=database, buffer_path=tmp_path / "first.sqlite"))
+    first = InfluxStore(
+        InfluxSettings(url=url, database=database, buffer_path=tmp_path / "first.sqlite")
+    )
     first.close()
     private_influxd.stop()
 
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "tests.integration.spool_writer", url, database, str(buffer_path),
-                             str(n), str(t0_ns)], stdout=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.integration.spool_writer",
+            url,
+            database,
+            str(buffer_path),
+            str(n),
+            str(t0_ns),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
     try:
         line = proc.stdout.readline()
         assert line.strip() == f"SPOOLED {n}", line
@@ -103,8 +131,12 @@ def test_outage_with_process_killed_while_buffer_holds_points(private_influxd, t
         assert store.stats()["points_sent"] == n  # each spooled batch sent exactly once
         times = _times(url, database, "telemetry", "import_p_kw")
         assert sorted(times) == [t0_ns + i * 10**9 for i in range(n)]
-        values = InfluxQLClient(url, database).series('SELECT "import_p_kw" FROM "telemetry"')[0]["values"]
-        assert [v for _, v in sorted(values)] == [float(i) for i in range(n)]  # in order, right values
+        values = InfluxQLClient(url, database).series('SELECT "import_p_kw" FROM "telemetry"')[0][
+            "values"
+        ]
+        assert [v for _, v in sorted(values)] == [
+            float(i) for i in range(n)
+        ]  # in order, right values
     finally:
         store.close()
 
@@ -113,22 +145,33 @@ def test_refused_batch_is_dead_lettered_and_does_not_block(influx_url, tmp_path)
     """A batch InfluxDB refuses as invalid (field type conflict → HTTP 400) is kept in the dead-letter
     table, counted, and the points after it are still written."""
     database = unique("dl_")
-    store = InfluxStore(InfluxSettings(url=influx_url, database=database, buffer_path=tmp_path / "buf.sqlite",
-                                       batch_size=10, flush_interval_s=0.05))
+    store = InfluxStore(
+        InfluxSettings(
+            url=influx_url,
+            database=database,
+            buffer_path=tmp_path / "buf.sqlite",
+            batch_size=10,
+            flush_interval_s=0.05,
+        )
+    )
     from ems.ports.timeseries import Point
 
     tags = {"community": "dl", "hub": "hub1", "device": "hp1", "kind": "heat_pump"}
     try:
         store.write([Point("telemetry", 1_000 * 10**9, tags, {"mode": "heating"})])
         assert store.flush(10)
-        store.write([Point("telemetry", 1_001 * 10**9, tags, {"mode": 3})])  # int into a string field
+        store.write(
+            [Point("telemetry", 1_001 * 10**9, tags, {"mode": 3})]
+        )  # int into a string field
         assert store.flush(10)
         store.write([Point("telemetry", 1_002 * 10**9, tags, {"mode": "cooling"})])
         assert store.flush(10)
         stats = store.stats()
         assert stats["points_dead_lettered"] == 1 and stats["points_buffered_disk"] == 0
         assert store.writer.spool.dead_letter_points() == 1
-        modes = [row[1] for s in store.query('SELECT "mode" FROM "telemetry"') for row in s["values"]]
+        modes = [
+            row[1] for s in store.query('SELECT "mode" FROM "telemetry"') for row in s["values"]
+        ]
         assert modes == ["heating", "cooling"]
     finally:
         store.close()

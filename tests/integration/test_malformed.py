@@ -28,30 +28,95 @@ TS = (NOW - timedelta(seconds=30)).isoformat()
 
 # (case id, device kind, payload bytes, expected reason)
 MALFORMED = [
-    ("not_utf8", "battery", b"\xff\xfe{\"p_kw\": 1}", "not_utf8"),
+    ("not_utf8", "battery", b'\xff\xfe{"p_kw": 1}', "not_utf8"),
     ("not_json", "battery", b"{p_kw: 1,", "not_json"),
     ("empty", "battery", b"", "empty"),
     ("json_array", "battery", b"[1, 2, 3]", "not_object"),
     ("json_number", "battery", b"42", "not_object"),
     ("missing_ts", "battery", json.dumps({"p_kw": 1.0, "soc_pct": 50}).encode(), "missing_field"),
     ("missing_soc", "battery", json.dumps({"ts": TS, "p_kw": 1.0}).encode(), "missing_field"),
-    ("number_as_string", "battery", json.dumps({"ts": TS, "p_kw": "1.0", "soc_pct": 50}).encode(), "wrong_type"),
-    ("bool_as_number", "ev_charger", json.dumps({"ts": TS, "plugged": 1, "p_kw": 0.0}).encode(), "wrong_type"),
-    ("number_as_bool", "battery", json.dumps({"ts": TS, "p_kw": True, "soc_pct": 50}).encode(), "wrong_type"),
-    ("soc_above_100", "battery", json.dumps({"ts": TS, "p_kw": 1.0, "soc_pct": 140}).encode(), "out_of_range"),
+    (
+        "number_as_string",
+        "battery",
+        json.dumps({"ts": TS, "p_kw": "1.0", "soc_pct": 50}).encode(),
+        "wrong_type",
+    ),
+    (
+        "bool_as_number",
+        "ev_charger",
+        json.dumps({"ts": TS, "plugged": 1, "p_kw": 0.0}).encode(),
+        "wrong_type",
+    ),
+    (
+        "number_as_bool",
+        "battery",
+        json.dumps({"ts": TS, "p_kw": True, "soc_pct": 50}).encode(),
+        "wrong_type",
+    ),
+    (
+        "soc_above_100",
+        "battery",
+        json.dumps({"ts": TS, "p_kw": 1.0, "soc_pct": 140}).encode(),
+        "out_of_range",
+    ),
     ("negative_pv", "pv", json.dumps({"ts": TS, "p_kw": -5.0}).encode(), "out_of_range"),
-    ("absurd_power", "meter", json.dumps({"ts": TS, "import_p_kw": 1e9, "export_p_kw": 0}).encode(), "out_of_range"),
+    (
+        "absurd_power",
+        "meter",
+        json.dumps({"ts": TS, "import_p_kw": 1e9, "export_p_kw": 0}).encode(),
+        "out_of_range",
+    ),
     ("nan", "pv", b'{"ts": "' + TS.encode() + b'", "p_kw": NaN}', "non_finite"),
     ("infinity", "pv", b'{"ts": "' + TS.encode() + b'", "p_kw": Infinity}', "non_finite"),
-    ("future_ts", "pv", json.dumps({"ts": (NOW + timedelta(days=1)).isoformat(), "p_kw": 1.0}).encode(), "future_timestamp"),
-    ("stale_ts", "pv", json.dumps({"ts": "2001-01-01T00:00:00Z", "p_kw": 1.0}).encode(), "stale_timestamp"),
+    (
+        "future_ts",
+        "pv",
+        json.dumps({"ts": (NOW + timedelta(days=1)).isoformat(), "p_kw": 1.0}).encode(),
+        "future_timestamp",
+    ),
+    (
+        "stale_ts",
+        "pv",
+        json.dumps({"ts": "2001-01-01T00:00:00Z", "p_kw": 1.0}).encode(),
+        "stale_timestamp",
+    ),
     ("garbage_ts", "pv", json.dumps({"ts": "yesterday", "p_kw": 1.0}).encode(), "bad_timestamp"),
-    ("naive_ts", "pv", json.dumps({"ts": "2026-01-01T12:00:00", "p_kw": 1.0}).encode(), "bad_timestamp"),
-    ("unknown_field", "pv", json.dumps({"ts": TS, "p_kw": 1.0, "pkw": 2}).encode(), "unknown_field"),
-    ("bad_enum", "heat_pump", json.dumps({"ts": TS, "mode": "turbo", "p_kw": 3.0}).encode(), "bad_value"),
-    ("unplugged_charging", "ev_charger", json.dumps({"ts": TS, "plugged": False, "p_kw": 7.0}).encode(), "inconsistent"),
-    ("above_rated", "battery", json.dumps({"ts": TS, "p_kw": 80.0, "soc_pct": 50}).encode(), "above_rated"),
-    ("too_large", "pv", b'{"ts": "' + TS.encode() + b'", "p_kw": 1.0, "pad": "' + b"x" * 70_000 + b'"}', "too_large"),
+    (
+        "naive_ts",
+        "pv",
+        json.dumps({"ts": "2026-01-01T12:00:00", "p_kw": 1.0}).encode(),
+        "bad_timestamp",
+    ),
+    (
+        "unknown_field",
+        "pv",
+        json.dumps({"ts": TS, "p_kw": 1.0, "pkw": 2}).encode(),
+        "unknown_field",
+    ),
+    (
+        "bad_enum",
+        "heat_pump",
+        json.dumps({"ts": TS, "mode": "turbo", "p_kw": 3.0}).encode(),
+        "bad_value",
+    ),
+    (
+        "unplugged_charging",
+        "ev_charger",
+        json.dumps({"ts": TS, "plugged": False, "p_kw": 7.0}).encode(),
+        "inconsistent",
+    ),
+    (
+        "above_rated",
+        "battery",
+        json.dumps({"ts": TS, "p_kw": 80.0, "soc_pct": 50}).encode(),
+        "above_rated",
+    ),
+    (
+        "too_large",
+        "pv",
+        b'{"ts": "' + TS.encode() + b'", "p_kw": 1.0, "pad": "' + b"x" * 70_000 + b'"}',
+        "too_large",
+    ),
 ]
 # topic-level cases: (case id, topic suffix after cer/<community>/, expected reason)
 BAD_TOPICS = [
@@ -74,8 +139,15 @@ def test_malformed_payloads_rejected_with_reason(mqtt_broker, tmp_path):
     rejections: list[Rejected] = []
     store = SQLiteStore(tmp_path / "ems.sqlite")
     ingest_id = unique("ingest-")
-    pipeline = Pipeline.start(host, port, community, store, client_id=ingest_id, registry=registry,
-                              on_reject=rejections.append)
+    pipeline = Pipeline.start(
+        host,
+        port,
+        community,
+        store,
+        client_id=ingest_id,
+        registry=registry,
+        on_reject=rejections.append,
+    )
     publisher = Publisher(host, port, unique("pub-"))
     try:
         # valid, bad, valid, bad, ..., valid
@@ -88,8 +160,9 @@ def test_malformed_payloads_rejected_with_reason(mqtt_broker, tmp_path):
             publisher.publish(f"cer/{community}/hub1/battery/ok{j}/state", VALID)
         n_valid = len(devices) + 1
         n_bad = len(MALFORMED) + len(BAD_TOPICS)
-        assert wait_until(lambda: pipeline.ingest.accepted >= n_valid and len(rejections) >= n_bad, 20), \
-            (pipeline.ingest.counters(), [str(r) for r in rejections])
+        assert wait_until(
+            lambda: pipeline.ingest.accepted >= n_valid and len(rejections) >= n_bad, 20
+        ), (pipeline.ingest.counters(), [str(r) for r in rejections])
 
         by_device = {r.topic_text.split("/")[4]: r for r in rejections}
         for case, _kind, _payload, reason in MALFORMED:
@@ -102,14 +175,33 @@ def test_malformed_payloads_rejected_with_reason(mqtt_broker, tmp_path):
 
         # every valid message around them arrived
         assert store.flush(10)
-        samples = store.read(SeriesQuery("telemetry", "soc_pct", 0, 2**62, {"community": community}))
+        samples = store.read(
+            SeriesQuery("telemetry", "soc_pct", 0, 2**62, {"community": community})
+        )
         assert sorted(s.tags["device"] for s in samples) == sorted(f"ok{i}" for i in range(n_valid))
 
         # counters: in the status (retained) and in the store
         counts = pipeline.ingest.report(wait_s=5)
         assert counts["rejected"] == n_bad and counts["accepted"] == n_valid
-        out = subprocess.run(["mosquitto_sub", "-h", host, "-p", str(port), "-t", f"cer/{community}/ems/status",
-                              "-C", "1", "-W", "5"], capture_output=True, text=True, timeout=10, check=False)
+        out = subprocess.run(
+            [
+                "mosquitto_sub",
+                "-h",
+                host,
+                "-p",
+                str(port),
+                "-t",
+                f"cer/{community}/ems/status",
+                "-C",
+                "1",
+                "-W",
+                "5",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
         status = json.loads(out.stdout)
         assert status["state"] == "online"
         assert status["ingest"]["rejected_out_of_range"] == 3
@@ -117,7 +209,9 @@ def test_malformed_payloads_rejected_with_reason(mqtt_broker, tmp_path):
         assert store.flush(10)
         stored = store.read(SeriesQuery("ingest", "rejected", 0, 2**62, {"community": community}))
         assert stored and stored[-1].value == n_bad
-        stored_nan = store.read(SeriesQuery("ingest", "rejected_non_finite", 0, 2**62, {"community": community}))
+        stored_nan = store.read(
+            SeriesQuery("ingest", "rejected_non_finite", 0, 2**62, {"community": community})
+        )
         assert stored_nan[-1].value == 2
     finally:
         publisher.close()

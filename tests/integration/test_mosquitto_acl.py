@@ -35,7 +35,11 @@ def secured_broker(tmp_path):
     passwd.touch()
     try:
         for user, password in PASSWORDS.items():
-            subprocess.run(["mosquitto_passwd", "-b", str(passwd), user, password], check=True, capture_output=True)
+            subprocess.run(
+                ["mosquitto_passwd", "-b", str(passwd), user, password],
+                check=True,
+                capture_output=True,
+            )
     except FileNotFoundError:
         server_missing("mosquitto_passwd not installed")
     passwd.chmod(0o600)
@@ -69,9 +73,16 @@ def test_auth_and_acl(secured_broker, tmp_path, caplog):
 
     password_file = tmp_path / "ems.pw"
     password_file.write_text(PASSWORDS["ems"] + "\n")
-    settings = MqttSettings(port=port, community="acl", username="ems", password_file=password_file,
-                            client_id="cer-ems-acl")
-    assert PASSWORDS["ems"] not in repr(settings) and PASSWORDS["ems"] not in str(settings.model_dump())
+    settings = MqttSettings(
+        port=port,
+        community="acl",
+        username="ems",
+        password_file=password_file,
+        client_id="cer-ems-acl",
+    )
+    assert PASSWORDS["ems"] not in repr(settings) and PASSWORDS["ems"] not in str(
+        settings.model_dump()
+    )
     store = SQLiteStore(tmp_path / "s.sqlite")
     caplog.set_level(logging.DEBUG)
     ems = MqttClient(settings).start()
@@ -90,16 +101,32 @@ def test_auth_and_acl(secured_broker, tmp_path, caplog):
         ts = datetime.now(timezone.utc).replace(microsecond=0)
         ok = json.dumps({"ts": ts.isoformat(), "p_kw": 5.0})
         hub1.publish("cer/acl/hub1/pv/pv1/state", ok, qos=1).wait_for_publish(5)
-        hub1.publish("cer/acl/hub2/pv/pv9/state", ok, qos=1).wait_for_publish(5)  # other hub: dropped
-        hub1.publish("cer/acl/hub1/battery/b1/setpoint", b"{}", qos=1).wait_for_publish(5)  # not allowed
-        job = json.dumps({"ts": ts.isoformat(), "job_id": "j1", "energy_kwh": 10.0,
-                          "deadline": (ts + timedelta(hours=6)).isoformat()})
+        hub1.publish("cer/acl/hub2/pv/pv9/state", ok, qos=1).wait_for_publish(
+            5
+        )  # other hub: dropped
+        hub1.publish("cer/acl/hub1/battery/b1/setpoint", b"{}", qos=1).wait_for_publish(
+            5
+        )  # not allowed
+        job = json.dumps(
+            {
+                "ts": ts.isoformat(),
+                "job_id": "j1",
+                "energy_kwh": 10.0,
+                "deadline": (ts + timedelta(hours=6)).isoformat(),
+            }
+        )
         hub1.publish("cer/acl/hub1/ai_cluster/gpu1/job", job, qos=1).wait_for_publish(5)
-        hub1.publish("cer/acl/hub2/ai_cluster/gpu1/job", job, qos=1).wait_for_publish(5)  # other hub: dropped
+        hub1.publish("cer/acl/hub2/ai_cluster/gpu1/job", job, qos=1).wait_for_publish(
+            5
+        )  # other hub: dropped
         publisher = SetpointPublisher(ems, store)
         for hub in ("hub1", "hub2"):
-            publisher.publish_setpoint(hub, "battery", "b1", {"ts": ts, "valid_until": ts + timedelta(minutes=15),
-                                                              "p_kw": 1.0}).wait_for_publish(5)
+            publisher.publish_setpoint(
+                hub,
+                "battery",
+                "b1",
+                {"ts": ts, "valid_until": ts + timedelta(minutes=15), "p_kw": 1.0},
+            ).wait_for_publish(5)
         assert wait_until(lambda: ingest.accepted >= 2 and len(received_by_hub1) >= 1, 10)
         time.sleep(1.0)  # let anything that should not arrive have a chance to
         assert ingest.accepted == 2
@@ -107,12 +134,35 @@ def test_auth_and_acl(secured_broker, tmp_path, caplog):
         jobs = store.read(SeriesQuery("ai_cluster_job", "energy_kwh", 0, 2**62))
         assert [(p.tags["hub"], p.value) for p in jobs] == [("hub1", 10.0)]
         assert received_by_hub1 == ["cer/acl/hub1/battery/b1/setpoint"]
-        assert sorted(setpoints_seen) == ["cer/acl/hub1/battery/b1/setpoint", "cer/acl/hub2/battery/b1/setpoint"]
+        assert sorted(setpoints_seen) == [
+            "cer/acl/hub1/battery/b1/setpoint",
+            "cer/acl/hub2/battery/b1/setpoint",
+        ]
         hub1.loop_stop()
         # the monitoring user can read the broker's $SYS tree (docker health check)
-        out = subprocess.run(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-u", "monitor", "-P",
-                              PASSWORDS["monitor"], "-t", "$SYS/broker/version", "-C", "1", "-W", "5"],
-                             capture_output=True, text=True, timeout=10, check=False)
+        out = subprocess.run(
+            [
+                "mosquitto_sub",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-u",
+                "monitor",
+                "-P",
+                PASSWORDS["monitor"],
+                "-t",
+                "$SYS/broker/version",
+                "-C",
+                "1",
+                "-W",
+                "5",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
         assert "mosquitto" in out.stdout.lower(), out
     finally:
         ingest.stop()

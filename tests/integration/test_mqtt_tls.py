@@ -30,20 +30,81 @@ def tls_broker(tmp_path):
         server_missing("openssl not installed")
     pki = tmp_path / "pki"
     pki.mkdir()
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
-             "-subj", "/CN=cer-ems test CA", cwd=pki)
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
-             "-subj", "/CN=localhost", cwd=pki)
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=cer-ems test CA",
+        cwd=pki,
+    )
+    _openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+        cwd=pki,
+    )
     (pki / "ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-    _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-             "-out", "server.crt", "-days", "2", "-extfile", "ext", cwd=pki)
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "other.key", "-out", "other-ca.crt",
-             "-days", "2", "-subj", "/CN=some other CA", cwd=pki)
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "ext",
+        cwd=pki,
+    )
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "other.key",
+        "-out",
+        "other-ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=some other CA",
+        cwd=pki,
+    )
     passwd = tmp_path / "passwd"
     passwd.touch()
-    subprocess.run(["mosquitto_passwd", "-b", str(passwd), "ems", "tls-secret-77"], check=True, capture_output=True)
-    extra = (f"cafile {pki / 'ca.crt'}\ncertfile {pki / 'server.crt'}\nkeyfile {pki / 'server.key'}\n"
-             f"password_file {passwd}\n")
+    subprocess.run(
+        ["mosquitto_passwd", "-b", str(passwd), "ems", "tls-secret-77"],
+        check=True,
+        capture_output=True,
+    )
+    extra = (
+        f"cafile {pki / 'ca.crt'}\ncertfile {pki / 'server.crt'}\nkeyfile {pki / 'server.key'}\n"
+        f"password_file {passwd}\n"
+    )
     try:
         proc = servers.mosquitto(tmp_path / "m", extra_conf=extra, allow_anonymous=False).start()
     except (FileNotFoundError, RuntimeError) as exc:
@@ -55,16 +116,25 @@ def tls_broker(tmp_path):
 def test_tls_and_password_from_env(tls_broker, tmp_path, monkeypatch, caplog):
     proc, pki = tls_broker
     monkeypatch.setenv("EMS_TEST_MQTT_PASSWORD", "tls-secret-77")
-    settings = MqttSettings(host="127.0.0.1", port=proc.port, community="tls", username="ems",
-                            password_env="EMS_TEST_MQTT_PASSWORD", tls=True, ca_file=pki / "ca.crt",
-                            client_id="cer-ems-tls")
+    settings = MqttSettings(
+        host="127.0.0.1",
+        port=proc.port,
+        community="tls",
+        username="ems",
+        password_env="EMS_TEST_MQTT_PASSWORD",
+        tls=True,
+        ca_file=pki / "ca.crt",
+        client_id="cer-ems-tls",
+    )
     store = SQLiteStore(tmp_path / "s.sqlite")
     client = MqttClient(settings).start()
     ingest = TelemetryIngest(client, store).start()
     try:
         assert client.wait_subscribed(10), proc.tail_log()
-        client.publish("cer/tls/hub1/pv/pv1/state",
-                       json.dumps({"ts": datetime.now(timezone.utc).isoformat(), "p_kw": 3.0})).wait_for_publish(5)
+        client.publish(
+            "cer/tls/hub1/pv/pv1/state",
+            json.dumps({"ts": datetime.now(timezone.utc).isoformat(), "p_kw": 3.0}),
+        ).wait_for_publish(5)
         assert wait_until(lambda: ingest.accepted == 1, 10)
     finally:
         ingest.stop()
@@ -73,7 +143,9 @@ def test_tls_and_password_from_env(tls_broker, tmp_path, monkeypatch, caplog):
     assert "tls-secret-77" not in caplog.text
 
     # a broker certificate not signed by the configured CA: never connects
-    untrusted = MqttClient(settings.model_copy(update={"ca_file": pki / "other-ca.crt", "client_id": "cer-ems-tls2"}))
+    untrusted = MqttClient(
+        settings.model_copy(update={"ca_file": pki / "other-ca.crt", "client_id": "cer-ems-tls2"})
+    )
     untrusted.start()
     try:
         assert not untrusted.wait_connected(3)

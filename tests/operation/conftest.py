@@ -20,9 +20,15 @@ SIZES = ROOT / "adapters/sim/opera_pia_sizes.yaml"
 
 def write_site(tmp: Path, **over: Any) -> Path:
     site: dict[str, Any] = {
-        "community": "opera_pia", "scenario": str(SCENARIO), "sizes": str(SIZES),
-        "sizes_override": {"hub1": {"battery": {"modules": 6}, "chargers": {"charger_v1g_7_4kw": 3}}},
-        "step_min": 15, "horizon_h": 8, "solver": {"time_limit_s": 5.0},
+        "community": "opera_pia",
+        "scenario": str(SCENARIO),
+        "sizes": str(SIZES),
+        "sizes_override": {
+            "hub1": {"battery": {"modules": 6}, "chargers": {"charger_v1g_7_4kw": 3}}
+        },
+        "step_min": 15,
+        "horizon_h": 8,
+        "solver": {"time_limit_s": 5.0},
         "ai_clusters": [{"id": "gpu1", "hub": "hub1", "rated_kw": 60, "floor_kw": 12}],
     }
     site.update(over)
@@ -35,16 +41,23 @@ def write_site(tmp: Path, **over: Any) -> Path:
 def op(tmp_path_factory: pytest.TempPathFactory):
     """(site, setup, forecaster, controller) built once per test module."""
     site, setup, fc = load_operation(write_site(tmp_path_factory.mktemp("site")))
-    ctl = Controller(setup, n_steps=site.n_steps, dt_h=site.dt_h, time_limit_s=5.0)  # the site defaults: gap, warm start
+    ctl = Controller(
+        setup, n_steps=site.n_steps, dt_h=site.dt_h, time_limit_s=5.0
+    )  # the site defaults: gap, warm start
     return site, setup, fc, ctl
 
 
 def step_input(op, start: pd.Timestamp, **kw: Any) -> StepInput:
     site, setup, fc, ctl = op
     times = pd.date_range(start, periods=ctl.n_steps, freq="15min")
-    inp = StepInput(start, {h: fc.load_kw(d.column, times) for h, d in setup.demands.items()},
-                    {c: fc.pv_yield(c, times) for c in setup.yield_columns()}, fc.price_buy(times), fc.price_sell(times),
-                    battery_soc={"hub1": 0.5})
+    inp = StepInput(
+        start,
+        {h: fc.load_kw(d.column, times) for h, d in setup.demands.items()},
+        {c: fc.pv_yield(c, times) for c in setup.yield_columns()},
+        fc.price_buy(times),
+        fc.price_sell(times),
+        battery_soc={"hub1": 0.5},
+    )
     for k, v in kw.items():
         setattr(inp, k, v)
     return inp

@@ -11,7 +11,6 @@ import pyomo.environ as pyo
 
 from ems.operation.ev_points import EvSession
 from ems.techs.ai_cluster import BatchJob
-
 from tests.operation.conftest import noon, step_input
 
 
@@ -37,8 +36,13 @@ def test_step_setpoints_within_limits_and_no_rebuild(op) -> None:
     n_vars = sum(1 for _ in ctl.model.component_data_objects(pyo.Var))
     for k in range(3):
         start = noon() + pd.Timedelta(minutes=15 * k)
-        inp = step_input(op, start, ev_sessions={("hub1", "cp1"): EvSession(12.0, 12)},
-                         ai_jobs={"gpu1": [BatchJob("j", 60.0, 0, 20)]}, battery_soc={"hub1": 0.3 + 0.1 * k})
+        inp = step_input(
+            op,
+            start,
+            ev_sessions={("hub1", "cp1"): EvSession(12.0, 12)},
+            ai_jobs={"gpu1": [BatchJob("j", 60.0, 0, 20)]},
+            battery_soc={"hub1": 0.3 + 0.1 * k},
+        )
         res = ctl.step(inp)
         assert res.mode in ("optimal", "feasible"), res.alerts
         kinds = {sp.kind for sp in res.setpoints}
@@ -52,7 +56,9 @@ def test_step_setpoints_within_limits_and_no_rebuild(op) -> None:
 
 def test_time_limit_gives_fallback_within_the_step(op) -> None:
     site, setup, fc, ctl = op
-    inp = step_input(op, noon(), time_limit_s=0.01, ev_sessions={("hub1", "cp2"): EvSession(10.0, 8)})
+    inp = step_input(
+        op, noon(), time_limit_s=0.01, ev_sessions={("hub1", "cp2"): EvSession(10.0, 8)}
+    )
     t0 = time.perf_counter()
     res = ctl.step(inp)
     elapsed = time.perf_counter() - t0
@@ -71,7 +77,9 @@ def test_time_limit_gives_fallback_within_the_step(op) -> None:
 def test_stale_device_gets_its_safe_setpoint(op) -> None:
     site, setup, fc, ctl = op
     stale = {("hub1", "battery", "bess"): 3600.0}
-    res = ctl.step(step_input(op, noon(), stale=stale, net_now_kw={"hub1": -40.0}, battery_soc={"hub1": 0.5}))
+    res = ctl.step(
+        step_input(op, noon(), stale=stale, net_now_kw={"hub1": -40.0}, battery_soc={"hub1": 0.5})
+    )
     assert res.mode in ("optimal", "feasible")
     by_key = {s.key: s for s in res.setpoints}
     bat = by_key[("hub1", "battery", "bess")]
@@ -129,13 +137,25 @@ def test_ai_batch_moves_to_pv_surplus(op) -> None:
 
 def test_plan_balances_close(op) -> None:
     site, setup, fc, ctl = op
-    res = ctl.step(step_input(op, noon(), ev_sessions={("hub1", "cp1"): EvSession(8.0, 10)},
-                              ai_jobs={"gpu1": [BatchJob("j", 50.0, 0, 20)]}))
+    res = ctl.step(
+        step_input(
+            op,
+            noon(),
+            ev_sessions={("hub1", "cp1"): EvSession(8.0, 10)},
+            ai_jobs={"gpu1": [BatchJob("j", 50.0, 0, 20)]},
+        )
+    )
     plan = res.plan
     for hub in setup.hubs:
         supply = plan[f"{hub}.import_kw"] + plan.get(f"{hub}.pv_kw", 0) + plan[f"{hub}.unmet_kw"]
-        use = (plan[f"{hub}.export_kw"] + plan[f"{hub}.load_kw"] + plan.get(f"{hub}.battery_kw", 0)
-               + plan.get(f"{hub}.ev_kw", 0) + plan.get(f"{hub}.ai_kw", 0) + plan[f"{hub}.dump_kw"])
+        use = (
+            plan[f"{hub}.export_kw"]
+            + plan[f"{hub}.load_kw"]
+            + plan.get(f"{hub}.battery_kw", 0)
+            + plan.get(f"{hub}.ev_kw", 0)
+            + plan.get(f"{hub}.ai_kw", 0)
+            + plan[f"{hub}.dump_kw"]
+        )
         assert np.allclose(supply, use, atol=1e-5), hub
         assert plan[f"{hub}.unmet_kw"].max() < 1e-6  # nothing unserved in a normal plan
 
@@ -154,14 +174,27 @@ def test_persistent_resolve_matches_a_fresh_model(op) -> None:
 
     site, setup, fc, ctl = op
     for k in range(2):
-        ctl.step(step_input(op, noon() + pd.Timedelta(hours=3 * k), battery_soc={"hub1": 0.9},
-                            ai_jobs={"gpu1": [BatchJob("x", 30.0, 2, 10)]}))
+        ctl.step(
+            step_input(
+                op,
+                noon() + pd.Timedelta(hours=3 * k),
+                battery_soc={"hub1": 0.9},
+                ai_jobs={"gpu1": [BatchJob("x", 30.0, 2, 10)]},
+            )
+        )
     start = pd.Timestamp("2025-06-17 05:00", tz="UTC")
-    kw = dict(battery_soc={"hub1": 0.35}, ev_sessions={("hub1", "cp2"): EvSession(9.0, 14)},
-              ai_jobs={"gpu1": [BatchJob("y", 70.0, 1, 24)]})
+    kw = dict(
+        battery_soc={"hub1": 0.35},
+        ev_sessions={("hub1", "cp2"): EvSession(9.0, 14)},
+        ai_jobs={"gpu1": [BatchJob("y", 70.0, 1, 24)]},
+    )
     warm = ctl.step(step_input(op, start, **kw))
-    fresh_setup = operation_setup(site, setup.scenario, setup.catalogue, sale_can_exceed_purchase(fc))
-    fresh = Controller(fresh_setup, n_steps=ctl.n_steps, dt_h=ctl.dt_h, time_limit_s=5.0, mip_rel_gap=1e-6)
+    fresh_setup = operation_setup(
+        site, setup.scenario, setup.catalogue, sale_can_exceed_purchase(fc)
+    )
+    fresh = Controller(
+        fresh_setup, n_steps=ctl.n_steps, dt_h=ctl.dt_h, time_limit_s=5.0, mip_rel_gap=1e-6
+    )
     cold = fresh.step(step_input((site, fresh_setup, fc, fresh), start, **kw))
     assert warm.record.objective == pytest_approx(cold.record.objective, rel=0.011)
 
@@ -212,7 +245,9 @@ def test_warm_start_from_the_shifted_plan_keeps_the_optimum(op):
     later = [grid.block.p_import_kw["h", t].value for t in range(2, 5)]
     assert ctl._prepare_warm_start(start + pd.Timedelta(minutes=30))
     assert [grid.block.p_import_kw["h", t].value for t in range(3)] == later
-    assert not ctl._prepare_warm_start(start - pd.Timedelta(minutes=15))  # a plan from the future: cold
+    assert not ctl._prepare_warm_start(
+        start - pd.Timedelta(minutes=15)
+    )  # a plan from the future: cold
     ctl.warm_start = True
     warm = ctl.step(step_input(op, start))
     assert warm.record.warm_start == "accepted" and first.record.warm_start in ("", "accepted")
@@ -220,7 +255,10 @@ def test_warm_start_from_the_shifted_plan_keeps_the_optimum(op):
     cold = ctl.step(step_input(op, start))
     assert warm.mode in ("optimal", "feasible") and cold.mode in ("optimal", "feasible")
     gap = max(warm.record.gap or 0, cold.record.gap or 0) + 1e-6
-    assert abs(warm.record.objective - cold.record.objective) <= gap * abs(cold.record.objective) + 1e-6
+    assert (
+        abs(warm.record.objective - cold.record.objective)
+        <= gap * abs(cold.record.objective) + 1e-6
+    )
     # shift_plan: moves t+1 into t
     before = [grid.block.p_import_kw["h", t].value for t in range(4)]
     moved = shift_plan(ctl.model)
@@ -251,10 +289,18 @@ def test_a_cars_own_power_limit_from_the_charger_is_planned(op) -> None:
     site, setup, fc, ctl = op
     start = noon()
     st = PlantState()
-    st.ingest(("hub1", "ev_charger", "cp1"), {"ts": start.isoformat(), "plugged": True, "p_kw": 0.0,
-                                               "requested_e_kwh": 8.0, "session_e_kwh": 0.0,
-                                               "departure": (start + pd.Timedelta(hours=4)).isoformat(),
-                                               "vehicle_p_max_kw": 3.0})
+    st.ingest(
+        ("hub1", "ev_charger", "cp1"),
+        {
+            "ts": start.isoformat(),
+            "plugged": True,
+            "p_kw": 0.0,
+            "requested_e_kwh": 8.0,
+            "session_e_kwh": 0.0,
+            "departure": (start + pd.Timedelta(hours=4)).isoformat(),
+            "vehicle_p_max_kw": 3.0,
+        },
+    )
     sess = st.ev_session(("hub1", "ev_charger", "cp1"), start, ctl.dt_h)
     assert sess.p_vehicle_kw == 3.0 and sess.departure_step == 16
     res = ctl.step(step_input(op, start, ev_sessions={("hub1", "cp1"): sess}))
@@ -272,10 +318,18 @@ def test_cars_waiting_make_the_plugged_car_finish_first(op) -> None:
     from ems.operation.service import OperationService
 
     site, setup, fc, ctl = op
-    start = pd.Timestamp("2025-06-16 05:00", tz="UTC")  # early morning: PV comes later, waiting pays
+    start = pd.Timestamp(
+        "2025-06-16 05:00", tz="UTC"
+    )  # early morning: PV comes later, waiting pays
     pt = next(c for c in setup.ev_points["hub1"].points if c.point_id == "cp1")
-    state = {"ts": start.isoformat(), "plugged": True, "p_kw": 0.0, "requested_e_kwh": 5.0, "session_e_kwh": 0.0,
-             "departure": (start + pd.Timedelta(hours=6)).isoformat()}
+    state = {
+        "ts": start.isoformat(),
+        "plugged": True,
+        "p_kw": 0.0,
+        "requested_e_kwh": 5.0,
+        "session_e_kwh": 0.0,
+        "departure": (start + pd.Timedelta(hours=6)).isoformat(),
+    }
     steps_at_full = int(np.ceil(5.0 / (pt.p_kw * pt.eta * ctl.dt_h)))
     delivered = {}
     for waiting in (0, 2):
@@ -283,6 +337,8 @@ def test_cars_waiting_make_the_plugged_car_finish_first(op) -> None:
         svc.on_state(("hub1", "ev_charger", "cp1"), {**state, "cars_waiting": waiting})
         out = svc.step(start, now=start)
         assert out.result.ev_short_kwh[("hub1", "cp1")] < 1e-6
-        delivered[waiting] = out.result.plan["hub1.ev_kw"].to_numpy()[:steps_at_full].sum() * ctl.dt_h * pt.eta
+        delivered[waiting] = (
+            out.result.plan["hub1.ev_kw"].to_numpy()[:steps_at_full].sum() * ctl.dt_h * pt.eta
+        )
     assert delivered[2] >= 5.0 - 1e-4  # done within the steps it needs at full power
     assert delivered[0] < 5.0 - 0.5  # with no queue the plan takes its time

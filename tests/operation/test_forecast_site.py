@@ -10,7 +10,6 @@ from ems.errors import ConfigError
 from ems.operation.assembly import load_operation
 from ems.operation.site import load_site
 from ems.operation.state import PlantState
-
 from tests.operation.conftest import write_site
 
 
@@ -23,7 +22,9 @@ def fc(tmp_path_factory):
 def test_nan_or_missing_history_falls_back_to_profile(fc) -> None:
     times = pd.date_range("2025-06-16 08:00", periods=96, freq="15min", tz="UTC")
     prof = fc.profile.at("hub1_elec_kw", times)
-    hist = pd.Series(np.nan, index=pd.date_range("2025-05-01", "2025-06-16", freq="15min", tz="UTC"))
+    hist = pd.Series(
+        np.nan, index=pd.date_range("2025-05-01", "2025-06-16", freq="15min", tz="UTC")
+    )
     out = fc.load_kw("hub1_elec_kw", times, hist)
     assert np.allclose(out, prof) and out.min() > 0
     assert np.allclose(fc.load_kw("hub1_elec_kw", times, None), prof)
@@ -56,7 +57,9 @@ def test_pv_correction_learned_from_measurements(fc) -> None:
 
 
 def test_prices_from_bands(fc) -> None:
-    times = pd.date_range("2025-06-16 00:00", periods=96, freq="15min", tz="Europe/Rome").tz_convert("UTC")
+    times = pd.date_range(
+        "2025-06-16 00:00", periods=96, freq="15min", tz="Europe/Rome"
+    ).tz_convert("UTC")
     buy = fc.price_buy(times)
     assert set(np.round(buy, 3)) == {0.44, 0.40}
     assert np.all(fc.price_sell(times) > 0)
@@ -67,13 +70,17 @@ def test_site_errors_name_file_and_field(tmp_path) -> None:
     with pytest.raises(ConfigError) as e:
         load_site(p)
     assert str(p) in str(e.value) and "step_min" in str(e.value)
-    p = write_site(tmp_path, ai_clusters=[{"id": "g", "hub": "hub1", "rated_kw": 10, "floor_kw": 20}])
+    p = write_site(
+        tmp_path, ai_clusters=[{"id": "g", "hub": "hub1", "rated_kw": 10, "floor_kw": 20}]
+    )
     with pytest.raises(ConfigError, match="ai_clusters"):
         load_site(p)
     p = write_site(tmp_path, sizes=str(tmp_path / "missing.yaml"))
     with pytest.raises(ConfigError, match="sizes"):
         load_site(p)
-    p = write_site(tmp_path, ai_clusters=[{"id": "g", "hub": "nohub", "rated_kw": 10, "floor_kw": 2}])
+    p = write_site(
+        tmp_path, ai_clusters=[{"id": "g", "hub": "nohub", "rated_kw": 10, "floor_kw": 2}]
+    )
     with pytest.raises(ConfigError, match="nohub"):
         load_operation(p)
 
@@ -84,11 +91,21 @@ def test_shared_energy_hours_survive_a_gap() -> None:
     t0 = pd.Timestamp("2025-06-16 08:00", tz="UTC")
 
     def meter(hub: str, t: pd.Timestamp, imp: float, exp: float):
-        return st.ingest((hub, "meter", "main"), {"ts": t.isoformat(), "import_p_kw": 0.0, "export_p_kw": 0.0,
-                                                  "import_e_kwh": imp, "export_e_kwh": exp})
+        return st.ingest(
+            (hub, "meter", "main"),
+            {
+                "ts": t.isoformat(),
+                "import_p_kw": 0.0,
+                "export_p_kw": 0.0,
+                "import_e_kwh": imp,
+                "export_e_kwh": exp,
+            },
+        )
 
     closed = []
-    for k, t in enumerate([t0, t0 + pd.Timedelta(minutes=15), t0 + pd.Timedelta(hours=3, minutes=15)]):
+    for k, t in enumerate(
+        [t0, t0 + pd.Timedelta(minutes=15), t0 + pd.Timedelta(hours=3, minutes=15)]
+    ):
         closed += meter("a", t, 100 + 10 * k, 50)
         closed += meter("b", t, 200, 60 + 5 * k)
     hours = sorted(h["hour_utc"] for h in closed)
@@ -108,7 +125,9 @@ def test_example_site_config_validates() -> None:
     from ems.operation.site import SiteConfig
 
     root = write_site.__globals__["ROOT"]
-    site = SiteConfig.model_validate(yaml.safe_load((root / "deploy/site.example.yaml").read_text()))
+    site = SiteConfig.model_validate(
+        yaml.safe_load((root / "deploy/site.example.yaml").read_text())
+    )
     assert MqttSettings(community=site.community, **site.mqtt).username == "ems"
     assert InfluxSettings.model_validate(site.store.influx).version == 2
     assert site.n_steps == 192

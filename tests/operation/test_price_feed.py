@@ -19,19 +19,28 @@ TOPIC = "cer/c/market/price/pz/state"
 NOW = datetime(2025, 6, 16, 8, 0, tzinfo=timezone.utc)
 
 
-def feed(start: str = "2025-06-16T10:00:00Z", values=(200.0, 40.0, 0.0), step_min: int = 60) -> dict:
-    return {"ts": "2025-06-16T08:00:00Z", "start": start, "step_min": step_min, "pz_eur_per_mwh": list(values)}
+def feed(
+    start: str = "2025-06-16T10:00:00Z", values=(200.0, 40.0, 0.0), step_min: int = 60
+) -> dict:
+    return {
+        "ts": "2025-06-16T08:00:00Z",
+        "start": start,
+        "step_min": step_min,
+        "pz_eur_per_mwh": list(values),
+    }
 
 
 def test_price_payload_validation() -> None:
     ok = decode_state(TOPIC, json.dumps(feed()).encode(), now=NOW, community="c")
     assert isinstance(ok, Accepted)
     assert to_point(ok).fields["pz_eur_per_mwh_n"] == 3
-    for bad, reason in (({**feed(), "pz_eur_per_mwh": []}, RejectReason.OUT_OF_RANGE),
-                        ({**feed(), "pz_eur_per_mwh": [1e6]}, RejectReason.OUT_OF_RANGE),
-                        ({**feed(), "pz_eur_per_mwh": ["50"]}, RejectReason.WRONG_TYPE),
-                        ({**feed(), "step_min": 30}, RejectReason.BAD_VALUE),
-                        ({**feed(), "pz_eur_per_mwh": [1.0] * 673}, RejectReason.OUT_OF_RANGE)):
+    for bad, reason in (
+        ({**feed(), "pz_eur_per_mwh": []}, RejectReason.OUT_OF_RANGE),
+        ({**feed(), "pz_eur_per_mwh": [1e6]}, RejectReason.OUT_OF_RANGE),
+        ({**feed(), "pz_eur_per_mwh": ["50"]}, RejectReason.WRONG_TYPE),
+        ({**feed(), "step_min": 30}, RejectReason.BAD_VALUE),
+        ({**feed(), "pz_eur_per_mwh": [1.0] * 673}, RejectReason.OUT_OF_RANGE),
+    ):
         res = decode_state(TOPIC, json.dumps(bad).encode(), now=NOW, community="c")
         assert res.reason is reason, (bad, res)
     nan = json.dumps(feed()).replace("200.0", "NaN").encode()

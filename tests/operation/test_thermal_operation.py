@@ -26,7 +26,13 @@ from ems.operation.assembly import operation_setup
 from ems.operation.controller import Controller, StepInput
 from ems.operation.site import SiteConfig
 from ems.techs.heat_pump import cop_and_capacity
-from ems.telemetry.validate import Accepted, DeviceRegistry, RejectReason, decode_state, encode_setpoint
+from ems.telemetry.validate import (
+    Accepted,
+    DeviceRegistry,
+    RejectReason,
+    decode_state,
+    encode_setpoint,
+)
 from tests.design_thermal.conftest import make_scenario
 
 N = 4
@@ -37,19 +43,51 @@ A_FUEL, B_FUEL = 2.25, 25.0
 
 def _controller(tmp: Path, hub_extra: dict[str, Any], sizes: dict[str, Any]) -> Controller:
     cols = {"load": [200.0] * 24, "heat": [150.0] * 24, "buy": [0.3] * 24, "t_amb_c": [5.0] * 24}
-    hub = {"id": "h1", "contract_kw": 400.0, "electricity": {"column": "load"}, "heating": {"column": "heat"}, **hub_extra}
-    path = make_scenario(tmp, cols, [hub], prices={"purchase_column": "buy", "sale_eur_per_kwh": 0.05, "gas_eur_per_kwh": 0.05})
+    hub = {
+        "id": "h1",
+        "contract_kw": 400.0,
+        "electricity": {"column": "load"},
+        "heating": {"column": "heat"},
+        **hub_extra,
+    }
+    path = make_scenario(
+        tmp,
+        cols,
+        [hub],
+        prices={"purchase_column": "buy", "sale_eur_per_kwh": 0.05, "gas_eur_per_kwh": 0.05},
+    )
     (tmp / "sizes.yaml").write_text(yaml.safe_dump({"hubs": {"h1": sizes}}))
-    site = SiteConfig(community="t", scenario=str(path), sizes=str(tmp / "sizes.yaml"), step_min=60, horizon_h=N)
+    site = SiteConfig(
+        community="t", scenario=str(path), sizes=str(tmp / "sizes.yaml"), step_min=60, horizon_h=N
+    )
     scenario, cat = load_scenario(path)
-    return Controller(operation_setup(site, scenario, cat), n_steps=N, dt_h=1.0, time_limit_s=10.0, mip_rel_gap=0.0)
+    return Controller(
+        operation_setup(site, scenario, cat),
+        n_steps=N,
+        dt_h=1.0,
+        time_limit_s=10.0,
+        mip_rel_gap=0.0,
+    )
 
 
-def _inp(heat: float = 150.0, buy: float = 0.4, gas: float | None = None, t_amb: float = 5.0, load: float = 200.0,
-         **kw: Any) -> StepInput:
-    inp = StepInput(START, {"h1": np.full(N, load)}, {}, np.full(N, buy), np.full(N, 0.05),
-                    columns={"heat": np.full(N, heat), "t_amb_c": np.full(N, t_amb)}, gas_eur_per_kwh=gas,
-                    store_soc={("h1", "puffer"): 0.0})
+def _inp(
+    heat: float = 150.0,
+    buy: float = 0.4,
+    gas: float | None = None,
+    t_amb: float = 5.0,
+    load: float = 200.0,
+    **kw: Any,
+) -> StepInput:
+    inp = StepInput(
+        START,
+        {"h1": np.full(N, load)},
+        {},
+        np.full(N, buy),
+        np.full(N, 0.05),
+        columns={"heat": np.full(N, heat), "t_amb_c": np.full(N, t_amb)},
+        gas_eur_per_kwh=gas,
+        store_soc={("h1", "puffer"): 0.0},
+    )
     for k, v in kw.items():
         setattr(inp, k, v)
     return inp
@@ -66,28 +104,42 @@ def _source(res, kind: str, dev: str) -> str:
 @pytest.fixture(scope="module")
 def chp_hub(tmp_path_factory: pytest.TempPathFactory) -> Controller:
     """Heat 150 kW; two chp100 units, a 400 kW boiler, a 100 kWh puffer (no heat pump)."""
-    return _controller(tmp_path_factory.mktemp("chp"),
-                       {"chp": [{"type": "chp100", "max_units": 2}], "boilers": [{"type": "boil", "existing_kw": 400}],
-                        "puffer": {"type": "puf"}},
-                       {"chp100": {"n_units": 2}, "boil": {"kw": 400}, "puffer": {"pick_100kwh": 1, "kwh": 100}})
+    return _controller(
+        tmp_path_factory.mktemp("chp"),
+        {
+            "chp": [{"type": "chp100", "max_units": 2}],
+            "boilers": [{"type": "boil", "existing_kw": 400}],
+            "puffer": {"type": "puf"},
+        },
+        {"chp100": {"n_units": 2}, "boil": {"kw": 400}, "puffer": {"pick_100kwh": 1, "kwh": 100}},
+    )
 
 
 @pytest.fixture(scope="module")
 def hp_hub(tmp_path_factory: pytest.TempPathFactory) -> Controller:
     """Heat 60 kW; one heat pump and a boiler."""
-    return _controller(tmp_path_factory.mktemp("hp"),
-                       {"heat_pumps": [{"type": "hp", "max_units": 1}], "boilers": [{"type": "boil", "existing_kw": 400}]},
-                       {"hp": {"n_units": 1}, "boil": {"kw": 400}})
+    return _controller(
+        tmp_path_factory.mktemp("hp"),
+        {
+            "heat_pumps": [{"type": "hp", "max_units": 1}],
+            "boilers": [{"type": "boil", "existing_kw": 400}],
+        },
+        {"hp": {"n_units": 1}, "boil": {"kw": 400}},
+    )
 
 
 def _heat_balance_closes(plan: pd.DataFrame) -> None:
     supply = sum(plan.get(c, 0.0) for c in ("h1.chp_heat_kw", "h1.boiler_kw", "h1.hp_heating_kw"))
     supply = supply - plan.get("h1.puffer_kw", 0.0)
     assert np.allclose(supply, plan["h1.heat_load_kw"], atol=1e-4)
-    assert plan["h1.heat_unmet_kw"].abs().max() < 1e-6 and plan["h1.heat_dump_kw"].abs().max() < 1e-6
+    assert (
+        plan["h1.heat_unmet_kw"].abs().max() < 1e-6 and plan["h1.heat_dump_kw"].abs().max() < 1e-6
+    )
 
 
-def test_chp_runs_on_a_positive_spark_spread_and_boiler_on_a_negative_one(chp_hub: Controller) -> None:
+def test_chp_runs_on_a_positive_spark_spread_and_boiler_on_a_negative_one(
+    chp_hub: Controller,
+) -> None:
     ctl = chp_hub
     model_id, count = id(ctl.model), ctl.component_count()
     # electricity dear, gas cheap: the engines make heat and the hub's electricity
@@ -95,11 +147,18 @@ def test_chp_runs_on_a_positive_spark_spread_and_boiler_on_a_negative_one(chp_hu
     assert res.mode == "optimal", res.alerts
     chp = _sp(res, "chp", "chp100")
     u, p = chp["units_on"], chp["p_kw"]
-    assert u >= 1 and 50.0 * u - 1e-6 <= p <= 100.0 * u + 1e-6  # within min/max load of the units on
+    assert (
+        u >= 1 and 50.0 * u - 1e-6 <= p <= 100.0 * u + 1e-6
+    )  # within min/max load of the units on
     plan = res.plan
-    assert np.allclose(plan["h1.chp_heat_kw"], HEAT_PER_FUEL * (A_FUEL * plan["h1.chp_kw"] + B_FUEL * plan["h1.chp_units"]))
+    assert np.allclose(
+        plan["h1.chp_heat_kw"],
+        HEAT_PER_FUEL * (A_FUEL * plan["h1.chp_kw"] + B_FUEL * plan["h1.chp_units"]),
+    )
     _heat_balance_closes(plan)
-    assert plan["h1.chp_kw"].min() > 0 and plan["h1.import_kw"].iloc[0] < 200.0 - 50.0  # the CHP displaces imports
+    assert (
+        plan["h1.chp_kw"].min() > 0 and plan["h1.import_kw"].iloc[0] < 200.0 - 50.0
+    )  # the CHP displaces imports
     # gas dear, electricity cheap (negative spark spread): same model, the boiler covers the heat
     res = ctl.step(_inp(buy=0.10, gas=0.30))
     assert res.mode == "optimal", res.alerts
@@ -122,7 +181,7 @@ def test_puffer_state_of_charge_from_telemetry(chp_hub: Controller) -> None:
     full = ctl.step(_inp(buy=0.10, gas=0.30, store_soc={("h1", "puffer"): 1.0}))
     assert empty.plan["h1.puffer_kwh"].iloc[0] == pytest.approx(0.0, abs=1e-6)
     # 100 kWh (less 1 %/h standing loss) replace boiler heat over the horizon
-    saved = (empty.plan["h1.boiler_kw"].sum() - full.plan["h1.boiler_kw"].sum())
+    saved = empty.plan["h1.boiler_kw"].sum() - full.plan["h1.boiler_kw"].sum()
     assert saved == pytest.approx(100.0 * 0.99, rel=0.02)
     assert _sp(full, "thermal_storage", "puffer")["p_kw"] < 0  # advisory: discharge
     _heat_balance_closes(full.plan)
@@ -164,18 +223,30 @@ def test_heat_pump_capacity_follows_temperature(hp_hub: Controller) -> None:
 def test_two_heat_pump_units_in_two_modes(tmp_path: Path) -> None:
     """One setpoint per unit: with heating and cooling demand at once, one unit heats and the other
     cools (a unit runs in one mode); each unit's electric power × its COP/EER is its output."""
-    ctl = _controller(tmp_path, {"cooling": {"column": "cool"}, "heat_pumps": [{"type": "hp", "max_units": 2}],
-                                 "boilers": [{"type": "boil", "existing_kw": 400}]},
-                      {"hp": {"n_units": 2}, "boil": {"kw": 400}})
+    ctl = _controller(
+        tmp_path,
+        {
+            "cooling": {"column": "cool"},
+            "heat_pumps": [{"type": "hp", "max_units": 2}],
+            "boilers": [{"type": "boil", "existing_kw": 400}],
+        },
+        {"hp": {"n_units": 2}, "boil": {"kw": 400}},
+    )
     inp = _inp(heat=60.0, buy=0.30, gas=0.20, t_amb=20.0)
     inp.columns["cool"] = np.full(N, 50.0)
     res = ctl.step(inp)
     assert res.mode == "optimal", res.alerts
     spec = ctl.setup.heat_pumps["h1"][0].spec
-    units = {_sp(res, "heat_pump", d)["mode"]: _sp(res, "heat_pump", d)["p_kw"] for d in ("hp_1", "hp_2")}
+    units = {
+        _sp(res, "heat_pump", d)["mode"]: _sp(res, "heat_pump", d)["p_kw"] for d in ("hp_1", "hp_2")
+    }
     assert set(units) == {"heating", "cooling"}
-    assert units["heating"] * cop_and_capacity(spec, "heating", 20.0)[0] == pytest.approx(60.0, abs=1e-2)
-    assert units["cooling"] * cop_and_capacity(spec, "cooling", 20.0)[0] == pytest.approx(50.0, abs=1e-2)
+    assert units["heating"] * cop_and_capacity(spec, "heating", 20.0)[0] == pytest.approx(
+        60.0, abs=1e-2
+    )
+    assert units["cooling"] * cop_and_capacity(spec, "cooling", 20.0)[0] == pytest.approx(
+        50.0, abs=1e-2
+    )
     assert res.plan["h1.cooling_unmet_kw"].abs().max() < 1e-6
 
 
@@ -184,9 +255,16 @@ def test_installed_bounds_keep_the_plan(tmp_path: Path, monkeypatch: pytest.Monk
     but not its feasible set: the same optimum as with the design's maxima (5 units allowed)."""
     import ems.operation.assembly as asm
 
-    hub = {"chp": [{"type": "chp100", "max_units": 5}], "boilers": [{"type": "boil", "existing_kw": 400, "max_kw": 600}],
-           "puffer": {"type": "puf"}}
-    sizes = {"chp100": {"n_units": 2}, "boil": {"kw": 500}, "puffer": {"pick_100kwh": 1, "kwh": 100}}
+    hub = {
+        "chp": [{"type": "chp100", "max_units": 5}],
+        "boilers": [{"type": "boil", "existing_kw": 400, "max_kw": 600}],
+        "puffer": {"type": "puf"},
+    }
+    sizes = {
+        "chp100": {"n_units": 2},
+        "boil": {"kw": 500},
+        "puffer": {"pick_100kwh": 1, "kwh": 100},
+    }
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     tight = _controller(tmp_path / "a", hub, sizes)
@@ -195,7 +273,10 @@ def test_installed_bounds_keep_the_plan(tmp_path: Path, monkeypatch: pytest.Monk
     loose = _controller(tmp_path / "b", hub, sizes)
     assert loose.setup.chps["h1"][0].block.u_on[("h", 0)].ub == 5
     for heat, buy, gas in ((150.0, 0.40, 0.03), (420.0, 0.40, 0.03), (150.0, 0.10, 0.30)):
-        a, b = tight.step(_inp(heat=heat, buy=buy, gas=gas)), loose.step(_inp(heat=heat, buy=buy, gas=gas))
+        a, b = (
+            tight.step(_inp(heat=heat, buy=buy, gas=gas)),
+            loose.step(_inp(heat=heat, buy=buy, gas=gas)),
+        )
         assert a.record.objective == pytest.approx(b.record.objective, rel=1e-6, abs=1e-4)
         assert _sp(a, "chp", "chp100") == _sp(b, "chp", "chp100")
 
@@ -231,7 +312,10 @@ def test_fallback_heat_pump_covers_what_the_chp_does_not() -> None:
     plan = thermal_rule(200.0, 20.0, [chp], [hp], [("boil", 500.0)], [])
     assert plan.chp["chp100"][0] == 1 and plan.chp["chp100"][2] == pytest.approx(125.0)
     modes = sorted((m, round(q, 6)) for _mod, _i, m, _p, q in plan.hp)
-    assert modes == [("cooling", 20.0), ("heating", 40.0)]  # one unit cools, the other heats at capacity
+    assert modes == [
+        ("cooling", 20.0),
+        ("heating", 40.0),
+    ]  # one unit cools, the other heats at capacity
     assert plan.boiler["boil"] == pytest.approx(200.0 - 125.0 - 40.0)
     assert {i for _m, i, *_ in plan.hp} == {1, 2}
 
@@ -269,17 +353,34 @@ def test_thermal_payloads_validated() -> None:
     reg.add("hub1", "heat_pump", "hp_45_1", 60.0)
 
     def dec(kind: str, dev: str, payload: str):
-        return decode_state(f"cer/c/hub1/{kind}/{dev}/state", payload.encode(), now=now, community="c", registry=reg)
+        return decode_state(
+            f"cer/c/hub1/{kind}/{dev}/state", payload.encode(), now=now, community="c", registry=reg
+        )
 
     ts = '"ts": "2026-06-01T12:00:00Z"'
     assert isinstance(dec("boiler", "boiler_asis", "{" + ts + ', "heat_kw": 120.0}'), Accepted)
-    assert dec("boiler", "boiler_asis", "{" + ts + ', "heat_kw": 900.0}').reason == RejectReason.ABOVE_RATED
-    assert dec("elec_link", "main", "{" + ts + ', "give_kw": 10.0, "take_kw": 5.0}').reason == RejectReason.INCONSISTENT
-    assert dec("thermal_storage", "puffer", "{" + ts + ', "soc_pct": 140}').reason == RejectReason.OUT_OF_RANGE
+    assert (
+        dec("boiler", "boiler_asis", "{" + ts + ', "heat_kw": 900.0}').reason
+        == RejectReason.ABOVE_RATED
+    )
+    assert (
+        dec("elec_link", "main", "{" + ts + ', "give_kw": 10.0, "take_kw": 5.0}').reason
+        == RejectReason.INCONSISTENT
+    )
+    assert (
+        dec("thermal_storage", "puffer", "{" + ts + ', "soc_pct": 140}').reason
+        == RejectReason.OUT_OF_RANGE
+    )
     assert dec("heat_meter", "heat", "{" + ts + ', "p_kw": "12"}').reason == RejectReason.WRONG_TYPE
     assert dec("weather", "main", "{" + ts + ', "t_amb_c": NaN}').reason == RejectReason.NON_FINITE
-    assert dec("heat_pump", "hp_45_1", "{" + ts + ', "mode": "turbo", "p_kw": 10}').reason == RejectReason.BAD_VALUE
-    assert dec("heat_pump", "hp_45_2", "{" + ts + ', "mode": "off", "p_kw": 0}').reason == RejectReason.UNKNOWN_DEVICE
+    assert (
+        dec("heat_pump", "hp_45_1", "{" + ts + ', "mode": "turbo", "p_kw": 10}').reason
+        == RejectReason.BAD_VALUE
+    )
+    assert (
+        dec("heat_pump", "hp_45_2", "{" + ts + ', "mode": "off", "p_kw": 0}').reason
+        == RejectReason.UNKNOWN_DEVICE
+    )
     # setpoints of the new kinds are validated before publishing
     base = {"ts": now, "valid_until": now + pd.Timedelta(minutes=30)}
     assert b'"heat_kw":50.0' in encode_setpoint("boiler", {**base, "heat_kw": 50.0})
@@ -311,13 +412,25 @@ def test_simulated_physical_site_through_real_broker(mqtt_broker, tmp_path: Path
     host, port = mqtt_broker
     community = f"optherm{uuid.uuid4().hex[:8]}"
     raw = yaml.safe_load(PHYSICAL_SITE.read_text())
-    raw.update(community=community, scenario=str((PHYSICAL_SITE.parent / raw["scenario"]).resolve()),
-               sizes=str((PHYSICAL_SITE.parent / raw["sizes"]).resolve()), horizon_h=6)
+    raw.update(
+        community=community,
+        scenario=str((PHYSICAL_SITE.parent / raw["scenario"]).resolve()),
+        sizes=str((PHYSICAL_SITE.parent / raw["sizes"]).resolve()),
+        horizon_h=6,
+    )
     (tmp_path / "site.yaml").write_text(yaml.safe_dump(raw))
     site, setup, fc = load_operation(tmp_path / "site.yaml")
     try:
-        res = run_simulation(site, setup, fc, state_dir=tmp_path / "state", hours=2, start_local="2025-01-13 07:00",
-                             mqtt={"host": host, "port": port}, echo=lambda _m: None)
+        res = run_simulation(
+            site,
+            setup,
+            fc,
+            state_dir=tmp_path / "state",
+            hours=2,
+            start_local="2025-01-13 07:00",
+            mqtt={"host": host, "port": port},
+            echo=lambda _m: None,
+        )
     finally:
         _forget(host, port, community)
     assert res["finished"] and res["steps"] == 4
@@ -326,13 +439,33 @@ def test_simulated_physical_site_through_real_broker(mqtt_broker, tmp_path: Path
     for hub in setup.hubs:
         c = lambda q: rows.get(f"{hub}.{q}", pd.Series(0.0, index=rows.index))  # noqa: E731
         # heat loop: supply − injection + withdrawal − store = demand + chiller feed (− unmet + dissipated)
-        supply = c("chp_heat_kw") - c("dh_to_kw") + c("dh_from_kw") + c("hp_heat_kw") + c("solar_thermal_kw") + c("boiler_kw")
-        assert np.allclose(supply - c("store_kw") + c("heat_unmet_kw") - c("heat_dump_kw"),
-                           c("heat_load_kw") + c("chiller_feed_kw"), atol=1e-6)
+        supply = (
+            c("chp_heat_kw")
+            - c("dh_to_kw")
+            + c("dh_from_kw")
+            + c("hp_heat_kw")
+            + c("solar_thermal_kw")
+            + c("boiler_kw")
+        )
+        assert np.allclose(
+            supply - c("store_kw") + c("heat_unmet_kw") - c("heat_dump_kw"),
+            c("heat_load_kw") + c("chiller_feed_kw"),
+            atol=1e-6,
+        )
         # electric meter: import − export = load + HP + chiller aux − CHP − PV + given − taken
         lhs = c("import_kw") - c("export_kw")
-        rhs = (c("load_kw") + c("battery_kw") + c("ev_kw") + c("ai_kw") - c("pv_kw") + c("hp_kw") + c("chiller_el_kw")
-               - c("chp_kw") + c("link_give_kw") - c("link_take_kw"))
+        rhs = (
+            c("load_kw")
+            + c("battery_kw")
+            + c("ev_kw")
+            + c("ai_kw")
+            - c("pv_kw")
+            + c("hp_kw")
+            + c("chiller_el_kw")
+            - c("chp_kw")
+            + c("link_give_kw")
+            - c("link_take_kw")
+        )
         assert np.allclose(lhs, rhs, atol=1e-6)
         assert c("heat_unmet_kw").max() < 1e-6  # the boilers back up every hub
         for chp in setup.chps.get(hub, []):
@@ -342,7 +475,10 @@ def test_simulated_physical_site_through_real_broker(mqtt_broker, tmp_path: Path
     inj = sum(rows[f"{h}.dh_to_kw"] for h in setup.hubs)
     wd = sum(rows[f"{h}.dh_from_kw"] for h in setup.hubs)
     assert np.allclose(0.9 * inj, wd, atol=1e-6)
-    assert np.allclose(sum(rows[f"{h}.link_give_kw"] for h in setup.hubs), sum(rows[f"{h}.link_take_kw"] for h in setup.hubs))
+    assert np.allclose(
+        sum(rows[f"{h}.link_give_kw"] for h in setup.hubs),
+        sum(rows[f"{h}.link_take_kw"] for h in setup.hubs),
+    )
     # every thermal device's telemetry went through validation into the EMS state
     from adapters.sim.daemon import StateDB
 
@@ -351,9 +487,19 @@ def test_simulated_physical_site_through_real_broker(mqtt_broker, tmp_path: Path
         latest = state.get("plant_state")["latest"]
     finally:
         state.close()
-    for key in ("hub1/chp/ice_200", "hub4/chp/ice_200", "hub3/heat_pump/hp_45_1", "hub1/boiler/boiler_asis",
-                "hub3/absorption_chiller/ac_175", "hub2/thermal_storage/puffer", "hub1/heat_meter/heat",
-                "hub1/weather/main", "hub1/dh_station/main", "hub4/elec_link/main", "hub1/meter/main"):
+    for key in (
+        "hub1/chp/ice_200",
+        "hub4/chp/ice_200",
+        "hub3/heat_pump/hp_45_1",
+        "hub1/boiler/boiler_asis",
+        "hub3/absorption_chiller/ac_175",
+        "hub2/thermal_storage/puffer",
+        "hub1/heat_meter/heat",
+        "hub1/weather/main",
+        "hub1/dh_station/main",
+        "hub4/elec_link/main",
+        "hub1/meter/main",
+    ):
         assert key in latest, key
     # KPIs beside the heat-led baseline
     assert res["ems"]["gas_kwh"] > 0 and res["baseline"]["gas_kwh"] > 0

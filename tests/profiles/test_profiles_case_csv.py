@@ -12,17 +12,36 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 EXPECTED_COLUMNS = [
-    "hub1_elec_kw", "hub2_elec_kw", "hub3_elec_kw", "hub4_elec_kw",
-    "hub1_heat_kw", "hub2_heat_kw", "hub3_heat_kw", "hub4_heat_kw",
-    "hub1_dhw_kw", "hub2_dhw_kw", "hub3_dhw_kw", "hub4_dhw_kw",
+    "hub1_elec_kw",
+    "hub2_elec_kw",
+    "hub3_elec_kw",
+    "hub4_elec_kw",
+    "hub1_heat_kw",
+    "hub2_heat_kw",
+    "hub3_heat_kw",
+    "hub4_heat_kw",
+    "hub1_dhw_kw",
+    "hub2_dhw_kw",
+    "hub3_dhw_kw",
+    "hub4_dhw_kw",
     "hub3_cool_kw",
-    "pv_mono_kw_per_kwp", "pv_thin_kw_per_kwp", "solar_thermal_kw_per_m2",
-    "t_amb_c", "ghi_w_per_m2",
-    "zonal_price_hp_eur_per_mwh", "zonal_price_lp_eur_per_mwh",
+    "pv_mono_kw_per_kwp",
+    "pv_thin_kw_per_kwp",
+    "solar_thermal_kw_per_m2",
+    "t_amb_c",
+    "ghi_w_per_m2",
+    "zonal_price_hp_eur_per_mwh",
+    "zonal_price_lp_eur_per_mwh",
 ]
 TOTALS_MWH = {
-    "hub1_elec_kw": 838, "hub2_elec_kw": 114, "hub3_elec_kw": 244, "hub4_elec_kw": 277,
-    "hub1_heat_kw": 867, "hub2_heat_kw": 268, "hub3_heat_kw": 261, "hub4_heat_kw": 264,
+    "hub1_elec_kw": 838,
+    "hub2_elec_kw": 114,
+    "hub3_elec_kw": 244,
+    "hub4_elec_kw": 277,
+    "hub1_heat_kw": 867,
+    "hub2_heat_kw": 268,
+    "hub3_heat_kw": 261,
+    "hub4_heat_kw": 264,
 }
 
 
@@ -43,7 +62,11 @@ def test_physical_sanity(case_hourly):
     d = case_hourly
     assert d.filter(like="_heat_kw").loc["2023-07"].to_numpy().sum() == 0.0
     night = d["ghi_w_per_m2"] <= 0
-    assert (d.loc[night, ["pv_mono_kw_per_kwp", "pv_thin_kw_per_kwp", "solar_thermal_kw_per_m2"]] == 0).all().all()
+    assert (
+        (d.loc[night, ["pv_mono_kw_per_kwp", "pv_thin_kw_per_kwp", "solar_thermal_kw_per_m2"]] == 0)
+        .all()
+        .all()
+    )
     assert 1100 <= d["pv_mono_kw_per_kwp"].sum() <= 1450
     assert 1100 <= d["pv_thin_kw_per_kwp"].sum() <= 1450
     assert d["zonal_price_hp_eur_per_mwh"].mean() > 3 * d["zonal_price_lp_eur_per_mwh"].mean()

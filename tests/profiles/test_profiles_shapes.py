@@ -26,7 +26,9 @@ def test_electric_total_exact(year_index, shape):
 def test_weekday_above_holiday(year_index):
     s = electric_profile(year_index, 100.0, "office")
     assert s.loc["2023-03-15 11:00"] > 2 * s.loc["2023-03-19 11:00"]  # Wed vs Sun
-    assert s.loc["2023-04-25 11:00"] == pytest.approx(s.loc["2023-03-19 11:00"], rel=0.1)  # Liberation Day
+    assert s.loc["2023-04-25 11:00"] == pytest.approx(
+        s.loc["2023-03-19 11:00"], rel=0.1
+    )  # Liberation Day
 
 
 def test_thermal_totals_and_seasons(year_index, weather):

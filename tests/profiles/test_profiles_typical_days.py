@@ -58,7 +58,9 @@ def test_dst_aware_input_is_exact(case_hourly):
 def test_dst_wall_clock_naive_input():
     """Naive wall-clock data with a missing spring hour and a repeated autumn hour still works."""
     idx = pd.date_range("2023-01-01", "2024-01-01", freq="h", tz="Europe/Rome", inclusive="left")
-    df = pd.DataFrame({"x": np.arange(len(idx), dtype=float) % 24 + 1.0}, index=idx.tz_localize(None))
+    df = pd.DataFrame(
+        {"x": np.arange(len(idx), dtype=float) % 24 + 1.0}, index=idx.tz_localize(None)
+    )
     assert df.index.has_duplicates
     td = aggregate_typical_days(df)
     assert td.weights.sum() == 365
@@ -68,7 +70,12 @@ def test_dst_wall_clock_naive_input():
 
 def test_sub_hourly_input_preserves_energy(case_hourly):
     s = case_hourly["hub2_elec_kw"].iloc[: 24 * 14]
-    fine = s.resample("15min").ffill().reindex(pd.date_range(s.index[0], periods=len(s) * 4, freq="15min")).ffill()
+    fine = (
+        s.resample("15min")
+        .ffill()
+        .reindex(pd.date_range(s.index[0], periods=len(s) * 4, freq="15min"))
+        .ffill()
+    )
     td = aggregate_typical_days(fine.to_frame())
     assert td.weighted_totals()["hub2_elec_kw"] == pytest.approx(s.sum(), rel=1e-9)
 

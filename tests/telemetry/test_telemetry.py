@@ -35,13 +35,27 @@ def test_topic_round_trip():
     assert topic == "cer/opera-pia/hub1/battery/bat1/state"
     parsed = parse_topic(topic)
     assert (parsed.community, parsed.hub, parsed.kind, parsed.device, parsed.channel) == (
-        "opera-pia", "hub1", "battery", "bat1", "state")
+        "opera-pia",
+        "hub1",
+        "battery",
+        "bat1",
+        "state",
+    )
     assert setpoint_topic("c", "h", "ev_charger", "cp1") == "cer/c/h/ev_charger/cp1/setpoint"
     assert status_topic("c") == "cer/c/ems/status"
 
 
-@pytest.mark.parametrize("topic", ["cer/c/h/k/d", "cer/c/h/k/d/state/x", "xyz/c/h/k/d/state", "cer/c/h/k/d/command",
-                                   "cer/c/h/k/d d/state", "cer/c//k/d/state"])
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "cer/c/h/k/d",
+        "cer/c/h/k/d/state/x",
+        "xyz/c/h/k/d/state",
+        "cer/c/h/k/d/command",
+        "cer/c/h/k/d d/state",
+        "cer/c//k/d/state",
+    ],
+)
 def test_bad_topics(topic):
     with pytest.raises(TopicError):
         parse_topic(topic)
@@ -56,37 +70,67 @@ def test_timestamps_iso_epoch_seconds_and_milliseconds_agree():
 
 
 def test_accepted_state_becomes_tagged_point():
-    result = decode_state("cer/c/h1/ev_charger/cp1/state",
-                          json.dumps({"ts": "2026-06-01T11:59:30.250Z", "plugged": True, "p_kw": 7.4,
-                                      "departure": "2026-06-01T18:00:00Z"}).encode(), now=NOW)
+    result = decode_state(
+        "cer/c/h1/ev_charger/cp1/state",
+        json.dumps(
+            {
+                "ts": "2026-06-01T11:59:30.250Z",
+                "plugged": True,
+                "p_kw": 7.4,
+                "departure": "2026-06-01T18:00:00Z",
+            }
+        ).encode(),
+        now=NOW,
+    )
     assert isinstance(result, Accepted)
     point = to_point(result)
     assert point.measurement == "telemetry"
-    assert point.time_ns == int(datetime(2026, 6, 1, 11, 59, 30, tzinfo=timezone.utc).timestamp()) * 10**9 + 250_000_000
+    assert (
+        point.time_ns
+        == int(datetime(2026, 6, 1, 11, 59, 30, tzinfo=timezone.utc).timestamp()) * 10**9
+        + 250_000_000
+    )
     assert point.tags == {"community": "c", "hub": "h1", "device": "cp1", "kind": "ev_charger"}
-    assert point.fields == {"plugged": True, "p_kw": 7.4,
-                            "departure_epoch_s": int(datetime(2026, 6, 1, 18, tzinfo=timezone.utc).timestamp())}
+    assert point.fields == {
+        "plugged": True,
+        "p_kw": 7.4,
+        "departure_epoch_s": int(datetime(2026, 6, 1, 18, tzinfo=timezone.utc).timestamp()),
+    }
 
 
 def test_wrong_community_rejected():
-    result = decode_state("cer/other/h1/pv/p/state", b'{"ts": 1, "p_kw": 1}', now=NOW, community="mine")
+    result = decode_state(
+        "cer/other/h1/pv/p/state", b'{"ts": 1, "p_kw": 1}', now=NOW, community="mine"
+    )
     assert isinstance(result, Rejected) and result.reason.value == "wrong_community"
 
 
 def test_setpoint_encoding_requires_validity_window():
     ts = NOW
-    payload = json.loads(encode_setpoint("ai_cluster", {"ts": ts, "valid_until": ts + timedelta(minutes=15),
-                                                        "p_cap_kw": 12.0}))
+    payload = json.loads(
+        encode_setpoint(
+            "ai_cluster", {"ts": ts, "valid_until": ts + timedelta(minutes=15), "p_cap_kw": 12.0}
+        )
+    )
     assert payload["p_cap_kw"] == 12.0 and payload["valid_until"].startswith("2026-06-01T12:15:00")
     with pytest.raises(ValueError):
-        encode_setpoint("ai_cluster", {"ts": ts, "valid_until": ts - timedelta(seconds=1), "p_cap_kw": 12.0})
+        encode_setpoint(
+            "ai_cluster", {"ts": ts, "valid_until": ts - timedelta(seconds=1), "p_cap_kw": 12.0}
+        )
     with pytest.raises(ValueError):
         encode_setpoint("meter", {"ts": ts, "valid_until": ts + timedelta(minutes=15)})
 
 
 def test_line_protocol_escaping():
-    point = Point("telemetry", 5, {"hub": "a b,c=d", "device": ""}, {"mode": 'he"at', "n": 3, "ok": True, "p_kw": 1.5})
-    assert encode_point(point) == 'telemetry,hub=a\\ b\\,c\\=d mode="he\\"at",n=3i,ok=true,p_kw=1.5 5'
+    point = Point(
+        "telemetry",
+        5,
+        {"hub": "a b,c=d", "device": ""},
+        {"mode": 'he"at', "n": 3, "ok": True, "p_kw": 1.5},
+    )
+    assert (
+        encode_point(point) == 'telemetry,hub=a\\ b\\,c\\=d mode="he\\"at",n=3i,ok=true,p_kw=1.5 5'
+    )
 
 
 @RELAXED
@@ -97,9 +141,15 @@ def test_decode_never_raises_on_arbitrary_bytes(payload):
 
 
 @RELAXED
-@given(st.dictionaries(st.sampled_from(["ts", "p_kw", "soc_pct", "temp_c", "x"]),
-                       st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=5)),
-                       max_size=5))
+@given(
+    st.dictionaries(
+        st.sampled_from(["ts", "p_kw", "soc_pct", "temp_c", "x"]),
+        st.one_of(
+            st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=5)
+        ),
+        max_size=5,
+    )
+)
 def test_decode_never_raises_on_arbitrary_objects(document):
     result = decode_state("cer/c/h1/battery/b1/state", json.dumps(document).encode(), now=NOW)
     assert isinstance(result, (Accepted, Rejected))

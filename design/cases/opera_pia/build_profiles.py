@@ -58,13 +58,26 @@ PRICE_HP_MEAN = 249.0
 PRICE_LP_MEAN = 67.0
 
 COLUMNS = [
-    "hub1_elec_kw", "hub2_elec_kw", "hub3_elec_kw", "hub4_elec_kw",
-    "hub1_heat_kw", "hub2_heat_kw", "hub3_heat_kw", "hub4_heat_kw",
-    "hub1_dhw_kw", "hub2_dhw_kw", "hub3_dhw_kw", "hub4_dhw_kw",
+    "hub1_elec_kw",
+    "hub2_elec_kw",
+    "hub3_elec_kw",
+    "hub4_elec_kw",
+    "hub1_heat_kw",
+    "hub2_heat_kw",
+    "hub3_heat_kw",
+    "hub4_heat_kw",
+    "hub1_dhw_kw",
+    "hub2_dhw_kw",
+    "hub3_dhw_kw",
+    "hub4_dhw_kw",
     "hub3_cool_kw",
-    "pv_mono_kw_per_kwp", "pv_thin_kw_per_kwp", "solar_thermal_kw_per_m2",
-    "t_amb_c", "ghi_w_per_m2",
-    "zonal_price_hp_eur_per_mwh", "zonal_price_lp_eur_per_mwh",
+    "pv_mono_kw_per_kwp",
+    "pv_thin_kw_per_kwp",
+    "solar_thermal_kw_per_m2",
+    "t_amb_c",
+    "ghi_w_per_m2",
+    "zonal_price_hp_eur_per_mwh",
+    "zonal_price_lp_eur_per_mwh",
 ]
 #: Demand columns whose annual sum must equal the target exactly (after CSV rounding).
 DECIMALS = 4
@@ -103,7 +116,9 @@ def build() -> tuple[pd.DataFrame, dict[str, float]]:
         resid = round(tgt - df[c].sum(), DECIMALS)
         if resid != 0:
             i = int(np.argmax(df[c].to_numpy()))
-            df.iloc[i, df.columns.get_loc(c)] = round(df.iloc[i, df.columns.get_loc(c)] + resid, DECIMALS)
+            df.iloc[i, df.columns.get_loc(c)] = round(
+                df.iloc[i, df.columns.get_loc(c)] + resid, DECIMALS
+            )
     df.index.name = "timestamp"
     return df, targets
 
@@ -139,7 +154,9 @@ def main(out_dir: Path | None = None) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     df, _ = build()
     path = out_dir / "hourly.csv"
-    df.to_csv(path, float_format=f"%.{DECIMALS}f", date_format="%Y-%m-%d %H:%M", lineterminator="\n")
+    df.to_csv(
+        path, float_format=f"%.{DECIMALS}f", date_format="%Y-%m-%d %H:%M", lineterminator="\n"
+    )
     t = totals_table(df)
     t.to_csv(out_dir / "annual_totals.csv", index=False, lineterminator="\n")
     doc = HERE / "ASSUMPTIONS.md"
