@@ -1,1 +1,1 @@
-"""Adapters to the outside world: CLI, MQTT, InfluxDB, SQLite, embedded broker, simulated plant."""
+"""Adapters to the outside world: CLI, runtime, MQTT, InfluxDB, SQLite, broker, simulated plant."""

@@ -145,7 +145,7 @@ def main() -> None:
         )
     )
     dt = site.dt_h
-    from adapters.sim.daemon import Runtime, StateDB
+    from adapters.runtime.daemon import Runtime, StateDB
     from ems.operation.service import OperationService
 
     t0 = time.perf_counter()

@@ -125,7 +125,7 @@ def run(
         return
 
     from adapters.mqtt.config import MqttSettings
-    from adapters.sim.daemon import Runtime, StateDB, run_realtime, utcnow
+    from adapters.runtime.daemon import Runtime, StateDB, run_realtime, utcnow
     from ems.operation.service import OperationService
     from ems.operation.state import PlantState
 

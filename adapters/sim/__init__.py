@@ -1,1 +1,1 @@
-"""Simulated plant and the operation daemon's runtime (``ems run``, ``ems run --simulate``)."""
+"""The simulated plant and ``ems run --simulate`` (the runtime it drives is :mod:`adapters.runtime`)."""

@@ -1,7 +1,7 @@
 """``ems run --simulate``: the whole loop on one laptop with an accelerated clock.
 
 Embedded MQTT broker (or the one given), the simulated case-study plant publishing telemetry and
-obeying setpoints over MQTT, the daemon runtime (:mod:`adapters.sim.daemon`) with the SQLite
+obeying setpoints over MQTT, the daemon runtime (:mod:`adapters.runtime.daemon`) with the SQLite
 stores, and at the end the day's KPIs beside the no-optimisation baseline on the same draws.
 Resumable: with the same ``--state`` directory a restarted run continues from the last step.
 """
@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from adapters.sim.daemon import Runtime, StateDB
+from adapters.runtime.daemon import Runtime, StateDB
 from adapters.sim.plant import Exogenous, PlantSim, kpis
 from adapters.sim.thermal_plant import thermal_kpis
 from ems.operation.assembly import OperationSetup

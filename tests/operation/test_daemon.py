@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from adapters.sim.daemon import StateDB
+from adapters.runtime.daemon import StateDB
 from adapters.sim.simulate import run_simulation
 from adapters.sqlite_store import SQLiteStore
 from ems.operation.assembly import load_operation
@@ -334,7 +334,7 @@ def test_realtime_daemon_steps_on_demand_when_an_ev_plugs_in(tmp_path: Path, mon
     from adapters.broker.embedded import EmbeddedBroker
     from adapters.mqtt.client import MqttClient
     from adapters.mqtt.config import MqttSettings
-    from adapters.sim.daemon import Runtime, StateDB, run_realtime, utcnow
+    from adapters.runtime.daemon import Runtime, StateDB, run_realtime, utcnow
     from ems.operation.service import OperationService
 
     community = f"optest{uuid.uuid4().hex[:8]}"

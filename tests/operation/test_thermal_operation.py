@@ -480,7 +480,7 @@ def test_simulated_physical_site_through_real_broker(mqtt_broker, tmp_path: Path
         sum(rows[f"{h}.link_take_kw"] for h in setup.hubs),
     )
     # every thermal device's telemetry went through validation into the EMS state
-    from adapters.sim.daemon import StateDB
+    from adapters.runtime.daemon import StateDB
 
     state = StateDB(tmp_path / "state" / "ems-state.sqlite")
     try:

@@ -9,8 +9,8 @@
   ``valid_until``, last will ``offline``) and a time-series store (SQLite or InfluxDB).
 - :func:`run_realtime`: APScheduler job at every quarter hour plus on-demand steps (EV plugged
   in, AI job queued), never two at once; SIGTERM finishes the running step, publishes offline.
-- :func:`run_simulation`: the same runtime driven by an accelerated clock against
-  :mod:`adapters.sim.plant`, ending with KPIs beside the no-optimisation baseline.
+The same runtime, driven by an accelerated clock against the simulated plant, is
+:func:`adapters.sim.simulate.run_simulation` (``ems run --simulate``).
 """
 
 from __future__ import annotations
