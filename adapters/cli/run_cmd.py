@@ -158,8 +158,8 @@ def run(
         store = SQLiteStore(p.with_name(p.stem + "-timeseries.sqlite"))
     runtime = Runtime(service, settings, store, statedb, clock=utcnow).start()
     click.echo(
-        f"operating {site.community}: {len(setup.hubs)} hubs, model built in {service.controller.build_s:.1f} s; "
-        f"steps every {site.step_min} min"
+        f"operating {site.community}: {len(setup.hubs)} hubs, "
+        f"model built in {service.controller.build_s:.1f} s; steps every {site.step_min} min"
     )
     try:
         run_realtime(runtime, site.step_min, max_steps=max_steps, echo=click.echo)

@@ -97,4 +97,5 @@ class InfluxStore:
         self.reader.close()
 
     def __repr__(self) -> str:  # never show secrets
-        return f"InfluxStore(url={self.settings.url!r}, version={self.settings.version}, database={self.settings.database!r})"
+        s = self.settings
+        return f"InfluxStore(url={s.url!r}, version={s.version}, database={s.database!r})"

@@ -50,10 +50,10 @@ class StateDB:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript("""
             CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-            CREATE TABLE IF NOT EXISTS shared_energy (hour_utc INTEGER PRIMARY KEY, import_wh INTEGER, export_wh INTEGER,
-                shared_wh INTEGER, tip_eur REAL, detail TEXT);
-            CREATE TABLE IF NOT EXISTS steps (start TEXT PRIMARY KEY, mode TEXT, objective REAL, solve_s REAL,
-                step_s REAL, alerts TEXT);
+            CREATE TABLE IF NOT EXISTS shared_energy (hour_utc INTEGER PRIMARY KEY,
+                import_wh INTEGER, export_wh INTEGER, shared_wh INTEGER, tip_eur REAL, detail TEXT);
+            CREATE TABLE IF NOT EXISTS steps (start TEXT PRIMARY KEY, mode TEXT, objective REAL,
+                solve_s REAL, step_s REAL, alerts TEXT);
             CREATE TABLE IF NOT EXISTS alerts (ts TEXT, alert TEXT);
         """)
         self.lock = threading.Lock()
@@ -210,11 +210,12 @@ class Runtime:
             try:
                 with self.state_lock:
                     outcome = self.service.step(start, now=self.clock(), time_limit_s=time_limit_s)
-            except (
-                Exception
-            ) as exc:  # bad data must not stop the daemon: devices keep their safe modes
+            except Exception as exc:  # bad data must not stop the daemon: devices keep safe modes
                 log.exception("step %s failed", start)
-                alert = f"step failed: {type(exc).__name__}: {exc}; devices fall back to their safe modes at valid_until"
+                alert = (
+                    f"step failed: {type(exc).__name__}: {exc}; "
+                    "devices fall back to their safe modes at valid_until"
+                )
                 self.statedb.commit_step({}, [], None, [(start.isoformat(), alert)])
                 self.client.publish_status(
                     {"plan": {"mode": "error", "step": start.isoformat(), "alerts": [alert]}}

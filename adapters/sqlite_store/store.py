@@ -188,13 +188,17 @@ class SQLiteStore:
                 ).fetchall()
                 return [Sample(int(t), v) for t, v in rows]
             rows = self._db.execute(
-                "SELECT time_ns, json_extract(fields, ?), community, hub, device, kind, extra_tags FROM points"
-                f" WHERE {sql_where} ORDER BY time_ns",
+                "SELECT time_ns, json_extract(fields, ?), community, hub, device, kind, extra_tags"
+                f" FROM points WHERE {sql_where} ORDER BY time_ns",
                 [path, *args],
             ).fetchall()
         samples = []
         for t, value, community, hub, device, kind, extra in rows:
-            tags = {k: v for k, v in zip(STANDARD_TAGS, (community, hub, device, kind), strict=False) if v}
+            tags = {
+                k: v
+                for k, v in zip(STANDARD_TAGS, (community, hub, device, kind), strict=False)
+                if v
+            }
             tags.update(json.loads(extra))
             samples.append(Sample(int(t), value, tags))
         return samples

@@ -1,1 +1,3 @@
-"""Ports: small interfaces that adapters implement (telemetry source, setpoint sink, time-series store, ledger store, clock)."""
+"""Ports: small interfaces that adapters implement (telemetry source, setpoint sink, time-series
+store, ledger store, clock).
+"""

@@ -166,7 +166,9 @@ def _bimonth(df: pd.DataFrame, steps: int, dt_h: float, saturday_is_holiday: boo
     idx = df.index
     hol = is_holiday_day(idx, saturday_is_holiday=saturday_is_holiday)
     bim = (idx.month.to_numpy() - 1) // 2
-    names = np.array([f"{_BIMONTHS[b]}_{'holiday' if h else 'weekday'}" for b, h in zip(bim, hol, strict=False)])
+    names = np.array(
+        [f"{_BIMONTHS[b]}_{'holiday' if h else 'weekday'}" for b, h in zip(bim, hol, strict=True)]
+    )
     order_all = [f"{b}_{k}" for b in _BIMONTHS for k in ("weekday", "holiday")]
     present = [n for n in order_all if n in set(names)]
     profiles = _profiles_from_labels(df, names, present, steps)
