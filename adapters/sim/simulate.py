@@ -53,25 +53,13 @@ def run_simulation(
 ) -> dict[str, Any]:
     """Run (or resume) a simulated period; returns KPIs of the EMS and of the baseline.
     ``store``: a time-series store (default: SQLite in ``state_dir``)."""
-    from adapters.mqtt.client import MqttClient, wait_until
     from adapters.mqtt.config import MqttSettings
     from adapters.sqlite_store import SQLiteStore
 
     state_dir.mkdir(parents=True, exist_ok=True)
     statedb = StateDB(state_dir / "ems-state.sqlite")
-    meta = statedb.get("sim")
-    if meta is None:
-        meta = {
-            "start": pd.Timestamp(start_local, tz=site.timezone).tz_convert("UTC").isoformat(),
-            "seed": seed,
-            "hours": hours,
-        }
-        statedb.commit_step({"sim": meta}, [], None, [])
-    start = pd.Timestamp(meta["start"])
-    dt = site.dt_h
-    steps = int(round(float(meta["hours"]) / dt))
-    exo = Exogenous.draw(setup, fc, start, steps + 1, dt, int(meta["seed"]), site.timezone)
-    plant = PlantSim(setup, exo, dt, site.ev_safe_kw)
+    exo, steps = _draw_period(statedb, site, setup, fc, start_local, seed, hours)
+    plant = PlantSim(setup, exo, site.dt_h, site.ev_safe_kw)
     saved = statedb.get("plant")
     if saved:
         plant.load_dict(saved)
@@ -82,7 +70,8 @@ def run_simulation(
         site, setup, fc, state=PlantState.from_dict(statedb.get("plant_state") or {})
     )
     echo(
-        f"model built once in {service.controller.build_s:.1f} s: {service.controller.component_count()} components, "
+        f"model built once in {service.controller.build_s:.1f} s: "
+        f"{service.controller.component_count()} components, "
         f"horizon {site.horizon_h:g} h × {site.step_min} min"
     )
 
@@ -97,105 +86,204 @@ def run_simulation(
         community=site.community, **{"client_id": f"cer-ems-{site.community}", **mqtt}
     )
     store = store if store is not None else SQLiteStore(state_dir / "timeseries.sqlite")
-    sim_now = [plant.now]
-    runtime = Runtime(service, settings, store, statedb, clock=lambda: sim_now[0]).start()
-
-    # the plant's own MQTT client: publishes telemetry, receives retained setpoints
-    plant_settings = settings.model_copy(update={"client_id": f"cer-sim-plant-{site.community}"})
-    pclient = MqttClient(plant_settings, last_will=False).start()
-    pclient.wait_connected(10)
-    received: dict[tuple[str, str, str], dict[str, Any]] = {}
-    rlock = threading.Lock()
-
-    def on_setpoint(msg: Any) -> None:
-        try:
-            _root, _c, hub, kind, dev, _ch = msg.topic.split("/")
-            if msg.payload:
-                with rlock:
-                    received[(hub, kind, dev)] = json.loads(msg.payload)
-        except Exception:
-            log.warning("bad setpoint on %s", msg.topic)
-
-    pclient.subscribe(f"cer/{site.community}/+/+/+/setpoint", on_setpoint)
+    clock = _SimClock(plant.now)
+    runtime = Runtime(service, settings, store, statedb, clock=clock).start()
+    link = _PlantLink(settings, site.community)
     stop = threading.Event()
     previous = signal.getsignal(signal.SIGTERM)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    controllable = set(service.controllable())
-    t_wall0 = time.perf_counter()
-    sim0 = plant.i
-    step_times: list[float] = []
-    modes: dict[str, int] = {}
+    loop = _Loop(plant, runtime, link, clock, statedb, set(service.controllable()))
     try:
         while plant.i < steps and not stop.is_set():
-            sim_now[0] = plant.now
-            plant.begin_step()
-            _publish_telemetry(pclient, site.community, plant, runtime)
-            plan_id = f"{plant.now:%Y%m%dT%H%M}"
-            out = runtime.run_step(plant.now, time_limit_s=time_limit_s)
-            if out is None:  # the step failed (logged, alert stored): devices run their safe modes
-                plant.advance({})
-                statedb.commit_step({"plant": plant.to_dict()}, [], None, [])
+            out = loop.step(time_limit_s)
+            if out is None:
                 continue
-            step_times.append(out.step_s)
-            modes[out.outcome.result.mode] = modes.get(out.outcome.result.mode, 0) + 1
-            wait_until(
-                lambda: all(received.get(k, {}).get("plan_id") == plan_id for k in controllable),
-                5.0,
-                0.005,
-            )
-            with rlock:
-                sps = {k: v for k, v in received.items() if v.get("plan_id") == plan_id}
-            plant.advance(sps)
-            statedb.commit_step({"plant": plant.to_dict()}, [], None, [])
-            if plant.i % int(round(1 / dt)) == 0:
-                r = out.outcome.result
-                echo(
-                    f"{plant.now.tz_convert(site.timezone):%a %H:%M}  {r.mode:8s} step {out.step_s:5.2f} s  "
-                    f"import {sum(plant.rows[-1].get(f'{h}.import_kw', 0) for h in setup.hubs):6.1f} kW  "
-                    f"export {sum(plant.rows[-1].get(f'{h}.export_kw', 0) for h in setup.hubs):6.1f} kW"
-                    + (f"  alerts: {len(r.alerts)}" if r.alerts else "")
-                )
-            if speed > 0:
-                target = (plant.i - sim0) * dt * 3600 / speed
-                time.sleep(max(0.0, target - (time.perf_counter() - t_wall0)))
-            if stop_after_steps is not None and len(step_times) >= stop_after_steps:
+            if plant.i % int(round(1 / site.dt_h)) == 0:
+                echo(_hour_line(plant, out, setup, site.timezone))
+            loop.pace(speed, site.dt_h)
+            if stop_after_steps is not None and len(loop.step_times) >= stop_after_steps:
                 break
-        # a last telemetry round closes the final hour of the shared-energy log
-        sim_now[0] = plant.now
-        _publish_telemetry(pclient, site.community, plant, runtime)
-        hours_closed = service.pending_hours
-        service.pending_hours = []
-        runtime._record_hours_only(hours_closed)  # also persists what the last round brought
+        loop.close_last_hour(service)
     finally:
-        pclient.stop(announce_offline=False)
+        link.stop()
         runtime.stop()
         if broker is not None:
             broker.stop()
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, previous)
-    finished = plant.i >= steps
-    result: dict[str, Any] = {
-        "finished": finished,
-        "steps": len(step_times),
-        "modes": modes,
-        "step_s": step_times,
-        "wall_s": time.perf_counter() - t_wall0,
-        "ledger_hours": statedb.hours(),
-        "state_dir": str(state_dir),
-    }
-    incentive = setup.scenario.prices.incentive_eur_per_mwh
-    if finished:
-        base = PlantSim(setup, exo, dt, site.ev_safe_kw)
-        for _ in range(steps):
-            base.begin_step()
-            base.advance(None)
-        result["ems"] = with_thermal(kpis(plant, incentive), plant, setup, dt)
-        result["baseline"] = with_thermal(kpis(base, incentive), base, setup, dt)
+    result = loop.summary(steps, state_dir)
+    if result["finished"]:
+        incentive = setup.scenario.prices.incentive_eur_per_mwh
+        base = _baseline(setup, exo, site, steps)
+        result["ems"] = with_thermal(kpis(plant, incentive), plant, setup, site.dt_h)
+        result["baseline"] = with_thermal(kpis(base, incentive), base, setup, site.dt_h)
         result["plant"] = plant
         result["baseline_plant"] = base
     statedb.close()
     return result
+
+
+def _draw_period(
+    statedb: StateDB,
+    site: SiteConfig,
+    setup: OperationSetup,
+    fc: Forecaster,
+    start_local: str,
+    seed: int,
+    hours: float,
+) -> tuple[Exogenous, int]:
+    """The period's exogenous draws and step count; a resumed run keeps its first start and seed."""
+    meta = statedb.get("sim")
+    if meta is None:
+        meta = {
+            "start": pd.Timestamp(start_local, tz=site.timezone).tz_convert("UTC").isoformat(),
+            "seed": seed,
+            "hours": hours,
+        }
+        statedb.commit_step({"sim": meta}, [], None, [])
+    start = pd.Timestamp(meta["start"])
+    steps = int(round(float(meta["hours"]) / site.dt_h))
+    exo = Exogenous.draw(setup, fc, start, steps + 1, site.dt_h, int(meta["seed"]), site.timezone)
+    return exo, steps
+
+
+def _baseline(setup: OperationSetup, exo: Exogenous, site: SiteConfig, steps: int) -> PlantSim:
+    """The same draws without optimisation: every device on its own rule."""
+    base = PlantSim(setup, exo, site.dt_h, site.ev_safe_kw)
+    for _ in range(steps):
+        base.begin_step()
+        base.advance(None)
+    return base
+
+
+class _SimClock:
+    """The runtime's clock: the simulated plant's time, set by the loop before each step."""
+
+    def __init__(self, now: pd.Timestamp) -> None:
+        self.now = now
+
+    def __call__(self) -> pd.Timestamp:
+        return self.now
+
+
+class _PlantLink:
+    """The simulated plant's own MQTT client: publishes telemetry, receives retained setpoints."""
+
+    def __init__(self, settings: Any, community: str) -> None:
+        from adapters.mqtt.client import MqttClient
+
+        self.community = community
+        plant_settings = settings.model_copy(update={"client_id": f"cer-sim-plant-{community}"})
+        self.client = MqttClient(plant_settings, last_will=False).start()
+        self.client.wait_connected(10)
+        self.received: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.lock = threading.Lock()
+        self.client.subscribe(f"cer/{community}/+/+/+/setpoint", self._on_setpoint)
+
+    def _on_setpoint(self, msg: Any) -> None:
+        try:
+            _root, _c, hub, kind, dev, _ch = msg.topic.split("/")
+            if msg.payload:
+                with self.lock:
+                    self.received[(hub, kind, dev)] = json.loads(msg.payload)
+        except Exception:
+            log.warning("bad setpoint on %s", msg.topic)
+
+    def setpoints(self, plan_id: str, controllable: set) -> dict[tuple[str, str, str], Any]:
+        """The setpoints of plan ``plan_id``, after waiting (≤ 5 s) for every controllable device's."""
+        from adapters.mqtt.client import wait_until
+
+        def all_arrived() -> bool:
+            with self.lock:
+                return all(self.received.get(k, {}).get("plan_id") == plan_id for k in controllable)
+
+        wait_until(all_arrived, 5.0, 0.005)
+        with self.lock:
+            return {k: v for k, v in self.received.items() if v.get("plan_id") == plan_id}
+
+    def publish(self, plant: PlantSim, runtime: Runtime) -> None:
+        _publish_telemetry(self.client, self.community, plant, runtime)
+
+    def stop(self) -> None:
+        self.client.stop(announce_offline=False)
+
+
+class _Loop:
+    """One simulated step after the other: telemetry out, the runtime's step, setpoints back in."""
+
+    def __init__(
+        self,
+        plant: PlantSim,
+        runtime: Runtime,
+        link: _PlantLink,
+        clock: _SimClock,
+        statedb: StateDB,
+        controllable: set,
+    ) -> None:
+        self.plant, self.runtime, self.link, self.clock = plant, runtime, link, clock
+        self.statedb, self.controllable = statedb, controllable
+        self.t_wall0 = time.perf_counter()
+        self.sim0 = plant.i
+        self.step_times: list[float] = []
+        self.modes: dict[str, int] = {}
+
+    def step(self, time_limit_s: float | None) -> Any:
+        """One step; ``None`` when it failed (logged, alert stored: devices ran their safe modes)."""
+        plant = self.plant
+        self.clock.now = plant.now
+        plant.begin_step()
+        self.link.publish(plant, self.runtime)
+        plan_id = f"{plant.now:%Y%m%dT%H%M}"
+        out = self.runtime.run_step(plant.now, time_limit_s=time_limit_s)
+        if out is None:
+            plant.advance({})
+            self.statedb.commit_step({"plant": plant.to_dict()}, [], None, [])
+            return None
+        self.step_times.append(out.step_s)
+        mode = out.outcome.result.mode
+        self.modes[mode] = self.modes.get(mode, 0) + 1
+        plant.advance(self.link.setpoints(plan_id, self.controllable))
+        self.statedb.commit_step({"plant": plant.to_dict()}, [], None, [])
+        return out
+
+    def pace(self, speed: float, dt_h: float) -> None:
+        """Sleep so that simulated time runs ``speed`` times faster than the wall clock (0: flat out)."""
+        if speed > 0:
+            target = (self.plant.i - self.sim0) * dt_h * 3600 / speed
+            time.sleep(max(0.0, target - (time.perf_counter() - self.t_wall0)))
+
+    def close_last_hour(self, service: OperationService) -> None:
+        """A last telemetry round closes the final hour of the shared-energy log."""
+        self.clock.now = self.plant.now
+        self.link.publish(self.plant, self.runtime)
+        hours_closed = service.pending_hours
+        service.pending_hours = []
+        self.runtime._record_hours_only(hours_closed)  # also persists what the last round brought
+
+    def summary(self, steps: int, state_dir: Path) -> dict[str, Any]:
+        return {
+            "finished": self.plant.i >= steps,
+            "steps": len(self.step_times),
+            "modes": self.modes,
+            "step_s": self.step_times,
+            "wall_s": time.perf_counter() - self.t_wall0,
+            "ledger_hours": self.statedb.hours(),
+            "state_dir": str(state_dir),
+        }
+
+
+def _hour_line(plant: PlantSim, out: Any, setup: OperationSetup, timezone: str) -> str:
+    """The console line printed once per simulated hour."""
+    r = out.outcome.result
+    last = plant.rows[-1]
+    imp = sum(last.get(f"{h}.import_kw", 0) for h in setup.hubs)
+    exp = sum(last.get(f"{h}.export_kw", 0) for h in setup.hubs)
+    return (
+        f"{plant.now.tz_convert(timezone):%a %H:%M}  {r.mode:8s} step {out.step_s:5.2f} s  "
+        f"import {imp:6.1f} kW  export {exp:6.1f} kW"
+        + (f"  alerts: {len(r.alerts)}" if r.alerts else "")
+    )
 
 
 def _publish_telemetry(pclient: Any, community: str, plant: PlantSim, runtime: Runtime) -> None:
@@ -265,7 +353,8 @@ THERMAL_KEYS = {
 def with_thermal(
     k: dict[str, float], sim: PlantSim, setup: OperationSetup, dt_h: float
 ) -> dict[str, float]:
-    """KPIs plus the thermal side's (gas, CHP, heat pumps, boilers, exchanges, CO2) on a multi-energy site."""
+    """KPIs plus the thermal side's (gas, CHP, heat pumps, boilers, exchanges, CO2) on a
+    multi-energy site."""
     t = thermal_kpis(sim.rows, setup, dt_h)
     if t:
         k = {
@@ -273,9 +362,8 @@ def with_thermal(
             **t,
             "total_cost_eur": k.get("net_cost_eur", 0.0) + t["gas_eur"] + t["chp_om_eur"],
         }
-        gen = (
-            k.get("pv_kwh", 0.0) + t["chp_kwh"]
-        )  # with CHP the exports are not PV's: self-consumption of both
+        # with CHP the exports are not PV's: self-consumption of both
+        gen = k.get("pv_kwh", 0.0) + t["chp_kwh"]
         k.pop("self_consumption_pct", None)
         k["local_self_consumption_pct"] = (
             100.0 * (1 - k.get("grid_export_kwh", 0.0) / gen) if gen > 0 else 0.0
@@ -288,7 +376,6 @@ def kpi_table(ems: dict[str, float], base: dict[str, float]) -> str:
     for key, label, unit, nd in KPI_ROWS:
         if key in THERMAL_KEYS and key not in ems and key not in base:
             continue
-        lines.append(
-            f"{label + (' (' + unit + ')' if unit else ''):44s} {ems.get(key, 0):10.{nd}f} {base.get(key, 0):10.{nd}f}"
-        )
+        name = label + (f" ({unit})" if unit else "")
+        lines.append(f"{name:44s} {ems.get(key, 0):10.{nd}f} {base.get(key, 0):10.{nd}f}")
     return "\n".join(lines)
