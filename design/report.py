@@ -14,6 +14,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 
+from design.cashflow import cashflow_csv, plot_cashflow  # noqa: E402
+from design.cashflow import summary as cashflow_summary  # noqa: E402
 from design.study import StudyResult  # noqa: E402
 from ems.model import results as res  # noqa: E402
 from ems.techs.battery import Battery  # noqa: E402
@@ -107,7 +109,8 @@ def console_report(r: StudyResult) -> str:
     lines.append(f"  {'hub':<8}{'item':<28}{'installed':>12}{'max':>12}  unit")
     for row in sizes_table(r):
         lines.append(
-            f"  {row['hub']:<8}{row['item']:<28}{_fmt(row['installed'], 2):>12}{_fmt(row['max'], 2):>12}  {row['unit']}"
+            f"  {row['hub']:<8}{row['item']:<28}{_fmt(row['installed'], 2):>12}"
+            f"{_fmt(row['max'], 2):>12}  {row['unit']}"
         )
     k, a = r.design.kpis, r.asis.kpis
     vs = k.get("vs_asis", {})
@@ -117,7 +120,8 @@ def console_report(r: StudyResult) -> str:
     def kpi(label: str, key: str, change: str | None = None, digits: int = 0) -> None:
         ch = vs.get(change) if change else None
         lines.append(
-            f"  {label:<34}{_fmt(k[key], digits):>14}{_fmt(a[key], digits):>14}{(_fmt(ch, 1) + ' %') if ch is not None else '':>10}"
+            f"  {label:<34}{_fmt(k[key], digits):>14}{_fmt(a[key], digits):>14}"
+            f"{(_fmt(ch, 1) + ' %') if ch is not None else '':>10}"
         )
 
     kpi("annualised cost €/y", "annualised_cost_eur_per_y", "annualised_cost_pct")
@@ -154,7 +158,19 @@ def console_report(r: StudyResult) -> str:
         lines.append(f"  note: {note}")
     if is_multi_energy(r.design.built):
         lines.append(thermal_console(thermal_kpis(r)))
+    from design.cashflow import console_lines
+
+    lines += console_lines(cash_flows(r))
     return "\n".join(lines)
+
+
+def cash_flows(r: StudyResult) -> list[Any]:
+    """The cash-flow variants of a study, computed once and kept on the result."""
+    from design.cashflow import cash_flow_variants
+
+    if getattr(r, "_cash_flows", None) is None:
+        r._cash_flows = cash_flow_variants(r)  # type: ignore[attr-defined]
+    return r._cash_flows  # type: ignore[attr-defined]
 
 
 def write_outputs(r: StudyResult, out: Path) -> list[Path]:
@@ -176,6 +192,7 @@ def write_outputs(r: StudyResult, out: Path) -> list[Path]:
         },
         "notes": r.notes,
         "verification": getattr(r, "verification", None),
+        "cash_flows": cashflow_summary(cash_flows(r)),
     }
     p = out / "results.json"
     p.write_text(json.dumps(payload, indent=2, default=float))
@@ -197,6 +214,11 @@ def write_outputs(r: StudyResult, out: Path) -> list[Path]:
         p = ddir / f"{period}.csv"
         wide.round(4).to_csv(p)
         written.append(p)
+    variants = cash_flows(r)
+    p = out / "cashflow.csv"
+    cashflow_csv(variants).to_csv(p, index=False)
+    written.append(p)
+    written.append(plot_cashflow(variants, out, r.scenario.name))
     written += plot_sizes(r, out)
     written += plot_balances(r, fl, out)
     from design.report_thermal import write_thermal_outputs  # multi-energy hubs (chapter 6)

@@ -193,7 +193,15 @@ class BoilerSpec(_CatalogueEntry):
 
 
 CatalogueEntry = Annotated[
-    PvTypeSpec | BatterySpec | ChargerSpec | ChpSpec | HeatPumpSpec | AbsorptionChillerSpec | ThermalStorageSpec | SolarThermalSpec | BoilerSpec,
+    PvTypeSpec
+    | BatterySpec
+    | ChargerSpec
+    | ChpSpec
+    | HeatPumpSpec
+    | AbsorptionChillerSpec
+    | ThermalStorageSpec
+    | SolarThermalSpec
+    | BoilerSpec,
     Field(discriminator="kind"),
 ]
 
@@ -424,6 +432,12 @@ class Prices(_Strict):
     incentive_eur_per_mwh: float = Field(
         0.0, ge=0, description="on virtual-community shared energy"
     )
+    valorisation_eur_per_mwh: float = Field(
+        0.0,
+        ge=0,
+        description="the part of incentive_eur_per_mwh that is the ARERA valorisation (paid "
+        "while the CER exists; the rest is TIP, paid 20 years)",
+    )
     gas_eur_per_kwh: float = Field(
         0.0, ge=0, description="natural gas, all-in, per kWh of fuel (LHV)"
     )
@@ -434,6 +448,8 @@ class Prices(_Strict):
             raise ValueError("give exactly one of purchase_bands or purchase_column")
         if (self.sale_eur_per_kwh is None) == (self.sale_column is None):
             raise ValueError("give exactly one of sale_eur_per_kwh or sale_column")
+        if self.valorisation_eur_per_mwh > self.incentive_eur_per_mwh:
+            raise ValueError("valorisation_eur_per_mwh is part of incentive_eur_per_mwh")
         return self
 
 
@@ -442,8 +458,61 @@ class Emissions(_Strict):
     gas_t_per_mwh: float = Field(0.205, ge=0)
 
 
+class GrantOption(_Strict):
+    """PNRR capital grant for CER plants (DM 414/2023 as amended by DM 127/2025): up to 40 % of
+    the eligible cost of new renewable plants in towns up to 50,000 inhabitants; the TIP is then
+    reduced by F = 0.5 × grant / 40 %."""
+
+    pct: float = Field(40.0, gt=0, le=40, description="grant, % of the eligible cost")
+    town_population: int | None = Field(
+        None, ge=0, description="inhabitants of the town (eligible up to 50,000)"
+    )
+
+
+class AllocationPotSpec(_Strict):
+    """One pot of the statute's allocation of the incentive (as the accounting's statute)."""
+
+    share_pct: float = Field(100.0, gt=0, le=100)
+    method: Literal["by_withdrawn", "by_injected", "fixed", "weights"] = "by_withdrawn"
+    quotas: dict[str, float] | None = Field(
+        None, description="fixed: hub id → % (sum 100); weights: hub id → weight"
+    )
+
+
 class Finance(_Strict):
-    interest_rate: float = Field(0.05, ge=0, le=1)
+    """Discounting and the 20-year cash flows (design/cashflow.py)."""
+
+    interest_rate: float = Field(0.05, ge=0, le=1, description="also the NPV discount rate")
+    horizon_y: int = Field(20, ge=1, le=60, description="cash-flow horizon, years")
+    energy_escalation_per_y: float = Field(
+        0.0, ge=-0.5, le=0.5, description="yearly change of purchase, sale and gas prices"
+    )
+    om_escalation_per_y: float = Field(0.0, ge=-0.5, le=0.5)
+    pv_degradation_per_y: float = Field(0.005, ge=0, lt=0.1)
+    tip_years: int = Field(20, ge=0, le=60, description="TIP paid from entry into service")
+    salvage: Literal["linear", "none"] = Field(
+        "linear", description="residual value of equipment at the end of the horizon"
+    )
+    gse_fee_eur_per_pod_y: float = Field(
+        4.0, ge=0, description="GSE yearly fee per connection point (proposal, check GSE)"
+    )
+    gse_fee_pct_of_incentive: float = Field(
+        1.0, ge=0, le=100, description="GSE fee as % of the incentive (proposal, check GSE)"
+    )
+    allocation: list[AllocationPotSpec] = Field(
+        default_factory=lambda: [AllocationPotSpec()],
+        description="the statute: how the incentive is split among the hubs (members)",
+    )
+    grant: GrantOption | None = Field(
+        None, description="compare 'TIP only' with 'PNRR grant + TIP reduced by F'"
+    )
+
+    @model_validator(mode="after")
+    def _pots(self) -> Finance:
+        total = sum(p.share_pct for p in self.allocation)
+        if abs(total - 100.0) > 1e-9:
+            raise ValueError(f"allocation share_pct must sum to 100, got {total:g}")
+        return self
 
 
 class Objective(_Strict):

@@ -75,6 +75,12 @@ class BuildContext:
     limits: dict[tuple[str, str], float] = field(
         default_factory=dict
     )  # e.g. ("roof_m2", hub) -> m2
+    # attribution for per-member cash flows (design/cashflow.py): the technology being built
+    current_tech: tuple[str, str] | None = None  # (tech name, hub)
+    tech_costs: dict[tuple[str, str], list[Any]] = field(
+        default_factory=lambda: defaultdict(list)
+    )  # (tech name, category) -> cost terms
+    size_meta: dict[str, dict[str, Any]] = field(default_factory=dict)  # per size: tech, lifetime
 
     # ---- time
     @property
@@ -144,6 +150,15 @@ class BuildContext:
             crf = capital_recovery_factor(self.interest_rate, lifetime_y)
             self.costs["capex"].append(crf * capex_total)
             self.costs["om"].append(om_fraction_per_y * capex_total)
+            tech = self.current_tech or (block.local_name, "")
+            self.tech_costs[(tech[0], "capex")].append(crf * capex_total)
+            self.tech_costs[(tech[0], "om")].append(om_fraction_per_y * capex_total)
+            self.size_meta[full] = {
+                "tech": tech[0],
+                "hub": tech[1],
+                "lifetime_y": lifetime_y,
+                "om_fraction_per_y": om_fraction_per_y,
+            }
         return handle
 
     # ---- registries
@@ -155,6 +170,8 @@ class BuildContext:
         if category not in COST_CATEGORIES:
             raise ValueError(f"unknown cost category {category}")
         self.costs[category].append(expr)
+        if self.current_tech is not None:
+            self.tech_costs[(self.current_tech[0], category)].append(expr)
 
     def add_co2(self, expr: Any) -> None:
         self.co2_t.append(expr)

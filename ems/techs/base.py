@@ -34,9 +34,11 @@ class Technology(ABC):
         blk = pyo.Block()
         ctx.model.add_component(self.block_name, blk)
         self.block = blk
+        ctx.current_tech = (self.name, self.hub)
         self.declare_sizes(ctx, blk)
         self.add_operation(ctx, blk)
         self.add_costs(ctx, blk)
+        ctx.current_tech = None
 
     @property
     def block_name(self) -> str:
