@@ -1,4 +1,6 @@
-"""Generate the Grafana dashboards (JSON) of cer-ems. Run: ``python deploy/grafana/build_dashboards.py``.
+"""Generate the Grafana dashboards (JSON) of cer-ems.
+
+Run: ``python deploy/grafana/build_dashboards.py``.
 
 All queries are raw InfluxQL against the datasource uid ``cer-ems-influx``, so the dashboards work on
 InfluxDB 1.x and on 2.x/3.x through the v1 compatibility API. Template variables: ``community``
@@ -100,41 +102,64 @@ COMMUNITY = variable(
 HUB = variable("hub", f'SHOW TAG VALUES FROM "telemetry" WITH KEY = "hub" WHERE {C}', "Hub")
 
 
+def kind_is(*kinds: str) -> str:
+    """``"kind" = 'pv'``, or the parenthesised OR of several kinds."""
+    terms = [f"\"kind\" = '{k}'" for k in kinds]
+    return terms[0] if len(terms) == 1 else "(" + " OR ".join(terms) + ")"
+
+
+def series(
+    expr: str,
+    source: str,
+    where: str = "",
+    *,
+    by: tuple[str, ...] = (),
+    every: str = "$__interval",
+    fill: str | None = "none",
+) -> str:
+    """``SELECT expr FROM source WHERE where AND $timeFilter GROUP BY time(every), by… fill(…)``.
+
+    ``source`` is a measurement name, or a parenthesised subquery; ``fill=None`` leaves fill out.
+    """
+    src = source if source.startswith("(") else f'"{source}"'
+    cond = f"{where} AND $timeFilter" if where else "$timeFilter"
+    group = ", ".join([f"time({every})", *(f'"{tag}"' for tag in by)])
+    tail = f" fill({fill})" if fill is not None else ""
+    return f"SELECT {expr} FROM {src} WHERE {cond} GROUP BY {group}{tail}"
+
+
+def total(expr: str, measurement: str, where: str) -> str:
+    """One value over the dashboard's range (stat panels, subqueries)."""
+    return f'SELECT {expr} FROM "{measurement}" WHERE {where} AND $timeFilter'
+
+
 def community_overview() -> dict:
-    t = "$timeFilter GROUP BY time($__interval)"
+    meter = f"{C} AND {kind_is('meter')}"
+    pv_per_device = series(
+        'mean("p_kw") AS "p"',
+        "telemetry",
+        f"{C} AND {kind_is('pv')}",
+        by=("hub", "device"),
+        fill=None,
+    )
     panels = [
         panel(
             "Grid import per hub",
-            [
-                (
-                    f'SELECT mean("import_p_kw") FROM "telemetry" WHERE {C} AND "kind" = \'meter\' AND {t}, "hub" fill(none)',
-                    "$tag_hub",
-                )
-            ],
+            [(series('mean("import_p_kw")', "telemetry", meter, by=("hub",)), "$tag_hub")],
             "kwatt",
             0,
             0,
         ),
         panel(
             "Grid export per hub",
-            [
-                (
-                    f'SELECT mean("export_p_kw") FROM "telemetry" WHERE {C} AND "kind" = \'meter\' AND {t}, "hub" fill(none)',
-                    "$tag_hub",
-                )
-            ],
+            [(series('mean("export_p_kw")', "telemetry", meter, by=("hub",)), "$tag_hub")],
             "kwatt",
             12,
             0,
         ),
         panel(
             "PV production per hub",
-            [
-                (
-                    f'SELECT sum("p") FROM (SELECT mean("p_kw") AS "p" FROM "telemetry" WHERE {C} AND "kind" = \'pv\' AND {t}, "hub", "device") WHERE $timeFilter GROUP BY time($__interval), "hub" fill(none)',
-                    "$tag_hub",
-                )
-            ],
+            [(series('sum("p")', f"({pv_per_device})", by=("hub",)), "$tag_hub")],
             "kwatt",
             0,
             8,
@@ -143,11 +168,11 @@ def community_overview() -> dict:
             "Load per hub (measured and forecast)",
             [
                 (
-                    f'SELECT mean("load_p_kw") FROM "telemetry" WHERE {C} AND "kind" = \'meter\' AND {t}, "hub" fill(none)',
+                    series('mean("load_p_kw")', "telemetry", meter, by=("hub",)),
                     "$tag_hub measured",
                 ),
                 (
-                    f'SELECT mean("p_kw") FROM "forecast" WHERE {C} AND "kind" = \'load\' AND {t}, "hub" fill(none)',
+                    series('mean("p_kw")', "forecast", f"{C} AND {kind_is('load')}", by=("hub",)),
                     "$tag_hub forecast",
                 ),
             ],
@@ -158,18 +183,12 @@ def community_overview() -> dict:
         panel(
             "Shared energy (hourly)",
             [
-                (
-                    f'SELECT sum("e_shared_kwh") FROM "shared_energy" WHERE {C} AND $timeFilter GROUP BY time(1h) fill(none)',
-                    "shared",
-                ),
-                (
-                    f'SELECT sum("e_injected_kwh") FROM "shared_energy" WHERE {C} AND $timeFilter GROUP BY time(1h) fill(none)',
-                    "injected",
-                ),
-                (
-                    f'SELECT sum("e_withdrawn_kwh") FROM "shared_energy" WHERE {C} AND $timeFilter GROUP BY time(1h) fill(none)',
-                    "withdrawn",
-                ),
+                (series(f'sum("{field}")', "shared_energy", C, every="1h"), alias)
+                for field, alias in (
+                    ("e_shared_kwh", "shared"),
+                    ("e_injected_kwh", "injected"),
+                    ("e_withdrawn_kwh", "withdrawn"),
+                )
             ],
             "kwatth",
             0,
@@ -178,18 +197,12 @@ def community_overview() -> dict:
         panel(
             "Incentive, valorisation, sale (daily)",
             [
-                (
-                    f'SELECT sum("tip_eur") FROM "incentive" WHERE {C} AND $timeFilter GROUP BY time(1d) fill(none)',
-                    "TIP",
-                ),
-                (
-                    f'SELECT sum("valorisation_eur") FROM "incentive" WHERE {C} AND $timeFilter GROUP BY time(1d) fill(none)',
-                    "valorisation",
-                ),
-                (
-                    f'SELECT sum("sale_eur") FROM "incentive" WHERE {C} AND $timeFilter GROUP BY time(1d) fill(none)',
-                    "sale",
-                ),
+                (series(f'sum("{field}")', "incentive", C, every="1d"), alias)
+                for field, alias in (
+                    ("tip_eur", "TIP"),
+                    ("valorisation_eur", "valorisation"),
+                    ("sale_eur", "sale"),
+                )
             ],
             "currencyEUR",
             12,
@@ -197,7 +210,7 @@ def community_overview() -> dict:
         ),
         panel(
             "Incentive in range",
-            [(f'SELECT sum("tip_eur") FROM "incentive" WHERE {C} AND $timeFilter', "TIP €")],
+            [(total('sum("tip_eur")', "incentive", C), "TIP €")],
             "currencyEUR",
             0,
             24,
@@ -207,7 +220,7 @@ def community_overview() -> dict:
         ),
         panel(
             "Shared energy in range",
-            [(f'SELECT sum("e_shared_kwh") FROM "shared_energy" WHERE {C} AND $timeFilter', "kWh")],
+            [(total('sum("e_shared_kwh")', "shared_energy", C), "kWh")],
             "kwatth",
             6,
             24,
@@ -222,20 +235,29 @@ def community_overview() -> dict:
 
 
 def hub_detail() -> dict:
-    t = "$timeFilter GROUP BY time($__interval)"
     w = f"{C} AND {H}"
+
+    def measured(
+        field: str, *kinds: str, agg: str = "mean", by: tuple[str, ...] = ("device",)
+    ) -> str:
+        return series(f'{agg}("{field}")', "telemetry", f"{w} AND {kind_is(*kinds)}", by=by)
+
+    def setpoint(field: str, *kinds: str, by: tuple[str, ...] = ("device",)) -> str:
+        where = f"{w} AND {kind_is(*kinds)}"
+        return series(f'last("{field}")', "setpoint", where, by=by, fill="previous")
+
+    plugged = total(
+        '"p_kw" * 0 + 1 AS "plugged_i"',
+        "telemetry",
+        f'{w} AND {kind_is("ev_charger")} AND "plugged" = true',
+    )
+    thermal = ("chp", "heat_pump")
     panels = [
         panel(
             "Battery power: setpoint vs measured",
             [
-                (
-                    f'SELECT mean("p_kw") FROM "telemetry" WHERE {w} AND "kind" = \'battery\' AND {t}, "device" fill(none)',
-                    "$tag_device measured",
-                ),
-                (
-                    f'SELECT last("p_kw") FROM "setpoint" WHERE {w} AND "kind" = \'battery\' AND {t}, "device" fill(previous)',
-                    "$tag_device setpoint",
-                ),
+                (measured("p_kw", "battery"), "$tag_device measured"),
+                (setpoint("p_kw", "battery"), "$tag_device setpoint"),
             ],
             "kwatt",
             0,
@@ -244,12 +266,11 @@ def hub_detail() -> dict:
         panel(
             "Battery state of charge",
             [
+                (measured("soc_pct", "battery"), "$tag_device"),
                 (
-                    f'SELECT mean("soc_pct") FROM "telemetry" WHERE {w} AND "kind" = \'battery\' AND {t}, "device" fill(none)',
-                    "$tag_device",
-                ),
-                (
-                    f'SELECT mean("soc_pct") FROM "plan" WHERE {w} AND "kind" = \'battery\' AND {t}, "device" fill(none)',
+                    series(
+                        'mean("soc_pct")', "plan", f"{w} AND {kind_is('battery')}", by=("device",)
+                    ),
                     "$tag_device plan",
                 ),
             ],
@@ -260,18 +281,9 @@ def hub_detail() -> dict:
         panel(
             "EV charging: power, setpoint, vehicle SoC",
             [
-                (
-                    f'SELECT mean("p_kw") FROM "telemetry" WHERE {w} AND "kind" = \'ev_charger\' AND {t}, "device" fill(none)',
-                    "$tag_device kW",
-                ),
-                (
-                    f'SELECT last("p_kw") FROM "setpoint" WHERE {w} AND "kind" = \'ev_charger\' AND {t}, "device" fill(previous)',
-                    "$tag_device setpoint kW",
-                ),
-                (
-                    f'SELECT mean("vehicle_soc_pct") FROM "telemetry" WHERE {w} AND "kind" = \'ev_charger\' AND {t}, "device" fill(none)',
-                    "$tag_device SoC %",
-                ),
+                (measured("p_kw", "ev_charger"), "$tag_device kW"),
+                (setpoint("p_kw", "ev_charger"), "$tag_device setpoint kW"),
+                (measured("vehicle_soc_pct", "ev_charger"), "$tag_device SoC %"),
             ],
             "kwatt",
             0,
@@ -279,12 +291,7 @@ def hub_detail() -> dict:
         ),
         panel(
             "EV sessions (plugged)",
-            [
-                (
-                    f'SELECT max("plugged_i") FROM (SELECT "p_kw" * 0 + 1 AS "plugged_i" FROM "telemetry" WHERE {w} AND "kind" = \'ev_charger\' AND "plugged" = true AND $timeFilter) WHERE $timeFilter GROUP BY time($__interval), "device" fill(0)',
-                    "$tag_device",
-                ),
-            ],
+            [(series('max("plugged_i")', f"({plugged})", by=("device",), fill="0"), "$tag_device")],
             "none",
             12,
             8,
@@ -293,18 +300,9 @@ def hub_detail() -> dict:
         panel(
             "AI cluster: power vs cap",
             [
-                (
-                    f'SELECT mean("p_kw") FROM "telemetry" WHERE {w} AND "kind" = \'ai_cluster\' AND {t}, "device" fill(none)',
-                    "$tag_device power",
-                ),
-                (
-                    f'SELECT last("p_cap_kw") FROM "setpoint" WHERE {w} AND "kind" = \'ai_cluster\' AND {t}, "device" fill(previous)',
-                    "$tag_device cap",
-                ),
-                (
-                    f'SELECT mean("queued_e_kwh") FROM "telemetry" WHERE {w} AND "kind" = \'ai_cluster\' AND {t}, "device" fill(none)',
-                    "$tag_device queued kWh",
-                ),
+                (measured("p_kw", "ai_cluster"), "$tag_device power"),
+                (setpoint("p_cap_kw", "ai_cluster"), "$tag_device cap"),
+                (measured("queued_e_kwh", "ai_cluster"), "$tag_device queued kWh"),
             ],
             "kwatt",
             0,
@@ -313,14 +311,8 @@ def hub_detail() -> dict:
         panel(
             "CHP and heat pump: setpoint vs measured",
             [
-                (
-                    f'SELECT mean("p_kw") FROM "telemetry" WHERE {w} AND ("kind" = \'chp\' OR "kind" = \'heat_pump\') AND {t}, "kind", "device" fill(none)',
-                    "$tag_device measured",
-                ),
-                (
-                    f'SELECT last("p_kw") FROM "setpoint" WHERE {w} AND ("kind" = \'chp\' OR "kind" = \'heat_pump\') AND {t}, "kind", "device" fill(previous)',
-                    "$tag_device setpoint",
-                ),
+                (measured("p_kw", *thermal, by=("kind", "device")), "$tag_device measured"),
+                (setpoint("p_kw", *thermal, by=("kind", "device")), "$tag_device setpoint"),
             ],
             "kwatt",
             12,
@@ -329,18 +321,9 @@ def hub_detail() -> dict:
         panel(
             "Grid exchange",
             [
-                (
-                    f'SELECT mean("import_p_kw") FROM "telemetry" WHERE {w} AND "kind" = \'meter\' AND {t} fill(none)',
-                    "import",
-                ),
-                (
-                    f'SELECT mean("export_p_kw") FROM "telemetry" WHERE {w} AND "kind" = \'meter\' AND {t} fill(none)',
-                    "export",
-                ),
-                (
-                    f'SELECT mean("p_kw") FROM "telemetry" WHERE {w} AND "kind" = \'pv\' AND {t} fill(none)',
-                    "PV",
-                ),
+                (measured("import_p_kw", "meter", by=()), "import"),
+                (measured("export_p_kw", "meter", by=()), "export"),
+                (measured("p_kw", "pv", by=()), "PV"),
             ],
             "kwatt",
             0,
@@ -352,37 +335,31 @@ def hub_detail() -> dict:
 
 
 def ems_health() -> dict:
-    t = "$timeFilter GROUP BY time($__interval)"
     panels = [
         panel(
             "Solve time",
-            [
-                (
-                    f'SELECT max("solve_time_s") FROM "solver" WHERE {C} AND {t} fill(none)',
-                    "solve time",
-                )
-            ],
+            [(series('max("solve_time_s")', "solver", C), "solve time")],
             "s",
             0,
             0,
         ),
         panel(
             "MIP gap",
-            [(f'SELECT max("gap_pct") FROM "solver" WHERE {C} AND {t} fill(none)', "gap")],
+            [(series('max("gap_pct")', "solver", C), "gap")],
             "percent",
             12,
             0,
         ),
         panel(
             "Fallbacks (rule-based control used)",
-            [(f'SELECT sum("fallback") FROM "solver" WHERE {C} AND {t} fill(0)', "fallbacks")],
+            [(series('sum("fallback")', "solver", C, fill="0"), "fallbacks")],
             "none",
             0,
             8,
         ),
         panel(
             "Last solver status",
-            [(f'SELECT last("status") FROM "solver" WHERE {C} AND $timeFilter', "status")],
+            [(total('last("status")', "solver", C), "status")],
             "none",
             12,
             8,
@@ -392,7 +369,7 @@ def ems_health() -> dict:
         ),
         panel(
             "Fallbacks in range",
-            [(f'SELECT sum("fallback") FROM "solver" WHERE {C} AND $timeFilter', "fallbacks")],
+            [(total('sum("fallback")', "solver", C), "fallbacks")],
             "none",
             18,
             8,
@@ -402,45 +379,28 @@ def ems_health() -> dict:
         ),
         panel(
             "Rejected payloads (per interval)",
-            [
-                (
-                    f'SELECT non_negative_difference(last("rejected")) FROM "ingest" WHERE {C} AND {t} fill(none)',
-                    "rejected",
-                ),
-            ],
+            [(series('non_negative_difference(last("rejected"))', "ingest", C), "rejected")],
             "none",
             0,
             16,
         ),
         panel(
             "Rejected payloads by reason (counters since start)",
-            [
-                (f'SELECT last(/^rejected_/) FROM "ingest" WHERE {C} AND {t} fill(none)', "$col"),
-            ],
+            [(series("last(/^rejected_/)", "ingest", C), "$col")],
             "none",
             12,
             16,
         ),
         panel(
             "Accepted telemetry rate",
-            [
-                (
-                    f'SELECT non_negative_derivative(last("accepted"), 1s) FROM "ingest" WHERE {C} AND {t} fill(none)',
-                    "msg/s",
-                ),
-            ],
+            [(series('non_negative_derivative(last("accepted"), 1s)', "ingest", C), "msg/s")],
             "none",
             0,
             24,
         ),
         panel(
             "InfluxDB disk buffer",
-            [
-                (
-                    f'SELECT last("store_points_buffered_disk") FROM "ingest" WHERE {C} AND {t} fill(none)',
-                    "points on disk",
-                ),
-            ],
+            [(series('last("store_points_buffered_disk")', "ingest", C), "points on disk")],
             "none",
             12,
             24,
