@@ -8,8 +8,8 @@ simulated plant, which executes the setpoints between steps (not timed).
     python bench/control_step.py                         # case-study site, 96 steps, 48 h × 15 min
     python bench/control_step.py --hubs 20               # generated 20-hub community
     python bench/control_step.py --steps 1000 --mem      # memory after 10 vs after N steps
-    python bench/control_step.py --site adapters/sim/opera_pia_physical_site.yaml --steps 48 --start "2025-01-13 00:00"
-                                                         # any SITE.yaml with its own step, horizon and solver
+    python bench/control_step.py --site adapters/sim/opera_pia_physical_site.yaml \
+        --steps 48 --start "2025-01-13 00:00"   # any SITE.yaml with its own step, horizon, solver
 
 Prints p50/p95/max latency, solve share, modes and RSS.
 """
@@ -30,6 +30,8 @@ import pandas as pd
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+# run as a file (python bench/<name>.py): the checkout goes first on sys.path, so the
+# imports below (noqa: E402) load this tree's code, not an installed copy.
 sys.path.insert(0, str(ROOT))
 
 from adapters.sim.plant import Exogenous, PlantSim  # noqa: E402
@@ -153,8 +155,9 @@ def main() -> None:
     build_s = time.perf_counter() - t0
     ctl = service.controller
     print(
-        f"{len(setup.hubs)} hubs, horizon {site.horizon_h:g} h × {site.step_min} min ({ctl.n_steps} steps); model built once in "
-        f"{build_s:.2f} s; {ctl.component_count()} components; exports closed at {len(ctl.closed_exports)} hubs"
+        f"{len(setup.hubs)} hubs, horizon {site.horizon_h:g} h × {site.step_min} min "
+        f"({ctl.n_steps} steps); model built once in {build_s:.2f} s; "
+        f"{ctl.component_count()} components; exports closed at {len(ctl.closed_exports)} hubs"
     )
     start = pd.Timestamp(args.start, tz="Europe/Rome").tz_convert("UTC")
     days = args.steps * dt / 24
@@ -239,7 +242,8 @@ def main() -> None:
         gc.collect()
         end = rss_mb()
         print(
-            f"RSS after 10 steps {mem10:.0f} MB, after {len(lat)} steps {end:.0f} MB ({100 * (end / mem10 - 1):+.1f} %)"
+            f"RSS after 10 steps {mem10:.0f} MB, after {len(lat)} steps {end:.0f} MB "
+            f"({100 * (end / mem10 - 1):+.1f} %)"
         )
     if runtime is not None:
         runtime.stop()

@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# run as a file (python bench/<name>.py): the checkout goes first on sys.path, so the
+# imports below (noqa: E402) load this tree's code, not an installed copy.
 sys.path.insert(0, str(ROOT))
 
 from design.data import prepare  # noqa: E402
@@ -155,7 +157,8 @@ def gap_by_day(s, cat, study, built, obj, peaks, verification) -> list[dict]:  #
             }
         )
         print(
-            f"{p}: LP {rec.objective:,.0f}, MILP {day['objective']:,.0f}, relaxation gap {day['objective'] - rec.objective:,.0f} €/y"
+            f"{p}: LP {rec.objective:,.0f}, MILP {day['objective']:,.0f}, "
+            f"relaxation gap {day['objective'] - rec.objective:,.0f} €/y"
         )
     print(
         f"relaxation gap at the chosen sizes, all days: {sum(r['gap_eur'] for r in rows):,.0f} €/y"

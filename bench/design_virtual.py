@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# run as a file (python bench/<name>.py): the checkout goes first on sys.path, so the
+# imports below (noqa: E402) load this tree's code, not an installed copy.
 sys.path.insert(0, str(ROOT))
 
 from design.study import run_study  # noqa: E402
@@ -27,7 +29,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     print(
-        "| scenario | binaries | integers | continuous | constraints | wall s (median) | solve s (median) | gap % | objective € |"
+        "| scenario | binaries | integers | continuous | constraints "
+        "| wall s (median) | solve s (median) | gap % | objective € |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for scenario in args.scenarios:
@@ -43,7 +46,8 @@ def main() -> None:
         s = rec.size
         print(
             f"| {scenario.stem} | {s.binaries:,} | {s.integers:,} | {s.continuous:,} | {s.constraints:,} | "
-            f"{statistics.median(walls):.1f} | {statistics.median(solves):.1f} | {100 * (rec.gap or 0):.3f} | {rec.objective:,.0f} |"
+            f"{statistics.median(walls):.1f} | {statistics.median(solves):.1f} | "
+            f"{100 * (rec.gap or 0):.3f} | {rec.objective:,.0f} |"
         )
 
 

@@ -27,13 +27,15 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+# run as a file (python bench/<name>.py): the checkout goes first on sys.path, so the
+# imports below (noqa: E402) load this tree's code, not an installed copy.
 sys.path.insert(0, str(REPO))
 
-from adapters.influx import InfluxSettings, InfluxStore
-from adapters.influx.influxql import InfluxQLClient
-from adapters.mqtt import MqttClient, MqttSettings, TelemetryIngest
-from adapters.sqlite_store import SQLiteStore
-from tests.integration import servers
+from adapters.influx import InfluxSettings, InfluxStore  # noqa: E402
+from adapters.influx.influxql import InfluxQLClient  # noqa: E402
+from adapters.mqtt import MqttClient, MqttSettings, TelemetryIngest  # noqa: E402
+from adapters.sqlite_store import SQLiteStore  # noqa: E402
+from tests.integration import servers  # noqa: E402
 
 DEVICES = [  # (hub, kind, device): 8 topics, one mosquitto_pub each
     ("hub1", "pv", "pv1"),
