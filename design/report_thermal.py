@@ -15,6 +15,7 @@ are attributed pro rata each step: flow i→j = given_i × taken_j / Σ taken.
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -117,8 +118,17 @@ def is_multi_energy(built: BuiltModel) -> bool:
 def _annual(built: BuiltModel) -> pd.Series:
     g = built.ctx.grid
     fl = res.flows(built)
-    fl["mwh"] = [kw * g.annual_factor(p) / 1000.0 for kw, p in zip(fl["kw"], fl["period"], strict=False)]
+    fl["mwh"] = [
+        kw * g.annual_factor(p) / 1000.0 for kw, p in zip(fl["kw"], fl["period"], strict=False)
+    ]
     return fl.groupby(["hub", "carrier", "label"])["mwh"].sum()
+
+
+def _sum_terms(sub: pd.Series, carrier: str, pred: Any, sign: float = 1.0) -> float:
+    """Annual MWh of the hub's ``carrier`` terms whose label satisfies ``pred``, times ``sign``."""
+    if carrier not in sub.index.get_level_values(0):
+        return 0.0
+    return float(sum(sign * v for k, v in sub.loc[carrier].items() if pred(str(k))))
 
 
 def hub_energy(built: BuiltModel) -> dict[str, dict[str, float]]:
@@ -128,11 +138,7 @@ def hub_energy(built: BuiltModel) -> dict[str, dict[str, float]]:
     for hub in sorted({h for h, _, _ in a.index if h != "community"}):
         sub = a.loc[hub]
 
-        def get(carrier: str, pred: Any, sign: float = 1.0) -> float:
-            if carrier not in sub.index.get_level_values(0):
-                return 0.0
-            return float(sum(sign * v for k, v in sub.loc[carrier].items() if pred(str(k))))
-
+        get = partial(_sum_terms, sub)  # bound per hub
         chp_heat = sum(
             float(v)
             for (c, k), v in sub.items()
@@ -345,16 +351,19 @@ def thermal_console(k: dict[str, Any]) -> str:
         for i in cols:
             lines.append(f"  {i:<8}" + "".join(f"{_f(mat[i][j], 1):>10}" for j in cols))
     lines.append(
-        "Per hub vs AS-IS (Tables 6–7): investment k€, opex k€/y (AS-IS), change %, CO2 t/y (AS-IS), change %:"
+        "Per hub vs AS-IS (Tables 6–7): investment k€, opex k€/y (AS-IS), change %, "
+        "CO2 t/y (AS-IS), change %:"
     )
     for hub, v in list(k["per_hub"].items()) + [("total", k["community"])]:
         lines.append(
-            f"  {hub:<10}{_f(v['investment_eur'] / 1e3):>8}{_f(v['opex_eur_per_y'] / 1e3):>8} ({_f(v['opex_asis_eur_per_y'] / 1e3)})"
-            f"{_f(v['opex_change_pct'], 1):>8} %{_f(v['co2_t_per_y']):>8} ({_f(v['co2_asis_t_per_y'])}){_f(v['co2_change_pct'], 1):>8} %"
+            f"  {hub:<10}{_f(v['investment_eur'] / 1e3):>8}{_f(v['opex_eur_per_y'] / 1e3):>8}"
+            f" ({_f(v['opex_asis_eur_per_y'] / 1e3)}){_f(v['opex_change_pct'], 1):>8} %"
+            f"{_f(v['co2_t_per_y']):>8} ({_f(v['co2_asis_t_per_y'])}){_f(v['co2_change_pct'], 1):>8} %"
         )
     if k["community"].get("simple_payback_y") is not None:
         lines.append(
-            f"  simple payback (investment / opex saving): {k['community']['simple_payback_y']:.1f} years"
+            "  simple payback (investment / opex saving): "
+            f"{k['community']['simple_payback_y']:.1f} years"
         )
     return "\n".join(lines)
 
@@ -363,8 +372,9 @@ def verification_console(v: dict[str, Any] | None) -> str:
     if not v:
         return ""
     return (
-        f"  verification (sizes fixed, full integrality, day by day): {v['verified_objective']:,.0f} vs sizing pass "
-        f"{v['sizing_objective']:,.0f} ({v['difference_pct']:+.3f} %); proven gap {v['proven_gap_pct']:.3f} % "
+        "  verification (sizes fixed, full integrality, day by day): "
+        f"{v['verified_objective']:,.0f} vs sizing pass {v['sizing_objective']:,.0f} "
+        f"({v['difference_pct']:+.3f} %); proven gap {v['proven_gap_pct']:.3f} % "
         f"(bound {v['sizing_bound']:,.0f}); {v['time_s']:.1f} s, total {v['total_time_s']:.1f} s"
     )
 
