@@ -82,7 +82,7 @@ def test_asis_cost_and_co2_equal_hand_computation(scenario_factory):
     )
     r = run_study(path)
     dt = 6.0
-    imports = [l - 4 * y for l, y in zip(load, yld, strict=False)]
+    imports = [p_kw - 4 * y for p_kw, y in zip(load, yld, strict=True)]
     cost = sum(b * i * dt for b, i in zip(buy, imports, strict=False)) * DAYS
     co2 = sum(imports) * dt * DAYS * 0.25 / 1000
     assert r.asis.costs["total"] == pytest.approx(cost, rel=1e-9)
@@ -170,7 +170,7 @@ def test_shared_energy_is_the_hourly_minimum(scenario_factory):
     r = run_study(path)
     shared = res.series(r.design.built, "community", "shared_kw")
     export = [40 * y for y in yld]
-    expect = [min(e, l) for e, l in zip(export, load_b, strict=False)]
+    expect = [min(e, p_kw) for e, p_kw in zip(export, load_b, strict=True)]
     assert list(shared.values) == pytest.approx(expect, abs=1e-6)
     assert r.design.kpis["shared_energy_mwh_per_y"] == pytest.approx(sum(expect) * 6 * DAYS / 1000)
     assert r.design.costs["revenue_incentive"] == pytest.approx(sum(expect) * 6 * DAYS * 0.110)

@@ -52,7 +52,8 @@ def mosquitto_pub(
     client_id: str | None = None,
     extra: list[str] | None = None,
 ) -> None:
-    """Publish with Mosquitto's own client: one payload (``-s``, raw bytes) or one message per line (``-l``)."""
+    """Publish with Mosquitto's own client: one payload (``-s``, raw bytes) or one message per line
+    (``-l``)."""
     argv = ["mosquitto_pub", "-h", host, "-p", str(port), "-q", str(qos), "-t", topic]
     if client_id:
         argv += ["-i", client_id]

@@ -162,7 +162,8 @@ def test_more_jobs_than_slots_merge_conservatively_and_lost_jobs_expire() -> Non
         jobs[2].e_kwh == 12.0 + 13.0 and jobs[2].deadline_step == 12
     )  # due at the earlier deadline (11:00)
     assert st.expire_jobs(pd.Timestamp("2025-06-18 09:30", tz="UTC")) == [
-        "AI job hub1/ai_cluster/gpu1/j0 dropped: deadline 2025-06-16T09:00:00Z passed 48 h ago with no done/cancelled announcement"
+        "AI job hub1/ai_cluster/gpu1/j0 dropped: deadline 2025-06-16T09:00:00Z passed 48 h ago "
+        "with no done/cancelled announcement"
     ]
     assert [j.job_id for j in st.ai_jobs(KEY, START, 0.25, 32)] == ["j1", "j2", "j3"]
 

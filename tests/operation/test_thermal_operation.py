@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -398,6 +399,11 @@ ROOT = Path(__file__).resolve().parents[2]
 PHYSICAL_SITE = ROOT / "adapters/sim/opera_pia_physical_site.yaml"
 
 
+def _hub_column(rows: pd.DataFrame, hub: str, quantity: str) -> pd.Series:
+    """The simulated plant's ``hub.quantity`` column, zeros where the hub has no such device."""
+    return rows.get(f"{hub}.{quantity}", pd.Series(0.0, index=rows.index))
+
+
 def test_simulated_physical_site_through_real_broker(mqtt_broker, tmp_path: Path) -> None:
     """Two simulated winter hours of the 4-hub physical community (2 × ICE-200 at hub1, 1 at hub4,
     puffers, an HP and an absorption chiller at hub3, boilers, district heating, electric links)
@@ -437,7 +443,7 @@ def test_simulated_physical_site_through_real_broker(mqtt_broker, tmp_path: Path
     assert set(res["modes"]) <= {"optimal", "feasible"}, res["modes"]
     rows = pd.DataFrame(res["plant"].rows)
     for hub in setup.hubs:
-        c = lambda q: rows.get(f"{hub}.{q}", pd.Series(0.0, index=rows.index))  # noqa: E731
+        c = partial(_hub_column, rows, hub)
         # heat loop: supply − injection + withdrawal − store = demand + chiller feed (− unmet + dissipated)
         supply = (
             c("chp_heat_kw")
