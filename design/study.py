@@ -14,9 +14,11 @@ from typing import Any
 
 import pyomo.environ as pyo
 
+from design import diagnose
 from design.data import StudyData, prepare
 from design.kpis import compute_kpis
 from ems.config.schema import Catalogue, PvTypeSpec, Scenario, load_scenario
+from ems.errors import SolveError
 from ems.model import results as res
 from ems.model.assembly import grid_exclusivity_needed, techs_from_scenario
 from ems.model.builder import BuiltModel, ObjectiveSpec, build_model, relax_operational_integers
@@ -60,7 +62,8 @@ def run_study(
     study = prepare(s, yield_columns(s, cat))
     g = study.grid
     log(
-        f"time: {len(g.periods)} typical days × {g.n_steps} steps of {g.dt_h} h ({g.days_represented:.0f} days/year)"
+        f"time: {len(g.periods)} typical days × {g.n_steps} steps of {g.dt_h} h "
+        f"({g.days_represented:.0f} days/year)"
     )
     solver = s.solver
     gap = solver.mip_rel_gap if mip_rel_gap is None else mip_rel_gap
@@ -70,13 +73,36 @@ def run_study(
     # a community with an incentive could "share" energy by importing and exporting at once)
     exclusive = grid_exclusivity_needed(s, study.sale_can_exceed_purchase)
     peaks = {str(c): float(v) for c, v in study.data.max(numeric_only=True).items()}
-    techs, limits = techs_from_scenario(s, cat, exclusive_grid=exclusive, asis=True, peaks=peaks)
-    asis = build_model(
-        techs, g, study.data, asis=True, interest_rate=s.finance.interest_rate, limits=limits
-    )
-    rec_asis = SolverSession(
-        asis.model, mip_rel_gap=gap, time_limit_s=limit, threads=solver.threads
-    ).solve("AS-IS")
+    notes: list[str] = []
+
+    def build_asis(slack: float | None = None) -> BuiltModel:
+        techs, limits = techs_from_scenario(
+            s, cat, exclusive_grid=exclusive, asis=True, peaks=peaks
+        )
+        return build_model(
+            techs,
+            g,
+            study.data,
+            asis=True,
+            interest_rate=s.finance.interest_rate,
+            limits=limits,
+            slack_penalty_eur_per_kwh=slack,
+        )
+
+    session = {"mip_rel_gap": gap, "time_limit_s": limit, "threads": solver.threads}
+    log("solving the AS-IS case…")
+    asis = build_asis()
+    rec_asis = SolverSession(asis.model, **session).solve("AS-IS", require_solution=False)
+    if diagnose.is_infeasible(rec_asis):
+        # the present plant breaks its contract: say where, and size anyway (issue 13 point 7)
+        asis, rec_asis, short = diagnose.solve_with_slack(build_asis, "AS-IS with slack", **session)
+        notes.append(
+            "AS-IS infeasible (its figures below include the slack, unpriced): "
+            + diagnose.summary(short)
+        )
+        log("AS-IS infeasible: " + diagnose.summary(short))
+    elif rec_asis.objective is None:
+        raise SolveError(f"AS-IS: no solution, {rec_asis.termination}")
     log(rec_asis.line())
     asis_costs = res.cost_breakdown(asis)
     asis_run = CaseRun(asis, rec_asis, asis_costs, compute_kpis(asis, asis_costs))
@@ -88,11 +114,20 @@ def run_study(
         cost_asis_eur=asis_costs["total"],
         co2_asis_t=asis_costs["co2_t"],
     )
-    techs, limits = techs_from_scenario(s, cat, exclusive_grid=exclusive, peaks=peaks)
-    built = build_model(
-        techs, g, study.data, interest_rate=s.finance.interest_rate, limits=limits, objective=obj
-    )
-    notes = []
+
+    def build_design(slack: float | None = None) -> BuiltModel:
+        techs, limits = techs_from_scenario(s, cat, exclusive_grid=exclusive, peaks=peaks)
+        return build_model(
+            techs,
+            g,
+            study.data,
+            interest_rate=s.finance.interest_rate,
+            limits=limits,
+            objective=obj,
+            slack_penalty_eur_per_kwh=slack,
+        )
+
+    built = build_design()
     relaxed = 0
     if solver.sizing == "relaxed_commitment":
         relaxed = relax_operational_integers(built, keep=tuple(solver.sizing_keep_integer))
@@ -105,10 +140,15 @@ def run_study(
             f"sizing pass: {relaxed} per-step integer/binary variables relaxed (units on, HP modes, "
             f"exchange binaries){kept}"
         )
-    log("solving the sizing MILP (HiGHS)…")
+    log(f"solving the sizing MILP (HiGHS, time limit {limit:g} s)…")
     rec = SolverSession(
         built.model, mip_rel_gap=gap, time_limit_s=limit, threads=solver.threads, tee=tee
-    ).solve("design (sizing pass, relaxed commitment)" if relaxed else "design")
+    ).solve(
+        "design (sizing pass, relaxed commitment)" if relaxed else "design",
+        require_solution=False,
+    )
+    if rec.objective is None:
+        raise SolveError(_no_design_message(rec, build_design, session))
     log(rec.line())
     verification = None
     verify = (
@@ -139,6 +179,17 @@ def run_study(
             "(shared-energy incentive or sale price ≥ purchase price)"
         )
     return StudyResult(s, cat, study, asis_run, design_run, notes, verification)
+
+
+def _no_design_message(
+    rec: SolveRecord, build: Callable[[float | None], BuiltModel], session: dict[str, Any]
+) -> str:
+    """One line: the solver status and, when infeasible, where a slack re-solve needs slack."""
+    msg = f"design: no solution, {rec.termination}"
+    if not diagnose.is_infeasible(rec):
+        return msg
+    _built, _rec, short = diagnose.solve_with_slack(build, "design with slack", **session)
+    return f"{msg}: {diagnose.summary(short)}"
 
 
 def verify_by_day(
@@ -236,8 +287,9 @@ def verify_by_day(
         "days": days,
     }
     log(
-        f"verification (sizes fixed, full integrality, {len(days)} days): objective {verified:,.2f} vs sizing "
-        f"{relaxed_objective:,.2f} ({out['difference_pct']:+.3f} %), proven gap {out['proven_gap_pct']:.3f} % "
+        f"verification (sizes fixed, full integrality, {len(days)} days): objective "
+        f"{verified:,.2f} vs sizing {relaxed_objective:,.2f} ({out['difference_pct']:+.3f} %), "
+        f"proven gap {out['proven_gap_pct']:.3f} % "
         f"against the sizing bound {lb:,.2f}; {elapsed:.1f} s"
     )
     return out

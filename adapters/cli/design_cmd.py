@@ -28,7 +28,11 @@ import click
     default=None,
     help="Relative MIP gap (overrides the scenario).",
 )
-@click.option("--quiet", is_flag=True, help="Do not stream the solver log.")
+@click.option(
+    "--quiet",
+    is_flag=True,
+    help="Do not stream the solver log; keep one progress line per pass on stderr.",
+)
 def design(
     scenario: Path, out_dir: Path | None, time_limit: float | None, gap: float | None, quiet: bool
 ) -> None:
@@ -37,8 +41,9 @@ def design(
     from design.study import run_study
 
     def log(msg: str) -> None:
-        if not quiet:
-            click.echo(msg, err=True)
+        # progress lines (scenario, each pass as it starts and ends) go to stderr in both modes;
+        # --quiet only silences HiGHS's own log
+        click.echo(msg, err=True)
 
     result = run_study(scenario, tee=not quiet, log=log, time_limit_s=time_limit, mip_rel_gap=gap)
     click.echo(console_report(result))

@@ -10,6 +10,7 @@ Every validation error becomes :class:`ems.errors.ConfigError` naming file, fiel
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -622,12 +623,31 @@ def _field_path(loc: tuple[Any, ...], root: dict[str, Any] | None = None) -> str
     return ".".join(p for p in parts if p)
 
 
+def primary_error(exc: ValidationError) -> tuple[tuple[Any, ...], str]:
+    """The error a user should read first: an unknown key before anything else (a typo such as
+    ``scenaro:`` also makes ``scenario`` missing; the typo is the cause), with the closest known
+    name when one is missing at the same level."""
+    errors = exc.errors()
+    extra = [e for e in errors if e["type"] == "extra_forbidden"]
+    if not extra:
+        err = errors[0]
+        return tuple(err["loc"]), err["msg"].removeprefix("Value error, ")
+    err = extra[0]
+    loc = tuple(err["loc"])
+    missing = [
+        str(e["loc"][-1])
+        for e in errors
+        if e["type"] == "missing" and tuple(e["loc"][:-1]) == loc[:-1]
+    ]
+    close = difflib.get_close_matches(str(loc[-1]), missing, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return loc, f"unknown key {str(loc[-1])!r}{hint}"
+
+
 def validation_to_config_error(file: str, exc: ValidationError, raw: Any = None) -> ConfigError:
     """First pydantic error → one ConfigError naming the field path (list items by id/name)."""
-    err = exc.errors()[0]
-    loc = tuple(err["loc"])
+    loc, msg = primary_error(exc)
     field = _field_path(loc, raw if isinstance(raw, dict) else None) or "(top level)"
-    msg = err["msg"].removeprefix("Value error, ")
     more = len(exc.errors()) - 1
     suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
     return ConfigError(file, field, msg + suffix)
@@ -703,6 +723,8 @@ def _read_with_extends(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any
     if not isinstance(base, str):
         raise ConfigError(str(path), "extends", "expected a file path")
     base_path = (path.parent / base).resolve()
+    if not base_path.is_file():
+        raise ConfigError(str(path), "extends", f"base scenario not found: {base_path}")
     if base_path in seen:
         raise ConfigError(str(path), "extends", f"circular extends via {base_path}")
     merged = _deep_merge(_read_with_extends(base_path, seen + (path.resolve(),)), raw)
@@ -728,6 +750,30 @@ def load_scenario(path: str | Path) -> tuple[Scenario, Catalogue]:
     return scenario, catalogue
 
 
+def _check_thermal_references(hub: HubSpec, cat: Catalogue, where: str) -> None:
+    """Storage, solar-thermal and cooling references (KeyError "field: problem")."""
+    for field_name in ("puffer", "bollitore"):
+        lim = getattr(hub, field_name)
+        if lim is not None:
+            cat.get(lim.type, ThermalStorageSpec, f"{where}.{field_name}.type")
+    if hub.solar_thermal is not None:
+        cat.get(hub.solar_thermal.type, SolarThermalSpec, f"{where}.solar_thermal.type")
+        if hub.solar_thermal.max_m2 is None and hub.roof_area_m2 is None:
+            raise KeyError(f"{where}.solar_thermal.max_m2: give max_m2 or the hub's roof_area_m2")
+    if hub.absorption_chillers and not (hub.chp or hub.district_heating):
+        raise KeyError(
+            f"{where}.absorption_chillers: a chiller needs CHP heat or district heating at the hub"
+        )
+    if hub.cooling is not None and not (
+        hub.absorption_chillers
+        or any("cooling" in cat.get(h.type, HeatPumpSpec, "").modes for h in hub.heat_pumps)
+    ):
+        raise KeyError(
+            f"{where}.cooling: no cooling technology (heat pump with cooling mode or "
+            "absorption chiller)"
+        )
+
+
 def _check_references(s: Scenario, cat: Catalogue, file: str) -> None:
     for hub in s.hubs:
         where = f"hubs[{hub.id}]"
@@ -750,27 +796,7 @@ def _check_references(s: Scenario, cat: Catalogue, file: str) -> None:
             ):
                 for i, lim in enumerate(getattr(hub, field_name)):
                     cat.get(lim.type, kind, f"{where}.{field_name}[{i}].type")
-            for field_name in ("puffer", "bollitore"):
-                lim = getattr(hub, field_name)
-                if lim is not None:
-                    cat.get(lim.type, ThermalStorageSpec, f"{where}.{field_name}.type")
-            if hub.solar_thermal is not None:
-                cat.get(hub.solar_thermal.type, SolarThermalSpec, f"{where}.solar_thermal.type")
-                if hub.solar_thermal.max_m2 is None and hub.roof_area_m2 is None:
-                    raise KeyError(
-                        f"{where}.solar_thermal.max_m2: give max_m2 or the hub's roof_area_m2"
-                    )
-            if hub.absorption_chillers and not (hub.chp or hub.district_heating):
-                raise KeyError(
-                    f"{where}.absorption_chillers: a chiller needs CHP heat or district heating at the hub"
-                )
-            if hub.cooling is not None and not (
-                hub.absorption_chillers
-                or any("cooling" in cat.get(h.type, HeatPumpSpec, "").modes for h in hub.heat_pumps)
-            ):
-                raise KeyError(
-                    f"{where}.cooling: no cooling technology (heat pump with cooling mode or absorption chiller)"
-                )
+            _check_thermal_references(hub, cat, where)
         except KeyError as exc:
             field, _, problem = str(exc.args[0]).partition(": ")
             raise ConfigError(file, field, problem) from None

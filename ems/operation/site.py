@@ -150,9 +150,10 @@ def load_site(path: str | Path) -> SiteConfig:
     try:
         site = SiteConfig.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(x) for x in err["loc"]) or "-"
-        raise ConfigError(str(path), field, err["msg"]) from None
+        from ems.config.schema import primary_error
+
+        loc, msg = primary_error(exc)
+        raise ConfigError(str(path), ".".join(str(x) for x in loc) or "-", msg) from None
     site._path = path.resolve()
     for fld in ("scenario", "sizes"):
         if not site.resolve(getattr(site, fld)).exists():

@@ -38,7 +38,7 @@ def _edit(path: Path, fn) -> Path:
 CASES = {
     "unknown field": (
         lambda d: d["hubs"][0].update(contract_kva=5),
-        ["hubs[h1].contract_kva", "Extra inputs"],
+        ["hubs[h1].contract_kva", "unknown key 'contract_kva'"],
     ),
     "wrong type": (
         lambda d: d["hubs"][0].update(contract_kw="lots"),
@@ -116,14 +116,21 @@ CASES = {
 }
 
 
+def _error_line(stderr: str) -> str:
+    """The one error line; the other stderr lines are the progress lines (one per pass)."""
+    errors = [line for line in stderr.strip().splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, stderr
+    assert stderr.strip().splitlines()[-1] == errors[0], stderr
+    return errors[0]
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_invalid_scenario_gives_one_clear_line(tmp_path, capsys, case):
     edit, expected = CASES[case]
     path = _edit(_base(tmp_path), edit)
     code = main(["design", str(path), "--out", str(tmp_path / "out"), "--quiet"])
-    err = capsys.readouterr().err.strip()
+    err = _error_line(capsys.readouterr().err)
     assert code == 2, err
-    assert len(err.splitlines()) == 1, err
     assert "Traceback" not in err
     assert err.startswith("error: ") and str(path) in err or "days.csv" in err
     for fragment in expected:
@@ -150,6 +157,21 @@ def test_missing_file_and_bad_yaml_and_bad_csv(tmp_path, capsys):
     assert "days.csv: line 3: load: missing or not a number" in err, err
 
 
+def test_extends_of_a_missing_base_names_the_referring_file(tmp_path, capsys):
+    path = _edit(_base(tmp_path), lambda d: d.update(extends="no_such_base.yaml"))
+    assert main(["design", str(path), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {path}: extends: base scenario not found"), err
+    assert "no_such_base.yaml" in err
+
+
+def test_a_misspelt_key_is_reported_as_unknown_not_as_the_missing_one(tmp_path, capsys):
+    path = _edit(_base(tmp_path), lambda d: d.update(nmae=d.pop("name")))
+    assert main(["design", str(path), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "nmae: unknown key 'nmae'; did you mean 'name'?" in err, err
+
+
 def test_bad_cli_arguments_give_usage_errors(tmp_path, capsys):
     path = _base(tmp_path)
     assert main(["design", str(path), "--gap", "7"]) == 2
@@ -164,5 +186,38 @@ def test_infeasible_scenario_is_reported_not_raised(tmp_path, capsys):
         _base(tmp_path), lambda d: d["hubs"][0].update(contract_kw=1.0, pv=[], battery=None)
     )
     assert main(["design", str(path), "--quiet"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "no solution" in err and "infeasible" in err, err
+    err = _error_line(capsys.readouterr().err)
+    assert "no solution" in err and "Infeasible" in err, err
+    # the slack re-solve names the hub, the carrier, how much and the first hours: 10 kW load,
+    # 1 kW contract → 9 kW missing in both 12 h steps = 9 × 24 × 365 kWh/y
+    assert (
+        "h1 electricity cannot meet demand (up to 9.0 kW, 78.8 MWh/y; first at d1 00:00, d1 12:00)"
+        in err
+    ), err
+
+
+def test_infeasible_asis_is_reported_and_the_design_still_sized(tmp_path, capsys):
+    # contract 1 kW under a 10 kW load: the present plant cannot run, but PV + batteries can
+    # (12 h night × 9 kW = 108 kWh → 22 modules of 5 kWh; lossless, C-rate 1)
+    path = _edit(
+        _base(tmp_path),
+        lambda d: d["hubs"][0].update(
+            contract_kw=1.0,
+            pv=[{"type": "pv_a", "max_kwp": 100}],
+            battery={"type": "bat", "max_modules": 40},
+        ),
+    )
+    assert main(["design", str(path), "--quiet", "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "note: AS-IS infeasible" in out
+    assert "h1 electricity cannot meet demand (up to 9.0 kW, 78.8 MWh/y" in out
+    assert "design: optimal" in out
+
+
+def test_quiet_keeps_one_progress_line_per_pass(tmp_path, capsys):
+    path = _base(tmp_path)
+    assert main(["design", str(path), "--quiet", "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert "Running HiGHS" not in err  # the solver's own log is off
+    assert sum(line.startswith("AS-IS: optimal") for line in err.splitlines()) == 1, err
+    assert sum(line.startswith("design: optimal") for line in err.splitlines()) == 1, err

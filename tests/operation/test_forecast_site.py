@@ -85,6 +85,14 @@ def test_site_errors_name_file_and_field(tmp_path) -> None:
         load_operation(p)
 
 
+def test_site_typo_is_an_unknown_key_not_a_missing_field(tmp_path) -> None:
+    p = write_site(tmp_path)
+    p.write_text(p.read_text().replace("scenario:", "scenaro:"))
+    with pytest.raises(ConfigError) as e:
+        load_site(p)
+    assert str(e.value) == f"{p}: scenaro: unknown key 'scenaro'; did you mean 'scenario'?"
+
+
 def test_shared_energy_hours_survive_a_gap() -> None:
     """Counters interpolated at hour boundaries: a daemon down for 2 h still closes every hour."""
     st = PlantState()
