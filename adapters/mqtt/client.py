@@ -2,8 +2,12 @@
 
 - QoS 1 and a persistent session (MQTT 3.1.1 ``clean_session=False`` or MQTT 5 ``clean_start=False``
   with a session expiry), a stable client id: the broker queues messages while we are away;
-- reconnect with exponential backoff (``reconnect_min_s`` … ``reconnect_max_s``), also when the
-  broker is down at start;
+- QoS 1 messages are acknowledged (PUBACK) only after their handler has returned (paho's
+  ``manual_ack``): a handler that persists what it took before returning makes the broker keep
+  every message the EMS has not made durable; a handler that raises leaves its message
+  unacknowledged, and the broker delivers it again after the next reconnect;
+- reconnect with exponential backoff (``reconnect_min_s`` … ``reconnect_max_s``, at most 10 s),
+  also when the broker is down at start;
 - last will ``{"state": "offline"}`` retained on ``cer/<community>/ems/status``; ``online`` is
   published (retained) on every connect;
 - TLS and username/password from :class:`MqttSettings`; the password is never logged.
@@ -27,6 +31,7 @@ from paho.mqtt.properties import Properties
 
 from adapters.mqtt.config import MqttSettings
 from ems.errors import ConfigError
+from ems.telemetry.rejects import RejectCounter
 from ems.telemetry.topics import status_topic
 
 log = logging.getLogger(__name__)
@@ -67,6 +72,8 @@ class MqttClient:
         self._resubscribing = False
         self.connects = 0
         self.disconnects = 0
+        self.unacked = 0  # messages left unacknowledged because their handler failed
+        self._handler_errors = RejectCounter(burst=5, logger=log)
         v5 = settings.protocol == "5"
         self._v5 = v5
         self._client = paho.Client(
@@ -74,6 +81,7 @@ class MqttClient:
             client_id=self.client_id,
             protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
             clean_session=None if v5 else False,
+            manual_ack=True,
         )
         self._client.enable_logger(_PAHO_LOG)
         self._client.reconnect_delay_set(
@@ -164,12 +172,26 @@ class MqttClient:
 
     def subscribe(self, topic: str, handler: MessageHandler, qos: int = 1) -> None:
         """Subscribe now (if connected) and again after every reconnect."""
-        self._client.message_callback_add(topic, lambda _c, _u, msg: handler(msg))
+        self._client.message_callback_add(topic, lambda _c, _u, msg: self._dispatch(handler, msg))
         with self._lock:  # either _on_connect sees this subscription, or we see the connection
             self._subscriptions[topic] = (qos, handler)
             connected = self._connected.is_set()
         if connected:
             self._send_subscribe(self._client, topic, qos)
+
+    def _dispatch(self, handler: MessageHandler, msg: paho.MQTTMessage) -> None:
+        """Run the handler; acknowledge the message only when it returned."""
+        try:
+            handler(msg)
+        except Exception as exc:  # noqa: BLE001 - never let a handler kill the network thread
+            self.unacked += 1
+            self._handler_errors.record_error(
+                "not_acknowledged",
+                f"message on {msg.topic} left for redelivery: {type(exc).__name__}: {exc}",
+            )
+            return
+        if msg.qos > 0:
+            self._client.ack(msg.mid, msg.qos)
 
     def _send_subscribe(self, client: paho.Client, topic: str, qos: int) -> None:
         rc, mid = client.subscribe(topic, qos)
@@ -271,8 +293,10 @@ class MqttClient:
                 reason,
             )
 
-    def _on_message(self, _client: paho.Client, _userdata: Any, msg: paho.MQTTMessage) -> None:
+    def _on_message(self, client: paho.Client, _userdata: Any, msg: paho.MQTTMessage) -> None:
         log.debug("message on unsubscribed topic %s ignored", msg.topic)
+        if msg.qos > 0:
+            client.ack(msg.mid, msg.qos)
 
     def __repr__(self) -> str:
         return (

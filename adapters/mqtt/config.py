@@ -36,8 +36,13 @@ class MqttSettings(BaseModel):
     cert_file: Path | None = None
     key_file: Path | None = None
     tls_insecure: bool = Field(False, description="skip hostname verification (test setups only)")
-    reconnect_min_s: float = Field(1.0, gt=0, le=60)
-    reconnect_max_s: float = Field(60.0, gt=0, le=3600)
+    reconnect_min_s: float = Field(1.0, gt=0, le=10)
+    reconnect_max_s: float = Field(
+        10.0,
+        gt=0,
+        le=10,
+        description="backoff cap: at most this long offline after the broker is back",
+    )
     status_interval_s: float = Field(15.0, gt=0, le=3600)
 
     @model_validator(mode="after")

@@ -1,8 +1,9 @@
 """Telemetry ingest: MQTT device states → validation → time-series store.
 
 Accepted states become ``telemetry`` points (tags community/hub/device/kind). Rejected payloads
-are logged with their reason (rate-limited per reason) and counted; the counters are published in
-the retained EMS status and written to the store as the ``ingest`` measurement.
+are counted per reason and logged as one line each, rate-limited per reason
+(:class:`~ems.telemetry.rejects.RejectCounter`); the counters are published in the retained EMS
+status and written to the store as the ``ingest`` measurement.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 
@@ -19,9 +19,9 @@ from pydantic import BaseModel
 
 from adapters.mqtt.client import MqttClient
 from ems.ports.timeseries import Point, TimeSeriesStore
+from ems.telemetry.rejects import RejectCounter
 from ems.telemetry.topics import Topic, job_subscription, state_subscription
 from ems.telemetry.validate import (
-    Accepted,
     DeviceRegistry,
     Rejected,
     RejectReason,
@@ -60,12 +60,9 @@ class TelemetryIngest:
         self.clock = clock
         self.log_burst = log_burst
         self.accepted = 0
-        self.rejected: Counter[str] = Counter()
+        self.rejects = RejectCounter(burst=log_burst, logger=log)
         self._latest: dict[tuple[str, str, str], tuple[datetime, BaseModel]] = {}
         self._lock = threading.Lock()
-        self._log_window_start = time.monotonic()
-        self._logged_in_window: Counter[str] = Counter()
-        self._suppressed: Counter[str] = Counter()
         self._status_stop = threading.Event()
         self._status_thread: threading.Thread | None = None
 
@@ -87,55 +84,36 @@ class TelemetryIngest:
     # ------------------------------------------------------------------ messages
 
     def _on_message(self, msg: paho.MQTTMessage) -> None:
+        """Decode, store, hand to ``on_state``. The client acknowledges the message (QoS 1) only
+        when this returns: an exception from ``on_state`` (its state could not be persisted)
+        leaves it unacknowledged, so the broker delivers it again after the next reconnect."""
+        result = decode_state(  # never raises: every failure is a counted reason
+            msg.topic,
+            msg.payload,
+            now=self.clock(),
+            community=self.community,
+            registry=self.registry,
+            limits=self.limits,
+        )
+        if isinstance(result, Rejected):
+            self.rejects.record(result)
+            if self.on_reject is not None:
+                self.on_reject(result)
+            return
+        topic = result.topic
         try:
-            result = decode_state(
-                msg.topic,
-                msg.payload,
-                now=self.clock(),
-                community=self.community,
-                registry=self.registry,
-                limits=self.limits,
-            )
-            if isinstance(result, Accepted):
-                point = to_point(result)
-                self.store.write([point])
-                topic = result.topic
-                with self._lock:
-                    self.accepted += 1
-                    if topic.channel == "state":
-                        self._latest[(topic.hub, topic.kind, topic.device)] = (
-                            result.state.ts,
-                            result.state,
-                        )  # type: ignore[attr-defined]
-                if self.on_state is not None:
-                    self.on_state(topic, result.state)
-            else:
-                with self._lock:
-                    self.rejected[result.reason.value] += 1
-                self._log_rejection(result)
-                if self.on_reject is not None:
-                    self.on_reject(result)
-        except Exception:  # a bug must not stop the network thread
-            log.exception("error handling message on %s", msg.topic)
-            with self._lock:
-                self.rejected["internal_error"] += 1
-
-    def _log_rejection(self, rejected: Rejected) -> None:
-        now = time.monotonic()
-        reason = rejected.reason.value
-        if now - self._log_window_start >= 60.0:
-            for key, n in self._suppressed.items():
-                log.warning(
-                    "%d more payloads rejected as %s in the last minute (not logged)", n, key
+            self.store.write([to_point(result)])
+        except Exception as exc:  # noqa: BLE001 - the store spools; a failure is counted, once
+            self.rejects.record_error("store_error", f"{type(exc).__name__}: {exc}")
+        if self.on_state is not None:
+            self.on_state(topic, result.state)  # persists before we return (and acknowledge)
+        with self._lock:
+            self.accepted += 1
+            if topic.channel == "state":
+                self._latest[(topic.hub, topic.kind, topic.device)] = (
+                    result.state.ts,  # type: ignore[attr-defined]
+                    result.state,
                 )
-            self._suppressed.clear()
-            self._logged_in_window.clear()
-            self._log_window_start = now
-        if self._logged_in_window[reason] < self.log_burst:
-            self._logged_in_window[reason] += 1
-            log.warning("payload rejected: %s", rejected)
-        else:
-            self._suppressed[reason] += 1
 
     # ------------------------------------------------------------------ status
 
@@ -144,10 +122,12 @@ class TelemetryIngest:
             return dict(self._latest)
 
     def counters(self) -> dict[str, int]:
+        rejected = self.rejects.snapshot()
         with self._lock:
-            counts = {"accepted": self.accepted, "rejected": sum(self.rejected.values())}
-            counts.update({f"rejected_{k}": v for k, v in sorted(self.rejected.items())})
-            return counts
+            counts = {"accepted": self.accepted, "rejected": sum(rejected.values())}
+        counts.update({f"rejected_{k}": v for k, v in sorted(rejected.items())})
+        counts.update(self.rejects.error_snapshot())  # e.g. store_error, not_persisted
+        return counts
 
     def report(self, wait_s: float = 0.0) -> dict[str, int]:
         """Publish the counters in the EMS status (retained) and write them to the store.

@@ -28,6 +28,8 @@ PositivePowerKw = Annotated[float, Field(ge=0.0, le=P_ABS_MAX_KW)]
 EnergyKwh = Annotated[float, Field(ge=0.0, le=E_MAX_KWH)]
 Percent = Annotated[float, Field(ge=0.0, le=100.0)]
 TempC = Annotated[float, Field(ge=-60.0, le=150.0)]
+#: Longest stay of a plugged EV the plan accepts (a departure further ahead is a device error).
+EV_MAX_STAY_S = 31 * 86400
 
 
 class TimestampError(ValueError):
@@ -128,9 +130,21 @@ class EvChargerState(_Payload):
         return None if value is None else parse_timestamp(value)
 
     @model_validator(mode="after")
-    def _unplugged_is_idle(self) -> EvChargerState:
+    def _consistent(self) -> EvChargerState:
         if not self.plugged and abs(self.p_kw) > 0.05:
             raise ValueError(f"inconsistent: not plugged but p_kw={self.p_kw}")
+        if self.plugged and self.departure is not None:
+            # time order: a plugged car leaves after the measurement, and within a month
+            if self.departure <= self.ts:
+                raise ValueError(
+                    f"inconsistent: departure {self.departure.isoformat()} is not after "
+                    f"ts {self.ts.isoformat()}"
+                )
+            if (self.departure - self.ts).total_seconds() > EV_MAX_STAY_S:
+                raise ValueError(
+                    f"inconsistent: departure {self.departure.isoformat()} is more than "
+                    f"{EV_MAX_STAY_S // 86400} days after ts {self.ts.isoformat()}"
+                )
         return self
 
 

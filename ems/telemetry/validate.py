@@ -8,6 +8,7 @@ counted per reason, published in the EMS status and written to the store).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -51,15 +52,19 @@ class RejectReason(str, Enum):
     BAD_TIMESTAMP = "bad_timestamp"
     FUTURE_TIMESTAMP = "future_timestamp"
     STALE_TIMESTAMP = "stale_timestamp"
+    TOO_DEEP = "too_deep"
+    UNDECODABLE = "undecodable"
 
 
 @dataclass(frozen=True, slots=True)
 class ValidationLimits:
-    """How far a payload timestamp may be from the receiver's clock, and the payload size limit."""
+    """How far a payload timestamp may be from the receiver's clock; payload size and nesting
+    limits (checked on the raw bytes before decoding; the schemas need depth 2)."""
 
     max_future_s: float = 300.0
     max_age_s: float = 24 * 3600.0
     max_payload_bytes: int = 64 * 1024
+    max_depth: int = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +180,52 @@ def decode_state(
     registry: DeviceRegistry | None = None,
     limits: ValidationLimits = ValidationLimits(),
 ) -> Decoded:
-    """Validate one state (or job announcement) message. ``now`` is the receiver's clock (aware UTC)."""
+    """Validate one state (or job announcement) message. ``now`` is the receiver's clock (aware UTC).
+
+    Never raises: every failure is a :class:`Rejected` with a counted reason. Size and nesting
+    are checked on the raw bytes before any decoding, so a hostile payload costs O(size) once.
+    """
+    try:
+        return _decode(topic_text, payload, now, community, registry or DeviceRegistry(), limits)
+    except RecursionError:  # the depth scan makes this unreachable; kept as a guard
+        return Rejected(topic_text, RejectReason.TOO_DEEP, "payload nested too deeply to decode")
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is a counted rejection
+        return Rejected(
+            topic_text,
+            RejectReason.UNDECODABLE,
+            f"payload could not be decoded ({type(exc).__name__}: {str(exc)[:200]})",
+        )
+
+
+def _decode(
+    topic_text: str,
+    payload: bytes,
+    now: datetime,
+    community: str | None,
+    registry: DeviceRegistry,
+    limits: ValidationLimits,
+) -> Decoded:
+    checked = _check_topic(topic_text, community, registry)
+    if isinstance(checked, Rejected):
+        return checked
+    topic, model, info = checked
+    data = _parse_payload(topic_text, bytes(payload), limits)
+    if isinstance(data, Rejected):
+        return data
+    try:
+        state = model.model_validate(data)
+    except ValidationError as exc:
+        reason, detail = _classify(exc)
+        return Rejected(topic_text, reason, detail)
+    problem = _check_time(state, now, limits) or _check_rated(topic.kind, state, info)
+    if problem is not None:
+        return Rejected(topic_text, *problem)
+    return Accepted(topic, state)
+
+
+def _check_topic(
+    topic_text: str, community: str | None, registry: DeviceRegistry
+) -> tuple[Topic, type[BaseModel], DeviceInfo] | Rejected:
     try:
         topic = parse_topic(topic_text)
     except TopicError as exc:
@@ -196,19 +246,70 @@ def decode_state(
             RejectReason.UNKNOWN_KIND,
             f"device kind {topic.kind!r} has no {topic.channel} messages (kinds: {sorted(models)})",
         )
-    info = (registry or DeviceRegistry()).lookup(topic.hub, topic.kind, topic.device)
+    info = registry.lookup(topic.hub, topic.kind, topic.device)
     if info is None:
         return Rejected(
             topic_text,
             RejectReason.UNKNOWN_DEVICE,
             f"{topic.kind} {topic.device!r} of hub {topic.hub!r} is not configured",
         )
+    return topic, model, info
+
+
+#: The bytes that matter to the nesting scan: brackets, quotes and backslashes.
+_STRUCTURE = re.compile(rb'[\[\]{}"\\]')
+
+
+def json_depth(payload: bytes, stop_above: int) -> int:
+    """Nesting depth of a JSON text from its brackets outside strings, without decoding it.
+
+    One linear pass (no backtracking, whatever the payload); stops as soon as the depth exceeds
+    ``stop_above`` and returns that depth. With at most ``stop_above`` brackets in all, returns
+    their count (an upper bound of the depth) without scanning.
+    """
+    brackets = payload.count(b"[") + payload.count(b"{")
+    if brackets <= stop_above:
+        return brackets
+    depth = deepest = 0
+    in_string, skip = False, -1
+    for match in _STRUCTURE.finditer(payload):
+        i = match.start()
+        if i == skip:
+            continue
+        byte = payload[i]
+        if in_string:
+            if byte == 0x5C:  # backslash: the next byte is escaped
+                skip = i + 1
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > stop_above:
+                    return deepest
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
+
+
+def _parse_payload(topic_text: str, payload: bytes, limits: ValidationLimits) -> Any:
+    """Size, emptiness, nesting, UTF-8 and JSON checks, in that order; the object or a Rejected."""
     if len(payload) > limits.max_payload_bytes:
         return Rejected(
             topic_text, RejectReason.TOO_LARGE, f"{len(payload)} bytes > {limits.max_payload_bytes}"
         )
     if not payload.strip():
         return Rejected(topic_text, RejectReason.EMPTY, "empty payload")
+    depth = json_depth(payload, limits.max_depth)
+    if depth > limits.max_depth:
+        return Rejected(
+            topic_text,
+            RejectReason.TOO_DEEP,
+            f"payload nested more than {limits.max_depth} levels deep",
+        )
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -229,34 +330,32 @@ def decode_state(
             RejectReason.NOT_OBJECT,
             f"payload is a JSON {type(data).__name__}, expected an object",
         )
-    try:
-        state = model.model_validate(data)
-    except ValidationError as exc:
-        reason, detail = _classify(exc)
-        return Rejected(topic_text, reason, detail)
-    age_s = (now - state.ts).total_seconds()
+    return data
+
+
+def _check_time(
+    state: BaseModel, now: datetime, limits: ValidationLimits
+) -> tuple[RejectReason, str] | None:
+    ts: datetime = state.ts  # type: ignore[attr-defined]
+    age_s = (now - ts).total_seconds()
     if age_s < -limits.max_future_s:
-        return Rejected(
-            topic_text,
-            RejectReason.FUTURE_TIMESTAMP,
-            f"ts {state.ts.isoformat()} is {-age_s:.0f} s in the future",
-        )
+        return RejectReason.FUTURE_TIMESTAMP, f"ts {ts.isoformat()} is {-age_s:.0f} s in the future"
     if age_s > limits.max_age_s:
-        return Rejected(
-            topic_text,
-            RejectReason.STALE_TIMESTAMP,
-            f"ts {state.ts.isoformat()} is {age_s:.0f} s old",
-        )
-    if info.rated_p_kw is not None:
-        for name in POWER_FIELDS + RATED_FIELDS.get(topic.kind, ()):
-            value = getattr(state, name, None)
-            if value is not None and abs(value) > 1.1 * info.rated_p_kw:
-                return Rejected(
-                    topic_text,
-                    RejectReason.ABOVE_RATED,
-                    f"{name}={value} exceeds 110 % of rated {info.rated_p_kw} kW",
-                )
-    return Accepted(topic, state)
+        return RejectReason.STALE_TIMESTAMP, f"ts {ts.isoformat()} is {age_s:.0f} s old"
+    return None
+
+
+def _check_rated(kind: str, state: BaseModel, info: DeviceInfo) -> tuple[RejectReason, str] | None:
+    if info.rated_p_kw is None:
+        return None
+    for name in POWER_FIELDS + RATED_FIELDS.get(kind, ()):
+        value = getattr(state, name, None)
+        if value is not None and abs(value) > 1.1 * info.rated_p_kw:
+            return (
+                RejectReason.ABOVE_RATED,
+                f"{name}={value} exceeds 110 % of rated {info.rated_p_kw} kW",
+            )
+    return None
 
 
 def _epoch_ns(moment: datetime) -> int:

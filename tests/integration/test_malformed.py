@@ -117,6 +117,28 @@ MALFORMED = [
         b'{"ts": "' + TS.encode() + b'", "p_kw": 1.0, "pad": "' + b"x" * 70_000 + b'"}',
         "too_large",
     ),
+    # nested 100,000 deep (200 kB): refused on size before any decoding
+    ("nested_100k", "pv", b"[" * 100_000 + b"]" * 100_000, "too_large"),
+    # nested 30,000 deep within 64 kB: the nesting scan refuses it (json would recurse)
+    (
+        "nested_30k",
+        "pv",
+        b'{"ts": "' + TS.encode() + b'", "p_kw": ' + b"[" * 30_000 + b"]" * 30_000 + b"}",
+        "too_deep",
+    ),
+    (
+        "ev_leaves_before_ts",
+        "ev_charger",
+        json.dumps(
+            {
+                "ts": TS,
+                "plugged": True,
+                "p_kw": 3.0,
+                "departure": (NOW - timedelta(hours=1)).isoformat(),
+            }
+        ).encode(),
+        "inconsistent",
+    ),
 ]
 # topic-level cases: (case id, topic suffix after cer/<community>/, expected reason)
 BAD_TOPICS = [
@@ -126,7 +148,7 @@ BAD_TOPICS = [
 VALID = {"ts": TS, "p_kw": 2.0, "soc_pct": 55.0}
 
 
-def test_malformed_payloads_rejected_with_reason(mqtt_broker, tmp_path):
+def test_malformed_payloads_rejected_with_reason(mqtt_broker, tmp_path, caplog):
     host, port = mqtt_broker
     community = unique("bad")
     registry = DeviceRegistry()
@@ -183,6 +205,9 @@ def test_malformed_payloads_rejected_with_reason(mqtt_broker, tmp_path):
         # counters: in the status (retained) and in the store
         counts = pipeline.ingest.report(wait_s=5)
         assert counts["rejected"] == n_bad and counts["accepted"] == n_valid
+        assert not any("internal_error" in k for k in counts), counts
+        # one line per rejected payload, never a traceback
+        assert not any(r.exc_info for r in caplog.records)
         out = subprocess.run(
             [
                 "mosquitto_sub",

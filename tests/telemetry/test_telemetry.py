@@ -9,8 +9,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-RELAXED = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
 from adapters.influx.lineproto import encode_point
 from ems.ports.timeseries import Point
 from ems.telemetry import (
@@ -28,6 +26,7 @@ from ems.telemetry.schemas import parse_timestamp
 from ems.telemetry.topics import TopicError
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
+RELAXED = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def test_topic_round_trip():
