@@ -8,7 +8,12 @@ from pathlib import Path
 
 import yaml
 
-from ems.accounting.config import AccountingConfig, parse_accounting_config
+from ems.accounting.config import (
+    AccountingConfig,
+    ValorisationParams,
+    parse_accounting_config,
+    parse_year_parameters,
+)
 from ems.accounting.readings import ParseResult, RowError, parse_csv
 from ems.accounting.statement import (
     Statement,
@@ -22,8 +27,25 @@ from ems.accounting.statement import (
 from ems.errors import ConfigError, DataError
 
 
+#: The shipped yearly parameters (valorisation, avoided losses, GSE fees), package data of ``ems``.
+PARAMETERS_FILE = (
+    Path(__file__).resolve().parent.parent / "ems" / "data" / "accounting_parameters.yaml"
+)
+
+
+def load_year_parameters(path: str | Path = PARAMETERS_FILE) -> dict[int, ValorisationParams]:
+    """Read the yearly-parameter data file (see ``ems/data/accounting_parameters.yaml``)."""
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(str(p), "(file)", f"cannot be read: {exc}") from None
+    return parse_year_parameters(data, str(p))
+
+
 def load_config(path: str | Path) -> AccountingConfig:
-    """Read and validate the accounting YAML; every problem is a one-line ConfigError."""
+    """Read and validate the accounting YAML, with the shipped yearly parameters as defaults;
+    every problem is a one-line ConfigError."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -39,7 +61,7 @@ def load_config(path: str | Path) -> AccountingConfig:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "(yaml)"
         raise ConfigError(str(p), where, f"invalid YAML: {getattr(exc, 'problem', exc)}") from None
-    return parse_accounting_config(data, str(p))
+    return parse_accounting_config(data, str(p), load_year_parameters())
 
 
 def read_input(path: str | Path, pod_roles: Mapping[str, frozenset[str]]) -> ParseResult:

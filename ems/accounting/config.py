@@ -25,6 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ems.errors import ConfigError
 
+from .rules import NORTH_REGIONS, fc_eur_per_mwh, grant_factor
+
 #: Plants in service before this date are pre-existing (ARERA TIAD / DM 414/2023).
 PRE_EXISTING_BEFORE = date(2021, 12, 16)
 #: Years of TIP from entry into service (DM 414/2023).
@@ -66,20 +68,7 @@ _REGION_ALIASES: dict[str, str] = {
     "sardegna": "Sardegna",
     "sardinia": "Sardegna",
 }
-#: DM 414/2023 Annex 1: FC for PV, €/MWh.
-NORTH_REGIONS = frozenset(
-    {
-        "Piemonte",
-        "Valle d'Aosta",
-        "Lombardia",
-        "Trentino-Alto Adige",
-        "Veneto",
-        "Friuli-Venezia Giulia",
-        "Liguria",
-        "Emilia-Romagna",
-    }
-)
-CENTRE_REGIONS = frozenset({"Toscana", "Umbria", "Marche", "Lazio", "Abruzzo"})
+
 #: Default market zone of each region (Terna zones from 2021); override per plant if needed.
 REGION_ZONE: dict[str, str] = {
     **{r: "NORD" for r in NORTH_REGIONS},
@@ -115,11 +104,21 @@ class MemberKind(str, Enum):
     public_body = "public_body"
     third_sector = "third_sector"
     religious_body = "religious_body"
+    environmental_body = "environmental_body"
 
 
-#: F (capital grant reduction) does not apply to energy withdrawn by these members (DM 414/2023).
+#: F (capital grant reduction) does not apply to the shared energy of these members' withdrawal
+#: points: natural persons (``household``), public, religious, third-sector and
+#: environmental-protection bodies (DM 127/2025; GSE Regole Operative CACER, July 2025 update).
+#: Companies are the only kind F applies to.
 F_EXEMPT_KINDS = frozenset(
-    {MemberKind.public_body, MemberKind.third_sector, MemberKind.religious_body}
+    {
+        MemberKind.household,
+        MemberKind.public_body,
+        MemberKind.third_sector,
+        MemberKind.religious_body,
+        MemberKind.environmental_body,
+    }
 )
 
 
@@ -151,6 +150,9 @@ class Plant(_Model):
     cabina_primaria: str = Field(min_length=1)
     owner: str | None = Field(
         default=None, description="member id that owns the plant (gets the sale)"
+    )
+    building: str | None = Field(
+        default=None, description="building / condominium id (groups of self-consumers)"
     )
 
     _pod = field_validator("pod", mode="before")(_norm_pod)
@@ -190,18 +192,16 @@ class Plant(_Model):
     @property
     def fc_eur_per_mwh(self) -> Decimal:
         """FC, PV only, added after the cap: North +10, Centre +4 €/MWh (DM 414/2023 Annex 1)."""
-        if self.technology != Technology.pv:
-            return Decimal(0)
-        if self.region in NORTH_REGIONS:
-            return Decimal(10)
-        if self.region in CENTRE_REGIONS:
-            return Decimal(4)
-        return Decimal(0)
+        return fc_eur_per_mwh(self.technology.value, self.region)
 
     @property
     def f_factor(self) -> Decimal:
         """F = 0.5 × grant % / 40 (DM 414/2023 Annex 1)."""
-        return Decimal("0.5") * self.capital_grant_pct / Decimal(40)
+        return grant_factor(self.capital_grant_pct)
+
+    @property
+    def has_grant(self) -> bool:
+        return self.capital_grant_pct > 0
 
 
 class Member(_Model):
@@ -213,6 +213,14 @@ class Member(_Model):
     cabina_primaria: str = Field(min_length=1)
     joined: date | None = None
     left: date | None = None
+    building: str | None = Field(
+        default=None, description="building / condominium id (groups of self-consumers)"
+    )
+    customer: str | None = Field(
+        default=None,
+        description="final customer holding the POD (remote self-consumer: one customer, "
+        "several PODs); default: the member id",
+    )
 
     _pod = field_validator("pod", mode="before")(_norm_pod)
 
@@ -273,14 +281,65 @@ class Statute(_Model):
         return pots
 
 
+class ConfigType(str, Enum):
+    """CACER configuration types incentivised by DM 414/2023 (art. 2; ARERA TIAD art. 1)."""
+
+    cer = "cer"  # renewable energy community (comunità di energia rinnovabile)
+    group = "group_of_self_consumers"  # gruppo di autoconsumatori che agiscono collettivamente
+    remote = "remote_self_consumer"  # autoconsumatore individuale a distanza (uses the grid)
+
+
 class Configuration(_Model):
-    """A CER configuration: the plants and members whose hourly shared energy is incentivised."""
+    """A CACER configuration: the plants and members whose hourly shared energy is incentivised.
+
+    - ``cer``: perimeter the cabina primaria (shared energy per cabina); members of any kind;
+      a plant gets TIP only if it entered service on or after ``constituted`` (DM 414/2023
+      art. 3: the CER must be constituted when its plants enter service);
+    - ``group_of_self_consumers``: at least two final customers and their plants in one building
+      or condominium (``building`` on every plant and member); valorisation adds the avoided-losses
+      term (TIAD);
+    - ``remote_self_consumer``: one final customer (all members share one ``customer``) with
+      plants in the same cabina primaria; valorisation as the CER.
+    """
 
     id: str = Field(min_length=1)
     name: str = ""
+    type: ConfigType = ConfigType.cer
+    constituted: date | None = Field(
+        default=None, description="CER: date of constitution (TIP only for plants entering later)"
+    )
     plants: list[Plant] = Field(min_length=1)
     members: list[Member] = Field(min_length=1)
     statute: Statute = Field(default_factory=Statute)
+
+    @model_validator(mode="after")
+    def _by_type(self) -> Configuration:
+        if self.type == ConfigType.group:
+            if len({m.customer or m.id for m in self.members}) < 2:
+                raise ValueError("a group of self-consumers needs at least two final customers")
+            buildings = {x.building for x in [*self.plants, *self.members]}
+            if None in buildings or len(buildings) != 1:
+                raise ValueError(
+                    "a group of self-consumers is one building: give the same `building` on "
+                    f"every plant and member (found {sorted(str(b) for b in buildings)})"
+                )
+        if self.type == ConfigType.remote:
+            customers = {m.customer or m.id for m in self.members}
+            if len(customers) != 1:
+                raise ValueError(
+                    "a remote self-consumer is one final customer: give every member the same "
+                    f"`customer` (found {sorted(customers)})"
+                )
+        if self.type != ConfigType.cer and self.constituted is not None:
+            raise ValueError("`constituted` is for CERs only")
+        return self
+
+    def tip_eligible_by_constitution(self, plant: Plant) -> bool:
+        """CER: the plant entered service on or after the constitution (unknown date → True,
+        reported as a missing parameter by the statement)."""
+        if self.type != ConfigType.cer or self.constituted is None:
+            return True
+        return plant.entry_into_service >= self.constituted
 
     @model_validator(mode="after")
     def _consistency(self) -> Configuration:
@@ -337,19 +396,42 @@ class Configuration(_Model):
 
 
 class ValorisationParams(_Model):
-    """ARERA yearly parameters for the valorisation of shared energy, €/MWh."""
+    """Yearly parameters (one local year): ARERA valorisation (TIAD: CU_Af = TRAS_E + BTAU,
+    €/MWh), the avoided-losses coefficient of groups of self-consumers (TIAD), and the GSE fees
+    (DM MASE 106/2024: a fixed fee per plant and a variable fee by plant power). ``None`` = not
+    known: the statement names it as a missing parameter and the command exits non-zero."""
 
-    tras_e_eur_per_mwh: Decimal
-    btau_eur_per_mwh: Decimal
+    tras_e_eur_per_mwh: Decimal | None = None
+    btau_eur_per_mwh: Decimal | None = None
+    avoided_losses_coefficient: Decimal | None = Field(default=None, ge=0, le=Decimal("0.2"))
+    gse_fee_fixed_eur_per_plant_year: Decimal | None = Field(default=None, ge=0)
+    gse_fee_variable_eur_per_kw_year: Decimal | None = Field(default=None, ge=0)
+    source: str = ""
 
     @property
-    def total_eur_per_mwh(self) -> Decimal:
+    def total_eur_per_mwh(self) -> Decimal | None:
+        if self.tras_e_eur_per_mwh is None or self.btau_eur_per_mwh is None:
+            return None
         return self.tras_e_eur_per_mwh + self.btau_eur_per_mwh
 
+    def merged(self, override: ValorisationParams | None) -> ValorisationParams:
+        """These values with every field ``override`` sets taken from it."""
+        if override is None:
+            return self
+        upd = {k: v for k, v in override.model_dump().items() if v not in (None, "")}
+        return self.model_copy(update=upd)
 
-#: ARERA values known to the project; a config's ``valorisation`` section overrides / extends them.
-DEFAULT_VALORISATION: dict[int, ValorisationParams] = {
-    2024: ValorisationParams(tras_e_eur_per_mwh=Decimal("10.57"), btau_eur_per_mwh=Decimal("0.65")),
+
+#: How to set a missing yearly parameter (shown by the report).
+PARAMETER_HINTS = {
+    "valorisation": "set parameters: {YEAR: {tras_e_eur_per_mwh: …, btau_eur_per_mwh: …}} in the "
+    "accounting YAML (ARERA publishes TRAS_E and BTAU each year) or in "
+    "ems/data/accounting_parameters.yaml",
+    "avoided_losses": "set parameters: {YEAR: {avoided_losses_coefficient: …}} (TIAD c_PR, "
+    "e.g. 0.012 for 1.2 %)",
+    "gse_fees": "set parameters: {YEAR: {gse_fee_fixed_eur_per_plant_year: …, "
+    "gse_fee_variable_eur_per_kw_year: …}} from your GSE contract (DM MASE 106/2024)",
+    "constituted": "set `constituted: YYYY-MM-DD` on the CER configuration",
 }
 
 
@@ -358,12 +440,26 @@ class AccountingConfig(_Model):
 
     community: str = Field(min_length=1)
     configurations: list[Configuration] = Field(min_length=1)
-    valorisation: dict[int, ValorisationParams] = Field(default_factory=dict)
-    surplus_basis: Literal["tip_points", "excess_energy"] = Field(
-        default="tip_points",
-        description="surplus rule reading: tip_points = points above 55 %/45 % as a share of the TIP "
-        "(SPEC §6); excess_energy = TIP of the shared energy above the threshold",
+    parameters: dict[int, ValorisationParams] = Field(
+        default_factory=dict, description="yearly parameters overriding the shipped data file"
     )
+    valorisation: dict[int, ValorisationParams] = Field(
+        default_factory=dict, description="legacy name of `parameters`"
+    )
+    default_parameters: dict[int, ValorisationParams] = Field(
+        default_factory=dict,
+        description="the shipped data file (ems/data/accounting_parameters.yaml), set by the loader",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "surplus_basis" in data:
+            raise ValueError(
+                "surplus_basis was removed: the surplus is computed per set of plants as the GSE "
+                "does (Regole Operative CACER 2025); delete the key"
+            )
+        return data
 
     @model_validator(mode="after")
     def _unique(self) -> AccountingConfig:
@@ -385,7 +481,13 @@ class AccountingConfig(_Model):
 
     @property
     def valorisation_params(self) -> dict[int, ValorisationParams]:
-        return {**DEFAULT_VALORISATION, **self.valorisation}
+        """Yearly parameters: the data file, overridden field by field by the configuration."""
+        years = set(self.default_parameters) | set(self.valorisation) | set(self.parameters)
+        out = {}
+        for y in sorted(years):
+            p = self.default_parameters.get(y, ValorisationParams())
+            out[y] = p.merged(self.valorisation.get(y)).merged(self.parameters.get(y))
+        return out
 
     def configuration(self, config_id: str) -> Configuration:
         for c in self.configurations:
@@ -416,8 +518,28 @@ def _loc(loc: tuple[Any, ...], data: Any) -> str:
     return "".join(parts) or "(top level)"
 
 
-def parse_accounting_config(data: Any, file: str = "<config>") -> AccountingConfig:
-    """Validate a parsed YAML/JSON mapping; raise :class:`ConfigError` (file, field, problem)."""
+def parse_year_parameters(data: Any, file: str = "<parameters>") -> dict[int, ValorisationParams]:
+    """Validate the yearly-parameter data file (``{years: {YYYY: {...}}}``)."""
+    if not isinstance(data, dict) or not isinstance(data.get("years"), dict):
+        raise ConfigError(file, "years", "expected a mapping YYYY → parameters")
+    out = {}
+    for year, values in data["years"].items():
+        try:
+            out[int(year)] = ValorisationParams.model_validate(values or {})
+        except (ValidationError, ValueError) as exc:
+            raise ConfigError(file, f"years.{year}", str(exc).splitlines()[0]) from None
+    return out
+
+
+def parse_accounting_config(
+    data: Any,
+    file: str = "<config>",
+    default_parameters: dict[int, ValorisationParams] | None = None,
+) -> AccountingConfig:
+    """Validate a parsed YAML/JSON mapping; raise :class:`ConfigError` (file, field, problem).
+    ``default_parameters``: the shipped yearly parameters (see :func:`parse_year_parameters`)."""
+    if isinstance(data, dict) and default_parameters is not None:
+        data = {**data, "default_parameters": default_parameters}
     if not isinstance(data, dict):
         raise ConfigError(
             file, "(top level)", "expected a mapping with community and configurations"

@@ -6,8 +6,10 @@ Choices (documented in docs/accounting.md):
   incomplete hours are listed with what is missing, and the shared energy measured in them (a lower
   bound) is shown apart, never added;
 - money is summed exactly from the hourly ledger and rounded half-up to the cent once per figure;
-- the surplus rule (yearly by DM 414/2023) is computed per plant on the statement's period: binding
-  on an annual statement, indicative on a monthly one;
+- the surplus rule is computed per set of plants (TIP only, 55 %; TIP + capital grant, 45 %) as
+  the GSE does (Regole Operative CACER 2025), on the statement's period: binding on an annual
+  statement (the yearly conguaglio), indicative on a monthly one; the annual statement also shows
+  the sum of the twelve monthly figures and the difference the conguaglio settles;
 - the community's incentive (TIP + valorisation, in cents) is split: first the surplus share to
   non-company members (by their share of shared energy; equally if that is zero for all; to
   "social purposes" if there is no such member), then the rest by the statute's pots; each split
@@ -27,10 +29,10 @@ from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 
-from .config import AccountingConfig, Configuration, MemberKind
-from .ledger import ConfigHour
+from .config import PARAMETER_HINTS, AccountingConfig, ConfigType, Configuration, MemberKind
+from .ledger import ConfigHour, is_parameter_gap
 from .readings import INJECTED, WITHDRAWN
-from .rules import surplus_share, to_cents
+from .rules import SurplusPlant, SurplusSet, surplus_by_set, to_cents
 from .timeutil import local_day, local_label, time_band
 
 SOCIAL_PURPOSES = "(social purposes)"
@@ -42,14 +44,14 @@ class PlantTotals:
     owner: str | None
     power_kw: Decimal
     pre_existing: bool
+    has_grant: bool = False
+    tip_eligible: bool = True  # earned TIP in at least one hour (or could have)
     injected_wh: int = 0
     shared_wh: int = 0
     tip_shared_wh: int = 0  # shared energy that earned TIP
     tip_eur_exact: Decimal = Decimal(0)
     valorisation_eur_exact: Decimal = Decimal(0)
     sale_eur_exact: Decimal = Decimal(0)
-    surplus_fraction: Decimal = Decimal(0)
-    surplus_eur: Decimal = Decimal("0.00")
 
     @property
     def tip_eur(self) -> Decimal:
@@ -62,6 +64,10 @@ class PlantTotals:
     @property
     def sale_eur(self) -> Decimal:
         return to_cents(self.sale_eur_exact)
+
+    @property
+    def surplus_set(self) -> str:
+        return "" if self.pre_existing else ("tip_plus_grant" if self.has_grant else "tip_only")
 
 
 @dataclass
@@ -118,10 +124,32 @@ class Statement:
     plants: list[PlantTotals] = field(default_factory=list)
     members: list[MemberTotals] = field(default_factory=list)
     social_purposes_eur: Decimal = Decimal("0.00")
+    surplus_sets: list[SurplusSet] = field(default_factory=list)
+    #: annual statements: the surplus of each month, summed per set (what monthly statements showed)
+    monthly_surplus_sets: dict[str, Decimal] = field(default_factory=dict)
+    missing_parameters: list[str] = field(default_factory=list)  # "what: how to set it"
+    hours_without_valorisation: int = 0
+    gse_fees_eur_exact: Decimal | None = Decimal(0)  # None: fee parameters missing
+    config_type: str = "cer"
 
     @property
     def tip_eur(self) -> Decimal:
         return to_cents(self.tip_eur_exact)
+
+    @property
+    def gse_fees_eur(self) -> Decimal | None:
+        return None if self.gse_fees_eur_exact is None else to_cents(self.gse_fees_eur_exact)
+
+    @property
+    def net_eur(self) -> Decimal | None:
+        """Incentive minus GSE fees (None when the fees are unknown)."""
+        fees = self.gse_fees_eur
+        return None if fees is None else self.incentive_eur - fees
+
+    @property
+    def complete(self) -> bool:
+        """Every hour complete and every parameter known: the figures are final."""
+        return self.hours_complete == self.hours_expected and not self.missing_parameters
 
     @property
     def valorisation_eur(self) -> Decimal:
@@ -152,7 +180,17 @@ class Statement:
 
     @property
     def surplus_eur(self) -> Decimal:
-        return sum((p.surplus_eur for p in self.plants), Decimal("0.00"))
+        """Σ over the sets of the surplus, each rounded to the cent."""
+        return sum((to_cents(j.surplus_eur) for j in self.surplus_sets), Decimal("0.00"))
+
+    @property
+    def monthly_surplus_eur(self) -> Decimal:
+        return sum((to_cents(v) for v in self.monthly_surplus_sets.values()), Decimal("0.00"))
+
+    @property
+    def conguaglio_eur(self) -> Decimal:
+        """Annual: yearly surplus − Σ monthly surplus (what the yearly settlement changes)."""
+        return self.surplus_eur - self.monthly_surplus_eur
 
 
 def allocate_cents(
@@ -199,6 +237,133 @@ def expected_subjects(config: Configuration, hour_utc: int) -> list[str]:
     return out
 
 
+def _add_row(
+    st: Statement,
+    day: DayTotals,
+    row: ConfigHour,
+    plants: dict[str, PlantTotals],
+    members: dict[str, MemberTotals],
+) -> None:
+    """Add one complete ledger hour to the totals."""
+    st.hours_complete += 1
+    day.complete_hours += 1
+    day.shared_wh += row.shared_wh
+    day.tip_eur_exact += row.tip_eur
+    day.valorisation_eur_exact += row.valorisation_eur
+    st.injected_wh += row.injected_wh
+    st.withdrawn_wh += row.withdrawn_wh
+    st.shared_wh += row.shared_wh
+    st.tip_eur_exact += row.tip_eur
+    st.valorisation_eur_exact += row.valorisation_eur
+    st.sale_eur_exact += row.sale_eur
+    st.shared_by_band_wh[time_band(row.hour_utc)] += row.shared_wh
+    for c in row.cabine:
+        st.shared_by_cabina_wh[c.cabina] = st.shared_by_cabina_wh.get(c.cabina, 0) + c.shared_wh
+    for p in row.plants:
+        t = plants.get(p.plant_id)
+        if t is None:
+            continue
+        t.injected_wh += p.injected_wh or 0
+        t.shared_wh += p.shared_wh
+        if p.tip_eligible:
+            t.tip_shared_wh += p.shared_wh
+        t.tip_eur_exact += p.tip_eur
+        t.valorisation_eur_exact += p.valorisation_eur
+        t.sale_eur_exact += p.sale_eur
+    for m in row.members:
+        t2 = members.get(m.member_id)
+        if t2 is None:
+            continue
+        t2.withdrawn_wh += m.withdrawn_wh or 0
+        t2.shared_share_wh += m.shared_share_wh
+
+
+def _surplus_input(config: Configuration, plants: Mapping[str, PlantTotals]) -> list[SurplusPlant]:
+    """The incentivised plants (those that earned TIP shared energy or could have)."""
+    return [
+        SurplusPlant(
+            p.id,
+            p.has_grant,
+            plants[p.id].tip_shared_wh,
+            plants[p.id].injected_wh,
+            plants[p.id].tip_eur_exact,
+        )
+        for p in config.plants
+        if not p.pre_existing and config.tip_eligible_by_constitution(p)
+    ]
+
+
+def gse_fees_eur(
+    config: Configuration, params: Mapping[int, object], days: Sequence[date]
+) -> tuple[Decimal | None, list[str]]:
+    """GSE fees (DM MASE 106/2024) of the period: for every plant in service, (fixed per plant +
+    variable × kW) per year, pro rata of its days in service in the period over the days of the
+    year. Returns (amount or None if a parameter is missing, the missing parameters)."""
+    total = Decimal(0)
+    missing: list[str] = []
+    for d in days:
+        pr = params.get(d.year)
+        fixed = getattr(pr, "gse_fee_fixed_eur_per_plant_year", None)
+        variable = getattr(pr, "gse_fee_variable_eur_per_kw_year", None)
+        if fixed is None or variable is None:
+            tag = f"gse_fees {d.year}: {PARAMETER_HINTS['gse_fees'].replace('YEAR', str(d.year))}"
+            if tag not in missing:
+                missing.append(tag)
+            continue
+        year_days = 366 if d.year % 4 == 0 and (d.year % 100 or d.year % 400 == 0) else 365
+        for p in config.plants:
+            if p.entry_into_service <= d:
+                total += (fixed + variable * p.power_kw) / year_days
+    return (None if missing else total), missing
+
+
+def _missing_parameters(config: Configuration, rows: Sequence[ConfigHour]) -> tuple[list[str], int]:
+    out: list[str] = []
+    hours = 0
+    for r in rows:
+        gaps = [m for m in r.missing if is_parameter_gap(m)]
+        if gaps:
+            hours += 1
+        for g in gaps:
+            what = g.split(": ", 1)[1]
+            kind, year = what.split()[0], what.split()[1]
+            hint = PARAMETER_HINTS.get(kind, "").replace("YEAR", year)
+            tag = f"{what}: {hint}"
+            if tag not in out:
+                out.append(tag)
+    if config.type == ConfigType.cer and config.constituted is None:
+        out.append(
+            "constituted (the CER's constitution date; TIP eligibility of the plants is not "
+            f"checked against it): {PARAMETER_HINTS['constituted']}"
+        )
+    return out, hours
+
+
+def _month_surplus(config: Configuration, rows: Sequence[ConfigHour]) -> dict[str, Decimal]:
+    """Σ over the months of the period of each set's monthly surplus (what monthly statements
+    showed), exact."""
+    months: dict[str, dict[str, PlantTotals]] = {}
+    for r in rows:
+        if not r.complete:
+            continue
+        key = f"{local_day(r.hour_utc):%Y-%m}"
+        plants = months.setdefault(
+            key,
+            {p.id: PlantTotals(p.id, p.owner, p.power_kw, p.pre_existing) for p in config.plants},
+        )
+        for ph in r.plants:
+            t = plants.get(ph.plant_id)
+            if t is not None:
+                t.injected_wh += ph.injected_wh or 0
+                t.tip_shared_wh += ph.shared_wh if ph.tip_eligible else 0
+                t.tip_eur_exact += ph.tip_eur
+    out: dict[str, Decimal] = {}
+    for plants in months.values():
+        for j in surplus_by_set(_surplus_input(config, plants)):
+            out[j.name] = out.get(j.name, Decimal(0)) + j.surplus_eur
+    return out
+
+
 def build_statement(
     cfg: AccountingConfig,
     config: Configuration,
@@ -219,8 +384,19 @@ def build_statement(
         len(hours),
         0,
         shared_by_cabina_wh={c: 0 for c in config.cabine},
+        config_type=config.type.value,
     )
-    plants = {p.id: PlantTotals(p.id, p.owner, p.power_kw, p.pre_existing) for p in config.plants}
+    plants = {
+        p.id: PlantTotals(
+            p.id,
+            p.owner,
+            p.power_kw,
+            p.pre_existing,
+            p.has_grant,
+            not p.pre_existing and config.tip_eligible_by_constitution(p),
+        )
+        for p in config.plants
+    }
     members = {m.id: MemberTotals(m.id, m.kind) for m in config.members}
     days: dict[date, DayTotals] = {}
     missing_runs: dict[str, list[int]] = defaultdict(list)
@@ -233,60 +409,24 @@ def build_statement(
             for subject in expected_subjects(config, h):
                 missing_runs[subject].append(h)
             continue
-        if row.version > 1:
-            st.corrected_hours += 1
-        if row.config_fingerprint != fingerprint:
-            st.stale_hours += 1
+        st.corrected_hours += row.version > 1
+        st.stale_hours += row.config_fingerprint != fingerprint
         if not row.complete:
             st.incomplete_shared_wh_lower_bound += row.shared_wh
             for subject in row.missing:
-                missing_runs[subject].append(h)
+                if not is_parameter_gap(subject):
+                    missing_runs[subject].append(h)
             continue
-        st.hours_complete += 1
-        day.complete_hours += 1
-        day.shared_wh += row.shared_wh
-        day.tip_eur_exact += row.tip_eur
-        day.valorisation_eur_exact += row.valorisation_eur
-        st.injected_wh += row.injected_wh
-        st.withdrawn_wh += row.withdrawn_wh
-        st.shared_wh += row.shared_wh
-        st.tip_eur_exact += row.tip_eur
-        st.valorisation_eur_exact += row.valorisation_eur
-        st.sale_eur_exact += row.sale_eur
-        st.shared_by_band_wh[time_band(h)] += row.shared_wh
-        for c in row.cabine:
-            st.shared_by_cabina_wh[c.cabina] = st.shared_by_cabina_wh.get(c.cabina, 0) + c.shared_wh
-        for p in row.plants:
-            t = plants.get(p.plant_id)
-            if t is None:
-                continue
-            t.injected_wh += p.injected_wh or 0
-            t.shared_wh += p.shared_wh
-            if p.tip_eligible:
-                t.tip_shared_wh += p.shared_wh
-            t.tip_eur_exact += p.tip_eur
-            t.valorisation_eur_exact += p.valorisation_eur
-            t.sale_eur_exact += p.sale_eur
-        for m in row.members:
-            t2 = members.get(m.member_id)
-            if t2 is None:
-                continue
-            t2.withdrawn_wh += m.withdrawn_wh or 0
-            t2.shared_share_wh += m.shared_share_wh
+        _add_row(st, day, row, plants, members)
     st.daily = [days[d] for d in sorted(days)]
     st.missing = _ranges(missing_runs)
-    # surplus rule per plant (TIP-eligible plants only)
-    for p in config.plants:
-        t = plants[p.id]
-        if p.pre_existing:
-            continue
-        t.surplus_fraction = surplus_share(
-            t.tip_shared_wh, t.injected_wh, p.capital_grant_pct > 0, cfg.surplus_basis
-        )
-        t.surplus_eur = to_cents(t.tip_eur * t.surplus_fraction)
-    for (
-        p
-    ) in config.plants:  # owners: key of "by_injected" (pre-existing plants included) and the sale
+    st.missing_parameters, st.hours_without_valorisation = _missing_parameters(config, rows)
+    st.gse_fees_eur_exact, fee_gaps = gse_fees_eur(config, cfg.valorisation_params, sorted(days))
+    st.missing_parameters += fee_gaps
+    st.surplus_sets = surplus_by_set(_surplus_input(config, plants))
+    if annual:
+        st.monthly_surplus_sets = _month_surplus(config, rows)
+    for p in config.plants:  # owners: key of "by_injected" (pre-existing plants included), sale
         if p.owner:
             members[p.owner].plants_shared_wh += plants[p.id].shared_wh
             members[p.owner].sale_eur += plants[p.id].sale_eur
@@ -375,8 +515,11 @@ def configurations_csv(sts: Sequence[Statement]) -> str:
             "incentive_eur",
             "sale_eur",
             "surplus_eur",
+            "gse_fees_eur",
+            "net_eur",
             "incomplete_hours_shared_kwh_lower_bound",
             "corrected_hours",
+            "missing_parameters",
         ]
     ]
     for s in sts:
@@ -397,8 +540,11 @@ def configurations_csv(sts: Sequence[Statement]) -> str:
                 s.incentive_eur,
                 s.sale_eur,
                 s.surplus_eur,
+                "" if s.gse_fees_eur is None else s.gse_fees_eur,
+                "" if s.net_eur is None else s.net_eur,
                 _kwh(s.incomplete_shared_wh_lower_bound),
                 s.corrected_hours,
+                "; ".join(m.split(":", 1)[0] for m in s.missing_parameters),
             ]
         )
     return _csv(rows)
@@ -419,8 +565,7 @@ def plants_csv(sts: Sequence[Statement]) -> str:
             "tip_eur",
             "valorisation_eur",
             "sale_eur",
-            "surplus_pct",
-            "surplus_eur",
+            "surplus_set",
         ]
     ]
     for s in sts:
@@ -439,8 +584,7 @@ def plants_csv(sts: Sequence[Statement]) -> str:
                     p.tip_eur,
                     p.valorisation_eur,
                     p.sale_eur,
-                    f"{p.surplus_fraction * 100:.2f}",
-                    p.surplus_eur,
+                    p.surplus_set,
                 ]
             )
     return _csv(rows)
@@ -533,6 +677,151 @@ def missing_csv(sts: Sequence[Statement]) -> str:
     return _csv(rows)
 
 
+_TYPE_LABEL = {
+    "cer": "CER",
+    "group_of_self_consumers": "group of self-consumers",
+    "remote_self_consumer": "remote self-consumer",
+}
+
+
+def _md_warnings(s: Statement) -> list[str]:
+    out: list[str] = []
+    if s.hours_complete < s.hours_expected:
+        out += [
+            f"> **Incomplete data**: {s.hours_expected - s.hours_complete} of {s.hours_expected} "
+            "hours lack meter data or zonal prices and are **not** in the totals below (shared "
+            f"energy measured in them, a lower bound: {_kwh(s.incomplete_shared_wh_lower_bound)} "
+            "kWh). See *Missing data*.",
+            "",
+        ]
+    if s.missing_parameters:
+        out.append("> **Missing parameters** (figures depending on them are not final):")
+        out += [f"> - {m}" for m in s.missing_parameters]
+        out.append("")
+    if s.stale_hours:
+        out += [
+            f"> **Warning**: {s.stale_hours} hours were computed with an earlier configuration; "
+            "run `ems accounting recompute` for the period.",
+            "",
+        ]
+    return out
+
+
+def _md_summary(s: Statement) -> list[str]:
+    bands = s.shared_by_band_wh
+    val = f"{s.valorisation_eur} €"
+    if s.hours_without_valorisation:
+        val += f" (parameter missing in {s.hours_without_valorisation} hours: not included)"
+    fees = "not set (missing parameter)" if s.gse_fees_eur is None else f"{s.gse_fees_eur} €"
+    net = "—" if s.net_eur is None else f"{s.net_eur} €"
+    surplus_label = "yearly settlement" if s.annual else "indicative; settled yearly"
+    return [
+        "| quantity | value |",
+        "|---|---:|",
+        f"| configuration type | {_TYPE_LABEL.get(s.config_type, s.config_type)} |",
+        f"| hours (complete / total) | {s.hours_complete} / {s.hours_expected} |",
+        f"| injected energy | {_kwh(s.injected_wh)} kWh |",
+        f"| withdrawn energy | {_kwh(s.withdrawn_wh)} kWh |",
+        f"| **shared energy** | **{_kwh(s.shared_wh)} kWh** |",
+        f"| shared in F1 / F2 / F3 | {_kwh(bands['F1'])} / {_kwh(bands['F2'])}"
+        f" / {_kwh(bands['F3'])} kWh |",
+        f"| TIP (DM 414/2023) | {s.tip_eur} € |",
+        f"| ARERA valorisation | {val} |",
+        f"| **incentive to the community** | **{s.incentive_eur} €** |",
+        f"| GSE fees (DM 106/2024) | {fees} |",
+        f"| incentive net of GSE fees | {net} |",
+        f"| of which surplus share to non-company members ({surplus_label}) | {s.surplus_eur} € |",
+        f"| sale of injected energy (ritiro dedicato, to producers) | {s.sale_eur} € |",
+        f"| hours corrected by late data (ledger version > 1) | {s.corrected_hours} |",
+        "",
+    ]
+
+
+def _md_surplus(s: Statement) -> list[str]:
+    out = [
+        "### Surplus rule (per set of plants)",
+        "",
+        "| set | plants | injected kWh | incentivised shared kWh | ratio % | threshold % | "
+        "excess points | TIP € | surplus € |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for j in s.surplus_sets:
+        out.append(
+            f"| {j.name} | {', '.join(j.plant_ids)} | {_kwh(j.injected_wh)} | "
+            f"{_kwh(j.incentivised_shared_wh)} | {j.ratio * 100:.2f} | {j.threshold * 100:.0f} | "
+            f"{j.excess_points * 100:.2f} | {to_cents(j.tip_eur)} | {to_cents(j.surplus_eur)} |"
+        )
+    out.append("")
+    if s.annual:
+        per_set = ", ".join(
+            f"{k} {to_cents(v)} €" for k, v in sorted(s.monthly_surplus_sets.items())
+        )
+        out += [
+            f"Yearly settlement (conguaglio): the surplus on the year is {s.surplus_eur} €; the "
+            f"monthly statements showed {s.monthly_surplus_eur} € in total ({per_set or 'none'}); "
+            f"the settlement changes it by {s.conguaglio_eur:+} €.",
+            "",
+        ]
+    return out
+
+
+def _md_tables(s: Statement) -> list[str]:
+    out = [
+        "### Plants",
+        "",
+        "| plant | kW | set | pre-existing | injected kWh | shared kWh | TIP € | valorisation € | "
+        "sale € |",
+        "|---|---:|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for p in s.plants:
+        tag = "yes (no TIP)" if p.pre_existing else ("no" if p.tip_eligible else "no (no TIP)")
+        out.append(
+            f"| {p.plant_id} | {p.power_kw} | {p.surplus_set or '—'} | {tag} | "
+            f"{_kwh(p.injected_wh)} | {_kwh(p.shared_wh)} | {p.tip_eur} | {p.valorisation_eur} | "
+            f"{p.sale_eur} |"
+        )
+    out += [
+        "",
+        "### Members",
+        "",
+        "| member | kind | withdrawn kWh | share of shared kWh | allocation € | of which surplus € | "
+        "sale of own plants € |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for m in s.members:
+        out.append(
+            f"| {m.member_id} | {m.kind.value} | {_kwh(m.withdrawn_wh)} | "
+            f"{_kwh(m.shared_share_wh)} | {m.allocation_eur} | {m.surplus_eur} | {m.sale_eur} |"
+        )
+    if s.social_purposes_eur:
+        out.append(
+            f"| {SOCIAL_PURPOSES} | | | | {s.social_purposes_eur} | {s.social_purposes_eur} | |"
+        )
+    out += ["", "### Missing data", ""]
+    if not s.missing:
+        out.append("None: every expected meter interval and price is present.")
+        return out
+    out += ["| missing | first hour (local) | last hour (local) | hours |", "|---|---|---|---:|"]
+    out += [
+        f"| {r.subject} | {r.first_hour} | {r.last_hour} | {r.hours} |" for r in s.missing[:200]
+    ]
+    if len(s.missing) > 200:
+        out.append(f"| … {len(s.missing) - 200} more ranges in the missing CSV | | | |")
+    return out
+
+
+def _md_months(s: Statement) -> list[str]:
+    out = [
+        "### By month",
+        "",
+        "| month | complete hours | shared kWh | TIP € | valorisation € |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for month, hours, complete, shared_wh, tip, val in s.monthly():
+        out.append(f"| {month} | {complete} / {hours} | {_kwh(shared_wh)} | {tip} | {val} |")
+    return [*out, ""]
+
+
 def render_markdown(community: str, sts: Sequence[Statement], charts: Mapping[str, str]) -> str:
     """A readable statement; ``charts``: config id → relative path of its PNG chart."""
     if not sts:
@@ -541,49 +830,18 @@ def render_markdown(community: str, sts: Sequence[Statement], charts: Mapping[st
     kind = "Annual" if s0.annual else "Monthly"
     out = [f"# {kind} incentive statement — {community} — {s0.period}", ""]
     out.append(
-        "Figures from the hourly GSE shared-energy ledger (ARERA TIAD, DM MASE 414/2023). "
-        "Totals count complete hours only; money is rounded half-up to the cent after summing "
-        "exact hourly amounts."
+        "Figures from the hourly GSE shared-energy ledger (ARERA TIAD, DM MASE 414/2023, GSE "
+        "Regole Operative CACER 2025). Totals count complete hours only; money is rounded half-up "
+        "to the cent after summing exact hourly amounts."
     )
     out.append("")
     for s in sts:
-        out += [
-            f"## Configuration {s.config_id}" + (f" — {s.name}" if s.name != s.config_id else ""),
-            "",
-        ]
-        if s.hours_complete < s.hours_expected:
-            out.append(
-                f"> **Incomplete data**: {s.hours_expected - s.hours_complete} of {s.hours_expected} "
-                f"hours lack meter data, zonal prices or yearly parameters and are **not** in the "
-                f"totals below "
-                f"(shared energy measured in them, a lower bound: "
-                f"{_kwh(s.incomplete_shared_wh_lower_bound)} kWh). See *Missing data*."
-            )
-            out.append("")
-        if s.stale_hours:
-            out.append(
-                f"> **Warning**: {s.stale_hours} hours were computed with an earlier configuration; "
-                "run `ems accounting recompute` for the period."
-            )
-            out.append("")
-        out += [
-            "| quantity | value |",
-            "|---|---:|",
-            f"| hours (complete / total) | {s.hours_complete} / {s.hours_expected} |",
-            f"| injected energy | {_kwh(s.injected_wh)} kWh |",
-            f"| withdrawn energy | {_kwh(s.withdrawn_wh)} kWh |",
-            f"| **shared energy** | **{_kwh(s.shared_wh)} kWh** |",
-            f"| shared in F1 / F2 / F3 | {_kwh(s.shared_by_band_wh['F1'])} / {_kwh(s.shared_by_band_wh['F2'])}"
-            f" / {_kwh(s.shared_by_band_wh['F3'])} kWh |",
-            f"| TIP (DM 414/2023) | {s.tip_eur} € |",
-            f"| ARERA valorisation | {s.valorisation_eur} € |",
-            f"| **incentive to the community** | **{s.incentive_eur} €** |",
-            f"| of which surplus share to non-company members{'' if s.annual else ' (indicative)'} | "
-            f"{s.surplus_eur} € |",
-            f"| sale of injected energy (ritiro dedicato, to producers) | {s.sale_eur} € |",
-            f"| hours corrected by late data (ledger version > 1) | {s.corrected_hours} |",
-            "",
-        ]
+        title = f"## Configuration {s.config_id}" + (
+            f" — {s.name}" if s.name != s.config_id else ""
+        )
+        out += [title, ""]
+        out += _md_warnings(s)
+        out += _md_summary(s)
         if len(s.shared_by_cabina_wh) > 1:
             out += [
                 "Shared energy by cabina primaria: "
@@ -596,58 +854,8 @@ def render_markdown(community: str, sts: Sequence[Statement], charts: Mapping[st
                 "",
             ]
         if s.annual:
-            out += [
-                "### By month",
-                "",
-                "| month | complete hours | shared kWh | TIP € | valorisation € |",
-                "|---|---:|---:|---:|---:|",
-            ]
-            for month, hours, complete, shared_wh, tip, val in s.monthly():
-                out.append(
-                    f"| {month} | {complete} / {hours} | {_kwh(shared_wh)} | {tip} | {val} |"
-                )
-            out.append("")
-        out += [
-            "### Plants",
-            "",
-            "| plant | kW | pre-existing | injected kWh | shared kWh | TIP € | valorisation € | sale € | "
-            "surplus % | surplus € |",
-            "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
-        ]
-        for p in s.plants:
-            out.append(
-                f"| {p.plant_id} | {p.power_kw} | {'yes (no TIP)' if p.pre_existing else 'no'} | "
-                f"{_kwh(p.injected_wh)} | {_kwh(p.shared_wh)} | {p.tip_eur} | {p.valorisation_eur} | "
-                f"{p.sale_eur} | {p.surplus_fraction * 100:.2f} | {p.surplus_eur} |"
-            )
-        out += [
-            "",
-            "### Members",
-            "",
-            "| member | kind | withdrawn kWh | share of shared kWh | allocation € | of which surplus € | "
-            "sale of own plants € |",
-            "|---|---|---:|---:|---:|---:|---:|",
-        ]
-        for m in s.members:
-            out.append(
-                f"| {m.member_id} | {m.kind.value} | {_kwh(m.withdrawn_wh)} | {_kwh(m.shared_share_wh)} | "
-                f"{m.allocation_eur} | {m.surplus_eur} | {m.sale_eur} |"
-            )
-        if s.social_purposes_eur:
-            out.append(
-                f"| {SOCIAL_PURPOSES} | | | | {s.social_purposes_eur} | {s.social_purposes_eur} | |"
-            )
-        out += ["", "### Missing data", ""]
-        if not s.missing:
-            out.append("None: every expected meter interval and price is present.")
-        else:
-            out += [
-                "| missing | first hour (local) | last hour (local) | hours |",
-                "|---|---|---|---:|",
-            ]
-            for r in s.missing[:200]:
-                out.append(f"| {r.subject} | {r.first_hour} | {r.last_hour} | {r.hours} |")
-            if len(s.missing) > 200:
-                out.append(f"| … {len(s.missing) - 200} more ranges in the missing CSV | | | |")
+            out += _md_months(s)
+        out += _md_surplus(s)
+        out += _md_tables(s)
         out.append("")
     return "\n".join(out)

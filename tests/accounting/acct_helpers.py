@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from adapters.accounting_io import load_year_parameters
 from ems.accounting.config import AccountingConfig, parse_accounting_config
 from ems.accounting.ledger import ConfigHour, compute_hours
 from ems.accounting.readings import INJECTED, WITHDRAWN
@@ -63,7 +64,7 @@ def make_cfg(
     data: dict = {"community": "Test CER", "configurations": [c]}
     if valorisation:
         data["valorisation"] = valorisation
-    return parse_accounting_config(data, "test.yaml")
+    return parse_accounting_config(data, "test.yaml", load_year_parameters())
 
 
 def one_hour(

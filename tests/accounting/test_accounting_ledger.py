@@ -159,7 +159,9 @@ def test_configuration_change_is_detected_and_recompute_versions_it(store) -> No
     # the configuration fingerprint is part of each row: every hour gets a version naming it
     assert service.recompute(s, granted, start, end, "grant added") == 720
     [st] = service.statements(s, granted, start, end, label, annual)
-    assert st.tip_eur == Decimal("97.50")  # F = 0.5, no exempt member: 195.00 / 2
+    # F = 0.5 except on the household's 3/5 of the withdrawal (natural persons are exempt, DM
+    # 127/2025): 195.00 × (1 − 0.5 × 2/5) = 156.00
+    assert st.tip_eur == Decimal("156.00")
     assert st.stale_hours == 0
     assert service.recompute(s, granted, start, end, "again") == 0
 

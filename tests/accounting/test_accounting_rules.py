@@ -108,21 +108,60 @@ def test_pz_above_180_and_cap_binding_amounts() -> None:
 
 
 def test_capital_grant_with_exempt_member() -> None:
-    # 100 kW PV North, grant 40 % → F = 0.5; Pz 110 → 130 €/MWh. Plant injects 80 kWh; a household
-    # withdraws 30 kWh and a public body 10 kWh → shared 40 kWh, exempt share x = 10/40 = 0.25.
-    # TIP = 0.04 MWh × 130 × (1 − 0.5 × 0.75) = 5.20 × 0.625 = 3.25 €.
+    # 100 kW PV North, grant 40 % → F = 0.5; Pz 110 → 130 €/MWh. Plant injects 80 kWh; a company
+    # withdraws 30 kWh and a public body 10 kWh → shared 40 kWh, exempt 40 × 10/40 = 10 kWh.
+    # TIP = 130 × (40 − 0.5 × 30) / 1000 = 3.25 €.
     plants = [plant("A", 1, 100, grant=40)]
-    cfg = make_cfg(plants, [member("h", 2), member("comune", 3, kind="public_body")])
+    cfg = make_cfg(
+        plants, [member("c", 2, kind="company"), member("comune", 3, kind="public_body")]
+    )
     assert to_cents(one_hour(cfg, {1: 80}, {2: 30, 3: 10}).tip_eur) == D("3.25")
-    # No exempt member: 5.20 × 0.5 = 2.60 €.
-    cfg = make_cfg(plants, [member("h", 2), member("c", 3, kind="company")])
+    # Only companies: F on everything: 5.20 × 0.5 = 2.60 €.
+    cfg = make_cfg(plants, [member("c", 2, kind="company"), member("d", 3, kind="company")])
     assert to_cents(one_hour(cfg, {1: 80}, {2: 30, 3: 10}).tip_eur) == D("2.60")
-    # Only a third-sector member withdraws: F does not apply at all → 5.20 €.
-    cfg = make_cfg(plants, [member("h", 2), member("ets", 3, kind="third_sector")])
-    assert to_cents(one_hour(cfg, {1: 80}, {2: 0, 3: 40}).tip_eur) == D("5.20")
-    # Grant 20 % → F = 0.25: 5.20 × 0.75 = 3.90 €.
-    cfg = make_cfg([plant("A", 1, 100, grant=20)], [member("h", 2)])
+    # DM 127/2025 / Regole Operative 2025: natural persons and environmental-protection bodies are
+    # exempt too: a household and an environmental body withdraw everything → 5.20 €.
+    for kind in ("household", "environmental_body", "third_sector", "religious_body"):
+        cfg = make_cfg(plants, [member("x", 2, kind=kind), member("c", 3, kind="company")])
+        assert to_cents(one_hour(cfg, {1: 80}, {2: 40, 3: 0}).tip_eur) == D("5.20"), kind
+    # Grant 20 % → F = 0.25, a company only: 5.20 × 0.75 = 3.90 €.
+    cfg = make_cfg([plant("A", 1, 100, grant=20)], [member("c", 2, kind="company")])
     assert to_cents(one_hour(cfg, {1: 80}, {2: 40}).tip_eur) == D("3.90")
+
+
+def test_exempt_energy_goes_first_to_the_granted_plant() -> None:
+    # B (no grant, in service first) and A (grant 40 %, F = 0.5) inject 40 kWh each; a company and
+    # a household withdraw 40 kWh each → shared 80: B takes 40, A 40 (entry order). Exempt energy
+    # = 80 × 40/80 = 40 kWh, all to A (granted plant first): A 0.04 × 130 = 5.20 € without F,
+    # B 5.20 € → 10.40 €. Pro rata (the old reading) would give A 5.20 × (1 − 0.5 × 0.5) = 3.90.
+    cfg = make_cfg(
+        [plant("A", 1, 100, "2024-02-01", grant=40), plant("B", 2, 100, "2024-01-01")],
+        [member("c", 3, kind="company"), member("h", 4)],
+    )
+    row = one_hour(cfg, {1: 40, 2: 40}, {3: 40, 4: 40})
+    by = {p.plant_id: to_cents(p.tip_eur) for p in row.plants}
+    assert by == {"A": D("5.20"), "B": D("5.20")}
+    # Only 20 kWh exempt (household 20 of 80 withdrawn; shared 80 → exempt 20): A gets all 20:
+    # A = 130 × (40 − 0.5 × 20) / 1000 = 3.90 €.
+    row = one_hour(cfg, {1: 40, 2: 40}, {3: 60, 4: 20})
+    assert to_cents(next(p.tip_eur for p in row.plants if p.plant_id == "A")) == D("3.90")
+
+
+def test_rules_api_for_the_model_builder() -> None:
+    from ems.accounting.rules import (
+        attribute_exempt_energy,
+        fc_eur_per_mwh,
+        grant_factor,
+        tip_amount_eur,
+        tip_rate,
+    )
+
+    assert tip_rate(200, 110, fc_eur_per_mwh("pv", "Liguria")) == D(130)  # 200 kW: first band
+    assert tip_rate(600.0, 50, fc_eur_per_mwh("pv", "Lazio")) == D(114)  # min(110, 200) + 4
+    assert tip_rate(601, 200, fc_eur_per_mwh("wind", "Liguria")) == D(60)
+    assert grant_factor(40) == D("0.5") and grant_factor(20) == D("0.25")
+    assert attribute_exempt_energy({"b": 40, "a": 40}, {"a": True}, 50) == {"a": 40, "b": 10}
+    assert tip_amount_eur(40_000, 130, D("0.5"), 10_000) == D("3.25")
 
 
 def test_two_cabine_primarie_are_summed_not_pooled() -> None:
@@ -187,18 +226,20 @@ def test_surplus_rule_and_allocation_to_non_company_members() -> None:
     row = one_hour(cfg, {1: 100}, {2: 30, 3: 40})
     st = build_statement(cfg, cfg.configurations[0], [row], [NOON], "2024", True)
     assert st.tip_eur == D("9.10") and st.valorisation_eur == D("0.79")
-    assert st.plants[0].surplus_fraction == D("0.15")
+    [j] = st.surplus_sets
+    assert (j.name, j.ratio, j.excess_points) == ("tip_only", D("0.7"), D("0.15"))
     assert st.surplus_eur == D("1.37")
     alloc = {m.member_id: m.allocation_eur for m in st.members}
     assert alloc == {"h": D("5.02"), "c": D("4.87")}
     assert {m.member_id: m.surplus_eur for m in st.members} == {"h": D("1.37"), "c": D("0.00")}
-    # With a capital grant the threshold is 45 %: 25 points. F = 0.25 → TIP 9.10 × 0.75 = 6.825 → 6.83 €;
-    # surplus 6.83 × 0.25 = 1.7075 → 1.71 €.
+    # With a capital grant the set's threshold is 45 %: 25 points. F = 0.25 except on the
+    # household's 30 kWh: TIP 130 × (70 − 0.25 × 40) / 1000 = 7.80 €; surplus 25 % = 1.95 €.
     cfg = make_cfg([plant("A", 1, 100, grant=20)], [member("h", 2), member("c", 3, kind="company")])
     st = build_statement(
         cfg, cfg.configurations[0], [one_hour(cfg, {1: 100}, {2: 30, 3: 40})], [NOON], "2024", True
     )
-    assert st.tip_eur == D("6.83") and st.surplus_eur == D("1.71")
+    assert st.tip_eur == D("7.80") and st.surplus_eur == D("1.95")
+    assert [j.name for j in st.surplus_sets] == ["tip_plus_grant"]
     # Ratio below 55 %: no surplus.
     cfg = make_cfg([plant("A", 1, 100)], [member("h", 2)])
     st = build_statement(
@@ -207,19 +248,49 @@ def test_surplus_rule_and_allocation_to_non_company_members() -> None:
     assert st.surplus_eur == D("0.00")
 
 
-def test_surplus_rule_excess_energy_reading() -> None:
-    # Same hour as above (ratio 70 %), read as "the TIP of the shared energy above 55 %":
-    # (70 − 55) / 70 of 9.10 € = 1.95 €.
-    from ems.accounting.config import parse_accounting_config
+def test_surplus_per_set_not_per_plant_issue_example() -> None:
+    # The issue's example: a plant at 90 % with 9,000 € of TIP and one at 20 % with 2,000 €, equal
+    # injection → set ratio (90 + 20) / 200 = 55 % → 0 € (per plant: 35 % × 9,000 = 3,150 €).
+    from ems.accounting.rules import SurplusPlant, surplus_by_set, to_cents
 
-    base = make_cfg([plant("A", 1, 100)], [member("h", 2), member("c", 3, kind="company")])
-    cfg = parse_accounting_config(
-        {**base.model_dump(mode="json"), "surplus_basis": "excess_energy"}, "x.yaml"
+    mwh = 1_000_000
+    a = SurplusPlant("A", False, 90 * mwh, 100 * mwh, D(9000))
+    b = SurplusPlant("B", False, 20 * mwh, 100 * mwh, D(2000))
+    [j] = surplus_by_set([a, b])
+    assert (j.ratio, j.excess_points, j.surplus_eur) == (D("0.55"), D(0), D(0))
+    assert (D("0.90") - D("0.55")) * 9000 == D("3150.00")  # what the per-plant reading gave
+    # Two sets: a granted plant at 60 % (45 % threshold, 15 points × 1,000 €) is its own set;
+    # the TIP-only set stays at 55 %: surplus 150 € in all.
+    c = SurplusPlant("C", True, 60 * mwh, 100 * mwh, D(1000))
+    sets = {j.name: j for j in surplus_by_set([a, b, c])}
+    assert sets["tip_only"].surplus_eur == 0
+    assert sets["tip_plus_grant"].excess_points == D("0.15")
+    assert to_cents(sets["tip_plus_grant"].surplus_eur) == D("150.00")
+
+
+def test_surplus_per_set_on_a_statement() -> None:
+    # Two cabine so each plant's share is its own: A (CP1) injects 100 kWh, 90 shared; B (CP2)
+    # injects 100, 20 shared. TIP A 0.09 × 130 = 11.70 €, B 0.02 × 130 = 2.60 €. Set ratio
+    # 110 / 200 = 55 % → surplus 0.00 € (per plant it would be 35 % × 11.70 = 4.10 €).
+    cfg = make_cfg(
+        [plant("A", 1, 100, cp="CP1"), plant("B", 2, 100, cp="CP2")],
+        [member("h1", 3, cp="CP1"), member("h2", 4, cp="CP2")],
     )
-    st = build_statement(
-        cfg, cfg.configurations[0], [one_hour(cfg, {1: 100}, {2: 30, 3: 40})], [NOON], "2024", True
-    )
-    assert st.surplus_eur == D("1.95")
+    row = one_hour(cfg, {1: 100, 2: 100}, {3: 90, 4: 20})
+    st = build_statement(cfg, cfg.configurations[0], [row], [NOON], "2024", True)
+    assert st.tip_eur == D("14.30") and st.surplus_eur == D("0.00")
+    [j] = st.surplus_sets
+    assert j.ratio == D("0.55") and j.plant_ids == ("A", "B")
+
+
+def test_surplus_basis_is_rejected_with_a_clear_message() -> None:
+    from ems.accounting.config import parse_accounting_config
+    from ems.errors import ConfigError
+
+    base = make_cfg([plant("A", 1, 100)], [member("h", 2)])
+    data = base.model_dump(mode="json", exclude={"default_parameters"})
+    with pytest.raises(ConfigError, match="surplus_basis was removed"):
+        parse_accounting_config({**data, "surplus_basis": "excess_energy"}, "x.yaml")
 
 
 def test_surplus_goes_to_social_purposes_without_non_company_members() -> None:
