@@ -48,6 +48,16 @@ if [ ${#_ems_missing[@]} -gt 0 ]; then
 fi
 export PATH="$PATH:/usr/sbin"
 
+# ---------------------------------------------------------------- headless Chromium (issue 13)
+# tests/design/test_report_html.py opens the design report in a real headless browser
+if ! command -v chromium >/dev/null 2>&1; then
+  _ems_log "installing: chromium"
+  _ems_sudo_c=""
+  if [ "$(id -u)" -ne 0 ]; then _ems_sudo_c="sudo"; fi
+  $_ems_sudo_c apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $_ems_sudo_c apt-get install -y -qq --no-install-recommends chromium fonts-liberation
+fi
+
 EMS_SERVICES_DIR=$(mktemp -d -t cer-ems-services.XXXXXX)
 export EMS_SERVICES_DIR
 _ems_pids=()

@@ -233,9 +233,8 @@ def degradation_effect(b: Basis, factor: float) -> tuple[dict[str, float], dict[
     return extra_buy, lost_sale, lost_shared
 
 
-def allocation_keys(r: StudyResult, b: Basis) -> list[tuple[float, dict[str, float]]]:
-    """The statute's pots as (share, {hub: key}): by_withdrawn ∝ each hub's share of the hourly
-    shared energy (its import / Σ import), by_injected ∝ its export share, fixed/weights quotas."""
+def shared_by_hub(b: Basis) -> tuple[dict[str, float], dict[str, float]]:
+    """Each hub's part of the hourly shared energy, kWh/y: (∝ its import, ∝ its export)."""
     df = b.hourly
     w = df["weight"].to_numpy()
     hubs = [h for h in b.hubs if f"{h}:import" in df]
@@ -253,6 +252,13 @@ def allocation_keys(r: StudyResult, b: Basis) -> list[tuple[float, dict[str, flo
             h: float(np.sum(w * np.where(exp_sum > 0, shared * exp[h] / exp_sum, 0.0)))
             for h in hubs
         }
+    return withdrawn, injected
+
+
+def allocation_keys(r: StudyResult, b: Basis) -> list[tuple[float, dict[str, float]]]:
+    """The statute's pots as (share, {hub: key}): by_withdrawn ∝ each hub's share of the hourly
+    shared energy (its import / Σ import), by_injected ∝ its export share, fixed/weights quotas."""
+    withdrawn, injected = shared_by_hub(b)
     pots = []
     for i, pot in enumerate(r.scenario.finance.allocation):
         if pot.method == "by_withdrawn":

@@ -224,6 +224,9 @@ def write_outputs(r: StudyResult, out: Path) -> list[Path]:
     from design.report_thermal import write_thermal_outputs  # multi-energy hubs (chapter 6)
 
     written += write_thermal_outputs(r, out, fl, plot_balances)
+    from design.report_html import write_report
+
+    written.append(write_report(r, variants, out, sizes_table(r), written))
     return written
 
 
