@@ -244,9 +244,8 @@ class _TimeReader:
         if not idx.isdigit() or not 1 <= int(idx) <= day_len // step:
             raise ValueError(f"index {idx!r} out of range 1..{day_len // step} for {day}")
         if duration is not None and duration != step:
-            raise ValueError(
-                f"interval {duration // 60} min contradicts the {'hour' if step == HOUR_S else 'quarter'} index"
-            )
+            unit = "hour" if step == HOUR_S else "quarter"
+            raise ValueError(f"interval {duration // 60} min contradicts the {unit} index")
         return midnight + (int(idx) - 1) * step, step, step == HOUR_S
 
 
@@ -282,6 +281,44 @@ def parse_csv(
             )
         ],
     )
+
+
+def _dedupe(
+    file: str, items: list[tuple[int, tuple, object]], what: str, errors: list[RowError]
+) -> list[tuple[tuple, object]]:
+    """Rows ``(line, key, value)`` → unique ``(key, value)`` in first-seen order. The same
+    interval twice with the same value is kept once; with different values **all** its rows are
+    rejected (the file contradicts itself: neither value is taken)."""
+    first: dict[tuple, tuple[int, object]] = {}
+    conflicts: dict[tuple, list[int]] = {}
+    for n, key, value in items:
+        if key not in first:
+            first[key] = (n, value)
+        elif first[key][1] != value:
+            conflicts.setdefault(key, [first[key][0]]).append(n)
+    for lines in conflicts.values():
+        for n in lines:
+            others = ", ".join(str(m) for m in lines if m != n)
+            errors.append(
+                RowError(
+                    file,
+                    n,
+                    f"same interval as line {others} with a different {what}: both rejected",
+                )
+            )
+    return [(k, v) for k, (_, v) in first.items() if k not in conflicts]
+
+
+def _energy_wh(text: str, comma_decimal: bool, unit_wh: bool = False) -> int:
+    """A non-negative, plausible energy cell → integer Wh (half-even)."""
+    kwh = _decimal(text, comma_decimal)
+    if unit_wh:
+        kwh = kwh / 1000
+    if kwh < 0:
+        raise ValueError(f"negative energy {kwh} kWh")
+    if kwh > MAX_KWH_PER_INTERVAL:
+        raise ValueError(f"{kwh} kWh in one interval is not plausible")
+    return int((kwh * 1000).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
 
 
 def _infer_durations(items: list[tuple[int, object, int, int | None, bool]]) -> dict[object, int]:
@@ -341,7 +378,7 @@ def _parse_meter_wide(
         res.errors.append(RowError(file, 1, "wide layout mixes hour and quarter columns"))
         return res
     i_pod, i_dir, i_date = _find(header, "pod"), _find(header, "direction"), _find(header, "date")
-    seen: dict[tuple[str, str, int, int], tuple[int, int]] = {}
+    items: list[tuple[int, tuple, object]] = []
     for n, row in enumerate(rows[1:], start=2):
         if not any(c.strip() for c in row):
             continue
@@ -368,26 +405,13 @@ def _parse_meter_wide(
                         f"{day} has {day_len // step} intervals, column {rows[0][i].strip()!r} "
                         "must be empty"
                     )
-                kwh = _decimal(cell, comma_decimal)
-                if kwh < 0:
-                    raise ValueError(f"negative energy {kwh} kWh")
-                if kwh > MAX_KWH_PER_INTERVAL:
-                    raise ValueError(f"{kwh} kWh in one interval is not plausible")
+                wh = _energy_wh(cell, comma_decimal)
             except ValueError as exc:
                 res.errors.append(RowError(file, n, f"column {rows[0][i].strip()!r}: {exc}"))
                 continue
-            wh = int((kwh * 1000).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
-            key = (pod, d, midnight + (idx - 1) * step, step)
-            if key in seen:
-                if seen[key][1] != wh:
-                    res.errors.append(
-                        RowError(
-                            file, n, f"same interval as line {seen[key][0]} with a different value"
-                        )
-                    )
-                continue
-            seen[key] = (n, wh)
-            res.readings.append(MeterReading(pod, d, key[2], step, wh))
+            items.append((n, (pod, d, midnight + (idx - 1) * step, step), wh))
+    for (pod, d, start, step), wh in _dedupe(file, items, "value", res.errors):
+        res.readings.append(MeterReading(pod, d, start, step, wh))  # type: ignore[arg-type]
     return res
 
 
@@ -431,44 +455,26 @@ def _parse_meter(
             d = _direction(row, i_dir, pod, pod_roles)
             start, dur, on_hour = tr.read(row)
             if i_kwh is not None:
-                kwh = _decimal(row[i_kwh], comma_decimal)
-                wh = int((kwh * 1000).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+                wh = _energy_wh(row[i_kwh], comma_decimal)
             else:
-                kwh = _decimal(row[i_wh], comma_decimal) / 1000  # type: ignore[index]
-                wh = int((kwh * 1000).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
-            if kwh < 0:
-                raise ValueError(f"negative energy {kwh} kWh")
-            if kwh > MAX_KWH_PER_INTERVAL:
-                raise ValueError(f"{kwh} kWh in one interval is not plausible")
+                wh = _energy_wh(row[i_wh], comma_decimal, unit_wh=True)  # type: ignore[index]
         except ValueError as exc:
             res.errors.append(RowError(file, n, str(exc)))
             continue
         pending.append((n, (pod, d), start, dur, on_hour, wh))
     inferred = _infer_durations([(n, k, s, dur, oh) for n, k, s, dur, oh, _ in pending])
-    seen: dict[tuple[str, str, int, int], tuple[int, int]] = {}
+    items: list[tuple[int, tuple, object]] = []
     for n, (pod, d), start, dur, _, wh in pending:
         duration = dur or inferred[(pod, d)]
         if start % duration:
+            where = "whole hour" if duration == HOUR_S else "quarter hour"
             res.errors.append(
-                RowError(
-                    file,
-                    n,
-                    f"a {duration // 60}-min interval must start on a "
-                    f"{'whole hour' if duration == HOUR_S else 'quarter hour'}",
-                )
+                RowError(file, n, f"a {duration // 60}-min interval must start on a {where}")
             )
             continue
-        key = (pod, d, start, duration)
-        if key in seen:
-            if seen[key][1] != wh:
-                res.errors.append(
-                    RowError(
-                        file, n, f"same interval as line {seen[key][0]} with a different value"
-                    )
-                )
-            continue
-        seen[key] = (n, wh)
-        res.readings.append(MeterReading(pod, d, start, duration, wh))
+        items.append((n, (pod, d, start, duration), wh))
+    for (pod, d, start, duration), wh in _dedupe(file, items, "value", res.errors):
+        res.readings.append(MeterReading(pod, d, start, duration, wh))  # type: ignore[arg-type]
     return res
 
 
@@ -494,24 +500,14 @@ def _parse_prices(
             if len(row) != len(header):
                 raise ValueError(f"{len(row)} fields, header has {len(header)}")
             start, dur, on_hour = tr.read(row)
-            if i_price is not None:
-                zone = row[i_zone].strip().upper()  # type: ignore[index]
-                if zone not in MARKET_ZONES:
-                    raise ValueError(f"zone {zone!r} is not one of {sorted(MARKET_ZONES)}")
-                values = [(zone, row[i_price])]
-            else:
-                values = [(z, row[i]) for i, z in wide.items() if row[i].strip()]
-            parsed = [(z, _decimal(v, comma_decimal)) for z, v in values]
-            for z, p in parsed:
-                if abs(p) > 10_000:
-                    raise ValueError(f"price {p} €/MWh is not plausible")
+            parsed = _price_values(row, i_zone, i_price, wide, comma_decimal)
         except ValueError as exc:
             res.errors.append(RowError(file, n, str(exc)))
             continue
         for z, p in parsed:
             pending.append((n, z, start, dur, on_hour, p))
     inferred = _infer_durations([(n, z, s, d, oh) for n, z, s, d, oh, _ in pending])
-    seen: dict[tuple[str, int, int], tuple[int, Decimal]] = {}
+    items: list[tuple[int, tuple, object]] = []
     for n, z, start, dur, _, p in pending:
         duration = dur or inferred[z]
         if start % duration:
@@ -519,18 +515,32 @@ def _parse_prices(
                 RowError(file, n, f"a {duration // 60}-min price must start on a whole hour")
             )
             continue
-        key = (z, start, duration)
-        if key in seen:
-            if seen[key][1] != p:
-                res.errors.append(
-                    RowError(
-                        file, n, f"same interval as line {seen[key][0]} with a different price"
-                    )
-                )
-            continue
-        seen[key] = (n, p)
-        res.prices.append(PricePoint(z, start, duration, p))
+        items.append((n, (z, start, duration), p))
+    for (z, start, duration), p in _dedupe(file, items, "price", res.errors):
+        res.prices.append(PricePoint(z, start, duration, p))  # type: ignore[arg-type]
     return res
+
+
+def _price_values(
+    row: list[str],
+    i_zone: int | None,
+    i_price: int | None,
+    wide: Mapping[int, str],
+    comma_decimal: bool,
+) -> list[tuple[str, Decimal]]:
+    """(zone, €/MWh) of one price row, long (zone + price) or wide (one column per zone)."""
+    if i_price is not None:
+        zone = row[i_zone].strip().upper()  # type: ignore[index]
+        if zone not in MARKET_ZONES:
+            raise ValueError(f"zone {zone!r} is not one of {sorted(MARKET_ZONES)}")
+        values = [(zone, row[i_price])]
+    else:
+        values = [(z, row[i]) for i, z in wide.items() if row[i].strip()]
+    parsed = [(z, _decimal(v, comma_decimal)) for z, v in values]
+    for _, p in parsed:
+        if abs(p) > 10_000:
+            raise ValueError(f"price {p} €/MWh is not plausible")
+    return parsed
 
 
 def hourly_energy(

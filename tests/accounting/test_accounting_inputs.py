@@ -148,13 +148,16 @@ def test_bad_rows_are_reported_with_file_and_line_and_good_rows_kept(store) -> N
         f"{pod(2)},sideways,2024-06-12T12:00:00+02:00,1\n"  # 4 bad direction
         f"{pod(2)},withdrawn,2024-06-12T12:00:00+02:00,-1\n"  # 5 negative
         f"{pod(2)},withdrawn,2024-06-12T12:00:00+02:00\n"  # 6 missing field
-        f"{pod(2)},withdrawn,2024-06-12T12:00:00+02:00,2\n"  # 7 good
-        f"{pod(2)},withdrawn,2024-06-12T12:00:00+02:00,3\n"  # 8 conflicting duplicate of 7
+        f"{pod(2)},withdrawn,2024-06-12T12:00:00+02:00,2\n"  # 7 conflicting duplicates:
+        f"{pod(2)},withdrawn,2024-06-12T12:00:00+02:00,3\n"  # 8 both rejected
+        f"{pod(2)},withdrawn,2024-06-12T13:00:00+02:00,2\n"  # 9 good
+        f"{pod(2)},withdrawn,2024-06-12T13:00:00+02:00,2\n"  # 10 same value again: kept once
     )
     res = parse_csv(text, "meter-june.csv", ROLES)
     assert [(e.file, e.line) for e in res.errors] == [
-        ("meter-june.csv", n) for n in (3, 4, 5, 6, 8)
+        ("meter-june.csv", n) for n in (3, 4, 5, 6, 7, 8)
     ]
+    assert "line 8 with a different value: both rejected" in str(res.errors[4])
     assert "not a number" in str(res.errors[0]) and str(res.errors[0]).startswith(
         "meter-june.csv:3: "
     )
@@ -162,7 +165,7 @@ def test_bad_rows_are_reported_with_file_and_line_and_good_rows_kept(store) -> N
     cfg = make_cfg([plant("A", 1, 100)], [member("m", 2)])
     s = store()
     summary = service.ingest(s, cfg, [res])
-    assert summary.new == 2 and len(summary.errors) == 5
+    assert summary.new == 2 and len(summary.errors) == 6
     assert {r.wh for r in s.readings([pod(1), pod(2)], 0, 2**40)} == {4000, 2000}
 
 
