@@ -3,6 +3,7 @@ statement files (CSV, Markdown, PNG chart). Parsing and rules live in :mod:`ems.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -25,7 +26,6 @@ from ems.accounting.statement import (
     render_markdown,
 )
 from ems.errors import ConfigError, DataError
-
 
 #: The shipped yearly parameters (valorisation, avoided losses, GSE fees), package data of ``ems``.
 PARAMETERS_FILE = (
@@ -64,8 +64,11 @@ def load_config(path: str | Path) -> AccountingConfig:
     return parse_accounting_config(data, str(p), load_year_parameters())
 
 
-def read_input(path: str | Path, pod_roles: Mapping[str, frozenset[str]]) -> ParseResult:
-    """Parse one meter or zonal-price CSV; an unreadable file is one error at line 0."""
+def read_input(
+    path: str | Path, pod_roles: Mapping[str, frozenset[str]], issued: str = ""
+) -> ParseResult:
+    """Parse one meter or zonal-price CSV; an unreadable file is one error at line 0. The result
+    carries the file's content hash (replays are no-ops) and its ``issued`` date (rettifica)."""
     p = Path(path)
     try:
         raw = p.read_bytes()
@@ -77,7 +80,10 @@ def read_input(path: str | Path, pod_roles: Mapping[str, frozenset[str]]) -> Par
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = raw.decode("latin-1")  # Italian distributor exports are often Windows-1252/latin-1
-    return parse_csv(text, str(p), pod_roles)
+    res = parse_csv(text, str(p), pod_roles)
+    res.sha256 = hashlib.sha256(raw).hexdigest()
+    res.issued = issued
+    return res
 
 
 def write_report(

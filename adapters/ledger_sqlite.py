@@ -19,7 +19,7 @@ from ems.accounting.timeutil import HOUR_S, local_label
 from ems.errors import DataError
 from ems.ports.ledger import AuditEntry, StoreResult
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: reading.issued (rettifica version), ingested_file
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -48,11 +48,14 @@ CREATE TABLE IF NOT EXISTS ledger_member_hour (
   config_id TEXT NOT NULL, hour_utc INTEGER NOT NULL, version INTEGER NOT NULL, member_id TEXT NOT NULL,
   withdrawn_wh INTEGER, shared_share_wh TEXT NOT NULL,
   PRIMARY KEY (config_id, hour_utc, version, member_id));
+CREATE TABLE IF NOT EXISTS ingested_file (
+  sha256 TEXT PRIMARY KEY, name TEXT NOT NULL, issued TEXT NOT NULL, recorded_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, recorded_at TEXT NOT NULL, action TEXT NOT NULL,
   subject TEXT NOT NULL, detail TEXT NOT NULL);
 """
 _TABLES = (
+    "ingested_file",
     "reading",
     "price",
     "ledger_config_hour",
@@ -78,6 +81,9 @@ class SqliteLedgerStore:
         try:
             self.db = sqlite3.connect(path)
             self.db.executescript(_SCHEMA)
+            cols = {r[1] for r in self.db.execute("PRAGMA table_info(reading)")}
+            if "issued" not in cols:  # schema 1 → 2: undated readings
+                self.db.execute("ALTER TABLE reading ADD COLUMN issued TEXT NOT NULL DEFAULT ''")
             for t in _TABLES:
                 for op in ("UPDATE", "DELETE"):
                     self.db.execute(
@@ -104,22 +110,33 @@ class SqliteLedgerStore:
         lo: int,
         hi: int,
         extra: str = "",
-    ) -> dict[tuple, tuple[int, object]]:
-        out: dict[tuple, tuple[int, object]] = {}
+    ) -> dict[tuple, tuple]:
+        """key → (version, value[, issued]) of the latest version per interval."""
+        out: dict[tuple, tuple] = {}
         for k in keys:
             cols = (
                 f"{keycol}, {extra + ', ' if extra else ''}start_utc, duration_s, version, {valcol}"
+                + (", issued" if table == "reading" else "")
             )
             for row in self.db.execute(
                 f"SELECT {cols} FROM {table} WHERE {keycol} = ? AND start_utc >= ? AND start_utc < ? "
                 f"ORDER BY version",
                 (k, lo, hi),
             ):
-                *key, version, value = row
-                out[tuple(key)] = (version, value)
+                if table == "reading":
+                    *key, version, value, issued = row
+                    out[tuple(key)] = (version, value, issued)
+                else:
+                    *key, version, value = row
+                    out[tuple(key)] = (version, value)
         return out
 
-    def add_readings(self, readings: Iterable[MeterReading], source: str) -> StoreResult:
+    def add_readings(
+        self, readings: Iterable[MeterReading], source: str, issued: str = ""
+    ) -> StoreResult:
+        """``issued``: version / issue date of the file (ISO, '' = undated). An older issue never
+        overwrites a newer one (ignored, audited); an undated file never overwrites a dated
+        reading; between equal issues (or undated) the later ingest is a correction."""
         rs = list(readings)
         if not rs:
             return StoreResult(0, 0, 0, frozenset(), frozenset())
@@ -127,18 +144,31 @@ class SqliteLedgerStore:
         latest = self._latest_raw(
             "reading", "pod", "wh", {r.pod for r in rs}, lo, hi, extra="direction"
         )
-        now, new, same, corr = _now(), 0, 0, 0
+        now, new, same, corr, older = _now(), 0, 0, 0, 0
         hours: set[int] = set()
         keys: set[str] = set()
         rows, audit = [], []
         for r in rs:
-            prev = latest.get((r.pod, r.direction, r.start_utc, r.duration_s))
+            key = (r.pod, r.direction, r.start_utc, r.duration_s)
+            prev = latest.get(key)
             if prev is not None and prev[1] == r.wh:
                 same += 1
                 continue
+            if prev is not None and prev[2] and issued < prev[2]:
+                older += 1
+                audit.append(
+                    (
+                        now,
+                        "older_version_ignored",
+                        f"{r.pod} {r.direction} {local_label(r.start_utc)}",
+                        f"{r.wh} Wh issued {issued or 'undated'} from {source} is older than the "
+                        f"stored {prev[1]} Wh issued {prev[2]}",
+                    )
+                )
+                continue
             version = prev[0] + 1 if prev else 1
-            rows.append((r.pod, r.direction, r.start_utc, r.duration_s, version, r.wh, source, now))
-            latest[(r.pod, r.direction, r.start_utc, r.duration_s)] = (version, r.wh)
+            rows.append((*key, version, r.wh, source, now, issued))
+            latest[key] = (version, r.wh, issued)
             if prev is None:
                 new += 1
             else:
@@ -148,30 +178,54 @@ class SqliteLedgerStore:
                         now,
                         "reading_corrected",
                         f"{r.pod} {r.direction} {local_label(r.start_utc)}",
-                        f"{prev[1]} Wh -> {r.wh} Wh (version {version}, from {source})",
+                        f"{prev[1]} Wh -> {r.wh} Wh (version {version}, issued "
+                        f"{issued or 'undated'}, from {source})",
                     )
                 )
             hours.add(r.start_utc - r.start_utc % HOUR_S)
             keys.add(r.pod)
         with self.db:
-            self.db.executemany("INSERT INTO reading VALUES (?,?,?,?,?,?,?,?)", rows)
+            self.db.executemany(
+                "INSERT INTO reading (pod, direction, start_utc, duration_s, version, wh, source, "
+                "recorded_at, issued) VALUES (?,?,?,?,?,?,?,?,?)",
+                rows,
+            )
             self.db.executemany(
                 "INSERT INTO audit (recorded_at, action, subject, detail) VALUES (?,?,?,?)", audit
             )
-            if rows:
+            if rows or older:
                 self.db.execute(
                     "INSERT INTO audit (recorded_at, action, subject, detail) VALUES (?,?,?,?)",
-                    (now, "ingest", source, f"{new} new and {corr} corrected meter readings"),
+                    (
+                        now,
+                        "ingest",
+                        source,
+                        f"{new} new and {corr} corrected meter readings, {older} older ignored",
+                    ),
                 )
-        return StoreResult(new, same, corr, frozenset(hours), frozenset(keys))
+        return StoreResult(new, same, corr, frozenset(hours), frozenset(keys), older)
+
+    def file_ingested(self, sha256: str) -> tuple[str, str] | None:
+        """(name, recorded_at) of an already ingested file with this content hash, or None."""
+        row = self.db.execute(
+            "SELECT name, recorded_at FROM ingested_file WHERE sha256 = ?", (sha256,)
+        ).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def record_file(self, sha256: str, name: str, issued: str) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT OR IGNORE INTO ingested_file VALUES (?,?,?,?)",
+                (sha256, name, issued, _now()),
+            )
 
     def readings(self, pods: Sequence[str], start_utc: int, end_utc: int) -> list[MeterReading]:
         latest = self._latest_raw(
             "reading", "pod", "wh", set(pods), start_utc, end_utc, extra="direction"
         )
         return [
-            MeterReading(pod, d, s, dur, int(wh))
-            for (pod, d, s, dur), (_, wh) in sorted(latest.items())
+            MeterReading(pod, d, s, dur, int(v[1]))
+            for (pod, d, s, dur), v in sorted(latest.items())
         ]
 
     def reading_hours(self, pods: Sequence[str], start_utc: int, end_utc: int) -> set[int]:
@@ -216,7 +270,8 @@ class SqliteLedgerStore:
                         now,
                         "price_corrected",
                         f"{p.zone} {local_label(p.start_utc)}",
-                        f"{prev[1]} -> {p.price_eur_per_mwh} EUR/MWh (version {version}, from {source})",
+                        f"{prev[1]} -> {p.price_eur_per_mwh} EUR/MWh (version {version}, "
+                        f"from {source})",
                     )
                 )
             hours.add(p.start_utc - p.start_utc % HOUR_S)
@@ -333,9 +388,9 @@ class SqliteLedgerStore:
         out = []
         for h, v in keys:
             row = self.db.execute(
-                "SELECT injected_wh, withdrawn_wh, shared_wh, tip_eur, valorisation_eur, sale_eur, complete, "
-                "missing, cabine, config_fingerprint FROM ledger_config_hour WHERE config_id = ? AND "
-                "hour_utc = ? AND version = ?",
+                "SELECT injected_wh, withdrawn_wh, shared_wh, tip_eur, valorisation_eur, sale_eur, "
+                "complete, missing, cabine, config_fingerprint FROM ledger_config_hour WHERE "
+                "config_id = ? AND hour_utc = ? AND version = ?",
                 (config_id, h, v),
             ).fetchone()
             plants = tuple(
@@ -352,8 +407,8 @@ class SqliteLedgerStore:
                 )
                 for pid, inj, sh, el, pz, rate, tip, val, sale in self.db.execute(
                     "SELECT plant_id, injected_wh, shared_wh, tip_eligible, price_eur_per_mwh, "
-                    "tip_rate_eur_per_mwh, tip_eur, valorisation_eur, sale_eur FROM ledger_plant_hour WHERE "
-                    "config_id = ? AND hour_utc = ? AND version = ? ORDER BY rowid",
+                    "tip_rate_eur_per_mwh, tip_eur, valorisation_eur, sale_eur FROM ledger_plant_hour "
+                    "WHERE config_id = ? AND hour_utc = ? AND version = ? ORDER BY rowid",
                     (config_id, h, v),
                 )
             )
@@ -394,7 +449,8 @@ class SqliteLedgerStore:
         vs = [
             v
             for (v,) in self.db.execute(
-                "SELECT version FROM ledger_config_hour WHERE config_id = ? AND hour_utc = ? ORDER BY version",
+                "SELECT version FROM ledger_config_hour WHERE config_id = ? AND hour_utc = ? "
+                "ORDER BY version",
                 (config_id, hour_utc),
             )
         ]
@@ -404,7 +460,8 @@ class SqliteLedgerStore:
         return [
             AuditEntry(*row)
             for row in self.db.execute(
-                "SELECT seq, recorded_at, action, subject, detail FROM audit WHERE seq > ? ORDER BY seq",
+                "SELECT seq, recorded_at, action, subject, detail FROM audit WHERE seq > ? "
+                "ORDER BY seq",
                 (since_seq,),
             )
         ]
@@ -421,14 +478,16 @@ class SqliteLedgerStore:
         return {
             "config": list(
                 self.db.execute(
-                    "SELECT config_id, hour_utc, version, content_hash FROM ledger_config_hour ORDER BY 1, 2, 3"
+                    "SELECT config_id, hour_utc, version, content_hash FROM ledger_config_hour "
+                    "ORDER BY 1, 2, 3"
                 )
             ),
             "plant": list(self.db.execute("SELECT * FROM ledger_plant_hour ORDER BY 1, 2, 3, 4")),
             "member": list(self.db.execute("SELECT * FROM ledger_member_hour ORDER BY 1, 2, 3, 4")),
             "reading": list(
                 self.db.execute(
-                    "SELECT pod, direction, start_utc, duration_s, version, wh FROM reading ORDER BY 1, 2, 3, 4, 5"
+                    "SELECT pod, direction, start_utc, duration_s, version, wh FROM reading "
+                    "ORDER BY 1, 2, 3, 4, 5"
                 )
             ),
         }

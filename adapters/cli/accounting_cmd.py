@@ -4,7 +4,7 @@ monthly or annual statements (see docs/accounting.md)."""
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import click
@@ -88,43 +88,91 @@ def accounting_group() -> None:
     """GSE incentive accounting: shared energy, TIP, valorisation, statements."""
 
 
+def _issued(value: str | None) -> str:
+    """--issued: ISO date or date-time of the distributor's file (normalised), '' if absent."""
+    if not value:
+        return ""
+    try:
+        if len(value.strip()) == 10:
+            return date.fromisoformat(value.strip()).isoformat()
+        return datetime.fromisoformat(value.strip()).replace(tzinfo=None).isoformat()
+    except ValueError:
+        raise ArgumentError(
+            f"--issued {value!r}: expected YYYY-MM-DD or YYYY-MM-DDTHH:MM (issue date of the file)"
+        ) from None
+
+
+def _ingest_report(summary: service.IngestSummary, allow_unknown_pods: bool) -> None:
+    """Echo the ingest outcome; raise the one-line error that ends a failed ingest."""
+    for file, kind, good, bad in summary.files:
+        click.echo(
+            f"{file}: {kind} file, {good} rows accepted" + (f", {bad} rejected" if bad else "")
+        )
+    for file, name, when in summary.skipped:
+        click.echo(f"{file}: already ingested ({name}, {when}): skipped")
+    click.echo(
+        f"readings/prices: {summary.new} new, {summary.corrected} corrected, "
+        f"{summary.unchanged} unchanged"
+        + (f", {summary.older} older than the stored issue (ignored)" if summary.older else "")
+        + f"; ledger: {summary.ledger_versions} new hour versions"
+    )
+    for e in summary.errors[:MAX_ERRORS_SHOWN]:
+        click.echo(f"rejected: {e}", err=True)
+    problems = []
+    if summary.errors:
+        good = sum(g for _, _, g, _ in summary.files)
+        problems.append(
+            f"{len(summary.errors)} bad row(s), first {summary.errors[0]}; "
+            f"the {good} good row(s) were stored"
+        )
+    if summary.unknown_pods:
+        pods = ", ".join(sorted(summary.unknown_pods))
+        if allow_unknown_pods:
+            click.echo(f"warning: PODs not in the configuration (stored, not accounted): {pods}")
+        else:
+            problems.append(
+                f"PODs not in the configuration: {pods} (stored, not accounted: a mistyped member "
+                "or plant POD drops its hours from the totals; fix the configuration and run "
+                "`ems accounting recompute`, or pass --allow-unknown-pods)"
+            )
+    if problems:
+        raise DataError("; ".join(problems))
+
+
 @accounting_group.command("ingest")
 @_common
+@click.option(
+    "--issued",
+    help="Issue date (YYYY-MM-DD[THH:MM]) of the files, e.g. of a distributor's rettifica: an "
+    "older issue never overwrites a newer one.",
+)
+@click.option(
+    "--allow-unknown-pods",
+    is_flag=True,
+    help="Accept readings of PODs not in the configuration (stored, not accounted).",
+)
 @click.argument("files", nargs=-1)
-def ingest_cmd(config_path: str, db_path: str, files: tuple[str, ...]) -> None:
-    """Ingest meter and zonal-price CSV FILES into the ledger (idempotent; corrections versioned)."""
+def ingest_cmd(
+    config_path: str,
+    db_path: str,
+    issued: str | None,
+    allow_unknown_pods: bool,
+    files: tuple[str, ...],
+) -> None:
+    """Ingest meter and zonal-price CSV FILES into the ledger (a file already ingested is skipped;
+    corrections are versioned by issue date)."""
     if not files:
         raise ArgumentError("ems accounting ingest: give at least one CSV file")
+    issued_iso = _issued(issued)
     cfg = load_config(config_path)
     roles = service.pod_roles(cfg)
-    parsed = [read_input(f, roles) for f in files]
+    parsed = [read_input(f, roles, issued_iso) for f in files]
     store = SqliteLedgerStore(db_path)
     try:
         summary = service.ingest(store, cfg, parsed)
     finally:
         store.close()
-    for file, kind, good, bad in summary.files:
-        click.echo(
-            f"{file}: {kind} file, {good} rows accepted" + (f", {bad} rejected" if bad else "")
-        )
-    click.echo(
-        f"readings/prices: {summary.new} new, {summary.corrected} corrected, "
-        f"{summary.unchanged} unchanged; ledger: {summary.ledger_versions} new hour versions"
-    )
-    if summary.unknown_pods:
-        click.echo(
-            f"warning: PODs not in the configuration (stored, not accounted): "
-            f"{', '.join(sorted(summary.unknown_pods))}",
-            err=True,
-        )
-    if summary.errors:
-        for e in summary.errors[:MAX_ERRORS_SHOWN]:
-            click.echo(f"rejected: {e}", err=True)
-        good = sum(g for _, _, g, _ in summary.files)
-        raise DataError(
-            f"{len(summary.errors)} bad row(s), first {summary.errors[0]}; "
-            f"the {good} good row(s) were stored"
-        )
+    _ingest_report(summary, allow_unknown_pods)
 
 
 @accounting_group.command("recompute")
@@ -162,20 +210,45 @@ def report_cmd(
         sts = service.statements(store, cfg, start, end, label, annual)
     finally:
         store.close()
+    empty = [s.config_id for s in sts if s.hours_with_data == 0]
+    if len(empty) == len(sts):
+        click.echo(f"warning: no ledger data for {label}: no statement written", err=True)
+        raise DataError(
+            f"{label}: no data in the ledger for any configuration ({', '.join(empty)}); "
+            "ingest the meter files of the period first"
+        )
     paths = write_report(out_dir, cfg.community, sts)
+    problems: list[str] = []
     for s in sts:
         click.echo(
             f"{s.config_id} {label}: shared {s.shared_wh / 1000:.3f} kWh, TIP {s.tip_eur} €, "
             f"valorisation {s.valorisation_eur} €, sale {s.sale_eur} €, "
             f"complete hours {s.hours_complete}/{s.hours_expected}"
         )
+        if s.annual:
+            click.echo(
+                f"{s.config_id} {label}: surplus (yearly, per set) {s.surplus_eur} €; "
+                f"sum of the monthly figures {s.monthly_surplus_eur} €; "
+                f"conguaglio {s.conguaglio_eur:+} €"
+            )
         if s.stale_hours:
             click.echo(
-                f"warning: {s.config_id}: {s.stale_hours} hours computed with an earlier configuration; "
-                f"run `ems accounting recompute`",
+                f"warning: {s.config_id}: {s.stale_hours} hours computed with an earlier "
+                "configuration; run `ems accounting recompute`",
                 err=True,
             )
+        if s.config_id in empty:
+            problems.append(f"{s.config_id}: no data in the ledger for {label}")
+        for m in s.missing_parameters:
+            click.echo(f"missing parameter: {s.config_id}: {m}", err=True)
+        if s.missing_parameters:
+            names = ", ".join(m.split(":", 1)[0] for m in s.missing_parameters)
+            problems.append(f"{s.config_id}: missing parameter(s) {names}")
     click.echo(f"statement: {paths[0]}")
+    if problems:
+        raise DataError(
+            "; ".join(problems) + " — the statement was written but is not final (see above)"
+        )
 
 
 @accounting_group.command("audit")

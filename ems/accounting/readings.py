@@ -125,6 +125,8 @@ class ParseResult:
     readings: list[MeterReading] = field(default_factory=list)
     prices: list[PricePoint] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
+    sha256: str = ""  # content hash of the file (set by the reader): a replay is a no-op
+    issued: str = ""  # issue date / version of the file (rettifica), ISO; '' = undated
 
 
 def _norm(h: str) -> str:

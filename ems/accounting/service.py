@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -52,6 +52,8 @@ class IngestSummary:
     ledger_versions: int = 0
     errors: list[RowError] = field(default_factory=list)
     unknown_pods: set[str] = field(default_factory=set)
+    older: int = 0  # readings older than the stored issue: ignored
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)  # file, as name, when
 
 
 def _month_chunks(hours: Iterable[int]) -> list[list[int]]:
@@ -84,43 +86,59 @@ def recompute_hours(
     return appended
 
 
+def _store_file(
+    store: LedgerStore,
+    res: ParseResult,
+    summary: IngestSummary,
+    roles: Mapping[str, frozenset[str]],
+    changed: Mapping[str, dict[str, set[int]]],
+) -> None:
+    """Store one parsed file's good rows; note the hours whose raw data changed."""
+    summary.errors.extend(res.errors)
+    summary.files.append((res.file, res.kind, len(res.readings) + len(res.prices), len(res.errors)))
+    if res.readings:
+        summary.unknown_pods |= {r.pod for r in res.readings if r.pod not in roles}
+        out = store.add_readings(res.readings, source=res.file, issued=res.issued)
+        for r in res.readings:
+            if r.pod in out.changed_keys:
+                changed["pod"][r.pod].add(r.start_utc - r.start_utc % HOUR_S)
+    elif res.prices:
+        out = store.add_prices(res.prices, source=res.file)
+        for p in res.prices:
+            if p.zone in out.changed_keys:
+                changed["zone"][p.zone].add(p.start_utc - p.start_utc % HOUR_S)
+    else:
+        return
+    summary.new += out.new
+    summary.unchanged += out.unchanged
+    summary.corrected += out.corrected
+    summary.older += out.older
+
+
 def ingest(
     store: LedgerStore, cfg: AccountingConfig, parsed: Sequence[ParseResult]
 ) -> IngestSummary:
-    """Store the good rows of every parsed file and update the ledger hours they change."""
+    """Store the good rows of every parsed file and update the ledger hours they change. A file
+    whose content hash was ingested before is skipped (a replay is a no-op)."""
     summary = IngestSummary()
     roles = pod_roles(cfg)
-    changed_pod_hours: dict[str, set[int]] = defaultdict(set)
-    changed_zone_hours: dict[str, set[int]] = defaultdict(set)
+    changed: dict[str, dict[str, set[int]]] = {"pod": defaultdict(set), "zone": defaultdict(set)}
     for res in parsed:
-        summary.errors.extend(res.errors)
-        summary.files.append(
-            (res.file, res.kind, len(res.readings) + len(res.prices), len(res.errors))
-        )
-        if res.readings:
-            summary.unknown_pods |= {r.pod for r in res.readings if r.pod not in roles}
-            out = store.add_readings(res.readings, source=res.file)
-            for r in res.readings:
-                if r.pod in out.changed_keys:
-                    changed_pod_hours[r.pod].add(r.start_utc - r.start_utc % HOUR_S)
-        elif res.prices:
-            out = store.add_prices(res.prices, source=res.file)
-            for p in res.prices:
-                if p.zone in out.changed_keys:
-                    changed_zone_hours[p.zone].add(p.start_utc - p.start_utc % HOUR_S)
-        else:
+        seen = store.file_ingested(res.sha256) if res.sha256 else None
+        if seen is not None:
+            summary.skipped.append((res.file, *seen))
             continue
-        summary.new += out.new
-        summary.unchanged += out.unchanged
-        summary.corrected += out.corrected
+        _store_file(store, res, summary, roles, changed)
+        if res.sha256:
+            store.record_file(res.sha256, res.file, res.issued)
     files = ", ".join(sorted({f for f, *_ in summary.files}))
     for config in cfg.configurations:
         hours: set[int] = set()
         for pod in _pods(config):
-            hours |= changed_pod_hours.get(pod, set())
+            hours |= changed["pod"].get(pod, set())
         zone_hours: set[int] = set()
         for zone in _zones(config):
-            zone_hours |= changed_zone_hours.get(zone, set())
+            zone_hours |= changed["zone"].get(zone, set())
         if zone_hours:  # prices matter only where the configuration has meter data
             lo, hi = min(zone_hours), max(zone_hours) + HOUR_S
             hours |= zone_hours & store.reading_hours(_pods(config), lo, hi)

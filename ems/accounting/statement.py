@@ -117,6 +117,7 @@ class Statement:
     incomplete_shared_wh_lower_bound: int = 0
     corrected_hours: int = 0
     stale_hours: int = 0
+    hours_with_data: int = 0  # hours with a ledger row (complete or not)
     shared_by_band_wh: dict[str, int] = field(default_factory=lambda: {"F1": 0, "F2": 0, "F3": 0})
     shared_by_cabina_wh: dict[str, int] = field(default_factory=dict)
     daily: list[DayTotals] = field(default_factory=list)
@@ -409,6 +410,7 @@ def build_statement(
             for subject in expected_subjects(config, h):
                 missing_runs[subject].append(h)
             continue
+        st.hours_with_data += 1
         st.corrected_hours += row.version > 1
         st.stale_hours += row.config_fingerprint != fingerprint
         if not row.complete:

@@ -31,6 +31,7 @@ class StoreResult:
     corrected: int
     changed_hours: frozenset[int]
     changed_keys: frozenset[str]  # PODs (meter data) or zones (prices) with changes
+    older: int = 0  # readings of an older issue than the stored one: ignored
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,20 @@ class AuditEntry:
 class LedgerStore(Protocol):
     """Append-only store of raw accounting data, ledger versions and the audit trail."""
 
-    def add_readings(self, readings: Iterable[MeterReading], source: str) -> StoreResult:
-        """Store meter readings; identical → unchanged, different value → new version (audited)."""
+    def add_readings(
+        self, readings: Iterable[MeterReading], source: str, issued: str = ""
+    ) -> StoreResult:
+        """Store meter readings of a file issued on ``issued`` (ISO date/time of the distributor's
+        file or rettifica, '' = undated): identical → unchanged; different value → new version
+        (audited) unless the stored one has a later issue (then ignored, counted in ``older``)."""
+        ...
+
+    def file_ingested(self, sha256: str) -> tuple[str, str] | None:
+        """(name, recorded_at) if a file with this content hash was ingested before."""
+        ...
+
+    def record_file(self, sha256: str, name: str, issued: str) -> None:
+        """Remember an ingested file (replaying it is then a no-op)."""
         ...
 
     def readings(self, pods: Sequence[str], start_utc: int, end_utc: int) -> list[MeterReading]:

@@ -211,6 +211,7 @@ def test_two_configurations_and_a_prosumer_are_kept_apart(store) -> None:
     [north] = s.latest_hours("north", t, t + 3600)
     [south] = s.latest_hours("south", t, t + 3600)
     assert (north.shared_wh, south.shared_wh) == (4_000, 3_000)  # min(10, 4); min(6, 1 + 2)
-    # north: 130 €/MWh × 4 kWh = 0.52 €; south (Puglia, no FC, Pz 50): min(120, 80 + 130) = 120 × 3 kWh = 0.36 €
+    # north: 130 €/MWh × 4 kWh = 0.52 €;
+    # south (Puglia, no FC, Pz 50): min(120, 80 + 130) = 120 × 3 kWh = 0.36 €
     assert (north.tip_eur, south.tip_eur) == (Decimal("0.52"), Decimal("0.36"))
     assert south.sale_eur == Decimal("0.3")  # 6 kWh × 50 €/MWh
