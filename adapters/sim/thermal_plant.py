@@ -22,7 +22,7 @@ Physics per step and hub (:meth:`ThermalPlant.advance`), every device within its
   counted as dissipated heat.
 
 Missing or expired setpoints → each device's safe mode: CHP and heat pumps follow the heat-led
-rule of :func:`ems.operation.thermal.hub_rule` on the measured demand, no exchange. The
+rule of :func:`ems.operation.controller.rule_setpoints` on the measured demand, no exchange. The
 no-optimisation baseline runs the same rule for every device (no district heating, no links).
 """
 
@@ -36,8 +36,9 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
-from ems.operation import thermal as th
 from ems.operation.assembly import OperationSetup
+from ems.operation.controller import rule_setpoints
+from ems.techs.demand import HEAT_CARRIERS
 from ems.techs.heat_pump import MODE_CARRIER, cop_and_capacity
 
 Key = tuple[str, str, str]
@@ -94,7 +95,7 @@ class ThermalPlant:
         heat = sum(
             self._col(d.column, i)
             for (h, c), d in s.thermal_demands.items()
-            if h == hub and c in th.HEAT_CARRIERS
+            if h == hub and c in HEAT_CARRIERS
         )
         cool = sum(
             self._col(d.column, i)
@@ -136,8 +137,7 @@ class ThermalPlant:
                 if st is not None and st.area
                 else 0.0
             )
-            rule = th.hub_rule(s, hub, max(heat_d - solar, 0.0), cool_d, temps)
-            rules = {(h, k, d): v for h, k, d, v in th.rule_setpoints(s, hub, rule)}
+            rules = rule_setpoints(s, hub, max(heat_d - solar, 0.0), cool_d, temps)
             # CHP
             chp = {}
             for c in s.chps.get(hub, []):

@@ -8,43 +8,43 @@ the site. The result feeds :func:`ems.model.builder.build_model` unchanged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
-from ems.config.schema import Catalogue, ChargerSpec, Scenario, load_scenario
+from ems.config.schema import Catalogue, Scenario, load_scenario
 from ems.errors import ConfigError
 from ems.model.assembly import electricity_column, grid_exclusivity_needed, techs_from_scenario
-from ems.operation.ev_points import ChargePoint, EvChargePoints
+from ems.operation.ev_points import EvChargePoints, charge_points  # noqa: F401 (re-export)
 from ems.operation.forecast import Forecaster, SiteProfile
 from ems.operation.site import SiteConfig, read_sizes
 from ems.techs.absorption_chiller import AbsorptionChiller
 from ems.techs.ai_cluster import AiCluster
-from ems.techs.base import Technology
+from ems.techs.base import Device, Technology
 from ems.techs.battery import Battery
 from ems.techs.boiler import Boiler
 from ems.techs.chp import Chp
 from ems.techs.demand import Demand
 from ems.techs.district_heating import DhStation
 from ems.techs.elec_link import LinkStation
-from ems.techs.ev_fleet import EvFleet
 from ems.techs.grid import Grid
 from ems.techs.heat_pump import HeatPump
 from ems.techs.pv import Photovoltaic
 from ems.techs.solar_thermal import SolarThermal
 from ems.techs.thermal_storage import ThermalStorage
 
-#: Outdoor temperature written into the model when it is built: every heat-pump capacity is at
-#: its rated value at or above 7 °C, so the output variables' bounds (computed from the data at
-#: build time) stay valid for every temperature the step updates bring.
-BUILD_T_AMB_C = 20.0
+T = TypeVar("T", bound=Technology)
 
 
 @dataclass
 class OperationSetup:
-    """Technology instances of the operation model and where each device lives."""
+    """Technology instances of the operation model (sizes fixed from ``sizes.yaml``).
+
+    Everything per kind lives in the technologies (:mod:`ems.techs.base`); this class only
+    answers generic questions about them. The per-kind views at the end (``batteries``,
+    ``heat_pumps``…) serve the simulated plant and the tests."""
 
     scenario: Scenario
     catalogue: Catalogue
@@ -52,92 +52,148 @@ class OperationSetup:
     techs: list[Technology]
     limits: dict[tuple[str, str], float]
     exclusive_grid: bool
-    demands: dict[str, Demand] = field(default_factory=dict)  # hub -> electric demand
-    grids: dict[str, Grid] = field(default_factory=dict)
-    pvs: dict[str, list[Photovoltaic]] = field(default_factory=dict)
-    batteries: dict[str, Battery] = field(default_factory=dict)
-    ev_points: dict[str, EvChargePoints] = field(default_factory=dict)
-    ai_clusters: dict[str, AiCluster] = field(default_factory=dict)  # device id -> tech
-    # multi-energy devices (installed size > 0 only; empty slots stay in the model, not devices)
-    thermal_demands: dict[tuple[str, str], Demand] = field(
-        default_factory=dict
-    )  # (hub, carrier) -> demand
-    chps: dict[str, list[Chp]] = field(
-        default_factory=dict
-    )  # hub -> one per CHP model (device id = model)
-    heat_pumps: dict[str, list[HeatPump]] = field(
-        default_factory=dict
-    )  # hub -> one per model (units = devices)
-    boilers: dict[str, list[Boiler]] = field(default_factory=dict)
-    chillers: dict[str, list[AbsorptionChiller]] = field(default_factory=dict)
-    stores: dict[str, dict[str, ThermalStorage]] = field(
-        default_factory=dict
-    )  # hub -> {"puffer"|"bollitore": tech}
-    solar_thermal: dict[str, SolarThermal] = field(default_factory=dict)
-    dh_stations: dict[str, DhStation] = field(default_factory=dict)
-    links: dict[str, LinkStation] = field(default_factory=dict)
 
     @property
     def hubs(self) -> list[str]:
         return [h.id for h in self.scenario.hubs]
 
-    def yield_columns(self) -> list[str]:
-        return sorted({pv.spec.yield_column for pvs in self.pvs.values() for pv in pvs})
+    def operated(self) -> list[Technology]:
+        """Technologies that take data and state every step: every one without devices of its
+        own, and the installed ones among those with devices (an empty design slot stays in the
+        model with size 0 and keeps its build values)."""
+        return [t for t in self.techs if t.operated()]
+
+    def installed(self, hub: str | None = None) -> list[Technology]:
+        """Technologies with devices in operation (at ``hub``)."""
+        return [
+            t
+            for t in self.techs
+            if t.device_kind is not None and t.installed() and (hub is None or t.hub == hub)
+        ]
+
+    def load_column(self, hub: str) -> str:
+        """The data column of a hub's electric load (the service's load forecast goes there)."""
+        return electricity_column(hub, self.scenario)
+
+    def data_columns(self) -> list[str]:
+        """Every data column an operated technology reads (each gets a forecast per step)."""
+        return list(dict.fromkeys(c for t in self.operated() for c in t.data_columns()))
+
+    def build_columns(self) -> list[str]:
+        """Every data column of the model (what it is built with)."""
+        return list(dict.fromkeys(c for t in self.techs for c in t.data_columns()))
+
+    def build_values(self) -> dict[str, float]:
+        """Column values the model is built with (before the first step's forecasts)."""
+        out: dict[str, float] = {}
+        for t in self.techs:
+            for c in t.data_columns():
+                out[c] = max(out.get(c, 0.0), t.build_value(c))
+        return out
+
+    def devices(self) -> list[Device]:
+        """Every device the technologies expect telemetry from (a weather station per hub when
+        an installed technology reads the weather)."""
+        out = [d for t in self.installed() for d in t.devices()]
+        if any(t.reads_weather and t.installed() for t in self.techs):
+            out += [(hub, "weather", "main", None) for hub in self.hubs]
+        return out
+
+    def has_thermal(self) -> bool:
+        """Installed devices on a carrier other than electricity, or electric links (the
+        simulated plant's thermal side)."""
+        return bool(self.links) or any(
+            t.installed() and any(c != "electricity" for c, _l, _f in t.flows) for t in self.techs
+        )
+
+    # ---- per-kind views (the simulated plant and the tests)
+    def of(self, cls: type[T]) -> list[T]:
+        return [t for t in self.techs if isinstance(t, cls)]
+
+    def of_installed(self, cls: type[T]) -> dict[str, list[T]]:
+        out: dict[str, list[T]] = {}
+        for t in self.of(cls):
+            if t.installed():
+                out.setdefault(t.hub, []).append(t)
+        return out
+
+    @property
+    def demands(self) -> dict[str, Demand]:
+        return {d.hub: d for d in self.of(Demand) if d.column == self.load_column(d.hub)}
+
+    @property
+    def thermal_demands(self) -> dict[tuple[str, str], Demand]:
+        return {(d.hub, d.carrier): d for d in self.of(Demand) if d.installed()}
+
+    @property
+    def grids(self) -> dict[str, Grid]:
+        return {g.hub: g for g in self.of(Grid)}
+
+    @property
+    def pvs(self) -> dict[str, list[Photovoltaic]]:
+        return self.of_installed(Photovoltaic)
+
+    @property
+    def batteries(self) -> dict[str, Battery]:
+        return {h: b[0] for h, b in self.of_installed(Battery).items()}
+
+    @property
+    def ev_points(self) -> dict[str, EvChargePoints]:
+        return {h: e[0] for h, e in self.of_installed(EvChargePoints).items()}
+
+    @property
+    def ai_clusters(self) -> dict[str, AiCluster]:
+        return {a.device_id: a for a in self.of(AiCluster)}
+
+    @property
+    def chps(self) -> dict[str, list[Chp]]:
+        return self.of_installed(Chp)
+
+    @property
+    def heat_pumps(self) -> dict[str, list[HeatPump]]:
+        return self.of_installed(HeatPump)
+
+    @property
+    def boilers(self) -> dict[str, list[Boiler]]:
+        return self.of_installed(Boiler)
+
+    @property
+    def chillers(self) -> dict[str, list[AbsorptionChiller]]:
+        return self.of_installed(AbsorptionChiller)
+
+    @property
+    def stores(self) -> dict[str, dict[str, ThermalStorage]]:
+        return {
+            h: {s.device_id: s for s in v} for h, v in self.of_installed(ThermalStorage).items()
+        }
+
+    @property
+    def solar_thermal(self) -> dict[str, SolarThermal]:
+        return {h: v[0] for h, v in self.of_installed(SolarThermal).items()}
+
+    @property
+    def dh_stations(self) -> dict[str, DhStation]:
+        return {h: v[0] for h, v in self.of_installed(DhStation).items()}
+
+    @property
+    def links(self) -> dict[str, LinkStation]:
+        return {h: v[0] for h, v in self.of_installed(LinkStation).items()}
+
+    def hp_units(self, hub: str) -> list[tuple[HeatPump, str]]:
+        """Heat-pump devices of a hub: one per installed unit, id ``<model>_<i>``."""
+        return [(hp, dev) for hp in self.heat_pumps.get(hub, []) for dev in hp.unit_ids()]
+
+    def temperature_columns(self) -> list[str]:
+        return sorted({hp.spec.temperature_column for v in self.heat_pumps.values() for hp in v})
 
     def thermal_demand_columns(self) -> list[str]:
         return list(dict.fromkeys(d.column for d in self.thermal_demands.values()))
 
-    def temperature_columns(self) -> list[str]:
-        """Outdoor-temperature columns the heat pumps read (COP and capacity)."""
-        return sorted(
-            {hp.spec.temperature_column for hps in self.heat_pumps.values() for hp in hps}
-        )
-
     def solar_thermal_columns(self) -> list[str]:
         return sorted({st.spec.output_column for st in self.solar_thermal.values()})
 
-    def data_columns(self) -> list[str]:
-        """Every data column a technology of the model reads (each gets a forecast per step)."""
-        cols = [d.column for d in self.demands.values()] + self.yield_columns()
-        cols += (
-            self.thermal_demand_columns()
-            + self.temperature_columns()
-            + self.solar_thermal_columns()
-        )
-        return list(dict.fromkeys(cols + ["price_buy_eur_per_kwh", "price_sell_eur_per_kwh"]))
-
-    def build_values(self) -> dict[str, float]:
-        """Column values the model is built with (before the first step's forecasts): 0 except
-        the outdoor temperature (see :data:`BUILD_T_AMB_C`)."""
-        return {c: BUILD_T_AMB_C for c in self.temperature_columns()}
-
-    def has_thermal(self) -> bool:
-        return bool(
-            self.thermal_demands
-            or self.chps
-            or self.heat_pumps
-            or self.boilers
-            or self.chillers
-            or self.stores
-            or self.solar_thermal
-            or self.dh_stations
-            or self.links
-        )
-
-    def hp_units(self, hub: str) -> list[tuple[HeatPump, str]]:
-        """Heat-pump devices of a hub: one per installed unit, id ``<model>_<i>``."""
-        out = []
-        for hp in self.heat_pumps.get(hub, []):
-            for i in range(int(round(hp.n.value_units())) if hp.n else 0):
-                out.append((hp, f"{hp.model}_{i + 1}"))
-        return out
-
-    def pv_kwp(self, hub: str) -> dict[str, float]:
-        """Installed kWp per yield column at a hub."""
-        out: dict[str, float] = {}
-        for pv in self.pvs.get(hub, []):
-            out[pv.spec.yield_column] = out.get(pv.spec.yield_column, 0.0) + (pv.fixed_kwp or 0.0)
-        return out
+    def yield_columns(self) -> list[str]:
+        return sorted({pv.spec.yield_column for v in self.pvs.values() for pv in v})
 
 
 def installed_scenario(scenario: Scenario, fixed: dict[str, dict[str, Any]]) -> Scenario:
@@ -168,41 +224,6 @@ def installed_scenario(scenario: Scenario, fixed: dict[str, dict[str, Any]]) -> 
             if not b.asis_only:
                 b.max_kw = max(float((f.get(b.type) or {}).get("kw") or 0.0) - b.existing_kw, 0.0)
     return s
-
-
-def _units(fixed: dict[str, Any] | None, key: str, existing: float) -> float:
-    """Installed size of a multi-energy tech as the model will hold it (``fixed_value``: an entry
-    missing from sizes.yaml is 0, as for the battery)."""
-    if fixed is None:
-        return float(existing or 0.0)
-    return float(fixed.get(key) or 0.0)
-
-
-def _store_kwh(tech: ThermalStorage) -> float:
-    if tech.fixed is None:
-        return float(tech.existing_kwh)
-    if tech.choice == "continuous" or tech.existing_kwh > 0:
-        return float(tech.fixed.get("kwh") or 0.0)
-    return sum(
-        x * float(tech.fixed.get(f"pick_{x:g}kwh".replace(".", "_")) or 0.0)
-        for x in tech.spec.sizes_kwh
-    )
-
-
-def charge_points(
-    hub_sizes: dict[str, Any], cat: Catalogue, hub_chargers: list[Any]
-) -> list[ChargePoint]:
-    """One point per installed charger (``cp1``, ``cp2``… in the order of the scenario's types)."""
-    points: list[ChargePoint] = []
-    installed = hub_sizes.get("chargers", {}) or {}
-    for ch in hub_chargers:
-        spec: ChargerSpec = cat.get(ch.type, ChargerSpec, "chargers")
-        n = int(installed.get(ch.type, ch.existing_units) or 0)
-        for _ in range(n):
-            points.append(
-                ChargePoint(f"cp{len(points) + 1}", ch.type, spec.p_kw, spec.mode, spec.eta)
-            )
-    return points
 
 
 def operation_setup(
@@ -240,55 +261,11 @@ def operation_setup(
     )
     setup = OperationSetup(scenario, catalogue, sizes, [], limits, exclusive)
     for tech in techs:
-        if isinstance(tech, EvFleet):
-            pts = charge_points(fixed[tech.hub], catalogue, hubs[tech.hub].chargers)
-            if pts:
-                evp = EvChargePoints(
-                    f"{tech.hub}_ev",
-                    tech.hub,
-                    pts,
-                    short_penalty_eur_per_kwh=site.ev_short_penalty_eur_per_kwh,
-                )
-                setup.ev_points[tech.hub] = evp
-                setup.techs.append(evp)
-            continue
-        setup.techs.append(tech)
-        if isinstance(tech, Demand) and tech.column == electricity_column(tech.hub, scenario):
-            setup.demands[tech.hub] = tech
-        elif isinstance(tech, Grid):
-            setup.grids[tech.hub] = tech
-        elif isinstance(tech, Photovoltaic) and (tech.fixed_kwp or 0) > 0:
-            setup.pvs.setdefault(tech.hub, []).append(tech)
-        elif isinstance(tech, Battery) and (tech.fixed_modules or 0) > 0:
-            setup.batteries[tech.hub] = (
-                tech  # an empty battery slot stays in the model, not a device
-            )
-        elif isinstance(tech, Demand):
-            setup.thermal_demands[(tech.hub, tech.carrier)] = tech
-        elif isinstance(tech, Chp) and _units(tech.fixed, "n_units", tech.existing_units) > 0:
-            setup.chps.setdefault(tech.hub, []).append(tech)
-        elif (
-            isinstance(tech, HeatPump)
-            and _units(tech.fixed, "n_units", tech.existing_units) > 0
-            and tech.modes
-        ):
-            setup.heat_pumps.setdefault(tech.hub, []).append(tech)
-        elif isinstance(tech, Boiler) and _units(tech.fixed, "kw", tech.existing_kw) > 0:
-            setup.boilers.setdefault(tech.hub, []).append(tech)
-        elif (
-            isinstance(tech, AbsorptionChiller)
-            and _units(tech.fixed, "n_units", tech.existing_units) > 0
-        ):
-            setup.chillers.setdefault(tech.hub, []).append(tech)
-        elif isinstance(tech, ThermalStorage) and _store_kwh(tech) > 0:
-            key = "puffer" if tech.spec.carrier == "heat" else "bollitore"
-            setup.stores.setdefault(tech.hub, {})[key] = tech
-        elif isinstance(tech, SolarThermal) and _units(tech.fixed, "m2", 0.0) > 0:
-            setup.solar_thermal[tech.hub] = tech
-        elif isinstance(tech, DhStation) and _units(tech.fixed, "y_dh", 0.0) > 0:
-            setup.dh_stations[tech.hub] = tech
-        elif isinstance(tech, LinkStation):
-            setup.links[tech.hub] = tech
+        # the design fleet (a daily vehicle schedule) becomes live charge points
+        swap = getattr(tech, "for_operation", None)
+        op = swap(site, fixed[tech.hub], catalogue, hubs[tech.hub]) if swap else tech
+        if op is not None:
+            setup.techs.append(op)
     for ai in site.ai_clusters:
         tech = AiCluster(
             f"{ai.hub}_{ai.id}",
@@ -298,10 +275,7 @@ def operation_setup(
             max_jobs=ai.max_jobs,
             missed_penalty_eur_per_kwh=ai.missed_penalty_eur_per_kwh,
         )
-        setup.ai_clusters[ai.id] = tech
         setup.techs.append(tech)
-    # the community rule must come after every grid (it reads their import/export)
-    setup.techs.sort(key=lambda t: t.kind == "virtual_community")
     return setup
 
 

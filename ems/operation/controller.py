@@ -13,7 +13,6 @@ an alert is raised. Pure: no network, no database.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -26,27 +25,24 @@ from ems.errors import SolveError
 from ems.model.builder import BuiltModel, build_model
 from ems.model.solve import SolveRecord, SolverSession
 from ems.model.timegrid import TimeGrid
-from ems.operation import fallback, thermal
 from ems.operation.assembly import OperationSetup
 from ems.operation.ev_points import EvSession
 from ems.operation.warmstart import PlanShifter
 from ems.techs.ai_cluster import BatchJob
+from ems.techs.base import Raw, RuleState, Technology
 
 log = logging.getLogger(__name__)
 
 DeviceKey = tuple[str, str, str]  # (hub, kind, device id) as in the MQTT topic
-REPORT_KWH = 0.01  # a planned AI deadline miss or EV shortfall above this is an alert
 Source = Literal["plan", "fallback"]
 
 
 @dataclass
 class Setpoint:
     hub: str
-    kind: str  # battery | ev_charger | ai_cluster | chp | heat_pump | boiler | absorption_chiller | thermal_storage | dh_station | elec_link
+    kind: str  # the MQTT device kind (see ems.techs.registry)
     device: str
-    values: dict[
-        str, Any
-    ]  # p_kw (battery, ev_charger), p_cap_kw (ai_cluster), ... (see ems.operation.thermal)
+    values: dict[str, Any]  # the fields of the kind's setpoint schema (ems.telemetry.schemas)
     valid_until: pd.Timestamp
     source: Source = "plan"
 
@@ -129,7 +125,7 @@ class Controller:
             periods=("h",), n_steps=n_steps, dt_h=dt_h, weight={"h": 1.0}, cyclic=False
         )
         index = pd.MultiIndex.from_tuples(self.grid.index(), names=["period", "step"])
-        data = pd.DataFrame(0.0, index=index, columns=setup.data_columns())
+        data = pd.DataFrame(0.0, index=index, columns=setup.build_columns())
         for col, value in setup.build_values().items():
             data[col] = value
         t0 = time.perf_counter()
@@ -160,41 +156,12 @@ class Controller:
 
     def _close_impossible_exports(self) -> list[str]:
         """Hubs with nothing that can supply electricity (no PV, no battery, no V2G, no
-        generator) cannot export: bound their export to 0 once, from configuration. Exact, and it
-        removes their import/export exclusivity binaries in presolve (3–5× faster steps)."""
-        consumers = {
-            "demand",
-            "grid",
-            "ai_cluster",
-            "virtual_community",
-            "heat_pump",
-            "boiler",
-            "absorption_chiller",
-            "thermal_storage",
-            "solar_thermal",
-            "chp_heat_split",
-            "dh_station",
-            "dh_network",
-            "link_network",
-            "link_station",
-        }  # a link taker cannot export what it takes, (7)
+        generator: :meth:`~ems.techs.base.Technology.can_supply_electricity`) cannot export:
+        bound their export to 0 once, from configuration. Exact, and it removes their
+        import/export exclusivity binaries in presolve (3–5× faster steps)."""
         closed = []
         for hub, grid in self.setup.grids.items():
-            can_supply = False
-            for t in self.setup.techs:
-                if t.hub != hub or t.kind in consumers:
-                    continue
-                if t.kind == "pv":
-                    can_supply |= (t.fixed_kwp or 0) > 0
-                elif t.kind == "battery":
-                    can_supply |= (t.fixed_modules or 0) > 0
-                elif t.kind == "ev_charge_points":
-                    can_supply |= any(c.mode == "v2g" for c in t.points)
-                elif t.kind == "chp":
-                    can_supply |= t.n is not None and t.n.value_units() > 0
-                else:  # CHP, links, anything new: assume it can supply
-                    can_supply = True
-            if not can_supply:
+            if not any(t.can_supply_electricity() for t in self.setup.techs if t.hub == hub):
                 for k in self.keys:
                     grid.block.p_export_kw[k].setub(0.0)
                 closed.append(hub)
@@ -252,7 +219,7 @@ class Controller:
                         f"stale telemetry {'/'.join(sp.key)} ({inp.stale[sp.key]:.0f} s old) → safe setpoint"
                     )
             plan = self.plan_frame(inp.start)
-            alerts += thermal.plan_alerts(self.setup, self.keys[0])
+            alerts += self.plan_alerts()
         else:
             setpoints = list(rules.values())
             plan = pd.DataFrame()
@@ -264,23 +231,8 @@ class Controller:
         )
         res = StepResult(inp.start, setpoints, plan, record, mode, alerts, timings)
         if solved:
-            for cid, ai in self.setup.ai_clusters.items():
-                res.ai_missed_kwh[cid] = float(
-                    sum(pyo.value(ai.block.missed_kwh[j]) for j in ai.block.J)
-                )
-                for job_id in ai.slot_of:
-                    missed = ai.planned(job_id)[1]
-                    if missed > REPORT_KWH:
-                        alerts.append(
-                            f"AI {cid}: job {job_id} cannot get {missed:.2f} kWh before its deadline"
-                        )
-            for hub, evp in self.setup.ev_points.items():
-                for c in evp.block.C:
-                    res.ev_short_kwh[(hub, c)] = float(pyo.value(evp.block.short_kwh[c]))
-                    if res.ev_short_kwh[(hub, c)] > REPORT_KWH:
-                        alerts.append(
-                            f"EV at {hub}/{c}: {res.ev_short_kwh[(hub, c)]:.2f} kWh short of its request at departure"
-                        )
+            for t in self.setup.operated():
+                t.after_solve(res, alerts)
             self.last_planned = inp.start
         else:
             self.last_planned = None
@@ -302,162 +254,139 @@ class Controller:
             self._shifter.shift(k)
         return True
 
+    def frame(self, inp: StepInput) -> dict[str, np.ndarray]:
+        """The step's data as one frame: exactly one horizon of finite values for every column an
+        operated technology reads (the electric load forecast per hub goes to the hub's load
+        column, the PV yields and prices to theirs)."""
+        s, n = self.setup, self.n_steps
+        raw: dict[str, tuple[Any, str]] = {c: (v, f"columns[{c}]") for c, v in inp.columns.items()}
+        raw.update({c: (v, f"pv_yield[{c}]") for c, v in inp.pv_yield.items()})
+        raw.update({s.load_column(h): (v, f"load_kw[{h}]") for h, v in inp.load_kw.items()})
+        raw["price_buy_eur_per_kwh"] = (inp.price_buy, "price_buy")
+        raw["price_sell_eur_per_kwh"] = (inp.price_sell, "price_sell")
+        out: dict[str, np.ndarray] = {}
+        for c in s.data_columns():
+            values, what = raw.get(c, (None, f"columns[{c}]"))
+            out[c] = _fit(values, n, what)
+        return out
+
     def update(self, inp: StepInput) -> None:
-        """Write the step's data into the model's Params (values only, never structure)."""
-        s = self.setup
-        n = self.n_steps
-        for hub, dem in s.demands.items():
-            dem.update(_fit(inp.load_kw.get(hub), n, f"load_kw[{hub}]"))
-        for pvs in s.pvs.values():
-            for pv in pvs:
-                pv.update(
-                    _fit(
-                        inp.pv_yield.get(pv.spec.yield_column),
-                        n,
-                        f"pv_yield[{pv.spec.yield_column}]",
-                    )
-                )
-        buy, sell = _fit(inp.price_buy, n, "price_buy"), _fit(inp.price_sell, n, "price_sell")
-        for grid in s.grids.values():
-            grid.update(buy, sell)
-        for hub, bat in s.batteries.items():
-            if hub in inp.battery_soc:
-                bat.update(inp.battery_soc[hub])
-        for hub, evp in s.ev_points.items():
-            evp.update({c.point_id: inp.ev_sessions.get((hub, c.point_id)) for c in evp.points})
-        for cid, ai in s.ai_clusters.items():
-            ai.update(floor_kw=inp.ai_floor_kw.get(cid, ai.floor_kw), jobs=inp.ai_jobs.get(cid, []))
-        thermal.update(s, inp, n, _fit)
+        """Write the step's data and measured state into the model's Params (values only, never
+        structure): each operated technology takes the columns it declared and its state."""
+        frame = self.frame(inp)
+        for t in self.setup.operated():
+            t.update_data(frame)
+            t.take_state(inp)
 
     # ------------------------------------------------------------------ outputs
     def plan_setpoints(self, valid_until: pd.Timestamp) -> list[Setpoint]:
-        s, k0 = self.setup, self.keys[0]
-        out: list[Setpoint] = []
-        for hub, bat in s.batteries.items():
-            b = bat.block
-            p = pyo.value(b.p_charge_kw[k0]) - pyo.value(b.p_discharge_kw[k0])
-            out.append(Setpoint(hub, "battery", "bess", {"p_kw": _r(p)}, valid_until))
-        for hub, evp in s.ev_points.items():
-            for c in evp.points:
-                out.append(
-                    Setpoint(
-                        hub,
-                        "ev_charger",
-                        c.point_id,
-                        {"p_kw": _r(evp.setpoint_kw(c.point_id))},
-                        valid_until,
-                    )
-                )
-        for cid, ai in s.ai_clusters.items():
-            # rounded up: a cap rounded down would leave a sliver of a just-in-time job past its deadline
-            cap = min(math.ceil(pyo.value(ai.block.p_kw[k0]) * 1000 - 1e-6) / 1000, ai.rated_kw)
-            out.append(Setpoint(ai.hub, "ai_cluster", cid, {"p_cap_kw": _r(cap)}, valid_until))
-        out += [Setpoint(h, k, d, v, valid_until) for h, k, d, v in thermal.plan_setpoints(s, k0)]
-        return out
+        k0 = self.keys[0]
+        return [
+            Setpoint(h, k, d, v, valid_until)
+            for t in self.setup.installed()
+            for h, k, d, v in t.setpoints(k0)
+        ]
+
+    def rule_state(self, hub: str, inp: StepInput | None, first: dict[str, float]) -> RuleState:
+        """The rule's starting point at a hub: nothing covered yet, the measured net load (or the
+        technologies' forecast of it)."""
+        techs = [t for t in self.setup.operated() if t.hub == hub]
+        st = RuleState(
+            hub,
+            first=first,
+            hub_kinds=frozenset(t.kind for t in techs if t.installed()),
+            inp=inp,
+            dt_h=self.dt_h,
+            ev_safe_kw=self.ev_safe_kw,
+        )
+        net = None if inp is None else inp.net_now_kw.get(hub)
+        st.net_el_kw = net if net is not None else sum(t.forecast_net_kw(st) for t in techs)
+        return st
 
     def fallback_setpoints(self, inp: StepInput, valid_until: pd.Timestamp) -> list[Setpoint]:
-        s = self.setup
+        """The rule-based setpoints of every device (:func:`hub_rules` per hub)."""
+        try:
+            frame = self.frame(inp)
+        except ValueError:
+            frame = {}
+        first = {c: float(v[0]) for c, v in frame.items()}
         out: list[Setpoint] = []
-        ai_by_hub: dict[str, float] = {}
-        for cid, ai in s.ai_clusters.items():
-            floor = inp.ai_floor_kw.get(cid, ai.floor_kw)
-            ai_by_hub[ai.hub] = ai_by_hub.get(ai.hub, 0.0) + floor
-            out.append(
-                Setpoint(
-                    ai.hub,
-                    "ai_cluster",
-                    cid,
-                    {"p_cap_kw": _r(fallback.ai_cap_kw(floor))},
-                    valid_until,
-                    "fallback",
-                )
-            )
-        th_rules = thermal.fallback_setpoints(s, inp)
-        th_el = thermal.electric_kw(th_rules)  # hub -> heat pumps − CHP (kW) under the rule
-        ev_by_hub: dict[str, float] = {}
-        for hub, evp in s.ev_points.items():
-            for c in evp.points:
-                sess = inp.ev_sessions.get((hub, c.point_id))
-                p = (
-                    fallback.ev_p_kw(sess.need_kwh, c.p_kw, self.ev_safe_kw, sess.p_vehicle_kw)
-                    if sess
-                    else 0.0
-                )
-                ev_by_hub[hub] = ev_by_hub.get(hub, 0.0) + p
+        for hub in self.setup.hubs:
+            st = self.rule_state(hub, inp, first)
+            for h, k, d, v in hub_rules(self.setup.operated(), st):
+                out.append(Setpoint(h, k, d, v, valid_until, "fallback"))
+        return out
+
+    def plan_alerts(self, threshold_kw: float = 1.0) -> list[str]:
+        """Alerts for a plan whose first step leaves a thermal demand unserved or dissipates heat
+        (slack of the soft balances: the plant cannot do what is asked)."""
+        m, k0 = self.model, self.keys[0]
+        out: list[str] = []
+        if not hasattr(m, "unmet_kw"):
+            return out
+        for hub, carrier in m.B:
+            if carrier == "electricity":
+                continue
+            unmet = pyo.value(m.unmet_kw[hub, carrier, k0])
+            dump = pyo.value(m.dump_kw[hub, carrier, k0])
+            if unmet > threshold_kw:
+                out.append(f"{hub}: {carrier} demand not covered by {unmet:.1f} kW in the plan")
+            if dump > threshold_kw:
                 out.append(
-                    Setpoint(
-                        hub, "ev_charger", c.point_id, {"p_kw": _r(p)}, valid_until, "fallback"
-                    )
+                    f"{hub}: the plan dissipates {dump:.1f} kW of {carrier.replace('_', ' ')}"
                 )
-        for hub, bat in s.batteries.items():
-            if hub in inp.net_now_kw:
-                net = inp.net_now_kw[hub]
-            else:
-                load = _fit(inp.load_kw.get(hub), self.n_steps, "load")[0]
-                pv = sum(
-                    kwp * _fit(inp.pv_yield.get(col), self.n_steps, "pv")[0]
-                    for col, kwp in s.pv_kwp(hub).items()
-                )
-                net = load - pv
-            net += ev_by_hub.get(hub, 0.0) + ai_by_hub.get(hub, 0.0) + th_el.get(hub, 0.0)
-            spec = bat.spec
-            cap = bat.capacity.value() if bat.capacity is not None else 0.0
-            soc = inp.battery_soc.get(hub, bat.soc_initial)
-            p = fallback.battery_p_kw(
-                net,
-                soc,
-                cap,
-                spec.c_rate_per_h * cap,
-                spec.soc_min,
-                spec.soc_max,
-                self.dt_h,
-                spec.eta_charge,
-                spec.eta_discharge,
-            )
-            out.append(Setpoint(hub, "battery", "bess", {"p_kw": _r(p)}, valid_until, "fallback"))
-        out += [Setpoint(h, k, d, v, valid_until, "fallback") for h, k, d, v in th_rules]
         return out
 
     def plan_frame(self, start: pd.Timestamp) -> pd.DataFrame:
-        """The plan over the horizon: per hub grid, PV, battery, EV, AI, load and slack (kW)."""
-        s, keys = self.setup, self.keys
-        m = self.model
+        """The plan over the horizon: every technology's columns (equal names add up: the hub's
+        PV types, CHP models…) and the balances' slack per hub and carrier (kW)."""
+        keys, m = self.keys, self.model
         cols: dict[str, np.ndarray] = {}
-
-        def vals(comp: Any, prefix: tuple = ()) -> np.ndarray:
-            return np.array([pyo.value(comp[(*prefix, *k)]) for k in keys], dtype=float)
-
-        for hub in s.hubs:
-            if hub in s.grids:
-                b = s.grids[hub].block
-                cols[f"{hub}.import_kw"] = vals(b.p_import_kw)
-                cols[f"{hub}.export_kw"] = vals(b.p_export_kw)
-            if hub in s.demands:
-                cols[f"{hub}.load_kw"] = vals(s.demands[hub].block.load_kw)
-            if hub in s.pvs:
-                cols[f"{hub}.pv_kw"] = sum(vals(pv.block.p_kw) for pv in s.pvs[hub])
-            if hub in s.batteries:
-                b = s.batteries[hub].block
-                cols[f"{hub}.battery_kw"] = vals(b.p_charge_kw) - vals(b.p_discharge_kw)
-                cols[f"{hub}.battery_kwh"] = vals(b.e_kwh)
-            if hub in s.ev_points:
-                evp = s.ev_points[hub]
-                cols[f"{hub}.ev_kw"] = (
-                    sum(vals(evp.block.p_charge_kw, (c,)) for c in evp.block.C)
-                    if len(evp.block.C)
-                    else np.zeros(len(keys))
-                )
-            ai = [a for a in s.ai_clusters.values() if a.hub == hub]
-            if ai:
-                cols[f"{hub}.ai_kw"] = sum(vals(a.block.p_kw) for a in ai)
-            if hasattr(m, "unmet_kw") and (hub, "electricity") in m.B:
-                cols[f"{hub}.unmet_kw"] = vals(m.unmet_kw, (hub, "electricity"))
-                cols[f"{hub}.dump_kw"] = vals(m.dump_kw, (hub, "electricity"))
-        cols.update(thermal.plan_columns(s, keys))
-        if hasattr(m, "tech_community"):
-            cols["community.shared_kw"] = vals(m.tech_community.shared_kw)
+        for t in self.setup.operated():
+            for name, v in t.plan_columns(keys).items():
+                cols[name] = cols[name] + v if name in cols else v
+        if hasattr(m, "unmet_kw"):
+            for hub, carrier in m.B:
+                pre = f"{hub}." if carrier == "electricity" else f"{hub}.{carrier}_"
+                cols[f"{pre}unmet_kw"] = _values(m.unmet_kw, keys, (hub, carrier))
+                cols[f"{pre}dump_kw"] = _values(m.dump_kw, keys, (hub, carrier))
         idx = pd.date_range(start, periods=len(keys), freq=pd.Timedelta(hours=self.dt_h))
         return pd.DataFrame(cols, index=idx)
+
+
+def hub_rules(techs: list[Technology], st: RuleState, from_key: float = 0.0) -> list[Raw]:
+    """The rule-based dispatch of one hub (SPEC §4): every technology's passes in merit order
+    (demands, then CHP following the heat, heat pumps, boilers, then AI floor, EV safe power and
+    the battery on what is left). Heat and cooling to cover are floored at 0 once the demands
+    and the solar-thermal output are in (before the first supply pass)."""
+    passes = [
+        (key, i, rule)
+        for i, t in enumerate(x for x in techs if x.hub == st.hub)
+        for key, rule in t.fallback_passes()
+    ]
+    out: list[Raw] = []
+    clamped = False
+    for key, _i, rule in sorted(passes, key=lambda p: (p[0], p[1])):
+        if key[0] < from_key:
+            continue
+        if not clamped and key[0] >= 10.0:
+            st.heat_kw, st.cooling_kw, clamped = max(st.heat_kw, 0.0), max(st.cooling_kw, 0.0), True
+        out += rule(st)
+    return out
+
+
+def rule_setpoints(
+    setup: OperationSetup, hub: str, heat_kw: float, cooling_kw: float, first: dict[str, float]
+) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """The heat-led rule of one hub for a given heat (heating + DHW net of solar thermal) and
+    cooling demand: the simulated plant's baseline and safe mode. {(hub, kind, id): values}."""
+    installed = frozenset(t.kind for t in setup.installed(hub))
+    st = RuleState(hub, heat_kw, cooling_kw, first=first, hub_kinds=installed)
+    return {(h, k, d): v for h, k, d, v in hub_rules(setup.operated(), st, from_key=10.0)}
+
+
+def _values(comp: Any, keys: list[tuple[str, int]], prefix: tuple = ()) -> np.ndarray:
+    return np.array([pyo.value(comp[(*prefix, *k)]) for k in keys], dtype=float)
 
 
 def _fit(values: Any, n: int, what: str) -> np.ndarray:
@@ -474,7 +403,3 @@ def _fit(values: Any, n: int, what: str) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{what}: NaN or infinite values in the forecast")
     return arr
-
-
-def _r(x: float) -> float:
-    return round(float(x), 3) + 0.0

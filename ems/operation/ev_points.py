@@ -16,11 +16,17 @@ Every session quantity is a mutable Param, so a plug-in changes values only (no 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import pyomo.environ as pyo
 
+from ems.config.schema import Catalogue, ChargerSpec
 from ems.model.context import BuildContext
-from ems.techs.base import Technology
+from ems.operation import fallback
+from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd
+
+REPORT_KWH = 0.01  # a planned EV shortfall above this is an alert
 
 
 @dataclass(frozen=True)
@@ -45,8 +51,25 @@ class EvSession:
     present_first: float = 1.0  # share of step 0 still plugged (on-demand steps mid-quarter)
 
 
+def charge_points(
+    hub_sizes: dict[str, Any], cat: Catalogue, hub_chargers: list[Any]
+) -> list[ChargePoint]:
+    """One point per installed charger (``cp1``, ``cp2``… in the order of the scenario's types)."""
+    points: list[ChargePoint] = []
+    installed = hub_sizes.get("chargers", {}) or {}
+    for ch in hub_chargers:
+        spec: ChargerSpec = cat.get(ch.type, ChargerSpec, "chargers")
+        n = int(installed.get(ch.type, ch.existing_units) or 0)
+        for _ in range(n):
+            points.append(
+                ChargePoint(f"cp{len(points) + 1}", ch.type, spec.p_kw, spec.mode, spec.eta)
+            )
+    return points
+
+
 class EvChargePoints(Technology):
     kind = "ev_charge_points"
+    device_kind = "ev_charger"
 
     def __init__(
         self,
@@ -179,3 +202,62 @@ class EvChargePoints(Technology):
         if point_id in blk.C2:
             p -= float(pyo.value(blk.p_discharge_kw[(point_id, *first)]))
         return p
+
+    # ---- operation interface
+    def take_state(self, inp: Any) -> None:
+        sessions = getattr(inp, "ev_sessions", {})
+        self.update({c.point_id: sessions.get((self.hub, c.point_id)) for c in self.points})
+
+    def installed(self) -> bool:
+        return bool(self.points)
+
+    def devices(self) -> list[Device]:
+        return [(self.hub, "ev_charger", c.point_id, c.p_kw) for c in self.points]
+
+    def setpoints(self, k0: Key) -> list[Raw]:
+        return [
+            (self.hub, "ev_charger", c.point_id, {"p_kw": rnd(self.setpoint_kw(c.point_id))})
+            for c in self.points
+        ]
+
+    def fallback_passes(self):  # noqa: ANN201
+        return [((80.0,), self._rule)]
+
+    def _rule(self, st: RuleState) -> list[Raw]:
+        """The safe power while energy is owed (never above charger or vehicle limits)."""
+        out: list[Raw] = []
+        sessions = getattr(st.inp, "ev_sessions", {})
+        for c in self.points:
+            sess = sessions.get((self.hub, c.point_id))
+            p = (
+                fallback.ev_p_kw(sess.need_kwh, c.p_kw, st.ev_safe_kw, sess.p_vehicle_kw)
+                if sess
+                else 0.0
+            )
+            st.net_el_kw += p
+            out.append((self.hub, "ev_charger", c.point_id, {"p_kw": rnd(p)}))
+        return out
+
+    def plan_columns(self, keys: list[Key]) -> dict[str, np.ndarray]:
+        b = self.block
+        assert b is not None
+        if not len(b.C):
+            return {f"{self.hub}.ev_kw": np.zeros(len(keys))}
+        return {f"{self.hub}.ev_kw": sum(self.values(b.p_charge_kw, keys, (c,)) for c in b.C)}
+
+    def after_solve(self, result: Any, alerts: list[str]) -> None:
+        b = self.block
+        assert b is not None
+        for c in b.C:
+            short = float(pyo.value(b.short_kwh[c]))
+            result.ev_short_kwh[(self.hub, c)] = short
+            if short > REPORT_KWH:
+                alerts.append(
+                    f"EV at {self.hub}/{c}: {short:.2f} kWh short of its request at departure"
+                )
+
+    def can_supply_electricity(self) -> bool:
+        return any(c.mode == "v2g" for c in self.points)
+
+    def measured_el_kw(self, state: Any) -> float:
+        return -sum(state.value((self.hub, "ev_charger", c.point_id), "p_kw") for c in self.points)

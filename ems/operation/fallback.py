@@ -15,27 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-
-def battery_p_kw(
-    net_kw: float,
-    soc: float,
-    capacity_kwh: float,
-    p_max_kw: float,
-    soc_min: float,
-    soc_max: float,
-    dt_h: float,
-    eta_charge: float = 0.95,
-    eta_discharge: float = 0.95,
-) -> float:
-    """Battery power (+ charge, − discharge) for a hub whose net load (load − PV) is ``net_kw``."""
-    if capacity_kwh <= 0 or p_max_kw <= 0:
-        return 0.0
-    e = soc * capacity_kwh
-    if net_kw < 0:  # surplus → charge up to soc_max
-        room_kw = max(0.0, (soc_max * capacity_kwh - e) / (eta_charge * dt_h))
-        return min(-net_kw, p_max_kw, room_kw)
-    avail_kw = max(0.0, (e - soc_min * capacity_kwh) * eta_discharge / dt_h)
-    return -min(net_kw, p_max_kw, avail_kw)
+from ems.techs.battery import battery_rule_p_kw as battery_p_kw  # noqa: F401 (re-export)
 
 
 def ev_p_kw(
@@ -176,7 +156,7 @@ def thermal_rule(
     if (
         not chps
     ):  # chillers without a CHP: what the heat pumps could not cool, on boiler/network heat
-        for model, cap, cop in chillers:
+        for model, cap, _cop in chillers:
             c = min(cooling_left, cap)
             plan.chiller[model] = c
             cooling_left -= c

@@ -25,72 +25,12 @@ from ems.operation.controller import Controller, StepInput, StepResult
 from ems.operation.forecast import Forecaster
 from ems.operation.site import SiteConfig
 from ems.operation.state import DeviceKey, PlantState
+from ems.techs import registry
 
 log = logging.getLogger(__name__)
 
 #: Device kinds that receive setpoints (and get their safe setpoint when their telemetry is stale).
-CONTROLLABLE = (
-    "battery",
-    "ev_charger",
-    "ai_cluster",
-    "chp",
-    "heat_pump",
-    "boiler",
-    "absorption_chiller",
-    "thermal_storage",
-    "dh_station",
-    "elec_link",
-)
-
-
-def thermal_devices(s: OperationSetup) -> list[tuple[str, str, str, float | None]]:
-    """Multi-energy devices of a site: (hub, kind, id, rated kW for the range check)."""
-    import pyomo.environ as pyo
-
-    from ems.techs.heat_pump import cop_and_capacity
-
-    out: list[tuple[str, str, str, float | None]] = []
-    for hub in s.hubs:
-        for h, carrier in s.thermal_demands:
-            if h == hub:
-                out.append((hub, "heat_meter", carrier, None))
-        if s.temperature_columns() or s.solar_thermal_columns():
-            out.append((hub, "weather", "main", None))
-        for c in s.chps.get(hub, []):
-            out.append((hub, "chp", c.model, c.n.value()))
-        for hp, dev in s.hp_units(hub):
-            worst = max(
-                cap / cop
-                for m in hp.modes
-                for t in (-15.0, 7.0, 45.0)
-                for cop, cap in [cop_and_capacity(hp.spec, m, t)]
-            )
-            out.append((hub, "heat_pump", dev, max(worst, hp.spec.p_el_kw)))
-        for b in s.boilers.get(hub, []):
-            out.append((hub, "boiler", b.model, b.size_kw.value()))
-        for c in s.chillers.get(hub, []):
-            out.append((hub, "absorption_chiller", c.model, c.n.value()))
-        for key, store in s.stores.get(hub, {}).items():
-            out.append(
-                (
-                    hub,
-                    "thermal_storage",
-                    key,
-                    max(store.spec.c_rate_per_h * float(pyo.value(store.capacity_expr())), 0.1),
-                )
-            )
-        if hub in s.dh_stations:
-            out.append((hub, "dh_station", "main", s.dh_stations[hub].max_kw))
-        if hub in s.links:
-            out.append(
-                (
-                    hub,
-                    "elec_link",
-                    "main",
-                    max(s.links[hub].give_max_kw, s.links[hub].take_max_kw, 0.1),
-                )
-            )
-    return out
+CONTROLLABLE = registry.controllable_device_kinds()
 
 
 @dataclass
@@ -126,29 +66,9 @@ class OperationService:
         self.pending_hours: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ devices
-    def pv_ids(self, hub: str) -> list[str]:
-        return [pv.name[len(hub) + 1 :] for pv in self.setup.pvs.get(hub, [])]
-
     def devices(self) -> list[tuple[str, str, str, float | None]]:
         """Every device the EMS expects telemetry from: (hub, kind, id, rated kW)."""
-        s = self.setup
-        out: list[tuple[str, str, str, float | None]] = []
-        for hub in s.hubs:
-            grid = s.grids.get(hub)
-            out.append((hub, "meter", "main", grid.contract_kw if grid else None))
-            for pv in s.pvs.get(hub, []):
-                out.append(
-                    (hub, "pv", pv.name[len(hub) + 1 :], max(pv.fixed_kwp or 0.0, 0.1) * 1.3)
-                )
-            if hub in s.batteries:
-                bat = s.batteries[hub]
-                cap = bat.capacity.value() if bat.capacity else 0.0
-                out.append((hub, "battery", "bess", max(cap * bat.spec.c_rate_per_h, 0.1)))
-            for c in s.ev_points[hub].points if hub in s.ev_points else []:
-                out.append((hub, "ev_charger", c.point_id, c.p_kw))
-        for cid, ai in s.ai_clusters.items():
-            out.append((ai.hub, "ai_cluster", cid, ai.rated_kw))
-        out += thermal_devices(s)
+        out = self.setup.devices()
         out.append(("market", "price", "pz", None))  # day-ahead zonal price feed (optional)
         return out
 
@@ -181,21 +101,6 @@ class OperationService:
         return self.state.ingest_job(key, payload)
 
     # ------------------------------------------------------------------ multi-energy
-    def _thermal_electric_kw(self, hub: str) -> float:
-        """Measured electric generation minus flexible use of the thermal side and the link of a
-        hub (CHP − heat pumps − chiller auxiliaries + taken − given), for the load estimate."""
-        st, s = self.state, self.setup
-        kw = sum(st.value((hub, "chp", c.model), "p_kw") for c in s.chps.get(hub, []))
-        kw -= sum(st.value((hub, "heat_pump", dev), "p_kw") for _hp, dev in s.hp_units(hub))
-        kw -= sum(
-            st.value((hub, "absorption_chiller", c.model), "p_kw") for c in s.chillers.get(hub, [])
-        )
-        if hub in s.links:
-            kw += st.value((hub, "elec_link", "main"), "take_kw") - st.value(
-                (hub, "elec_link", "main"), "give_kw"
-            )
-        return kw
-
     def _thermal_inputs(
         self,
         inp: StepInput,
@@ -211,7 +116,7 @@ class OperationService:
         if not s.has_thermal():
             return
         measured: dict[str, float | None] = {}
-        for (hub, carrier), dem in s.thermal_demands.items():
+        for hub, carrier in s.thermal_demands:
             p = st.latest.get(f"{hub}/heat_meter/{carrier}")
             fresh = p is not None and (now - pd.Timestamp(p["ts"])).total_seconds() <= 2 * 3600
             measured[f"{hub}.{carrier}"] = float(p["p_kw"]) if fresh else None
@@ -257,14 +162,12 @@ class OperationService:
         yields: dict[str, float | None] = {}
         net_now: dict[str, float] = {}
         for hub in s.hubs:
-            ev_ids = [c.point_id for c in s.ev_points[hub].points] if hub in s.ev_points else []
-            ai_ids = [cid for cid, a in s.ai_clusters.items() if a.hub == hub]
-            loads[hub] = st.hub_load_kw(
-                hub, self.pv_ids(hub), ev_ids, ai_ids, extra_kw=self._thermal_electric_kw(hub)
-            )
+            # load = import − export + what the hub's devices measured (+ generation, − use)
+            measured = sum(t.measured_el_kw(st) for t in s.installed(hub))
+            loads[hub] = st.hub_load_kw(hub, measured)
             pv_now = 0.0
             for pv in s.pvs.get(hub, []):
-                key = (hub, "pv", pv.name[len(hub) + 1 :])
+                key = (hub, "pv", pv.device_id)
                 p = st.latest.get("/".join(key))
                 if p is not None and (pv.fixed_kwp or 0) > 0:
                     yields[pv.spec.yield_column] = float(p["p_kw"]) / float(pv.fixed_kwp)

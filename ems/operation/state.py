@@ -139,26 +139,16 @@ class PlantState:
         v = None if p is None else p.get(name)
         return default if v is None else float(v)
 
-    def hub_load_kw(
-        self,
-        hub: str,
-        pv_ids: list[str],
-        ev_ids: list[str],
-        ai_ids: list[str],
-        extra_kw: float = 0.0,
-    ) -> float | None:
-        """Load = import − export + PV − battery − EV − AI + ``extra_kw`` (other generation minus
-        other flexible uses, e.g. CHP − heat pumps + link take − give) (None without a meter reading)."""
+    def hub_load_kw(self, hub: str, devices_kw: float = 0.0) -> float | None:
+        """Load = import − export + ``devices_kw`` (what the hub's devices measured: generation +,
+        flexible use −; see :meth:`ems.techs.base.Technology.measured_el_kw`), None without a
+        meter reading."""
         if _k((hub, "meter", "main")) not in self.latest:
             return None
         load = self.value((hub, "meter", "main"), "import_p_kw") - self.value(
             (hub, "meter", "main"), "export_p_kw"
         )
-        load += sum(self.value((hub, "pv", i), "p_kw") for i in pv_ids)
-        load -= self.value((hub, "battery", "bess"), "p_kw")
-        load -= sum(self.value((hub, "ev_charger", i), "p_kw") for i in ev_ids)
-        load -= sum(self.value((hub, "ai_cluster", i), "p_kw") for i in ai_ids)
-        return max(load + extra_kw, 0.0)
+        return max(load + devices_kw, 0.0)
 
     def record_history(
         self,

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pyomo.environ as pyo
 
 from ems.config.schema import AbsorptionChillerSpec
 from ems.model.context import BuildContext, SizeHandle
 from ems.techs._units import fixed_value
-from ems.techs.base import Technology
+from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd_pos
 
 
 class AbsorptionChiller(Technology):
     kind = "absorption_chiller"
+    device_kind = "absorption_chiller"
 
     def __init__(
         self,
@@ -68,3 +70,49 @@ class AbsorptionChiller(Technology):
     def sizes(self) -> dict[str, float]:
         assert self.n is not None
         return {"n_units": self.n.value_units(), "kwc": self.n.value()}
+
+    # ---- operation interface (device id = the chiller model)
+    def cool_kw_now(self) -> float:
+        if self.n is not None:
+            return self.n.value()
+        f = fixed_value(self.fixed, "n_units")
+        return float(self.existing_units if f is None else f) * self.spec.cool_kw
+
+    def installed(self) -> bool:
+        return self.cool_kw_now() > 0
+
+    def devices(self) -> list[Device]:
+        return [(self.hub, "absorption_chiller", self.model, self.cool_kw_now())]
+
+    def setpoints(self, k0: Key) -> list[Raw]:
+        assert self.block is not None
+        q = pyo.value(self.block.q_cool_kw[k0])
+        return [(self.hub, "absorption_chiller", self.model, {"cooling_kw": rnd_pos(q)})]
+
+    def fallback_passes(self):  # noqa: ANN201
+        """With a CHP at the hub the chillers run first (their feed joins the heat the CHP
+        follows); without, they cool what the heat pumps leave, on boiler or network heat."""
+        return [((10.0,), self._rule_first), ((60.0,), self._rule_last)]
+
+    def _rule(self, st: RuleState, feed_joins_heat: bool) -> list[Raw]:
+        c = min(st.cooling_kw, self.cool_kw_now())
+        st.cooling_kw -= c
+        if feed_joins_heat:
+            st.heat_kw += c / self.spec.cop_th
+        return [(self.hub, "absorption_chiller", self.model, {"cooling_kw": rnd_pos(c)})]
+
+    def _rule_first(self, st: RuleState) -> list[Raw]:
+        return self._rule(st, True) if "chp" in st.hub_kinds else []
+
+    def _rule_last(self, st: RuleState) -> list[Raw]:
+        return [] if "chp" in st.hub_kinds else self._rule(st, False)
+
+    def plan_columns(self, keys: list[Key]) -> dict[str, np.ndarray]:
+        assert self.block is not None
+        return {f"{self.hub}.chiller_kw": self.values(self.block.q_cool_kw, keys)}
+
+    def can_supply_electricity(self) -> bool:
+        return False
+
+    def measured_el_kw(self, state: Any) -> float:
+        return -state.value((self.hub, "absorption_chiller", self.model), "p_kw")

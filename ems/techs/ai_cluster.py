@@ -14,13 +14,18 @@ has zero energy and zero window.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import pyomo.environ as pyo
 
 from ems.model.context import BuildContext
-from ems.techs.base import Technology
+from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd
+
+REPORT_KWH = 0.01  # a planned deadline miss above this is an alert
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,7 @@ class BatchJob:
 
 class AiCluster(Technology):
     kind = "ai_cluster"
+    device_kind = "ai_cluster"
 
     def __init__(
         self,
@@ -150,3 +156,57 @@ class AiCluster(Technology):
         slot = self.slot_of[job_id]
         e = sum(pyo.value(blk.p_job_kw[slot, p, t]) for (j, p, t) in blk.p_job_kw if j == slot)
         return e * self.dt_h, float(pyo.value(blk.missed_kwh[slot]))
+
+    # ---- operation interface
+    @property
+    def device_id(self) -> str:
+        """MQTT id: the cluster id of ``SITE.yaml`` (the name is ``<hub>_<id>``)."""
+        return self.name[len(self.hub) + 1 :]
+
+    def take_state(self, inp: Any) -> None:
+        cid = self.device_id
+        self.update(
+            floor_kw=getattr(inp, "ai_floor_kw", {}).get(cid, self.floor_kw),
+            jobs=getattr(inp, "ai_jobs", {}).get(cid, []),
+        )
+
+    def devices(self) -> list[Device]:
+        return [(self.hub, "ai_cluster", self.device_id, self.rated_kw)]
+
+    def setpoints(self, k0: Key) -> list[Raw]:
+        b = self.block
+        assert b is not None
+        # rounded up: a cap rounded down would leave a sliver of a just-in-time job past its deadline
+        cap = min(math.ceil(pyo.value(b.p_kw[k0]) * 1000 - 1e-6) / 1000, self.rated_kw)
+        return [(self.hub, "ai_cluster", self.device_id, {"p_cap_kw": rnd(max(cap, 0.0))})]
+
+    def fallback_passes(self):  # noqa: ANN201
+        return [((70.0,), self._rule)]
+
+    def _rule(self, st: RuleState) -> list[Raw]:
+        """Serve inference only (batch work waits)."""
+        floor = getattr(st.inp, "ai_floor_kw", {}).get(self.device_id, self.floor_kw)
+        st.net_el_kw += floor
+        return [(self.hub, "ai_cluster", self.device_id, {"p_cap_kw": rnd(max(0.0, floor))})]
+
+    def plan_columns(self, keys: list[Key]) -> dict[str, np.ndarray]:
+        assert self.block is not None
+        return {f"{self.hub}.ai_kw": self.values(self.block.p_kw, keys)}
+
+    def after_solve(self, result: Any, alerts: list[str]) -> None:
+        b = self.block
+        assert b is not None
+        cid = self.device_id
+        result.ai_missed_kwh[cid] = float(sum(pyo.value(b.missed_kwh[j]) for j in b.J))
+        for job_id in self.slot_of:
+            missed = self.planned(job_id)[1]
+            if missed > REPORT_KWH:
+                alerts.append(
+                    f"AI {cid}: job {job_id} cannot get {missed:.2f} kWh before its deadline"
+                )
+
+    def can_supply_electricity(self) -> bool:
+        return False
+
+    def measured_el_kw(self, state: Any) -> float:
+        return -state.value((self.hub, "ai_cluster", self.device_id), "p_kw")

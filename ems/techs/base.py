@@ -1,27 +1,93 @@
 """The common technology interface (oemof's one-class-per-component, REopt's one file per family).
 
-A technology instance is one device (or one device family) at one hub. The builder calls, in
-order, :meth:`declare_sizes`, :meth:`add_operation` and :meth:`add_costs` on a fresh Pyomo block
-``model.tech[name]``. A technology only talks to the rest of the model through the context's
-registries (balances, costs, CO2, shared limits), so adding a technology touches its own module
-and the registry in :mod:`ems.techs.registry`.
+A technology instance is one device (or one device family) at one hub. Its whole life is here, in
+both modes:
+
+**Build** (design and operation, :func:`ems.model.builder.build_model`): :meth:`declare_sizes`,
+:meth:`add_operation` and :meth:`add_costs` on a fresh Pyomo block ``model.tech_<name>``. A
+technology talks to the rest of the model only through the context's registries (balances, costs,
+CO2, shared limits) and its size handles (variables in design, parameters in operation).
+
+**Operation** (:class:`ems.operation.controller.Controller`, every step, values only):
+
+- :meth:`data_columns` names the data columns its parameters read; :meth:`update_data` takes them
+  from the one frame of forecasts the controller hands over;
+- :meth:`take_state` takes its measured state at the start of the horizon from the step input;
+- :meth:`setpoints` turns the first step of the plan into its devices' setpoints;
+- :meth:`fallback` gives the rule-based setpoints (no plan, or stale telemetry), in the hub's
+  merit order :meth:`fallback_passes`;
+- :meth:`plan_columns` names and fills its columns of the plan frame;
+- :meth:`devices` lists the devices it expects telemetry from.
+
+Which scenario entries become which technology, and the kind's telemetry/setpoint schemas, are
+listed once, in :mod:`ems.techs.registry`.
 """
 
 from __future__ import annotations
 
-from abc import ABC
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import numpy as np
 import pyomo.environ as pyo
 
 from ems.model.context import BuildContext
 
 Term = Callable[[str, int], Any]
+#: A device setpoint before the controller stamps its validity: (hub, device kind, id, values).
+Raw = tuple[str, str, str, dict[str, Any]]
+#: A device the EMS expects telemetry from: (hub, device kind, id, rated kW for range checks).
+Device = tuple[str, str, str, float | None]
+Key = tuple[str, int]
 
 
-class Technology(ABC):
+def rnd(x: float) -> float:
+    """A setpoint value: 3 decimals, never −0."""
+    return round(float(x), 3) + 0.0
+
+
+def rnd_pos(x: float) -> float:
+    """A non-negative setpoint value: 3 decimals."""
+    return round(max(float(x), 0.0), 3) + 0.0
+
+
+@dataclass
+class RuleState:
+    """What is left to cover at one hub while the rule-based fallback walks its merit order.
+
+    ``heat_kw`` (heating + DHW net of solar thermal, plus the feed of chillers run on CHP heat),
+    ``cooling_kw`` and ``net_el_kw`` (load − PV + what the earlier rules decided to draw) shrink or
+    grow as each technology's pass takes its share; ``first`` holds the first horizon value of
+    every data column; ``scratch`` is per-technology memory between passes of one evaluation."""
+
+    hub: str
+    heat_kw: float = 0.0
+    cooling_kw: float = 0.0
+    net_el_kw: float = 0.0
+    first: Mapping[str, float] = field(default_factory=dict)
+    hub_kinds: frozenset[str] = frozenset()
+    inp: Any = None  # the controller's StepInput (sessions, floors, measured state), if any
+    dt_h: float = 0.25
+    ev_safe_kw: float = 3.7
+    scratch: dict[str, Any] = field(default_factory=dict)
+
+    def col(self, column: str, default: float = 0.0) -> float:
+        v = self.first.get(column)
+        return default if v is None or not np.isfinite(v) else float(v)
+
+
+Pass = tuple[tuple[float, ...], Callable[[RuleState], list[Raw]]]
+
+
+class Technology:
+    """Base class of every technology; every hook has a neutral default."""
+
     kind: ClassVar[str] = "technology"
+    #: MQTT device kind of the devices this technology drives (``None``: no device of its own).
+    device_kind: ClassVar[str | None] = None
+    #: True when its parameters read the outdoor weather (a ``weather`` station is expected).
+    reads_weather: ClassVar[bool] = False
 
     def __init__(self, name: str, hub: str) -> None:
         self.name = name
@@ -44,13 +110,13 @@ class Technology(ABC):
     def block_name(self) -> str:
         return f"tech_{self.name}"
 
-    def declare_sizes(self, ctx: BuildContext, blk: pyo.Block) -> None:
+    def declare_sizes(self, ctx: BuildContext, blk: pyo.Block) -> None:  # noqa: B027
         """Request size handles with ``ctx.size`` (variables in design, parameters in operation)."""
 
-    def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
+    def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:  # noqa: B027
         """Variables and constraints over ``ctx.T``; register port terms with :meth:`port`."""
 
-    def add_costs(self, ctx: BuildContext, blk: pyo.Block) -> None:
+    def add_costs(self, ctx: BuildContext, blk: pyo.Block) -> None:  # noqa: B027
         """Register operating cost, revenue and CO2 terms (capex comes through the size handles)."""
 
     # ---- helpers
@@ -64,3 +130,71 @@ class Technology(ABC):
     def sizes(self) -> dict[str, float]:
         """Installed sizes in this device's units, for results and ``sizes.yaml``."""
         return {}
+
+    def values(self, comp: Any, keys: list[Key], prefix: tuple = ()) -> np.ndarray:
+        """A time-indexed component of this technology's block over ``keys`` (after a solve)."""
+        return np.array([pyo.value(comp[(*prefix, *k)]) for k in keys], dtype=float)
+
+    # ---- operation: data and state in
+    def data_columns(self) -> list[str]:
+        """Data columns its parameters read (each gets a forecast per control step)."""
+        return []
+
+    def build_value(self, column: str) -> float:
+        """Value of one of its data columns when the operation model is built (before forecasts)."""
+        return 0.0
+
+    def update_data(self, frame: Mapping[str, np.ndarray]) -> None:  # noqa: B027
+        """Take this step's values of the declared :meth:`data_columns` (exactly one horizon
+        each, finite) into the mutable Params. Values only, never structure."""
+
+    def take_state(self, inp: Any) -> None:  # noqa: B027
+        """Take the measured state at the horizon start (SoC, sessions, jobs, gas price) from the
+        controller's step input. Values only."""
+
+    # ---- operation: devices, plan and setpoints out
+    def installed(self) -> bool:
+        """True when the technology has devices in operation (an empty slot of the design stays in
+        the model with size 0 but gets no setpoints and sends no telemetry)."""
+        return self.device_kind is not None
+
+    def operated(self) -> bool:
+        """Takes data and state every control step: every technology without devices of its own,
+        and the installed ones among those with devices (an empty design slot stays in the
+        model with size 0 and keeps its build values)."""
+        return self.device_kind is None or self.installed()
+
+    def devices(self) -> list[Device]:
+        """Devices it expects telemetry from (installed ones only)."""
+        return []
+
+    def setpoints(self, k0: Key) -> list[Raw]:
+        """Setpoints from the first step ``k0`` of the solved plan."""
+        return []
+
+    def fallback_passes(self) -> list[Pass]:
+        """Its turns in the hub's rule-based merit order: (sort key, rule). Rules of all
+        technologies of a hub run in key order on one :class:`RuleState`."""
+        return []
+
+    def plan_columns(self, keys: list[Key]) -> dict[str, np.ndarray]:
+        """Its columns of the plan frame (``<hub>.<quantity>_kw``); equal names add up."""
+        return {}
+
+    def after_solve(self, result: Any, alerts: list[str]) -> None:  # noqa: B027
+        """Report what the plan could not do (missed AI energy, EV shortfall) into the result."""
+
+    def can_supply_electricity(self) -> bool:
+        """Can it ever put electricity on its hub's bus? (Hubs with nothing that can get their
+        export bound to 0 once.) Unknown technologies say yes."""
+        return True
+
+    def measured_el_kw(self, state: Any) -> float:
+        """Electric power it measured on its hub's bus (+ generation, − use), from the plant
+        state's latest telemetry: the load estimate subtracts it from the meter."""
+        return 0.0
+
+    def forecast_net_kw(self, rule: RuleState) -> float:
+        """Its share of the hub's net electric demand now (+ load, − generation) for the
+        battery rule when no measurement is at hand."""
+        return 0.0

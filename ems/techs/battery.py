@@ -9,16 +9,44 @@ optimal unless energy has a negative value (documented limitation).
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import pyomo.environ as pyo
 
 from ems.config.schema import BatterySpec
 from ems.model.context import BuildContext, SizeHandle
 from ems.techs._storage import add_storage_balance
-from ems.techs.base import Technology
+from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd
+
+
+def battery_rule_p_kw(
+    net_kw: float,
+    soc: float,
+    capacity_kwh: float,
+    p_max_kw: float,
+    soc_min: float,
+    soc_max: float,
+    dt_h: float,
+    eta_charge: float = 0.95,
+    eta_discharge: float = 0.95,
+) -> float:
+    """Battery power (+ charge, − discharge) for a hub whose net load (load − PV) is ``net_kw``:
+    PV self-consumption (SPEC §4), within power and state-of-charge limits."""
+    if capacity_kwh <= 0 or p_max_kw <= 0:
+        return 0.0
+    e = soc * capacity_kwh
+    if net_kw < 0:  # surplus → charge up to soc_max
+        room_kw = max(0.0, (soc_max * capacity_kwh - e) / (eta_charge * dt_h))
+        return min(-net_kw, p_max_kw, room_kw)
+    avail_kw = max(0.0, (e - soc_min * capacity_kwh) * eta_discharge / dt_h)
+    return -min(net_kw, p_max_kw, avail_kw)
 
 
 class Battery(Technology):
     kind = "battery"
+    device_kind = "battery"
+    DEVICE_ID = "bess"
 
     def __init__(
         self,
@@ -101,3 +129,67 @@ class Battery(Technology):
     def sizes(self) -> dict[str, float]:
         assert self.capacity is not None
         return {"modules": self.capacity.value_units(), "kwh": self.capacity.value()}
+
+    # ---- operation interface
+    def take_state(self, inp: Any) -> None:
+        soc = getattr(inp, "battery_soc", {}).get(self.hub)
+        if soc is not None:
+            self.update(soc)
+
+    def installed(self) -> bool:
+        return (self.fixed_modules or 0) > 0
+
+    def capacity_kwh(self) -> float:
+        return self.capacity.value() if self.capacity is not None else 0.0
+
+    def devices(self) -> list[Device]:
+        if not self.installed():
+            return []
+        p_max = max(self.capacity_kwh() * self.spec.c_rate_per_h, 0.1)
+        return [(self.hub, "battery", self.DEVICE_ID, p_max)]
+
+    def setpoints(self, k0: Key) -> list[Raw]:
+        if not self.installed():
+            return []
+        b = self.block
+        assert b is not None
+        p = pyo.value(b.p_charge_kw[k0]) - pyo.value(b.p_discharge_kw[k0])
+        return [(self.hub, "battery", self.DEVICE_ID, {"p_kw": rnd(p)})]
+
+    def fallback_passes(self):  # noqa: ANN201
+        return [((90.0,), self._rule)] if self.installed() else []
+
+    def _rule(self, st: RuleState) -> list[Raw]:
+        """Last in the merit order: it sees the hub's net including every rule before it."""
+        s, cap = self.spec, self.capacity_kwh()
+        soc = getattr(st.inp, "battery_soc", {}).get(self.hub, self.soc_initial)
+        p = battery_rule_p_kw(
+            st.net_el_kw,
+            soc,
+            cap,
+            s.c_rate_per_h * cap,
+            s.soc_min,
+            s.soc_max,
+            st.dt_h,
+            s.eta_charge,
+            s.eta_discharge,
+        )
+        st.net_el_kw += p
+        return [(self.hub, "battery", self.DEVICE_ID, {"p_kw": rnd(p)})]
+
+    def plan_columns(self, keys: list[Key]) -> dict[str, np.ndarray]:
+        if not self.installed():
+            return {}
+        b = self.block
+        assert b is not None
+        return {
+            f"{self.hub}.battery_kw": self.values(b.p_charge_kw, keys)
+            - self.values(b.p_discharge_kw, keys),
+            f"{self.hub}.battery_kwh": self.values(b.e_kwh, keys),
+        }
+
+    def can_supply_electricity(self) -> bool:
+        return self.installed()
+
+    def measured_el_kw(self, state: Any) -> float:
+        return -state.value((self.hub, "battery", self.DEVICE_ID), "p_kw")

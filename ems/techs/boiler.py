@@ -6,16 +6,18 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pyomo.environ as pyo
 
 from ems.config.schema import BoilerSpec
 from ems.model.context import BuildContext, SizeHandle
 from ems.techs._units import fixed_value, gas_costs, set_gas_price
-from ems.techs.base import Technology
+from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd_pos
 
 
 class Boiler(Technology):
     kind = "boiler"
+    device_kind = "boiler"
 
     def __init__(
         self,
@@ -84,3 +86,42 @@ class Boiler(Technology):
     def sizes(self) -> dict[str, float]:
         assert self.size_kw is not None
         return {"kw": self.size_kw.value()}
+
+    # ---- operation interface (device id = the boiler model)
+    def size_kw_now(self) -> float:
+        if self.size_kw is not None:
+            return self.size_kw.value()
+        f = fixed_value(self.fixed, "kw")
+        return float(self.existing_kw if f is None else f)
+
+    def installed(self) -> bool:
+        return self.size_kw_now() > 0
+
+    def take_state(self, inp: Any) -> None:
+        self.update(gas_eur_per_kwh=getattr(inp, "gas_eur_per_kwh", None))
+
+    def devices(self) -> list[Device]:
+        return [(self.hub, "boiler", self.model, self.size_kw_now())]
+
+    def setpoints(self, k0: Key) -> list[Raw]:
+        b = self.block
+        assert b is not None
+        q = sum(pyo.value(b.q_kw[c, k0]) for c in b.C)
+        return [(self.hub, "boiler", self.model, {"heat_kw": rnd_pos(q)})]
+
+    def fallback_passes(self):  # noqa: ANN201
+        return [((50.0,), self._rule)]
+
+    def _rule(self, st: RuleState) -> list[Raw]:
+        """Back up the heat the CHP and the heat pumps leave, within capacity."""
+        q = min(st.heat_kw, self.size_kw_now())
+        st.heat_kw -= q
+        return [(self.hub, "boiler", self.model, {"heat_kw": rnd_pos(q)})]
+
+    def plan_columns(self, keys: list[Key]) -> dict[str, np.ndarray]:
+        b = self.block
+        assert b is not None
+        return {f"{self.hub}.boiler_kw": sum(self.values(b.q_kw, keys, (c,)) for c in b.C)}
+
+    def can_supply_electricity(self) -> bool:
+        return False

@@ -14,12 +14,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pyomo.environ as pyo
 
 from ems.config.schema import ChpSpec
 from ems.model.context import BuildContext, SizeHandle
 from ems.techs._units import fixed_value, gas_costs, set_gas_price
-from ems.techs.base import Technology
+from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd_pos
 
 OUTLET_LABEL = {
     "heat": "heating",
@@ -31,6 +32,7 @@ OUTLET_LABEL = {
 
 class Chp(Technology):
     kind = "chp"
+    device_kind = "chp"
 
     def __init__(
         self,
@@ -119,12 +121,74 @@ class Chp(Technology):
         assert self.n is not None
         return {"n_units": self.n.value_units(), "kwe": self.n.value()}
 
+    # ---- operation interface (device id = the CHP model)
+    def units(self) -> int:
+        if self.n is not None:
+            return int(round(self.n.value_units()))
+        f = fixed_value(self.fixed, "n_units")
+        return int(round(self.existing_units if f is None else f))
+
+    def installed(self) -> bool:
+        return self.units() > 0
+
+    def take_state(self, inp: Any) -> None:
+        self.update(gas_eur_per_kwh=getattr(inp, "gas_eur_per_kwh", None))
+
+    def devices(self) -> list[Device]:
+        return [(self.hub, "chp", self.model, self.n.value() if self.n else 0.0)]
+
+    def setpoints(self, k0: Key) -> list[Raw]:
+        b = self.block
+        assert b is not None
+        units = int(round(pyo.value(b.u_on[k0])))
+        p = rnd_pos(pyo.value(b.p_el_kw[k0])) if units else 0.0
+        return [(self.hub, "chp", self.model, {"units_on": units, "p_kw": p})]
+
+    def rule_units(self) -> Any:
+        from ems.operation.fallback import ChpUnits
+
+        s = self.spec
+        return ChpUnits(
+            self.model, self.units(), s.p_el_kw, s.min_load, self.a_fuel, self.b_fuel_kw, s.eta_th
+        )
+
+    def fallback_passes(self):  # noqa: ANN201
+        return [((20.0, -self.spec.p_el_kw), self._rule)]
+
+    def _rule(self, st: RuleState) -> list[Raw]:
+        """Follow the heat demand: enough units on to cover the hub's heat left within their
+        min/max load (largest models first, by the pass order)."""
+        from ems.operation.fallback import chp_heat_led
+
+        plan, st.heat_kw = chp_heat_led(st.heat_kw, [self.rule_units()])
+        units, p, _q = plan[self.model]
+        st.net_el_kw -= rnd_pos(p)
+        return [(self.hub, "chp", self.model, {"units_on": int(units), "p_kw": rnd_pos(p)})]
+
+    def plan_columns(self, keys: list[Key]) -> dict[str, np.ndarray]:
+        b = self.block
+        assert b is not None
+        return {
+            f"{self.hub}.chp_kw": self.values(b.p_el_kw, keys),
+            f"{self.hub}.chp_heat_kw": self.spec.eta_th * self.values(b.fuel_kw, keys),
+            f"{self.hub}.chp_units": self.values(b.u_on, keys),
+        }
+
+    def can_supply_electricity(self) -> bool:
+        return self.installed()
+
+    def measured_el_kw(self, state: Any) -> float:
+        return state.value((self.hub, "chp", self.model), "p_kw")
+
 
 class ChpHeatSplit(Technology):
     """Seed (1)–(2): CHP heat of a hub = heating + DHW + chiller feed + district heating (+ dump
     only if ``allow_heat_dump``)."""
 
     kind = "chp_heat_split"
+
+    def can_supply_electricity(self) -> bool:
+        return False
 
     def __init__(
         self, hub: str, outlets: list[str], q_max_kw: float, allow_heat_dump: bool = False

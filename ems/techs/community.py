@@ -7,10 +7,11 @@ and ``shared ≤ Σ import`` with the incentive as a revenue, so the optimum sit
 
 from __future__ import annotations
 
+import numpy as np
 import pyomo.environ as pyo
 
 from ems.model.context import BuildContext
-from ems.techs.base import Technology
+from ems.techs.base import Key, Technology
 from ems.techs.grid import Grid
 
 
@@ -42,3 +43,11 @@ class VirtualCommunity(Technology):
             "revenue_incentive",
             sum(ctx.weight(p) * blk.incentive_eur_per_kwh * blk.shared_kw[p, t] for p, t in ctx.T),
         )
+
+    # ---- operation interface
+    def plan_columns(self, keys: list[Key]) -> dict[str, np.ndarray]:
+        assert self.block is not None
+        return {"community.shared_kw": self.values(self.block.shared_kw, keys)}
+
+    def can_supply_electricity(self) -> bool:
+        return False

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+import numpy as np
 import pyomo.environ as pyo
 
 from ems.model.context import BuildContext
-from ems.techs.base import Technology
+from ems.techs.base import Device, Key, RuleState, Technology
+
+HEAT_CARRIERS = ("heat", "dhw")
 
 
 class Demand(Technology):
+    """A hub's demand of one carrier; a thermal demand is metered by a ``heat_meter`` device."""
+
     kind = "demand"
+    device_kind = "heat_meter"
 
     def __init__(self, name: str, hub: str, carrier: str, column: str) -> None:
         super().__init__(name, hub)
@@ -26,6 +32,43 @@ class Demand(Technology):
         """Operation: set the load forecast over the horizon (values only, no rebuild)."""
         assert self.block is not None, "build the model first"
         _set_series(self.block.load_kw, load_kw, f"{self.name}.load_kw", lo=0.0)
+
+    # ---- operation interface
+    def data_columns(self) -> list[str]:
+        return [self.column]
+
+    def update_data(self, frame: Mapping[str, np.ndarray]) -> None:
+        self.update(frame[self.column])
+
+    def installed(self) -> bool:
+        return self.carrier != "electricity"  # the electric load is metered by the grid meter
+
+    def operated(self) -> bool:
+        return True
+
+    def devices(self) -> list[Device]:
+        return [(self.hub, "heat_meter", self.carrier, None)] if self.installed() else []
+
+    def plan_columns(self, keys: list[Key]) -> dict[str, np.ndarray]:
+        assert self.block is not None
+        name = "load_kw" if self.carrier == "electricity" else f"{self.carrier}_load_kw"
+        return {f"{self.hub}.{name}": self.values(self.block.load_kw, keys)}
+
+    def fallback_passes(self):  # noqa: ANN201
+        return [((0.0,), self._rule)]
+
+    def _rule(self, st: RuleState) -> list:
+        if self.carrier in HEAT_CARRIERS:
+            st.heat_kw += st.col(self.column)
+        elif self.carrier == "cooling":
+            st.cooling_kw += st.col(self.column)
+        return []
+
+    def forecast_net_kw(self, rule: RuleState) -> float:
+        return rule.col(self.column) if self.carrier == "electricity" else 0.0
+
+    def can_supply_electricity(self) -> bool:
+        return False
 
 
 def _set_series(

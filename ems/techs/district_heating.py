@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pyomo.environ as pyo
 
 from ems.model.context import BuildContext, SizeHandle
 from ems.techs._units import fixed_value
-from ems.techs.base import Technology
+from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd_pos
 
 WITHDRAW_LABEL = "from DH"
 INJECT_LABEL = "to DH"
@@ -23,6 +24,7 @@ INJECT_LABEL = "to DH"
 
 class DhStation(Technology):
     kind = "dh_station"
+    device_kind = "dh_station"
 
     def __init__(
         self,
@@ -103,11 +105,50 @@ class DhStation(Technology):
         assert self.y is not None
         return {"y_dh": self.y.value_units()}
 
+    # ---- operation interface (device ``dh_station/main``)
+    def installed(self) -> bool:
+        if self.y is not None:
+            return self.y.value_units() > 0
+        return float(fixed_value(self.fixed, "y_dh") or 0.0) > 0
+
+    def devices(self) -> list[Device]:
+        return [(self.hub, "dh_station", "main", self.max_kw)]
+
+    def setpoints(self, k0: Key) -> list[Raw]:
+        b = self.block
+        assert b is not None
+        to, fr = pyo.value(b.q_to_kw[k0]), pyo.value(b.from_total[k0])
+        # without the exclusivity binaries (scenario district_heating.exclusive: false) a plan
+        # may inject and withdraw at once; a substation does one or the other: the net flow
+        net = {"to_kw": rnd_pos(to - min(to, fr)), "from_kw": rnd_pos(fr - min(to, fr))}
+        return [(self.hub, "dh_station", "main", net)]
+
+    def fallback_passes(self):  # noqa: ANN201
+        return [((95.0,), self._rule)]
+
+    def _rule(self, st: RuleState) -> list[Raw]:
+        """No exchange: each hub on its own."""
+        return [(self.hub, "dh_station", "main", {"to_kw": 0.0, "from_kw": 0.0})]
+
+    def plan_columns(self, keys: list[Key]) -> dict[str, np.ndarray]:
+        b = self.block
+        assert b is not None
+        return {
+            f"{self.hub}.dh_to_kw": self.values(b.q_to_kw, keys),
+            f"{self.hub}.dh_from_kw": self.values(b.from_total, keys),
+        }
+
+    def can_supply_electricity(self) -> bool:
+        return False
+
 
 class DhNetwork(Technology):
     """Community heat balance (17): η_DH · Σ_h injected = Σ_h withdrawn, every step."""
 
     kind = "dh_network"
+
+    def can_supply_electricity(self) -> bool:
+        return False
 
     def __init__(self, stations: list[DhStation], eta: float) -> None:
         super().__init__("dh_network", "community")

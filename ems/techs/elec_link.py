@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pyomo.environ as pyo
 
 from ems.model.context import BuildContext
-from ems.techs.base import Technology
+from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd_pos
 from ems.techs.grid import Grid
 
 TAKE_LABEL = "from other hubs"
@@ -26,6 +27,7 @@ GIVE_LABEL = "to other hubs"
 
 class LinkStation(Technology):
     kind = "link_station"
+    device_kind = "elec_link"
 
     def __init__(
         self,
@@ -161,11 +163,50 @@ class LinkStation(Technology):
         assert self.block is not None
         return self.block.p_to_kw[p, t]
 
+    # ---- operation interface (device ``elec_link/main``)
+    def devices(self) -> list[Device]:
+        return [(self.hub, "elec_link", "main", max(self.give_max_kw, self.take_max_kw, 0.1))]
+
+    def setpoints(self, k0: Key) -> list[Raw]:
+        b = self.block
+        assert b is not None
+        give, take = pyo.value(b.p_to_kw[k0]), pyo.value(b.p_from_kw[k0])
+        net = {
+            "give_kw": rnd_pos(give - min(give, take)),
+            "take_kw": rnd_pos(take - min(give, take)),
+        }
+        return [(self.hub, "elec_link", "main", net)]
+
+    def fallback_passes(self):  # noqa: ANN201
+        return [((95.0,), self._rule)]
+
+    def _rule(self, st: RuleState) -> list[Raw]:
+        """No exchange: each hub on its own."""
+        return [(self.hub, "elec_link", "main", {"give_kw": 0.0, "take_kw": 0.0})]
+
+    def plan_columns(self, keys: list[Key]) -> dict[str, np.ndarray]:
+        b = self.block
+        assert b is not None
+        return {
+            f"{self.hub}.link_give_kw": self.values(b.p_to_kw, keys),
+            f"{self.hub}.link_take_kw": self.values(b.p_from_kw, keys),
+        }
+
+    def can_supply_electricity(self) -> bool:
+        return False  # a link taker cannot export what it takes, (7)
+
+    def measured_el_kw(self, state: Any) -> float:
+        key = (self.hub, "elec_link", "main")
+        return state.value(key, "take_kw") - state.value(key, "give_kw")
+
 
 class LinkNetwork(Technology):
     """Lossless private network (14): Σ_h given = Σ_h taken, every step."""
 
     kind = "link_network"
+
+    def can_supply_electricity(self) -> bool:
+        return False
 
     def __init__(self, stations: list[LinkStation]) -> None:
         super().__init__("link_network", "community")

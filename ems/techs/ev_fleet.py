@@ -15,6 +15,7 @@ AS-IS: no chargers to size; vehicles charge at their own full power on arrival (
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pyomo.environ as pyo
 
@@ -329,6 +330,20 @@ class EvFleet(Technology):
                     blk.need_kwh[name, p] = max(float(e), 0.0)
         for v, e in (e_arrival_kwh or {}).items():
             blk.e_arrival_kwh[v] = max(float(e), 0.0)
+
+    def for_operation(
+        self, site: Any, hub_sizes: dict[str, Any], cat: Any, hub_spec: Any
+    ) -> Technology | None:
+        """Operation swaps the daily vehicle schedule for live charge points, one per installed
+        charger (:class:`ems.operation.ev_points.EvChargePoints`: the same charger limits and
+        efficiency, sessions as Params instead of scheduled vehicles)."""
+        from ems.operation.ev_points import EvChargePoints, charge_points
+
+        pts = charge_points(hub_sizes, cat, hub_spec.chargers)
+        if not pts:
+            return None
+        penalty = site.ev_short_penalty_eur_per_kwh
+        return EvChargePoints(f"{self.hub}_ev", self.hub, pts, short_penalty_eur_per_kwh=penalty)
 
     def _check_feasible(self, ctx: BuildContext, prof: dict, need: dict) -> None:
         for v in self.vehicles:

@@ -8,16 +8,18 @@ keeps them apart by itself.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+import numpy as np
 import pyomo.environ as pyo
 
 from ems.model.context import BuildContext
-from ems.techs.base import Technology
+from ems.techs.base import Device, Key, Technology
 
 
 class Grid(Technology):
     kind = "grid"
+    device_kind = "meter"
 
     def __init__(
         self,
@@ -90,6 +92,27 @@ class Grid(Technology):
             _set_series(self.block.price_buy, price_buy, f"{self.name}.price_buy")
         if price_sell is not None:
             _set_series(self.block.price_sell, price_sell, f"{self.name}.price_sell")
+
+    # ---- operation interface
+    def data_columns(self) -> list[str]:
+        return [self.buy_column, self.sell_column]
+
+    def update_data(self, frame: Mapping[str, np.ndarray]) -> None:
+        self.update(frame[self.buy_column], frame[self.sell_column])
+
+    def devices(self) -> list[Device]:
+        return [(self.hub, "meter", "main", self.contract_kw)]
+
+    def plan_columns(self, keys: list[Key]) -> dict[str, np.ndarray]:
+        b = self.block
+        assert b is not None
+        return {
+            f"{self.hub}.import_kw": self.values(b.p_import_kw, keys),
+            f"{self.hub}.export_kw": self.values(b.p_export_kw, keys),
+        }
+
+    def can_supply_electricity(self) -> bool:
+        return False
 
     # for the community rules
     def import_kw(self, p: str, t: int):  # noqa: ANN201 - pyomo expression

@@ -7,17 +7,22 @@ COP and capacity are mutable Params computed from the outdoor temperature column
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pyomo.environ as pyo
 
 from ems.config.schema import HeatPumpSpec
 from ems.model.context import BuildContext, SizeHandle
 from ems.techs._units import fixed_value, indexed_param
-from ems.techs.base import Technology
+from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd_pos
 
 MODE_CARRIER = {"heating": "heat", "dhw": "dhw", "cooling": "cooling"}
+#: Outdoor temperature written into the operation model when it is built: every capacity is at
+#: its rated value at or above 7 °C, so the output variables' bounds (computed from the data at
+#: build time) stay valid for every temperature the step updates bring.
+BUILD_T_AMB_C = 20.0
 
 
 def cop_and_capacity(spec: HeatPumpSpec, mode: str, t_amb_c: float) -> tuple[float, float]:
@@ -34,6 +39,8 @@ def cop_and_capacity(spec: HeatPumpSpec, mode: str, t_amb_c: float) -> tuple[flo
 
 class HeatPump(Technology):
     kind = "heat_pump"
+    device_kind = "heat_pump"
+    reads_weather = True
 
     def __init__(
         self,
@@ -129,3 +136,103 @@ class HeatPump(Technology):
     def sizes(self) -> dict[str, float]:
         assert self.n is not None
         return {"n_units": self.n.value_units(), "kwe": self.n.value()}
+
+    # ---- operation interface (one device per installed unit, id ``<model>_<i>``)
+    def units(self) -> int:
+        if self.n is not None:
+            return int(round(self.n.value_units()))
+        f = fixed_value(self.fixed, "n_units")
+        return int(round(self.existing_units if f is None else f))
+
+    def unit_ids(self) -> list[str]:
+        return [f"{self.model}_{i + 1}" for i in range(self.units())] if self.modes else []
+
+    def installed(self) -> bool:
+        return self.units() > 0 and bool(self.modes)
+
+    def data_columns(self) -> list[str]:
+        return [self.spec.temperature_column]
+
+    def build_value(self, column: str) -> float:
+        return BUILD_T_AMB_C
+
+    def update_data(self, frame: Mapping[str, np.ndarray]) -> None:
+        self.update(frame[self.spec.temperature_column])
+
+    def devices(self) -> list[Device]:
+        worst = max(
+            cap / cop
+            for m in self.modes
+            for t in (-15.0, 7.0, 45.0)
+            for cop, cap in [cop_and_capacity(self.spec, m, t)]
+        )
+        rated = max(worst, self.spec.p_el_kw)
+        return [(self.hub, "heat_pump", dev, rated) for dev in self.unit_ids()]
+
+    def setpoints(self, k0: Key) -> list[Raw]:
+        """One setpoint per unit (a unit runs in one mode): the plan's units in each mode share
+        that mode's output equally."""
+        b, v = self.block, pyo.value
+        assert b is not None
+        modes: list[tuple[str, float]] = []  # per unit: (mode, P_el)
+        for k in self.modes:
+            u = int(round(v(b.u_mode[k, k0])))
+            q = v(b.q_kw[k, k0])
+            if u > 0:
+                modes += [(k, q / u * v(b.el_per_kwh_out[k, k0]))] * u
+        out: list[Raw] = []
+        for i, dev in enumerate(self.unit_ids()):
+            mode, p = modes[i] if i < len(modes) else ("off", 0.0)
+            if rnd_pos(p) <= 0.0:
+                mode, p = "off", 0.0  # a unit counted in a mode with no output is off
+            out.append((self.hub, "heat_pump", dev, {"mode": mode, "p_kw": rnd_pos(p)}))
+        return out
+
+    def rule_units(self, t_amb_c: float) -> Any:
+        from ems.operation.fallback import HpUnits
+
+        heat = "heating" in self.modes
+        cool = "cooling" in self.modes
+        cop, cap = cop_and_capacity(self.spec, "heating", t_amb_c) if heat else (3.0, 0.0)
+        eer, q_cool = cop_and_capacity(self.spec, "cooling", t_amb_c) if cool else (3.0, 0.0)
+        return HpUnits(self.model, self.units(), tuple(self.modes), cop, cap, eer, q_cool)
+
+    def fallback_passes(self):  # noqa: ANN201
+        """Cooling first (comfort and the chillers' backup), then heating, over all heat pumps."""
+        return [((30.0,), self._rule_cooling), ((40.0,), self._rule_heating)]
+
+    def _rule_cooling(self, st: RuleState) -> list[Raw]:
+        from ems.operation.fallback import ThermalRulePlan, _hp_units
+
+        units = self.rule_units(st.col(self.spec.temperature_column, 15.0))
+        plan, free = ThermalRulePlan(), {self.model: units.n_units}
+        st.cooling_kw = _hp_units(plan, [units], free, "cooling", st.cooling_kw)
+        st.scratch[self.name] = (units, plan, free)
+        return []
+
+    def _rule_heating(self, st: RuleState) -> list[Raw]:
+        from ems.operation.fallback import _hp_units
+
+        units, plan, free = st.scratch[self.name]
+        st.heat_kw = _hp_units(plan, [units], free, "heating", st.heat_kw)
+        given = {i: (mode, p) for _m, i, mode, p, _q in plan.hp}
+        out: list[Raw] = []
+        for i, dev in enumerate(self.unit_ids(), start=1):
+            mode, p = given.get(i, ("off", 0.0))
+            st.net_el_kw += rnd_pos(p)
+            out.append((self.hub, "heat_pump", dev, {"mode": mode, "p_kw": rnd_pos(p)}))
+        return out
+
+    def plan_columns(self, keys: list[Key]) -> dict[str, np.ndarray]:
+        b = self.block
+        assert b is not None
+        cols = {f"{self.hub}.hp_kw": self.values(b.p_el_kw, keys)}
+        for k in self.modes:
+            cols[f"{self.hub}.hp_{k}_kw"] = self.values(b.q_kw, keys, (k,))
+        return cols
+
+    def can_supply_electricity(self) -> bool:
+        return False
+
+    def measured_el_kw(self, state: Any) -> float:
+        return -sum(state.value((self.hub, "heat_pump", d), "p_kw") for d in self.unit_ids())

@@ -8,17 +8,20 @@ the hub's roof, shared with the other PV types and solar thermal (constraint (12
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
+import numpy as np
 import pyomo.environ as pyo
 
 from ems.config.schema import PvTypeSpec
 from ems.model.context import BuildContext, SizeHandle
-from ems.techs.base import Technology
+from ems.techs.base import Device, Key, RuleState, Technology
 
 
 class Photovoltaic(Technology):
     kind = "pv"
+    device_kind = "pv"
 
     def __init__(
         self,
@@ -88,3 +91,38 @@ class Photovoltaic(Technology):
     def sizes(self) -> dict[str, float]:
         assert self.size_kwp is not None
         return {"kwp": self.size_kwp.value()}
+
+    # ---- operation interface
+    @property
+    def device_id(self) -> str:
+        """MQTT id: the PV type (``pv/pv_mono``)."""
+        return self.name[len(self.hub) + 1 :]
+
+    def data_columns(self) -> list[str]:
+        return [self.spec.yield_column]
+
+    def update_data(self, frame: Mapping[str, np.ndarray]) -> None:
+        self.update(frame[self.spec.yield_column])
+
+    def installed(self) -> bool:
+        return (self.fixed_kwp or 0) > 0
+
+    def devices(self) -> list[Device]:
+        if not self.installed():
+            return []
+        return [(self.hub, "pv", self.device_id, max(self.fixed_kwp or 0.0, 0.1) * 1.3)]
+
+    def plan_columns(self, keys: list[Key]) -> dict[str, np.ndarray]:
+        if not self.installed():
+            return {}
+        assert self.block is not None
+        return {f"{self.hub}.pv_kw": self.values(self.block.p_kw, keys)}
+
+    def can_supply_electricity(self) -> bool:
+        return self.installed()
+
+    def forecast_net_kw(self, rule: RuleState) -> float:
+        return -(self.fixed_kwp or 0.0) * rule.col(self.spec.yield_column)
+
+    def measured_el_kw(self, state: Any) -> float:
+        return state.value((self.hub, "pv", self.device_id), "p_kw") if self.installed() else 0.0

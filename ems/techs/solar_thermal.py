@@ -4,19 +4,21 @@ data); the collector area shares the hub's roof with PV (constraint (127) of [1]
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pyomo.environ as pyo
 
 from ems.config.schema import SolarThermalSpec
 from ems.model.context import BuildContext, SizeHandle
 from ems.techs._units import fixed_value
-from ems.techs.base import Technology
+from ems.techs.base import Key, Raw, RuleState, Technology
 
 
 class SolarThermal(Technology):
     kind = "solar_thermal"
+    reads_weather = True
 
     def __init__(
         self,
@@ -70,3 +72,33 @@ class SolarThermal(Technology):
     def sizes(self) -> dict[str, float]:
         assert self.area is not None
         return {"m2": self.area.value()}
+
+    # ---- operation interface (no device of its own: the weather station gives its input)
+    def m2_now(self) -> float:
+        if self.area is not None:
+            return self.area.value()
+        return float(fixed_value(self.fixed, "m2") or 0.0)
+
+    def installed(self) -> bool:
+        return self.m2_now() > 0
+
+    def data_columns(self) -> list[str]:
+        return [self.spec.output_column]
+
+    def update_data(self, frame: Mapping[str, np.ndarray]) -> None:
+        self.update(frame[self.spec.output_column])
+
+    def fallback_passes(self):  # noqa: ANN201
+        return [((1.0,), self._rule)]
+
+    def _rule(self, st: RuleState) -> list[Raw]:
+        """The heat it makes now reduces what the rule has to cover."""
+        st.heat_kw -= self.m2_now() * max(st.col(self.spec.output_column), 0.0)
+        return []
+
+    def plan_columns(self, keys: list[Key]) -> dict[str, np.ndarray]:
+        assert self.block is not None
+        return {f"{self.hub}.solar_thermal_kw": self.values(self.block.q_kw, keys)}
+
+    def can_supply_electricity(self) -> bool:
+        return False

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import numpy as np
 import pyomo.environ as pyo
 
 from ems.config.schema import ThermalStorageSpec
 from ems.model.context import BuildContext, SizeHandle
 from ems.techs._storage import add_storage_balance
 from ems.techs._units import fixed_value
-from ems.techs.base import Technology
+from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd
 
 
 class ThermalStorage(Technology):
     kind = "thermal_storage"
+    device_kind = "thermal_storage"
 
     def __init__(
         self,
@@ -151,3 +153,58 @@ class ThermalStorage(Technology):
         out = {k: h.value_units() for k, h in self.handles.items()}
         out["kwh"] = float(sum(h.value() for h in self.handles.values()))
         return out
+
+    # ---- operation interface (device id ``puffer`` or ``bollitore``)
+    @property
+    def device_id(self) -> str:
+        return self.name[len(self.hub) + 1 :]
+
+    def kwh_now(self) -> float:
+        """Installed content (kWh) as the model holds it."""
+        if self.block is not None and self.handles:
+            return float(pyo.value(self.capacity_expr()))
+        if self.fixed is None:
+            return float(self.existing_kwh)
+        if self.choice == "continuous" or self.existing_kwh > 0:
+            return float(self.fixed.get("kwh") or 0.0)
+        return sum(
+            x * float(self.fixed.get(f"pick_{x:g}kwh".replace(".", "_")) or 0.0)
+            for x in self.spec.sizes_kwh
+        )
+
+    def installed(self) -> bool:
+        return self.kwh_now() > 0
+
+    def take_state(self, inp: Any) -> None:
+        soc = getattr(inp, "store_soc", {}).get((self.hub, self.device_id))
+        if soc is not None:
+            self.update(soc)
+
+    def devices(self) -> list[Device]:
+        p_max = max(self.spec.c_rate_per_h * self.kwh_now(), 0.1)
+        return [(self.hub, "thermal_storage", self.device_id, p_max)]
+
+    def setpoints(self, k0: Key) -> list[Raw]:
+        b = self.block
+        assert b is not None
+        p = pyo.value(b.q_charge_kw[k0]) - pyo.value(b.q_discharge_kw[k0])
+        return [(self.hub, "thermal_storage", self.device_id, {"p_kw": rnd(p)})]
+
+    def fallback_passes(self):  # noqa: ANN201
+        return [((95.0,), self._rule)]
+
+    def _rule(self, st: RuleState) -> list[Raw]:
+        """Passive: it takes the hydraulic loop's mismatch."""
+        return [(self.hub, "thermal_storage", self.device_id, {"p_kw": 0.0})]
+
+    def plan_columns(self, keys: list[Key]) -> dict[str, np.ndarray]:
+        b = self.block
+        assert b is not None
+        key = f"{self.hub}.{self.device_id}"
+        return {
+            f"{key}_kw": self.values(b.q_charge_kw, keys) - self.values(b.q_discharge_kw, keys),
+            f"{key}_kwh": self.values(b.e_kwh, keys),
+        }
+
+    def can_supply_electricity(self) -> bool:
+        return False

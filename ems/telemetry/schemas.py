@@ -292,40 +292,18 @@ class PriceState(_Payload):
         return parse_timestamp(value)
 
 
-STATE_MODELS: dict[str, type[_Payload]] = {
-    "meter": MeterState,
-    "pv": PvState,
-    "battery": BatteryState,
-    "ev_charger": EvChargerState,
-    "chp": ChpState,
-    "heat_pump": HeatPumpState,
-    "ai_cluster": AiClusterState,
-    "boiler": BoilerState,
-    "absorption_chiller": AbsorptionChillerState,
-    "thermal_storage": ThermalStorageState,
-    "heat_meter": HeatMeterState,
+#: Site sensors that belong to no technology (the technologies' device kinds, with their state and
+#: setpoint models, are listed in :mod:`ems.techs.registry`; :mod:`ems.telemetry.kinds` joins both).
+SENSOR_STATE_MODELS: dict[str, type[_Payload]] = {
     "weather": WeatherState,
-    "dh_station": DhStationState,
-    "elec_link": ElecLinkState,
     "price": PriceState,
 }
-
-DEVICE_KINDS: tuple[str, ...] = tuple(STATE_MODELS)
 
 #: Models of the ``job`` channel, per device kind.
 JOB_MODELS: dict[str, type[_Payload]] = {"ai_cluster": AiJobAnnouncement}
 
 #: Power fields checked against a device's rated power when the registry knows it.
 POWER_FIELDS: tuple[str, ...] = ("p_kw", "import_p_kw", "export_p_kw")
-#: Further fields checked against the rated power, per device kind (the rated power of a boiler
-#: is thermal, of a chiller its cooling, of an exchange station its exchange limit).
-RATED_FIELDS: dict[str, tuple[str, ...]] = {
-    "boiler": ("heat_kw",),
-    "absorption_chiller": ("cooling_kw",),
-    "dh_station": ("to_kw", "from_kw"),
-    "elec_link": ("give_kw", "take_kw"),
-}
-
 # --------------------------------------------------------------------------- setpoints
 
 
@@ -397,18 +375,3 @@ class ElecLinkSetpoint(_Setpoint):
 
 class PvSetpoint(_Setpoint):
     p_max_kw: PositivePowerKw  # curtailment limit
-
-
-SETPOINT_MODELS: dict[str, type[_Setpoint]] = {
-    "battery": BatterySetpoint,
-    "ev_charger": EvChargerSetpoint,
-    "chp": ChpSetpoint,
-    "heat_pump": HeatPumpSetpoint,
-    "ai_cluster": AiClusterSetpoint,
-    "pv": PvSetpoint,
-    "boiler": BoilerSetpoint,
-    "absorption_chiller": AbsorptionChillerSetpoint,
-    "thermal_storage": ThermalStorageSetpoint,
-    "dh_station": DhStationSetpoint,
-    "elec_link": ElecLinkSetpoint,
-}
