@@ -18,7 +18,9 @@ Year 0 holds the investment; years 1…N the operation. Per year:
   conservative first-order estimate), and the shared energy is recomputed as
   min(Σ export, Σ import);
 * **TIP** for ``tip_years`` (20) from entry into service (year 1), **valorisation** every year;
-* **GSE fees**: a fee per POD and a share of the incentive (proposals: check the GSE's schedule).
+* **GSE fees** (DM 106/2024): a fixed part per plant and a variable part per kW, paid while the
+  plants are incentivised; the figures are not sourced here (``finance.gse_fee_*``, null = not
+  counted, and the console says so), as in ``ems/data/accounting_parameters.yaml``.
 """
 
 from __future__ import annotations
@@ -62,9 +64,8 @@ ITEMS = (
 
 
 def grant_f_factor(grant_pct: float) -> float:
-    """F of DM 414/2023 Annex 1: the TIP is reduced by F = 0.5 × grant % / 40 (the ledger's
-    ``Plant.f_factor``); used through :func:`ems.accounting.rules.tip_eur`."""
-    return 0.5 * grant_pct / 40.0
+    """F of DM 414/2023 Annex 1 (the ledger's :func:`ems.accounting.rules.grant_factor`)."""
+    return float(rules.grant_factor(grant_pct))
 
 
 def grant_eligible_cost_eur(capex_eur: float, power_kw: float) -> float:
@@ -102,7 +103,8 @@ class Basis:
     valorisation_eur_per_mwh: float
     asis_incentive_eur: float
     hourly: pd.DataFrame  # per (period, step): weight and per-hub pv/import/export kW and prices
-    n_pods: int
+    n_plants: int  # hubs with new renewable plants (one POD each)
+    plants_kw: float
 
 
 @dataclass
@@ -198,7 +200,8 @@ def annual_basis(r: StudyResult) -> Basis:
         else 0.0,
         asis_incentive_eur=r.asis.costs["revenue_incentive"],
         hourly=_hourly(built, hubs),
-        n_pods=len(hubs),
+        n_plants=len({i.hub for i in invest if i.kind in RENEWABLE_KINDS}),
+        plants_kw=sum(i.power_kw for i in invest if i.kind in RENEWABLE_KINDS),
     )
 
 
@@ -345,10 +348,10 @@ def build_flows(r: StudyResult, b: Basis, grant_pct: float = 0.0) -> pd.DataFram
         tip = 0.0
         if y <= fin.tip_years and tip_rate > 0:
             # the ledger's rule: E × rate × (1 − F)
-            tip = float(rules.tip_eur(shared_wh, Decimal(str(tip_rate)), Decimal(str(f))))
+            tip = float(rules.tip_amount_eur(shared_wh, Decimal(str(tip_rate)), Decimal(str(f))))
         val = float(rules.valorisation_eur(shared_wh, Decimal(str(b.valorisation_eur_per_mwh))))
         incentive = tip + val
-        fees = _fees(fin, b.n_pods, incentive)
+        fees = _fees(fin, b, incentive)
         # the AS-IS incentive (existing plants in a community) is earned in both cases: only the
         # increment counts; AS-IS plants have no grant
         a_inc = b.asis_incentive_eur
@@ -356,7 +359,6 @@ def build_flows(r: StudyResult, b: Basis, grant_pct: float = 0.0) -> pd.DataFram
         a_tip = a_tip if y <= fin.tip_years else 0.0
         a_val = a_inc - (a_inc * tip_rate / b.incentive_eur_per_mwh if a_inc else 0.0)
         tip, val = tip - a_tip, val - a_val
-        fees -= _fees(fin, b.n_pods, a_tip + a_val)
         com = rows[("community", y)]
         com["tip"], com["valorisation"], com["gse_fees"] = tip, val, -fees
         distributable = tip + val - fees
@@ -379,11 +381,13 @@ def build_flows(r: StudyResult, b: Basis, grant_pct: float = 0.0) -> pd.DataFram
     return df
 
 
-def _fees(fin: Any, n_pods: int, incentive_eur: float) -> float:
-    """GSE fees of a year: per POD and a share of the incentive (none without incentive)."""
+def _fees(fin: Any, b: Basis, incentive_eur: float) -> float:
+    """GSE fees of a year with incentive: fixed per new plant + variable per kW (DM 106/2024)."""
     if incentive_eur <= 0:
         return 0.0
-    return fin.gse_fee_eur_per_pod_y * n_pods + fin.gse_fee_pct_of_incentive / 100 * incentive_eur
+    fixed = fin.gse_fee_fixed_eur_per_plant_y or 0.0
+    variable = fin.gse_fee_variable_eur_per_kw_y or 0.0
+    return fixed * b.n_plants + variable * b.plants_kw
 
 
 def npv(flows: list[float], rate: float) -> float:
@@ -473,8 +477,15 @@ def cashflow_csv(variants: list[Variant]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True).round(2)
 
 
-def console_lines(variants: list[Variant]) -> list[str]:
+def console_lines(variants: list[Variant], fin: Any = None) -> list[str]:
     lines = ["", "Cash flows (incremental vs AS-IS; NPV at the scenario's interest rate):"]
+    if fin is not None and (
+        fin.gse_fee_fixed_eur_per_plant_y is None or fin.gse_fee_variable_eur_per_kw_y is None
+    ):
+        lines.append(
+            "  GSE fees not counted where not set (finance.gse_fee_fixed_eur_per_plant_y, "
+            "gse_fee_variable_eur_per_kw_y: DM 106/2024, from your GSE contract)"
+        )
     lines.append(
         f"  {'variant':<34}{'subject':<11}{'invest €':>12}{'NPV €':>13}{'IRR %':>8}{'DPB y':>7}"
     )

@@ -20,7 +20,9 @@ def compute_kpis(
     """Annual energy per hub and label, self-consumption, shared energy, money and CO2 (vs AS-IS)."""
     g = built.ctx.grid
     fl = res.flows(built)
-    fl["mwh"] = [kw * g.annual_factor(p) / 1000.0 for kw, p in zip(fl["kw"], fl["period"], strict=False)]
+    fl["mwh"] = [
+        kw * g.annual_factor(p) / 1000.0 for kw, p in zip(fl["kw"], fl["period"], strict=False)
+    ]
     annual = fl.groupby(["hub", "carrier", "label"])["mwh"].sum()
     hubs: dict[str, Any] = {}
     for hub in sorted(set(fl["hub"])):

@@ -54,7 +54,7 @@ def sizes_table(r: StudyResult) -> list[dict[str, Any]]:
                 rows.append(
                     {
                         "hub": tech.hub,
-                        "item": f"charger {o.key}",
+                        "item": o.key.replace("_", " "),
                         "key": o.key,
                         "unit": "units",
                         "installed": tech.handles[o.key].value_units(),
@@ -69,6 +69,11 @@ def sizes_table(r: StudyResult) -> list[dict[str, Any]]:
     return rows
 
 
+def _count(x: float) -> int | float:
+    """A whole count as an int; a continuous size (``integer: false``) keeps its fraction."""
+    return int(round(x)) if abs(x - round(x)) < 1e-6 else round(x, 6)
+
+
 def sizes_yaml(r: StudyResult) -> dict[str, Any]:
     """What operation mode reads: {hub: {pv type: {kwp}, battery: {modules, kwh}, chargers: {type: n}}}."""
     out: dict[str, Any] = {}
@@ -78,7 +83,7 @@ def sizes_yaml(r: StudyResult) -> dict[str, Any]:
             hub[tech.name.removeprefix(f"{tech.hub}_")] = {"kwp": round(tech.size_kwp.value(), 4)}
         elif isinstance(tech, Battery):
             hub["battery"] = {
-                "modules": int(round(tech.capacity.value_units())),
+                "modules": _count(tech.capacity.value_units()),
                 "kwh": round(tech.capacity.value(), 3),
             }
         elif isinstance(tech, EvFleet):
@@ -98,7 +103,7 @@ def _fmt(x: Any, digits: int = 1) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
     if isinstance(x, (int, float)):
-        return f"{x:,.{digits}f}"
+        return f"{round(x, digits) + 0.0:,.{digits}f}"  # + 0.0: never "-0.0"
     return str(x)
 
 
@@ -135,8 +140,9 @@ def console_report(r: StudyResult) -> str:
     kpi("shared energy MWh/y", "shared_energy_mwh_per_y", None, 1)
     for hub, h in k["hubs"].items():
         lines.append(
-            f"  {hub}: PV {h['pv_mwh_per_y']:.1f} MWh/y, import {h['import_mwh_per_y']:.1f}, export "
-            f"{h['export_mwh_per_y'] + 0.0:.1f}, self-consumption {_fmt(h['self_consumption_pct'])} % of PV, "
+            f"  {hub}: PV {_fmt(h['pv_mwh_per_y'], 1)} MWh/y, import {_fmt(h['import_mwh_per_y'], 1)}, "
+            "export "
+            f"{_fmt(h['export_mwh_per_y'], 1)}, self-consumption {_fmt(h['self_consumption_pct'])} % of PV, "
             f"{_fmt(h['self_supplied_share_of_demand_pct'])} % of demand"
         )
     if vs.get("simple_payback_y") is not None:
@@ -160,7 +166,7 @@ def console_report(r: StudyResult) -> str:
         lines.append(thermal_console(thermal_kpis(r)))
     from design.cashflow import console_lines
 
-    lines += console_lines(cash_flows(r))
+    lines += console_lines(cash_flows(r), r.scenario.finance)
     return "\n".join(lines)
 
 
@@ -231,22 +237,38 @@ def write_outputs(r: StudyResult, out: Path) -> list[Path]:
 
 
 def plot_sizes(r: StudyResult, out: Path) -> list[Path]:
+    """Installed vs maximum, one panel per unit (kWp, kWh, kW, units, m²) so a 7.4 kW charger
+    is not drawn on a 300 kWp axis; bars labelled with their value; legend above the panels."""
     rows = pd.DataFrame(sizes_table(r))
     if rows.empty:
         return []
-    hubs = sorted(rows["hub"].unique())
-    fig, axes = plt.subplots(1, len(hubs), figsize=(4.5 * len(hubs), 4), squeeze=False)
-    for ax, hub in zip(axes[0], hubs, strict=False):
-        sub = rows[rows["hub"] == hub]
-        labels = [f"{i}\n[{u}]" for i, u in zip(sub["item"], sub["unit"], strict=False)]
-        x = range(len(sub))
-        ax.bar(x, sub["max"], color="#dddddd", label="maximum")
-        ax.bar(x, sub["installed"], color="#2b7bba", width=0.5, label="installed")
-        ax.set_xticks(list(x), labels, fontsize=7, rotation=30, ha="right")
-        ax.set_title(hub)
-    axes[0][0].legend(fontsize=8)
-    fig.suptitle(f"{r.scenario.name}: sizes vs maximum")
-    fig.tight_layout()
+    units = list(dict.fromkeys(rows["unit"]))
+    widths = [max(2.0, 0.55 * int((rows["unit"] == u).sum()) + 1.2) for u in units]
+    fig, axes = plt.subplots(
+        1,
+        len(units),
+        figsize=(min(sum(widths) + 1.0, 24), 4.6),
+        squeeze=False,
+        gridspec_kw={"width_ratios": widths},
+    )
+    for ax, unit in zip(axes[0], units, strict=True):
+        sub = rows[rows["unit"] == unit]
+        labels = [f"{h} {i}" for h, i in zip(sub["hub"], sub["item"], strict=True)]
+        x = list(range(len(sub)))
+        top = [
+            float(m) if m is not None and m == m else float(v)
+            for m, v in zip(sub["max"], sub["installed"], strict=True)
+        ]
+        ax.bar(x, top, color="#dddddd", label="maximum")
+        bars = ax.bar(x, sub["installed"], color="#2b7bba", width=0.5, label="installed")
+        ax.bar_label(bars, labels=[_fmt(v, 1) for v in sub["installed"]], fontsize=7, padding=2)
+        ax.set_xticks(x, labels, fontsize=7, rotation=35, ha="right")
+        ax.set_ylabel(unit)
+        ax.set_ylim(0, max(top + [1e-6]) * 1.15)
+    handles, names = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="upper right", ncol=2, fontsize=8, frameon=False)
+    fig.suptitle(f"{r.scenario.name}: sizes vs maximum", x=0.02, ha="left")
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
     p = out / "sizes.png"
     fig.savefig(p, dpi=110)
     plt.close(fig)
@@ -259,13 +281,15 @@ def plot_balances(
     """Symmetric daily balance (supplies above zero, uses below) of each hub for the most weighted
     weekday and holiday typical day, like the seed's Figure 16."""
     g = r.study.grid
+    sub_all = fl[fl["carrier"] == carrier]
+    # days on which this carrier flows at all (no empty heating plot for a summer day)
+    active = set(sub_all.loc[sub_all["kw"].abs() > 1e-6, "period"])
     picks: list[str] = []
     for kind in ("weekday", "holiday"):
-        cands = [p for p in g.periods if g.kind.get(p, "weekday") == kind]
+        cands = [p for p in g.periods if g.kind.get(p, "weekday") == kind and p in active]
         if cands:
             picks.append(max(cands, key=lambda p: g.weight[p]))
     written = []
-    sub_all = fl[fl["carrier"] == carrier]
     palette = plt.get_cmap("tab20").colors
     colour = {
         label: palette[i % len(palette)]
@@ -274,7 +298,7 @@ def plot_balances(
     hubs = sorted(h for h in sub_all["hub"].unique() if h != "community")
     for period in picks:
         fig, axes = plt.subplots(
-            len(hubs), 1, figsize=(9, 2.6 * len(hubs)), squeeze=False, sharex=True
+            len(hubs), 1, figsize=(11, 2.6 * len(hubs)), squeeze=False, sharex=True
         )
         for ax, hub in zip(axes[:, 0], hubs, strict=False):
             sub = sub_all[(sub_all["hub"] == hub) & (sub_all["period"] == period)]
@@ -313,10 +337,9 @@ def plot_balances(
                     neg_base = [b + v for b, v in zip(neg_base, neg, strict=False)]
             ax.axhline(0, color="black", lw=0.6)
             ax.set_ylabel(f"{hub} kW")
-            if ax.get_legend_handles_labels()[
-                0
-            ]:  # a hub with nothing on this carrier that day has no legend
-                ax.legend(fontsize=6, ncol=3, loc="upper left")
+            if ax.get_legend_handles_labels()[0]:  # a hub with nothing that day has no legend
+                # outside the axes, so it never covers a bar
+                ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
         axes[-1, 0].set_xlabel("hour")
         fig.suptitle(
             f"{r.scenario.name}: {carrier} balance, typical day {period} ({g.weight[period]:.0f} days)"

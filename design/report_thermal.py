@@ -5,7 +5,9 @@ a typical day per hub (Fig. 23).
 
 Indices, as the seed defines them (§6.1.1):
 - dependency (Table 4) = energy taken from the other hubs / own demand, per year — electric:
-  taken / electric load; thermal: heat withdrawn from district heating / heating demand;
+  taken / electric load; thermal: heat withdrawn from district heating / the heat demand it can
+  serve (heating + DHW + absorption-chiller feed; the seed divides by heating alone, which
+  exceeds 100 % at a hub whose chiller runs on district heat);
 - contribution (Table 5) = energy given to the other hubs / own production — electric: given /
   (PV + CHP); thermal: heat injected into district heating / CHP heat.
 Exchange matrix: the networks are pools (Σ given = Σ taken, η_DH for heat), so hub-to-hub flows
@@ -154,6 +156,8 @@ def hub_energy(built: BuiltModel) -> dict[str, dict[str, float]]:
             "el_given": get("electricity", lambda k: k == "to other hubs", -1),
             "hp_el": get("electricity", lambda k: k.startswith("HP"), -1),
             "heating_load": get("heat", lambda k: k == "load", -1),
+            "dhw_load": get("dhw", lambda k: k == "load", -1),
+            "chiller_heat": get("chiller_feed", lambda k: k.startswith("absorption"), -1),
             "chp_heat": chp_heat,
             "chp_to_heating": get("heat", lambda k: k == "CHP"),
             "hp_heat": get("heat", lambda k: k.startswith("HP")),
@@ -179,7 +183,12 @@ def indices(energy: dict[str, dict[str, float]]) -> dict[str, dict[str, float | 
     return {
         h: {
             "dependency_el_pct": _pct(e["el_taken"], e["electric_load"]),
-            "dependency_th_pct": _pct(e["dh_taken"], e["heating_load"]),
+            # DH heat reaches heating, DHW and the chillers' feed: all three are the denominator
+            # (the seed's heating demand alone gave > 100 % at a hub whose chiller runs on DH)
+            "dependency_th_pct": _pct(
+                e["dh_taken"],
+                e["heating_load"] + e.get("dhw_load", 0.0) + e.get("chiller_heat", 0.0),
+            ),
             "contribution_el_pct": _pct(e["el_given"], e["pv"] + e["chp_el"]),
             "contribution_th_pct": _pct(e["dh_given"], e["chp_heat"]),
         }
@@ -302,7 +311,7 @@ def thermal_kpis(r: Any) -> dict[str, Any]:
 
 
 def _f(x: Any, d: int = 0) -> str:
-    return "–" if x is None else f"{x:,.{d}f}"
+    return "–" if x is None else f"{round(x, d) + 0.0:,.{d}f}"  # + 0.0: never "-0.0"
 
 
 def thermal_console(k: dict[str, Any]) -> str:
@@ -317,6 +326,8 @@ def thermal_console(k: dict[str, Any]) -> str:
         "el_taken",
         "hp_el",
         "heating_load",
+        "dhw_load",
+        "chiller_heat",
         "chp_heat",
         "hp_heat",
         "boiler_heat",

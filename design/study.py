@@ -17,6 +17,7 @@ import pyomo.environ as pyo
 from design import diagnose
 from design.data import StudyData, prepare
 from design.kpis import compute_kpis
+from design.sizing_options import apply_continuous_sizes, exclusive_stores_for_verification
 from ems.config.schema import Catalogue, PvTypeSpec, Scenario, load_scenario
 from ems.errors import SolveError
 from ems.model import results as res
@@ -117,7 +118,7 @@ def run_study(
 
     def build_design(slack: float | None = None) -> BuiltModel:
         techs, limits = techs_from_scenario(s, cat, exclusive_grid=exclusive, peaks=peaks)
-        return build_model(
+        b = build_model(
             techs,
             g,
             study.data,
@@ -126,6 +127,8 @@ def run_study(
             objective=obj,
             slack_penalty_eur_per_kwh=slack,
         )
+        apply_continuous_sizes(s, b)  # `integer: false` per size
+        return b
 
     built = build_design()
     relaxed = 0
@@ -234,6 +237,7 @@ def verify_by_day(
         )
         data_d = study.data.loc[[p]]
         techs, limits = techs_from_scenario(s, cat, exclusive_grid=exclusive, peaks=peaks)
+        exclusive_stores_for_verification(techs)
         day = build_model(
             techs,
             grid_d,

@@ -281,12 +281,14 @@ class PvSpec(_Strict):
     type: str = Field(description="catalogue key of the PV module type")
     max_kwp: float | None = Field(None, ge=0)
     existing_kwp: float = Field(0.0, ge=0)
+    integer: bool = Field(True, description="false: any kWp, not whole panel steps")
 
 
 class BatteryLimit(_Strict):
     type: str = "battery_5kwh"
     max_modules: int = Field(ge=0)
     existing_modules: int = Field(0, ge=0)
+    integer: bool = Field(True, description="false: any kWh up to the maximum, not whole modules")
 
 
 class ChargerLimit(_Strict):
@@ -494,11 +496,14 @@ class Finance(_Strict):
     salvage: Literal["linear", "none"] = Field(
         "linear", description="residual value of equipment at the end of the horizon"
     )
-    gse_fee_eur_per_pod_y: float = Field(
-        4.0, ge=0, description="GSE yearly fee per connection point (proposal, check GSE)"
+    gse_fee_fixed_eur_per_plant_y: float | None = Field(
+        None,
+        ge=0,
+        description="GSE fee per plant and year (DM 106/2024; not sourced here: from your GSE "
+        "contract, as in ems/data/accounting_parameters.yaml)",
     )
-    gse_fee_pct_of_incentive: float = Field(
-        1.0, ge=0, le=100, description="GSE fee as % of the incentive (proposal, check GSE)"
+    gse_fee_variable_eur_per_kw_y: float | None = Field(
+        None, ge=0, description="GSE fee per kW of plant and year (DM 106/2024)"
     )
     allocation: list[AllocationPotSpec] = Field(
         default_factory=lambda: [AllocationPotSpec()],

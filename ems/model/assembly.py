@@ -115,7 +115,7 @@ def techs_from_scenario(
                     hub.battery.existing_modules,
                     fixed_modules=None
                     if fixed is None
-                    else int(fixed.get("battery", {}).get("modules", 0)),
+                    else float(fixed.get("battery", {}).get("modules", 0)),
                 )
             )
         if hub.vehicles:

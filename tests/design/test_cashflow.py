@@ -42,7 +42,15 @@ def _scenario(factory, **finance):
             "incentive_eur_per_mwh": 110,
             "valorisation_eur_per_mwh": 10,
         },
-        extra={"finance": {"interest_rate": 0.0, "pv_degradation_per_y": 0.0, **finance}},
+        extra={
+            "finance": {
+                "interest_rate": 0.0,
+                "pv_degradation_per_y": 0.0,
+                "gse_fee_fixed_eur_per_plant_y": 30.0,
+                "gse_fee_variable_eur_per_kw_y": 1.5,
+                **finance,
+            }
+        },
     )
 
 
@@ -63,7 +71,7 @@ def test_tip_only_flows_and_allocation_by_withdrawal(scenario_factory):
     assert a.loc[1:, "sale"].tolist() == pytest.approx([SALE] * 20)
     assert com.loc[1, "tip"] == pytest.approx(SHARED_MWH * 100)
     assert com.loc[1, "valorisation"] == pytest.approx(SHARED_MWH * 10)
-    fees = 2 * 4.0 + 0.01 * SHARED_MWH * 110  # per POD + 1 % of the incentive
+    fees = 30.0 + 1.5 * 10  # one new plant (A's PV) + 10 kW
     assert com.loc[1, "gse_fees"] == pytest.approx(-fees)
     # by_withdrawn: B is the only member withdrawing in the sharing hours → it gets it all
     distributable = SHARED_MWH * 110 - fees
@@ -99,7 +107,7 @@ def test_grant_variant_cuts_capex_and_tip_by_f(scenario_factory):
     assert com.loc[1, "tip"] == pytest.approx(SHARED_MWH * 100 * 0.5)  # F = 0.5 at 40 %
     assert com.loc[1, "valorisation"] == pytest.approx(SHARED_MWH * 10)  # F leaves it alone
     # by_injected: the plant's owner A gets the incentive
-    fees = 8.0 + 0.01 * SHARED_MWH * 60
+    fees = 30.0 + 1.5 * 10
     assert a.loc[1, "incentive_allocated"] == pytest.approx(SHARED_MWH * 60 - fees, abs=0.01)
     assert tip_only.metrics["total"]["investment_eur"] == pytest.approx(10_000)
     assert grant.metrics["total"]["investment_eur"] == pytest.approx(6_000)

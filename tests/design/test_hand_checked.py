@@ -279,3 +279,24 @@ def test_asis_of_a_virtual_community_shares_nothing_without_plants(scenario_fact
     assert r.asis.kpis["shared_energy_mwh_per_y"] == pytest.approx(0.0, abs=1e-9)
     assert r.asis.costs["revenue_incentive"] == pytest.approx(0.0, abs=1e-6)
     assert r.asis.costs["total"] == pytest.approx(0.3 * 8.0 * 24 * DAYS)
+
+
+def test_continuous_sizes_when_integer_is_false(scenario_factory):
+    # Battery as above but `integer: false`: exactly the 12 kWh of evening load (2.4 modules),
+    # 10 €/kWh/y of capex for 0.20 × 365 = 73 €/kWh/y of saving.
+    path = scenario_factory(
+        {"load": [1, 1], "buy": [0.10, 0.30]},
+        [_hub(battery={"type": "bat", "max_modules": 10, "integer": False})],
+    )
+    r = run_study(path)
+    assert r.design.built.tech("h1_battery").sizes()["kwh"] == pytest.approx(12.0, abs=1e-6)
+    assert r.design.costs["total"] == pytest.approx(0.10 * 24 * DAYS + 12 * 10.0, rel=1e-6)
+    # PV: 10 kW load, 0.3 kW/kWp for 12 h, 0.20 €/kWh: a kWp saves 262.8 €/y for 100 €/y until
+    # the load is covered at 33.33 kWp; in 1 kWp steps the 34th would save only 87.6 €/y → 33
+    for integer, expect in ((True, 33.0), (False, 100.0 / 3.0)):
+        path = scenario_factory(
+            {"load": [10, 10], "yield_a": [0.3, 0.0], "buy": [0.2, 0.2]},
+            [_hub(pv=[{"type": "pv_a", "max_kwp": 50, "integer": integer}])],
+        )
+        kwp = run_study(path).design.built.tech("h1_pv_a").sizes()["kwp"]
+        assert kwp == pytest.approx(expect, abs=1e-6), integer
