@@ -34,9 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # imports below (noqa: E402) load this tree's code, not an installed copy.
 sys.path.insert(0, str(ROOT))
 
+from adapters.config_io import load_operation, read_scenario_yaml  # noqa: E402
 from adapters.sim.plant import Exogenous, PlantSim  # noqa: E402
-from ems.config.schema import _read_with_extends  # noqa: E402
-from ems.operation.assembly import load_operation  # noqa: E402
 
 
 def rss_mb() -> float:
@@ -64,7 +63,7 @@ def site_file(
     over = {"hub1": {"battery": {"modules": 6}, "chargers": {"charger_v1g_7_4kw": 3}}}
     ai = [{"id": "gpu1", "hub": "hub1", "rated_kw": 60, "floor_kw": 12}]
     if hubs != 4:
-        raw = _read_with_extends(scen_path)
+        raw = read_scenario_yaml(scen_path)
         base_hubs = raw["hubs"]
         new_hubs, new_sizes, over, ai = [], {}, {}, []
         for k in range(hubs):

@@ -27,9 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # imports below (noqa: E402) load this tree's code, not an installed copy.
 sys.path.insert(0, str(ROOT))
 
+from adapters.config_io import load_scenario  # noqa: E402
 from design.data import prepare  # noqa: E402
 from design.study import verify_by_day, yield_columns  # noqa: E402
-from ems.config.schema import load_scenario  # noqa: E402
 from ems.model.assembly import techs_from_scenario  # noqa: E402
 from ems.model.builder import ObjectiveSpec, build_model, relax_operational_integers  # noqa: E402
 from ems.model.solve import SolverSession  # noqa: E402

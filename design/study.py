@@ -14,11 +14,12 @@ from typing import Any
 
 import pyomo.environ as pyo
 
+from adapters.config_io import load_scenario
 from design import diagnose
 from design.data import StudyData, prepare
 from design.kpis import compute_kpis
 from design.sizing_options import apply_continuous_sizes, exclusive_stores_for_verification
-from ems.config.schema import Catalogue, PvTypeSpec, Scenario, load_scenario
+from ems.config.schema import Catalogue, PvTypeSpec, Scenario
 from ems.errors import SolveError
 from ems.model import results as res
 from ems.model.assembly import grid_exclusivity_needed, techs_from_scenario

@@ -79,7 +79,7 @@ def run(
 ) -> None:
     """Operate a community: every quarter hour (and when an EV plugs in or an AI job arrives)
     forecast, re-solve the persistent model and publish setpoints over MQTT."""
-    from ems.operation.assembly import load_operation
+    from adapters.config_io import load_operation
 
     if not simulate and not config_path:
         raise click.UsageError("give --config SITE.yaml, or --simulate for the embedded demo")

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 
 class SetpointPublisher:
-    """Implements :class:`ems.ports.mqtt.SetpointSink` over MQTT."""
+    """Publishes setpoints (retained, with ``valid_until``) and the EMS status over MQTT."""
 
     def __init__(self, client: MqttClient, store: TimeSeriesStore | None = None) -> None:
         self.client = client

@@ -1,5 +1,6 @@
-"""Scenario and catalogue schema (pydantic) and their loaders."""
+"""Scenario and catalogue schema (pydantic) and their validators; the files are read by
+:mod:`adapters.config_io`."""
 
-from ems.config.schema import Catalogue, Scenario, load_catalogue, load_scenario
+from ems.config.schema import Catalogue, Scenario, parse_catalogue, parse_scenario
 
-__all__ = ["Catalogue", "Scenario", "load_catalogue", "load_scenario"]
+__all__ = ["Catalogue", "Scenario", "parse_catalogue", "parse_scenario"]

@@ -6,6 +6,8 @@ finance and objective. Technology data (costs, lifetimes, efficiencies) come fro
 YAML that the scenario references and may override entry by entry.
 
 Every validation error becomes :class:`ems.errors.ConfigError` naming file, field and problem.
+No file is read here: :mod:`adapters.config_io` reads the YAML (and follows ``extends``) and
+hands the parsed mappings to :func:`parse_scenario` and :func:`parse_catalogue`.
 """
 
 from __future__ import annotations
@@ -14,11 +16,11 @@ import difflib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ems.errors import ConfigError
 
+#: the catalogue shipped with the package (read by :func:`adapters.config_io.load_catalogue`)
 DEFAULT_CATALOGUE = Path(__file__).resolve().parent.parent / "data" / "catalogue.yaml"
 
 
@@ -658,31 +660,14 @@ def validation_to_config_error(file: str, exc: ValidationError, raw: Any = None)
     return ConfigError(file, field, msg + suffix)
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
-    """Read a YAML mapping; missing file or bad YAML → ConfigError."""
-    if not path.is_file():
-        raise ConfigError(str(path), "(file)", "file not found")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "(file)"
-        raise ConfigError(
-            str(path), where, f"invalid YAML: {getattr(exc, 'problem', exc)}"
-        ) from None
-    if not isinstance(raw, dict):
-        raise ConfigError(str(path), "(top level)", "expected a mapping of fields")
-    return raw
-
-
-def load_catalogue(
-    path: Path | None = None,
+def parse_catalogue(
+    raw: dict[str, Any],
+    file: str,
     overrides: dict[str, dict[str, Any]] | None = None,
     overrides_file: str = "<scenario>",
 ) -> Catalogue:
-    """Load a catalogue YAML and apply per-entry overrides (from a scenario)."""
-    path = path or DEFAULT_CATALOGUE
-    raw = read_yaml(path)
+    """A catalogue from its parsed YAML (``file`` names it in errors), with per-entry overrides
+    (from a scenario, ``overrides_file``) applied."""
     entries = dict(raw.get("entries", raw))
     for key, patch in (overrides or {}).items():
         if key in entries:
@@ -697,7 +682,7 @@ def load_catalogue(
         return Catalogue(entries=entries)
     except ValidationError as exc:
         bad = {str(e["loc"][1]) for e in exc.errors() if len(e["loc"]) > 1}
-        file = overrides_file if bad & set(overrides or {}) else str(path)
+        file = overrides_file if bad & set(overrides or {}) else file
         err = validation_to_config_error(file, exc)
         raise ConfigError(
             file,
@@ -708,62 +693,79 @@ def load_catalogue(
         ) from None
 
 
-def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+def merge_extends(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """``extends: base.yaml``: mappings merge key by key, lists and scalars of ``top`` win."""
     out = dict(base)
     for key, value in top.items():
         out[key] = (
-            _deep_merge(out[key], value)
+            merge_extends(out[key], value)
             if isinstance(value, dict) and isinstance(out.get(key), dict)
             else value
         )
     return out
 
 
-def _read_with_extends(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """A scenario may say ``extends: base.yaml``: mappings merge key by key, lists are replaced."""
-    raw = read_yaml(path)
-    base = raw.get("extends")
-    if base is None:
-        return raw
-    if not isinstance(base, str):
-        raise ConfigError(str(path), "extends", "expected a file path")
-    base_path = (path.parent / base).resolve()
-    if not base_path.is_file():
-        raise ConfigError(str(path), "extends", f"base scenario not found: {base_path}")
-    if base_path in seen:
-        raise ConfigError(str(path), "extends", f"circular extends via {base_path}")
-    merged = _deep_merge(_read_with_extends(base_path, seen + (path.resolve(),)), raw)
-    merged["extends"] = None
-    return merged
-
-
-def load_scenario(path: str | Path) -> tuple[Scenario, Catalogue]:
-    """Load and validate a scenario and its catalogue; check cross references."""
-    path = Path(path)
-    raw = _read_with_extends(path)
+def parse_scenario(raw: dict[str, Any], file: str, base_dir: Path) -> Scenario:
+    """Validate a parsed scenario; ``file`` names it in errors, relative paths resolve against
+    ``base_dir``. Cross references to the catalogue: :func:`check_references`."""
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as exc:
-        raise validation_to_config_error(str(path), exc, raw) from None
-    scenario.base_dir = path.resolve().parent
-    scenario.source_file = str(path)
-    cat_path = scenario.path(scenario.catalogue) if scenario.catalogue else None
-    if cat_path is not None and not cat_path.is_file():
-        raise ConfigError(str(path), "catalogue", f"file not found: {cat_path}")
-    catalogue = load_catalogue(cat_path, scenario.catalogue_overrides, str(path))
-    _check_references(scenario, catalogue, str(path))
-    return scenario, catalogue
+        raise validation_to_config_error(file, exc, raw) from None
+    scenario.base_dir = base_dir
+    scenario.source_file = file
+    return scenario
 
 
-def _check_thermal_references(hub: HubSpec, cat: Catalogue, where: str) -> None:
-    """Storage, solar-thermal and cooling references (KeyError "field: problem")."""
+def check_references(s: Scenario, cat: Catalogue, file: str) -> None:
+    """Every technology type a hub names is in the catalogue with the right kind, and what a
+    technology needs at its hub is there; the first problem → ConfigError naming the field."""
+    for hub in s.hubs:
+        where = f"hubs[{hub.id}]"
+        try:
+            _check_hub_electric(hub, cat, where)
+            _check_hub_thermal(hub, cat, where)
+        except KeyError as exc:
+            field, _, problem = str(exc.args[0]).partition(": ")
+            raise ConfigError(file, field, problem) from None
+    if s.time.days and s.time.typical_days_csv and s.time.weights:
+        unknown = set(s.time.days) - set(s.time.weights)
+        if unknown:
+            raise ConfigError(file, "time.days", f"unknown typical days {sorted(unknown)}")
+
+
+def _check_hub_electric(hub: HubSpec, cat: Catalogue, where: str) -> None:
+    """PV, battery and chargers name catalogue entries of their kind; PV has a size limit.
+    Raises KeyError("field: problem")."""
+    for i, pv in enumerate(hub.pv):
+        cat.get(pv.type, PvTypeSpec, f"{where}.pv[{i}].type")
+        if pv.max_kwp is None and hub.roof_area_m2 is None:
+            raise KeyError(f"{where}.pv[{i}].max_kwp: give max_kwp or the hub's roof_area_m2")
+    if hub.battery is not None:
+        cat.get(hub.battery.type, BatterySpec, f"{where}.battery.type")
+    for i, ch in enumerate(hub.chargers):
+        cat.get(ch.type, ChargerSpec, f"{where}.chargers[{i}].type")
+
+
+def _check_hub_thermal(hub: HubSpec, cat: Catalogue, where: str) -> None:
+    """Thermal technologies name catalogue entries of their kind; solar thermal has a size
+    limit, a chiller a heat source, a cooling demand a supplier. Raises KeyError("field: problem")."""
+    for field_name, kind in (
+        ("chp", ChpSpec),
+        ("heat_pumps", HeatPumpSpec),
+        ("absorption_chillers", AbsorptionChillerSpec),
+        ("boilers", BoilerSpec),
+    ):
+        for i, lim in enumerate(getattr(hub, field_name)):
+            cat.get(lim.type, kind, f"{where}.{field_name}[{i}].type")
     for field_name in ("puffer", "bollitore"):
         lim = getattr(hub, field_name)
         if lim is not None:
             cat.get(lim.type, ThermalStorageSpec, f"{where}.{field_name}.type")
-    if hub.solar_thermal is not None:
-        cat.get(hub.solar_thermal.type, SolarThermalSpec, f"{where}.solar_thermal.type")
-        if hub.solar_thermal.max_m2 is None and hub.roof_area_m2 is None:
+    st = hub.solar_thermal
+    if st is not None:
+        cat.get(st.type, SolarThermalSpec, f"{where}.solar_thermal.type")
+        if st.max_m2 is None and hub.roof_area_m2 is None:
             raise KeyError(f"{where}.solar_thermal.max_m2: give max_m2 or the hub's roof_area_m2")
     if hub.absorption_chillers and not (hub.chp or hub.district_heating):
         raise KeyError(
@@ -774,38 +776,6 @@ def _check_thermal_references(hub: HubSpec, cat: Catalogue, where: str) -> None:
         or any("cooling" in cat.get(h.type, HeatPumpSpec, "").modes for h in hub.heat_pumps)
     ):
         raise KeyError(
-            f"{where}.cooling: no cooling technology (heat pump with cooling mode or "
-            "absorption chiller)"
+            f"{where}.cooling: "
+            "no cooling technology (heat pump with cooling mode or absorption chiller)"
         )
-
-
-def _check_references(s: Scenario, cat: Catalogue, file: str) -> None:
-    for hub in s.hubs:
-        where = f"hubs[{hub.id}]"
-        try:
-            for i, pv in enumerate(hub.pv):
-                cat.get(pv.type, PvTypeSpec, f"{where}.pv[{i}].type")
-                if pv.max_kwp is None and hub.roof_area_m2 is None:
-                    raise KeyError(
-                        f"{where}.pv[{i}].max_kwp: give max_kwp or the hub's roof_area_m2"
-                    )
-            if hub.battery is not None:
-                cat.get(hub.battery.type, BatterySpec, f"{where}.battery.type")
-            for i, ch in enumerate(hub.chargers):
-                cat.get(ch.type, ChargerSpec, f"{where}.chargers[{i}].type")
-            for field_name, kind in (
-                ("chp", ChpSpec),
-                ("heat_pumps", HeatPumpSpec),
-                ("absorption_chillers", AbsorptionChillerSpec),
-                ("boilers", BoilerSpec),
-            ):
-                for i, lim in enumerate(getattr(hub, field_name)):
-                    cat.get(lim.type, kind, f"{where}.{field_name}[{i}].type")
-            _check_thermal_references(hub, cat, where)
-        except KeyError as exc:
-            field, _, problem = str(exc.args[0]).partition(": ")
-            raise ConfigError(file, field, problem) from None
-    if s.time.days and s.time.typical_days_csv and s.time.weights:
-        unknown = set(s.time.days) - set(s.time.weights)
-        if unknown:
-            raise ConfigError(file, "time.days", f"unknown typical days {sorted(unknown)}")

@@ -9,17 +9,17 @@ the site. The result feeds :func:`ems.model.builder.build_model` unchanged.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+import pandas as pd
 
-from ems.config.schema import Catalogue, Scenario, load_scenario
+from ems.config.schema import Catalogue, Scenario
 from ems.errors import ConfigError
 from ems.model.assembly import electricity_column, grid_exclusivity_needed, techs_from_scenario
 from ems.operation.ev_points import EvChargePoints, charge_points  # noqa: F401 (re-export)
 from ems.operation.forecast import Forecaster, SiteProfile
-from ems.operation.site import SiteConfig, read_sizes
+from ems.operation.site import SiteConfig
 from ems.techs.absorption_chiller import AbsorptionChiller
 from ems.techs.ai_cluster import AiCluster
 from ems.techs.base import Device, Technology
@@ -228,14 +228,14 @@ def installed_scenario(scenario: Scenario, fixed: dict[str, dict[str, Any]]) -> 
 
 def operation_setup(
     site: SiteConfig,
-    scenario: Scenario | None = None,
-    catalogue: Catalogue | None = None,
+    scenario: Scenario,
+    catalogue: Catalogue,
     sale_can_exceed_purchase: bool | None = None,
+    *,
+    sizes: dict[str, dict[str, Any]],
 ) -> OperationSetup:
-    """Technologies of the operation model for a site (sizes fixed from its sizes.yaml)."""
-    if scenario is None or catalogue is None:
-        scenario, catalogue = load_scenario(site.resolve(site.scenario))
-    sizes = read_sizes(site.resolve(site.sizes), site.sizes_override)
+    """Technologies of the operation model for a site, with ``sizes`` (per hub, the parsed
+    sizes.yaml with the site's overrides: :func:`ems.operation.site.installed_sizes`) fixed."""
     hubs = {h.id: h for h in scenario.hubs}
     for hub in sizes:
         if hub not in hubs:
@@ -279,18 +279,9 @@ def operation_setup(
     return setup
 
 
-def site_forecaster(site: SiteConfig, scenario: Scenario) -> Forecaster:
-    """Forecaster of a site from its scenario (location, tariff, hourly profile year)."""
-    import pandas as pd
-
-    if not scenario.time.hourly_csv:
-        raise ConfigError(
-            str(site.resolve(site.scenario)),
-            "time.hourly_csv",
-            "operation needs an hourly profile year",
-        )
-    path = scenario.path(scenario.time.hourly_csv)
-    hourly = pd.read_csv(path, index_col="timestamp", parse_dates=True)
+def site_forecaster(scenario: Scenario, hourly: pd.DataFrame) -> Forecaster:
+    """Forecaster of a site from its scenario (location, tariff) and its hourly profile year
+    (the scenario's ``time.hourly_csv``, read by :func:`adapters.config_io.read_hourly_profile`)."""
     p = scenario.prices
     return Forecaster(
         SiteProfile(hourly),
@@ -319,13 +310,3 @@ def sale_can_exceed_purchase(fc: Forecaster) -> bool:
     else:
         buy_min = float(np.nanmin(fc.profile.table[fc.purchase_column].to_numpy()))
     return sale_max >= buy_min
-
-
-def load_operation(site_path: str | Path) -> tuple[SiteConfig, OperationSetup, Forecaster]:
-    from ems.operation.site import load_site
-
-    site = load_site(site_path)
-    scenario, catalogue = load_scenario(site.resolve(site.scenario))
-    fc = site_forecaster(site, scenario)
-    setup = operation_setup(site, scenario, catalogue, sale_can_exceed_purchase(fc))
-    return site, setup, fc

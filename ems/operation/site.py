@@ -12,6 +12,9 @@ ai_clusters:
 mqtt: {host: 127.0.0.1, port: 1883}
 store: {kind: sqlite, path: ems-state.sqlite}
 ```
+
+No file is read here: :func:`adapters.config_io.load_site` reads SITE.yaml and sizes.yaml and
+hands the parsed mappings to :func:`parse_site` and :func:`installed_sizes`.
 """
 
 from __future__ import annotations
@@ -19,9 +22,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
+from ems.config.schema import primary_error
 from ems.errors import ConfigError
 
 
@@ -136,44 +139,27 @@ class SiteConfig(_Strict):
         return p
 
 
-def load_site(path: str | Path) -> SiteConfig:
-    """Read and validate SITE.yaml; raise :class:`ConfigError` naming file and field."""
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(str(path), "-", "file not found")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(str(path), "-", f"not valid YAML: {exc}".splitlines()[0]) from None
+def parse_site(raw: Any, file: str, path: Path | None = None) -> SiteConfig:
+    """Validate a parsed SITE.yaml (``file`` names it in errors; relative paths resolve against
+    ``path``'s folder); raise :class:`ConfigError` naming file and field."""
     if not isinstance(raw, dict):
-        raise ConfigError(str(path), "-", "top level must be a mapping")
+        raise ConfigError(file, "-", "top level must be a mapping")
     try:
         site = SiteConfig.model_validate(raw)
     except ValidationError as exc:
-        from ems.config.schema import primary_error
-
         loc, msg = primary_error(exc)
-        raise ConfigError(str(path), ".".join(str(x) for x in loc) or "-", msg) from None
-    site._path = path.resolve()
-    for fld in ("scenario", "sizes"):
-        if not site.resolve(getattr(site, fld)).exists():
-            raise ConfigError(str(path), fld, f"file {site.resolve(getattr(site, fld))} not found")
+        raise ConfigError(file, ".".join(str(x) for x in loc) or "-", msg) from None
+    site._path = path
     return site
 
 
-def read_sizes(
-    path: Path, override: dict[str, dict[str, Any]] | None = None
+def installed_sizes(
+    raw: Any, file: str, override: dict[str, dict[str, Any]] | None = None
 ) -> dict[str, dict[str, Any]]:
-    """``hubs`` of a sizes.yaml written by ``ems design``, with per-hub overrides merged."""
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(str(path), "-", f"not valid YAML: {exc}".splitlines()[0]) from None
+    """``hubs`` of a parsed sizes.yaml written by ``ems design``, with per-hub overrides merged."""
     hubs = raw.get("hubs") if isinstance(raw, dict) else None
     if not isinstance(hubs, dict):
-        raise ConfigError(
-            str(path), "hubs", "missing: expected the sizes.yaml written by `ems design`"
-        )
+        raise ConfigError(file, "hubs", "missing: expected the sizes.yaml written by `ems design`")
     out = {h: dict(v or {}) for h, v in hubs.items()}
     for hub, over in (override or {}).items():
         merged = out.setdefault(hub, {})

@@ -1,3 +1,1 @@
-"""Ports: small interfaces that adapters implement (telemetry source, setpoint sink, time-series
-store, ledger store, clock).
-"""
+"""Ports: small interfaces that adapters implement (the time-series store, the ledger store)."""

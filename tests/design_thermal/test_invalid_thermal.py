@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ems.config.schema import load_scenario
+from adapters.config_io import load_scenario
 from ems.errors import ConfigError
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import pyomo.environ as pyo
 import pytest
 
+from adapters.config_io import load_scenario
 from design.data import prepare
 from design.study import yield_columns
-from ems.config.schema import load_scenario
 from ems.errors import SolveError
 from ems.model import results as res
 from ems.model.assembly import techs_from_scenario

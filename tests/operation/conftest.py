@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from ems.operation.assembly import load_operation
+from adapters.config_io import load_operation
 from ems.operation.controller import Controller, StepInput
 
 ROOT = Path(__file__).resolve().parents[2]

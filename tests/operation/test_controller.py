@@ -190,7 +190,7 @@ def test_persistent_resolve_matches_a_fresh_model(op) -> None:
     )
     warm = ctl.step(step_input(op, start, **kw))
     fresh_setup = operation_setup(
-        site, setup.scenario, setup.catalogue, sale_can_exceed_purchase(fc)
+        site, setup.scenario, setup.catalogue, sale_can_exceed_purchase(fc), sizes=setup.sizes
     )
     fresh = Controller(
         fresh_setup, n_steps=ctl.n_steps, dt_h=ctl.dt_h, time_limit_s=5.0, mip_rel_gap=1e-6
@@ -271,7 +271,7 @@ def test_site_gap_defaults_reach_highs(tmp_path) -> None:
     """The site's solver defaults — relative gap 0.01 %, absolute gap 5 cents over the horizon, warm
     start on — are what HiGHS gets (a 1 % relative gap of a day's bill could hide an EV shortfall
     or a missed AI job whose penalty is smaller than it)."""
-    from ems.operation.assembly import load_operation
+    from adapters.config_io import load_operation
     from ems.operation.service import OperationService
     from tests.operation.conftest import write_site
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from adapters.config_io import load_operation
 from adapters.runtime.daemon import StateDB
 from adapters.sim.simulate import run_simulation
 from adapters.sqlite_store import SQLiteStore
-from ems.operation.assembly import load_operation
 from tests.operation.conftest import write_site
 
 

@@ -6,9 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from adapters.config_io import load_operation, load_site
 from ems.errors import ConfigError
-from ems.operation.assembly import load_operation
-from ems.operation.site import load_site
 from ems.operation.state import PlantState
 from tests.operation.conftest import write_site
 

@@ -22,7 +22,7 @@ import pyomo.environ as pyo
 import pytest
 import yaml
 
-from ems.config.schema import load_scenario
+from adapters.config_io import load_scenario
 from ems.operation.assembly import operation_setup
 from ems.operation.controller import Controller, StepInput
 from ems.operation.site import SiteConfig
@@ -57,13 +57,12 @@ def _controller(tmp: Path, hub_extra: dict[str, Any], sizes: dict[str, Any]) -> 
         [hub],
         prices={"purchase_column": "buy", "sale_eur_per_kwh": 0.05, "gas_eur_per_kwh": 0.05},
     )
-    (tmp / "sizes.yaml").write_text(yaml.safe_dump({"hubs": {"h1": sizes}}))
     site = SiteConfig(
         community="t", scenario=str(path), sizes=str(tmp / "sizes.yaml"), step_min=60, horizon_h=N
     )
     scenario, cat = load_scenario(path)
     return Controller(
-        operation_setup(site, scenario, cat),
+        operation_setup(site, scenario, cat, sizes={"h1": sizes}),
         n_steps=N,
         dt_h=1.0,
         time_limit_s=10.0,
@@ -411,8 +410,8 @@ def test_simulated_physical_site_through_real_broker(mqtt_broker, tmp_path: Path
     executed steps close, the networks balance, thermal telemetry passes validation."""
     import uuid
 
+    from adapters.config_io import load_operation
     from adapters.sim.simulate import run_simulation
-    from ems.operation.assembly import load_operation
     from tests.operation.test_daemon import _forget
 
     host, port = mqtt_broker
