@@ -99,8 +99,9 @@ class Basis:
     sale_design: dict[str, float]
     sale_asis: dict[str, float]
     shared_mwh: float
-    incentive_eur_per_mwh: float
+    incentive_eur_per_mwh: float  # average TIP (after the scenario's F) + valorisation
     valorisation_eur_per_mwh: float
+    tip_gross_eur_per_mwh: float  # average TIP before F (the grant variant applies its own F)
     asis_incentive_eur: float
     hourly: pd.DataFrame  # per (period, step): weight and per-hub pv/import/export kW and prices
     n_plants: int  # hubs with new renewable plants (one POD each)
@@ -179,11 +180,19 @@ def annual_basis(r: StudyResult) -> Basis:
             )
         )
     shared = 0.0
+    prices = r.scenario.prices
+    virtual = r.scenario.community == "virtual"
+    incentive = prices.incentive_eur_per_mwh if virtual else 0.0
+    valorisation = prices.valorisation_eur_per_mwh if virtual else 0.0
+    tip_gross = incentive - valorisation
     if hasattr(built.model, "tech_community"):
         g = built.ctx.grid
         blk = built.model.tech_community
         shared = sum(pyo.value(blk.shared_kw[i]) * g.annual_factor(i[0]) for i in g.index()) / 1e3
-    prices = r.scenario.prices
+        if hasattr(blk, "tip_gross_eur") and shared > 1e-9:  # DM 414 rules: hourly rates
+            tip_gross = float(pyo.value(blk.tip_gross_eur)) / shared
+            valorisation = float(pyo.value(blk.valorisation_eur)) / shared
+            incentive = float(pyo.value(blk.tip_eur)) / shared + valorisation
     return Basis(
         hubs=hubs,
         investments=invest,
@@ -192,12 +201,9 @@ def annual_basis(r: StudyResult) -> Basis:
         sale_design=_per_hub(built, hubs, ("revenue_sale",)),
         sale_asis=_per_hub(asis, hubs, ("revenue_sale",)),
         shared_mwh=shared,
-        incentive_eur_per_mwh=prices.incentive_eur_per_mwh
-        if r.scenario.community == "virtual"
-        else 0.0,
-        valorisation_eur_per_mwh=prices.valorisation_eur_per_mwh
-        if r.scenario.community == "virtual"
-        else 0.0,
+        incentive_eur_per_mwh=incentive,
+        valorisation_eur_per_mwh=valorisation,
+        tip_gross_eur_per_mwh=tip_gross,
         asis_incentive_eur=r.asis.costs["revenue_incentive"],
         hourly=_hourly(built, hubs),
         n_plants=len({i.hub for i in invest if i.kind in RENEWABLE_KINDS}),
@@ -334,7 +340,9 @@ def build_flows(r: StudyResult, b: Basis, grant_pct: float = 0.0) -> pd.DataFram
                 inv.om_fraction_per_y * inv.capex_eur * (1 + fin.om_escalation_per_y) ** (y - 1)
             )
     f = grant_f_factor(grant_pct)
-    tip_rate = b.incentive_eur_per_mwh - b.valorisation_eur_per_mwh
+    tip_rate = b.incentive_eur_per_mwh - b.valorisation_eur_per_mwh  # after the scenario's F
+    if grant_pct > 0:
+        tip_rate = b.tip_gross_eur_per_mwh  # the variant's F replaces the scenario's
     pots = allocation_keys(r, b) if b.shared_mwh > 0 else []
     for y in range(1, n + 1):
         esc = (1 + fin.energy_escalation_per_y) ** (y - 1)

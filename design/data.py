@@ -81,6 +81,8 @@ def _needed_columns(s: Scenario) -> list[str]:
         cols.append(s.prices.purchase_column)
     if s.prices.sale_column:
         cols.append(s.prices.sale_column)
+    if s.incentive is not None:
+        cols.append(s.incentive.pz_column)
     return cols
 
 

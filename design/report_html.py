@@ -64,12 +64,31 @@ def incentive_per_plant(r: Any) -> list[dict[str, Any]]:
     built = r.design.built
     if r.scenario.community != "virtual" or not hasattr(built.model, "tech_community"):
         return []
-    b = annual_basis(r)
-    _withdrawn, keys = shared_by_hub(b)
-    rate = b.incentive_eur_per_mwh
     import pyomo.environ as pyo
 
+    b = annual_basis(r)
     g = built.ctx.grid
+    blk = built.model.tech_community
+    if hasattr(blk, "shared_plant_kw"):  # DM 414 rules: the model's own attribution and rates
+        keys, money = {}, {}
+        for h in blk.H:
+            keys[h] = sum(
+                pyo.value(blk.shared_plant_kw[h, k]) * g.annual_factor(k[0]) for k in g.index()
+            )
+            money[h] = sum(
+                pyo.value(
+                    blk.shared_plant_kw[h, k]
+                    * (
+                        blk.tip_eur_per_kwh[h, k] * blk.one_minus_f[h]
+                        + blk.valorisation_eur_per_kwh
+                    )
+                )
+                * g.annual_factor(k[0])
+                for k in g.index()
+            )
+    else:
+        _withdrawn, keys = shared_by_hub(b)
+        money = {h: v / 1e3 * b.incentive_eur_per_mwh for h, v in keys.items()}
     rows = []
     for hub, shared_kwh in keys.items():
         pvs = [t for t in built.techs if t.kind == "pv" and t.hub == hub]
@@ -93,7 +112,7 @@ def incentive_per_plant(r: Any) -> list[dict[str, Any]]:
                     "kwp": t.sizes().get("kwp", 0.0),
                     "pv_mwh": energy[t.name] / 1e3,
                     "shared_mwh": mwh,
-                    "incentive_eur": mwh * rate,
+                    "incentive_eur": money[hub] * share,
                 }
             )
     return rows
@@ -224,8 +243,9 @@ def render(
     if plants:
         parts.append("<h2>Incentive per plant</h2>")
         parts.append(
-            '<p class="muted">Shared energy attributed to each plant hour by hour ∝ its hub\'s '
-            "export, split between a hub's plants ∝ their production.</p>"
+            '<p class="muted">Shared energy of each hub\'s plant (DM 414 rules: as the model '
+            "attributes it; flat incentive: hour by hour ∝ its export), split between the hub's "
+            "PV fields ∝ their production.</p>"
         )
         parts.append(
             _table(

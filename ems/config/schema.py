@@ -13,6 +13,7 @@ hands the parsed mappings to :func:`parse_scenario` and :func:`parse_catalogue`.
 from __future__ import annotations
 
 import difflib
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -363,6 +364,20 @@ class BoilerLimit(_Strict):
     carriers: list[Literal["heat", "dhw"]] = ["heat"]
 
 
+class PlantSpec(_Strict):
+    """The hub's PV plant as the GSE sees it (one POD): entry into service, grant, power band."""
+
+    entry_into_service: date | None = Field(
+        None,
+        description="default: new (enters service with the design); before 16 Dec 2021: "
+        "pre-existing, valorisation only",
+    )
+    capital_grant_pct: float = Field(0.0, ge=0, le=40)
+    power_kw: float | None = Field(
+        None, gt=0, le=1000, description="for the TIP power band; default: the hub's PV maximum"
+    )
+
+
 class HubSpec(_Strict):
     id: str = Field(min_length=1)
     contract_kw: float = Field(gt=0)
@@ -387,6 +402,13 @@ class HubSpec(_Strict):
     boilers: list[BoilerLimit] = []
     district_heating: bool = Field(
         False, description="may connect to the district-heating network (y_DH)"
+    )
+    # DM 414/2023 incentive (scenario `incentive:`): where the hub's POD sits and its PV plant
+    cabina_primaria: str = Field(
+        "cabina", min_length=1, description="primary substation of the hub's POD"
+    )
+    plant: PlantSpec | None = Field(
+        None, description="the hub's renewable plant for the TIP (default: new, no grant)"
     )
 
     @model_validator(mode="after")
@@ -455,6 +477,29 @@ class Prices(_Strict):
             raise ValueError("give exactly one of sale_eur_per_kwh or sale_column")
         if self.valorisation_eur_per_mwh > self.incentive_eur_per_mwh:
             raise ValueError("valorisation_eur_per_mwh is part of incentive_eur_per_mwh")
+        return self
+
+
+class IncentiveRules(_Strict):
+    """The shared-energy incentive by the ledger's rules (ems/accounting/rules.py), hour by hour:
+    TIP per plant from its power band, the hourly zonal price Pz and FC, reduced by F; plus the
+    ARERA valorisation; on energy shared per cabina = min(renewable injection, withdrawals)."""
+
+    rules: Literal["dm414"] = "dm414"
+    region: str = Field(description="Italian region of the plants (FC: North +10, Centre +4)")
+    pz_column: str = Field(description="hourly zonal price column, €/MWh")
+    valorisation_eur_per_mwh: float = Field(
+        11.22, ge=0, description="TRAS_E + BTAU (ARERA; 2024: 10.57 + 0.65)"
+    )
+
+    @model_validator(mode="after")
+    def _known_region(self) -> IncentiveRules:
+        from ems.accounting.config import _REGION_ALIASES
+
+        key = self.region.strip().lower().replace("’", "'")
+        if key not in _REGION_ALIASES:
+            raise ValueError(f"unknown Italian region {self.region!r}")
+        self.region = _REGION_ALIASES[key]
         return self
 
 
@@ -594,6 +639,9 @@ class Scenario(_Strict):
     solver: SolverOptions = SolverOptions()
     district_heating: DistrictHeating = DistrictHeating()
     links: PhysicalLinks = PhysicalLinks()
+    incentive: IncentiveRules | None = Field(
+        None, description="DM 414/2023 incentive by the ledger's rules instead of the flat one"
+    )
 
     # resolved after loading
     base_dir: Path = Field(Path("."), exclude=True)
@@ -604,6 +652,12 @@ class Scenario(_Strict):
         ids = [h.id for h in self.hubs]
         if len(set(ids)) != len(ids):
             raise ValueError(f"hub ids must be unique, got {ids}")
+        if self.incentive is not None and self.prices.incentive_eur_per_mwh > 0:
+            raise ValueError(
+                "give incentive (DM 414 rules) or prices.incentive_eur_per_mwh (flat), not both"
+            )
+        if self.incentive is not None and self.community != "virtual":
+            raise ValueError("incentive: the DM 414 incentive is for a virtual community")
         return self
 
     def path(self, relative: str) -> Path:

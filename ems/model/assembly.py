@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ems.accounting.config import PRE_EXISTING_BEFORE
 from ems.config.schema import (
     AbsorptionChillerSpec,
     BatterySpec,
@@ -17,6 +18,7 @@ from ems.config.schema import (
     ChargerSpec,
     ChpSpec,
     HeatPumpSpec,
+    PlantSpec,
     PvTypeSpec,
     Scenario,
     SolarThermalSpec,
@@ -27,7 +29,7 @@ from ems.techs.base import Technology
 from ems.techs.battery import Battery
 from ems.techs.boiler import Boiler
 from ems.techs.chp import Chp, ChpHeatSink, ChpHeatSplit, ChpOffCover
-from ems.techs.community import VirtualCommunity
+from ems.techs.community import CacerCommunity, CacerPlant, VirtualCommunity
 from ems.techs.demand import Demand
 from ems.techs.district_heating import DhNetwork, DhStation
 from ems.techs.elec_link import LinkNetwork, LinkStation
@@ -49,8 +51,52 @@ def electricity_column(hub_id: str, scenario: Scenario) -> str:
 def grid_exclusivity_needed(scenario: Scenario, sale_can_exceed_purchase: bool) -> bool:
     """Import/export exclusivity binaries only where simultaneous import and export could pay:
     a shared-energy incentive in a virtual community, or a sale price that can exceed purchase."""
-    incentive = scenario.community == "virtual" and scenario.prices.incentive_eur_per_mwh > 0
+    incentive = scenario.community == "virtual" and (
+        scenario.prices.incentive_eur_per_mwh > 0 or scenario.incentive is not None
+    )
     return incentive or sale_can_exceed_purchase
+
+
+def cacer_community(
+    s: Scenario, cat: Catalogue, grids: list[Grid], techs: list[Technology]
+) -> CacerCommunity:
+    """The DM 414 incentive of a virtual community: one plant per hub with PV (its POD), its
+    power band from ``plant.power_kw`` or the hub's PV maximum, FC from the region, F from the
+    grant, TIP unless it entered service before 16 Dec 2021."""
+    from ems.accounting import rules
+
+    assert s.incentive is not None
+    pv = {h.id: [t for t in techs if t.kind == "pv" and t.hub == h.id] for h in s.hubs}
+    plants = []
+    for hub in s.hubs:
+        if not pv[hub.id]:
+            continue
+        spec = hub.plant or PlantSpec()
+        power = spec.power_kw or sum(
+            max(t.max_kwp, t.existing_kwp)
+            for t in pv[hub.id]  # type: ignore[attr-defined]
+        )
+        pre_existing = (
+            spec.entry_into_service is not None and spec.entry_into_service < PRE_EXISTING_BEFORE
+        )
+        plants.append(
+            CacerPlant(
+                hub.id,
+                hub.cabina_primaria,
+                power,
+                float(rules.fc_eur_per_mwh("pv", s.incentive.region)),
+                float(rules.grant_factor(spec.capital_grant_pct)),
+                not pre_existing,
+            )
+        )
+    return CacerCommunity(
+        grids,
+        pv,
+        plants,
+        {h.id: h.cabina_primaria for h in s.hubs},
+        s.incentive.pz_column,
+        s.incentive.valorisation_eur_per_mwh,
+    )
 
 
 def techs_from_scenario(
@@ -131,6 +177,8 @@ def techs_from_scenario(
             techs.append(EvFleet(f"{hub.id}_ev", hub.id, list(hub.vehicles), options))
     if s.community == "virtual" and s.prices.incentive_eur_per_mwh > 0:
         techs.append(VirtualCommunity(grids, s.prices.incentive_eur_per_mwh))
+    elif s.community == "virtual" and s.incentive is not None:
+        techs.append(cacer_community(s, cat, grids, techs))
     thermal = multi_energy_techs(
         s, cat, grids, fixed_sizes=fixed_sizes, asis=asis, peaks=peaks or {}, outer=techs
     )
@@ -446,9 +494,7 @@ def _heat_sources(t: Technology) -> list[Any] | None:
     if t.kind == "solar_thermal":
         return [lambda p, t_, b=b: b.q_kw[p, t_]] if t.spec.carrier in hc else []
     if t.kind == "thermal_storage":
-        return (
-            [lambda p, t_, b=b: b.q_discharge_kw[p, t_]] if t.spec.carrier in hc else []
-        )
+        return [lambda p, t_, b=b: b.q_discharge_kw[p, t_]] if t.spec.carrier in hc else []
     if t.kind in ("demand", "chp", "chp_heat_split", "dh_station", "absorption_chiller") or not any(
         c in hc for c, _l, _f in t.flows
     ):

@@ -1,4 +1,5 @@
-"""Community-level rules.
+"""Community-level rules: the seed's flat incentive (:class:`VirtualCommunity`) and the DM 414/2023
+incentive by the ledger's rules (:class:`CacerCommunity`).
 
 Virtual community (CER), seed eq. (22): the hourly shared energy is min(Σ_h export, Σ_h import)
 over the hubs of the configuration; it earns the incentive. Modelled as ``shared ≤ Σ export``
@@ -6,6 +7,8 @@ and ``shared ≤ Σ import`` with the incentive as a revenue, so the optimum sit
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pyomo.environ as pyo
@@ -43,6 +46,148 @@ class VirtualCommunity(Technology):
             "revenue_incentive",
             sum(ctx.weight(p) * blk.incentive_eur_per_kwh * blk.shared_kw[p, t] for p, t in ctx.T),
         )
+
+    # ---- operation interface
+    def plan_columns(self, keys: list[Key]) -> dict[str, np.ndarray]:
+        assert self.block is not None
+        return {"community.shared_kw": self.values(self.block.shared_kw, keys)}
+
+    def can_supply_electricity(self) -> bool:
+        return False
+
+
+@dataclass(frozen=True)
+class CacerPlant:
+    """A hub's renewable plant for the TIP (one POD): band, FC, F, whether it earns the TIP."""
+
+    hub: str
+    cabina: str
+    power_kw: float
+    fc_eur_per_mwh: float
+    f_factor: float
+    earns_tip: bool  # False: pre-existing (before 16 Dec 2021), valorisation only
+
+
+class CacerCommunity(Technology):
+    """The DM 414/2023 incentive by the ledger's rules (:mod:`ems.accounting.rules`), per hour:
+
+    * shared energy per plant ``s_h ≤ export_h`` and ``s_h ≤ PV_h`` — only renewable injection
+      counts (a CHP's or a battery's export from the grid is not a renewable plant's), a bound
+      of the ledger's POD injection that is exact for a hub with PV and no battery export;
+    * per cabina ``Σ_{plants in c} s_h ≤ Σ_{hubs in c} import_h`` (withdrawals);
+    * revenue ``Σ s_h × (TIP_h(Pz) × (1 − F_h) + valorisation)``, TIP from
+      :func:`~ems.accounting.rules.tip_rate` (band by ``power_kw``, Pz of the hour, FC) and F from
+      :func:`~ems.accounting.rules.grant_factor`.
+
+    With several plants in a cabina the optimum attributes the shared energy to the dearest plant
+    first; the ledger attributes by entry into service (TIAD): the model's incentive is then an
+    upper bound of the ledger's, equal when the rates agree or one plant per cabina.
+    """
+
+    kind = "cacer_community"
+
+    def __init__(
+        self,
+        grids: list[Grid],
+        pv: dict[str, list[Technology]],
+        plants: list[CacerPlant],
+        cabina_of: dict[str, str],
+        pz_column: str,
+        valorisation_eur_per_mwh: float,
+    ) -> None:
+        super().__init__("community", "community")
+        self.grids = {g.hub: g for g in grids}
+        self.pv = pv
+        self.plants = [p for p in plants if pv.get(p.hub)]
+        self.cabina_of = cabina_of
+        self.pz_column = pz_column
+        self.valorisation_eur_per_mwh = valorisation_eur_per_mwh
+
+    def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
+        from ems.accounting import rules
+
+        hubs = [p.hub for p in self.plants]
+        blk.H = pyo.Set(initialize=hubs, ordered=True)
+        pz = ctx.series(self.pz_column)
+        blk.tip_eur_per_kwh = pyo.Param(
+            blk.H,
+            ctx.T,
+            mutable=True,
+            initialize={
+                (p.hub, *k): float(rules.tip_rate(p.power_kw, pz[k], p.fc_eur_per_mwh)) / 1000.0
+                if p.earns_tip
+                else 0.0
+                for p in self.plants
+                for k in ctx.grid.index()
+            },
+        )
+        blk.one_minus_f = pyo.Param(
+            blk.H, initialize={p.hub: 1.0 - p.f_factor for p in self.plants}
+        )
+        blk.valorisation_eur_per_kwh = pyo.Param(
+            initialize=self.valorisation_eur_per_mwh / 1000.0, mutable=True
+        )
+        bound = {h: self.grids[h].contract_kw for h in hubs}
+        blk.shared_plant_kw = pyo.Var(
+            blk.H, ctx.T, domain=pyo.NonNegativeReals, bounds=lambda b, h, p, t: (0, bound[h])
+        )
+
+        def pv_kw(h: str, p: str, t: int):  # noqa: ANN202 - pyomo expression
+            return sum(
+                term(p, t)
+                for tech in self.pv[h]
+                for carrier, _label, term in tech.flows
+                if carrier == "electricity"
+            )
+
+        blk.le_export = pyo.Constraint(
+            blk.H,
+            ctx.T,
+            rule=lambda b, h, p, t: b.shared_plant_kw[h, p, t] <= self.grids[h].export_kw(p, t),
+        )
+        blk.le_renewable = pyo.Constraint(
+            blk.H, ctx.T, rule=lambda b, h, p, t: b.shared_plant_kw[h, p, t] <= pv_kw(h, p, t)
+        )
+        cabine = sorted({p.cabina for p in self.plants})
+        blk.C = pyo.Set(initialize=cabine, ordered=True)
+        members = {c: [h for h, cc in self.cabina_of.items() if cc == c] for c in cabine}
+        producers = {c: [p.hub for p in self.plants if p.cabina == c] for c in cabine}
+        blk.le_withdrawn = pyo.Constraint(
+            blk.C,
+            ctx.T,
+            rule=lambda b, c, p, t: (
+                sum(b.shared_plant_kw[h, p, t] for h in producers[c])
+                <= sum(self.grids[h].import_kw(p, t) for h in members[c] if h in self.grids)
+            ),
+        )
+        blk.shared_kw = pyo.Expression(
+            ctx.T, rule=lambda b, p, t: sum(b.shared_plant_kw[h, p, t] for h in b.H)
+        )
+        blk.tip_gross_eur = pyo.Expression(
+            expr=sum(
+                ctx.weight(p) * blk.tip_eur_per_kwh[h, p, t] * blk.shared_plant_kw[h, p, t]
+                for h in hubs
+                for p, t in ctx.T
+            )
+        )
+        blk.tip_eur = pyo.Expression(
+            expr=sum(
+                ctx.weight(p)
+                * blk.tip_eur_per_kwh[h, p, t]
+                * blk.one_minus_f[h]
+                * blk.shared_plant_kw[h, p, t]
+                for h in hubs
+                for p, t in ctx.T
+            )
+        )
+        blk.valorisation_eur = pyo.Expression(
+            expr=sum(
+                ctx.weight(p) * blk.valorisation_eur_per_kwh * blk.shared_kw[p, t] for p, t in ctx.T
+            )
+        )
+
+    def add_costs(self, ctx: BuildContext, blk: pyo.Block) -> None:
+        ctx.add_cost("revenue_incentive", blk.tip_eur + blk.valorisation_eur)
 
     # ---- operation interface
     def plan_columns(self, keys: list[Key]) -> dict[str, np.ndarray]:

@@ -35,7 +35,7 @@ from ems.techs.base import Technology
 from ems.techs.battery import Battery
 from ems.techs.boiler import Boiler
 from ems.techs.chp import Chp, ChpHeatSink, ChpHeatSplit, ChpOffCover
-from ems.techs.community import VirtualCommunity
+from ems.techs.community import CacerCommunity, VirtualCommunity
 from ems.techs.demand import Demand
 from ems.techs.district_heating import DhNetwork, DhStation
 from ems.techs.elec_link import LinkNetwork, LinkStation
@@ -76,6 +76,7 @@ REGISTRY: tuple[Registration, ...] = (
     Registration("ai_cluster", AiCluster, None, "ai_cluster", tm.AiClusterState,
                  tm.AiClusterSetpoint),
     Registration("virtual_community", VirtualCommunity),
+    Registration("cacer_community", CacerCommunity),
     Registration("chp", Chp, cfg.ChpSpec, "chp", tm.ChpState, tm.ChpSetpoint),
     Registration("chp_heat_split", ChpHeatSplit),
     Registration("heat_pump", HeatPump, cfg.HeatPumpSpec, "heat_pump", tm.HeatPumpState,
