@@ -20,6 +20,7 @@ from ems.accounting.statement import (
     Statement,
     configurations_csv,
     daily_csv,
+    gse_csv,
     members_csv,
     missing_csv,
     plants_csv,
@@ -112,6 +113,7 @@ def write_report(
         f"{stem}_members.csv": members_csv(statements),
         f"{stem}_daily.csv": daily_csv(statements),
         f"{stem}_missing.csv": missing_csv(statements),
+        f"{stem}_gse.csv": gse_csv(statements),
     }
     md = out / f"{stem}.md"
     md.write_text(render_markdown(community, statements, charts), encoding="utf-8")

@@ -131,6 +131,10 @@ class Statement:
     missing_parameters: list[str] = field(default_factory=list)  # "what: how to set it"
     hours_without_valorisation: int = 0
     gse_fees_eur_exact: Decimal | None = Decimal(0)  # None: fee parameters missing
+    #: (YYYY-MM, plant id) → that plant's figures in that month (complete hours)
+    plant_months: dict[tuple[str, str], PlantTotals] = field(default_factory=dict)
+    #: (YYYY-MM, plant id) → GSE fees of that plant in that month (exact)
+    fee_months: dict[tuple[str, str], Decimal] = field(default_factory=dict)
     config_type: str = "cer"
 
     @property
@@ -296,11 +300,12 @@ def _surplus_input(config: Configuration, plants: Mapping[str, PlantTotals]) -> 
 
 def gse_fees_eur(
     config: Configuration, params: Mapping[int, object], days: Sequence[date]
-) -> tuple[Decimal | None, list[str]]:
-    """GSE fees (DM MASE 106/2024) of the period: for every plant in service, (fixed per plant +
-    variable × kW) per year, pro rata of its days in service in the period over the days of the
-    year. Returns (amount or None if a parameter is missing, the missing parameters)."""
-    total = Decimal(0)
+) -> tuple[dict[tuple[str, str], Decimal] | None, list[str]]:
+    """GSE fees (DM MASE 106/2024) of the period per (month, plant): for every plant in service,
+    (fixed per plant + variable × kW) per year, pro rata of its days in service in the period over
+    the days of the year. Returns (amounts, or None if a parameter is missing; the missing
+    parameters with how to set them)."""
+    out: dict[tuple[str, str], Decimal] = {}
     missing: list[str] = []
     for d in days:
         pr = params.get(d.year)
@@ -311,11 +316,12 @@ def gse_fees_eur(
             if tag not in missing:
                 missing.append(tag)
             continue
-        year_days = 366 if d.year % 4 == 0 and (d.year % 100 or d.year % 400 == 0) else 365
+        year_days = (date(d.year + 1, 1, 1) - date(d.year, 1, 1)).days
         for p in config.plants:
             if p.entry_into_service <= d:
-                total += (fixed + variable * p.power_kw) / year_days
-    return (None if missing else total), missing
+                key = (f"{d:%Y-%m}", p.id)
+                out[key] = out.get(key, Decimal(0)) + (fixed + variable * p.power_kw) / year_days
+    return (None if missing else out), missing
 
 
 def _missing_parameters(config: Configuration, rows: Sequence[ConfigHour]) -> tuple[list[str], int]:
@@ -340,27 +346,48 @@ def _missing_parameters(config: Configuration, rows: Sequence[ConfigHour]) -> tu
     return out, hours
 
 
-def _month_surplus(config: Configuration, rows: Sequence[ConfigHour]) -> dict[str, Decimal]:
-    """Σ over the months of the period of each set's monthly surplus (what monthly statements
-    showed), exact."""
-    months: dict[str, dict[str, PlantTotals]] = {}
+def _plant_months(
+    config: Configuration, rows: Sequence[ConfigHour]
+) -> dict[tuple[str, str], PlantTotals]:
+    """Per (month, plant) figures of the complete hours (GSE export, monthly surplus)."""
+    out: dict[tuple[str, str], PlantTotals] = {}
+    cfg_plants = {p.id: p for p in config.plants}
     for r in rows:
         if not r.complete:
             continue
-        key = f"{local_day(r.hour_utc):%Y-%m}"
-        plants = months.setdefault(
-            key,
-            {p.id: PlantTotals(p.id, p.owner, p.power_kw, p.pre_existing) for p in config.plants},
-        )
+        month = f"{local_day(r.hour_utc):%Y-%m}"
         for ph in r.plants:
-            t = plants.get(ph.plant_id)
-            if t is not None:
-                t.injected_wh += ph.injected_wh or 0
-                t.tip_shared_wh += ph.shared_wh if ph.tip_eligible else 0
-                t.tip_eur_exact += ph.tip_eur
+            p = cfg_plants.get(ph.plant_id)
+            if p is None:
+                continue
+            t = out.get((month, p.id))
+            if t is None:
+                t = out[(month, p.id)] = PlantTotals(
+                    p.id, p.owner, p.power_kw, p.pre_existing, p.has_grant
+                )
+            t.injected_wh += ph.injected_wh or 0
+            t.shared_wh += ph.shared_wh
+            t.tip_shared_wh += ph.shared_wh if ph.tip_eligible else 0
+            t.tip_eur_exact += ph.tip_eur
+            t.valorisation_eur_exact += ph.valorisation_eur
+            t.sale_eur_exact += ph.sale_eur
+    return out
+
+
+def _month_surplus(
+    config: Configuration, plant_months: Mapping[tuple[str, str], PlantTotals]
+) -> dict[str, Decimal]:
+    """Σ over the months of each set's monthly surplus (what monthly statements showed), exact."""
+    months: dict[str, dict[str, PlantTotals]] = defaultdict(dict)
+    for (month, pid), t in plant_months.items():
+        months[month][pid] = t
     out: dict[str, Decimal] = {}
     for plants in months.values():
-        for j in surplus_by_set(_surplus_input(config, plants)):
+        full = {
+            p.id: plants.get(p.id) or PlantTotals(p.id, p.owner, p.power_kw, p.pre_existing)
+            for p in config.plants
+        }
+        for j in surplus_by_set(_surplus_input(config, full)):
             out[j.name] = out.get(j.name, Decimal(0)) + j.surplus_eur
     return out
 
@@ -423,11 +450,14 @@ def build_statement(
     st.daily = [days[d] for d in sorted(days)]
     st.missing = _ranges(missing_runs)
     st.missing_parameters, st.hours_without_valorisation = _missing_parameters(config, rows)
-    st.gse_fees_eur_exact, fee_gaps = gse_fees_eur(config, cfg.valorisation_params, sorted(days))
+    fees, fee_gaps = gse_fees_eur(config, cfg.valorisation_params, sorted(days))
+    st.fee_months = fees or {}
+    st.gse_fees_eur_exact = None if fees is None else sum(fees.values(), Decimal(0))
     st.missing_parameters += fee_gaps
     st.surplus_sets = surplus_by_set(_surplus_input(config, plants))
+    st.plant_months = _plant_months(config, rows)
     if annual:
-        st.monthly_surplus_sets = _month_surplus(config, rows)
+        st.monthly_surplus_sets = _month_surplus(config, st.plant_months)
     for p in config.plants:  # owners: key of "by_injected" (pre-existing plants included), sale
         if p.owner:
             members[p.owner].plants_shared_wh += plants[p.id].shared_wh
@@ -639,6 +669,73 @@ def members_csv(sts: Sequence[Statement]) -> str:
                 ]
             )
     return _csv(rows)
+
+
+def _it(value: Decimal | int | str) -> str:
+    """Italian decimal comma, as the GSE portal and Italian spreadsheets use."""
+    return str(value).replace(".", ",")
+
+
+def _fee_cell(s: Statement, amount: Decimal) -> str:
+    """GSE fees cell: empty when the fee parameters are missing (never a false 0)."""
+    return "" if s.gse_fees_eur_exact is None else _it(to_cents(amount))
+
+
+def gse_csv(sts: Sequence[Statement]) -> str:
+    """Monthly figures per configuration and plant in the shape of the GSE portal's statement of
+    the CACER service (one row per month and plant, then a TOTALE row per month): ``;``-separated,
+    decimal comma, kWh with 3 decimals, € to the cent. Column names are this project's (the GSE's
+    own export headers are not reproduced); see docs/accounting.md."""
+    header = [
+        "mese",
+        "codice_configurazione",
+        "tipologia",
+        "impianto",
+        "potenza_kw",
+        "gruppo_quota_eccedentaria",
+        "energia_immessa_kwh",
+        "energia_condivisa_kwh",
+        "energia_incentivata_kwh",
+        "tariffa_premio_eur",
+        "corrispettivo_valorizzazione_eur",
+        "corrispettivi_gse_eur",
+    ]
+    rows: list[list[object]] = [header]
+    for s in sts:
+        months = sorted({m for m, _ in s.plant_months} | {m for m, _ in s.fee_months})
+        for month in months:
+            tot: list = [0, 0, 0, Decimal(0), Decimal(0), Decimal(0)]
+            for p in s.plants:
+                t = s.plant_months.get((month, p.plant_id))
+                fee = s.fee_months.get((month, p.plant_id))
+                if t is None and fee is None:
+                    continue
+                t = t or PlantTotals(p.plant_id, p.owner, p.power_kw, p.pre_existing)
+                vals = [
+                    t.injected_wh,
+                    t.shared_wh,
+                    t.tip_shared_wh,
+                    t.tip_eur_exact,
+                    t.valorisation_eur_exact,
+                    fee or Decimal(0),
+                ]
+                tot = [a + b for a, b in zip(tot, vals, strict=True)]
+                rows.append(
+                    [month, s.config_id, s.config_type, p.plant_id, _it(p.power_kw), p.surplus_set]
+                    + [_it(_kwh(v)) for v in vals[:3]]
+                    + [_it(to_cents(v)) for v in vals[3:5]]
+                    + [_fee_cell(s, vals[5])]
+                )
+            # totals rounded once from the exact sums, as on the statement
+            rows.append(
+                [month, s.config_id, s.config_type, "TOTALE", "", ""]
+                + [_it(_kwh(v)) for v in tot[:3]]
+                + [_it(to_cents(v)) for v in tot[3:5]]
+                + [_fee_cell(s, tot[5])]
+            )
+    buf = io.StringIO()
+    csv.writer(buf, delimiter=";", lineterminator="\n").writerows(rows)
+    return buf.getvalue()
 
 
 def daily_csv(sts: Sequence[Statement]) -> str:

@@ -80,6 +80,15 @@ def test_ingest_report_and_replay(ledger: str, tmp_path: Path, capsys) -> None:
     assert len(daily) == 30 and sum(Decimal(d["shared_kwh"]) for d in daily) == Decimal(
         conf["shared_kwh"]
     )
+    # GSE-shaped export: the month's TOTALE row carries the statement's figures
+    gse = list(csv.DictReader((rep / "statement_2024-06_gse.csv").open(), delimiter=";"))
+    [total] = [r for r in gse if r["impianto"] == "TOTALE"]
+    assert Decimal(total["tariffa_premio_eur"].replace(",", ".")) == Decimal(conf["tip_eur"])
+    assert Decimal(total["corrispettivi_gse_eur"].replace(",", ".")) == Decimal(
+        conf["gse_fees_eur"]
+    )
+    assert Decimal(total["energia_condivisa_kwh"].replace(",", ".")) == Decimal(conf["shared_kwh"])
+    assert {r["impianto"] for r in gse} == {"pv-hub1", "pv-hub3", "pv-old", "TOTALE"}
 
 
 def test_correction_then_annual_report_and_audit(ledger: str, tmp_path: Path, capsys) -> None:

@@ -289,3 +289,30 @@ def test_month_without_data_and_missing_parameters_exit_non_zero(tmp_path: Path,
 def test_issued_option_is_validated(tmp_path: Path, capsys) -> None:
     rc, _, err = _run(capsys, "accounting", "ingest", "--config", CONFIG, "--issued", "20/8", "x")
     assert rc == 2 and "--issued '20/8'" in err
+
+
+def test_gse_export_monthly_rows_per_plant_and_total() -> None:
+    # June hour: A (new, 100 kW) and OLD (2019) inject 50 kWh each, member withdraws 60:
+    # OLD takes 50 (no TIP), A 10 → TIP 0.01 × 130 = 1.30 €; valorisation 0.05 × 11.22 = 0.561
+    # → 0.56 € (OLD), 0.01 × 11.22 = 0.1122 → 0.11 € (A); total 0.06 × 11.22 = 0.6732 → 0.67 €.
+    # July hour: A alone injects 20 kWh, member 20 → TIP 2.60 €, valorisation 0.2244 → 0.22 €.
+    from ems.accounting.statement import gse_csv
+
+    cfg = make_cfg(
+        [plant("A", 1, 100, "2024-01-01"), plant("OLD", 2, 20, "2019-03-01")], [member("m", 3)]
+    )
+    july = int(datetime(2024, 7, 10, 12, tzinfo=ROME).timestamp())
+    rows = [
+        one_hour(cfg, {1: 50, 2: 50}, {3: 60}),
+        one_hour(cfg, {1: 20, 2: 0}, {3: 20}, hour=july),
+    ]
+    st = build_statement(cfg, cfg.configurations[0], rows, [NOON, july], "2024", True)
+    lines = [r.split(";") for r in gse_csv([st]).splitlines()]
+    assert lines[0][:4] == ["mese", "codice_configurazione", "tipologia", "impianto"]
+    by = {(r[0], r[3]): r for r in lines[1:]}
+    assert by[("2024-06", "A")][6:11] == ["50,000", "10,000", "10,000", "1,30", "0,11"]
+    assert by[("2024-06", "OLD")][6:11] == ["50,000", "50,000", "0,000", "0,00", "0,56"]
+    assert by[("2024-06", "TOTALE")][6:11] == ["100,000", "60,000", "10,000", "1,30", "0,67"]
+    assert by[("2024-07", "TOTALE")][6:11] == ["20,000", "20,000", "20,000", "2,60", "0,22"]
+    assert by[("2024-06", "A")][5] == "tip_only" and by[("2024-06", "OLD")][5] == ""
+    assert by[("2024-06", "TOTALE")][11] == ""  # fee parameters not set: empty, not 0
