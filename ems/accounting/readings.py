@@ -34,7 +34,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from .config import MARKET_ZONES
@@ -345,6 +345,47 @@ def _wide_columns(header: list[str]) -> dict[int, tuple[int, int]]:
     return out
 
 
+_CLOCK_RE = re.compile(r"^(\d{1,2})[:.](\d{2})$")
+_RANGE_RE = re.compile(r"^(\d{1,2})[:.](\d{2})_?-_?(\d{1,2})[:.](\d{2})$")
+
+
+def _clock_columns(header: list[str]) -> dict[int, tuple[int, int]]:
+    """Columns of the wide layout named by clock time: index → (step in s, wall-clock start in
+    minutes from local midnight). Accepted: ranges ``00:00-00:15`` … ``23:45-24:00``, or bare
+    times that are interval **ends** when the header has ``24:00`` (``00:15`` … ``24:00``) or
+    **starts** when it has ``00:00`` (``00:00`` … ``23:45``). Raises ValueError otherwise."""
+    ranges: dict[int, tuple[int, int]] = {}
+    bare: dict[int, int] = {}
+    for i, h in enumerate(header):
+        m = _RANGE_RE.match(h)
+        if m:
+            a = int(m.group(1)) * 60 + int(m.group(2))
+            b = int(m.group(3)) * 60 + int(m.group(4))
+            if b - a not in (15, 60):
+                raise ValueError(f"column {h!r}: an interval of 15 or 60 minutes expected")
+            ranges[i] = ((b - a) * 60, a)
+            continue
+        m = _CLOCK_RE.match(h)
+        if m:
+            bare[i] = int(m.group(1)) * 60 + int(m.group(2))
+    if ranges:
+        return ranges
+    if not bare:
+        return {}
+    minutes = sorted(bare.values())
+    step = min(b - a for a, b in zip(minutes, minutes[1:], strict=False)) if len(bare) > 1 else 60
+    if step not in (15, 60):
+        raise ValueError(f"clock columns {step} minutes apart: 15 or 60 expected")
+    if 24 * 60 in minutes:
+        return {i: (step * 60, m - step) for i, m in bare.items()}
+    if 0 in minutes:
+        return {i: (step * 60, m) for i, m in bare.items()}
+    raise ValueError(
+        "clock-time columns must include 24:00 (interval ends) or 00:00 (interval starts), or "
+        "be ranges such as 00:00-00:15"
+    )
+
+
 def _direction(
     row: list[str], i_dir: int | None, pod: str, pod_roles: Mapping[str, frozenset[str]]
 ) -> str:
@@ -370,10 +411,14 @@ def _parse_meter_wide(
     comma_decimal: bool,
     pod_roles: Mapping[str, frozenset[str]],
     cols: dict[int, tuple[int, int]],
+    clock: bool = False,
 ) -> ParseResult:
     """One row per POD and local day, one column per hour (``h1``…``h25``, ``ora1``…) or quarter
     (``q1``…``q100``, ``quarto1``…) of the day, numbered from local midnight as GME/GSE do: a 23-hour
-    day leaves ``h24``/``h25`` empty, a 25-hour day fills ``h25``. Empty cells are missing data."""
+    day leaves ``h24``/``h25`` empty, a 25-hour day fills ``h25``. Empty cells are missing data.
+    With ``clock`` the columns are wall-clock times (:func:`_clock_columns`): a value in the
+    skipped hour of the March DST day, or in the repeated hour of the October one (which clock
+    labels cannot tell apart), is reported; use the indexed or long layout for those days."""
     res = ParseResult(file, "meter")
     steps = {step for step, _ in cols.values()}
     if len(steps) > 1:
@@ -402,19 +447,49 @@ def _parse_meter_wide(
             if not cell:
                 continue
             try:
-                if idx > day_len // step:
+                if clock:
+                    wall = datetime(day.year, day.month, day.day) + timedelta(minutes=idx)
+                    start = parse_local_naive(wall)
+                elif idx > day_len // step:
                     raise ValueError(
                         f"{day} has {day_len // step} intervals, column {rows[0][i].strip()!r} "
                         "must be empty"
                     )
+                else:
+                    start = midnight + (idx - 1) * step
                 wh = _energy_wh(cell, comma_decimal)
             except ValueError as exc:
                 res.errors.append(RowError(file, n, f"column {rows[0][i].strip()!r}: {exc}"))
                 continue
-            items.append((n, (pod, d, midnight + (idx - 1) * step, step), wh))
+            items.append((n, (pod, d, start, step), wh))
     for (pod, d, start, step), wh in _dedupe(file, items, "value", res.errors):
         res.readings.append(MeterReading(pod, d, start, step, wh))  # type: ignore[arg-type]
     return res
+
+
+def _parse_meter_daily(
+    rows: list[list[str]],
+    header: list[str],
+    file: str,
+    comma_decimal: bool,
+    pod_roles: Mapping[str, frozenset[str]],
+) -> ParseResult | None:
+    """The wide daily layouts (a ``date`` column and no time column): indexed ``h1``/``q1``… or
+    clock-time columns; None if the header is not one of them."""
+    if _find(header, "date") is None or any(
+        _find(header, k) is not None for k in ("timestamp", "hour", "quarter")
+    ):
+        return None
+    wide = _wide_columns(header)
+    if wide:
+        return _parse_meter_wide(rows, header, file, comma_decimal, pod_roles, wide)
+    try:
+        clock = _clock_columns(header)
+    except ValueError as exc:
+        return ParseResult(file, "meter", errors=[RowError(file, 1, str(exc))])
+    if clock:
+        return _parse_meter_wide(rows, header, file, comma_decimal, pod_roles, clock, True)
+    return None
 
 
 def _parse_meter(
@@ -424,15 +499,9 @@ def _parse_meter(
     comma_decimal: bool,
     pod_roles: Mapping[str, frozenset[str]],
 ) -> ParseResult:
-    wide = _wide_columns(header)
-    if (
-        wide
-        and _find(header, "date") is not None
-        and _find(header, "timestamp") is None
-        and _find(header, "hour") is None
-        and _find(header, "quarter") is None
-    ):
-        return _parse_meter_wide(rows, header, file, comma_decimal, pod_roles, wide)
+    daily = _parse_meter_daily(rows, header, file, comma_decimal, pod_roles)
+    if daily is not None:
+        return daily
     res = ParseResult(file, "meter")
     try:
         tr = _TimeReader(header)

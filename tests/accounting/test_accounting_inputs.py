@@ -255,3 +255,48 @@ def test_date_plus_clock_time_layout() -> None:
     ]
     [err] = res.errors
     assert err.line == 6 and "ambiguous" in err.problem
+
+
+def _clock_labels(ends: bool) -> list[str]:
+    minutes = range(15, 24 * 60 + 1, 15) if ends else range(0, 24 * 60, 15)
+    return [f"{m // 60:02d}:{m % 60:02d}" for m in minutes]
+
+
+@pytest.mark.parametrize("layout", ["ends", "starts", "ranges"])
+def test_wide_layout_named_by_clock_time(layout: str) -> None:
+    # A distributor's quarter-hour curve, one row per POD and day, 96 clock-labelled columns.
+    if layout == "ranges":
+        labels = [
+            f"{a}-{b}" for a, b in zip(_clock_labels(False), _clock_labels(True), strict=True)
+        ]
+    else:
+        labels = _clock_labels(layout == "ends")
+    hdr = "POD;Data;Verso;" + ";".join(labels) + "\n"
+    cells = [f"{i % 4},{i:03d}" for i in range(96)]  # quarter i: (i mod 4).i kWh
+    res = parse_csv(hdr + f"{pod(2)};12/06/2024;prelevata;" + ";".join(cells) + "\n", "c.csv")
+    assert res.errors == [] and len(res.readings) == 96
+    first = min(res.readings, key=lambda r: r.start_utc)
+    assert first.start_utc == local_midnight_utc(date(2024, 6, 12)) and first.wh == 0
+    noon = int(datetime(2024, 6, 12, 12, tzinfo=ROME).timestamp())
+    # 12:00–12:15 is quarter 48: 0.048 kWh → 48 Wh
+    assert {r.start_utc: r.wh for r in res.readings}[noon] == 48
+    assert all(r.duration_s == 900 for r in res.readings)
+
+
+def test_clock_layout_on_dst_days_refuses_what_it_cannot_place() -> None:
+    hdr = "POD;Data;Verso;" + ";".join(_clock_labels(True)) + "\n"
+    # 31 March 2024: 02:00–03:00 does not exist; those 4 cells given → 4 errors, 92 readings kept
+    row = f"{pod(2)};31/03/2024;prelevata;" + ";".join(["1"] * 96) + "\n"
+    res = parse_csv(hdr + row, "mar.csv")
+    assert len(res.readings) == 92 and len(res.errors) == 4
+    assert all("does not exist" in e.problem for e in res.errors)
+    # 31 March with those cells empty: 92 quarters, no error
+    cells = ["" if 8 <= i < 12 else "1" for i in range(96)]
+    res = parse_csv(hdr + f"{pod(2)};31/03/2024;prelevata;" + ";".join(cells) + "\n", "m2.csv")
+    assert len(res.readings) == 92 and res.errors == []
+    # 27 October: the repeated hour cannot be told apart by a clock label → its cells refused
+    res = parse_csv(hdr + row.replace("31/03", "27/10"), "oct.csv")
+    assert len(res.readings) == 92 and all("ambiguous" in e.problem for e in res.errors)
+    # a header with clock times but neither 00:00 nor 24:00 is refused at line 1
+    res = parse_csv("POD;Data;01:00;02:00\n" + f"{pod(2)};12/06/2024;1;1\n", "x.csv", ROLES)
+    assert res.errors[0].line == 1 and "24:00" in res.errors[0].problem
