@@ -17,6 +17,7 @@ import yaml  # noqa: E402
 from design.cashflow import cashflow_csv, plot_cashflow  # noqa: E402
 from design.cashflow import summary as cashflow_summary  # noqa: E402
 from design.study import StudyResult  # noqa: E402
+from design.surplus import surplus_per_set  # noqa: E402
 from ems.model import results as res  # noqa: E402
 from ems.techs.battery import Battery  # noqa: E402
 from ems.techs.ev_fleet import EvFleet  # noqa: E402
@@ -165,7 +166,10 @@ def console_report(r: StudyResult) -> str:
     if is_multi_energy(r.design.built):
         lines.append(thermal_console(thermal_kpis(r)))
     from design.cashflow import console_lines
+    from design.surplus import console_lines as surplus_lines
+    from design.surplus import surplus_per_set
 
+    lines += surplus_lines(surplus_per_set(r.design.built))
     lines += console_lines(cash_flows(r), r.scenario.finance)
     return "\n".join(lines)
 
@@ -199,6 +203,7 @@ def write_outputs(r: StudyResult, out: Path) -> list[Path]:
         "notes": r.notes,
         "verification": getattr(r, "verification", None),
         "cash_flows": cashflow_summary(cash_flows(r)),
+        "surplus_per_set": surplus_per_set(r.design.built),
     }
     p = out / "results.json"
     p.write_text(json.dumps(payload, indent=2, default=float))

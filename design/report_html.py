@@ -265,6 +265,33 @@ def render(
             )
         )
     pngs = [p for p in images if p.suffix == ".png"]
+    from design.surplus import surplus_per_set
+
+    sets = surplus_per_set(r.design.built)
+    if sets:
+        parts.append("<h2>Surplus rule per set of plants</h2>")
+        parts.append(
+            '<p class="muted">DM 414/2023: the share of the TIP above 55 % (TIP only) or 45 % '
+            "(TIP + grant) of shared / injected energy goes to non-company members or social "
+            "purposes.</p>"
+        )
+        parts.append(
+            _table(
+                ["set", "plants", "shared / injected %", "threshold %", "TIP €/y", "surplus €/y"],
+                [
+                    [
+                        html.escape(x["set"]),
+                        html.escape(", ".join(x["plants"])),
+                        _num(x["shared_over_injected_pct"], 1),
+                        _num(x["threshold_pct"]),
+                        _num(x["tip_eur_per_y"]),
+                        _num(x["surplus_eur_per_y"]),
+                    ]
+                    for x in sets
+                ],
+                2,
+            )
+        )
     balances = [p for p in pngs if p.name.startswith("balance_")]
     others = [p for p in pngs if p not in balances and p.name not in ("sizes.png", "cashflow.png")]
     if balances or others:

@@ -228,3 +228,19 @@ def test_only_renewable_injection_is_shared(scenario_factory, rules, expect_kwh_
     r = run_study(path)
     shared_kwh_per_day = r.design.kpis["shared_energy_mwh_per_y"] * 1000 / 365
     assert shared_kwh_per_day == pytest.approx(expect_kwh_per_day, abs=1e-6)
+
+
+def test_surplus_is_reported_per_set_of_plants(tmp_path):
+    # A (no grant) shares all it injects: 100 % > 55 %; C (20 % grant) also 100 % > 45 %.
+    # Per set: surplus = (ratio − threshold) × the set's TIP (the ledger's surplus_by_set).
+    from design.surplus import surplus_per_set
+
+    r = run_study(_scenario(tmp_path))
+    rows = {x["set"]: x for x in surplus_per_set(r.design.built)}
+    design = _design_per_plant(r)
+    assert rows["tip_only"]["plants"] == ["A"] and rows["tip_plus_grant"]["plants"] == ["C"]
+    assert rows["tip_only"]["shared_over_injected_pct"] == pytest.approx(100.0)
+    assert rows["tip_only"]["surplus_eur_per_y"] == pytest.approx(0.45 * design["A"][0], abs=1e-6)
+    assert rows["tip_plus_grant"]["surplus_eur_per_y"] == pytest.approx(
+        0.55 * design["C"][0], abs=1e-6
+    )
