@@ -184,11 +184,13 @@ def indices(energy: dict[str, dict[str, float]]) -> dict[str, dict[str, float | 
         h: {
             "dependency_el_pct": _pct(e["el_taken"], e["electric_load"]),
             # DH heat reaches heating, DHW and the chillers' feed: all three are the denominator
-            # (the seed's heating demand alone gave > 100 % at a hub whose chiller runs on DH)
+            # (the seed's heating demand alone gives > 100 % at a hub whose chiller runs on DH;
+            # kept as dependency_th_seed_pct for the comparison with the seed's Table 4)
             "dependency_th_pct": _pct(
                 e["dh_taken"],
                 e["heating_load"] + e.get("dhw_load", 0.0) + e.get("chiller_heat", 0.0),
             ),
+            "dependency_th_seed_pct": _pct(e["dh_taken"], e["heating_load"]),
             "contribution_el_pct": _pct(e["el_given"], e["pv"] + e["chp_el"]),
             "contribution_th_pct": _pct(e["dh_given"], e["chp_heat"]),
         }
@@ -349,6 +351,7 @@ def thermal_console(k: dict[str, Any]) -> str:
     for key in (
         "dependency_el_pct",
         "dependency_th_pct",
+        "dependency_th_seed_pct",
         "contribution_el_pct",
         "contribution_th_pct",
     ):
