@@ -44,10 +44,16 @@ class SizeHandle:
     max_units: float
     existing_units: float
     is_variable: bool
+    ub_units: float = 0.0  # upper bound: the maximum in design, the installed size in operation
 
     @property
     def expr(self) -> Any:
         return self.unit_size * self.units
+
+    @property
+    def ub(self) -> float:
+        """Upper bound of the size in its unit (kW, kWh, m²…): every big-M derives from it."""
+        return self.unit_size * self.ub_units
 
     def value_units(self) -> float:
         return float(pyo.value(self.units))
@@ -128,6 +134,7 @@ class BuildContext:
         """
         full = f"{block.local_name}.{name}"
         variable = self.mode == "design" and not self.asis and fixed_units is None
+        value = 0.0
         if variable:
             lb = existing_units
             ub = max(max_units, existing_units)
@@ -142,7 +149,8 @@ class BuildContext:
             )
             units = pyo.Param(initialize=value, mutable=True, within=pyo.NonNegativeReals)
         block.add_component(name, units)
-        handle = SizeHandle(full, unit_size, unit, units, max_units, existing_units, variable)
+        ub = max(max_units, existing_units) if variable else float(value)
+        handle = SizeHandle(full, unit_size, unit, units, max_units, existing_units, variable, ub)
         self.sizes[full] = handle
         if variable and capex_eur_per_unit > 0:
             capex_total = capex_eur_per_unit * (units - existing_units)

@@ -62,7 +62,8 @@ class SolveRecord:
         return (
             f"{self.label or 'solve'}: {self.status} ({self.termination}), objective {fmt(self.objective)}, "
             f"bound {fmt(self.bound)}, gap {gap}, {self.time_s:.1f} s; "
-            f"{s.binaries} binaries, {s.integers} integers, {s.continuous} continuous, {s.constraints} constraints"
+            f"{s.binaries} binaries, {s.integers} integers, {s.continuous} continuous, "
+            f"{s.constraints} constraints"
         )
 
 

@@ -196,36 +196,6 @@ class OperationSetup:
         return sorted({pv.spec.yield_column for v in self.pvs.values() for pv in v})
 
 
-def installed_scenario(scenario: Scenario, fixed: dict[str, dict[str, Any]]) -> Scenario:
-    """The scenario with every installable maximum set to the installed size (sizes fixed).
-
-    In operation the sizes are parameters, so the feasible set is the same; what changes are the
-    bounds and big-M values derived from the maxima (units-on bounds, district-heating and link
-    limits from the CHP heat and the flexible uses a hub *could* have): from what a design allowed
-    (e.g. 3 units of each of five CHP models per hub) to what is installed — a tighter relaxation
-    and a faster step (SPEC §3 "big-M values derived from data")."""
-    s = scenario.model_copy(deep=True)
-    for hub in s.hubs:
-        f = fixed.get(hub.id)
-        if f is None:
-            continue
-        for lim in list(hub.chp) + list(hub.heat_pumps) + list(hub.absorption_chillers):
-            if not lim.asis_only:
-                lim.max_units = max(
-                    int(round(float((f.get(lim.type) or {}).get("n_units") or 0))), 0
-                )
-        for pv in hub.pv:
-            pv.max_kwp = float((f.get(pv.type) or {}).get("kwp") or 0.0)
-        if hub.battery is not None:
-            hub.battery.max_modules = int((f.get("battery") or {}).get("modules") or 0)
-        for ch in hub.chargers:
-            ch.max_units = int((f.get("chargers") or {}).get(ch.type) or 0)
-        for b in hub.boilers:
-            if not b.asis_only:
-                b.max_kw = max(float((f.get(b.type) or {}).get("kw") or 0.0) - b.existing_kw, 0.0)
-    return s
-
-
 def operation_setup(
     site: SiteConfig,
     scenario: Scenario,
@@ -256,8 +226,9 @@ def operation_setup(
     exclusive = grid_exclusivity_needed(scenario, sale_can_exceed_purchase)
     # hubs absent from sizes.yaml keep their existing equipment
     fixed = {h: sizes.get(h, {}) for h in hubs}
+    # sizes are parameters at their installed value, and every bound derives from them
     techs, limits = techs_from_scenario(
-        installed_scenario(scenario, fixed), catalogue, exclusive_grid=exclusive, fixed_sizes=fixed
+        scenario, catalogue, exclusive_grid=exclusive, fixed_sizes=fixed
     )
     setup = OperationSetup(scenario, catalogue, sizes, [], limits, exclusive)
     for tech in techs:

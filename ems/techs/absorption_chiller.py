@@ -56,7 +56,7 @@ class AbsorptionChiller(Technology):
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
         s, n = self.spec, self.n
         assert n is not None
-        n_max = max(self.max_units, self.existing_units)
+        n_max = n.ub_units
         blk.q_cool_kw = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, n_max * s.cool_kw))
         blk.capacity = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.q_cool_kw[p, t] <= n.expr)
         label = f"absorption chiller {self.model}"
@@ -70,6 +70,34 @@ class AbsorptionChiller(Technology):
     def sizes(self) -> dict[str, float]:
         assert self.n is not None
         return {"n_units": self.n.value_units(), "kwc": self.n.value()}
+
+    @classmethod
+    def from_hub(cls, a: Any, hub: Any, stage: int) -> list[Technology]:
+        return [
+            cls(
+                f"{hub.id}_{lim.type}",
+                hub.id,
+                lim.type,
+                a.catalogue.get(lim.type, AbsorptionChillerSpec, "absorption_chillers"),
+                lim.max_units,
+                existing_units=lim.existing_units,
+                fixed=a.fixed(hub.id, lim.type),
+            )
+            for lim in hub.absorption_chillers
+            if not a.skip(lim)
+        ]
+
+    def bound_kw(self, role: str) -> float:
+        assert self.n is not None
+        s = self.spec
+        if role == "el_flex":
+            return self.n.ub_units * s.cool_kw * s.aux_el_fraction
+        if role == "chiller_feed":
+            return self.n.ub_units * s.cool_kw / s.cop_th
+        return 0.0
+
+    def cover_terms(self, carrier: str) -> list | None:
+        return []
 
     # ---- operation interface (device id = the chiller model)
     def cool_kw_now(self) -> float:

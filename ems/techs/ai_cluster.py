@@ -157,6 +157,9 @@ class AiCluster(Technology):
         e = sum(pyo.value(blk.p_job_kw[slot, p, t]) for (j, p, t) in blk.p_job_kw if j == slot)
         return e * self.dt_h, float(pyo.value(blk.missed_kwh[slot]))
 
+    def cover_terms(self, carrier: str) -> list | None:
+        return []
+
     # ---- operation interface
     @property
     def device_id(self) -> str:

@@ -95,6 +95,36 @@ class Technology:
         self.block: pyo.Block | None = None
         self.flows: list[tuple[str, str, Term]] = []  # (carrier, label, signed term) for reports
 
+    # ---- assembly from the scenario (see ems.model.assembly and the registry's stages)
+    @classmethod
+    def from_hub(cls, a: Any, hub: Any, stage: int) -> list[Technology]:
+        """Its instances at one hub of the scenario (``a``: :class:`ems.model.assembly.Assembly`)."""
+        return []
+
+    @classmethod
+    def from_site(cls, a: Any, stage: int) -> list[Technology]:
+        """Its instances that couple hubs (stations, networks, community rules, cuts)."""
+        return []
+
+    # ---- bounds from the sizes (after declare_sizes: design maximum or installed size)
+    def bound_kw(self, role: str) -> float:
+        """Upper bound of one of its flows at its size's upper bound, for the big-M values of the
+        stations that couple hubs: ``el_firm`` (dispatchable electricity it can give),
+        ``el_flex`` (flexible electricity it can take), ``chp_heat``, ``chiller_feed``,
+        ``heat_charge`` (kW)."""
+        return 0.0
+
+    def generation_terms(self) -> list[Term] | None:
+        """Its own electricity generation terms (PV, CHP, battery discharge) for the links'
+        valid inequality; ``None`` if it could discharge what it took (V2G)."""
+        return []
+
+    def cover_terms(self, carrier: str) -> list[Term] | None:
+        """Supply terms of ``carrier`` (``heat``: heating + DHW; ``electricity``) other than a CHP
+        for the CHP off-state cut; ``[]`` if it supplies none, ``None`` if unknown (no cut)."""
+        group = ("heat", "dhw") if carrier == "heat" else (carrier,)
+        return None if any(c in group for c, _l, _f in self.flows) else []
+
     # ---- build phases
     def build(self, ctx: BuildContext) -> None:
         blk = pyo.Block()

@@ -84,7 +84,7 @@ class Battery(Technology):
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
         s, cap = self.spec, self.capacity
         assert cap is not None
-        e_max = max(self.max_modules, self.existing_modules) * s.module_kwh
+        e_max = cap.ub
         p_max = e_max * s.c_rate_per_h
         blk.p_charge_kw = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, p_max))
         blk.p_discharge_kw = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, p_max))
@@ -129,6 +129,28 @@ class Battery(Technology):
     def sizes(self) -> dict[str, float]:
         assert self.capacity is not None
         return {"modules": self.capacity.value_units(), "kwh": self.capacity.value()}
+
+    @classmethod
+    def from_hub(cls, a: Any, hub: Any, stage: int) -> list[Technology]:
+        lim = hub.battery
+        if lim is None or lim.max_modules + lim.existing_modules <= 0:
+            return []
+        spec: BatterySpec = a.catalogue.get(lim.type, BatterySpec, "battery")
+        fixed = a.fixed(hub.id, "battery")
+        n = None if fixed is None else float(fixed.get("modules", 0))
+        name = f"{hub.id}_battery"
+        return [cls(name, hub.id, spec, lim.max_modules, lim.existing_modules, fixed_modules=n)]
+
+    def bound_kw(self, role: str) -> float:
+        assert self.capacity is not None
+        return self.capacity.ub * self.spec.c_rate_per_h if role in ("el_firm", "el_flex") else 0.0
+
+    def generation_terms(self) -> list | None:
+        b = self.block
+        return [lambda p, t: b.p_discharge_kw[p, t]]
+
+    def cover_terms(self, carrier: str) -> list | None:
+        return self.generation_terms() if carrier == "electricity" else []
 
     # ---- operation interface
     def take_state(self, inp: Any) -> None:

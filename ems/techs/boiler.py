@@ -62,9 +62,7 @@ class Boiler(Technology):
         size = self.size_kw
         assert size is not None
         blk.C = pyo.Set(initialize=self.carriers, ordered=True)
-        blk.q_kw = pyo.Var(
-            blk.C, ctx.T, domain=pyo.NonNegativeReals, bounds=(0, self.existing_kw + self.max_kw)
-        )
+        blk.q_kw = pyo.Var(blk.C, ctx.T, domain=pyo.NonNegativeReals, bounds=(0, size.ub))
         blk.capacity = pyo.Constraint(
             ctx.T, rule=lambda b, p, t: sum(b.q_kw[c, p, t] for c in b.C) <= size.expr
         )
@@ -86,6 +84,36 @@ class Boiler(Technology):
     def sizes(self) -> dict[str, float]:
         assert self.size_kw is not None
         return {"kw": self.size_kw.value()}
+
+    @classmethod
+    def from_hub(cls, a: Any, hub: Any, stage: int) -> list[Technology]:
+        out: list[Technology] = []
+        gas, co2 = a.scenario.prices.gas_eur_per_kwh, a.scenario.emissions.gas_t_per_mwh
+        for lim in hub.boilers:
+            cs = [c for c in lim.carriers if c in a.carriers(hub)]
+            if a.skip(lim) or not cs:
+                continue
+            out.append(
+                cls(
+                    f"{hub.id}_{lim.type}",
+                    hub.id,
+                    lim.type,
+                    a.catalogue.get(lim.type, BoilerSpec, "boilers"),
+                    existing_kw=lim.existing_kw,
+                    max_kw=lim.max_kw,
+                    carriers=cs,
+                    gas_eur_per_kwh=gas,
+                    gas_t_per_mwh=co2,
+                    fixed=a.fixed(hub.id, lim.type),
+                )
+            )
+        return out
+
+    def cover_terms(self, carrier: str) -> list | None:
+        if carrier != "heat":
+            return []
+        b = self.block
+        return [lambda p, t: sum(b.q_kw[c, p, t] for c in b.C if c in ("heat", "dhw"))]
 
     # ---- operation interface (device id = the boiler model)
     def size_kw_now(self) -> float:

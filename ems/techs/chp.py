@@ -57,6 +57,40 @@ class Chp(Technology):
         self.b_fuel_kw = spec.no_load_fuel_fraction * rated_fuel  # no-load fuel per unit on
         self.a_fuel = (rated_fuel - self.b_fuel_kw) / spec.p_el_kw  # marginal fuel per kWe
 
+    @classmethod
+    def from_hub(cls, a: Any, hub: Any, stage: int) -> list[Technology]:
+        gas, co2 = a.scenario.prices.gas_eur_per_kwh, a.scenario.emissions.gas_t_per_mwh
+        return [
+            cls(
+                f"{hub.id}_{lim.type}",
+                hub.id,
+                lim.type,
+                a.catalogue.get(lim.type, ChpSpec, "chp"),
+                lim.max_units,
+                gas_eur_per_kwh=gas,
+                gas_t_per_mwh=co2,
+                existing_units=lim.existing_units,
+                fixed=a.fixed(hub.id, lim.type),
+            )
+            for lim in hub.chp
+            if not a.skip(lim)
+        ]
+
+    def bound_kw(self, role: str) -> float:
+        assert self.n is not None
+        if role == "el_firm":
+            return self.n.ub_units * self.spec.p_el_kw
+        if role == "chp_heat":
+            return self.n.ub_units * self.unit_heat_kw
+        return 0.0
+
+    def generation_terms(self) -> list | None:
+        b = self.block
+        return [lambda p, t: b.p_el_kw[p, t]]
+
+    def cover_terms(self, carrier: str) -> list | None:
+        return []  # the subject of the cut
+
     @property
     def unit_heat_kw(self) -> float:
         """Heat of one unit at full load: η_th × rated fuel (kW)."""
@@ -80,7 +114,7 @@ class Chp(Technology):
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
         s, n = self.spec, self.n
         assert n is not None
-        n_max = self.existing_units if ctx.asis else max(self.max_units, self.existing_units)
+        n_max = n.ub_units
         blk.u_on = pyo.Var(ctx.T, domain=pyo.NonNegativeIntegers, bounds=(0, n_max))
         blk.p_el_kw = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, n_max * s.p_el_kw))
         blk.units_on_le_units = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.u_on[p, t] <= n.units)
@@ -191,12 +225,29 @@ class ChpHeatSplit(Technology):
         return False
 
     def __init__(
-        self, hub: str, outlets: list[str], q_max_kw: float, allow_heat_dump: bool = False
+        self,
+        hub: str,
+        outlets: list[str],
+        q_max_kw: float | None = None,
+        allow_heat_dump: bool = False,
+        chps: list[Chp] | None = None,
     ) -> None:
         super().__init__(f"{hub}_chp_heat", hub)
         self.outlets, self.q_max_kw, self.allow_heat_dump = list(outlets), q_max_kw, allow_heat_dump
+        self.chps = list(chps or [])
+
+    @classmethod
+    def from_hub(cls, a: Any, hub: Any, stage: int) -> list[Technology]:
+        chps = a.at(hub.id, Chp)
+        if not chps:
+            return []
+        carriers = a.carriers(hub)
+        outlets = [c for c in ("heat", "dhw", "chiller_feed", "dh_injection") if c in carriers]
+        return [cls(hub.id, outlets, chps=chps)]
 
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
+        if self.q_max_kw is None:  # the CHPs' heat at their size bound (built before the split)
+            self.q_max_kw = sum(c.bound_kw("chp_heat") for c in self.chps)
         blk.O = pyo.Set(initialize=self.outlets, ordered=True)
         blk.q_kw = pyo.Var(blk.O, ctx.T, domain=pyo.NonNegativeReals, bounds=(0, self.q_max_kw))
         self.port(
@@ -207,6 +258,9 @@ class ChpHeatSplit(Technology):
         if self.allow_heat_dump:
             blk.q_dump_kw = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, self.q_max_kw))
             self.port(ctx, "chp_heat", "CHP heat dump", lambda p, t: -blk.q_dump_kw[p, t])
+
+    def cover_terms(self, carrier: str) -> list | None:
+        return []
 
 
 class ChpHeatSink(Technology):
@@ -240,6 +294,43 @@ class ChpHeatSink(Technology):
         super().__init__(name, "community")
         self.chps, self.stores, self.eta = list(chps), list(stores), eta
         self.heat_columns, self.feed_columns = list(heat_columns), list(feed_columns)
+
+    @classmethod
+    def from_site(cls, a: Any, stage: int) -> list[Technology]:
+        """One cut per group of hubs that can share heat (linked by district heating, or one)."""
+        from ems.techs.absorption_chiller import AbsorptionChiller
+        from ems.techs.demand import HEAT_CARRIERS, Demand
+        from ems.techs.district_heating import DhNetwork
+        from ems.techs.thermal_storage import ThermalStorage
+
+        nets = a.of(DhNetwork)
+        linked = [st.hub for n in nets for st in n.stations]
+        eta = nets[0].eta if nets else 1.0
+        hubs = [h.id for h in a.scenario.hubs]
+        groups = ([(linked, eta)] if linked else []) + [([h], 1.0) for h in hubs if h not in linked]
+        out: list[Technology] = []
+        for grp, eta_g in groups:
+            chps = [c for h in grp for c in a.at(h, Chp)]
+            if not chps:
+                continue
+            demands = [d for h in grp for d in a.at(h, Demand)]
+            feed = []
+            for h in grp:
+                cops = [c.spec.cop_th for c in a.at(h, AbsorptionChiller)]
+                cool = [d.column for d in a.at(h, Demand) if d.carrier == "cooling"]
+                if cops and cool:  # chiller feed ≤ cooling load / COP_th
+                    feed.append((cool[0], 1.0 / min(cops)))
+            out.append(
+                cls(
+                    f"chp_heat_sink_{'_'.join(grp)}",
+                    chps,
+                    [st for h in grp for st in a.at(h, ThermalStorage)],
+                    [d.column for d in demands if d.carrier in HEAT_CARRIERS],
+                    feed,
+                    eta=min(eta_g, 1.0),
+                )
+            )
+        return out
 
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
         if ctx.mode != "design" or not self.chps or not self.feed_columns:
@@ -314,10 +405,54 @@ class ChpOffCover(Technology):
         if len(unit_kw) != len(self.chps):
             raise ValueError("ChpOffCover: one unit output per CHP")
         self.unit_kw = list(unit_kw)  # output of one unit of each CHP (kWe, or kW of heat)
+        # (carrier, members): the other sources are read from these technologies' blocks when
+        # the cut is built (last), see Technology.cover_terms
+        self.members: tuple[str, list[Technology]] | None = None
+
+    @classmethod
+    def from_site(cls, a: Any, stage: int) -> list[Technology]:
+        """The cuts per carrier and group of hubs (heat: linked by district heating; electricity:
+        linked by the private network)."""
+        from ems.techs.demand import HEAT_CARRIERS, Demand
+        from ems.techs.district_heating import DhStation
+        from ems.techs.elec_link import LinkStation
+
+        out: list[Technology] = []
+        hubs = [h.id for h in a.scenario.hubs]
+        for carrier, linked in (
+            ("heat", [st.hub for st in a.of(DhStation)]),
+            ("electricity", [lk.hub for lk in a.of(LinkStation)]),
+        ):
+            groups = ([linked] if linked else []) + [[h] for h in hubs if h not in linked]
+            for grp in groups:
+                chps = [c for h in grp for c in a.at(h, Chp)]
+                if not chps:
+                    continue
+                if carrier == "heat":
+                    cols = [
+                        d.column for h in grp for d in a.at(h, Demand) if d.carrier in HEAT_CARRIERS
+                    ]
+                    unit = [c.unit_heat_kw for c in chps]
+                else:
+                    cols = [a.load_column(h) for h in grp]
+                    unit = [c.spec.p_el_kw for c in chps]
+                cut = cls(f"chp_off_{carrier}_{'_'.join(grp)}", chps, [], cols, unit)
+                cut.members = (carrier, [t for t in a.techs if t.hub in grp])
+                out.append(cut)
+        return out
 
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
         if ctx.mode != "design" or not self.chps or not self.load_columns:
             return
+        if self.members is not None:
+            carrier, members = self.members
+            terms: list[Any] = []
+            for t in members:
+                got = t.cover_terms(carrier)
+                if got is None:
+                    return  # a supply we do not know: no cut
+                terms += got
+            self.sources = terms
         loads = [ctx.series(c) for c in self.load_columns]
         total = {k: sum(max(x[k], 0.0) for x in loads) for k in ctx.grid.index()}
         U = max(self.unit_kw)

@@ -9,6 +9,7 @@ and ``shared ≤ Σ import`` with the incentive as a revenue, so the optimum sit
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyomo.environ as pyo
@@ -25,6 +26,13 @@ class VirtualCommunity(Technology):
         super().__init__("community", "community")
         self.grids = grids
         self.incentive_eur_per_mwh = incentive_eur_per_mwh
+
+    @classmethod
+    def from_site(cls, a: Any, stage: int) -> list[Technology]:
+        s = a.scenario
+        if s.community != "virtual" or s.prices.incentive_eur_per_mwh <= 0:
+            return []
+        return [cls(a.of(Grid), s.prices.incentive_eur_per_mwh)]
 
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
         bound = sum(g.contract_kw for g in self.grids)
@@ -85,6 +93,50 @@ class CacerCommunity(Technology):
     """
 
     kind = "cacer_community"
+
+    @classmethod
+    def from_site(cls, a: Any, stage: int) -> list[Technology]:
+        """The DM 414 incentive of a virtual community: one plant per hub with PV (its POD), its
+        power band from ``plant.power_kw`` or the hub's PV maximum, FC from the region, F from
+        the grant, TIP unless it entered service before 16 Dec 2021 (the seed's flat incentive,
+        :class:`VirtualCommunity`, takes precedence when given)."""
+        from ems.accounting import rules
+        from ems.accounting.config import PRE_EXISTING_BEFORE
+        from ems.config.schema import PlantSpec
+        from ems.techs.pv import Photovoltaic
+
+        s = a.scenario
+        if s.community != "virtual" or s.prices.incentive_eur_per_mwh > 0 or s.incentive is None:
+            return []
+        pv = {h.id: a.at(h.id, Photovoltaic) for h in s.hubs}
+        plants = []
+        for hub in s.hubs:
+            if not pv[hub.id]:
+                continue
+            spec = hub.plant or PlantSpec()
+            power = spec.power_kw or sum(max(t.max_kwp, t.existing_kwp) for t in pv[hub.id])
+            entry = spec.entry_into_service
+            pre_existing = entry is not None and entry < PRE_EXISTING_BEFORE
+            plants.append(
+                CacerPlant(
+                    hub.id,
+                    hub.cabina_primaria,
+                    power,
+                    float(rules.fc_eur_per_mwh("pv", s.incentive.region)),
+                    float(rules.grant_factor(spec.capital_grant_pct)),
+                    not pre_existing,
+                )
+            )
+        return [
+            cls(
+                a.of(Grid),
+                pv,
+                plants,
+                {h.id: h.cabina_primaria for h in s.hubs},
+                s.incentive.pz_column,
+                s.incentive.valorisation_eur_per_mwh,
+            )
+        ]
 
     def __init__(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pyomo.environ as pyo
@@ -19,10 +20,34 @@ class Demand(Technology):
     kind = "demand"
     device_kind = "heat_meter"
 
-    def __init__(self, name: str, hub: str, carrier: str, column: str) -> None:
+    def __init__(
+        self, name: str, hub: str, carrier: str, column: str, peak_kw: float | None = None
+    ) -> None:
         super().__init__(name, hub)
         self.carrier = carrier
         self.column = column
+        self.peak_kw = peak_kw  # peak of the column in the design data (None: unknown)
+
+    @classmethod
+    def from_hub(cls, a: Any, hub: Any, stage: int) -> list[Technology]:
+        """Stage 0: the electric load; stage 2: heating (15), DHW (16) and cooling (19) loads."""
+        if stage == 0:
+            col = a.load_column(hub.id)
+            return [cls(f"{hub.id}_load", hub.id, "electricity", col, a.peaks.get(col))]
+        out: list[Technology] = []
+        for c, spec in (("heat", hub.heating), ("dhw", hub.dhw), ("cooling", hub.cooling)):
+            if spec is not None:
+                peak = a.peaks.get(spec.column)
+                out.append(cls(f"{hub.id}_{c}_load", hub.id, c, spec.column, peak))
+        return out
+
+    def bound_kw(self, role: str) -> float:
+        if role == "heat_load" and self.carrier in HEAT_CARRIERS:
+            return float(self.peak_kw or 0.0)
+        return 0.0
+
+    def cover_terms(self, carrier: str) -> list | None:
+        return []
 
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
         load = ctx.param(blk, "load_kw", ctx.series(self.column))

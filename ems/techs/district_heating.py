@@ -32,7 +32,7 @@ class DhStation(Technology):
         *,
         uses: list[str],
         can_inject: bool,
-        max_kw: float,
+        max_kw: float | None,
         connection_capex_eur: float,
         lifetime_y: float,
         exclusive: bool = True,
@@ -46,6 +46,42 @@ class DhStation(Technology):
         self.exclusive = exclusive
         self.fixed = fixed
         self.y: SizeHandle | None = None
+        self.local: list[Technology] = []  # the hub's technologies (big-M from their sizes)
+
+    @classmethod
+    def from_site(cls, a: Any, stage: int) -> list[Technology]:
+        """One substation per hub that may connect (not in the AS-IS plant)."""
+        if a.asis:
+            return []
+        dh = a.scenario.district_heating
+        out: list[Technology] = []
+        for hub in a.scenario.hubs:
+            if not hub.district_heating:
+                continue
+            carriers = a.carriers(hub)
+            st = cls(
+                hub.id,
+                uses=[c for c in ("heat", "dhw", "chiller_feed") if c in carriers],
+                can_inject=bool(hub.chp),
+                max_kw=dh.max_kw_per_hub,
+                connection_capex_eur=dh.connection_capex_eur,
+                lifetime_y=dh.lifetime_y,
+                exclusive=dh.exclusive,
+                fixed=a.fixed(hub.id, "dh"),
+            )
+            st.local = a.at(hub.id)
+            out.append(st)
+        return out
+
+    def exchange_bound_kw(self) -> float:
+        """Big-M of the exchange from the hub's sizes: what its CHPs can inject, or its heat peak
+        plus what its chillers and heating buffer can take."""
+
+        def total(role: str) -> float:
+            return sum(t.bound_kw(role) for t in self.local)
+
+        uses = total("heat_load") + total("chiller_feed") + total("heat_charge")
+        return max(total("chp_heat"), uses, 1.0)
 
     def declare_sizes(self, ctx: BuildContext, blk: pyo.Block) -> None:
         self.y = ctx.size(
@@ -61,6 +97,8 @@ class DhStation(Technology):
         )
 
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
+        if self.max_kw is None:
+            self.max_kw = self.exchange_bound_kw()
         y, M = self.y, self.max_kw
         assert y is not None
         blk.U = pyo.Set(initialize=self.uses, ordered=True)
@@ -112,7 +150,7 @@ class DhStation(Technology):
         return float(fixed_value(self.fixed, "y_dh") or 0.0) > 0
 
     def devices(self) -> list[Device]:
-        return [(self.hub, "dh_station", "main", self.max_kw)]
+        return [(self.hub, "dh_station", "main", self.max_kw or self.exchange_bound_kw())]
 
     def setpoints(self, k0: Key) -> list[Raw]:
         b = self.block
@@ -141,6 +179,9 @@ class DhStation(Technology):
     def can_supply_electricity(self) -> bool:
         return False
 
+    def cover_terms(self, carrier: str) -> list | None:
+        return []
+
 
 class DhNetwork(Technology):
     """Community heat balance (17): η_DH · Σ_h injected = Σ_h withdrawn, every step."""
@@ -153,6 +194,11 @@ class DhNetwork(Technology):
     def __init__(self, stations: list[DhStation], eta: float) -> None:
         super().__init__("dh_network", "community")
         self.stations, self.eta = stations, eta
+
+    @classmethod
+    def from_site(cls, a: Any, stage: int) -> list[Technology]:
+        stations = a.of(DhStation)
+        return [cls(stations, a.scenario.district_heating.eta)] if stations else []
 
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
         blk.eta = pyo.Param(initialize=self.eta, mutable=True)

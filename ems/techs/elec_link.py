@@ -34,8 +34,8 @@ class LinkStation(Technology):
         hub: str,
         grid: Grid,
         *,
-        give_max_kw: float,
-        take_max_kw: float,
+        give_max_kw: float = 0.0,
+        take_max_kw: float = 0.0,
         load_column: str | None = None,
         take_flex_kw: float = 0.0,
         give_firm_kw: float = 0.0,
@@ -49,6 +49,69 @@ class LinkStation(Technology):
         self.load_column, self.take_flex_kw = load_column, take_flex_kw
         self.give_firm_kw, self.pv_kwp_by_yield = give_firm_kw, dict(pv_kwp_by_yield or {})
         self.peers: list[LinkStation] = []  # the other hubs' stations (set by LinkNetwork)
+        # bounds from the hub's sizes at build time (None: given to the constructor)
+        self.from_sizes: dict[str, Any] | None = None
+
+    @classmethod
+    def from_site(cls, a: Any, stage: int) -> list[Technology]:
+        """One station per hub of a physical community of several hubs (not in the AS-IS plant)."""
+        from ems.techs.grid import Grid
+
+        s = a.scenario
+        if s.community != "physical" or a.asis or len(s.hubs) <= 1:
+            return []
+        out: list[Technology] = []
+        for hub in s.hubs:
+            st = cls(hub.id, a.at(hub.id, Grid)[0], local_techs=a.at(hub.id))
+            st.from_sizes = {
+                "max_kw_per_hub": s.links.max_kw_per_hub,
+                "peaks": dict(a.peaks),
+                "load_column": a.load_column(hub.id),
+                "contract_kw": hub.contract_kw,
+            }
+            out.append(st)
+        return out
+
+    def _own_bounds(self) -> tuple[float, float, float, dict[str, float]]:
+        """(give, take, flexible use, PV kWp by yield column) of the hub at its size bounds: it
+        gives at most its firm generation (CHP, battery) plus PV at the peak yield, and takes at
+        most its load peak (the contract without data) plus its flexible uses."""
+        f = self.from_sizes or {}
+        peaks = f.get("peaks", {})
+        firm = sum(t.bound_kw("el_firm") for t in self.local_techs)
+        flex = sum(t.bound_kw("el_flex") for t in self.local_techs)
+        by_yield: dict[str, float] = {}
+        pv = 0.0
+        for t in self.local_techs:
+            kwp = t.bound_kw("pv_kwp")
+            if kwp:
+                col = t.data_columns()[0]
+                by_yield[col] = by_yield.get(col, 0.0) + kwp
+                pv += kwp * max(peaks.get(col, 1.0), 0.0)
+        take = peaks.get(f.get("load_column"), f.get("contract_kw", 0.0)) + flex
+        return firm + pv, take, flex, by_yield
+
+    def resolve_bounds(self) -> None:
+        """Set the big-M values from the sizes' upper bounds (design maximum, installed size in
+        operation); with ``links.max_kw_per_hub`` that value instead."""
+        f = self.from_sizes
+        if f is None or f.get("resolved"):
+            return
+        f["resolved"] = True
+        give, take, flex, by_yield = self._own_bounds()
+        limit = f["max_kw_per_hub"]
+        if limit is not None:
+            self.give_max_kw, self.take_max_kw = max(limit, 0.0), max(limit, 0.0)
+            return
+        others = sum(o._own_bounds()[0] for o in self.peers)
+        self.give_max_kw, self.take_max_kw = max(give, 0.0), max(min(take, others), 0.0)
+        with_data = bool(f["peaks"])
+        self.load_column = f["load_column"] if with_data else None
+        self.take_flex_kw = flex
+        self.give_firm_kw = give - sum(
+            kwp * max(f["peaks"].get(c, 1.0), 0.0) for c, kwp in by_yield.items()
+        )
+        self.pv_kwp_by_yield = by_yield if with_data else {}
 
     def _step_bounds(
         self, ctx: BuildContext
@@ -77,6 +140,8 @@ class LinkStation(Technology):
         return take, give, use
 
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
+        for st in (self, *self.peers):  # the peers' bounds enter this station's big-M
+            st.resolve_bounds()
         G, Tk, C = self.give_max_kw, self.take_max_kw, self.grid.contract_kw
         m_take, m_give, use = self._step_bounds(ctx)
         gen_max = dict(m_give)  # what the hub can generate: the big-M of (7)
@@ -144,15 +209,10 @@ class LinkStation(Technology):
     def _local_generation(self) -> list[Any] | None:
         gens: list[Any] = []
         for tech in self.local_techs:
-            b = tech.block
-            if tech.kind == "ev_fleet":
+            got = tech.generation_terms()
+            if got is None:
                 return None
-            if tech.kind == "pv":
-                gens.append(lambda p, t, b=b: b.p_kw[p, t])
-            elif tech.kind == "chp":
-                gens.append(lambda p, t, b=b: b.p_el_kw[p, t])
-            elif tech.kind == "battery":
-                gens.append(lambda p, t, b=b: b.p_discharge_kw[p, t])
+            gens += got
         return gens
 
     def from_kw(self, p: str, t: int) -> Any:
@@ -195,6 +255,9 @@ class LinkStation(Technology):
     def can_supply_electricity(self) -> bool:
         return False  # a link taker cannot export what it takes, (7)
 
+    def cover_terms(self, carrier: str) -> list | None:
+        return []
+
     def measured_el_kw(self, state: Any) -> float:
         key = (self.hub, "elec_link", "main")
         return state.value(key, "take_kw") - state.value(key, "give_kw")
@@ -213,6 +276,11 @@ class LinkNetwork(Technology):
         self.stations = stations
         for s in stations:
             s.peers = [o for o in stations if o is not s]
+
+    @classmethod
+    def from_site(cls, a: Any, stage: int) -> list[Technology]:
+        stations = a.of(LinkStation)
+        return [cls(stations)] if stations else []
 
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
         blk.balance = pyo.Constraint(

@@ -331,6 +331,30 @@ class EvFleet(Technology):
         for v, e in (e_arrival_kwh or {}).items():
             blk.e_arrival_kwh[v] = max(float(e), 0.0)
 
+    @classmethod
+    def from_hub(cls, a: Any, hub: Any, stage: int) -> list[Technology]:
+        if not hub.vehicles:
+            return []
+        fixed = a.fixed(hub.id, "chargers")
+        options = []
+        for ch in hub.chargers:
+            spec: ChargerSpec = a.catalogue.get(ch.type, ChargerSpec, "chargers")
+            units = None if fixed is None else int(fixed.get(ch.type, 0))
+            options.append(ChargerOption(ch.type, spec, ch.max_units, ch.existing_units, units))
+        return [cls(f"{hub.id}_ev", hub.id, list(hub.vehicles), options)]
+
+    def bound_kw(self, role: str) -> float:
+        """Flexible use: every charger at full power (the installed ones in operation)."""
+        if role != "el_flex":
+            return 0.0
+        return sum(
+            (o.max_units if o.fixed_units is None else o.fixed_units) * o.spec.p_kw
+            for o in self.options
+        )
+
+    def generation_terms(self) -> list | None:
+        return None  # vehicles could give back what they took (V2G)
+
     def for_operation(
         self, site: Any, hub_sizes: dict[str, Any], cat: Any, hub_spec: Any
     ) -> Technology | None:

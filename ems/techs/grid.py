@@ -9,6 +9,7 @@ keeps them apart by itself.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pyomo.environ as pyo
@@ -92,6 +93,15 @@ class Grid(Technology):
             _set_series(self.block.price_buy, price_buy, f"{self.name}.price_buy")
         if price_sell is not None:
             _set_series(self.block.price_sell, price_sell, f"{self.name}.price_sell")
+
+    @classmethod
+    def from_hub(cls, a: Any, hub: Any, stage: int) -> list[Technology]:
+        co2 = a.scenario.emissions.grid_t_per_mwh
+        return [cls(f"{hub.id}_grid", hub.id, hub.contract_kw, a.exclusive_grid, co2_t_per_mwh=co2)]
+
+    def cover_terms(self, carrier: str) -> list | None:
+        b = self.block
+        return [lambda p, t: b.p_import_kw[p, t]] if carrier == "electricity" else []
 
     # ---- operation interface
     def data_columns(self) -> list[str]:

@@ -90,7 +90,7 @@ class HeatPump(Technology):
         inv = indexed_param(ctx, blk, "el_per_kwh_out", self.modes, el_per_kwh)
         capacity = indexed_param(ctx, blk, "capacity_kw_per_unit", self.modes, cap)
         M = blk.component("el_per_kwh_out_set")
-        n_max = self.existing_units if ctx.asis else max(self.max_units, self.existing_units)
+        n_max = n.ub_units
         q_bound = n_max * max(max(cap.values(), default=0.0), 1e-9)
         blk.u_mode = pyo.Var(M, ctx.T, domain=pyo.NonNegativeIntegers, bounds=(0, n_max))
         blk.q_kw = pyo.Var(M, ctx.T, domain=pyo.NonNegativeReals, bounds=(0, q_bound))
@@ -136,6 +136,46 @@ class HeatPump(Technology):
     def sizes(self) -> dict[str, float]:
         assert self.n is not None
         return {"n_units": self.n.value_units(), "kwe": self.n.value()}
+
+    @classmethod
+    def from_hub(cls, a: Any, hub: Any, stage: int) -> list[Technology]:
+        carriers = a.carriers(hub)
+        modes = [m for m, c in MODE_CARRIER.items() if c in carriers]
+        return [
+            cls(
+                f"{hub.id}_{lim.type}",
+                hub.id,
+                lim.type,
+                a.catalogue.get(lim.type, HeatPumpSpec, "heat_pumps"),
+                lim.max_units,
+                modes=modes,
+                existing_units=lim.existing_units,
+                fixed=a.fixed(hub.id, lim.type),
+            )
+            for lim in hub.heat_pumps
+            if not a.skip(lim)
+        ]
+
+    def bound_kw(self, role: str) -> float:
+        """Flexible use: every unit at its largest electric input (−10 °C heating, 45 °C cooling)."""
+        if role != "el_flex":
+            return 0.0
+        assert self.n is not None
+        worst = max(
+            cap / cop
+            for m in self.spec.modes
+            for cop, cap in [
+                cop_and_capacity(self.spec, m, -10.0),
+                cop_and_capacity(self.spec, m, 45.0),
+            ]
+        )
+        return self.n.ub_units * worst
+
+    def cover_terms(self, carrier: str) -> list | None:
+        if carrier != "heat":
+            return []
+        b, heat = self.block, [k for k in self.modes if k in ("heating", "dhw")]
+        return [lambda p, t: sum(b.q_kw[k, p, t] for k in heat)]
 
     # ---- operation interface (one device per installed unit, id ``<model>_<i>``)
     def units(self) -> int:

@@ -31,8 +31,10 @@ class Photovoltaic(Technology):
         max_kwp: float,
         existing_kwp: float = 0.0,
         fixed_kwp: float | None = None,
+        peak_yield: float = 1.0,
     ) -> None:
         super().__init__(name, hub)
+        self.peak_yield = peak_yield  # kW/kWp, peak of the yield column in the design data
         self.spec = spec
         self.max_kwp = max_kwp
         self.existing_kwp = existing_kwp
@@ -63,7 +65,7 @@ class Photovoltaic(Technology):
         blk.p_kw = pyo.Var(
             ctx.T,
             domain=pyo.NonNegativeReals,
-            bounds=(0, max(self.max_kwp, self.existing_kwp) * max(ymax, 1.2)),
+            bounds=(0, size.ub * max(ymax, 1.2)),
         )
         blk.output = pyo.Constraint(
             ctx.T, rule=lambda b, p, t: b.p_kw[p, t] <= size.expr * b.yield_kw_per_kwp[p, t]
@@ -91,6 +93,45 @@ class Photovoltaic(Technology):
     def sizes(self) -> dict[str, float]:
         assert self.size_kwp is not None
         return {"kwp": self.size_kwp.value()}
+
+    @classmethod
+    def from_hub(cls, a: Any, hub: Any, stage: int) -> list[Technology]:
+        out: list[Technology] = []
+        for pv in hub.pv:
+            spec: PvTypeSpec = a.catalogue.get(pv.type, PvTypeSpec, "pv")
+            max_kwp = (
+                pv.max_kwp
+                if pv.max_kwp is not None
+                else (hub.roof_area_m2 or 0.0) * spec.kwp_per_m2
+            )
+            fixed = a.fixed(hub.id, pv.type)
+            out.append(
+                cls(
+                    f"{hub.id}_{pv.type}",
+                    hub.id,
+                    spec,
+                    max_kwp,
+                    pv.existing_kwp,
+                    fixed_kwp=None if fixed is None else float(fixed.get("kwp", 0.0)),
+                    peak_yield=a.peaks.get(spec.yield_column, 1.0),
+                )
+            )
+        return out
+
+    def bound_kw(self, role: str) -> float:
+        assert self.size_kwp is not None
+        if role == "pv_kwp":
+            return self.size_kwp.ub
+        if role == "el_pv":
+            return self.size_kwp.ub * max(self.peak_yield, 0.0)
+        return 0.0
+
+    def generation_terms(self) -> list | None:
+        b = self.block
+        return [lambda p, t: b.p_kw[p, t]]
+
+    def cover_terms(self, carrier: str) -> list | None:
+        return self.generation_terms() if carrier == "electricity" else []
 
     # ---- operation interface
     @property

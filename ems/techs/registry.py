@@ -60,43 +60,51 @@ class Registration:
     setpoint: type[BaseModel] | None = None  # setpoint schema (None: not controllable)
     rated_fields: tuple[str, ...] = ()  # payload fields checked against the rated power
     modes: tuple[str, ...] = ("design", "operation")
+    hub_stages: tuple[int, ...] = ()  # assembly stages of Technology.from_hub (per hub)
+    site_stages: tuple[int, ...] = ()  # assembly stages of Technology.from_site
     controlled: bool = True  # the controller sends setpoints (PV curtailment: accepted, not sent)
 
 
+#: Assembly stages: 0 each hub's electric side, 1 the community rule (reads every grid), 2 each
+#: hub's multi-energy side, 3 what couples hubs (stations read their hub's technologies, networks
+#: their stations, the CHP cuts everything).
+STAGES = (0, 1, 2, 3)
+
 # fmt: off
 REGISTRY: tuple[Registration, ...] = (
-    Registration("demand", Demand, None, "heat_meter", tm.HeatMeterState),
-    Registration("grid", Grid, None, "meter", tm.MeterState),
+    Registration("demand", Demand, None, "heat_meter", tm.HeatMeterState, hub_stages=(0, 2)),
+    Registration("grid", Grid, None, "meter", tm.MeterState, hub_stages=(0,)),
     Registration("pv", Photovoltaic, cfg.PvTypeSpec, "pv", tm.PvState, tm.PvSetpoint,
-                 controlled=False),
-    Registration("battery", Battery, cfg.BatterySpec, "battery", tm.BatteryState, tm.BatterySetpoint),
-    Registration("ev_fleet", EvFleet, cfg.ChargerSpec, modes=("design",)),
+                 hub_stages=(0,), controlled=False),
+    Registration("battery", Battery, cfg.BatterySpec, "battery", tm.BatteryState,
+                 tm.BatterySetpoint, hub_stages=(0,)),
+    Registration("ev_fleet", EvFleet, cfg.ChargerSpec, modes=("design",), hub_stages=(0,)),
     Registration("ev_charge_points", EvChargePoints, cfg.ChargerSpec, "ev_charger",
                  tm.EvChargerState, tm.EvChargerSetpoint, modes=("operation",)),
     Registration("ai_cluster", AiCluster, None, "ai_cluster", tm.AiClusterState,
-                 tm.AiClusterSetpoint),
-    Registration("virtual_community", VirtualCommunity),
-    Registration("cacer_community", CacerCommunity),
-    Registration("chp", Chp, cfg.ChpSpec, "chp", tm.ChpState, tm.ChpSetpoint),
-    Registration("chp_heat_split", ChpHeatSplit),
+                 tm.AiClusterSetpoint, modes=("operation",)),
+    Registration("virtual_community", VirtualCommunity, site_stages=(1,)),
+    Registration("cacer_community", CacerCommunity, site_stages=(1,)),
+    Registration("chp", Chp, cfg.ChpSpec, "chp", tm.ChpState, tm.ChpSetpoint, hub_stages=(2,)),
+    Registration("chp_heat_split", ChpHeatSplit, hub_stages=(2,)),
     Registration("heat_pump", HeatPump, cfg.HeatPumpSpec, "heat_pump", tm.HeatPumpState,
-                 tm.HeatPumpSetpoint),
+                 tm.HeatPumpSetpoint, hub_stages=(2,)),
     Registration("absorption_chiller", AbsorptionChiller, cfg.AbsorptionChillerSpec,
                  "absorption_chiller", tm.AbsorptionChillerState, tm.AbsorptionChillerSetpoint,
-                 ("cooling_kw",)),
+                 ("cooling_kw",), hub_stages=(2,)),
     Registration("thermal_storage", ThermalStorage, cfg.ThermalStorageSpec, "thermal_storage",
-                 tm.ThermalStorageState, tm.ThermalStorageSetpoint),
-    Registration("solar_thermal", SolarThermal, cfg.SolarThermalSpec),
+                 tm.ThermalStorageState, tm.ThermalStorageSetpoint, hub_stages=(2,)),
+    Registration("solar_thermal", SolarThermal, cfg.SolarThermalSpec, hub_stages=(2,)),
     Registration("boiler", Boiler, cfg.BoilerSpec, "boiler", tm.BoilerState, tm.BoilerSetpoint,
-                 ("heat_kw",)),
+                 ("heat_kw",), hub_stages=(2,)),
     Registration("dh_station", DhStation, None, "dh_station", tm.DhStationState,
-                 tm.DhStationSetpoint, ("to_kw", "from_kw")),
-    Registration("dh_network", DhNetwork),
+                 tm.DhStationSetpoint, ("to_kw", "from_kw"), site_stages=(3,)),
+    Registration("dh_network", DhNetwork, site_stages=(3,)),
+    Registration("chp_heat_sink", ChpHeatSink, modes=("design",), site_stages=(3,)),
     Registration("link_station", LinkStation, None, "elec_link", tm.ElecLinkState,
-                 tm.ElecLinkSetpoint, ("give_kw", "take_kw")),
-    Registration("link_network", LinkNetwork),
-    Registration("chp_heat_sink", ChpHeatSink, modes=("design",)),
-    Registration("chp_off_cover", ChpOffCover, modes=("design",)),
+                 tm.ElecLinkSetpoint, ("give_kw", "take_kw"), site_stages=(3,)),
+    Registration("link_network", LinkNetwork, site_stages=(3,)),
+    Registration("chp_off_cover", ChpOffCover, modes=("design",), site_stages=(3,)),
 )
 # fmt: on
 

@@ -54,9 +54,7 @@ class SolarThermal(Technology):
         assert area is not None
         out = ctx.param(blk, "kw_per_m2", ctx.series(self.spec.output_column))
         peak = max(float(ctx.data[self.spec.output_column].max()), 0.0)
-        blk.q_kw = pyo.Var(
-            ctx.T, domain=pyo.NonNegativeReals, bounds=(0, self.max_m2 * max(peak, 1.0))
-        )
+        blk.q_kw = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, area.ub * max(peak, 1.0)))
         blk.output = pyo.Constraint(
             ctx.T, rule=lambda b, p, t: b.q_kw[p, t] <= area.expr * out[p, t]
         )
@@ -72,6 +70,24 @@ class SolarThermal(Technology):
     def sizes(self) -> dict[str, float]:
         assert self.area is not None
         return {"m2": self.area.value()}
+
+    @classmethod
+    def from_hub(cls, a: Any, hub: Any, stage: int) -> list[Technology]:
+        lim = hub.solar_thermal
+        if lim is None:
+            return []
+        spec = a.catalogue.get(lim.type, SolarThermalSpec, "solar_thermal")
+        if spec.carrier not in a.carriers(hub):
+            return []
+        max_m2 = lim.max_m2 if lim.max_m2 is not None else (hub.roof_area_m2 or 0.0)
+        name = f"{hub.id}_solar_thermal"
+        return [cls(name, hub.id, spec, max_m2, fixed=a.fixed(hub.id, "solar_thermal"))]
+
+    def cover_terms(self, carrier: str) -> list | None:
+        if carrier != "heat" or self.spec.carrier not in ("heat", "dhw"):
+            return []
+        b = self.block
+        return [lambda p, t: b.q_kw[p, t]]
 
     # ---- operation interface (no device of its own: the weather station gives its input)
     def m2_now(self) -> float:

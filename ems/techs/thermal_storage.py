@@ -154,6 +154,46 @@ class ThermalStorage(Technology):
         out["kwh"] = float(sum(h.value() for h in self.handles.values()))
         return out
 
+    @classmethod
+    def from_hub(cls, a: Any, hub: Any, stage: int) -> list[Technology]:
+        """The buffer tank (``puffer``, heating) and the DHW tank (``bollitore``) of a hub."""
+        out: list[Technology] = []
+        for key in ("puffer", "bollitore"):
+            lim = getattr(hub, key)
+            if lim is None:
+                continue
+            spec = a.catalogue.get(lim.type, ThermalStorageSpec, key)
+            if spec.carrier not in a.carriers(hub):
+                continue
+            out.append(
+                cls(
+                    f"{hub.id}_{key}",
+                    hub.id,
+                    lim.type,
+                    spec,
+                    choice=lim.choice,
+                    max_kwh=lim.max_kwh,
+                    existing_kwh=lim.existing_kwh,
+                    fixed=a.fixed(hub.id, key),
+                )
+            )
+        return out
+
+    def bound_kw(self, role: str) -> float:
+        """Charging a heating buffer at its C-rate (largest size: the catalogue's, the maximum,
+        the existing one)."""
+        if role != "heat_charge" or self.spec.carrier != "heat":
+            return 0.0
+        return self.spec.c_rate_per_h * max(
+            [self.max_kwh, self.existing_kwh] + list(self.spec.sizes_kwh)
+        )
+
+    def cover_terms(self, carrier: str) -> list | None:
+        if carrier != "heat" or self.spec.carrier not in ("heat", "dhw"):
+            return []
+        b = self.block
+        return [lambda p, t: b.q_discharge_kw[p, t]]
+
     # ---- operation interface (device id ``puffer`` or ``bollitore``)
     @property
     def device_id(self) -> str:

@@ -251,9 +251,10 @@ def test_two_heat_pump_units_in_two_modes(tmp_path: Path) -> None:
 
 
 def test_installed_bounds_keep_the_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Bounds and big-M values from the installed sizes (``installed_scenario``) tighten the model
-    but not its feasible set: the same optimum as with the design's maxima (5 units allowed)."""
-    import ems.operation.assembly as asm
+    """Bounds and big-M values from the installed sizes (a size handle's upper bound is the
+    installed size in operation) tighten the model but not its feasible set: the same optimum as
+    with the design's maxima (5 units allowed)."""
+    import ems.model.context as mc
 
     hub = {
         "chp": [{"type": "chp100", "max_units": 5}],
@@ -269,7 +270,14 @@ def test_installed_bounds_keep_the_plan(tmp_path: Path, monkeypatch: pytest.Monk
     (tmp_path / "b").mkdir()
     tight = _controller(tmp_path / "a", hub, sizes)
     assert tight.setup.chps["h1"][0].block.u_on[("h", 0)].ub == 2  # bound = installed units
-    monkeypatch.setattr(asm, "installed_scenario", lambda s, fixed: s)
+    size = mc.BuildContext.size
+
+    def design_bounds(self: mc.BuildContext, *args: Any, **kwargs: Any) -> mc.SizeHandle:
+        h = size(self, *args, **kwargs)
+        h.ub_units = max(h.max_units, h.existing_units, h.ub_units)
+        return h
+
+    monkeypatch.setattr(mc.BuildContext, "size", design_bounds)
     loose = _controller(tmp_path / "b", hub, sizes)
     assert loose.setup.chps["h1"][0].block.u_on[("h", 0)].ub == 5
     for heat, buy, gas in ((150.0, 0.40, 0.03), (420.0, 0.40, 0.03), (150.0, 0.10, 0.30)):
