@@ -83,7 +83,17 @@ def read_input(
         text = raw.decode("latin-1")  # Italian distributor exports are often Windows-1252/latin-1
     res = parse_csv(text, str(p), pod_roles)
     res.sha256 = hashlib.sha256(raw).hexdigest()
-    res.issued = issued
+    if res.issued and issued and res.issued != issued:
+        res.errors.append(
+            RowError(
+                str(p),
+                1,
+                f"the file says it was issued {res.issued}, --issued says {issued}; "
+                "nothing of it was read",
+            )
+        )
+        res.readings.clear()
+    res.issued = res.issued or issued
     return res
 
 

@@ -4,7 +4,7 @@ monthly or annual statements (see docs/accounting.md)."""
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 import click
@@ -12,6 +12,7 @@ import click
 from adapters.accounting_io import load_config, read_input, write_report
 from adapters.ledger_sqlite import SqliteLedgerStore
 from ems.accounting import service
+from ems.accounting.readings import normalise_issued
 from ems.errors import DataError, EmsError
 
 DEFAULT_CONFIG = "accounting.yaml"
@@ -89,17 +90,13 @@ def accounting_group() -> None:
 
 
 def _issued(value: str | None) -> str:
-    """--issued: ISO date or date-time of the distributor's file (normalised), '' if absent."""
+    """--issued: the files' issue date, normalised (sortable ISO); '' if absent."""
     if not value:
         return ""
     try:
-        if len(value.strip()) == 10:
-            return date.fromisoformat(value.strip()).isoformat()
-        return datetime.fromisoformat(value.strip()).replace(tzinfo=None).isoformat()
-    except ValueError:
-        raise ArgumentError(
-            f"--issued {value!r}: expected YYYY-MM-DD or YYYY-MM-DDTHH:MM (issue date of the file)"
-        ) from None
+        return normalise_issued(value)
+    except ValueError as exc:
+        raise ArgumentError(f"--issued {value!r}: {exc}") from None
 
 
 def _ingest_report(summary: service.IngestSummary, allow_unknown_pods: bool) -> None:

@@ -79,6 +79,7 @@ _COLS = {
     "wh": ("wh", "e_wh", "energy_wh"),
     "direction": ("direction", "verso", "flow", "tipo"),
     "interval": ("interval_min", "duration_min", "minutes", "minuti", "interval"),
+    "issued": ("issued", "issue_date", "data_emissione", "emissione", "data_rettifica"),
     "zone": ("zone", "zona", "market_zone"),
     "price": ("price_eur_per_mwh", "price", "prezzo", "pz", "eur_per_mwh", "prezzo_eur_mwh"),
 }
@@ -258,17 +259,65 @@ def _reader(text: str) -> tuple[list[list[str]], bool]:
     return rows, delim != ","
 
 
+def normalise_issued(text: str) -> str:
+    """Issue date / time of a distributor's file as sortable ISO text (``YYYY-MM-DD`` or
+    ``YYYY-MM-DDTHH:MM:SS``); accepts ISO, ``dd/mm/yyyy`` and ``dd/mm/yyyy HH:MM``."""
+    t = text.strip()
+    for fmt, date_only in (("%Y-%m-%d", True), ("%d/%m/%Y", True), ("%d/%m/%Y %H:%M", False)):
+        try:
+            dt = datetime.strptime(t, fmt)
+            return dt.date().isoformat() if date_only else dt.isoformat()
+        except ValueError:
+            pass
+    try:
+        return datetime.fromisoformat(t).replace(tzinfo=None).isoformat()
+    except ValueError:
+        raise ValueError(
+            f"issue date {t!r}: expected YYYY-MM-DD, dd/mm/yyyy or YYYY-MM-DDTHH:MM"
+        ) from None
+
+
+def _file_issued(rows: list[list[str]], header: list[str], res: ParseResult) -> None:
+    """The file's issue date from an ``issued`` / ``data_emissione`` column: one value for the
+    whole file (a file holding several issues is refused: split it by issue)."""
+    i = _find(header, "issued")
+    if i is None:
+        return
+    values = {r[i].strip() for r in rows[1:] if len(r) > i and r[i].strip()}
+    try:
+        issued = {normalise_issued(v) for v in values}
+    except ValueError as exc:
+        res.errors.append(RowError(res.file, 1, str(exc)))
+        res.readings.clear()
+        return
+    if len(issued) > 1:
+        res.errors.append(
+            RowError(
+                res.file,
+                1,
+                f"the file holds {len(issued)} issue dates ({', '.join(sorted(issued))}): "
+                "split it by issue; nothing of it was read",
+            )
+        )
+        res.readings.clear()
+    elif issued:
+        res.issued = issued.pop()
+
+
 def parse_csv(
     text: str, file: str, pod_roles: Mapping[str, frozenset[str]] | None = None
 ) -> ParseResult:
     """Parse a meter or price CSV (detected from the header). ``pod_roles``: POD → directions it
-    can have (from the configuration), used when the file has no direction column."""
+    can have (from the configuration), used when the file has no direction column. A meter file
+    may carry its issue date (rettifica) in an ``issued`` / ``data_emissione`` column."""
     rows, comma_decimal = _reader(text)
     if not rows or not any(c.strip() for c in rows[0]):
         return ParseResult(file, "meter", errors=[RowError(file, 1, "empty file or no header")])
     header = [_norm(h) for h in rows[0]]
     if _find(header, "pod") is not None:
-        return _parse_meter(rows, header, file, comma_decimal, pod_roles or {})
+        res = _parse_meter(rows, header, file, comma_decimal, pod_roles or {})
+        _file_issued(rows, header, res)
+        return res
     if _find(header, "price") is not None or any(h.upper() in MARKET_ZONES for h in header):
         return _parse_prices(rows, header, file, comma_decimal)
     return ParseResult(

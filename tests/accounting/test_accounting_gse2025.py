@@ -316,3 +316,28 @@ def test_gse_export_monthly_rows_per_plant_and_total() -> None:
     assert by[("2024-07", "TOTALE")][6:11] == ["20,000", "20,000", "20,000", "2,60", "0,22"]
     assert by[("2024-06", "A")][5] == "tip_only" and by[("2024-06", "OLD")][5] == ""
     assert by[("2024-06", "TOTALE")][11] == ""  # fee parameters not set: empty, not 0
+
+
+def test_issue_date_read_from_the_file(store, tmp_path: Path) -> None:
+    from adapters.accounting_io import read_input
+
+    head = "pod,direction,timestamp,kwh,data_emissione\n"
+    ts = _iso(NOON)
+    newer = tmp_path / "rett.csv"
+    newer.write_text(head + f"{pod(2)},withdrawn,{ts},6,20/08/2024\n")
+    older = tmp_path / "orig.csv"
+    older.write_text(head + f"{pod(2)},withdrawn,{ts},4,05/07/2024\n")
+    r_new, r_old = read_input(newer, ROLES), read_input(older, ROLES)
+    assert (r_new.issued, r_old.issued) == ("2024-08-20", "2024-07-05")
+    cfg = make_cfg([plant("A", 1, 100)], [member("m", 2)])
+    s = store()
+    service.ingest(s, cfg, [r_new])
+    assert service.ingest(s, cfg, [r_old]).older == 1  # arrives later, but is the older issue
+    assert {r.wh for r in s.readings([pod(2)], 0, 2**40)} == {6000}
+    # --issued contradicting the file, or a file with two issues: refused, nothing read
+    res = read_input(newer, ROLES, issued="2024-09-01")
+    assert res.readings == [] and "--issued says 2024-09-01" in res.errors[0].problem
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text(newer.read_text() + f"{pod(2)},withdrawn,{_iso(NOON + 3600)},1,21/08/2024\n")
+    res = read_input(mixed, ROLES)
+    assert res.readings == [] and "2 issue dates" in res.errors[0].problem
