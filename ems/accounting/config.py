@@ -154,6 +154,11 @@ class Plant(_Model):
     building: str | None = Field(
         default=None, description="building / condominium id (groups of self-consumers)"
     )
+    admitted_before_constitution: bool = Field(
+        default=False,
+        description="the GSE admitted this plant to the TIP although it entered service before "
+        "the CER was constituted (an exception of the Regole Operative)",
+    )
 
     _pod = field_validator("pod", mode="before")(_norm_pod)
 
@@ -338,6 +343,8 @@ class Configuration(_Model):
         """CER: the plant entered service on or after the constitution (unknown date → True,
         reported as a missing parameter by the statement)."""
         if self.type != ConfigType.cer or self.constituted is None:
+            return True
+        if plant.admitted_before_constitution:
             return True
         return plant.entry_into_service >= self.constituted
 

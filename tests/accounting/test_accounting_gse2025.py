@@ -95,6 +95,14 @@ def test_plant_in_service_before_the_cer_was_constituted_gets_no_tip() -> None:
     assert to_cents(by["B"].tip_eur) == D("3.90")
     st = build_statement(cfg, cfg.configurations[0], [row], [NOON], "2024-06", False)
     assert [j.plant_ids for j in st.surplus_sets] == [("B",)]  # A is in no surplus set
+    # The GSE admitted A under an exception of the operating rules: declared per plant → TIP.
+    data = cfg.model_dump(mode="json", exclude={"default_parameters"})
+    data["configurations"][0]["plants"][0]["admitted_before_constitution"] = True
+    from adapters.accounting_io import load_year_parameters
+
+    cfg2 = parse_accounting_config(data, "t.yaml", load_year_parameters())
+    by = {p.plant_id: p for p in one_hour(cfg2, {1: 30, 2: 30}, {3: 60}).plants}
+    assert to_cents(by["A"].tip_eur) == D("3.90") and by["A"].tip_eligible
     # A CER without a constitution date: reported as a missing parameter.
     cfg = make_cfg([plant("A", 1, 50)], [member("m", 3)])
     st = build_statement(
