@@ -322,6 +322,11 @@ class Configuration(_Model):
         if self.type == ConfigType.group:
             if len({m.customer or m.id for m in self.members}) < 2:
                 raise ValueError("a group of self-consumers needs at least two final customers")
+            if len(self.cabine) != 1:
+                raise ValueError(
+                    "a group of self-consumers is one building: all its PODs are under one cabina "
+                    f"primaria (found {self.cabine})"
+                )
             buildings = {x.building for x in [*self.plants, *self.members]}
             if None in buildings or len(buildings) != 1:
                 raise ValueError(

@@ -349,3 +349,37 @@ def test_issue_date_read_from_the_file(store, tmp_path: Path) -> None:
     mixed.write_text(newer.read_text() + f"{pod(2)},withdrawn,{_iso(NOON + 3600)},1,21/08/2024\n")
     res = read_input(mixed, ROLES)
     assert res.readings == [] and "2 issue dates" in res.errors[0].problem
+
+
+def test_group_example_end_to_end(tmp_path: Path, capsys) -> None:
+    # The shipped group example through the CLI: one hour, PV 12 kWh, flats 4 + 3, shop 2
+    # (condominium 0) → shared 9 kWh. TIP 0.009 × (min(120, 80 + 70) + 10) = 1.17 €.
+    # Valorisation needs c_PR: missing → exit 2 naming it; set to 0.05 (test value) →
+    # 0.009 × 11.22 + 0.009 × 0.05 × 110 = 0.10098 + 0.0495 = 0.15048 → 0.15 €.
+    cfg_path = str(EXAMPLES / "group_building.yaml")
+    ts = "2024-06-12T12:00:00+02:00"
+    meters = tmp_path / "m.csv"
+    meters.write_text(
+        "pod,direction,timestamp,kwh\n"
+        f"IT001E30000001,injected,{ts},12\nIT001E30000010,withdrawn,{ts},0\n"
+        f"IT001E30000011,withdrawn,{ts},4\nIT001E30000012,withdrawn,{ts},3\n"
+        f"IT001E30000013,withdrawn,{ts},2\n"
+    )
+    prices = tmp_path / "p.csv"
+    prices.write_text(f"timestamp,zone,price_eur_per_mwh\n{ts},NORD,110\n")
+    db = str(tmp_path / "l.sqlite")
+    rc, out, err = _run(
+        capsys, "accounting", "ingest", "--config", cfg_path, "--db", db, str(meters), str(prices)
+    )
+    assert rc == 0, err
+    args = ["--db", db, "--month", "2024-06", "--out", str(tmp_path / "r")]
+    rc, out, err = _run(capsys, "accounting", "report", "--config", cfg_path, *args)
+    assert rc == 2 and "avoided_losses 2024" in err and "TIP 1.17 €" in out
+    text = Path(cfg_path).read_text() + "    avoided_losses_coefficient: 0.05\n"
+    cfg2 = tmp_path / "group.yaml"
+    cfg2.write_text(text)
+    assert _run(capsys, "accounting", "recompute", "--config", str(cfg2), *args[:4])[0] == 0
+    rc, out, err = _run(capsys, "accounting", "report", "--config", str(cfg2), *args)
+    # every parameter known: exit 0 (the 719 hours without data are listed, not an error)
+    assert rc == 0 and "valorisation 0.15 €" in out and "TIP 1.17 €" in out
+    assert "missing parameter" not in err and "complete hours 1/720" in out
