@@ -18,7 +18,7 @@ from ems.ports.ledger import LedgerStore
 from .config import AccountingConfig, Configuration
 from .ledger import compute_hours, next_versions
 from .readings import INJECTED, WITHDRAWN, ParseResult, RowError, hourly_energy, hourly_prices
-from .statement import Statement, build_statement
+from .statement import Statement, build_statement, settle_year
 from .timeutil import HOUR_S, hours_between, local, month_bounds
 
 
@@ -177,7 +177,27 @@ def statements(
     """One statement per configuration over local days [start, end)."""
     hours = hours_between(start, end)
     lo, hi = hours[0], hours[-1] + HOUR_S
-    return [
-        build_statement(cfg, c, store.latest_hours(c.id, lo, hi), hours, label, annual)
-        for c in cfg.configurations
-    ]
+    out = []
+    for c in cfg.configurations:
+        rows = store.latest_hours(c.id, lo, hi)
+        st = build_statement(cfg, c, rows, hours, label, annual)
+        if annual:
+            settle_year(st, _monthly_statements(cfg, c, rows, start, end))
+        out.append(st)
+    return out
+
+
+def _monthly_statements(
+    cfg: AccountingConfig, config: Configuration, rows: Sequence, start: date, end: date
+) -> list[Statement]:
+    """The monthly statements of [start, end) from the same ledger rows (for the conguaglio)."""
+    out = []
+    y, m = start.year, start.month
+    while date(y, m, 1) < end:
+        m_start, m_end = month_bounds(y, m)
+        hours = hours_between(m_start, m_end)
+        lo, hi = hours[0], hours[-1] + HOUR_S
+        month_rows = [r for r in rows if lo <= r.hour_utc < hi]
+        out.append(build_statement(cfg, config, month_rows, hours, f"{y:04d}-{m:02d}", False))
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return out

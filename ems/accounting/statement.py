@@ -135,6 +135,8 @@ class Statement:
     plant_months: dict[tuple[str, str], PlantTotals] = field(default_factory=dict)
     #: (YYYY-MM, plant id) → GSE fees of that plant in that month (exact)
     fee_months: dict[tuple[str, str], Decimal] = field(default_factory=dict)
+    #: annual: member id (or SOCIAL_PURPOSES) → surplus allocated by the monthly statements, summed
+    monthly_member_surplus: dict[str, Decimal] = field(default_factory=dict)
     config_type: str = "cer"
 
     @property
@@ -466,6 +468,20 @@ def build_statement(
     _allocate(config, st, members)
     st.members = [members[m.id] for m in config.members]
     return st
+
+
+def settle_year(annual: Statement, monthly: Sequence[Statement]) -> None:
+    """Yearly settlement (conguaglio): record on the annual statement what the monthly statements
+    allocated as surplus to each member (and to social purposes), to show what the year changes."""
+    out: dict[str, Decimal] = {m.member_id: Decimal("0.00") for m in annual.members}
+    for st in monthly:
+        for m in st.members:
+            out[m.member_id] = out.get(m.member_id, Decimal("0.00")) + m.surplus_eur
+        if st.social_purposes_eur:
+            out[SOCIAL_PURPOSES] = (
+                out.get(SOCIAL_PURPOSES, Decimal("0.00")) + st.social_purposes_eur
+            )
+    annual.monthly_member_surplus = out
 
 
 def _ranges(runs: Mapping[str, list[int]]) -> list[MissingRange]:
@@ -861,7 +877,24 @@ def _md_surplus(s: Statement) -> list[str]:
             f"the settlement changes it by {s.conguaglio_eur:+} €.",
             "",
         ]
+        if s.monthly_member_surplus:
+            out += _md_settlement_members(s)
     return out
+
+
+def _md_settlement_members(s: Statement) -> list[str]:
+    out = [
+        "| member | surplus in the monthly statements € | surplus on the year € | conguaglio € |",
+        "|---|---:|---:|---:|",
+    ]
+    yearly = {m.member_id: m.surplus_eur for m in s.members}
+    if s.social_purposes_eur or SOCIAL_PURPOSES in s.monthly_member_surplus:
+        yearly[SOCIAL_PURPOSES] = s.social_purposes_eur
+    for mid in [*yearly, *(k for k in s.monthly_member_surplus if k not in yearly)]:
+        before = s.monthly_member_surplus.get(mid, Decimal("0.00"))
+        after = yearly.get(mid, Decimal("0.00"))
+        out.append(f"| {mid} | {before} | {after} | {after - before:+} |")
+    return [*out, ""]
 
 
 def _md_tables(s: Statement) -> list[str]:

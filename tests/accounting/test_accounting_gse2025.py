@@ -174,6 +174,13 @@ def test_yearly_settlement_conguaglio() -> None:
     assert st.monthly_surplus_eur == D("5.85") and st.conguaglio_eur == D("-5.85")
     june = build_statement(cfg, cfg.configurations[0], rows[:1], [NOON], "2024-06", False)
     assert june.surplus_eur == D("5.85")
+    # per member: the household got 5.85 € of surplus in June's statement, 0 on the year
+    from ems.accounting.statement import render_markdown, settle_year
+
+    jul = build_statement(cfg, cfg.configurations[0], rows[1:], [july], "2024-07", False)
+    settle_year(st, [june, jul])
+    assert st.monthly_member_surplus == {"m": D("5.85")}
+    assert "| m | 5.85 | 0.00 | -5.85 |" in render_markdown("T", [st], {})
 
 
 # ------------------------------------------------------------------ versioned corrections
