@@ -1,9 +1,12 @@
 """The operation daemon's wiring: MQTT in and out, stores, persistence, scheduling, lifecycle.
 
 - :class:`StateDB`: the daemon's own SQLite file (plant-state estimate, simulated plant, hourly
-  shared-energy log, step log). Written after every step in one transaction, so a restart —
-  even after SIGKILL — resumes from the last completed step; hours are closed from meter
-  counters interpolated at the boundaries, so no hour is lost across the gap.
+  shared-energy log, step log, last plan). Every accepted state or job message is appended to a
+  write-ahead table (``inbox``) before the MQTT client acknowledges it; each step commits the
+  plant state, the last plan and the inbox rows it has absorbed in one transaction. A restart —
+  even after SIGKILL — loads the last step's state, replays the inbox on top of it and restores
+  the last plan into the model (warm start), so it resumes exactly where the daemon was; hours
+  are closed from meter counters interpolated at the boundaries, so no hour is lost across a gap.
 - :class:`Runtime`: one :class:`~ems.operation.service.OperationService` behind the issue-3 MQTT
   adapter (telemetry ingest with validation and reject counters, retained setpoints with
   ``valid_until``, last will ``offline``) and a time-series store (SQLite or InfluxDB).
@@ -55,8 +58,31 @@ class StateDB:
             CREATE TABLE IF NOT EXISTS steps (start TEXT PRIMARY KEY, mode TEXT, objective REAL,
                 solve_s REAL, step_s REAL, alerts TEXT);
             CREATE TABLE IF NOT EXISTS alerts (ts TEXT, alert TEXT);
+            CREATE TABLE IF NOT EXISTS inbox (seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                channel TEXT NOT NULL, hub TEXT NOT NULL, kind TEXT NOT NULL, device TEXT NOT NULL,
+                payload TEXT NOT NULL);
         """)
+        # FULL: a row is on disk when append_inbox returns, before the message is acknowledged
+        self.db.execute("PRAGMA synchronous=FULL")
         self.lock = threading.Lock()
+
+    def append_inbox(self, channel: str, key: tuple[str, str, str], payload: dict[str, Any]) -> int:
+        """Persist one accepted state or job message (write-ahead); returns its sequence number.
+        Raises when it cannot be written: the caller must then not acknowledge the message."""
+        with self.lock:
+            cur = self.db.execute(
+                "INSERT INTO inbox (channel, hub, kind, device, payload) VALUES (?, ?, ?, ?, ?)",
+                (channel, *key, json.dumps(payload, separators=(",", ":"))),
+            )
+            return int(cur.lastrowid or 0)
+
+    def inbox(self) -> list[tuple[int, str, tuple[str, str, str], dict[str, Any]]]:
+        """Messages accepted since the last committed step, in arrival order."""
+        with self.lock:
+            rows = self.db.execute(
+                "SELECT seq, channel, hub, kind, device, payload FROM inbox ORDER BY seq"
+            ).fetchall()
+        return [(r[0], r[1], (r[2], r[3], r[4]), json.loads(r[5])) for r in rows]
 
     def get(self, key: str) -> Any:
         row = self.db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
@@ -68,7 +94,12 @@ class StateDB:
         hours: list[dict[str, Any]],
         step: tuple | None,
         alerts: list[tuple[str, str]],
+        *,
+        raw_kv: dict[str, str] | None = None,
+        inbox_upto: int | None = None,
     ) -> None:
+        """One transaction: key/values (``raw_kv``: already JSON), closed hours, the step row,
+        alerts, and the inbox rows up to ``inbox_upto`` (absorbed in the state being saved)."""
         with self.lock:
             self.db.execute("BEGIN")
             try:
@@ -77,6 +108,10 @@ class StateDB:
                         "INSERT OR REPLACE INTO kv VALUES (?, ?)",
                         (k, json.dumps(v, separators=(",", ":"))),
                     )
+                for k, text in (raw_kv or {}).items():
+                    self.db.execute("INSERT OR REPLACE INTO kv VALUES (?, ?)", (k, text))
+                if inbox_upto is not None:
+                    self.db.execute("DELETE FROM inbox WHERE seq <= ?", (inbox_upto,))
                 for h in hours:
                     self.db.execute(
                         "INSERT OR IGNORE INTO shared_energy VALUES (?, ?, ?, ?, ?, ?)",
@@ -173,6 +208,28 @@ class Runtime:
         self.received = 0
         self.stopping = threading.Event()
         self.last: StepLog | None = None
+        self.applied_seq = 0  # last inbox row applied to the service's state
+        self.replayed = 0
+        self._resume()
+
+    def _resume(self) -> None:
+        """After a restart: replay the inbox on the state of the last step, restore the last plan."""
+        for seq, channel, key, payload in self.statedb.inbox():
+            self._apply(channel, key, payload)
+            self.applied_seq, self.replayed = seq, self.replayed + 1
+        plan = self.statedb.get("last_plan")
+        if plan and plan.get("solution"):
+            restored = self.service.controller.restore_solution(
+                pd.Timestamp(plan["start"]), plan["solution"]
+            )
+            log.info(
+                "resumed: %d messages replayed from the write-ahead table; last plan of %s %s",
+                self.replayed,
+                plan["start"],
+                "restored (warm start)" if restored else "not restored (the model changed)",
+            )
+        elif self.replayed:
+            log.info("resumed: %d messages replayed from the write-ahead table", self.replayed)
 
     def start(self, timeout_s: float = 10.0) -> Runtime:
         self.client.start()
@@ -186,18 +243,33 @@ class Runtime:
         return self
 
     def _on_state(self, topic: Any, state: BaseModel) -> None:
+        """Persist the message (write-ahead), then apply it. Called on the MQTT network thread
+        before the message is acknowledged: when persisting fails this raises, the message stays
+        unacknowledged and the broker delivers it again after a reconnect."""
+        key = (topic.hub, topic.kind, topic.device)
+        payload = _payload(state)
+        seq = self.statedb.append_inbox(topic.channel, key, payload)
+        with self.state_lock:
+            trigger = self._apply(topic.channel, key, payload)
+            self.applied_seq = max(self.applied_seq, seq)
+            self.received += 1
+        if trigger:
+            self.on_demand.set()
+
+    def _apply(self, channel: str, key: tuple[str, str, str], payload: dict[str, Any]) -> bool:
         try:
-            with self.state_lock:
-                key = (topic.hub, topic.kind, topic.device)
-                if topic.channel == "job":
-                    trigger = self.service.on_job(key, _payload(state))
-                else:
-                    trigger = self.service.on_state(key, _payload(state))
-                self.received += 1
-            if trigger:
-                self.on_demand.set()
-        except Exception:  # never let a payload kill the network thread
-            log.exception("state of %s/%s/%s not taken", topic.hub, topic.kind, topic.device)
+            if channel == "job":
+                return self.service.on_job(key, payload)
+            return self.service.on_state(key, payload)
+        except Exception:  # noqa: BLE001 - a validated payload the state cannot take: logged
+            log.exception("state of %s not taken", "/".join(key))
+            return False
+
+    def _snapshot(self) -> tuple[str, int]:
+        """The plant state as JSON and the last inbox row it includes (taken under the lock)."""
+        with self.state_lock:
+            text = json.dumps(self.service.state.to_dict(), separators=(",", ":"))
+            return text, self.applied_seq
 
     # ------------------------------------------------------------------ one step
     def run_step(self, start: pd.Timestamp, time_limit_s: float | None = None) -> StepLog | None:
@@ -222,6 +294,7 @@ class Runtime:
                 )
                 return None
             res = outcome.result
+            plan = self._plan_snapshot(start, outcome)  # the model is ours while we hold step_lock
             ts = self.clock().to_pydatetime()
             for sp in res.setpoints:
                 values = {
@@ -235,7 +308,7 @@ class Runtime:
                 except Exception as exc:  # a setpoint that fails validation is logged, not fatal
                     log.error("setpoint %s not published: %s", sp.key, exc)
             step_s = time.perf_counter() - t0
-            self._record(start, outcome, step_s)
+            self._record(start, outcome, step_s, plan=plan)
             status = {
                 "mode": res.mode,
                 "step": start.isoformat(),
@@ -261,6 +334,7 @@ class Runtime:
         outcome: StepOutcome,
         step_s: float,
         extra_kv: dict[str, Any] | None = None,
+        plan: dict[str, Any] | None = None,
     ) -> None:
         res = outcome.result
         tags = {"community": self.community}
@@ -330,7 +404,8 @@ class Runtime:
             self.store.write(points)
         except Exception:
             log.exception("store write failed (the store spools or the points are in the step log)")
-        kv = {"plant_state": self.service.state.to_dict(), **(extra_kv or {})}
+        state_json, upto = self._snapshot()
+        kv = {**(extra_kv or {}), **({"last_plan": plan} if plan is not None else {})}
         step = (
             start.isoformat(),
             res.mode,
@@ -339,7 +414,34 @@ class Runtime:
             step_s,
             json.dumps(res.alerts),
         )
-        self.statedb.commit_step(kv, hours, step, [(start.isoformat(), a) for a in res.alerts])
+        self.statedb.commit_step(
+            kv,
+            hours,
+            step,
+            [(start.isoformat(), a) for a in res.alerts],
+            raw_kv={"plant_state": state_json},
+            inbox_upto=upto,
+        )
+
+    def _plan_snapshot(self, start: pd.Timestamp, outcome: StepOutcome) -> dict[str, Any]:
+        """The last plan: its setpoints and, when solved, the model's solution (warm start)."""
+        res = outcome.result
+        solved = res.mode != "fallback"
+        return {
+            "start": start.isoformat(),
+            "mode": res.mode,
+            "setpoints": [
+                {
+                    "hub": sp.hub,
+                    "kind": sp.kind,
+                    "device": sp.device,
+                    "values": sp.values,
+                    "valid_until": sp.valid_until.isoformat(),
+                }
+                for sp in res.setpoints
+            ],
+            "solution": self.service.controller.solution_values() if solved else None,
+        }
 
     def _hours(self, closed: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[Point]]:
         """Closed hours with their TIP (accounting rules, Pz from the price source) and points."""
@@ -371,7 +473,10 @@ class Runtime:
             self.store.write(points)
         except Exception:
             log.exception("store write failed")
-        self.statedb.commit_step({"plant_state": self.service.state.to_dict()}, hours, None, [])
+        state_json, upto = self._snapshot()
+        self.statedb.commit_step(
+            {}, hours, None, [], raw_kv={"plant_state": state_json}, inbox_upto=upto
+        )
 
     def stop(self) -> None:
         self.stopping.set()

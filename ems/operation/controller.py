@@ -72,6 +72,9 @@ class StepInput:
     net_now_kw: dict[str, float] = field(
         default_factory=dict
     )  # hub -> measured load − PV (fallback)
+    # hub -> the stale inputs ("hub/kind/id") that leave its measured net load unknown: the
+    # fallback then holds the hub's battery at 0 kW instead of computing from them
+    net_unknown: dict[str, list[str]] = field(default_factory=dict)
     time_limit_s: float | None = None
     # multi-energy: forecasts of the other data columns the techs read (thermal demands, outdoor
     # temperature, solar-thermal kW/m²), stores' state of charge, gas price (None: the scenario's)
@@ -238,6 +241,21 @@ class Controller:
             self.last_planned = None
         return res
 
+    def solution_values(self) -> list[float | None]:
+        """Every variable's value in the model's fixed order (the last plan, for persistence)."""
+        return [v.value for v in self.model.component_data_objects(pyo.Var, descend_into=True)]
+
+    def restore_solution(self, start: pd.Timestamp, values: list[float | None]) -> bool:
+        """Put a persisted plan back into the model (a restart resumes with its warm start);
+        False when the model has a different number of variables (the site changed)."""
+        variables = list(self.model.component_data_objects(pyo.Var, descend_into=True))
+        if len(variables) != len(values):
+            return False
+        for var, value in zip(variables, values, strict=True):
+            var.set_value(value, skip_validation=True)
+        self.last_planned = start
+        return True
+
     def _prepare_warm_start(self, start: pd.Timestamp) -> bool:
         """Warm start from the last plan, shifted by the steps elapsed since it was made (0 for an
         on-demand step in the same quarter hour). No warm start after a failed step or when the
@@ -313,7 +331,10 @@ class Controller:
         out: list[Setpoint] = []
         for hub in self.setup.hubs:
             st = self.rule_state(hub, inp, first)
+            hold = hub in inp.net_unknown and hub not in inp.net_now_kw
             for h, k, d, v in hub_rules(self.setup.operated(), st):
+                if hold and k == "battery":  # last in the merit order: nothing after it moves
+                    v = {**v, "p_kw": 0.0}
                 out.append(Setpoint(h, k, d, v, valid_until, "fallback"))
         return out
 

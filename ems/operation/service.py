@@ -33,6 +33,47 @@ log = logging.getLogger(__name__)
 CONTROLLABLE = registry.controllable_device_kinds()
 
 
+#: Heat meters and weather stations older than this are not used (thermal loads move slowly).
+THERMAL_STALE_S = 2 * 3600.0
+#: Device kinds whose readings the hub's electric load estimate is computed from (with the meter).
+LOAD_INPUT_KINDS = frozenset(
+    {
+        "pv",
+        "battery",
+        "ev_charger",
+        "ai_cluster",
+        "chp",
+        "heat_pump",
+        "absorption_chiller",
+        "elec_link",
+    }
+)
+
+
+def stale_input_alerts(
+    stale_in: dict[str, float], net_unknown: dict[str, list[str]], result: StepResult
+) -> list[str]:
+    """One alert per stale input the plan would have used, naming it and what replaced it, and
+    one per battery the fallback holds because its hub's net load is unknown."""
+    alerts = []
+    for name, age in sorted(stale_in.items()):
+        kind = name.split("/")[1]
+        if kind == "price":
+            instead = "the zonal-price profile is used"
+        elif kind in ("heat_meter", "weather"):
+            instead = "the forecast uses the profile and history only"
+        else:
+            instead = "not used: the hub's load comes from its forecast"
+        alerts.append(f"stale input {name} ({age:.0f} s old): {instead}")
+    for sp in result.setpoints:
+        if sp.kind == "battery" and sp.source == "fallback" and sp.hub in net_unknown:
+            alerts.append(
+                f"fallback: battery of {sp.hub} held at 0 kW, its net load is unknown "
+                f"(stale {', '.join(net_unknown[sp.hub])})"
+            )
+    return alerts
+
+
 @dataclass
 class StepOutcome:
     result: StepResult
@@ -108,6 +149,7 @@ class OperationService:
         now: pd.Timestamp,
         times: pd.DatetimeIndex,
         forecast: dict[str, np.ndarray],
+        stale_in: dict[str, float] | None = None,
     ) -> None:
         """Forecasts of every other data column the model reads (thermal demands from the heat
         meters' history blended with the profile, outdoor temperature from the profile plus the
@@ -118,8 +160,11 @@ class OperationService:
         measured: dict[str, float | None] = {}
         for hub, carrier in s.thermal_demands:
             p = st.latest.get(f"{hub}/heat_meter/{carrier}")
-            fresh = p is not None and (now - pd.Timestamp(p["ts"])).total_seconds() <= 2 * 3600
-            measured[f"{hub}.{carrier}"] = float(p["p_kw"]) if fresh else None
+            age = None if p is None else (now - pd.Timestamp(p["ts"])).total_seconds()
+            fresh = age is not None and age <= THERMAL_STALE_S
+            if age is not None and not fresh and stale_in is not None:
+                stale_in[f"{hub}/heat_meter/{carrier}"] = age
+            measured[f"{hub}.{carrier}"] = float(p["p_kw"]) if p is not None and fresh else None
         st.record_history(start, measured, {})
         for (hub, carrier), dem in s.thermal_demands.items():
             key = f"{hub}.{carrier}"
@@ -128,11 +173,14 @@ class OperationService:
             )
             forecast[f"{hub}.{carrier}_load_kw"] = inp.columns[dem.column]
         t_now = None
-        weather = [p for k, p in st.latest.items() if k.split("/")[1] == "weather"]
+        weather = [(k, p) for k, p in st.latest.items() if k.split("/")[1] == "weather"]
         if weather:
-            w = max(weather, key=lambda p: pd.Timestamp(p["ts"]))
-            if (now - pd.Timestamp(w["ts"])).total_seconds() <= 2 * 3600:
+            wk, w = max(weather, key=lambda kp: pd.Timestamp(kp[1]["ts"]))
+            age = (now - pd.Timestamp(w["ts"])).total_seconds()
+            if age <= THERMAL_STALE_S:
                 t_now = float(w["t_amb_c"])
+            elif stale_in is not None:
+                stale_in[wk] = age
         for col in s.temperature_columns():
             inp.columns[col] = fc.temperature(col, times, t_now)
             forecast[f"{col}.temperature_c"] = inp.columns[col]
@@ -146,6 +194,86 @@ class OperationService:
                     inp.store_soc[(hub, key)] = float(p["soc_pct"]) / 100.0
 
     # ------------------------------------------------------------------ the step
+    def _stale_load_inputs(
+        self, hub: str, now: pd.Timestamp, limit_s: float, stale_in: dict[str, float]
+    ) -> list[str]:
+        """The readings a hub's load estimate is computed from (meter and the devices of
+        :data:`LOAD_INPUT_KINDS`) that are stale: reported, but older than ``limit_s``. Each is
+        also recorded in ``stale_in`` with its age."""
+        keys: list[DeviceKey] = [(hub, "meter", "main")]
+        for t in self.setup.installed(hub):
+            keys += [(h, k, d) for h, k, d, _r in t.devices() if k in LOAD_INPUT_KINDS]
+        out = []
+        for key in keys:
+            age = self.state.age_s(key, now)
+            if age is not None and age > limit_s:
+                stale_in["/".join(key)] = age
+                out.append("/".join(key))
+        return out
+
+    def _estimates(
+        self, now: pd.Timestamp, limit_s: float, stale_in: dict[str, float]
+    ) -> tuple[
+        dict[str, float | None], dict[str, float | None], dict[str, float], dict[str, list[str]]
+    ]:
+        """Hub loads, PV specific yields, measured net loads from fresh readings only; the hubs
+        whose load estimate would need a stale reading (load None, net unknown) with its names."""
+        s, st = self.setup, self.state
+        loads: dict[str, float | None] = {}
+        yields: dict[str, float | None] = {}
+        net_now: dict[str, float] = {}
+        net_unknown: dict[str, list[str]] = {}
+        for hub in s.hubs:
+            stale_here = self._stale_load_inputs(hub, now, limit_s, stale_in)
+            pv_now = 0.0
+            for pv in s.pvs.get(hub, []):
+                key = (hub, "pv", pv.device_id)
+                p = st.latest.get("/".join(key))
+                if p is None or "/".join(key) in stale_in:
+                    continue
+                if (pv.fixed_kwp or 0) > 0:
+                    yields[pv.spec.yield_column] = float(p["p_kw"]) / float(pv.fixed_kwp)
+                pv_now += st.value(key, "p_kw")
+            if stale_here:  # the load estimate would compute from a stale reading: not made
+                loads[hub] = None
+                net_unknown[hub] = stale_here
+                continue
+            # load = import − export + what the hub's devices measured (+ generation, − use)
+            measured = sum(t.measured_el_kw(st) for t in s.installed(hub))
+            loads[hub] = st.hub_load_kw(hub, measured)
+            if loads[hub] is not None:
+                net_now[hub] = float(loads[hub]) - pv_now
+        return loads, yields, net_now, net_unknown
+
+    def _ev_sessions(
+        self, inp: StepInput, start: pd.Timestamp, now: pd.Timestamp, dt: float
+    ) -> None:
+        """The EV sessions of the step (a car others wait for is finished as fast as it can)."""
+        s, st = self.setup, self.state
+        for hub, evp in s.ev_points.items():
+            for c in evp.points:
+                sess = st.ev_session((hub, "ev_charger", c.point_id), start, dt)
+                if sess is not None:
+                    first = 1.0 - min(max((now - start).total_seconds() / 3600 / dt, 0.0), 0.99)
+                    due = sess.departure_step
+                    if (
+                        st.value((hub, "ev_charger", c.point_id), "cars_waiting") > 0
+                        and sess.need_kwh > 0
+                    ):
+                        # cars wait for a charger: finish this one as fast as it can, then free it
+                        p_max = min(c.p_kw, sess.p_vehicle_kw or c.p_kw) * c.eta
+                        due = max(
+                            1,
+                            min(
+                                due,
+                                math.ceil(
+                                    sess.need_kwh / max(p_max * dt, 1e-9) + (1 - first) - 1e-9
+                                ),
+                            ),
+                        )
+                    sess = type(sess)(sess.need_kwh, due, sess.p_vehicle_kw, sess.room_kwh, first)
+                inp.ev_sessions[(hub, c.point_id)] = sess
+
     def step(
         self,
         start: pd.Timestamp,
@@ -157,23 +285,9 @@ class OperationService:
         now = now if now is not None else start
         n, dt = self.controller.n_steps, self.controller.dt_h
         times = pd.date_range(start, periods=n, freq=pd.Timedelta(hours=dt))
-        # estimates from the latest telemetry
-        loads: dict[str, float | None] = {}
-        yields: dict[str, float | None] = {}
-        net_now: dict[str, float] = {}
-        for hub in s.hubs:
-            # load = import − export + what the hub's devices measured (+ generation, − use)
-            measured = sum(t.measured_el_kw(st) for t in s.installed(hub))
-            loads[hub] = st.hub_load_kw(hub, measured)
-            pv_now = 0.0
-            for pv in s.pvs.get(hub, []):
-                key = (hub, "pv", pv.device_id)
-                p = st.latest.get("/".join(key))
-                if p is not None and (pv.fixed_kwp or 0) > 0:
-                    yields[pv.spec.yield_column] = float(p["p_kw"]) / float(pv.fixed_kwp)
-                pv_now += st.value(key, "p_kw")
-            if loads[hub] is not None:
-                net_now[hub] = float(loads[hub]) - pv_now
+        limit_s = self.site.stale_after_steps * dt * 3600
+        stale_in: dict[str, float] = {}
+        loads, yields, net_now, net_unknown = self._estimates(now, limit_s, stale_in)
         st.record_history(start, loads, yields)
         forecast: dict[str, np.ndarray] = {}
         load_fc = {}
@@ -187,6 +301,10 @@ class OperationService:
             pv_fc[col] = fc.pv_yield(col, times, st.series(st.pv_history.get(col)), start)
             forecast[f"{col}.yield"] = pv_fc[col]
         pz_feed = st.pz_feed()
+        if pz_feed is not None and pz_feed.index[-1] + pd.Timedelta(minutes=15) <= start:
+            # a day-ahead curve that ended before this step: the zonal-price profile instead
+            stale_in["market/price/pz"] = (start - pz_feed.index[-1]).total_seconds()
+            pz_feed = None
         if pz_feed is not None:
             forecast["market.pz_eur_per_mwh"] = fc.pz_eur_per_mwh(times, pz_feed)
         inp = StepInput(
@@ -196,45 +314,24 @@ class OperationService:
             fc.price_buy(times, self.site.timezone),
             fc.price_sell(times, pz_feed),
             net_now_kw=net_now,
+            net_unknown=net_unknown,
             time_limit_s=time_limit_s,
         )
-        self._thermal_inputs(inp, start, now, times, forecast)
+        self._thermal_inputs(inp, start, now, times, forecast, stale_in)
         for hub, _bat in s.batteries.items():
             p = st.latest.get(f"{hub}/battery/bess")
-            if p is not None:
+            if p is not None and f"{hub}/battery/bess" not in stale_in:
                 inp.battery_soc[hub] = float(p["soc_pct"]) / 100.0
-        for hub, evp in s.ev_points.items():
-            for c in evp.points:
-                sess = st.ev_session((hub, "ev_charger", c.point_id), start, dt)
-                if sess is not None:
-                    first = 1.0 - min(max((now - start).total_seconds() / 3600 / dt, 0.0), 0.99)
-                    due = sess.departure_step
-                    if (
-                        st.value((hub, "ev_charger", c.point_id), "cars_waiting") > 0
-                        and sess.need_kwh > 0
-                    ):
-                        # cars wait for a charger: finish this one as fast as it can charge, then free it
-                        p_max = min(c.p_kw, sess.p_vehicle_kw or c.p_kw) * c.eta
-                        due = max(
-                            1,
-                            min(
-                                due,
-                                math.ceil(
-                                    sess.need_kwh / max(p_max * dt, 1e-9) + (1 - first) - 1e-9
-                                ),
-                            ),
-                        )
-                    sess = type(sess)(sess.need_kwh, due, sess.p_vehicle_kw, sess.room_kwh, first)
-                inp.ev_sessions[(hub, c.point_id)] = sess
+        self._ev_sessions(inp, start, now, dt)
         for cid, ai in s.ai_clusters.items():
             inp.ai_floor_kw[cid] = ai.floor_kw
             inp.ai_jobs[cid] = st.ai_jobs((ai.hub, "ai_cluster", cid), start, dt, n, ai.max_jobs)
-        limit_s = self.site.stale_after_steps * dt * 3600
         for key in self.controllable():
             age = st.age_s(key, now)
             if age is None or age > limit_s:
                 inp.stale[key] = float("inf") if age is None else age
         result = self.controller.step(inp)
+        result.alerts.extend(stale_input_alerts(stale_in, net_unknown, result))
         result.alerts.extend(st.expire_jobs(now))
         st.last_step = start.isoformat()
         for a in result.alerts:
