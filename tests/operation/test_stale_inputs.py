@@ -13,11 +13,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from adapters.config_io import load_operation
 from adapters.mqtt.client import MqttClient, wait_until
 from adapters.mqtt.config import MqttSettings
 from adapters.runtime.daemon import Runtime, StateDB
 from adapters.sqlite_store import SQLiteStore
-from ems.operation.assembly import load_operation
 from ems.operation.service import OperationService
 from tests.operation.conftest import write_site
 
