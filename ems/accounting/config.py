@@ -105,6 +105,7 @@ class MemberKind(str, Enum):
     third_sector = "third_sector"
     religious_body = "religious_body"
     environmental_body = "environmental_body"
+    large_company = "large_company"  # not an SME: may not be a CER member (D.Lgs. 199/2021 art. 31)
 
 
 #: F (capital grant reduction) does not apply to the shared energy of these members' withdrawal
@@ -339,6 +340,14 @@ class Configuration(_Model):
                 raise ValueError(
                     "a remote self-consumer is one final customer: give every member the same "
                     f"`customer` (found {sorted(customers)})"
+                )
+        if self.type == ConfigType.cer:
+            large = [m.id for m in self.members if m.kind == MemberKind.large_company]
+            if large:
+                raise ValueError(
+                    f"member(s) {large} are large companies: a CER's members are natural persons, "
+                    "SMEs, public, religious, third-sector and environmental bodies (D.Lgs. "
+                    "199/2021 art. 31)"
                 )
         if self.type != ConfigType.cer and self.constituted is not None:
             raise ValueError("`constituted` is for CERs only")

@@ -507,7 +507,9 @@ def _allocate(config: Configuration, st: Statement, members: dict[str, MemberTot
     total = _cents(st.tip_eur_exact) + _cents(st.valorisation_eur_exact)
     surplus = _cents(st.surplus_eur)
     non_company = {
-        m.id: members[m.id].shared_share_wh for m in config.members if m.kind != MemberKind.company
+        m.id: members[m.id].shared_share_wh
+        for m in config.members
+        if m.kind not in (MemberKind.company, MemberKind.large_company)
     }
     if surplus and non_company:
         for mid, c in allocate_cents(surplus, non_company).items():

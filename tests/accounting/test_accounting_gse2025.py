@@ -75,6 +75,17 @@ def test_configuration_type_rules() -> None:
     # same TIAD valorisation as a CER (no losses term): 0.05 × 11.22 = 0.561 → 0.56 €
     row = one_hour(cfg, {1: 50}, {2: 30, 3: 20})
     assert to_cents(row.valorisation_eur) == D("0.56") and to_cents(row.tip_eur) == D("6.50")
+    # who may be a member: a large company cannot join a CER, but can be the remote self-consumer
+    big = {**remote, "members": [{**member("plant", 2), "kind": "large_company"}]}
+    assert _cfg(big).configurations[0].members[0].kind.value == "large_company"
+    with pytest.raises(ConfigError, match="large companies"):
+        _cfg({**big, "type": "cer"})
+    # …and, as a company, gets no surplus share: with it alone the surplus is for social purposes
+    cfg = _cfg(big)
+    st = build_statement(
+        cfg, cfg.configurations[0], [one_hour(cfg, {1: 100}, {2: 100})], [NOON], "2024", True
+    )
+    assert st.surplus_eur == D("5.85") and st.social_purposes_eur == D("5.85")
     with pytest.raises(ConfigError, match="for CERs only"):
         _cfg({**remote, "constituted": "2023-01-01"})
 
