@@ -70,33 +70,13 @@ def sizes_table(r: StudyResult) -> list[dict[str, Any]]:
     return rows
 
 
-def _count(x: float) -> int | float:
-    """A whole count as an int; a continuous size (``integer: false``) keeps its fraction."""
-    return int(round(x)) if abs(x - round(x)) < 1e-6 else round(x, 6)
-
-
 def sizes_yaml(r: StudyResult) -> dict[str, Any]:
-    """What operation mode reads: {hub: {pv type: {kwp}, battery: {modules, kwh}, chargers: {type: n}}}."""
+    """What operation mode reads: {hub: {entry: {quantity: value}}}, each technology's own
+    entries (:meth:`ems.techs.base.Technology.size_entry`: PV {kwp}, battery {modules, kwh},
+    chargers {type: n}, CHP {n_units, kwe}…)."""
     out: dict[str, Any] = {}
     for tech in r.design.built.techs:
-        hub = out.setdefault(tech.hub, {})
-        if isinstance(tech, Photovoltaic):
-            hub[tech.name.removeprefix(f"{tech.hub}_")] = {"kwp": round(tech.size_kwp.value(), 4)}
-        elif isinstance(tech, Battery):
-            hub["battery"] = {
-                "modules": _count(tech.capacity.value_units()),
-                "kwh": round(tech.capacity.value(), 3),
-            }
-        elif isinstance(tech, EvFleet):
-            hub["chargers"] = {k: int(round(h.value_units())) for k, h in tech.handles.items()}
-            hub["vehicle_charger"] = tech.assignment()
-    from design.report_thermal import THERMAL_KINDS
-
-    for tech in r.design.built.techs:
-        if tech.kind in THERMAL_KINDS and tech.sizes():
-            out.setdefault(tech.hub, {})[tech.name.removeprefix(f"{tech.hub}_")] = {
-                k: round(float(v), 4) for k, v in tech.sizes().items()
-            }
+        out.setdefault(tech.hub, {}).update(tech.size_entry())
     return {k: v for k, v in out.items() if v and k != "community"}
 
 

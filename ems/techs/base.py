@@ -106,6 +106,13 @@ class Technology:
         """Its instances that couple hubs (stations, networks, community rules, cuts)."""
         return []
 
+    @classmethod
+    def contract_hub(cls) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """An example hub of the scenario holding this technology, with the catalogue entries it
+        needs, for the registry's contract tests (``tests/techs/test_contract.py``); ``None``
+        when the built-in contract cases already hold it."""
+        return None
+
     # ---- bounds from the sizes (after declare_sizes: design maximum or installed size)
     def bound_kw(self, role: str) -> float:
         """Upper bound of one of its flows at its size's upper bound, for the big-M values of the
@@ -160,6 +167,15 @@ class Technology:
     def sizes(self) -> dict[str, float]:
         """Installed sizes in this device's units, for results and ``sizes.yaml``."""
         return {}
+
+    def size_entry(self) -> dict[str, Any]:
+        """Its entries of ``sizes.yaml`` ({key: {quantity: value}}): what design mode writes and
+        operation mode reads back as ``fixed`` sizes (key: the name without the hub prefix)."""
+        sz = self.sizes()
+        if not sz:
+            return {}
+        key = self.name.removeprefix(f"{self.hub}_")
+        return {key: {k: round(float(v), 4) for k, v in sz.items()}}
 
     def values(self, comp: Any, keys: list[Key], prefix: tuple = ()) -> np.ndarray:
         """A time-indexed component of this technology's block over ``keys`` (after a solve)."""

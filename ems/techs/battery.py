@@ -141,6 +141,12 @@ class Battery(Technology):
         name = f"{hub.id}_battery"
         return [cls(name, hub.id, spec, lim.max_modules, lim.existing_modules, fixed_modules=n)]
 
+    def size_entry(self) -> dict[str, Any]:
+        assert self.capacity is not None
+        n = self.capacity.value_units()
+        count = int(round(n)) if abs(n - round(n)) < 1e-6 else round(n, 6)  # continuous sizes
+        return {"battery": {"modules": count, "kwh": round(self.capacity.value(), 3)}}
+
     def bound_kw(self, role: str) -> float:
         assert self.capacity is not None
         return self.capacity.ub * self.spec.c_rate_per_h if role in ("el_firm", "el_flex") else 0.0

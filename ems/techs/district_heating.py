@@ -47,6 +47,9 @@ class DhStation(Technology):
         self.fixed = fixed
         self.y: SizeHandle | None = None
         self.local: list[Technology] = []  # the hub's technologies (big-M from their sizes)
+        self.peers: list[DhStation] = []  # the other stations of the network (set by DhNetwork)
+        self.heat_peak_known = True  # design data give the heat peak; operation builds without
+        self.eta = 1.0  # network efficiency (set by DhNetwork)
 
     @classmethod
     def from_site(cls, a: Any, stage: int) -> list[Technology]:
@@ -70,6 +73,7 @@ class DhStation(Technology):
                 fixed=a.fixed(hub.id, "dh"),
             )
             st.local = a.at(hub.id)
+            st.heat_peak_known = bool(a.peaks)
             out.append(st)
         return out
 
@@ -77,11 +81,15 @@ class DhStation(Technology):
         """Big-M of the exchange from the hub's sizes: what its CHPs can inject, or its heat peak
         plus what its chillers and heating buffer can take."""
 
-        def total(role: str) -> float:
-            return sum(t.bound_kw(role) for t in self.local)
+        def total(role: str, techs: list[Technology]) -> float:
+            return sum(t.bound_kw(role) for t in techs)
 
-        uses = total("heat_load") + total("chiller_feed") + total("heat_charge")
-        return max(total("chp_heat"), uses, 1.0)
+        own = self.local
+        if self.heat_peak_known:
+            uses = total("heat_load", own) + total("chiller_feed", own) + total("heat_charge", own)
+        else:  # operation: no heat peak at build time; it takes at most what the others can inject
+            uses = self.eta * sum(total("chp_heat", o.local) for o in self.peers)
+        return max(total("chp_heat", own), uses, 1.0)
 
     def declare_sizes(self, ctx: BuildContext, blk: pyo.Block) -> None:
         self.y = ctx.size(
@@ -194,6 +202,9 @@ class DhNetwork(Technology):
     def __init__(self, stations: list[DhStation], eta: float) -> None:
         super().__init__("dh_network", "community")
         self.stations, self.eta = stations, eta
+        for st in stations:
+            st.peers = [o for o in stations if o is not st]
+            st.eta = eta
 
     @classmethod
     def from_site(cls, a: Any, stage: int) -> list[Technology]:

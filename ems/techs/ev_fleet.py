@@ -343,6 +343,13 @@ class EvFleet(Technology):
             options.append(ChargerOption(ch.type, spec, ch.max_units, ch.existing_units, units))
         return [cls(f"{hub.id}_ev", hub.id, list(hub.vehicles), options)]
 
+    def size_entry(self) -> dict[str, Any]:
+        """Chargers per type and which vehicle uses which charger."""
+        return {
+            "chargers": {k: int(round(h.value_units())) for k, h in self.handles.items()},
+            "vehicle_charger": self.assignment(),
+        }
+
     def bound_kw(self, role: str) -> float:
         """Flexible use: every charger at full power (the installed ones in operation)."""
         if role != "el_flex":
