@@ -56,6 +56,7 @@ ITEMS = (
     "om",
     "bill_savings",
     "sale",
+    "compute_value",
     "tip",
     "valorisation",
     "gse_fees",
@@ -98,6 +99,7 @@ class Basis:
     energy_asis: dict[str, float]
     sale_design: dict[str, float]
     sale_asis: dict[str, float]
+    compute_design: dict[str, float]  # value of an AI cluster's compute, €/y
     shared_mwh: float
     incentive_eur_per_mwh: float  # average TIP (after the scenario's F) + valorisation
     valorisation_eur_per_mwh: float
@@ -200,6 +202,7 @@ def annual_basis(r: StudyResult) -> Basis:
         energy_asis=_per_hub(asis, hubs, ("energy",)),
         sale_design=_per_hub(built, hubs, ("revenue_sale",)),
         sale_asis=_per_hub(asis, hubs, ("revenue_sale",)),
+        compute_design=_per_hub(built, hubs, ("revenue_compute",)),
         shared_mwh=shared,
         incentive_eur_per_mwh=incentive,
         valorisation_eur_per_mwh=valorisation,
@@ -352,6 +355,7 @@ def build_flows(r: StudyResult, b: Basis, grant_pct: float = 0.0) -> pd.DataFram
             row = rows[(h, y)]
             row["bill_savings"] = (b.energy_asis[h] - b.energy_design[h] - extra_buy[h]) * esc
             row["sale"] = (b.sale_design[h] - lost_sale[h] - b.sale_asis[h]) * esc
+            row["compute_value"] = b.compute_design[h]
         shared_wh = int(round(max(b.shared_mwh - lost_shared, 0.0) * 1e6))
         tip = 0.0
         if y <= fin.tip_years and tip_rate > 0:

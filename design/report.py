@@ -62,6 +62,19 @@ def sizes_table(r: StudyResult) -> list[dict[str, Any]]:
                         "max": o.max_units,
                     }
                 )
+    for tech in r.design.built.techs:
+        if tech.kind == "ai_cluster" and getattr(tech, "sizing", None) is not None:
+            z = tech.sizing
+            rows.append(
+                {
+                    "hub": tech.hub,
+                    "item": "AI cluster",
+                    "key": "ai_cluster",
+                    "unit": "kW",
+                    "installed": tech.units.value(),
+                    "max": z.unit_kw * max(z.max_units, z.existing_units),
+                }
+            )
     from design.report_thermal import thermal_size_rows  # multi-energy hubs (chapter 6)
 
     rows += thermal_size_rows(r.design.built)
@@ -125,6 +138,12 @@ def console_report(r: StudyResult) -> str:
             "export "
             f"{_fmt(h['export_mwh_per_y'], 1)}, self-consumption {_fmt(h['self_consumption_pct'])} % of PV, "
             f"{_fmt(h['self_supplied_share_of_demand_pct'])} % of demand"
+        )
+    for hub, c in k.get("ai_cluster", {}).items():
+        lines.append(
+            f"  {hub}: AI cluster {_fmt(c['kw'], 1)} kW, {_fmt(c['mwh_per_y'], 1)} MWh/y, compute "
+            f"value {_fmt(c['compute_value_eur_per_y'])} €/y, {_fmt(c['own_pv_share_pct'], 1)} % "
+            "of its energy from the hub's own PV"
         )
     if vs.get("simple_payback_y") is not None:
         lines.append(f"  simple payback: {vs['simple_payback_y']:.1f} years")

@@ -196,8 +196,17 @@ class BoilerSpec(_CatalogueEntry):
     step_kw: float = Field(10.0, gt=0)
 
 
+class AiClusterSpec(_CatalogueEntry):
+    """An AI compute unit (a rack or a small cluster, the article's 10–15 kW) sold whole."""
+
+    kind: Literal["ai_cluster"]
+    unit_kw: float = Field(gt=0, description="rated electric power of one unit")
+    capex_eur_per_unit: float = Field(ge=0)
+
+
 CatalogueEntry = Annotated[
     PvTypeSpec
+    | AiClusterSpec
     | BatterySpec
     | ChargerSpec
     | ChpSpec
@@ -378,6 +387,46 @@ class PlantSpec(_Strict):
     )
 
 
+class AiClusterLimit(_Strict):
+    """An AI cluster the design may size at the hub (the AI-cluster article, seed 000): units of
+    the catalogue entry, an inference floor always on, batch energy per day with deadline windows
+    (flexible demand), and the value of the compute it delivers."""
+
+    type: str
+    max_units: int = Field(ge=0)
+    existing_units: int = Field(0, ge=0)
+    floor_fraction: float = Field(
+        0.2, ge=0, le=1, description="inference load always served, share of rated power"
+    )
+    batch_hours_per_day: float = Field(
+        12.0, ge=0, le=24, description="batch energy per day = rated kW × these hours"
+    )
+    windows: list[tuple[float, float, float]] = Field(
+        default_factory=lambda: [(0.0, 24.0, 1.0)],
+        description="deadline windows (start_h, end_h, share of the daily batch energy)",
+    )
+    compute_value_eur_per_mwh: float = Field(
+        ge=0, description="what the compute is worth per MWh the cluster draws"
+    )
+
+    @model_validator(mode="after")
+    def _windows(self) -> AiClusterLimit:
+        for a, b, _share in self.windows:
+            if not 0 <= a < b <= 24:
+                raise ValueError(f"window ({a}, {b}): need 0 ≤ start < end ≤ 24")
+        total = sum(w[2] for w in self.windows)
+        if abs(total - 1.0) > 1e-9:
+            raise ValueError(f"window shares must sum to 1, got {total:g}")
+        for a, b, share in self.windows:
+            room = (b - a) * (1.0 - self.floor_fraction)
+            if share * self.batch_hours_per_day > room + 1e-9:
+                raise ValueError(
+                    f"window ({a:g}, {b:g}) cannot hold {share:g} × {self.batch_hours_per_day:g} "
+                    f"h of batch work above the {self.floor_fraction:g} floor ({room:g} h at rated)"
+                )
+        return self
+
+
 class HubSpec(_Strict):
     id: str = Field(min_length=1)
     contract_kw: float = Field(gt=0)
@@ -407,6 +456,7 @@ class HubSpec(_Strict):
     cabina_primaria: str = Field(
         "cabina", min_length=1, description="primary substation of the hub's POD"
     )
+    ai_cluster: AiClusterLimit | None = None
     plant: PlantSpec | None = Field(
         None, description="the hub's renewable plant for the TIP (default: new, no grant)"
     )
@@ -797,6 +847,8 @@ def _check_hub_electric(hub: HubSpec, cat: Catalogue, where: str) -> None:
             raise KeyError(f"{where}.pv[{i}].max_kwp: give max_kwp or the hub's roof_area_m2")
     if hub.battery is not None:
         cat.get(hub.battery.type, BatterySpec, f"{where}.battery.type")
+    if hub.ai_cluster is not None:
+        cat.get(hub.ai_cluster.type, AiClusterSpec, f"{where}.ai_cluster.type")
     for i, ch in enumerate(hub.chargers):
         cat.get(ch.type, ChargerSpec, f"{where}.chargers[{i}].type")
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import pandas as pd
 import pyomo.environ as pyo
 
-from ems.model.context import BuildContext, Mode
+from ems.model.context import COST_CATEGORIES, BuildContext, Mode
 from ems.model.timegrid import TimeGrid
 from ems.techs.base import Technology
 
@@ -109,7 +109,7 @@ def build_model(
     )
 
     # cost and CO2 expressions (annual in design, over the horizon in operation)
-    for cat in ("capex", "om", "energy", "revenue_sale", "revenue_incentive", "penalty"):
+    for cat in COST_CATEGORIES:
         m.add_component(
             f"cost_{cat}",
             pyo.Expression(expr=sum(ctx.costs.get(cat, [])) if ctx.costs.get(cat) else 0.0),
@@ -120,6 +120,7 @@ def build_model(
         + m.cost_energy
         - m.cost_revenue_sale
         - m.cost_revenue_incentive
+        - m.cost_revenue_compute
     )
     m.co2_total_t = pyo.Expression(expr=sum(ctx.co2_t) if ctx.co2_t else 0.0)
 

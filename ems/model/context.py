@@ -18,7 +18,15 @@ from ems.model.timegrid import TimeGrid
 
 Mode = Literal["design", "operation"]
 
-COST_CATEGORIES = ("capex", "om", "energy", "revenue_sale", "revenue_incentive", "penalty")
+COST_CATEGORIES = (
+    "capex",
+    "om",
+    "energy",
+    "revenue_sale",
+    "revenue_incentive",
+    "revenue_compute",  # value of an AI cluster's compute (design)
+    "penalty",
+)
 
 
 def capital_recovery_factor(rate: float, lifetime_y: float) -> float:

@@ -8,6 +8,7 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from ems.model.builder import BuiltModel
+from ems.model.context import COST_CATEGORIES
 
 
 def sizes_by_hub(built: BuiltModel) -> dict[str, dict[str, dict[str, float]]]:
@@ -46,10 +47,7 @@ def balance_residuals(built: BuiltModel) -> float:
 
 def cost_breakdown(built: BuiltModel) -> dict[str, float]:
     m = built.model
-    out = {
-        cat: float(pyo.value(getattr(m, f"cost_{cat}")))
-        for cat in ("capex", "om", "energy", "revenue_sale", "revenue_incentive", "penalty")
-    }
+    out = {cat: float(pyo.value(getattr(m, f"cost_{cat}"))) for cat in COST_CATEGORIES}
     out["total"] = float(pyo.value(m.cost_total))
     out["co2_t"] = float(pyo.value(m.co2_total_t))
     out["capex_investment"] = float(sum(pyo.value(e) for e in built.ctx.capex_eur.values()))

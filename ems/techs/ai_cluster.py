@@ -7,6 +7,14 @@ window, never above the rated power. Energy a job cannot get before its deadline
 community surplus and cheap energy and reports what it could not fit. The device setpoint is a
 power cap (``p_kw`` of the first step).
 
+**Design mode** (issue 13, the AI-cluster article): with an :class:`AiSizing` the cluster is
+sized in whole catalogue units (rated kW = units × ``unit_kw``): an inference floor
+(``floor_fraction`` of rated) always on, a daily batch energy (rated × ``batch_hours_per_day``)
+that must run inside its deadline windows (flexible demand), and the value of the compute per MWh
+drawn as a revenue. So the optimum answers "how many kW of cluster this community can power, and
+what it earns": it grows the cluster while compute value + (in a virtual community) the
+incentive on the energy it shares outweigh the energy it buys and the units' Capex.
+
 Jobs live in a fixed number of slots (``max_jobs``) so the model structure never changes: a job
 arriving fills a free slot by setting its Params (``job_e_kwh``, ``job_window``); an empty slot
 has zero energy and zero window.
@@ -40,6 +48,22 @@ class BatchJob:
     p_max_kw: float | None = None  # the job cannot draw more than this (GPU count); None: rated
 
 
+@dataclass(frozen=True)
+class AiSizing:
+    """What design mode needs to size a cluster (from the hub's ``ai_cluster`` scenario entry)."""
+
+    unit_kw: float
+    capex_eur_per_unit: float
+    lifetime_y: float
+    om_fraction_per_y: float
+    max_units: int
+    existing_units: int
+    floor_fraction: float
+    batch_hours_per_day: float
+    windows: tuple[tuple[float, float, float], ...]  # (start_h, end_h, share of the batch energy)
+    compute_value_eur_per_mwh: float
+
+
 class AiCluster(Technology):
     kind = "ai_cluster"
     device_kind = "ai_cluster"
@@ -53,8 +77,10 @@ class AiCluster(Technology):
         floor_kw: float,
         max_jobs: int = 8,
         missed_penalty_eur_per_kwh: float = 1.0,
+        sizing: AiSizing | None = None,
     ) -> None:
         super().__init__(name, hub)
+        self.sizing = sizing
         if rated_kw <= 0 or floor_kw < 0 or floor_kw > rated_kw:
             raise ValueError(
                 f"{name}: need 0 ≤ floor_kw ({floor_kw}) ≤ rated_kw ({rated_kw}) and rated_kw > 0"
@@ -66,7 +92,86 @@ class AiCluster(Technology):
         self.slot_of: dict[str, int] = {}  # job id -> slot of the last update
         self.dt_h = 0.25
 
+    @classmethod
+    def from_hub(cls, a: Any, hub: Any, stage: int) -> list[Technology]:
+        """Design mode: the hub's ``ai_cluster`` entry, sized in whole catalogue units. In
+        operation the clusters come from SITE.yaml (the operation assembly)."""
+        from ems.config.schema import AiClusterSpec
+
+        lim = getattr(hub, "ai_cluster", None)
+        if lim is None or a.fixed_sizes is not None:
+            return []
+        spec: AiClusterSpec = a.catalogue.get(lim.type, AiClusterSpec, "ai_cluster")
+        sizing = AiSizing(
+            unit_kw=spec.unit_kw,
+            capex_eur_per_unit=spec.capex_eur_per_unit,
+            lifetime_y=spec.lifetime_y,
+            om_fraction_per_y=spec.om_fraction_per_y,
+            max_units=lim.max_units,
+            existing_units=lim.existing_units,
+            floor_fraction=lim.floor_fraction,
+            batch_hours_per_day=lim.batch_hours_per_day,
+            windows=tuple((float(x), float(y), float(z)) for x, y, z in lim.windows),
+            compute_value_eur_per_mwh=lim.compute_value_eur_per_mwh,
+        )
+        return [cls.for_design(f"{hub.id}_ai_cluster", hub.id, sizing)]
+
+    @classmethod
+    def for_design(cls, name: str, hub: str, sizing: AiSizing) -> AiCluster:
+        rated = sizing.unit_kw * max(sizing.max_units, sizing.existing_units, 1)
+        return cls(name, hub, rated_kw=rated, floor_kw=0.0, max_jobs=0, sizing=sizing)
+
+    def declare_sizes(self, ctx: BuildContext, blk: pyo.Block) -> None:
+        z = self.sizing
+        if z is None:
+            return
+        self.units = ctx.size(
+            blk,
+            "n_units",
+            unit_size=z.unit_kw,
+            unit="kW",
+            max_units=z.max_units,
+            existing_units=z.existing_units,
+            capex_eur_per_unit=z.capex_eur_per_unit,
+            lifetime_y=z.lifetime_y,
+            om_fraction_per_y=z.om_fraction_per_y,
+        )
+
+    def _add_design_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
+        """p = floor_fraction × rated + batch ≤ rated; per day and window the batch energy is
+        its share of rated × batch_hours_per_day (the jobs finish by their deadlines)."""
+        z = self.sizing
+        assert z is not None
+        rated = self.units.expr
+        dt = ctx.grid.dt_h
+        blk.p_batch_kw = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, self.rated_kw))
+        blk.p_kw = pyo.Expression(
+            ctx.T, rule=lambda b, p, t: z.floor_fraction * rated + b.p_batch_kw[p, t]
+        )
+        blk.rated = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.p_kw[p, t] <= rated)
+        windows = list(range(len(z.windows)))
+        blk.W = pyo.Set(initialize=windows, ordered=True)
+
+        def window_rule(b: pyo.Block, p: str, w: int) -> Any:
+            start, end, share = z.windows[w]
+            steps = [t for t in ctx.grid.steps if start <= ctx.grid.hour_of(t) < end]
+            if not steps:
+                return pyo.Constraint.Skip
+            return (
+                sum(b.p_batch_kw[p, t] for t in steps) * dt == share * z.batch_hours_per_day * rated
+            )
+
+        blk.batch_energy = pyo.Constraint(ctx.model.P, blk.W, rule=window_rule)
+        # batch work runs only inside its windows (else it would be extra, unrequested load)
+        for p, t in ctx.T:
+            if not any(a <= ctx.grid.hour_of(t) < b for a, b, _ in z.windows):
+                blk.p_batch_kw[p, t].fix(0.0)
+        self.port(ctx, "electricity", "AI cluster", lambda p, t: -blk.p_kw[p, t])
+
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
+        if self.sizing is not None:
+            self._add_design_operation(ctx, blk)
+            return
         J = list(range(self.max_jobs))
         blk.J = pyo.Set(initialize=J, ordered=True)
         blk.rated_kw = pyo.Param(initialize=self.rated_kw, mutable=True)
@@ -99,9 +204,20 @@ class AiCluster(Technology):
         self.port(ctx, "electricity", "AI cluster", lambda p, t: -blk.p_kw[p, t])
 
     def add_costs(self, ctx: BuildContext, blk: pyo.Block) -> None:
+        if self.sizing is not None:  # design: the compute is worth its value per MWh drawn
+            value = self.sizing.compute_value_eur_per_mwh / 1000.0
+            ctx.add_cost(
+                "revenue_compute", sum(ctx.weight(p) * value * blk.p_kw[p, t] for p, t in ctx.T)
+            )
+            return
         ctx.add_cost(
             "penalty", sum(self.missed_penalty_eur_per_kwh * blk.missed_kwh[j] for j in blk.J)
         )
+
+    def sizes(self) -> dict[str, float]:
+        if self.sizing is None or self.block is None:
+            return {}
+        return {"n_units": self.units.value_units(), "kw": self.units.value()}
 
     # ---- operation
     def update(
