@@ -14,7 +14,7 @@ import click
 
 from ems.errors import EmsError
 
-SUBCOMMAND_MODULES = ("design_cmd", "accounting_cmd", "run_cmd", "ingest_cmd")
+SUBCOMMAND_MODULES = ("design_cmd", "accounting_cmd", "run_cmd", "ingest_cmd", "sweep_cmd")
 
 
 @click.group()

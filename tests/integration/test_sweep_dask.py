@@ -1,0 +1,219 @@
+"""Sweeps on a real Dask cluster: a ``dask scheduler`` and two ``dask worker`` processes on
+loopback (free ports, stopped at teardown), not a LocalCluster.
+
+The variants are the hand-checked weighted-objective instance of tests/design/test_sweep.py:
+PV 20 kWp iff α < 0.876, cost 2000 €/y with PV, 1752 €/y without.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+
+from design.sweep import load_sweep, run_sweep
+from tests.conftest import server_missing
+from tests.design.conftest import make_scenario
+from tests.integration.servers import LOOPBACK, free_port, port_open
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+ALPHAS = [1.0, 0.95, 0.9, 0.8, 0.6, 0.5, 0.3, 0.0]
+
+
+@dataclass
+class DaskCluster:
+    address: str
+    workdir: Path
+    scheduler: subprocess.Popen
+    workers: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def kill_worker(self, name: str) -> None:
+        """SIGKILL the worker's whole process group (nanny and worker): a machine lost."""
+        proc = self.workers[name]
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        for proc in [*self.workers.values(), self.scheduler]:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+
+
+def _spawn(argv: list[str], log: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
+    return subprocess.Popen(
+        argv,
+        stdout=open(log, "ab"),  # noqa: SIM115 - kept open for the process lifetime
+        stderr=subprocess.STDOUT,
+        cwd=log.parent,
+        env=env,
+        start_new_session=True,
+    )
+
+
+@pytest.fixture
+def dask_cluster(tmp_path: Path) -> Iterator[DaskCluster]:
+    """A scheduler and workers ``wa`` and ``wb`` (one single-threaded worker process each)."""
+    port = free_port()
+    address = f"tcp://{LOOPBACK}:{port}"
+    py = sys.executable
+    sched = _spawn(
+        [
+            py,
+            "-m",
+            "distributed.cli.dask_scheduler",
+            "--host",
+            LOOPBACK,
+            "--port",
+            str(port),
+            "--no-dashboard",
+            "--no-show",
+        ],
+        tmp_path / "scheduler.log",
+    )
+    cluster = DaskCluster(address, tmp_path, sched)
+    try:
+        deadline = time.monotonic() + 60
+        while not port_open(LOOPBACK, port):
+            if sched.poll() is not None or time.monotonic() > deadline:
+                server_missing(
+                    f"dask scheduler did not start: {(tmp_path / 'scheduler.log').read_text()[-800:]}"
+                )
+            time.sleep(0.1)
+        for name in ("wa", "wb"):
+            cluster.workers[name] = _spawn(
+                [
+                    py,
+                    "-m",
+                    "distributed.cli.dask_worker",
+                    address,
+                    "--name",
+                    name,
+                    "--nthreads",
+                    "1",
+                    "--nworkers",
+                    "1",
+                    "--no-dashboard",
+                    "--memory-limit",
+                    "0",
+                    "--host",
+                    LOOPBACK,
+                    "--local-directory",
+                    str(tmp_path / name),
+                ],
+                tmp_path / f"{name}.log",
+            )
+        from distributed import Client
+
+        with Client(address, timeout="30s") as client:
+            try:
+                client.wait_for_workers(2, timeout=90)
+            except TimeoutError:
+                server_missing(
+                    f"dask workers did not join: {(tmp_path / 'wa.log').read_text()[-800:]}"
+                )
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def _alpha_sweep(tmp: Path) -> Path:
+    base = make_scenario(
+        tmp,
+        {"load": [10, 0], "yield_a": [0.5, 0.0], "buy": [0.04, 0.04]},
+        [
+            {
+                "id": "h1",
+                "contract_kw": 100,
+                "electricity": {"column": "load"},
+                "pv": [{"type": "pv_a", "max_kwp": 50}],
+            }
+        ],
+        extra={"emissions": {"grid_t_per_mwh": 0.25}},
+    )
+    p = tmp / "sweep.yaml"
+    p.write_text(yaml.safe_dump({"base": base.name, "grid": [{"alpha": ALPHAS}]}))
+    return p
+
+
+def _expected_kwp() -> list[float]:
+    return [20.0 if a < 0.876 else 0.0 for a in ALPHAS]
+
+
+def _workers_by_name(address: str) -> dict[str, str]:
+    from distributed import Client
+
+    with Client(address, timeout="20s") as c:
+        return {w["name"]: a for a, w in c.scheduler_info(n_workers=-1)["workers"].items()}
+
+
+def test_sweep_on_external_scheduler_and_two_workers(dask_cluster, tmp_path):
+    """Hand-checked results through a real scheduler; solver threads per worker from its host."""
+    (tmp_path / "in").mkdir()
+    sweep = load_sweep(_alpha_sweep(tmp_path / "in"))
+    run = run_sweep(sweep, tmp_path / "out", scheduler=dask_cluster.address, progress=False)
+    t = run.table
+    assert list(t["status"]) == ["ok"] * len(ALPHAS), t[["label", "reason"]]
+    assert list(t["size.h1.pv_a_kwp"]) == pytest.approx(_expected_kwp())
+    workers = _workers_by_name(dask_cluster.address)
+    assert set(t["worker"]) <= set(workers.values())
+    # two single-threaded workers on this host share its cores
+    expect_threads = max(1, (os.cpu_count() or 1) // 2)
+    assert set(t["solver_threads"]) == {expect_threads}
+    assert {w["solver_threads"] for w in run.workers.values()} == {expect_threads}
+
+
+def test_worker_killed_mid_sweep_loses_nothing(dask_cluster, tmp_path):
+    """Kill worker ``wa`` (SIGKILL to its process group) while it holds variants: the scheduler
+    re-runs them on ``wb``; every variant comes back with its hand-checked result."""
+    from distributed import Client
+
+    (tmp_path / "in").mkdir()
+    sweep = load_sweep(_alpha_sweep(tmp_path / "in"))
+    workers = _workers_by_name(dask_cluster.address)
+    result: dict = {}
+
+    def go() -> None:
+        try:
+            result["run"] = run_sweep(
+                sweep, tmp_path / "out", scheduler=dask_cluster.address, progress=False
+            )
+        except BaseException as exc:  # noqa: BLE001 - surfaced by the assertion below
+            result["error"] = exc
+
+    thread = threading.Thread(target=go)
+    held: set[str] = set()
+    with Client(dask_cluster.address, timeout="20s") as spy:
+        thread.start()
+        deadline = time.monotonic() + 120
+        while not held and time.monotonic() < deadline and thread.is_alive():
+            held = {
+                k
+                for k in spy.processing().get(workers["wa"], ())
+                if str(k).startswith("ems-variant-")
+            }
+            time.sleep(0.02)
+        assert held, "worker wa never received a variant"
+        dask_cluster.kill_worker("wa")
+    thread.join(timeout=300)
+    assert not thread.is_alive() and "error" not in result, result.get("error")
+    t = result["run"].table
+    assert list(t["status"]) == ["ok"] * len(ALPHAS), t[["label", "status", "reason"]]
+    assert list(t["size.h1.pv_a_kwp"]) == pytest.approx(_expected_kwp())
+    rerun = t[t["hash"].isin({k.removeprefix("ems-variant-") for k in held})]
+    assert len(rerun) == len(held) and (rerun["worker"] == workers["wb"]).all()
