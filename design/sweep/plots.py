@@ -50,7 +50,7 @@ def size_summary(row: pd.Series) -> str:
             other[name] = other.get(name, 0.0) + val
     parts = [f"PV {pv:.0f} kWp", f"bat {bat:.0f} kWh"]
     if chg:
-        parts.append(f"{chg:.0f} chargers")
+        parts.append(f"{chg:.0f} charger{'' if chg == 1 else 's'}")
     parts += [f"{k} {v:.3g}" for k, v in list(other.items())[:3]]
     return " · ".join(parts)
 
@@ -67,32 +67,37 @@ def plot_pareto(df: pd.DataFrame, out: Path, title: str) -> Path | None:
     order = np.argsort(cost[front])
     ax.plot(cost[front][order], co2[front][order], "-o", c="tab:green", label="Pareto front")
     rows = ok[front].iloc[order]
-    for (x, y), (_i, r) in zip(
-        zip(cost[front][order], co2[front][order], strict=True), rows.iterrows(), strict=True
+    # labels fanned out to the upper right, one line of offset per point, with a leader line
+    for k, ((x, y), (_i, r)) in enumerate(
+        zip(zip(cost[front][order], co2[front][order], strict=True), rows.iterrows(), strict=True)
     ):
         ax.annotate(
-            f"{r['label']}\n{size_summary(r)}",
+            f"{r['label']}: {size_summary(r)}",
             (x, y),
             textcoords="offset points",
-            xytext=(8, 6),
+            xytext=(14, 12 + 22 * (k % 6)),
             fontsize=7,
+            arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.6},
         )
+    for (x, y), (_i, r) in zip(
+        zip(cost[~front], co2[~front], strict=True), ok[~front].iterrows(), strict=True
+    ):
+        ax.annotate(r["label"], (x, y), textcoords="offset points", xytext=(4, -10), fontsize=6,
+                    color="0.4")  # fmt: skip
     asis_cost, asis_co2 = "asis.annualised_cost_eur_per_y", "asis.co2_t_per_y"
     if asis_cost in ok and asis_co2 in ok:
-        ax.scatter(
-            [ok[asis_cost].iloc[0] / 1000.0],
-            [ok[asis_co2].iloc[0]],
-            marker="x",
-            c="tab:red",
-            s=60,
-            label="AS-IS",
-        )
+        # the AS-IS point is usually far away: named in the legend, not drawn (it would squash
+        # the front into a corner)
+        ax.plot(
+            [], [], " ",
+            label=f"AS-IS: {ok[asis_cost].iloc[0] / 1000:,.1f} k€/y, {ok[asis_co2].iloc[0]:,.1f} t/y",
+        )  # fmt: skip
     ax.set_xlabel("annualised cost, k€/y")
     ax.set_ylabel("CO2, t/y")
     ax.set_title(f"{title}: cost vs CO2")
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)
-    ax.margins(x=0.25, y=0.12)
+    ax.margins(x=0.35, y=0.45)
     fig.tight_layout()
     p = out / "pareto.png"
     fig.savefig(p, dpi=130)

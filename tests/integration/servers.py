@@ -196,3 +196,96 @@ def victoria_metrics(workdir: Path, port: int | None = None) -> ServerProcess:
     return ServerProcess(
         "victoria-metrics", argv, workdir, port, f"http://{LOOPBACK}:{port}/health"
     )
+
+
+# --------------------------------------------------------------------------- Dask
+@dataclass
+class DaskCluster:
+    """A ``dask scheduler`` and named ``dask worker`` processes (each with its nanny, in its own
+    process group) started by us on loopback."""
+
+    address: str
+    workdir: Path
+    scheduler: subprocess.Popen
+    workers: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def kill_worker(self, name: str) -> None:
+        """SIGKILL the worker's process group (nanny and worker): a machine lost."""
+        proc = self.workers[name]
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        for proc in [*self.workers.values(), self.scheduler]:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+
+    def log(self, name: str) -> str:
+        try:
+            return (self.workdir / f"{name}.log").read_text(errors="replace")[-1500:]
+        except OSError:
+            return ""
+
+
+def _spawn_python(argv: list[str], log: Path, pythonpath: Path) -> subprocess.Popen:
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(pythonpath)}
+    return subprocess.Popen(
+        [sys.executable, *argv],
+        stdout=open(log, "ab"),  # noqa: SIM115 - kept open for the process lifetime
+        stderr=subprocess.STDOUT,
+        cwd=log.parent,
+        env=env,
+        start_new_session=True,
+    )
+
+
+def dask_cluster(
+    workdir: Path, worker_names: tuple[str, ...] = ("wa", "wb"), timeout_s: float = 90.0
+) -> DaskCluster:
+    """Start a scheduler on a free loopback port and one single-threaded worker process per name;
+    return once all have joined. Raises RuntimeError (with the log tail) if they do not."""
+    from distributed import Client
+
+    repo = Path(__file__).resolve().parents[2]
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    address = f"tcp://{LOOPBACK}:{port}"
+    sched = _spawn_python(
+        ["-m", "distributed.cli.dask_scheduler", "--host", LOOPBACK, "--port", str(port),
+         "--no-dashboard", "--no-show"],
+        workdir / "scheduler.log",
+        repo,
+    )  # fmt: skip
+    cluster = DaskCluster(address, workdir, sched)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not port_open(LOOPBACK, port):
+            if sched.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"dask scheduler did not start: {cluster.log('scheduler')}")
+            time.sleep(0.1)
+        for name in worker_names:
+            cluster.workers[name] = _spawn_python(
+                ["-m", "distributed.cli.dask_worker", address, "--name", name, "--nthreads", "1",
+                 "--nworkers", "1", "--no-dashboard", "--memory-limit", "0", "--host", LOOPBACK,
+                 "--local-directory", str(workdir / name)],
+                workdir / f"{name}.log",
+                repo,
+            )  # fmt: skip
+        with Client(address, timeout=f"{int(timeout_s)}s") as client:
+            try:
+                client.wait_for_workers(len(worker_names), timeout=timeout_s)
+            except TimeoutError:
+                raise RuntimeError(
+                    f"dask workers did not join: {cluster.log(worker_names[0])}"
+                ) from None
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster

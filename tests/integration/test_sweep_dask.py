@@ -8,13 +8,9 @@ PV 20 kWp iff α < 0.876, cost 2000 €/y with PV, 1752 €/y without.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -23,110 +19,20 @@ import yaml
 from design.sweep import load_sweep, run_sweep
 from tests.conftest import server_missing
 from tests.design.conftest import make_scenario
-from tests.integration.servers import LOOPBACK, free_port, port_open
+from tests.integration import servers
 
 pytestmark = pytest.mark.integration
-REPO = Path(__file__).resolve().parents[2]
 ALPHAS = [1.0, 0.95, 0.9, 0.8, 0.6, 0.5, 0.3, 0.0]
 
 
-@dataclass
-class DaskCluster:
-    address: str
-    workdir: Path
-    scheduler: subprocess.Popen
-    workers: dict[str, subprocess.Popen] = field(default_factory=dict)
-
-    def kill_worker(self, name: str) -> None:
-        """SIGKILL the worker's whole process group (nanny and worker): a machine lost."""
-        proc = self.workers[name]
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        for proc in [*self.workers.values(), self.scheduler]:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
-
-
-def _spawn(argv: list[str], log: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
-    return subprocess.Popen(
-        argv,
-        stdout=open(log, "ab"),  # noqa: SIM115 - kept open for the process lifetime
-        stderr=subprocess.STDOUT,
-        cwd=log.parent,
-        env=env,
-        start_new_session=True,
-    )
-
-
 @pytest.fixture
-def dask_cluster(tmp_path: Path) -> Iterator[DaskCluster]:
+def dask_cluster(tmp_path: Path) -> Iterator[servers.DaskCluster]:
     """A scheduler and workers ``wa`` and ``wb`` (one single-threaded worker process each)."""
-    port = free_port()
-    address = f"tcp://{LOOPBACK}:{port}"
-    py = sys.executable
-    sched = _spawn(
-        [
-            py,
-            "-m",
-            "distributed.cli.dask_scheduler",
-            "--host",
-            LOOPBACK,
-            "--port",
-            str(port),
-            "--no-dashboard",
-            "--no-show",
-        ],
-        tmp_path / "scheduler.log",
-    )
-    cluster = DaskCluster(address, tmp_path, sched)
     try:
-        deadline = time.monotonic() + 60
-        while not port_open(LOOPBACK, port):
-            if sched.poll() is not None or time.monotonic() > deadline:
-                server_missing(
-                    f"dask scheduler did not start: {(tmp_path / 'scheduler.log').read_text()[-800:]}"
-                )
-            time.sleep(0.1)
-        for name in ("wa", "wb"):
-            cluster.workers[name] = _spawn(
-                [
-                    py,
-                    "-m",
-                    "distributed.cli.dask_worker",
-                    address,
-                    "--name",
-                    name,
-                    "--nthreads",
-                    "1",
-                    "--nworkers",
-                    "1",
-                    "--no-dashboard",
-                    "--memory-limit",
-                    "0",
-                    "--host",
-                    LOOPBACK,
-                    "--local-directory",
-                    str(tmp_path / name),
-                ],
-                tmp_path / f"{name}.log",
-            )
-        from distributed import Client
-
-        with Client(address, timeout="30s") as client:
-            try:
-                client.wait_for_workers(2, timeout=90)
-            except TimeoutError:
-                server_missing(
-                    f"dask workers did not join: {(tmp_path / 'wa.log').read_text()[-800:]}"
-                )
+        cluster = servers.dask_cluster(tmp_path / "dask")
+    except (RuntimeError, OSError) as exc:
+        server_missing(str(exc))
+    try:
         yield cluster
     finally:
         cluster.stop()
