@@ -23,6 +23,7 @@ import pandas as pd
 
 from design.sweep.spec import Sweep, Variant, file_digest
 from design.sweep.variant import FINAL_STATUSES, run_variant
+from ems.errors import EmsError
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +268,11 @@ def run_sweep(
         elif scheduler:
             from distributed import Client
 
-            with Client(scheduler, timeout="20s") as client:
+            try:
+                client = Client(scheduler, timeout="20s")
+            except (OSError, TimeoutError, ValueError) as exc:
+                raise EmsError(f"--scheduler {scheduler}: cannot connect: {exc}") from None
+            with client:
                 worker_info = _run_dask(tasks, bundle, client, solver_threads, on_row)
         else:
             from distributed import Client

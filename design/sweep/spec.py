@@ -42,6 +42,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ems.config.schema import (
+    DEFAULT_CATALOGUE,
     Scenario,
     _read_with_extends,
     load_catalogue,
@@ -313,12 +314,35 @@ def file_digest(path: str) -> str:
     return _FILE_DIGESTS[key]
 
 
+_CODE: list[str] = []
+
+
+def code_fingerprint() -> str:
+    """Digest of the model and study code (``ems/`` and ``design/`` sources and data, not the
+    sweep machinery): results computed by other code are not reused."""
+    if not _CODE:
+        root = Path(__file__).resolve().parents[2]
+        h = hashlib.sha256()
+        for pkg in ("ems", "design"):
+            for f in sorted((root / pkg).rglob("*")):
+                rel = f.relative_to(root).as_posix()
+                if (
+                    f.is_file()
+                    and f.suffix in (".py", ".yaml", ".csv")
+                    and "/cases/" not in rel
+                    and not rel.startswith("design/sweep/")
+                    and "__pycache__" not in rel
+                ):
+                    h.update(rel.encode())
+                    h.update(f.read_bytes())
+        _CODE.append(h.hexdigest()[:16])
+    return _CODE[0]
+
+
 def variant_hash(v: Variant) -> str:
     """Content hash of what a variant computes: the scenario mapping (file references replaced by
     the files' content hashes; solver threads left out: they change the speed, not the problem),
-    the price path, the cache version and the package version."""
-    from importlib.metadata import PackageNotFoundError, version
-
+    the price path, the cache version and the code (:func:`code_fingerprint`)."""
     scn = copy.deepcopy(v.scenario)
     for fld, path in v.files.items():
         keys = fld.split(".")
@@ -331,11 +355,14 @@ def variant_hash(v: Variant) -> str:
             node[keys[-1]] = "missing:" + path
     scn.get("solver", {}).pop("threads", None)
     scn.pop("name", None)
-    try:
-        pkg = version("cer-ems")
-    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        pkg = "0"
-    payload = {"v": CACHE_VERSION, "pkg": pkg, "scenario": scn, "price_path": v.price_path}
+    payload = {
+        "v": CACHE_VERSION,
+        "code": code_fingerprint(),
+        "scenario": scn,
+        "price_path": v.price_path,
+    }
+    if not scn.get("catalogue"):
+        payload["default_catalogue"] = file_digest(str(DEFAULT_CATALOGUE))
     blob = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
