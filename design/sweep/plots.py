@@ -144,24 +144,14 @@ def plot_tornado(df: pd.DataFrame, kpi: str, out: Path, title: str) -> Path | No
     ax.barh(y, t["low"] - b, left=b, color="tab:blue", label="lower KPI")
     ax.barh(y, t["high"] - b, left=b, color="tab:orange", alpha=0.8, label="higher KPI")
     for yi, (_i, r) in zip(y, t.iterrows(), strict=True):
-        ax.annotate(
-            f"{r['low_at']}",
-            (r["low"], yi),
-            ha="right",
-            va="center",
-            fontsize=7,
-            xytext=(-3, 0),
-            textcoords="offset points",
-        )
-        ax.annotate(
-            f"{r['high_at']}",
-            (r["high"], yi),
-            ha="left",
-            va="center",
-            fontsize=7,
-            xytext=(3, 0),
-            textcoords="offset points",
-        )
+        if r["swing"] <= 1e-9 * max(1.0, abs(b)):
+            ax.annotate("no change", (b, yi), ha="left", va="center", fontsize=7,
+                        xytext=(3, 0), textcoords="offset points")  # fmt: skip
+            continue
+        ax.annotate(f"{r['low_at']}", (r["low"], yi), ha="right", va="center", fontsize=7,
+                    xytext=(-3, 0), textcoords="offset points")  # fmt: skip
+        ax.annotate(f"{r['high_at']}", (r["high"], yi), ha="left", va="center", fontsize=7,
+                    xytext=(3, 0), textcoords="offset points")  # fmt: skip
     ax.axvline(b, c="k", lw=1)
     ax.set_yticks(y, t["axis"])
     ax.set_xlabel(f"{kpi} (base {b:,.0f})")
