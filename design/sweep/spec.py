@@ -511,9 +511,14 @@ def expand(
         try:
             Scenario.model_validate(v.scenario)
         except ValidationError as exc:
-            err = validation_to_config_error(file, exc, v.scenario)
-            if "Extra inputs are not permitted" in err.problem:
-                raise ConfigError(file, v.label, f"{err.field}: not a scenario field") from None
+            # a misspelt path is the sweep file's error; a bad value is the variant's (reported)
+            for e in exc.errors():
+                if e["type"] == "extra_forbidden":
+                    where = validation_to_config_error(file, exc, v.scenario).field
+                    bad = ".".join(str(x) for x in e["loc"])
+                    raise ConfigError(
+                        file, v.label, f"{bad}: not a scenario field ({where})"
+                    ) from None
     return variants
 
 

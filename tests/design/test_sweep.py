@@ -151,7 +151,15 @@ def _front_sweep(factory) -> Path:
             "grid": [{"alpha": [1.0, 0.9, 0.5, 0.0]}],
             "sensitivity": [
                 {"field": "catalogue.pv_a.capex_eur_per_kwp", "pct": [-20, 20]},
-                {"field": "hubs.h1.contract_kw", "values": [1]},  # 10 kW load: infeasible
+                {  # h1 replaced by a 1 kW connection without PV for a 10 kW load: infeasible
+                    "members": [
+                        {
+                            "label": "h1 at 1 kW",
+                            "leave": ["h1"],
+                            "join": [{"copy": "h1", "id": "h1", "contract_kw": 1, "pv": []}],
+                        }
+                    ]
+                },
             ],
         },
     )
@@ -173,8 +181,9 @@ def test_serial_sweep_hand_checked_front_failures_and_cache(scenario_factory, tm
     )
     assert mask.all()
     bad = t[t["status"] != "ok"]
-    assert list(bad["label"]) == ["hubs.h1.contract_kw=1"]
-    assert bad["status"].iloc[0] == "infeasible" and "infeasible" in bad["reason"].iloc[0]
+    assert list(bad["label"]) == ["members=h1 at 1 kW"]
+    assert bad["status"].iloc[0] == "infeasible"
+    assert "provenInfeasible" in bad["reason"].iloc[0] and "h1" in bad["reason"].iloc[0]
     # tornado: PV 20 % cheaper (80 €/kWp/y < 87.6 saved) builds 20 kWp: 1752 − 20 × 7.6 = 1600
     tor = tornado_table(t, "annualised_cost_eur_per_y").set_index("axis")
     row = tor.loc["catalogue.pv_a.capex_eur_per_kwp %"]
