@@ -9,11 +9,13 @@ solver error) comes back as a row with its status and reason; the others go on.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import sys
 import time
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,6 +152,14 @@ def _worker_table(client: Any, threads: dict[str, int]) -> dict[str, dict[str, A
     }
 
 
+def _identity(x: Any) -> Any:
+    return x
+
+
+def _bundle_key(bundle: dict[str, bytes]) -> str:
+    return hashlib.sha256("|".join(sorted(bundle)).encode()).hexdigest()[:16]
+
+
 def _run_dask(
     tasks: list[dict],
     bundle: dict[str, bytes],
@@ -163,8 +173,16 @@ def _run_dask(
     threads: dict[str, int] | int
     threads = solver_threads if solver_threads else {**threads_per_worker(client), "*": 1}
     workers = _worker_table(client, threads if isinstance(threads, dict) else {})
-    bundle_f = client.scatter(bundle, broadcast=True, hash=True) if bundle else None
-    # one future for the whole bundle: a dict of futures is resolved into the dict of bytes
+    # The input files are one task's output, not scattered data: scattered data lost with its
+    # worker cannot be recomputed (and the active memory manager keeps a single replica), which
+    # would cancel every variant; a task's output is recomputed from the spec the scheduler holds.
+    bundle_f = None
+    if bundle:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*[Ll]arge graph.*")
+            bundle_f = client.submit(
+                _identity, bundle, key=f"ems-files-{_bundle_key(bundle)}", pure=False
+            )
     futures = {
         client.submit(
             run_variant,

@@ -41,14 +41,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ems.config.schema import (
-    DEFAULT_CATALOGUE,
-    Scenario,
-    _read_with_extends,
-    load_catalogue,
-    read_yaml,
-    validation_to_config_error,
-)
+from adapters.config_io import load_catalogue, read_scenario_yaml, read_yaml
+from ems.config.schema import DEFAULT_CATALOGUE, Scenario, validation_to_config_error
 from ems.errors import ConfigError
 
 #: bump when what a variant computes changes in a way the scenario content does not show
@@ -257,7 +251,7 @@ def load_sweep(path: str | Path) -> Sweep:
     except ValidationError as exc:
         raise validation_to_config_error(str(path), exc, raw) from None
     base_path = (path.parent / spec.base).resolve()
-    base_raw = _read_with_extends(base_path)
+    base_raw = read_scenario_yaml(base_path)
     base_raw.pop("extends", None)
     _absolute_files(base_raw, base_path.parent)
     base_scn = _validate(base_raw, str(base_path))

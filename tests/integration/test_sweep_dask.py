@@ -85,8 +85,9 @@ def test_sweep_on_external_scheduler_and_two_workers(dask_cluster, tmp_path):
 
 
 def test_worker_killed_mid_sweep_loses_nothing(dask_cluster, tmp_path):
-    """Kill worker ``wa`` (SIGKILL to its process group) while it holds variants: the scheduler
-    re-runs them on ``wb``; every variant comes back with its hand-checked result."""
+    """SIGKILL a worker's process group while it holds variants (and, when it can be caught so,
+    the input files): the scheduler re-runs them on the other worker; every variant comes back
+    with its hand-checked result."""
     from distributed import Client
 
     (tmp_path / "in").mkdir()
@@ -104,22 +105,31 @@ def test_worker_killed_mid_sweep_loses_nothing(dask_cluster, tmp_path):
 
     thread = threading.Thread(target=go)
     held: set[str] = set()
+    victim = ""
     with Client(dask_cluster.address, timeout="20s") as spy:
         thread.start()
         deadline = time.monotonic() + 120
         while not held and time.monotonic() < deadline and thread.is_alive():
-            held = {
-                k
-                for k in spy.processing().get(workers["wa"], ())
-                if str(k).startswith("ems-variant-")
+            # prefer the worker that also holds the input files (a copy lost with it must be
+            # recomputed, not cancel every variant); after 3 s any worker holding variants
+            files = {
+                a for k, ws in spy.who_has().items() if str(k).startswith("ems-files-") for a in ws
             }
+            for name, addr in workers.items():
+                mine = {
+                    k for k in spy.processing().get(addr, ()) if str(k).startswith("ems-variant-")
+                }
+                if mine and (addr in files or time.monotonic() > deadline - 117):
+                    held, victim = mine, name
+                    break
             time.sleep(0.02)
-        assert held, "worker wa never received a variant"
-        dask_cluster.kill_worker("wa")
+        assert held, "no worker received a variant"
+        dask_cluster.kill_worker(victim)
+    survivor = workers["wb" if victim == "wa" else "wa"]
     thread.join(timeout=300)
     assert not thread.is_alive() and "error" not in result, result.get("error")
     t = result["run"].table
     assert list(t["status"]) == ["ok"] * len(ALPHAS), t[["label", "status", "reason"]]
     assert list(t["size.h1.pv_a_kwp"]) == pytest.approx(_expected_kwp())
     rerun = t[t["hash"].isin({k.removeprefix("ems-variant-") for k in held})]
-    assert len(rerun) == len(held) and (rerun["worker"] == workers["wb"]).all()
+    assert len(rerun) == len(held) and (rerun["worker"] == survivor).all()
