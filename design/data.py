@@ -91,6 +91,10 @@ def prepare(s: Scenario, yield_columns: list[str]) -> StudyData:
     file = s.source_file
     if s.time.hourly_csv:
         hourly = read_series_csv(s.path(s.time.hourly_csv), s.time.hourly_csv)
+        if s.time.pvgis or s.time.gme_prices:
+            from design.inputs import apply_inputs
+
+            apply_inputs(s, hourly)
         _check_columns(hourly, _needed_columns(s) + yield_columns, file, "time.hourly_csv")
         for hub in s.hubs:
             if hub.electricity.column is None:

@@ -243,6 +243,24 @@ class Site(_Strict):
     timezone: str = "Europe/Rome"
 
 
+class PvgisInput(_Strict):
+    """A PVGIS hourly (with PV power) or TMY csv → a kW/kWp column of the hourly year."""
+
+    file: str
+    column: str = Field(description="the yield column it fills (e.g. pv_mono_kw_per_kwp)")
+    module: Literal["mono", "thin_film"] = Field(
+        "mono", description="PV model for radiation-only / TMY files"
+    )
+
+
+class GmePriceInput(_Strict):
+    """A GME zonal-price csv (hourly or 15-min, long or wide by zone) → a €/MWh column."""
+
+    file: str
+    zone: str = "NORD"
+    column: str = Field(description="the price column it fills (e.g. zonal_price_eur_per_mwh)")
+
+
 class TimeSpec(_Strict):
     """Either an hourly year aggregated into typical days, or typical days given directly.
 
@@ -261,6 +279,12 @@ class TimeSpec(_Strict):
     days: list[str] | None = Field(
         None, description="solve only these typical days (tests, quick runs)"
     )
+    pvgis: list[PvgisInput] = Field(
+        [], description="PVGIS files whose PV yield replaces columns of hourly_csv"
+    )
+    gme_prices: list[GmePriceInput] = Field(
+        [], description="GME zonal-price files that replace columns of hourly_csv"
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> TimeSpec:
@@ -270,6 +294,8 @@ class TimeSpec(_Strict):
             raise ValueError("typical_days_csv needs weights (days each typical day stands for)")
         if self.weights and any(w <= 0 for w in self.weights.values()):
             raise ValueError("weights must be positive")
+        if (self.pvgis or self.gme_prices) and self.hourly_csv is None:
+            raise ValueError("pvgis and gme_prices fill columns of an hourly_csv year")
         return self
 
 
