@@ -335,12 +335,22 @@ def _dispatch_cost(built: BuiltModel) -> float:
     )
 
 
-@pytest.mark.parametrize("name", ["multi_energy"])
-def test_design_operation_parity_over_the_typical_day(cases: dict[str, Case], name: str) -> None:
-    c = cases[name]
-    weight = c.design.ctx.grid.annual_factor(c.design.ctx.grid.periods[0])  # 365 d × 1 h
-    design_day = _dispatch_cost(c.design) / weight
-    out = c.ctl.step(_with_design_start_state(c, _first_day_input(c)))
-    assert out.mode == "optimal", out.alerts
-    plan = _dispatch_cost(c.ctl.built)
-    assert plan == pytest.approx(design_day, rel=1e-3), (plan, design_day)
+#: Operation models that differ from the design's by construction: the design's EV fleet is a
+#: daily vehicle schedule, operation has live sessions at charge points; the AI cluster exists
+#: only in operation.
+NO_PARITY = {"ev_fleet", "ev_charge_points", "ai_cluster"}
+
+
+def test_design_operation_parity_over_the_typical_day(cases: dict[str, Case]) -> None:
+    checked = []
+    for c in cases.values():
+        if (_kinds(c.design) | _kinds(c.setup)) & NO_PARITY:
+            continue
+        weight = c.design.ctx.grid.annual_factor(c.design.ctx.grid.periods[0])  # 365 d × 1 h
+        design_day = _dispatch_cost(c.design) / weight
+        out = c.ctl.step(_with_design_start_state(c, _first_day_input(c)))
+        assert out.mode == "optimal", (c.name, out.alerts)
+        plan = _dispatch_cost(c.ctl.built)
+        assert plan == pytest.approx(design_day, rel=1e-3), (c.name, plan, design_day)
+        checked.append(c.name)
+    assert "multi_energy" in checked
