@@ -204,6 +204,15 @@ class AiClusterSpec(_CatalogueEntry):
     capex_eur_per_unit: float = Field(ge=0)
 
 
+class ElectricBoilerSpec(_CatalogueEntry):
+    """Power-to-heat: an electric (electrode) boiler or resistive heater, heat = η × electricity."""
+
+    kind: Literal["electric_boiler"]
+    eta: float = Field(0.99, gt=0, le=1.0)
+    capex_eur_per_kw: float = Field(0.0, ge=0, description="per kW of heat")
+    step_kw: float = Field(10.0, gt=0, description="installed in multiples of this (kW of heat)")
+
+
 CatalogueEntry = Annotated[
     PvTypeSpec
     | AiClusterSpec
@@ -214,7 +223,8 @@ CatalogueEntry = Annotated[
     | AbsorptionChillerSpec
     | ThermalStorageSpec
     | SolarThermalSpec
-    | BoilerSpec,
+    | BoilerSpec
+    | ElectricBoilerSpec,
     Field(discriminator="kind"),
 ]
 
@@ -453,6 +463,13 @@ class AiClusterLimit(_Strict):
         return self
 
 
+class ElectricBoilerLimit(_Strict):
+    type: str
+    existing_kw: float = Field(0.0, ge=0)
+    max_kw: float = Field(0.0, ge=0, description="installable (new) capacity, kW of heat")
+    carriers: list[Literal["heat", "dhw"]] = ["heat"]
+
+
 class HubSpec(_Strict):
     id: str = Field(min_length=1)
     contract_kw: float = Field(gt=0)
@@ -475,6 +492,7 @@ class HubSpec(_Strict):
     bollitore: StorageLimit | None = None
     solar_thermal: SolarThermalLimit | None = None
     boilers: list[BoilerLimit] = []
+    electric_boilers: list[ElectricBoilerLimit] = []
     district_heating: bool = Field(
         False, description="may connect to the district-heating network (y_DH)"
     )
@@ -887,6 +905,7 @@ def _check_hub_thermal(hub: HubSpec, cat: Catalogue, where: str) -> None:
         ("heat_pumps", HeatPumpSpec),
         ("absorption_chillers", AbsorptionChillerSpec),
         ("boilers", BoilerSpec),
+        ("electric_boilers", ElectricBoilerSpec),
     ):
         for i, lim in enumerate(getattr(hub, field_name)):
             cat.get(lim.type, kind, f"{where}.{field_name}[{i}].type")

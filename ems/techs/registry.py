@@ -39,6 +39,7 @@ from ems.techs.community import CacerCommunity, VirtualCommunity
 from ems.techs.demand import Demand
 from ems.techs.district_heating import DhNetwork, DhStation
 from ems.techs.elec_link import LinkNetwork, LinkStation
+from ems.techs.electric_boiler import ElectricBoiler
 from ems.techs.ev_fleet import EvFleet
 from ems.techs.grid import Grid
 from ems.techs.heat_pump import HeatPump
@@ -97,6 +98,8 @@ REGISTRY: tuple[Registration, ...] = (
     Registration("solar_thermal", SolarThermal, cfg.SolarThermalSpec, hub_stages=(2,)),
     Registration("boiler", Boiler, cfg.BoilerSpec, "boiler", tm.BoilerState, tm.BoilerSetpoint,
                  ("heat_kw",), hub_stages=(2,)),
+    Registration("electric_boiler", ElectricBoiler, cfg.ElectricBoilerSpec, "electric_boiler",
+                 tm.ElectricBoilerState, tm.ElectricBoilerSetpoint, hub_stages=(2,)),
     Registration("dh_station", DhStation, None, "dh_station", tm.DhStationState,
                  tm.DhStationSetpoint, ("to_kw", "from_kw"), site_stages=(3,)),
     Registration("dh_network", DhNetwork, site_stages=(3,)),

@@ -174,6 +174,13 @@ class BoilerState(_Payload):
     fuel_kw: PositivePowerKw | None = None
 
 
+class ElectricBoilerState(_Payload):
+    """Electric boiler / resistive heater (power-to-heat): electric input and heat output."""
+
+    p_kw: PositivePowerKw
+    heat_kw: PositivePowerKw | None = None
+
+
 class AbsorptionChillerState(_Payload):
     """Absorption chiller: cooling output, heat input, electric auxiliaries."""
 
@@ -347,6 +354,10 @@ class AiClusterSetpoint(_Setpoint):
 
 class BoilerSetpoint(_Setpoint):
     heat_kw: PositivePowerKw  # heat to deliver; the boiler's own thermostat still backs up the loop
+
+
+class ElectricBoilerSetpoint(_Setpoint):
+    p_kw: PositivePowerKw  # electric power to draw (its thermostat may draw less)
 
 
 class AbsorptionChillerSetpoint(_Setpoint):

@@ -1,0 +1,180 @@
+"""Power-to-heat: an electric boiler or resistive heater (electrode boiler, immersion heaters).
+
+CERs use it to absorb surplus PV into the heating loop instead of selling it cheaply (or
+curtailing): heat q = η × electric input, Σ_carriers q ≤ installed thermal capacity, sized in
+design mode in integer steps of ``step_kw`` (kW of heat) like the gas boiler, dispatched in
+operation mode with an electric-power setpoint. No fuel, no CO2 of its own: its electricity goes
+through the hub's balance (grid import or local generation), so its cost and emissions are the
+grid's or nothing when it runs on surplus.
+
+Rule-based fallback: it takes the hub's electric surplus left after the CHP and the heat pumps,
+up to the heat still to cover and its capacity, before the gas boilers.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pyomo.environ as pyo
+
+from ems.config.schema import ElectricBoilerSpec
+from ems.model.context import BuildContext, SizeHandle
+from ems.techs._units import fixed_value
+from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd_pos
+
+
+class ElectricBoiler(Technology):
+    kind = "electric_boiler"
+    device_kind = "electric_boiler"
+
+    def __init__(
+        self,
+        name: str,
+        hub: str,
+        model: str,
+        spec: ElectricBoilerSpec,
+        *,
+        existing_kw: float,
+        max_kw: float,
+        carriers: list[str],
+        fixed: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(name, hub)
+        self.model, self.spec = model, spec
+        self.existing_kw, self.max_kw = existing_kw, max_kw
+        self.carriers = carriers
+        self.fixed = fixed
+        self.size_kw: SizeHandle | None = None
+
+    @classmethod
+    def from_hub(cls, a: Any, hub: Any, stage: int) -> list[Technology]:
+        out: list[Technology] = []
+        for lim in hub.electric_boilers:
+            cs = [c for c in lim.carriers if c in a.carriers(hub)]
+            if cs:
+                spec = a.catalogue.get(lim.type, ElectricBoilerSpec, "electric_boilers")
+                out.append(
+                    cls(
+                        f"{hub.id}_{lim.type}",
+                        hub.id,
+                        lim.type,
+                        spec,
+                        existing_kw=lim.existing_kw,
+                        max_kw=lim.max_kw,
+                        carriers=cs,
+                        fixed=a.fixed(hub.id, lim.type),
+                    )
+                )
+        return out
+
+    # ---- build
+    def declare_sizes(self, ctx: BuildContext, blk: pyo.Block) -> None:
+        s = self.spec
+        fixed = fixed_value(self.fixed, "kw")
+        self.size_kw = ctx.size(
+            blk,
+            "n_steps",
+            unit_size=s.step_kw,
+            unit="kW",
+            max_units=math.floor((self.existing_kw + self.max_kw) / s.step_kw + 1e-6),
+            existing_units=self.existing_kw / s.step_kw,
+            integer=self.max_kw > 0,
+            capex_eur_per_unit=s.capex_eur_per_kw * s.step_kw,
+            lifetime_y=s.lifetime_y,
+            om_fraction_per_y=s.om_fraction_per_y,
+            fixed_units=None if fixed is None else fixed / s.step_kw,
+        )
+
+    def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
+        size = self.size_kw
+        assert size is not None
+        blk.C = pyo.Set(initialize=self.carriers, ordered=True)
+        blk.q_kw = pyo.Var(blk.C, ctx.T, domain=pyo.NonNegativeReals, bounds=(0, size.ub))
+        blk.capacity = pyo.Constraint(
+            ctx.T, rule=lambda b, p, t: sum(b.q_kw[c, p, t] for c in b.C) <= size.expr
+        )
+        blk.p_el_kw = pyo.Expression(
+            ctx.T, rule=lambda b, p, t: sum(b.q_kw[c, p, t] for c in b.C) / self.spec.eta
+        )
+        label = f"electric boiler {self.model}"
+        for c in self.carriers:
+            self.port(ctx, c, label, lambda p, t, c=c: blk.q_kw[c, p, t])
+        self.port(ctx, "electricity", label, lambda p, t: -blk.p_el_kw[p, t])
+
+    def sizes(self) -> dict[str, float]:
+        assert self.size_kw is not None
+        return {"kw": self.size_kw.value()}
+
+    def size_kw_now(self) -> float:
+        if self.size_kw is not None:
+            return self.size_kw.value()
+        f = fixed_value(self.fixed, "kw")
+        return float(self.existing_kw if f is None else f)
+
+    # ---- bounds and cuts
+    def bound_kw(self, role: str) -> float:
+        assert self.size_kw is not None
+        return self.size_kw.ub / self.spec.eta if role == "el_flex" else 0.0
+
+    def cover_terms(self, carrier: str) -> list | None:
+        if carrier != "heat":
+            return []
+        b = self.block
+        return [lambda p, t: sum(b.q_kw[c, p, t] for c in b.C if c in ("heat", "dhw"))]
+
+    def can_supply_electricity(self) -> bool:
+        return False
+
+    # ---- operation (device id = the catalogue model; setpoint = electric power)
+    def installed(self) -> bool:
+        return self.size_kw_now() > 0
+
+    def devices(self) -> list[Device]:
+        return [(self.hub, "electric_boiler", self.model, self.size_kw_now() / self.spec.eta)]
+
+    def setpoints(self, k0: Key) -> list[Raw]:
+        b = self.block
+        assert b is not None
+        return [
+            (self.hub, "electric_boiler", self.model, {"p_kw": rnd_pos(pyo.value(b.p_el_kw[k0]))})
+        ]
+
+    def fallback_passes(self):  # noqa: ANN201
+        return [((45.0,), self._rule)]
+
+    def _rule(self, st: RuleState) -> list[Raw]:
+        """Absorb the hub's electric surplus into the heat still to cover (before gas boilers)."""
+        surplus_kw = max(-st.net_el_kw, 0.0)
+        q = min(st.heat_kw, self.size_kw_now(), surplus_kw * self.spec.eta)
+        p = q / self.spec.eta
+        st.heat_kw -= q
+        st.net_el_kw += p
+        return [(self.hub, "electric_boiler", self.model, {"p_kw": rnd_pos(p)})]
+
+    def plan_columns(self, keys: list[Key]) -> dict[str, np.ndarray]:
+        b = self.block
+        assert b is not None
+        return {
+            f"{self.hub}.eboiler_kw": self.values(b.p_el_kw, keys),
+            f"{self.hub}.eboiler_heat_kw": sum(self.values(b.q_kw, keys, (c,)) for c in b.C),
+        }
+
+    def measured_el_kw(self, state: Any) -> float:
+        return -state.value((self.hub, "electric_boiler", self.model), "p_kw")
+
+    # ---- contract tests (tests/techs/test_contract.py: its data columns load1, heat1, yield)
+    @classmethod
+    def contract_hub(cls) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        hub = {
+            "id": "h1",
+            "contract_kw": 300.0,
+            "electricity": {"column": "load1"},
+            "pv": [{"type": "pv", "max_kwp": 0.0, "existing_kwp": 200.0}],
+            "heating": {"column": "heat1"},
+            "boilers": [{"type": "boil", "existing_kw": 300.0}],
+            "electric_boilers": [{"type": "eb", "max_kw": 100.0}],
+        }
+        entry = {"kind": "electric_boiler", "eta": 0.99, "capex_eur_per_kw": 1.0, "lifetime_y": 10}
+        return hub, {"eb": entry}
