@@ -18,6 +18,7 @@ from design.cashflow import cashflow_csv, plot_cashflow  # noqa: E402
 from design.cashflow import summary as cashflow_summary  # noqa: E402
 from design.study import StudyResult  # noqa: E402
 from design.surplus import surplus_per_set  # noqa: E402
+from ems.config.sizes import SizesFile  # noqa: E402
 from ems.model import results as res  # noqa: E402
 from ems.techs.battery import Battery  # noqa: E402
 from ems.techs.ev_fleet import EvFleet  # noqa: E402
@@ -85,12 +86,9 @@ def sizes_table(r: StudyResult) -> list[dict[str, Any]]:
 
 def sizes_yaml(r: StudyResult) -> dict[str, Any]:
     """What operation mode reads: {hub: {entry: {quantity: value}}}, each technology's own
-    entries (:meth:`ems.techs.base.Technology.size_entry`: PV {kwp}, battery {modules, kwh},
-    chargers {type: n}, CHP {n_units, kwe}…)."""
-    out: dict[str, Any] = {}
-    for tech in r.design.built.techs:
-        out.setdefault(tech.hub, {}).update(tech.size_entry())
-    return {k: v for k, v in out.items() if v and k != "community"}
+    entries (:meth:`ems.techs.base.Technology.size_entry`; the file model is
+    :class:`ems.config.sizes.SizesFile`)."""
+    return SizesFile.from_techs(r.design.built.techs, r.scenario.name).hubs
 
 
 def _fmt(x: Any, digits: int = 1) -> str:
@@ -210,7 +208,9 @@ def write_outputs(r: StudyResult, out: Path) -> list[Path]:
     p = out / "sizes.yaml"
     p.write_text(
         "# written by ems design: the sizes operation mode reads\n"
-        + yaml.safe_dump({"scenario": r.scenario.name, "hubs": sizes_yaml(r)}, sort_keys=False)
+        + yaml.safe_dump(
+            SizesFile.from_techs(r.design.built.techs, r.scenario.name).to_dict(), sort_keys=False
+        )
     )
     written.append(p)
     fl = res.flows(r.design.built)

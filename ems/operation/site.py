@@ -156,17 +156,8 @@ def parse_site(raw: Any, file: str, path: Path | None = None) -> SiteConfig:
 def installed_sizes(
     raw: Any, file: str, override: dict[str, dict[str, Any]] | None = None
 ) -> dict[str, dict[str, Any]]:
-    """``hubs`` of a parsed sizes.yaml written by ``ems design``, with per-hub overrides merged."""
-    hubs = raw.get("hubs") if isinstance(raw, dict) else None
-    if not isinstance(hubs, dict):
-        raise ConfigError(file, "hubs", "missing: expected the sizes.yaml written by `ems design`")
-    out = {h: dict(v or {}) for h, v in hubs.items()}
-    for hub, over in (override or {}).items():
-        merged = out.setdefault(hub, {})
-        for k, v in over.items():
-            merged[k] = (
-                {**merged.get(k, {}), **v}
-                if isinstance(v, dict) and isinstance(merged.get(k), dict)
-                else v
-            )
-    return out
+    """``hubs`` of a parsed sizes.yaml written by ``ems design`` (validated by
+    :class:`ems.config.sizes.SizesFile`), with per-hub overrides merged."""
+    from ems.config.sizes import SizesFile
+
+    return SizesFile.parse(raw, file).installed(override)

@@ -25,16 +25,18 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 import pytest
+import yaml
 
 from adapters.config_io import load_scenario
 from design.study import prepare, yield_columns
+from ems.config.sizes import SizesFile
 from ems.model import results as res
 from ems.model.assembly import grid_exclusivity_needed, techs_from_scenario
 from ems.model.builder import BuiltModel, build_model
 from ems.model.solve import SolverSession
 from ems.operation.assembly import OperationSetup, operation_setup
 from ems.operation.controller import Controller, StepInput
-from ems.operation.site import SiteConfig
+from ems.operation.site import SiteConfig, installed_sizes
 from ems.techs.registry import REGISTRY
 from tests.design.conftest import CATALOGUE as ELECTRIC_CATALOGUE
 from tests.design.conftest import make_scenario as design_scenario
@@ -354,3 +356,17 @@ def test_design_operation_parity_over_the_typical_day(cases: dict[str, Case]) ->
         assert plan == pytest.approx(design_day, rel=1e-3), (c.name, plan, design_day)
         checked.append(c.name)
     assert "multi_energy" in checked
+
+
+def test_design_sizes_round_trip_into_the_operation_model(cases: dict[str, Case]) -> None:
+    """The multi-energy design's sizes, written to YAML and read back, are the sizes (size
+    handles' values and upper bounds) of the operation model built from them."""
+    c = cases["multi_energy"]
+    text = yaml.safe_dump(SizesFile.from_techs(c.design.techs, "contract").to_dict())
+    read = installed_sizes(yaml.safe_load(text), "sizes.yaml")
+    assert read == {h: e for h, e in c.setup.sizes.items() if e}
+    design = {n: h.value() for n, h in c.design.ctx.sizes.items()}
+    for name, h in c.ctl.built.ctx.sizes.items():
+        if name in design:
+            assert h.value() == pytest.approx(design[name], abs=1e-3), name
+            assert h.ub == pytest.approx(h.value()), name

@@ -1,0 +1,102 @@
+"""The sizes file (``sizes.yaml``): one typed model, written by design mode and read by operation.
+
+``hubs.<hub>.<entry>`` holds one technology's installed sizes, keyed as the technology writes them
+(:meth:`ems.techs.base.Technology.size_entry`: ``pv_mono: {kwp}``, ``battery: {modules, kwh}``,
+``chargers: {<type>: n}``, ``ice_200: {n_units, kwe}``, ``puffer: {pick_100kwh, kwh}``,
+``dh: {y_dh}``…) and read back by the same technology as its fixed sizes in operation. Values are
+finite, non-negative numbers; ``vehicle_charger`` (which charger types each vehicle used in the
+design) is informative. No file access here: :mod:`adapters.config_io` reads and writes the file.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ems.errors import ConfigError
+
+#: Entries that are informative only (not sizes).
+INFORMATIVE = ("vehicle_charger",)
+
+Entry = dict[str, Any]
+
+
+class SizesFile(BaseModel):
+    """``sizes.yaml``: the scenario it was designed for and the installed sizes per hub."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scenario: str | None = Field(None, description="name of the scenario of the design")
+    hubs: dict[str, dict[str, Entry]] = Field(description="hub -> entry -> quantity -> value")
+
+    @field_validator("hubs", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {h: (v or {}) for h, v in value.items()}
+        return value
+
+    @field_validator("hubs")
+    @classmethod
+    def _sizes_are_numbers(cls, hubs: dict[str, dict[str, Entry]]) -> dict[str, dict[str, Entry]]:
+        for hub, entries in hubs.items():
+            for key, entry in entries.items():
+                if key in INFORMATIVE:
+                    continue
+                for q, v in entry.items():
+                    if isinstance(v, bool) or not isinstance(v, (int, float)):
+                        raise ValueError(f"{hub}.{key}.{q}: {v!r} is not a number")
+                    if not math.isfinite(float(v)) or float(v) < 0:
+                        raise ValueError(f"{hub}.{key}.{q}: {v!r} is not a size (finite, ≥ 0)")
+        return hubs
+
+    # ---- design writes
+    @classmethod
+    def from_techs(cls, techs: list[Any], scenario: str | None = None) -> SizesFile:
+        """The installed sizes of a solved design, each technology writing its own entries."""
+        hubs: dict[str, dict[str, Entry]] = {}
+        for t in techs:
+            hubs.setdefault(t.hub, {}).update(t.size_entry())
+        return cls(
+            scenario=scenario, hubs={h: v for h, v in hubs.items() if v and h != "community"}
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+    # ---- operation reads
+    @classmethod
+    def parse(cls, raw: Any, file: str) -> SizesFile:
+        """Validate a parsed sizes.yaml; one ConfigError naming the field on bad input."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("hubs"), dict):
+            raise ConfigError(
+                file, "hubs", "missing: expected the sizes.yaml written by `ems design`"
+            )
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+            field = ".".join(str(x) for x in err.get("loc", ())) or "(top level)"
+            if ": " in msg and field == "hubs":
+                where, _, msg = msg.partition(": ")
+                field = f"hubs.{where}"
+            raise ConfigError(file, field, msg) from None
+
+    def installed(self, override: dict[str, dict[str, Any]] | None = None) -> dict[str, Entry]:
+        """Sizes per hub with a site's per-hub overrides merged (entry by entry)."""
+        out = {
+            h: {k: dict(v) if isinstance(v, dict) else v for k, v in e.items()}
+            for h, e in self.hubs.items()
+        }
+        for hub, over in (override or {}).items():
+            merged = out.setdefault(hub, {})
+            for k, v in over.items():
+                merged[k] = (
+                    {**merged.get(k, {}), **v}
+                    if isinstance(v, dict) and isinstance(merged.get(k), dict)
+                    else v
+                )
+        return out
