@@ -88,7 +88,7 @@ def run(
     if hours <= 0:
         raise click.BadParameter("must be > 0", param_hint="--hours")
     if simulate:
-        from adapters.sim.simulate import DEFAULT_SITE, kpi_table, run_simulation
+        from adapters.sim.simulate import DEFAULT_SITE, incentive_note, kpi_table, run_simulation
 
         site, setup, fc = load_operation(config_path or DEFAULT_SITE)
         state = Path(state_dir) if state_dir else Path("out") / "simulate"
@@ -120,6 +120,9 @@ def run(
         if res.get("ems"):
             click.echo("")
             click.echo(kpi_table(res["ems"], res["baseline"]))
+            note = incentive_note(res["ems"], res["baseline"], res["incentive_eur_per_mwh"])
+            if note:
+                click.echo(note)
         elif not res["finished"]:
             click.echo("stopped before the end; run the same command again to resume")
         return

@@ -571,6 +571,13 @@ def kpis(sim: PlantSim, incentive_eur_per_mwh: float) -> dict[str, float]:
         else 0.0,
         "shared_kwh": shared,
         "incentive_eur": incentive,
+        # what a kWh of PV surplus is worth kept (purchase avoided) or exported (sale)
+        "buy_price_pv_hours_eur_per_kwh": float(df.price_buy[pv > 0].mean())
+        if (pv > 0).any()
+        else 0.0,
+        "sell_price_pv_hours_eur_per_kwh": float(df.price_sell[pv > 0].mean())
+        if (pv > 0).any()
+        else 0.0,
         "ai_batch_kwh": float(ai_batch.sum() * dt),
         "ai_from_surplus_kwh": ai_surplus,
         "ev_kwh": ev_kwh,

@@ -120,6 +120,7 @@ def run_simulation(
         result["baseline"] = with_thermal(kpis(base, incentive), base, setup, site.dt_h)
         result["plant"] = plant
         result["baseline_plant"] = base
+        result["incentive_eur_per_mwh"] = incentive
     statedb.close()
     return result
 
@@ -369,6 +370,30 @@ def with_thermal(
             100.0 * (1 - k.get("grid_export_kwh", 0.0) / gen) if gen > 0 else 0.0
         )
     return k
+
+
+def incentive_note(
+    ems: dict[str, float], base: dict[str, float], incentive_eur_per_mwh: float
+) -> str:
+    """Why the EMS may earn less shared-energy incentive than the baseline (issue 13): it keeps PV
+    surplus for the site's own loads when a kept kWh (purchase avoided) is worth more than an
+    exported one (sale + incentive). Empty when it does not earn less."""
+    lost = base.get("incentive_eur", 0.0) - ems.get("incentive_eur", 0.0)
+    if lost <= 0.005:
+        return ""
+    less_export = base.get("grid_export_kwh", 0.0) - ems.get("grid_export_kwh", 0.0)
+    buy = ems.get("buy_price_pv_hours_eur_per_kwh", 0.0)
+    sell = ems.get("sell_price_pv_hours_eur_per_kwh", 0.0)
+    inc = incentive_eur_per_mwh / 1000.0
+    gain = base.get("net_cost_eur", 0.0) - ems.get("net_cost_eur", 0.0)
+    return (
+        f"note: the EMS earns {lost:.2f} € less shared-energy incentive because it exports "
+        f"{less_export:.0f} kWh less: it keeps PV surplus for the site's own loads (AI batch, "
+        f"battery, EVs). In PV hours a kept kWh avoids {buy:.3f} €/kWh of purchase, an exported "
+        f"one earns {sell:.3f} sale + {inc:.3f} incentive = {sell + inc:.3f} €/kWh, so keeping "
+        f"pays: net cost {gain:+.2f} € in the EMS's favour. The plan values shared energy per "
+        "15-minute step (a lower bound of the GSE's hourly rule)."
+    )
 
 
 def kpi_table(ems: dict[str, float], base: dict[str, float]) -> str:
