@@ -357,123 +357,146 @@ class PlantSim:
         return out
 
     # ------------------------------------------------------------------ physics
+    def _setpoint(
+        self,
+        setpoints: dict[tuple[str, str, str], dict[str, Any]] | None,
+        key: tuple[str, str, str],
+        name: str,
+    ) -> float | None:
+        """A setpoint value still valid now (``None``: missing, expired, or the baseline)."""
+        if setpoints is None:
+            return None
+        v = setpoints.get(key)
+        if not v or pd.Timestamp(v["valid_until"]) <= self.now:
+            return None
+        return float(v[name])
+
+    def _ev_step(self, hub: str, setpoints: dict | None) -> float:
+        """Charge the plugged vehicles of a hub (kW drawn)."""
+        dt, ev = self.dt_h, 0.0
+        for c in self.setup.ev_points[hub].points if hub in self.setup.ev_points else []:
+            sess = self.plugged.get((hub, c.point_id))
+            p = 0.0
+            if sess is not None:
+                owed = max(sess["need_kwh"] - sess["got_kwh"], 0.0)
+                want = self._setpoint(setpoints, (hub, "ev_charger", c.point_id), "p_kw")
+                if setpoints is None:  # baseline: full power on arrival
+                    want = min(c.p_kw, sess["p_vehicle_kw"])
+                elif want is None:
+                    want = fallback.ev_p_kw(owed, c.p_kw, self.ev_safe_kw, sess["p_vehicle_kw"])
+                p = max(0.0, min(want, c.p_kw, sess["p_vehicle_kw"], owed / (c.eta * dt)))
+                sess["got_kwh"] += p * c.eta * dt
+            self.last_p[f"{hub}.{c.point_id}"] = p
+            ev += p
+        return ev
+
+    def _ev_unplug(self, hub: str) -> None:
+        """Charged vehicles leave: the driver unplugs and frees the charger."""
+        for c in self.setup.ev_points[hub].points if hub in self.setup.ev_points else []:
+            sess = self.plugged.get((hub, c.point_id))
+            if sess is not None and sess["got_kwh"] >= sess["need_kwh"] - 1e-6:
+                sess["done_at"] = (self.now + pd.Timedelta(hours=self.dt_h)).isoformat()
+                self.ev_done.append(sess)
+                del self.plugged[(hub, c.point_id)]
+
+    def _ai_step(self, hub: str, setpoints: dict | None, row: dict[str, float]) -> float:
+        """Run the AI clusters of a hub: inference floor always, batch work within the cap."""
+        dt, now, ai_kw = self.dt_h, self.now, 0.0
+        for cid, ai in self.setup.ai_clusters.items():
+            if ai.hub != hub:
+                continue
+            cap = self._setpoint(setpoints, (hub, "ai_cluster", cid), "p_cap_kw")
+            if setpoints is None:
+                cap = ai.rated_kw  # baseline: batch work runs as soon as it arrives
+            elif cap is None:
+                cap = ai.floor_kw
+            cap = min(max(cap, ai.floor_kw), ai.rated_kw)  # inference is always served
+            e_avail = (cap - ai.floor_kw) * dt
+            used = 0.0
+            for j in sorted(self.queue[cid], key=lambda j: j["deadline"]):
+                take = min(j["left_kwh"], e_avail - used)
+                if take <= 0:
+                    continue
+                j["left_kwh"] -= take
+                used += take
+                if j["left_kwh"] <= JOB_DONE_KWH:
+                    j["done_at"] = (now + pd.Timedelta(hours=dt)).isoformat()
+                    self.jobs_done.append(j)
+            self.queue[cid] = [j for j in self.queue[cid] if j["left_kwh"] > JOB_DONE_KWH]
+            ai_kw += ai.floor_kw + used / dt
+            row[f"ai_batch_kw.{cid}"] = used / dt
+            self.last_p[f"ai.{cid}"] = ai.floor_kw + used / dt
+        return ai_kw
+
+    def _battery_step(self, hub: str, setpoints: dict | None, net_kw: float) -> float:
+        """Charge (+) or discharge (−) the hub's battery within its limits; ``net_kw`` is the hub's
+        net load without it (the self-consumption rule of the baseline and the safe mode)."""
+        if hub not in self.setup.batteries:
+            return 0.0
+        b, dt = self.setup.batteries[hub], self.dt_h
+        cap_kwh = b.capacity.value() if b.capacity else 0.0
+        spec = b.spec
+        want = self._setpoint(setpoints, (hub, "battery", "bess"), "p_kw")
+        if want is None:  # baseline and safe mode: PV self-consumption
+            want = fallback.battery_p_kw(
+                net_kw,
+                self.soc[hub],
+                cap_kwh,
+                spec.c_rate_per_h * cap_kwh,
+                spec.soc_min,
+                spec.soc_max,
+                dt,
+                spec.eta_charge,
+                spec.eta_discharge,
+            )
+        p_max = spec.c_rate_per_h * cap_kwh
+        e = self.soc[hub] * cap_kwh
+        if want >= 0:
+            room = max(0.0, (spec.soc_max * cap_kwh - e) / (spec.eta_charge * dt))
+            bat_kw = min(want, p_max, room)
+            e += bat_kw * spec.eta_charge * dt
+        else:
+            avail = max(0.0, (e - spec.soc_min * cap_kwh) * spec.eta_discharge / dt)
+            bat_kw = -min(-want, p_max, avail)
+            e += bat_kw / spec.eta_discharge * dt
+        self.soc[hub] = e / cap_kwh if cap_kwh > 0 else 0.0
+        return bat_kw
+
+    def _meter_step(self, hub: str, net: float, pv: float) -> tuple[float, float]:
+        """The POD: the inverters' export limiter, then the import/export counters."""
+        dt, grid = self.dt_h, self.setup.grids.get(hub)
+        if grid is not None and net < -grid.contract_kw and pv > 0:
+            cut = min(pv, -grid.contract_kw - net)
+            pv, net = pv - cut, net + cut
+        self.counters[hub][0] += max(net, 0.0) * dt
+        self.counters[hub][1] += max(-net, 0.0) * dt
+        self.last_p[f"{hub}.net"] = net
+        return net, pv
+
     def advance(
         self, setpoints: dict[tuple[str, str, str], dict[str, Any]] | None
     ) -> dict[str, float]:
         """Run one step with the EMS's setpoints (``None``: the no-optimisation baseline).
         Expired or missing setpoints → the device's own safe mode."""
-        s, i, dt = self.setup, self.i, self.dt_h
-        now = self.now
+        s, i = self.setup, self.i
         row: dict[str, float] = {"i": i}
-
-        def sp(key: tuple[str, str, str], name: str) -> float | None:
-            if setpoints is None:
-                return None
-            v = setpoints.get(key)
-            if not v or pd.Timestamp(v["valid_until"]) <= now:
-                return None
-            return float(v[name])
-
         surplus = 0.0
-        th_el = self.thermal.advance(i, now, setpoints, row) if self.thermal is not None else {}
+        th_el = (
+            self.thermal.advance(i, self.now, setpoints, row) if self.thermal is not None else {}
+        )
         for hub in s.hubs:
             load = float(self.exo.load_kw[hub][i]) if hub in self.exo.load_kw else 0.0
             pv = sum(
                 (p.fixed_kwp or 0) * float(self.exo.yield_kw_per_kwp[p.spec.yield_column][i])
                 for p in s.pvs.get(hub, [])
             )
-            ev = 0.0
-            for c in s.ev_points[hub].points if hub in s.ev_points else []:
-                sess = self.plugged.get((hub, c.point_id))
-                p = 0.0
-                if sess is not None:
-                    owed = max(sess["need_kwh"] - sess["got_kwh"], 0.0)
-                    want = sp((hub, "ev_charger", c.point_id), "p_kw")
-                    if setpoints is None:  # baseline: full power on arrival
-                        want = min(c.p_kw, sess["p_vehicle_kw"])
-                    elif want is None:
-                        want = fallback.ev_p_kw(owed, c.p_kw, self.ev_safe_kw, sess["p_vehicle_kw"])
-                    p = max(0.0, min(want, c.p_kw, sess["p_vehicle_kw"], owed / (c.eta * dt)))
-                    sess["got_kwh"] += p * c.eta * dt
-                self.last_p[f"{hub}.{c.point_id}"] = p
-                ev += p
-            ai_kw = 0.0
-            for cid, ai in s.ai_clusters.items():
-                if ai.hub != hub:
-                    continue
-                cap = sp((hub, "ai_cluster", cid), "p_cap_kw")
-                if setpoints is None:
-                    cap = ai.rated_kw  # baseline: batch work runs as soon as it arrives
-                elif cap is None:
-                    cap = ai.floor_kw
-                cap = min(max(cap, ai.floor_kw), ai.rated_kw)  # inference is always served
-                batch_kw = cap - ai.floor_kw
-                e_avail = batch_kw * dt
-                used = 0.0
-                for j in sorted(self.queue[cid], key=lambda j: j["deadline"]):
-                    take = min(j["left_kwh"], e_avail - used)
-                    if take <= 0:
-                        continue
-                    j["left_kwh"] -= take
-                    used += take
-                    if j["left_kwh"] <= JOB_DONE_KWH:
-                        j["done_at"] = (now + pd.Timedelta(hours=dt)).isoformat()
-                        self.jobs_done.append(j)
-                self.queue[cid] = [j for j in self.queue[cid] if j["left_kwh"] > JOB_DONE_KWH]
-                ai_kw += ai.floor_kw + used / dt
-                row[f"ai_batch_kw.{cid}"] = used / dt
-                self.last_p[f"ai.{cid}"] = ai.floor_kw + used / dt
-            bat_kw = 0.0
-            if hub in s.batteries:
-                b = s.batteries[hub]
-                cap_kwh = b.capacity.value() if b.capacity else 0.0
-                spec = b.spec
-                want = sp((hub, "battery", "bess"), "p_kw")
-                if want is None:  # baseline and safe mode: PV self-consumption
-                    want = fallback.battery_p_kw(
-                        load + ev + ai_kw - pv + th_el.get(hub, 0.0),
-                        self.soc[hub],
-                        cap_kwh,
-                        spec.c_rate_per_h * cap_kwh,
-                        spec.soc_min,
-                        spec.soc_max,
-                        dt,
-                        spec.eta_charge,
-                        spec.eta_discharge,
-                    )
-                p_max = spec.c_rate_per_h * cap_kwh
-                e = self.soc[hub] * cap_kwh
-                if want >= 0:
-                    bat_kw = min(
-                        want, p_max, max(0.0, (spec.soc_max * cap_kwh - e) / (spec.eta_charge * dt))
-                    )
-                    e += bat_kw * spec.eta_charge * dt
-                else:
-                    bat_kw = -min(
-                        -want,
-                        p_max,
-                        max(0.0, (e - spec.soc_min * cap_kwh) * spec.eta_discharge / dt),
-                    )
-                    e += bat_kw / spec.eta_discharge * dt
-                self.soc[hub] = e / cap_kwh if cap_kwh > 0 else 0.0
-            for c in s.ev_points[hub].points if hub in s.ev_points else []:
-                sess = self.plugged.get((hub, c.point_id))
-                if sess is not None and sess["got_kwh"] >= sess["need_kwh"] - 1e-6:
-                    sess["done_at"] = (now + pd.Timedelta(hours=dt)).isoformat()
-                    self.ev_done.append(sess)  # charged: the driver unplugs and frees the charger
-                    del self.plugged[(hub, c.point_id)]
-            net = (
-                load + bat_kw + ev + ai_kw - pv + th_el.get(hub, 0.0)
-            )  # thermal: HP + aux − CHP + give − take
-            grid = s.grids.get(hub)
-            if (
-                grid is not None and net < -grid.contract_kw and pv > 0
-            ):  # the inverters' export limiter at the POD
-                cut = min(pv, -grid.contract_kw - net)
-                pv, net = pv - cut, net + cut
-            self.counters[hub][0] += max(net, 0.0) * dt
-            self.counters[hub][1] += max(-net, 0.0) * dt
-            self.last_p[f"{hub}.net"] = net
+            ev = self._ev_step(hub, setpoints)
+            ai_kw = self._ai_step(hub, setpoints, row)
+            # thermal: HP + aux − CHP + give − take
+            other = load + ev + ai_kw - pv + th_el.get(hub, 0.0)
+            bat_kw = self._battery_step(hub, setpoints, other)
+            self._ev_unplug(hub)
+            net, pv = self._meter_step(hub, other + bat_kw, pv)
             self.last_p[f"{hub}.bat"] = bat_kw
             row.update(
                 {
@@ -486,9 +509,8 @@ class PlantSim:
                     f"{hub}.export_kw": max(-net, 0.0),
                 }
             )
-            hub_surplus = max(
-                pv - load - ev - max(bat_kw, 0.0), 0.0
-            )  # PV the hub would otherwise export
+            # PV the hub would otherwise export
+            hub_surplus = max(pv - load - ev - max(bat_kw, 0.0), 0.0)
             row[f"{hub}.surplus_kw"] = hub_surplus
             for cid, ai in s.ai_clusters.items():
                 if ai.hub == hub:

@@ -72,6 +72,11 @@ def draw_columns(
     return cols
 
 
+def _chp_heat(c: Any, units: float, p_kw: float) -> float:
+    """Heat of a CHP model's running units: η_th × (a·P + b·u)."""
+    return c.spec.eta_th * (c.a_fuel * p_kw + c.b_fuel_kw * units)
+
+
 @dataclass
 class ThermalPlant:
     setup: OperationSetup
@@ -79,6 +84,7 @@ class ThermalPlant:
     dt_h: float
     soc: dict[str, float] = field(default_factory=dict)  # "hub/store" -> fraction
     last: dict[str, Any] = field(default_factory=dict)  # last step's device values (telemetry)
+    now: pd.Timestamp | None = None  # start of the step being simulated
 
     def __post_init__(self) -> None:
         for hub, stores in self.setup.stores.items():
@@ -105,6 +111,281 @@ class ThermalPlant:
         return heat, cool
 
     # ------------------------------------------------------------------ physics
+    def _sp(self, setpoints: dict[Key, dict[str, Any]] | None, key: Key, name: str) -> Any:
+        """A setpoint value still valid now (``None``: missing, expired, or the baseline)."""
+        if setpoints is None:
+            return None
+        v = setpoints.get(key)
+        if not v or pd.Timestamp(v["valid_until"]) <= self.now:
+            return None
+        return v.get(name)
+
+    def _chp_units(self, hub: str, setpoints: dict | None, rules: dict) -> dict[str, list]:
+        """CHP per model: [tech, units on, P_el] within the installed units and the load range."""
+        chp = {}
+        for c in self.setup.chps.get(hub, []):
+            key = (hub, "chp", c.model)
+            n = int(round(c.n.value_units()))
+            u, p = self._sp(setpoints, key, "units_on"), self._sp(setpoints, key, "p_kw")
+            if u is None or p is None:
+                u, p = rules[key]["units_on"], rules[key]["p_kw"]
+            u = max(0, min(int(u), n))
+            p = min(max(float(p), c.spec.min_load * c.spec.p_el_kw * u), c.spec.p_el_kw * u)
+            chp[c.model] = [c, u, p]
+        return chp
+
+    def _heat_pumps(
+        self, hub: str, setpoints: dict | None, rules: dict, temps: dict, cool_left: float
+    ) -> tuple[list, float, float, float]:
+        """Heat pumps per unit: (units [(dev, mode, P_el, output)], heat, cooling left, P_el)."""
+        units, heat, el = [], 0.0, 0.0
+        for hp, dev in self.setup.hp_units(hub):
+            key = (hub, "heat_pump", dev)
+            mode, p = self._sp(setpoints, key, "mode"), self._sp(setpoints, key, "p_kw")
+            if mode is None or p is None:
+                mode, p = rules[key]["mode"], rules[key]["p_kw"]
+            q = 0.0
+            if mode != "off" and mode in hp.modes and float(p) > 0:
+                t = temps.get(hp.spec.temperature_column, 15.0)
+                cop, cap = cop_and_capacity(hp.spec, mode, t)
+                q = min(float(p) * cop, cap)
+                if mode == "cooling":
+                    q = min(q, cool_left)
+                    cool_left -= q
+                else:
+                    heat += q
+                p = q / cop
+            else:
+                mode, p = "off", 0.0
+            units.append((dev, mode, float(p), q))
+            el += float(p)
+        return units, heat, cool_left, el
+
+    def _hub_devices(
+        self, hub: str, i: int, setpoints: dict | None, temps: dict
+    ) -> tuple[dict[str, Any], float]:
+        """The devices of one hub run their setpoints (or the heat-led rule); returns the hub's
+        state for the heat loop and the electric power its heat pumps and chillers draw."""
+        s = self.setup
+        heat_d, cool_d = self.demand(hub, i)
+        st = s.solar_thermal.get(hub)
+        solar = (
+            st.area.value() * max(self._col(st.spec.output_column, i), 0.0)
+            if st is not None and st.area
+            else 0.0
+        )
+        rules = rule_setpoints(s, hub, max(heat_d - solar, 0.0), cool_d, temps)
+        chp = self._chp_units(hub, setpoints, rules)
+        hp_units, hp_heat, cool_left, el = self._heat_pumps(hub, setpoints, rules, temps, cool_d)
+        # absorption chillers: the cooling the heat pumps leave, within capacity
+        chill, feed = {}, 0.0
+        for ch in s.chillers.get(hub, []):
+            c_kw = min(cool_left, ch.n.value())
+            cool_left -= c_kw
+            chill[ch.model] = c_kw
+            feed += c_kw / ch.spec.cop_th
+            el += ch.spec.aux_el_fraction * c_kw
+        boil = {}
+        for b in s.boilers.get(hub, []):
+            q = self._sp(setpoints, (hub, "boiler", b.model), "heat_kw")
+            if q is None:
+                q = rules[(hub, "boiler", b.model)]["heat_kw"]
+            boil[b.model] = [b, min(max(float(q), 0.0), b.size_kw.value())]
+        state = {
+            "heat": heat_d,
+            "cool": cool_d,
+            "solar": solar,
+            "chp": chp,
+            "hp": hp_units,
+            "hp_heat": hp_heat,
+            "chill": chill,
+            "feed": feed,
+            "boil": boil,
+            "cool_unmet": max(cool_left, 0.0),
+        }
+        return state, el
+
+    def _district_heating(
+        self, setpoints: dict | None, hubs: dict[str, dict[str, Any]]
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        """Injections ≤ the hub's CHP heat, then the network balanced (the larger side scaled)."""
+        s = self.setup
+        inj = {h: 0.0 for h in s.hubs}
+        wd = {h: 0.0 for h in s.hubs}
+        if setpoints is None or not s.dh_stations:
+            return inj, wd
+        eta = next((t.eta for t in s.techs if t.kind == "dh_network"), 0.9)
+        for hub in s.dh_stations:
+            heat = sum(_chp_heat(c, u, p) for c, u, p in hubs[hub]["chp"].values())
+            to = self._sp(setpoints, (hub, "dh_station", "main"), "to_kw")
+            inj[hub] = min(max(float(to or 0.0), 0.0), heat)
+            fr = self._sp(setpoints, (hub, "dh_station", "main"), "from_kw")
+            wd[hub] = max(float(fr or 0.0), 0.0)
+        ti, tw = sum(inj.values()), sum(wd.values())
+        if tw > eta * ti + 1e-9:
+            f = eta * ti / tw if tw > 0 else 0.0
+            wd = {h: v * f for h, v in wd.items()}
+        elif eta * ti > tw + 1e-9:
+            f = tw / (eta * ti) if ti > 0 else 0.0
+            inj = {h: v * f for h, v in inj.items()}
+        return inj, wd
+
+    def _links(self, setpoints: dict | None) -> tuple[dict[str, float], dict[str, float]]:
+        """Electric links: Σ given = Σ taken (the larger side scaled down)."""
+        s = self.setup
+        give = {h: 0.0 for h in s.hubs}
+        take = {h: 0.0 for h in s.hubs}
+        if setpoints is None or not s.links:
+            return give, take
+        for hub in s.links:
+            give[hub] = max(
+                float(self._sp(setpoints, (hub, "elec_link", "main"), "give_kw") or 0.0), 0.0
+            )
+            take[hub] = max(
+                float(self._sp(setpoints, (hub, "elec_link", "main"), "take_kw") or 0.0), 0.0
+            )
+        tg, tt = sum(give.values()), sum(take.values())
+        if tg > tt:
+            give = {h: v * (tt / tg if tg > 0 else 0.0) for h, v in give.items()}
+        else:
+            take = {h: v * (tg / tt if tt > 0 else 0.0) for h, v in take.items()}
+        return give, take
+
+    def _stores(self, hub: str, r: float, last: dict[str, Any]) -> tuple[float, float]:
+        """The stores (puffer first) take the loop's mismatch ``r`` (+ surplus) within power and
+        content limits; returns (net store kW, what is left)."""
+        dt, store_kw = self.dt_h, 0.0
+        for key, store in self.setup.stores.get(hub, {}).items():
+            cap = float(pyo.value(store.capacity_expr()))
+            spec, sk = store.spec, f"{hub}/{key}"
+            e = self.soc[sk] * cap
+            keep = (1.0 - spec.loss_per_h) ** dt
+            if r > 0:
+                room = max(0.0, (cap - e * keep) / (spec.eta_charge * dt))
+                x = min(r, spec.c_rate_per_h * cap, room)
+                e = e * keep + x * spec.eta_charge * dt
+                store_kw += x
+                r -= x
+            else:
+                avail = max(0.0, e * keep * spec.eta_discharge / dt)
+                x = min(-r, spec.c_rate_per_h * cap, avail)
+                e = e * keep - x / spec.eta_discharge * dt
+                store_kw -= x
+                r += x
+            self.soc[sk] = min(max(e / cap, 0.0), 1.0) if cap > 0 else 0.0
+            last[f"store.{sk}"] = (self.soc[sk], store_kw)
+        return store_kw, r
+
+    @staticmethod
+    def _balance_rest(d: dict[str, Any], r: float) -> tuple[float, float]:
+        """What the stores could not take: a deficit is backed up by the boilers' thermostat
+        (then unmet), a surplus turns the boilers down, then the CHP units (heat-led derate within
+        min load), then is dissipated. Returns (unmet, dump) kW; updates the devices in ``d``."""
+        unmet = dump = 0.0
+        if r < 0:
+            for model, (b, q) in d["boil"].items():
+                extra = min(-r, b.size_kw.value() - q)
+                d["boil"][model][1] = q + extra
+                r += extra
+            unmet = max(-r, 0.0)
+        elif r > 0:
+            for model, (_b, q) in d["boil"].items():
+                cut = min(r, q)
+                d["boil"][model][1] = q - cut
+                r -= cut
+            for entry in d["chp"].values():
+                c, u, p = entry
+                if r <= 1e-9 or u == 0:
+                    continue
+                p_new = max(
+                    c.spec.min_load * c.spec.p_el_kw * u, p - r / (c.spec.eta_th * c.a_fuel)
+                )
+                r -= c.spec.eta_th * c.a_fuel * (p - p_new)
+                entry[2] = p_new
+            dump = max(r, 0.0)
+        return unmet, dump
+
+    def _heat_loop(
+        self,
+        hub: str,
+        i: int,
+        d: dict[str, Any],
+        exchange: tuple[float, float, float, float],
+        row: dict[str, float],
+        last: dict[str, Any],
+    ) -> float:
+        """Close a hub's heat loop (heating and DHW lumped) and record the step; returns the hub's
+        electric power from CHP and the link (− generation and taken, + given)."""
+        inj, wd, give, take = exchange
+        chp_heat = sum(_chp_heat(c, u, p) for c, u, p in d["chp"].values())
+        boiler = sum(q for _b, q in d["boil"].values())
+        supply = chp_heat - inj + wd + d["hp_heat"] + d["solar"] + boiler
+        store_kw, r = self._stores(hub, supply - d["heat"] - d["feed"], last)
+        unmet, dump = self._balance_rest(d, r)
+        chp_el = sum(p for _c, _u, p in d["chp"].values())
+        chp_heat = sum(_chp_heat(c, u, p) for c, u, p in d["chp"].values())
+        chp_fuel = sum(c.a_fuel * p + c.b_fuel_kw * u for c, u, p in d["chp"].values())
+        chp_om = sum(c.spec.om_eur_per_kwh_el * p for c, _u, p in d["chp"].values())
+        boiler = sum(q for _b, q in d["boil"].values())
+        boiler_fuel = sum(q / b.spec.eta for b, q in d["boil"].values())
+        chill_el = sum(
+            ch.spec.aux_el_fraction * d["chill"][ch.model]
+            for ch in self.setup.chillers.get(hub, [])
+        )
+        row.update(
+            {
+                f"{hub}.heat_load_kw": d["heat"],
+                f"{hub}.cooling_load_kw": d["cool"],
+                f"{hub}.chp_kw": chp_el,
+                f"{hub}.chp_heat_kw": chp_heat,
+                f"{hub}.hp_kw": sum(p for _d, _m, p, _q in d["hp"]),
+                f"{hub}.hp_heat_kw": d["hp_heat"],
+                f"{hub}.hp_cooling_kw": sum(q for _d, m, _p, q in d["hp"] if m == "cooling"),
+                f"{hub}.boiler_kw": boiler,
+                f"{hub}.chiller_kw": sum(d["chill"].values()),
+                f"{hub}.store_kw": store_kw,
+                f"{hub}.chiller_feed_kw": d["feed"],
+                f"{hub}.chiller_el_kw": chill_el,
+                f"{hub}.solar_thermal_kw": d["solar"],
+                f"{hub}.dh_to_kw": inj,
+                f"{hub}.dh_from_kw": wd,
+                f"{hub}.link_give_kw": give,
+                f"{hub}.link_take_kw": take,
+                f"{hub}.heat_unmet_kw": unmet,
+                f"{hub}.heat_dump_kw": dump,
+                f"{hub}.cooling_unmet_kw": d["cool_unmet"],
+                f"{hub}.gas_kw": chp_fuel + boiler_fuel,
+                f"{hub}.chp_om_eur_per_h": chp_om,
+            }
+        )
+        self._record_devices(hub, i, d, (inj, wd, give, take), last)
+        return give - take - chp_el
+
+    def _record_devices(
+        self, hub: str, i: int, d: dict[str, Any], exchange: tuple, last: dict[str, Any]
+    ) -> None:
+        """The step's device values, for the next telemetry."""
+        inj, wd, give, take = exchange
+        for model, (c, u, p) in d["chp"].items():
+            fuel = c.a_fuel * p + c.b_fuel_kw * u
+            last[f"chp.{hub}.{model}"] = (u, p, c.spec.eta_th * fuel, fuel)
+        for dev, mode, p, q in d["hp"]:
+            last[f"hp.{hub}.{dev}"] = (mode, p, q)
+        for model, (b, q) in d["boil"].items():
+            last[f"boiler.{hub}.{model}"] = (q, q / b.spec.eta)
+        for ch in self.setup.chillers.get(hub, []):
+            c_kw = d["chill"][ch.model]
+            last[f"chiller.{hub}.{ch.model}"] = (
+                c_kw,
+                c_kw / ch.spec.cop_th,
+                ch.spec.aux_el_fraction * c_kw,
+            )
+        last[f"dh.{hub}"] = (inj, wd)
+        last[f"link.{hub}"] = (give, take)
+        for (h, c), dem in self.setup.thermal_demands.items():
+            if h == hub:
+                last[f"meter.{hub}.{c}"] = self._col(dem.column, i)
+
     def advance(
         self,
         i: int,
@@ -114,242 +395,19 @@ class ThermalPlant:
     ) -> dict[str, float]:
         """One step; returns the electric power each hub's thermal side and link draw (+) or
         supply (−) and writes the step's thermal quantities into ``row``."""
-        s, dt = self.setup, self.dt_h
-        baseline = setpoints is None
+        s = self.setup
+        self.now = now
         temps = {c: self._col(c, i, 15.0) for c in s.temperature_columns()}
-
-        def sp(key: Key, name: str) -> Any:
-            if setpoints is None:
-                return None
-            v = setpoints.get(key)
-            if not v or pd.Timestamp(v["valid_until"]) <= now:
-                return None
-            return v.get(name)
-
         el: dict[str, float] = {h: 0.0 for h in s.hubs}
         hubs: dict[str, dict[str, Any]] = {}
+        for hub in s.hubs:
+            hubs[hub], el[hub] = self._hub_devices(hub, i, setpoints, temps)
+        inj, wd = self._district_heating(setpoints, hubs)
+        give, take = self._links(setpoints)
         last: dict[str, Any] = {}
         for hub in s.hubs:
-            heat_d, cool_d = self.demand(hub, i)
-            st = s.solar_thermal.get(hub)
-            solar = (
-                st.area.value() * max(self._col(st.spec.output_column, i), 0.0)
-                if st is not None and st.area
-                else 0.0
-            )
-            rules = rule_setpoints(s, hub, max(heat_d - solar, 0.0), cool_d, temps)
-            # CHP
-            chp = {}
-            for c in s.chps.get(hub, []):
-                key = (hub, "chp", c.model)
-                n = int(round(c.n.value_units()))
-                u = sp(key, "units_on")
-                p = sp(key, "p_kw")
-                if u is None or p is None:
-                    u, p = rules[key]["units_on"], rules[key]["p_kw"]
-                u = max(0, min(int(u), n))
-                p = min(max(float(p), c.spec.min_load * c.spec.p_el_kw * u), c.spec.p_el_kw * u)
-                chp[c.model] = [c, u, p]
-            # heat pumps, per unit
-            hp_units = []
-            cool_left = cool_d
-            hp_heat = 0.0
-            for hp, dev in s.hp_units(hub):
-                key = (hub, "heat_pump", dev)
-                mode, p = sp(key, "mode"), sp(key, "p_kw")
-                if mode is None or p is None:
-                    mode, p = rules[key]["mode"], rules[key]["p_kw"]
-                q = 0.0
-                if mode != "off" and mode in hp.modes and float(p) > 0:
-                    cop, cap = cop_and_capacity(
-                        hp.spec, mode, temps.get(hp.spec.temperature_column, 15.0)
-                    )
-                    q = min(float(p) * cop, cap)
-                    if mode == "cooling":
-                        q = min(q, cool_left)
-                        cool_left -= q
-                    else:
-                        hp_heat += q
-                    p = q / cop
-                else:
-                    mode, p = "off", 0.0
-                hp_units.append((dev, mode, float(p), q))
-                el[hub] += float(p)
-            # absorption chillers: the cooling the heat pumps leave, within capacity
-            chill, feed = {}, 0.0
-            for ch in s.chillers.get(hub, []):
-                c_kw = min(cool_left, ch.n.value())
-                cool_left -= c_kw
-                chill[ch.model] = c_kw
-                feed += c_kw / ch.spec.cop_th
-                el[hub] += ch.spec.aux_el_fraction * c_kw
-            boil = {}
-            for b in s.boilers.get(hub, []):
-                q = sp((hub, "boiler", b.model), "heat_kw")
-                if q is None:
-                    q = rules[(hub, "boiler", b.model)]["heat_kw"]
-                boil[b.model] = [b, min(max(float(q), 0.0), b.size_kw.value())]
-            hubs[hub] = {
-                "heat": heat_d,
-                "cool": cool_d,
-                "solar": solar,
-                "chp": chp,
-                "hp": hp_units,
-                "hp_heat": hp_heat,
-                "chill": chill,
-                "feed": feed,
-                "boil": boil,
-                "cool_unmet": max(cool_left, 0.0),
-            }
-        # district heating: injections ≤ CHP heat, network balanced
-        inj = {h: 0.0 for h in s.hubs}
-        wd = {h: 0.0 for h in s.hubs}
-        if not baseline and s.dh_stations:
-            eta = next((t.eta for t in s.techs if t.kind == "dh_network"), 0.9)
-            for hub in s.dh_stations:
-                chp_heat = sum(
-                    c.spec.eta_th * (c.a_fuel * p + c.b_fuel_kw * u)
-                    for c, u, p in hubs[hub]["chp"].values()
-                )
-                inj[hub] = min(
-                    max(float(sp((hub, "dh_station", "main"), "to_kw") or 0.0), 0.0), chp_heat
-                )
-                wd[hub] = max(float(sp((hub, "dh_station", "main"), "from_kw") or 0.0), 0.0)
-            ti, tw = sum(inj.values()), sum(wd.values())
-            if tw > eta * ti + 1e-9:
-                f = eta * ti / tw if tw > 0 else 0.0
-                wd = {h: v * f for h, v in wd.items()}
-            elif eta * ti > tw + 1e-9:
-                f = tw / (eta * ti) if ti > 0 else 0.0
-                inj = {h: v * f for h, v in inj.items()}
-        # electric links: Σ given = Σ taken
-        give = {h: 0.0 for h in s.hubs}
-        take = {h: 0.0 for h in s.hubs}
-        if not baseline and s.links:
-            for hub in s.links:
-                give[hub] = max(float(sp((hub, "elec_link", "main"), "give_kw") or 0.0), 0.0)
-                take[hub] = max(float(sp((hub, "elec_link", "main"), "take_kw") or 0.0), 0.0)
-            tg, tt = sum(give.values()), sum(take.values())
-            if tg > tt:
-                give = {h: v * (tt / tg if tg > 0 else 0.0) for h, v in give.items()}
-            else:
-                take = {h: v * (tg / tt if tt > 0 else 0.0) for h, v in take.items()}
-        # heat loop per hub
-        for hub in s.hubs:
-            d = hubs[hub]
-            chp_heat = sum(
-                c.spec.eta_th * (c.a_fuel * p + c.b_fuel_kw * u) for c, u, p in d["chp"].values()
-            )
-            boiler = sum(q for _b, q in d["boil"].values())
-            supply = chp_heat - inj[hub] + wd[hub] + d["hp_heat"] + d["solar"] + boiler
-            r = supply - d["heat"] - d["feed"]
-            store_kw = 0.0
-            for key, store in s.stores.get(hub, {}).items():
-                cap = float(pyo.value(store.capacity_expr()))
-                spec, sk = store.spec, f"{hub}/{key}"
-                e = self.soc[sk] * cap
-                keep = (1.0 - spec.loss_per_h) ** dt
-                if r > 0:
-                    x = min(
-                        r,
-                        spec.c_rate_per_h * cap,
-                        max(0.0, (cap - e * keep) / (spec.eta_charge * dt)),
-                    )
-                    e = e * keep + x * spec.eta_charge * dt
-                    store_kw += x
-                    r -= x
-                else:
-                    x = min(
-                        -r, spec.c_rate_per_h * cap, max(0.0, e * keep * spec.eta_discharge / dt)
-                    )
-                    e = e * keep - x / spec.eta_discharge * dt
-                    store_kw -= x
-                    r += x
-                self.soc[sk] = min(max(e / cap, 0.0), 1.0) if cap > 0 else 0.0
-                last[f"store.{sk}"] = (self.soc[sk], store_kw)
-            unmet = dump = 0.0
-            if r < 0:  # boilers' thermostat backs up the loop
-                for model, (b, q) in d["boil"].items():
-                    extra = min(-r, b.size_kw.value() - q)
-                    d["boil"][model][1] = q + extra
-                    r += extra
-                unmet = max(-r, 0.0)
-            elif r > 0:  # boilers down, then the CHP units (heat-led derate), then dissipated
-                for model, (b, q) in d["boil"].items():
-                    cut = min(r, q)
-                    d["boil"][model][1] = q - cut
-                    r -= cut
-                for model, entry in d["chp"].items():
-                    c, u, p = entry
-                    if r <= 1e-9 or u == 0:
-                        continue
-                    p_new = max(
-                        c.spec.min_load * c.spec.p_el_kw * u, p - r / (c.spec.eta_th * c.a_fuel)
-                    )
-                    r -= c.spec.eta_th * c.a_fuel * (p - p_new)
-                    entry[2] = p_new
-                dump = max(r, 0.0)
-            chp_el = sum(p for _c, _u, p in d["chp"].values())
-            chp_heat = sum(
-                c.spec.eta_th * (c.a_fuel * p + c.b_fuel_kw * u) for c, u, p in d["chp"].values()
-            )
-            chp_fuel = sum(c.a_fuel * p + c.b_fuel_kw * u for c, u, p in d["chp"].values())
-            chp_om = sum(c.spec.om_eur_per_kwh_el * p for c, _u, p in d["chp"].values())
-            boiler = sum(q for _b, q in d["boil"].values())
-            boiler_fuel = sum(q / b.spec.eta for b, q in d["boil"].values())
-            el[hub] += give[hub] - take[hub] - chp_el
-            chill_el = sum(
-                ch.spec.aux_el_fraction * d["chill"][ch.model] for ch in s.chillers.get(hub, [])
-            )
-            row.update(
-                {
-                    f"{hub}.heat_load_kw": d["heat"],
-                    f"{hub}.cooling_load_kw": d["cool"],
-                    f"{hub}.chp_kw": chp_el,
-                    f"{hub}.chp_heat_kw": chp_heat,
-                    f"{hub}.hp_kw": sum(p for _d, _m, p, _q in d["hp"]),
-                    f"{hub}.hp_heat_kw": d["hp_heat"],
-                    f"{hub}.hp_cooling_kw": sum(q for _d, m, _p, q in d["hp"] if m == "cooling"),
-                    f"{hub}.boiler_kw": boiler,
-                    f"{hub}.chiller_kw": sum(d["chill"].values()),
-                    f"{hub}.store_kw": store_kw,
-                    f"{hub}.chiller_feed_kw": d["feed"],
-                    f"{hub}.chiller_el_kw": chill_el,
-                    f"{hub}.solar_thermal_kw": d["solar"],
-                    f"{hub}.dh_to_kw": inj[hub],
-                    f"{hub}.dh_from_kw": wd[hub],
-                    f"{hub}.link_give_kw": give[hub],
-                    f"{hub}.link_take_kw": take[hub],
-                    f"{hub}.heat_unmet_kw": unmet,
-                    f"{hub}.heat_dump_kw": dump,
-                    f"{hub}.cooling_unmet_kw": d["cool_unmet"],
-                    f"{hub}.gas_kw": chp_fuel + boiler_fuel,
-                    f"{hub}.chp_om_eur_per_h": chp_om,
-                }
-            )
-            for model, (c, u, p) in d["chp"].items():
-                last[f"chp.{hub}.{model}"] = (
-                    u,
-                    p,
-                    c.spec.eta_th * (c.a_fuel * p + c.b_fuel_kw * u),
-                    c.a_fuel * p + c.b_fuel_kw * u,
-                )
-            for dev, mode, p, q in d["hp"]:
-                last[f"hp.{hub}.{dev}"] = (mode, p, q)
-            for model, (b, q) in d["boil"].items():
-                last[f"boiler.{hub}.{model}"] = (q, q / b.spec.eta)
-            for model, c_kw in d["chill"].items():
-                ch = next(x for x in s.chillers[hub] if x.model == model)
-                last[f"chiller.{hub}.{model}"] = (
-                    c_kw,
-                    c_kw / ch.spec.cop_th,
-                    ch.spec.aux_el_fraction * c_kw,
-                )
-            last[f"dh.{hub}"] = (inj[hub], wd[hub])
-            last[f"link.{hub}"] = (give[hub], take[hub])
-            for (h, c), dem in s.thermal_demands.items():
-                if h == hub:
-                    last[f"meter.{hub}.{c}"] = self._col(dem.column, i)
+            exchange = (inj[hub], wd[hub], give[hub], take[hub])
+            el[hub] += self._heat_loop(hub, i, hubs[hub], exchange, row, last)
         last["t_amb_c"] = next(iter(temps.values()), None)
         self.last = last
         return el
