@@ -2,7 +2,7 @@
 
 ``techs_from_scenario`` (the same wiring design mode uses) builds every technology with the sizes
 of ``sizes.yaml`` as parameters; this module then swaps the design EV fleet (a daily schedule of
-vehicles) for live charge points (:mod:`ems.operation.ev_points`) and appends the AI clusters of
+vehicles) for live charge points (:mod:`ems.techs.ev_charge_points`) and appends the AI clusters of
 the site. The result feeds :func:`ems.model.builder.build_model` unchanged.
 """
 
@@ -17,7 +17,6 @@ import pandas as pd
 from ems.config.schema import Catalogue, Scenario
 from ems.errors import ConfigError
 from ems.model.assembly import electricity_column, grid_exclusivity_needed, techs_from_scenario
-from ems.operation.ev_points import EvChargePoints, charge_points  # noqa: F401 (re-export)
 from ems.operation.forecast import Forecaster, SiteProfile
 from ems.operation.site import SiteConfig
 from ems.techs.absorption_chiller import AbsorptionChiller
@@ -29,6 +28,7 @@ from ems.techs.chp import Chp
 from ems.techs.demand import Demand
 from ems.techs.district_heating import DhStation
 from ems.techs.elec_link import LinkStation
+from ems.techs.ev_charge_points import EvChargePoints, charge_points  # noqa: F401 (re-export)
 from ems.techs.grid import Grid
 from ems.techs.heat_pump import HeatPump
 from ems.techs.pv import Photovoltaic

@@ -26,10 +26,10 @@ from ems.model.builder import BuiltModel, build_model
 from ems.model.solve import SolveRecord, SolverSession
 from ems.model.timegrid import TimeGrid
 from ems.operation.assembly import OperationSetup
-from ems.operation.ev_points import EvSession
 from ems.operation.warmstart import PlanShifter
 from ems.techs.ai_cluster import BatchJob
 from ems.techs.base import Raw, RuleState, Technology
+from ems.techs.ev_charge_points import EvSession
 
 log = logging.getLogger(__name__)
 

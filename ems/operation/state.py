@@ -18,8 +18,8 @@ from typing import Any
 import pandas as pd
 
 from ems.accounting.rules import PZ_REFERENCE_EUR_PER_MWH, power_band, tip_eur
-from ems.operation.ev_points import EvSession
 from ems.techs.ai_cluster import BatchJob
+from ems.techs.ev_charge_points import EvSession
 
 DeviceKey = tuple[str, str, str]
 

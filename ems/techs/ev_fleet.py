@@ -71,6 +71,25 @@ def _taper_limit(v: VehicleSpec, e_kwh: float) -> float:
     return max(0.0, v.p_max_kw * (full - e_kwh) / (full * (1.0 - v.taper_soc)))
 
 
+@dataclass
+class _Fleet:
+    """Index sets and data of one build of the fleet (shared by the build steps)."""
+
+    g: Any
+    V: list[str]
+    veh: dict[str, VehicleSpec]
+    hours: list[float]
+    pres: dict[tuple[str, str, int], float]
+    need: dict[tuple[str, str], float]
+    K: list[str]
+    opt: dict[str, ChargerOption]
+    smart: list[str]
+    dumb: list[str]
+    v2g: list[str]
+    p_cap: dict[tuple[str, str], float]
+    last: int
+
+
 class EvFleet(Technology):
     kind = "ev_fleet"
 
@@ -103,7 +122,7 @@ class EvFleet(Technology):
         present = v.days == "all" or ctx.grid.is_weekday(p)
         return v.need_kwh_per_day if present else 0.0
 
-    def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
+    def _declare_presence(self, ctx: BuildContext, blk: pyo.Block) -> _Fleet:
         g = ctx.grid
         V = [v.name for v in self.vehicles]
         veh = {v.name: v for v in self.vehicles}
@@ -129,34 +148,40 @@ class EvFleet(Technology):
             mutable=True,
         )
 
-        if ctx.asis:
-            prof = {}
-            for v in self.vehicles:
-                for p in g.periods:
-                    col = (
-                        dumb_profile(v, v.p_max_kw, 1.0, hours, g.dt_h, need[(v.name, p)])
-                        if need[(v.name, p)] > 0
-                        else [0.0] * g.n_steps
-                    )
-                    for t in g.steps:
-                        prof[(v.name, p, t)] = col[t]
-            blk.p_kw = pyo.Param(blk.VT, initialize=prof, mutable=True)
-            self.port(
-                ctx, "electricity", "EV charging", lambda p, t: -sum(blk.p_kw[v, p, t] for v in V)
-            )
-            self._check_feasible(ctx, prof, need)
-            return
-
         K = [o.key for o in self.options]
         opt = {o.key: o for o in self.options}
-        blk.K = pyo.Set(initialize=K, ordered=True)
         smart = [k for k in K if opt[k].spec.mode != "dumb"]
         dumb = [k for k in K if opt[k].spec.mode == "dumb"]
         v2g = [k for k in K if opt[k].spec.mode == "v2g"]
-        blk.v2g_K = pyo.Set(initialize=v2g, ordered=True)
         p_cap = {(k, v.name): min(opt[k].spec.p_kw, v.p_max_kw) for k in K for v in self.vehicles}
         last = g.n_steps - 1
 
+        return _Fleet(g, V, veh, hours, pres, need, K, opt, smart, dumb, v2g, p_cap, last)
+
+    def _asis_profile(self, ctx: BuildContext, blk: pyo.Block, f: _Fleet) -> None:
+        """AS-IS: vehicles charge at their own full power on arrival (a plain socket)."""
+        g, V, hours, need = f.g, f.V, f.hours, f.need
+        prof = {}
+        for v in self.vehicles:
+            for p in g.periods:
+                col = (
+                    dumb_profile(v, v.p_max_kw, 1.0, hours, g.dt_h, need[(v.name, p)])
+                    if need[(v.name, p)] > 0
+                    else [0.0] * g.n_steps
+                )
+                for t in g.steps:
+                    prof[(v.name, p, t)] = col[t]
+        blk.p_kw = pyo.Param(blk.VT, initialize=prof, mutable=True)
+        self.port(
+            ctx, "electricity", "EV charging", lambda p, t: -sum(blk.p_kw[v, p, t] for v in V)
+        )
+        self._check_feasible(ctx, prof, need)
+
+    def _plugging(self, ctx: BuildContext, blk: pyo.Block, f: _Fleet) -> None:
+        """Which vehicle is plugged into which charger type, once a day, within the chargers."""
+        g, V, pres, K, opt = f.g, f.V, f.pres, f.K, f.opt
+        blk.K = pyo.Set(initialize=K, ordered=True)
+        blk.v2g_K = pyo.Set(initialize=f.v2g, ordered=True)
         # plug[k,v,p,t]: vehicle v is plugged into a charger of type k (zero where it is absent)
         blk.plug = pyo.Var(
             blk.K,
@@ -212,6 +237,9 @@ class EvFleet(Technology):
             ),
         )
 
+    def _power(self, ctx: BuildContext, blk: pyo.Block, f: _Fleet) -> None:
+        """Charging (and V2G discharging) power while plugged; dumb chargers at full power."""
+        pres, dumb, p_cap, last = f.pres, f.dumb, f.p_cap, f.last
         blk.p_charge_kw = pyo.Var(
             blk.K,
             blk.VT,
@@ -254,6 +282,10 @@ class EvFleet(Technology):
             ),
         )
 
+    def _energy(self, ctx: BuildContext, blk: pyo.Block, f: _Fleet) -> None:
+        """The vehicles' energy: balance, leave with the need, V2G floor, CC-CV taper."""
+        g, veh, pres, last = f.g, f.veh, f.pres, f.last
+        K, opt, smart, v2g = f.K, f.opt, f.smart, f.v2g
         eta = {k: opt[k].spec.eta for k in K}
         cap = {v.name: v.battery_kwh for v in self.vehicles}
         floor = {v.name: v.v2g_floor_soc * v.battery_kwh for v in self.vehicles}
@@ -308,6 +340,18 @@ class EvFleet(Technology):
             ),
         )
 
+    def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
+        """Presence and needs as Params; in the AS-IS plant a fixed full-power profile, else
+        plugging (100)–(106), charging power (107)–(112) and the vehicles' energy (113)–(121)."""
+        f = self._declare_presence(ctx, blk)
+        if ctx.asis:
+            self._asis_profile(ctx, blk, f)
+            return
+        self._plugging(ctx, blk, f)
+        self._power(ctx, blk, f)
+        self._energy(ctx, blk, f)
+        K, V, v2g = f.K, f.V, f.v2g
+
         def grid_side(p: str, t: int):
             total = sum(blk.p_charge_kw[k, v, p, t] for k in K for v in V)
             return -(total - sum(blk.p_discharge_kw[k, v, p, t] for k in v2g for v in V))
@@ -321,7 +365,7 @@ class EvFleet(Technology):
     ) -> None:
         """Set per-vehicle needs (all periods) and arrival energies; values only. Presence windows
         are part of this model's structure (binaries exist only where a vehicle can be present):
-        operation mode uses :class:`ems.operation.ev_points.EvChargePoints` for live sessions."""
+        operation mode uses :class:`ems.techs.ev_charge_points.EvChargePoints` for live sessions."""
         blk = self.block
         assert blk is not None, "build the model first"
         for v, e in (need_kwh or {}).items():
@@ -366,9 +410,9 @@ class EvFleet(Technology):
         self, site: Any, hub_sizes: dict[str, Any], cat: Any, hub_spec: Any
     ) -> Technology | None:
         """Operation swaps the daily vehicle schedule for live charge points, one per installed
-        charger (:class:`ems.operation.ev_points.EvChargePoints`: the same charger limits and
+        charger (:class:`ems.techs.ev_charge_points.EvChargePoints`: the same charger limits and
         efficiency, sessions as Params instead of scheduled vehicles)."""
-        from ems.operation.ev_points import EvChargePoints, charge_points
+        from ems.techs.ev_charge_points import EvChargePoints, charge_points
 
         pts = charge_points(hub_sizes, cat, hub_spec.chargers)
         if not pts:

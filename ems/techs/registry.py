@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from ems.config import schema as cfg
-from ems.operation.ev_points import EvChargePoints
 from ems.techs.absorption_chiller import AbsorptionChiller
 from ems.techs.ai_cluster import AiCluster
 from ems.techs.base import Technology
@@ -40,6 +39,7 @@ from ems.techs.demand import Demand
 from ems.techs.district_heating import DhNetwork, DhStation
 from ems.techs.elec_link import LinkNetwork, LinkStation
 from ems.techs.electric_boiler import ElectricBoiler
+from ems.techs.ev_charge_points import EvChargePoints
 from ems.techs.ev_fleet import EvFleet
 from ems.techs.grid import Grid
 from ems.techs.heat_pump import HeatPump

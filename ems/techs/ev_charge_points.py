@@ -1,0 +1,278 @@
+"""EV charge points: the operation-mode form of the EV fleet, one slot per installed charger,
+sessions as Params.
+
+Design mode's :class:`ems.techs.ev_fleet.EvFleet` decides which vehicle plugs where from a daily
+schedule (binaries whose structure depends on arrival times). In operation the vehicles are
+already plugged in or not, so the model is per charge point and linear. The fleet turns itself
+into charge points (``EvFleet.for_operation``: one per installed charger, the same charger power,
+mode and efficiency); what differs, by construction:
+
+- presence: a vehicle's arrival/departure hours on every typical day (design) vs the session a
+  charge point reports now, until its departure (operation); no future arrivals are planned;
+- which charger: plug binaries and one plug-in a day (design) vs the charger the car is on;
+- CC-CV taper above ``taper_soc`` (design) vs the vehicle's reported maximum power (operation);
+- the energy: exactly the daily need on cyclic typical days (design) vs at least the request,
+  a shortfall penalised instead of infeasible (operation).
+
+For one session that the design schedules (the same window, need and prices, no taper), both
+plan the same charging at the same cost: ``tests/techs/test_ev_parity.py``.
+
+Operation constraints:
+
+- ``p_charge_kw[c,t] ≤ p_max_kw[c] · present[c,t]`` (present: share of the step before departure);
+- V2G points may also discharge with the same limit, never below ``e_floor_kwh``;
+- ``Σ_t (η·p_charge − p_discharge/η)·Δt + short_kwh[c] ≥ need_kwh[c]`` and ≤ ``room_kwh[c]``:
+  the vehicle leaves with the requested energy, or the shortfall is penalised (never infeasible);
+- dumb chargers deliver full power until the request is met (``p_dumb_kw`` lower bound).
+
+Every session quantity is a mutable Param, so a plug-in changes values only (no rebuild).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyomo.environ as pyo
+
+from ems.config.schema import Catalogue, ChargerSpec
+from ems.model.context import BuildContext
+from ems.operation import fallback
+from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd
+
+REPORT_KWH = 0.01  # a planned EV shortfall above this is an alert
+
+
+@dataclass(frozen=True)
+class ChargePoint:
+    """One physical charger: ``point_id`` is the MQTT device id."""
+
+    point_id: str
+    charger_type: str
+    p_kw: float
+    mode: str  # dumb | v1g | v2g
+    eta: float = 0.92
+
+
+@dataclass(frozen=True)
+class EvSession:
+    """A plugged vehicle: energy still to deliver before the departure step (exclusive)."""
+
+    need_kwh: float
+    departure_step: int
+    p_vehicle_kw: float | None = None
+    room_kwh: float | None = None  # battery room left (from vehicle SoC); None: unknown
+    present_first: float = 1.0  # share of step 0 still plugged (on-demand steps mid-quarter)
+
+
+def charge_points(
+    hub_sizes: dict[str, Any], cat: Catalogue, hub_chargers: list[Any]
+) -> list[ChargePoint]:
+    """One point per installed charger (``cp1``, ``cp2``… in the order of the scenario's types)."""
+    points: list[ChargePoint] = []
+    installed = hub_sizes.get("chargers", {}) or {}
+    for ch in hub_chargers:
+        spec: ChargerSpec = cat.get(ch.type, ChargerSpec, "chargers")
+        n = int(installed.get(ch.type, ch.existing_units) or 0)
+        for _ in range(n):
+            points.append(
+                ChargePoint(f"cp{len(points) + 1}", ch.type, spec.p_kw, spec.mode, spec.eta)
+            )
+    return points
+
+
+class EvChargePoints(Technology):
+    kind = "ev_charge_points"
+    device_kind = "ev_charger"
+
+    def __init__(
+        self,
+        name: str,
+        hub: str,
+        points: list[ChargePoint],
+        *,
+        short_penalty_eur_per_kwh: float = 2.0,
+    ) -> None:
+        super().__init__(name, hub)
+        self.points = points
+        self.short_penalty_eur_per_kwh = short_penalty_eur_per_kwh
+        self.dt_h = 0.25
+
+    def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
+        C = [c.point_id for c in self.points]
+        pts = {c.point_id: c for c in self.points}
+        self.dt_h = dt = ctx.grid.dt_h
+        v2g = [c for c in C if pts[c].mode == "v2g"]
+        blk.C = pyo.Set(initialize=C, ordered=True)
+        blk.C2 = pyo.Set(initialize=v2g, ordered=True)
+        blk.p_max_kw = pyo.Param(blk.C, initialize={c: pts[c].p_kw for c in C}, mutable=True)
+        blk.present = pyo.Param(blk.C, ctx.T, initialize=0.0, mutable=True)
+        blk.p_dumb_kw = pyo.Param(blk.C, ctx.T, initialize=0.0, mutable=True)
+        blk.need_kwh = pyo.Param(blk.C, initialize=0.0, mutable=True)
+        blk.room_kwh = pyo.Param(blk.C, initialize=0.0, mutable=True)
+        blk.p_charge_kw = pyo.Var(
+            blk.C, ctx.T, domain=pyo.NonNegativeReals, bounds=lambda b, c, p, t: (0, pts[c].p_kw)
+        )
+        blk.p_discharge_kw = pyo.Var(
+            blk.C2, ctx.T, domain=pyo.NonNegativeReals, bounds=lambda b, c, p, t: (0, pts[c].p_kw)
+        )
+        blk.short_kwh = pyo.Var(blk.C, domain=pyo.NonNegativeReals)
+        blk.charge_limit = pyo.Constraint(
+            blk.C,
+            ctx.T,
+            rule=lambda b, c, p, t: b.p_charge_kw[c, p, t] <= b.p_max_kw[c] * b.present[c, p, t],
+        )
+        blk.discharge_limit = pyo.Constraint(
+            blk.C2,
+            ctx.T,
+            rule=lambda b, c, p, t: b.p_discharge_kw[c, p, t] <= b.p_max_kw[c] * b.present[c, p, t],
+        )
+        blk.dumb_full = pyo.Constraint(
+            [c for c in C if pts[c].mode == "dumb"],
+            ctx.T,
+            rule=lambda b, c, p, t: b.p_charge_kw[c, p, t] >= b.p_dumb_kw[c, p, t],
+        )
+
+        def stored(b: pyo.Block, c: str):
+            e = sum(pts[c].eta * b.p_charge_kw[c, p, t] for p, t in ctx.T)
+            if c in v2g:
+                e -= sum(b.p_discharge_kw[c, p, t] / pts[c].eta for p, t in ctx.T)
+            return e * dt
+
+        blk.delivered = pyo.Constraint(
+            blk.C, rule=lambda b, c: stored(b, c) + b.short_kwh[c] >= b.need_kwh[c]
+        )
+        blk.room = pyo.Constraint(blk.C, rule=lambda b, c: stored(b, c) <= b.room_kwh[c])
+        # V2G never takes out more than it has put in during the session (the driver's floor)
+        blk.e_session_kwh = pyo.Var(blk.C2, ctx.T, domain=pyo.NonNegativeReals)
+        order = list(ctx.T)
+        blk.v2g_floor = pyo.Constraint(
+            blk.C2,
+            ctx.T,
+            rule=lambda b, c, p, t: (
+                b.e_session_kwh[c, p, t]
+                == (
+                    b.e_session_kwh[(c, *order[order.index((p, t)) - 1])]
+                    if order.index((p, t)) > 0
+                    else 0
+                )
+                + (pts[c].eta * b.p_charge_kw[c, p, t] - b.p_discharge_kw[c, p, t] / pts[c].eta)
+                * dt
+            ),
+        )
+
+        def grid_side(p: str, t: int):
+            return -(
+                sum(blk.p_charge_kw[c, p, t] for c in C)
+                - sum(blk.p_discharge_kw[c, p, t] for c in v2g)
+            )
+
+        self.port(ctx, "electricity", "EV charging", grid_side)
+
+    def add_costs(self, ctx: BuildContext, blk: pyo.Block) -> None:
+        ctx.add_cost(
+            "penalty", sum(self.short_penalty_eur_per_kwh * blk.short_kwh[c] for c in blk.C)
+        )
+
+    def update(self, sessions: dict[str, EvSession | None]) -> None:
+        """Set each point's session (``None`` or missing: nothing plugged). Values only."""
+        blk = self.block
+        assert blk is not None, "build the model first"
+        index = sorted({(p, t) for (_c, p, t) in blk.present.keys()}, key=lambda k: k[1])
+        n, dt = len(index), self.dt_h
+        for cp in self.points:
+            s = sessions.get(cp.point_id)
+            if s is None or s.need_kwh <= 1e-6 or s.departure_step <= 0:
+                blk.need_kwh[cp.point_id] = 0.0
+                blk.room_kwh[cp.point_id] = 0.0
+                for key in index:
+                    blk.present[(cp.point_id, *key)] = 0.0
+                    blk.p_dumb_kw[(cp.point_id, *key)] = 0.0
+                continue
+            p_max = min(cp.p_kw, s.p_vehicle_kw or cp.p_kw)
+            blk.p_max_kw[cp.point_id] = p_max
+            need = float(s.need_kwh)
+            blk.need_kwh[cp.point_id] = need
+            room = need if s.room_kwh is None else max(float(s.room_kwh), need)
+            blk.room_kwh[cp.point_id] = room
+            left = need
+            for i, key in enumerate(index):
+                share = (
+                    (s.present_first if i == 0 else 1.0) if i < min(s.departure_step, n) else 0.0
+                )
+                blk.present[(cp.point_id, *key)] = share
+                dumb = 0.0
+                if cp.mode == "dumb" and share > 0 and left > 1e-9:
+                    dumb = min(p_max * share, left / (cp.eta * dt))
+                    left -= dumb * cp.eta * dt
+                blk.p_dumb_kw[(cp.point_id, *key)] = dumb
+
+    def setpoint_kw(self, point_id: str) -> float:
+        """Grid-side power of the first step (negative: V2G discharge)."""
+        blk = self.block
+        assert blk is not None
+        first = min((p, t) for (_c, p, t) in blk.present.keys())
+        p = float(pyo.value(blk.p_charge_kw[(point_id, *first)]))
+        if point_id in blk.C2:
+            p -= float(pyo.value(blk.p_discharge_kw[(point_id, *first)]))
+        return p
+
+    # ---- operation interface
+    def take_state(self, inp: Any) -> None:
+        sessions = getattr(inp, "ev_sessions", {})
+        self.update({c.point_id: sessions.get((self.hub, c.point_id)) for c in self.points})
+
+    def installed(self) -> bool:
+        return bool(self.points)
+
+    def devices(self) -> list[Device]:
+        return [(self.hub, "ev_charger", c.point_id, c.p_kw) for c in self.points]
+
+    def setpoints(self, k0: Key) -> list[Raw]:
+        return [
+            (self.hub, "ev_charger", c.point_id, {"p_kw": rnd(self.setpoint_kw(c.point_id))})
+            for c in self.points
+        ]
+
+    def fallback_passes(self):  # noqa: ANN201
+        return [((80.0,), self._rule)]
+
+    def _rule(self, st: RuleState) -> list[Raw]:
+        """The safe power while energy is owed (never above charger or vehicle limits)."""
+        out: list[Raw] = []
+        sessions = getattr(st.inp, "ev_sessions", {})
+        for c in self.points:
+            sess = sessions.get((self.hub, c.point_id))
+            p = (
+                fallback.ev_p_kw(sess.need_kwh, c.p_kw, st.ev_safe_kw, sess.p_vehicle_kw)
+                if sess
+                else 0.0
+            )
+            st.net_el_kw += p
+            out.append((self.hub, "ev_charger", c.point_id, {"p_kw": rnd(p)}))
+        return out
+
+    def plan_columns(self, keys: list[Key]) -> dict[str, np.ndarray]:
+        b = self.block
+        assert b is not None
+        if not len(b.C):
+            return {f"{self.hub}.ev_kw": np.zeros(len(keys))}
+        return {f"{self.hub}.ev_kw": sum(self.values(b.p_charge_kw, keys, (c,)) for c in b.C)}
+
+    def after_solve(self, result: Any, alerts: list[str]) -> None:
+        b = self.block
+        assert b is not None
+        for c in b.C:
+            short = float(pyo.value(b.short_kwh[c]))
+            result.ev_short_kwh[(self.hub, c)] = short
+            if short > REPORT_KWH:
+                alerts.append(
+                    f"EV at {self.hub}/{c}: {short:.2f} kWh short of its request at departure"
+                )
+
+    def can_supply_electricity(self) -> bool:
+        return any(c.mode == "v2g" for c in self.points)
+
+    def measured_el_kw(self, state: Any) -> float:
+        return -sum(state.value((self.hub, "ev_charger", c.point_id), "p_kw") for c in self.points)
