@@ -315,6 +315,13 @@ class DemandSpec(_Strict):
     column: str | None = None
     annual_mwh: float | None = Field(None, ge=0)
     shape: str | None = None
+    distribution_eta: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="thermal demands: distribution and emission efficiency of the seed's (15), "
+        "(16), (19); generation must supply demand / eta",
+    )
 
     @model_validator(mode="after")
     def _column_or_shape(self) -> DemandSpec:

@@ -21,12 +21,20 @@ class Demand(Technology):
     device_kind = "heat_meter"
 
     def __init__(
-        self, name: str, hub: str, carrier: str, column: str, peak_kw: float | None = None
+        self,
+        name: str,
+        hub: str,
+        carrier: str,
+        column: str,
+        peak_kw: float | None = None,
+        *,
+        distribution_eta: float = 1.0,
     ) -> None:
         super().__init__(name, hub)
         self.carrier = carrier
         self.column = column
         self.peak_kw = peak_kw  # peak of the column in the design data (None: unknown)
+        self.distribution_eta = distribution_eta
 
     @classmethod
     def from_hub(cls, a: Any, hub: Any, stage: int) -> list[Technology]:
@@ -38,12 +46,21 @@ class Demand(Technology):
         for c, spec in (("heat", hub.heating), ("dhw", hub.dhw), ("cooling", hub.cooling)):
             if spec is not None:
                 peak = a.peaks.get(spec.column)
-                out.append(cls(f"{hub.id}_{c}_load", hub.id, c, spec.column, peak))
+                out.append(
+                    cls(
+                        f"{hub.id}_{c}_load",
+                        hub.id,
+                        c,
+                        spec.column,
+                        peak,
+                        distribution_eta=spec.distribution_eta,
+                    )
+                )
         return out
 
     def bound_kw(self, role: str) -> float:
         if role == "heat_load" and self.carrier in HEAT_CARRIERS:
-            return float(self.peak_kw or 0.0)
+            return float(self.peak_kw or 0.0) / self.distribution_eta
         return 0.0
 
     def cover_terms(self, carrier: str) -> list | None:
@@ -51,7 +68,9 @@ class Demand(Technology):
 
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
         load = ctx.param(blk, "load_kw", ctx.series(self.column))
-        self.port(ctx, self.carrier, "load", lambda p, t: -load[p, t])
+        # seeds (15), (16), (19): Σ generation × η_distribution = demand at the buildings
+        eta = self.distribution_eta
+        self.port(ctx, self.carrier, "load", lambda p, t: -load[p, t] / eta)
 
     def update(self, load_kw: Sequence[float]) -> None:
         """Operation: set the load forecast over the horizon (values only, no rebuild)."""
@@ -84,9 +103,9 @@ class Demand(Technology):
 
     def _rule(self, st: RuleState) -> list:
         if self.carrier in HEAT_CARRIERS:
-            st.heat_kw += st.col(self.column)
+            st.heat_kw += st.col(self.column) / self.distribution_eta
         elif self.carrier == "cooling":
-            st.cooling_kw += st.col(self.column)
+            st.cooling_kw += st.col(self.column) / self.distribution_eta
         return []
 
     def forecast_net_kw(self, rule: RuleState) -> float:
