@@ -8,6 +8,7 @@ and ``shared ≤ Σ import`` with the incentive as a revenue, so the optimum sit
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,6 +136,10 @@ class CacerCommunity(Technology):
                 {h.id: h.cabina_primaria for h in s.hubs},
                 s.incentive.pz_column,
                 s.incentive.valorisation_eur_per_mwh,
+                # operation: Pz per step from the sale price when the sale is the zonal price
+                sale_factor=s.prices.sale_factor
+                if s.prices.sale_column == s.incentive.pz_column and s.prices.sale_factor > 0
+                else None,
             )
         ]
 
@@ -146,6 +151,7 @@ class CacerCommunity(Technology):
         cabina_of: dict[str, str],
         pz_column: str,
         valorisation_eur_per_mwh: float,
+        sale_factor: float | None = None,
     ) -> None:
         super().__init__("community", "community")
         self.grids = {g.hub: g for g in grids}
@@ -154,6 +160,7 @@ class CacerCommunity(Technology):
         self.cabina_of = cabina_of
         self.pz_column = pz_column
         self.valorisation_eur_per_mwh = valorisation_eur_per_mwh
+        self.sale_factor = sale_factor
 
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
         from ems.accounting import rules
@@ -242,6 +249,26 @@ class CacerCommunity(Technology):
         ctx.add_cost("revenue_incentive", blk.tip_eur + blk.valorisation_eur)
 
     # ---- operation interface
+    def data_columns(self) -> list[str]:
+        """Operation: the TIP's Pz follows the step's sale price (= sale_factor × Pz) when the
+        scenario sells at the zonal price; otherwise the scenario's Pz profile stays."""
+        return ["price_sell_eur_per_kwh"] if self.sale_factor else []
+
+    def update_data(self, frame: Mapping[str, np.ndarray]) -> None:
+        from ems.accounting import rules
+
+        if not self.sale_factor or self.block is None:
+            return
+        blk = self.block
+        pz = [float(v) * 1000.0 / self.sale_factor for v in frame["price_sell_eur_per_kwh"]]
+        keys = [k for k in blk.shared_kw]
+        if len(pz) != len(keys):
+            raise ValueError(f"community.pz: {len(pz)} values for a horizon of {len(keys)} steps")
+        for p in self.plants:
+            for k, z in zip(keys, pz, strict=True):
+                rate = rules.tip_rate(p.power_kw, z, p.fc_eur_per_mwh) if p.earns_tip else 0
+                blk.tip_eur_per_kwh[(p.hub, *k)] = float(rate) / 1000.0
+
     def plan_columns(self, keys: list[Key]) -> dict[str, np.ndarray]:
         assert self.block is not None
         return {"community.shared_kw": self.values(self.block.shared_kw, keys)}

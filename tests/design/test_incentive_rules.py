@@ -244,3 +244,19 @@ def test_surplus_is_reported_per_set_of_plants(tmp_path):
     assert rows["tip_plus_grant"]["surplus_eur_per_y"] == pytest.approx(
         0.55 * design["C"][0], abs=1e-6
     )
+
+
+def test_operation_updates_the_tip_from_the_step_sale_price(tmp_path):
+    # Operation feeds each step's sale price; with the sale at the zonal price (factor 1) the
+    # TIP's Pz follows it: Pz 50 €/MWh → A (40 kW): min(120, 80 + 130) + 10 = 130 €/MWh,
+    # C (250 kW): min(110, 70 + 130) + 10 = 120 €/MWh.
+    import numpy as np
+    import pyomo.environ as pyo
+
+    r = run_study(_scenario(tmp_path))
+    tech = r.design.built.tech("community")
+    assert tech.data_columns() == ["price_sell_eur_per_kwh"]
+    tech.update_data({"price_sell_eur_per_kwh": np.full(HOURS, 0.050)})
+    blk = tech.block
+    assert pyo.value(blk.tip_eur_per_kwh["A", "d1", 5]) == pytest.approx(0.130)
+    assert pyo.value(blk.tip_eur_per_kwh["C", "d1", 12]) == pytest.approx(0.120)
