@@ -238,6 +238,24 @@ def render(
             ],
         )
     )
+    clusters = r.design.kpis.get("ai_cluster", {})
+    if clusters:
+        parts.append("<h2>AI cluster</h2>")
+        parts.append(
+            _table(
+                ["hub", "kW", "MWh/y", "compute value €/y", "% from the hub's own PV"],
+                [
+                    [
+                        html.escape(h),
+                        _num(c["kw"], 1),
+                        _num(c["mwh_per_y"], 1),
+                        _num(c["compute_value_eur_per_y"]),
+                        _num(c["own_pv_share_pct"], 1),
+                    ]
+                    for h, c in clusters.items()
+                ],
+            )
+        )
     parts.append(_cashflow_section(variants, out))
     plants = incentive_per_plant(r)
     if plants:

@@ -103,3 +103,14 @@ def test_a_window_too_short_for_its_batch_work_is_a_config_error(scenario_factor
     )
     with pytest.raises(ConfigError, match=r"hubs\[h1\]\.ai_cluster: window \(8, 18\) cannot hold"):
         load_scenario(path)
+
+
+def test_cluster_in_the_report(scenario_factory, tmp_path):
+    from design.report import write_outputs
+
+    r = _study(scenario_factory, 50.0, (0, 12))
+    write_outputs(r, tmp_path / "out")
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "<h2>AI cluster</h2>" in page and "<td>20.0</td>" in page
+    sizes = (tmp_path / "out" / "sizes.yaml").read_text()
+    assert "ai_cluster:" in sizes and "n_units: 2" in sizes
