@@ -20,65 +20,12 @@ from design.study import StudyResult  # noqa: E402
 from design.surplus import surplus_per_set  # noqa: E402
 from ems.config.sizes import SizesFile  # noqa: E402
 from ems.model import results as res  # noqa: E402
-from ems.techs.battery import Battery  # noqa: E402
-from ems.techs.ev_fleet import EvFleet  # noqa: E402
-from ems.techs.pv import Photovoltaic  # noqa: E402
 
 
 def sizes_table(r: StudyResult) -> list[dict[str, Any]]:
-    """One row per hub and sized item: installed vs maximum."""
-    rows: list[dict[str, Any]] = []
-    for tech in r.design.built.techs:
-        if isinstance(tech, Photovoltaic):
-            rows.append(
-                {
-                    "hub": tech.hub,
-                    "item": tech.spec.description or tech.name,
-                    "key": tech.name.split("_", 1)[1],
-                    "unit": "kWp",
-                    "installed": tech.size_kwp.value(),
-                    "max": tech.max_kwp,
-                }
-            )
-        elif isinstance(tech, Battery):
-            rows.append(
-                {
-                    "hub": tech.hub,
-                    "item": "battery",
-                    "key": "battery",
-                    "unit": "kWh",
-                    "installed": tech.capacity.value(),
-                    "max": tech.max_modules * tech.spec.module_kwh,
-                }
-            )
-        elif isinstance(tech, EvFleet):
-            for o in tech.options:
-                rows.append(
-                    {
-                        "hub": tech.hub,
-                        "item": o.key.replace("_", " "),
-                        "key": o.key,
-                        "unit": "units",
-                        "installed": tech.handles[o.key].value_units(),
-                        "max": o.max_units,
-                    }
-                )
-    for tech in r.design.built.techs:
-        if tech.kind == "ai_cluster" and getattr(tech, "sizing", None) is not None:
-            z = tech.sizing
-            rows.append(
-                {
-                    "hub": tech.hub,
-                    "item": "AI cluster",
-                    "key": "ai_cluster",
-                    "unit": "kW",
-                    "installed": tech.units.value(),
-                    "max": z.unit_kw * max(z.max_units, z.existing_units),
-                }
-            )
-    from design.report_thermal import thermal_size_rows  # multi-energy hubs (chapter 6)
-
-    rows += thermal_size_rows(r.design.built)
+    """One row per hub and sized item: installed vs maximum (each technology's
+    :meth:`~ems.techs.base.Technology.size_rows`)."""
+    rows = [row for tech in r.design.built.techs for row in tech.size_rows()]
     for row in rows:
         row["installed"] = round(row["installed"] + 0.0, 3)
     return rows

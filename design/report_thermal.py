@@ -34,87 +34,19 @@ from ems.techs.district_heating import DhStation  # noqa: E402
 from ems.techs.elec_link import LinkStation  # noqa: E402
 from ems.techs.grid import Grid  # noqa: E402
 
-THERMAL_KINDS = {
-    "chp",
-    "heat_pump",
-    "absorption_chiller",
-    "thermal_storage",
-    "solar_thermal",
-    "boiler",
-    "dh_station",
-    "link_station",
-}
-
 
 def thermal_size_rows(built: BuiltModel) -> list[dict[str, Any]]:
     """Rows of the sizes table for the multi-energy technologies (installed vs maximum)."""
-    rows: list[dict[str, Any]] = []
-    for tech in built.techs:
-        if tech.kind not in THERMAL_KINDS or tech.kind == "link_station":
-            continue
-        sz = tech.sizes()
-        key = tech.name.removeprefix(f"{tech.hub}_")
-        if tech.kind in ("chp", "heat_pump", "absorption_chiller"):
-            n_max = max(tech.max_units, tech.existing_units)
-            rows.append(
-                {
-                    "hub": tech.hub,
-                    "item": f"{tech.kind.replace('_', ' ')} {tech.model}",
-                    "key": key,
-                    "unit": "units",
-                    "installed": sz["n_units"],
-                    "max": n_max,
-                }
-            )
-        elif tech.kind == "thermal_storage":
-            rows.append(
-                {
-                    "hub": tech.hub,
-                    "item": key,
-                    "key": key,
-                    "unit": "kWh",
-                    "installed": sz["kwh"],
-                    "max": tech.max_kwh,
-                }
-            )
-        elif tech.kind == "solar_thermal":
-            rows.append(
-                {
-                    "hub": tech.hub,
-                    "item": "solar thermal",
-                    "key": key,
-                    "unit": "m2",
-                    "installed": sz["m2"],
-                    "max": tech.max_m2,
-                }
-            )
-        elif tech.kind == "boiler":
-            rows.append(
-                {
-                    "hub": tech.hub,
-                    "item": f"boiler {tech.model}",
-                    "key": key,
-                    "unit": "kW",
-                    "installed": sz["kw"],
-                    "max": tech.existing_kw + tech.max_kw,
-                }
-            )
-        elif tech.kind == "dh_station":
-            rows.append(
-                {
-                    "hub": tech.hub,
-                    "item": "district heating connection",
-                    "key": key,
-                    "unit": "y/n",
-                    "installed": sz["y_dh"],
-                    "max": 1,
-                }
-            )
-    return rows
+    return [row for t in built.techs if _multi_energy(t) for row in t.size_rows()]
+
+
+def _multi_energy(tech: Any) -> bool:
+    """A technology on a carrier other than electricity, or an electric link between hubs."""
+    return isinstance(tech, LinkStation) or any(c != "electricity" for c, _l, _f in tech.flows)
 
 
 def is_multi_energy(built: BuiltModel) -> bool:
-    return any(t.kind in THERMAL_KINDS for t in built.techs)
+    return any(_multi_energy(t) for t in built.techs)
 
 
 def _annual(built: BuiltModel) -> pd.Series:

@@ -120,17 +120,10 @@ class OperationService:
     def on_state(self, key: DeviceKey, payload: dict[str, Any]) -> bool:
         """Take a validated state; returns True when it should trigger an on-demand step
         (an EV plugged in, or more AI batch energy queued)."""
-        hub, kind, dev = key
         before = self.state.latest.get("/".join(key))
         self.pending_hours.extend(self.state.ingest(key, payload))
-        if kind == "ev_charger":
-            return bool(payload.get("plugged")) and not (before or {}).get("plugged", False)
-        if kind == "ai_cluster":
-            return (
-                float(payload.get("queued_e_kwh") or 0)
-                > float((before or {}).get("queued_e_kwh") or 0) + 1e-6
-            )
-        return False
+        reg = registry.by_device_kind(key[1])
+        return reg is not None and reg.tech.wants_step(before or {}, payload)
 
     def on_job(self, key: DeviceKey, payload: dict[str, Any]) -> bool:
         """Take a validated AI job announcement; True when it adds work (on-demand step)."""

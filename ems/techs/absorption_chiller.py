@@ -87,6 +87,15 @@ class AbsorptionChiller(Technology):
             if not a.skip(lim)
         ]
 
+    def size_rows(self) -> list[dict[str, Any]]:
+        assert self.n is not None
+        maximum = max(self.max_units, self.existing_units)
+        return [
+            self.size_row(
+                f"absorption chiller {self.model}", "units", self.n.value_units(), maximum
+            )
+        ]
+
     def bound_kw(self, role: str) -> float:
         assert self.n is not None
         s = self.spec

@@ -214,6 +214,15 @@ class AiCluster(Technology):
             "penalty", sum(self.missed_penalty_eur_per_kwh * blk.missed_kwh[j] for j in blk.J)
         )
 
+    def size_rows(self) -> list[dict[str, Any]]:
+        z = self.sizing
+        if z is None or self.block is None:
+            return []
+        maximum = z.unit_kw * max(z.max_units, z.existing_units)
+        return [
+            {**self.size_row("AI cluster", "kW", self.units.value(), maximum), "key": "ai_cluster"}
+        ]
+
     def sizes(self) -> dict[str, float]:
         if self.sizing is None or self.block is None:
             return {}
@@ -275,6 +284,12 @@ class AiCluster(Technology):
 
     def cover_terms(self, carrier: str) -> list | None:
         return []
+
+    @classmethod
+    def wants_step(cls, before: dict[str, Any], payload: dict[str, Any]) -> bool:
+        """More batch energy queued than at the last state."""
+        queued = float(payload.get("queued_e_kwh") or 0)
+        return queued > float(before.get("queued_e_kwh") or 0) + 1e-6
 
     # ---- operation interface
     @property

@@ -168,6 +168,16 @@ class Technology:
         """Installed sizes in this device's units, for results and ``sizes.yaml``."""
         return {}
 
+    def size_row(self, item: str, unit: str, installed: float, maximum: float) -> dict[str, Any]:
+        """One row of the design report's sizes table (installed vs maximum)."""
+        key = self.name.removeprefix(f"{self.hub}_")
+        row = {"hub": self.hub, "item": item, "key": key, "unit": unit}
+        return {**row, "installed": installed, "max": maximum}
+
+    def size_rows(self) -> list[dict[str, Any]]:
+        """Its rows of the design report's sizes table (none: nothing to size)."""
+        return []
+
     def size_entry(self) -> dict[str, Any]:
         """Its entries of ``sizes.yaml`` ({key: {quantity: value}}): what design mode writes and
         operation mode reads back as ``fixed`` sizes (key: the name without the hub prefix)."""
@@ -226,6 +236,12 @@ class Technology:
     def plan_columns(self, keys: list[Key]) -> dict[str, np.ndarray]:
         """Its columns of the plan frame (``<hub>.<quantity>_kw``); equal names add up."""
         return {}
+
+    @classmethod
+    def wants_step(cls, before: dict[str, Any], payload: dict[str, Any]) -> bool:
+        """Does this new state of one of its devices ask for an on-demand control step (an EV
+        plugged in, more AI batch energy queued)? ``before``: the previous state ({} if none)."""
+        return False
 
     def after_solve(self, result: Any, alerts: list[str]) -> None:  # noqa: B027
         """Report what the plan could not do (missed AI energy, EV shortfall) into the result."""

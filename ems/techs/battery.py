@@ -147,6 +147,11 @@ class Battery(Technology):
         count = int(round(n)) if abs(n - round(n)) < 1e-6 else round(n, 6)  # continuous sizes
         return {"battery": {"modules": count, "kwh": round(self.capacity.value(), 3)}}
 
+    def size_rows(self) -> list[dict[str, Any]]:
+        assert self.capacity is not None
+        maximum = self.max_modules * self.spec.module_kwh
+        return [self.size_row("battery", "kWh", self.capacity.value(), maximum)]
+
     def bound_kw(self, role: str) -> float:
         assert self.capacity is not None
         return self.capacity.ub * self.spec.c_rate_per_h if role in ("el_firm", "el_flex") else 0.0

@@ -109,6 +109,10 @@ class Boiler(Technology):
             )
         return out
 
+    def size_rows(self) -> list[dict[str, Any]]:
+        maximum = self.existing_kw + self.max_kw
+        return [self.size_row(f"boiler {self.model}", "kW", self.sizes()["kw"], maximum)]
+
     def cover_terms(self, carrier: str) -> list | None:
         if carrier != "heat":
             return []

@@ -76,6 +76,11 @@ class Chp(Technology):
             if not a.skip(lim)
         ]
 
+    def size_rows(self) -> list[dict[str, Any]]:
+        assert self.n is not None
+        maximum = max(self.max_units, self.existing_units)
+        return [self.size_row(f"chp {self.model}", "units", self.n.value_units(), maximum)]
+
     def bound_kw(self, role: str) -> float:
         assert self.n is not None
         if role == "el_firm":

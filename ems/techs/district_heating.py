@@ -151,6 +151,10 @@ class DhStation(Technology):
         assert self.y is not None
         return {"y_dh": self.y.value_units()}
 
+    def size_rows(self) -> list[dict[str, Any]]:
+        item = "district heating connection"
+        return [self.size_row(item, "y/n", self.sizes()["y_dh"], 1)]
+
     # ---- operation interface (device ``dh_station/main``)
     def installed(self) -> bool:
         if self.y is not None:

@@ -107,6 +107,10 @@ class ElectricBoiler(Technology):
         assert self.size_kw is not None
         return {"kw": self.size_kw.value()}
 
+    def size_rows(self) -> list[dict[str, Any]]:
+        maximum = self.existing_kw + self.max_kw
+        return [self.size_row(f"electric boiler {self.model}", "kW", self.sizes()["kw"], maximum)]
+
     def size_kw_now(self) -> float:
         if self.size_kw is not None:
             return self.size_kw.value()

@@ -218,6 +218,11 @@ class EvChargePoints(Technology):
             p -= float(pyo.value(blk.p_discharge_kw[(point_id, *first)]))
         return p
 
+    @classmethod
+    def wants_step(cls, before: dict[str, Any], payload: dict[str, Any]) -> bool:
+        """A vehicle just plugged in."""
+        return bool(payload.get("plugged")) and not before.get("plugged", False)
+
     # ---- operation interface
     def take_state(self, inp: Any) -> None:
         sessions = getattr(inp, "ev_sessions", {})

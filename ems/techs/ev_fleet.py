@@ -387,6 +387,15 @@ class EvFleet(Technology):
             options.append(ChargerOption(ch.type, spec, ch.max_units, ch.existing_units, units))
         return [cls(f"{hub.id}_ev", hub.id, list(hub.vehicles), options)]
 
+    def size_rows(self) -> list[dict[str, Any]]:
+        """One row per charger type (none in the AS-IS plant)."""
+        out = []
+        for o in self.options:
+            if o.key in self.handles:
+                row = self.size_row(o.key.replace("_", " "), "units", 0.0, o.max_units)
+                out.append({**row, "key": o.key, "installed": self.handles[o.key].value_units()})
+        return out
+
     def size_entry(self) -> dict[str, Any]:
         """Chargers per type and which vehicle uses which charger."""
         return {

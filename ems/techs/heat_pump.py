@@ -156,6 +156,11 @@ class HeatPump(Technology):
             if not a.skip(lim)
         ]
 
+    def size_rows(self) -> list[dict[str, Any]]:
+        assert self.n is not None
+        maximum = max(self.max_units, self.existing_units)
+        return [self.size_row(f"heat pump {self.model}", "units", self.n.value_units(), maximum)]
+
     def bound_kw(self, role: str) -> float:
         """Flexible use: every unit at its largest electric input (−10 °C heating, 45 °C cooling)."""
         if role != "el_flex":

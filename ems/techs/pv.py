@@ -118,6 +118,11 @@ class Photovoltaic(Technology):
             )
         return out
 
+    def size_rows(self) -> list[dict[str, Any]]:
+        assert self.size_kwp is not None
+        item = self.spec.description or self.name
+        return [self.size_row(item, "kWp", self.size_kwp.value(), self.max_kwp)]
+
     def bound_kw(self, role: str) -> float:
         assert self.size_kwp is not None
         if role == "pv_kwp":

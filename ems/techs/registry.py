@@ -122,6 +122,11 @@ def registration(kind: str) -> Registration:
         raise KeyError(f"unknown technology kind {kind!r} (known: {', '.join(_BY_KIND)})") from None
 
 
+def by_device_kind(device_kind: str) -> Registration | None:
+    """The registration whose devices have this MQTT kind (None: a site sensor or unknown)."""
+    return next((r for r in REGISTRY if r.device_kind == device_kind), None)
+
+
 def kinds() -> tuple[str, ...]:
     return tuple(_BY_KIND)
 

@@ -83,6 +83,9 @@ class SolarThermal(Technology):
         name = f"{hub.id}_solar_thermal"
         return [cls(name, hub.id, spec, max_m2, fixed=a.fixed(hub.id, "solar_thermal"))]
 
+    def size_rows(self) -> list[dict[str, Any]]:
+        return [self.size_row("solar thermal", "m2", self.sizes()["m2"], self.max_m2)]
+
     def cover_terms(self, carrier: str) -> list | None:
         if carrier != "heat" or self.spec.carrier not in ("heat", "dhw"):
             return []

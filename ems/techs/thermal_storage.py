@@ -179,6 +179,10 @@ class ThermalStorage(Technology):
             )
         return out
 
+    def size_rows(self) -> list[dict[str, Any]]:
+        kwh = self.sizes()["kwh"]
+        return [self.size_row(self.device_id, "kWh", kwh, self.max_kwh)]
+
     def bound_kw(self, role: str) -> float:
         """Charging a heating buffer at its C-rate (largest size: the catalogue's, the maximum,
         the existing one)."""
