@@ -266,6 +266,17 @@ class Forecaster:
             base = np.where(np.isfinite(live), live, base)
         return base
 
+    def profile_column(
+        self, column: str, times: pd.DatetimeIndex, feed: pd.Series | None = None
+    ) -> np.ndarray:
+        """Any other column of the profile year at ``times``; with a live ``feed`` (UTC quarter
+        hours) its values where it covers a step (the zonal price of the DM 414 incentive)."""
+        base = self.profile.at(column, times).astype(float)
+        if feed is not None and len(feed):
+            live = feed.reindex(pd.DatetimeIndex(times).floor("15min")).to_numpy(dtype=float)
+            base = np.where(np.isfinite(live), live, base)
+        return base
+
     def price_sell(self, times: pd.DatetimeIndex, feed: pd.Series | None = None) -> np.ndarray:
         """Sale price (€/kWh): the contract's fixed price, else ``sale_factor`` × Pz (feed or profile)."""
         if self.sale_eur_per_kwh is not None:

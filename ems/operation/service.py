@@ -134,6 +134,21 @@ class OperationService:
             return False
         return self.state.ingest_job(key, payload)
 
+    def _other_columns(
+        self, inp: StepInput, times: pd.DatetimeIndex, pz_feed: pd.Series | None
+    ) -> None:
+        """Any other data column a technology reads (the DM 414 incentive's zonal price, …):
+        the profile year's values, with the live zonal-price feed where it covers a step."""
+        s = self.setup
+        filled = set(inp.columns) | set(inp.pv_yield) | {s.load_column(h) for h in inp.load_kw}
+        filled |= {"price_buy_eur_per_kwh", "price_sell_eur_per_kwh"}
+        inc = s.scenario.incentive
+        for col in s.data_columns():
+            if col in filled or col not in self.fc.profile.columns():
+                continue
+            feed = pz_feed if inc is not None and col == inc.pz_column else None
+            inp.columns[col] = self.fc.profile_column(col, times, feed)
+
     # ------------------------------------------------------------------ multi-energy
     def _thermal_inputs(
         self,
@@ -311,6 +326,7 @@ class OperationService:
             time_limit_s=time_limit_s,
         )
         self._thermal_inputs(inp, start, now, times, forecast, stale_in)
+        self._other_columns(inp, times, pz_feed)
         for hub, _bat in s.batteries.items():
             p = st.latest.get(f"{hub}/battery/bess")
             if p is not None and f"{hub}/battery/bess" not in stale_in:

@@ -251,16 +251,23 @@ class CacerCommunity(Technology):
     # ---- operation interface
     def data_columns(self) -> list[str]:
         """Operation: the TIP's Pz follows the step's sale price (= sale_factor × Pz) when the
-        scenario sells at the zonal price; otherwise the scenario's Pz profile stays."""
-        return ["price_sell_eur_per_kwh"] if self.sale_factor else []
+        scenario sells at the zonal price; otherwise the forecast of the Pz column (the profile
+        year, the live feed where it covers a step: ``OperationService._other_columns``)."""
+        return ["price_sell_eur_per_kwh"] if self.sale_factor else [self.pz_column]
+
+    def build_value(self, column: str) -> float:
+        return 100.0  # €/MWh until the first step's forecast
 
     def update_data(self, frame: Mapping[str, np.ndarray]) -> None:
         from ems.accounting import rules
 
-        if not self.sale_factor or self.block is None:
+        if self.block is None:
             return
         blk = self.block
-        pz = [float(v) * 1000.0 / self.sale_factor for v in frame["price_sell_eur_per_kwh"]]
+        if self.sale_factor:
+            pz = [float(v) * 1000.0 / self.sale_factor for v in frame["price_sell_eur_per_kwh"]]
+        else:
+            pz = [float(v) for v in frame[self.pz_column]]
         keys = [k for k in blk.shared_kw]
         if len(pz) != len(keys):
             raise ValueError(f"community.pz: {len(pz)} values for a horizon of {len(keys)} steps")
