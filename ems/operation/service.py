@@ -13,7 +13,6 @@ and energy counters), ``pv/<pv type>`` (e.g. ``pv/pv_mono``), ``battery/bess``, 
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +25,7 @@ from ems.operation.forecast import Forecaster
 from ems.operation.site import SiteConfig
 from ems.operation.state import DeviceKey, PlantState
 from ems.techs import registry
+from ems.techs.base import Observation
 
 log = logging.getLogger(__name__)
 
@@ -149,57 +149,19 @@ class OperationService:
             feed = pz_feed if inc is not None and col == inc.pz_column else None
             inp.columns[col] = self.fc.profile_column(col, times, feed)
 
-    # ------------------------------------------------------------------ multi-energy
-    def _thermal_inputs(
-        self,
-        inp: StepInput,
-        start: pd.Timestamp,
-        now: pd.Timestamp,
-        times: pd.DatetimeIndex,
-        forecast: dict[str, np.ndarray],
-        stale_in: dict[str, float] | None = None,
-    ) -> None:
-        """Forecasts of every other data column the model reads (thermal demands from the heat
-        meters' history blended with the profile, outdoor temperature from the profile plus the
-        weather station's deviation, solar thermal from clear sky) and the stores' state."""
-        s, st, fc = self.setup, self.state, self.fc
-        if not s.has_thermal():
-            return
-        measured: dict[str, float | None] = {}
-        for hub, carrier in s.thermal_demands:
-            p = st.latest.get(f"{hub}/heat_meter/{carrier}")
-            age = None if p is None else (now - pd.Timestamp(p["ts"])).total_seconds()
-            fresh = age is not None and age <= THERMAL_STALE_S
-            if age is not None and not fresh and stale_in is not None:
-                stale_in[f"{hub}/heat_meter/{carrier}"] = age
-            measured[f"{hub}.{carrier}"] = float(p["p_kw"]) if p is not None and fresh else None
-        st.record_history(start, measured, {})
-        for (hub, carrier), dem in s.thermal_demands.items():
-            key = f"{hub}.{carrier}"
-            inp.columns[dem.column] = fc.load_kw(
-                dem.column, times, st.series(st.load_history.get(key)), measured[key]
-            )
-            forecast[f"{hub}.{carrier}_load_kw"] = inp.columns[dem.column]
-        t_now = None
+    # ------------------------------------------------------------------ site sensors
+    def _t_amb_now(self, now: pd.Timestamp, stale_in: dict[str, float]) -> float | None:
+        """The outdoor temperature of the latest weather station reading, if fresh."""
+        st = self.state
         weather = [(k, p) for k, p in st.latest.items() if k.split("/")[1] == "weather"]
-        if weather:
-            wk, w = max(weather, key=lambda kp: pd.Timestamp(kp[1]["ts"]))
-            age = (now - pd.Timestamp(w["ts"])).total_seconds()
-            if age <= THERMAL_STALE_S:
-                t_now = float(w["t_amb_c"])
-            elif stale_in is not None:
-                stale_in[wk] = age
-        for col in s.temperature_columns():
-            inp.columns[col] = fc.temperature(col, times, t_now)
-            forecast[f"{col}.temperature_c"] = inp.columns[col]
-        for col in s.solar_thermal_columns():
-            inp.columns[col] = fc.solar_thermal(col, times)
-            forecast[f"{col}.kw_per_m2"] = inp.columns[col]
-        for hub, stores in s.stores.items():
-            for key in stores:
-                p = st.latest.get(f"{hub}/thermal_storage/{key}")
-                if p is not None:
-                    inp.store_soc[(hub, key)] = float(p["soc_pct"]) / 100.0
+        if not weather:
+            return None
+        wk, w = max(weather, key=lambda kp: pd.Timestamp(kp[1]["ts"]))
+        age = (now - pd.Timestamp(w["ts"])).total_seconds()
+        if age <= THERMAL_STALE_S:
+            return float(w["t_amb_c"])
+        stale_in[wk] = age
+        return None
 
     # ------------------------------------------------------------------ the step
     def _stale_load_inputs(
@@ -233,15 +195,8 @@ class OperationService:
         net_unknown: dict[str, list[str]] = {}
         for hub in s.hubs:
             stale_here = self._stale_load_inputs(hub, now, limit_s, stale_in)
-            pv_now = 0.0
-            for pv in s.pvs.get(hub, []):
-                key = (hub, "pv", pv.device_id)
-                p = st.latest.get("/".join(key))
-                if p is None or "/".join(key) in stale_in:
-                    continue
-                if (pv.fixed_kwp or 0) > 0:
-                    yields[pv.spec.yield_column] = float(p["p_kw"]) / float(pv.fixed_kwp)
-                pv_now += st.value(key, "p_kw")
+            # variable renewable generation measured now (PV), its specific yields recorded
+            pv_now = sum(t.measured_renewable_kw(st, stale_in, yields) for t in s.installed(hub))
             if stale_here:  # the load estimate would compute from a stale reading: not made
                 loads[hub] = None
                 net_unknown[hub] = stale_here
@@ -252,35 +207,6 @@ class OperationService:
             if loads[hub] is not None:
                 net_now[hub] = float(loads[hub]) - pv_now
         return loads, yields, net_now, net_unknown
-
-    def _ev_sessions(
-        self, inp: StepInput, start: pd.Timestamp, now: pd.Timestamp, dt: float
-    ) -> None:
-        """The EV sessions of the step (a car others wait for is finished as fast as it can)."""
-        s, st = self.setup, self.state
-        for hub, evp in s.ev_points.items():
-            for c in evp.points:
-                sess = st.ev_session((hub, "ev_charger", c.point_id), start, dt)
-                if sess is not None:
-                    first = 1.0 - min(max((now - start).total_seconds() / 3600 / dt, 0.0), 0.99)
-                    due = sess.departure_step
-                    if (
-                        st.value((hub, "ev_charger", c.point_id), "cars_waiting") > 0
-                        and sess.need_kwh > 0
-                    ):
-                        # cars wait for a charger: finish this one as fast as it can, then free it
-                        p_max = min(c.p_kw, sess.p_vehicle_kw or c.p_kw) * c.eta
-                        due = max(
-                            1,
-                            min(
-                                due,
-                                math.ceil(
-                                    sess.need_kwh / max(p_max * dt, 1e-9) + (1 - first) - 1e-9
-                                ),
-                            ),
-                        )
-                    sess = type(sess)(sess.need_kwh, due, sess.p_vehicle_kw, sess.room_kwh, first)
-                inp.ev_sessions[(hub, c.point_id)] = sess
 
     def step(
         self,
@@ -297,44 +223,31 @@ class OperationService:
         stale_in: dict[str, float] = {}
         loads, yields, net_now, net_unknown = self._estimates(now, limit_s, stale_in)
         st.record_history(start, loads, yields)
-        forecast: dict[str, np.ndarray] = {}
-        load_fc = {}
-        for hub, dem in s.demands.items():
-            load_fc[hub] = fc.load_kw(
-                dem.column, times, st.series(st.load_history.get(hub)), loads.get(hub)
-            )
-            forecast[f"{hub}.load_kw"] = load_fc[hub]
-        pv_fc = {}
-        for col in s.yield_columns():
-            pv_fc[col] = fc.pv_yield(col, times, st.series(st.pv_history.get(col)), start)
-            forecast[f"{col}.yield"] = pv_fc[col]
         pz_feed = st.pz_feed()
         if pz_feed is not None and pz_feed.index[-1] + pd.Timedelta(minutes=15) <= start:
             # a day-ahead curve that ended before this step: the zonal-price profile instead
             stale_in["market/price/pz"] = (start - pz_feed.index[-1]).total_seconds()
             pz_feed = None
+        t_amb = self._t_amb_now(now, stale_in) if s.has_thermal() else None
+        obs = Observation(st, fc, times, start, now, dt, n, stale_in, loads, t_amb)
+        obs.fresh_s = THERMAL_STALE_S
         if pz_feed is not None:
-            forecast["market.pz_eur_per_mwh"] = fc.pz_eur_per_mwh(times, pz_feed)
+            obs.forecast["market.pz_eur_per_mwh"] = fc.pz_eur_per_mwh(times, pz_feed)
         inp = StepInput(
             start,
-            load_fc,
-            pv_fc,
+            {},
+            {},
             fc.price_buy(times, self.site.timezone),
             fc.price_sell(times, pz_feed),
             net_now_kw=net_now,
             net_unknown=net_unknown,
             time_limit_s=time_limit_s,
         )
-        self._thermal_inputs(inp, start, now, times, forecast, stale_in)
+        # every operated technology forecasts the columns it reads and gives its measured state
+        for t in s.operated():
+            t.observe(obs, inp)
         self._other_columns(inp, times, pz_feed)
-        for hub, _bat in s.batteries.items():
-            p = st.latest.get(f"{hub}/battery/bess")
-            if p is not None and f"{hub}/battery/bess" not in stale_in:
-                inp.battery_soc[hub] = float(p["soc_pct"]) / 100.0
-        self._ev_sessions(inp, start, now, dt)
-        for cid, ai in s.ai_clusters.items():
-            inp.ai_floor_kw[cid] = ai.floor_kw
-            inp.ai_jobs[cid] = st.ai_jobs((ai.hub, "ai_cluster", cid), start, dt, n, ai.max_jobs)
+        forecast = obs.forecast
         for key in self.controllable():
             age = st.age_s(key, now)
             if age is None or age > limit_s:

@@ -297,6 +297,13 @@ class AiCluster(Technology):
         """MQTT id: the cluster id of ``SITE.yaml`` (the name is ``<hub>_<id>``)."""
         return self.name[len(self.hub) + 1 :]
 
+    def observe(self, obs: Any, inp: Any) -> None:
+        """Inference floor and the batch jobs announced on the job channel."""
+        cid, st = self.device_id, obs.state
+        inp.ai_floor_kw[cid] = self.floor_kw
+        key = (self.hub, "ai_cluster", cid)
+        inp.ai_jobs[cid] = st.ai_jobs(key, obs.start, obs.dt_h, obs.n_steps, self.max_jobs)
+
     def take_state(self, inp: Any) -> None:
         cid = self.device_id
         self.update(

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 import pyomo.environ as pyo
 
 from ems.model.context import BuildContext
@@ -78,6 +79,30 @@ class RuleState:
 
 
 Pass = tuple[tuple[float, ...], Callable[[RuleState], list[Raw]]]
+
+
+@dataclass
+class Observation:
+    """What a technology may read when the service prepares a control step (no I/O): the plant
+    state (latest telemetry, histories), the forecaster, the horizon, the inputs found stale, the
+    hubs' estimated electric loads now and the weather station's outdoor temperature now."""
+
+    state: Any  # ems.operation.state.PlantState
+    fc: Any  # ems.operation.forecast.Forecaster
+    times: Any  # pd.DatetimeIndex of the horizon (UTC)
+    start: Any  # pd.Timestamp of step 0
+    now: Any  # pd.Timestamp of the measurement
+    dt_h: float
+    n_steps: int
+    stale_in: dict[str, float] = field(default_factory=dict)  # "<hub>/<kind>/<id>" -> age s
+    loads_kw: dict[str, float | None] = field(default_factory=dict)  # hub -> load now
+    t_amb_c: float | None = None  # weather station now (None: none fresh)
+    fresh_s: float = 2 * 3600.0  # a heat meter or weather reading older than this is stale
+    forecast: dict[str, np.ndarray] = field(default_factory=dict)  # what the service publishes
+
+    def age_s(self, key: str) -> float | None:
+        p = self.state.latest.get(key)
+        return None if p is None else (self.now - pd.Timestamp(p["ts"])).total_seconds()
 
 
 class Technology:
@@ -204,6 +229,12 @@ class Technology:
         """Take this step's values of the declared :meth:`data_columns` (exactly one horizon
         each, finite) into the mutable Params. Values only, never structure."""
 
+    def observe(self, obs: Observation, inp: Any) -> None:  # noqa: B027
+        """Fill the step input from the plant's telemetry and the forecaster: the forecasts of
+        its data columns and its measured state (the service calls it on every operated
+        technology; the controller then hands both over with :meth:`update_data` and
+        :meth:`take_state`)."""
+
     def take_state(self, inp: Any) -> None:  # noqa: B027
         """Take the measured state at the horizon start (SoC, sessions, jobs, gas price) from the
         controller's step input. Values only."""
@@ -254,6 +285,14 @@ class Technology:
     def measured_el_kw(self, state: Any) -> float:
         """Electric power it measured on its hub's bus (+ generation, − use), from the plant
         state's latest telemetry: the load estimate subtracts it from the meter."""
+        return 0.0
+
+    def measured_renewable_kw(
+        self, state: Any, stale_in: dict[str, float], yields: dict[str, float | None]
+    ) -> float:
+        """Variable renewable generation it measured now (kW; a stale reading counts 0), with
+        its specific yield put into ``yields`` (column -> kW per installed unit) for the
+        forecasts' history."""
         return 0.0
 
     def forecast_net_kw(self, rule: RuleState) -> float:

@@ -164,6 +164,13 @@ class Battery(Technology):
         return self.generation_terms() if carrier == "electricity" else []
 
     # ---- operation interface
+    def observe(self, obs: Any, inp: Any) -> None:
+        """Measured state of charge (a stale reading is not used: the model keeps the last)."""
+        key = f"{self.hub}/battery/{self.DEVICE_ID}"
+        p = obs.state.latest.get(key)
+        if p is not None and key not in obs.stale_in:
+            inp.battery_soc[self.hub] = float(p["soc_pct"]) / 100.0
+
     def take_state(self, inp: Any) -> None:
         soc = getattr(inp, "battery_soc", {}).get(self.hub)
         if soc is not None:

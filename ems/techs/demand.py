@@ -58,6 +58,27 @@ class Demand(Technology):
                 )
         return out
 
+    def observe(self, obs: Any, inp: Any) -> None:
+        """Electric load: the profile blended with the hub's load history and its estimate now;
+        heat/DHW/cooling: the same with the heat meter's fresh reading."""
+        st, hub, col = obs.state, self.hub, self.column
+        if self.carrier == "electricity":
+            hist = st.series(st.load_history.get(hub))
+            inp.load_kw[hub] = obs.fc.load_kw(col, obs.times, hist, obs.loads_kw.get(hub))
+            obs.forecast[f"{hub}.load_kw"] = inp.load_kw[hub]
+            return
+        key = f"{hub}/heat_meter/{self.carrier}"
+        p, age = st.latest.get(key), obs.age_s(key)
+        fresh = age is not None and age <= obs.fresh_s
+        if age is not None and not fresh:
+            obs.stale_in[key] = age
+        measured = float(p["p_kw"]) if p is not None and fresh else None
+        name = f"{hub}.{self.carrier}"
+        st.record_history(obs.start, {name: measured}, {})
+        hist = st.series(st.load_history.get(name))
+        inp.columns[col] = obs.fc.load_kw(col, obs.times, hist, measured)
+        obs.forecast[f"{name}_load_kw"] = inp.columns[col]
+
     def bound_kw(self, role: str) -> float:
         if role == "heat_load" and self.carrier in HEAT_CARRIERS:
             return float(self.peak_kw or 0.0) / self.distribution_eta

@@ -30,6 +30,7 @@ Every session quantity is a mutable Param, so a plug-in changes values only (no 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -224,6 +225,23 @@ class EvChargePoints(Technology):
         return bool(payload.get("plugged")) and not before.get("plugged", False)
 
     # ---- operation interface
+    def observe(self, obs: Any, inp: Any) -> None:
+        """The session of each point from its telemetry; a car others wait for (the charger
+        reports ``cars_waiting``) is finished as fast as it can charge, then frees the charger."""
+        st, start, dt = obs.state, obs.start, obs.dt_h
+        for c in self.points:
+            key = (self.hub, "ev_charger", c.point_id)
+            sess = st.ev_session(key, start, dt)
+            if sess is not None:
+                first = 1.0 - min(max((obs.now - start).total_seconds() / 3600 / dt, 0.0), 0.99)
+                due = sess.departure_step
+                if st.value(key, "cars_waiting") > 0 and sess.need_kwh > 0:
+                    p_max = min(c.p_kw, sess.p_vehicle_kw or c.p_kw) * c.eta
+                    fastest = math.ceil(sess.need_kwh / max(p_max * dt, 1e-9) + (1 - first) - 1e-9)
+                    due = max(1, min(due, fastest))
+                sess = EvSession(sess.need_kwh, due, sess.p_vehicle_kw, sess.room_kwh, first)
+            inp.ev_sessions[(self.hub, c.point_id)] = sess
+
     def take_state(self, inp: Any) -> None:
         sessions = getattr(inp, "ev_sessions", {})
         self.update({c.point_id: sessions.get((self.hub, c.point_id)) for c in self.points})

@@ -204,6 +204,13 @@ class HeatPump(Technology):
     def update_data(self, frame: Mapping[str, np.ndarray]) -> None:
         self.update(frame[self.spec.temperature_column])
 
+    def observe(self, obs: Any, inp: Any) -> None:
+        """Outdoor temperature: the profile plus the weather station's deviation now."""
+        col = self.spec.temperature_column
+        if col not in inp.columns:
+            inp.columns[col] = obs.fc.temperature(col, obs.times, obs.t_amb_c)
+            obs.forecast[f"{col}.temperature_c"] = inp.columns[col]
+
     def devices(self) -> list[Device]:
         worst = max(
             cap / cop

@@ -147,6 +147,14 @@ class Photovoltaic(Technology):
     def data_columns(self) -> list[str]:
         return [self.spec.yield_column]
 
+    def observe(self, obs: Any, inp: Any) -> None:
+        """Specific yield: clear sky × the recent measured-to-clear-sky ratio (per yield column)."""
+        col, st = self.spec.yield_column, obs.state
+        if col not in inp.pv_yield:
+            hist = st.series(st.pv_history.get(col))
+            inp.pv_yield[col] = obs.fc.pv_yield(col, obs.times, hist, obs.start)
+            obs.forecast[f"{col}.yield"] = inp.pv_yield[col]
+
     def update_data(self, frame: Mapping[str, np.ndarray]) -> None:
         self.update(frame[self.spec.yield_column])
 
@@ -169,6 +177,17 @@ class Photovoltaic(Technology):
 
     def forecast_net_kw(self, rule: RuleState) -> float:
         return -(self.fixed_kwp or 0.0) * rule.col(self.spec.yield_column)
+
+    def measured_renewable_kw(
+        self, state: Any, stale_in: dict[str, float], yields: dict[str, float | None]
+    ) -> float:
+        key = f"{self.hub}/pv/{self.device_id}"
+        p = state.latest.get(key)
+        if p is None or key in stale_in:
+            return 0.0
+        if (self.fixed_kwp or 0) > 0:
+            yields[self.spec.yield_column] = float(p["p_kw"]) / float(self.fixed_kwp)
+        return state.value((self.hub, "pv", self.device_id), "p_kw")
 
     def measured_el_kw(self, state: Any) -> float:
         return state.value((self.hub, "pv", self.device_id), "p_kw") if self.installed() else 0.0

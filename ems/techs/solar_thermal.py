@@ -107,6 +107,13 @@ class SolarThermal(Technology):
     def update_data(self, frame: Mapping[str, np.ndarray]) -> None:
         self.update(frame[self.spec.output_column])
 
+    def observe(self, obs: Any, inp: Any) -> None:
+        """Specific output (kW/m²) from clear sky."""
+        col = self.spec.output_column
+        if col not in inp.columns:
+            inp.columns[col] = obs.fc.solar_thermal(col, obs.times)
+            obs.forecast[f"{col}.kw_per_m2"] = inp.columns[col]
+
     def fallback_passes(self):  # noqa: ANN201
         return [((1.0,), self._rule)]
 

@@ -219,6 +219,11 @@ class ThermalStorage(Technology):
     def installed(self) -> bool:
         return self.kwh_now() > 0
 
+    def observe(self, obs: Any, inp: Any) -> None:
+        p = obs.state.latest.get(f"{self.hub}/thermal_storage/{self.device_id}")
+        if p is not None:
+            inp.store_soc[(self.hub, self.device_id)] = float(p["soc_pct"]) / 100.0
+
     def take_state(self, inp: Any) -> None:
         soc = getattr(inp, "store_soc", {}).get((self.hub, self.device_id))
         if soc is not None:
