@@ -127,7 +127,7 @@ class OperationService:
 
     def on_job(self, key: DeviceKey, payload: dict[str, Any]) -> bool:
         """Take a validated AI job announcement; True when it adds work (on-demand step)."""
-        if key[1] != "ai_cluster" or key[2] not in self.setup.ai_clusters:
+        if key not in {(h, k, d) for h, k, d, _r in self.setup.devices()}:
             log.warning(
                 "job announcement for %s ignored: not an AI cluster of this site", "/".join(key)
             )

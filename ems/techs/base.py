@@ -282,6 +282,11 @@ class Technology:
         export bound to 0 once.) Unknown technologies say yes."""
         return True
 
+    def close_export(self, keys: list[Key]) -> bool:
+        """Its hub can supply no electricity: bound any export it has to 0 over ``keys`` (once,
+        from configuration); True if it had one (the grid connection)."""
+        return False
+
     def measured_el_kw(self, state: Any) -> float:
         """Electric power it measured on its hub's bus (+ generation, − use), from the plant
         state's latest telemetry: the load estimate subtracts it from the meter."""

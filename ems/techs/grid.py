@@ -124,6 +124,12 @@ class Grid(Technology):
     def can_supply_electricity(self) -> bool:
         return False
 
+    def close_export(self, keys: list[Key]) -> bool:
+        assert self.block is not None
+        for k in keys:
+            self.block.p_export_kw[k].setub(0.0)
+        return True
+
     # for the community rules
     def import_kw(self, p: str, t: int):  # noqa: ANN201 - pyomo expression
         assert self.block is not None
