@@ -10,7 +10,12 @@ and (hub detail) ``hub``. The JSON files are committed; this script keeps them c
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # this checkout's ems/ first
+
+from ems.techs import registry  # noqa: E402
 
 DS = {"type": "influxdb", "uid": "cer-ems-influx"}
 C = '"community" =~ /^$community$/'
@@ -251,7 +256,16 @@ def hub_detail() -> dict:
         "telemetry",
         f'{w} AND {kind_is("ev_charger")} AND "plugged" = true',
     )
-    thermal = ("chp", "heat_pump")
+    # every other controllable kind of the registry driven by an electric power setpoint (CHP,
+    # heat pumps, thermal stores, electric boilers…); battery and EV chargers have own panels
+    own_panel = ("battery", "ev_charger")
+    thermal = tuple(
+        k
+        for k, m in registry.setpoint_models().items()
+        if k in registry.controllable_device_kinds()
+        and "p_kw" in m.model_fields
+        and k not in own_panel
+    )
     panels = [
         panel(
             "Battery power: setpoint vs measured",
@@ -309,7 +323,7 @@ def hub_detail() -> dict:
             16,
         ),
         panel(
-            "CHP and heat pump: setpoint vs measured",
+            "CHP, heat pumps and other devices: setpoint vs measured",
             [
                 (measured("p_kw", *thermal, by=("kind", "device")), "$tag_device measured"),
                 (setpoint("p_kw", *thermal, by=("kind", "device")), "$tag_device setpoint"),
