@@ -214,13 +214,6 @@ def operation_setup(
                 f"hubs.{hub}",
                 f"not a hub of scenario {scenario.name}",
             )
-    for ai in site.ai_clusters:
-        if ai.hub not in hubs:
-            raise ConfigError(
-                str(site.path_ or "site"),
-                f"ai_clusters.{ai.id}.hub",
-                f"{ai.hub!r} is not a hub of the scenario",
-            )
     if sale_can_exceed_purchase is None:
         sale_can_exceed_purchase = False
     exclusive = grid_exclusivity_needed(scenario, sale_can_exceed_purchase)
@@ -232,21 +225,14 @@ def operation_setup(
     )
     setup = OperationSetup(scenario, catalogue, sizes, [], limits, exclusive)
     for tech in techs:
-        # the design fleet (a daily vehicle schedule) becomes live charge points
-        swap = getattr(tech, "for_operation", None)
-        op = swap(site, fixed[tech.hub], catalogue, hubs[tech.hub]) if swap else tech
+        # each technology's operation form (the design's EV fleet becomes live charge points)
+        op = tech.for_operation(site, fixed.get(tech.hub, {}), catalogue, hubs.get(tech.hub))
         if op is not None:
             setup.techs.append(op)
-    for ai in site.ai_clusters:
-        tech = AiCluster(
-            f"{ai.hub}_{ai.id}",
-            ai.hub,
-            rated_kw=ai.rated_kw,
-            floor_kw=ai.floor_kw,
-            max_jobs=ai.max_jobs,
-            missed_penalty_eur_per_kwh=ai.missed_penalty_eur_per_kwh,
-        )
-        setup.techs.append(tech)
+    from ems.techs.registry import REGISTRY
+
+    for reg in REGISTRY:  # technologies that SITE.yaml configures (AI clusters)
+        setup.techs += reg.tech.from_site_config(site, scenario)
     return setup
 
 

@@ -117,6 +117,32 @@ class AiCluster(Technology):
         return [cls.for_design(f"{hub.id}_ai_cluster", hub.id, sizing)]
 
     @classmethod
+    def from_site_config(cls, site: Any, scenario: Any) -> list[Technology]:
+        """Operation: the clusters of SITE.yaml (``ai_clusters``), each at a hub of the scenario."""
+        from ems.errors import ConfigError
+
+        hubs = {h.id for h in scenario.hubs}
+        out: list[Technology] = []
+        for ai in site.ai_clusters:
+            if ai.hub not in hubs:
+                raise ConfigError(
+                    str(site.path_ or "site"),
+                    f"ai_clusters.{ai.id}.hub",
+                    f"{ai.hub!r} is not a hub of the scenario",
+                )
+            out.append(
+                cls(
+                    f"{ai.hub}_{ai.id}",
+                    ai.hub,
+                    rated_kw=ai.rated_kw,
+                    floor_kw=ai.floor_kw,
+                    max_jobs=ai.max_jobs,
+                    missed_penalty_eur_per_kwh=ai.missed_penalty_eur_per_kwh,
+                )
+            )
+        return out
+
+    @classmethod
     def for_design(cls, name: str, hub: str, sizing: AiSizing) -> AiCluster:
         rated = sizing.unit_kw * max(sizing.max_units, sizing.existing_units, 1)
         return cls(name, hub, rated_kw=rated, floor_kw=0.0, max_jobs=0, sizing=sizing)

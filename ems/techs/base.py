@@ -138,6 +138,17 @@ class Technology:
         when the built-in contract cases already hold it."""
         return None
 
+    def for_operation(
+        self, site: Any, hub_sizes: dict[str, Any], cat: Any, hub_spec: Any
+    ) -> Technology | None:
+        """Its form in the operation model (itself; ``None`` to leave it out)."""
+        return self
+
+    @classmethod
+    def from_site_config(cls, site: Any, scenario: Any) -> list[Technology]:
+        """Its instances configured in SITE.yaml (operation only; e.g. the AI clusters)."""
+        return []
+
     # ---- bounds from the sizes (after declare_sizes: design maximum or installed size)
     def bound_kw(self, role: str) -> float:
         """Upper bound of one of its flows at its size's upper bound, for the big-M values of the
