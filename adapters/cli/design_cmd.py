@@ -50,7 +50,8 @@ def design(
     out = out_dir or Path("out") / result.scenario.name
     written = write_outputs(result, out)
     click.echo(
-        f"\nwrote {len(written)} files to {out}/ (results.json, sizes.yaml, dispatch/*.csv, *.png)"
+        f"\nwrote {len(written)} files to {out}/ (report.html, results.json, sizes.yaml, "
+        "cashflow.csv, dispatch/*.csv, *.png)"
     )
 
 
