@@ -1,26 +1,31 @@
 """The common technology interface (oemof's one-class-per-component, REopt's one file per family).
 
 A technology instance is one device (or one device family) at one hub. Its whole life is here, in
-both modes:
+both modes (the recipe for a new one: :mod:`ems.techs.registry`, ``docs/architecture.md``):
+
+**Assembly** (:func:`ems.model.assembly.techs_from_scenario`, in the registry's stages):
+:meth:`from_hub` / :meth:`from_site` make its instances from the scenario; operation takes
+:meth:`for_operation` of each and adds :meth:`from_site_config` (SITE.yaml).
 
 **Build** (design and operation, :func:`ems.model.builder.build_model`): :meth:`declare_sizes`,
 :meth:`add_operation` and :meth:`add_costs` on a fresh Pyomo block ``model.tech_<name>``. A
 technology talks to the rest of the model only through the context's registries (balances, costs,
-CO2, shared limits) and its size handles (variables in design, parameters in operation).
+CO2, shared limits) and its size handles (variables in design, parameters in operation, upper
+bound = the design maximum or the installed size, from which every bound and big-M derives;
+:meth:`bound_kw` tells the stations that couple hubs).
 
-**Operation** (:class:`ems.operation.controller.Controller`, every step, values only):
+**Operation** (every control step, values only):
 
-- :meth:`data_columns` names the data columns its parameters read; :meth:`update_data` takes them
-  from the one frame of forecasts the controller hands over;
-- :meth:`take_state` takes its measured state at the start of the horizon from the step input;
+- :meth:`observe` (the service): forecasts of the columns it reads and its measured state;
+- :meth:`data_columns` / :meth:`update_data` (the controller hands over one frame of columns,
+  each technology takes what it declared) and :meth:`take_state`;
 - :meth:`setpoints` turns the first step of the plan into its devices' setpoints;
-- :meth:`fallback` gives the rule-based setpoints (no plan, or stale telemetry), in the hub's
-  merit order :meth:`fallback_passes`;
-- :meth:`plan_columns` names and fills its columns of the plan frame;
-- :meth:`devices` lists the devices it expects telemetry from.
+- :meth:`fallback_passes` give its rule-based setpoints (no plan, or stale telemetry) in the hub's
+  merit order;
+- :meth:`plan_columns`, :meth:`after_solve` (alerts), :meth:`devices` (telemetry expected),
+  :meth:`measured_el_kw` (load estimate), :meth:`wants_step` (on-demand steps).
 
-Which scenario entries become which technology, and the kind's telemetry/setpoint schemas, are
-listed once, in :mod:`ems.techs.registry`.
+**Reports**: :meth:`size_rows` and :meth:`size_entry` (``sizes.yaml``).
 """
 
 from __future__ import annotations
