@@ -106,6 +106,7 @@ class Basis:
     tip_gross_eur_per_mwh: float  # average TIP before F (the grant variant applies its own F)
     asis_incentive_eur: float
     hourly: pd.DataFrame  # per (period, step): weight and per-hub pv/import/export kW and prices
+    f_exempt_share: float  # share of the shared energy withdrawn by F-exempt members
     n_plants: int  # hubs with new renewable plants (one POD each)
     plants_kw: float
 
@@ -208,10 +209,24 @@ def annual_basis(r: StudyResult) -> Basis:
         valorisation_eur_per_mwh=valorisation,
         tip_gross_eur_per_mwh=tip_gross,
         asis_incentive_eur=r.asis.costs["revenue_incentive"],
-        hourly=_hourly(built, hubs),
+        hourly=(hourly := _hourly(built, hubs)),
+        f_exempt_share=_f_exempt_share(r, hubs, hourly),
         n_plants=len({i.hub for i in invest if i.kind in RENEWABLE_KINDS}),
         plants_kw=sum(i.power_kw for i in invest if i.kind in RENEWABLE_KINDS),
     )
+
+
+def _f_exempt_share(r: StudyResult, hubs: list[str], hourly: pd.DataFrame) -> float:
+    """Share of the shared energy withdrawn by members exempt from F (the ledger's
+    ``F_EXEMPT_KINDS``: households, public, third-sector, religious, environmental bodies)."""
+    from ems.accounting.config import F_EXEMPT_KINDS, MemberKind
+
+    kind = {h.id: MemberKind(h.member_kind) for h in r.scenario.hubs}
+    withdrawn, _injected = _shared_split(hubs, hourly)
+    total = sum(withdrawn.values())
+    if total <= 0:
+        return 0.0
+    return sum(v for h, v in withdrawn.items() if kind[h] in F_EXEMPT_KINDS) / total
 
 
 def degradation_effect(b: Basis, factor: float) -> tuple[dict[str, float], dict[str, float], float]:
@@ -247,9 +262,14 @@ def degradation_effect(b: Basis, factor: float) -> tuple[dict[str, float], dict[
 
 def shared_by_hub(b: Basis) -> tuple[dict[str, float], dict[str, float]]:
     """Each hub's part of the hourly shared energy, kWh/y: (∝ its import, ∝ its export)."""
-    df = b.hourly
+    return _shared_split(b.hubs, b.hourly)
+
+
+def _shared_split(
+    all_hubs: list[str], df: pd.DataFrame
+) -> tuple[dict[str, float], dict[str, float]]:
     w = df["weight"].to_numpy()
-    hubs = [h for h in b.hubs if f"{h}:import" in df]
+    hubs = [h for h in all_hubs if f"{h}:import" in df]
     imp = {h: df[f"{h}:import"].to_numpy() for h in hubs}
     exp = {h: df[f"{h}:export"].to_numpy() for h in hubs}
     imp_sum = sum(imp.values()) if hubs else np.zeros(len(df))
@@ -360,7 +380,13 @@ def build_flows(r: StudyResult, b: Basis, grant_pct: float = 0.0) -> pd.DataFram
         tip = 0.0
         if y <= fin.tip_years and tip_rate > 0:
             # the ledger's rule: E × rate × (1 − F)
-            tip = float(rules.tip_amount_eur(shared_wh, Decimal(str(tip_rate)), Decimal(str(f))))
+            # F does not apply to the energy withdrawn by exempt members (DM 127/2025)
+            exempt_wh = int(round(shared_wh * b.f_exempt_share))
+            tip = float(
+                rules.tip_amount_eur(
+                    shared_wh, Decimal(str(tip_rate)), Decimal(str(f)), exempt_wh=exempt_wh
+                )
+            )
         val = float(rules.valorisation_eur(shared_wh, Decimal(str(b.valorisation_eur_per_mwh))))
         incentive = tip + val
         fees = _fees(fin, b, incentive)
@@ -466,6 +492,12 @@ def cash_flow_variants(r: StudyResult) -> list[Variant]:
         note += (
             f"; grant {grant_eur:,.0f} € ({g.pct:g} % of the eligible PV cost), "
             f"F = {grant_f_factor(g.pct):.2f}"
+            + (
+                f", not applied to the {100 * b.f_exempt_share:.0f} % of shared energy withdrawn "
+                "by exempt members"
+                if b.f_exempt_share > 0
+                else ""
+            )
         )
         out.append(
             Variant(

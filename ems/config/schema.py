@@ -508,6 +508,18 @@ class HubSpec(_Strict):
         "cabina", min_length=1, description="primary substation of the hub's POD"
     )
     ai_cluster: AiClusterLimit | None = None
+    member_kind: Literal[
+        "household",
+        "company",
+        "public_body",
+        "third_sector",
+        "religious_body",
+        "environmental_body",
+    ] = Field(
+        "company",
+        description="the hub's CER member kind: households and public, third-sector, religious "
+        "and environmental bodies are exempt from the grant's F (DM 127/2025)",
+    )
     plant: PlantSpec | None = Field(
         None, description="the hub's renewable plant for the TIP (default: new, no grant)"
     )

@@ -91,6 +91,8 @@ class CacerCommunity(Technology):
     With several plants in a cabina the optimum attributes the shared energy to the dearest plant
     first; the ledger attributes by entry into service (TIAD): the model's incentive is then an
     upper bound of the ledger's, equal when the rates agree or one plant per cabina.
+    F applies to a granted plant's whole shared energy: where F-exempt members withdraw, the
+    ledger (DM 127/2025) pays more than the model (a lower bound there).
     """
 
     kind = "cacer_community"

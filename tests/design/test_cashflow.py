@@ -137,3 +137,17 @@ def test_financial_helpers_by_hand():
     assert discounted_payback_y([-100.0, 10.0], 0.0) is None
     assert grant_eligible_cost_eur(50_000, 30) == pytest.approx(36_000)  # 1,200 €/kW cap
     assert grant_eligible_cost_eur(10_000, 30) == pytest.approx(10_000)
+
+
+def test_grant_f_spares_the_energy_of_exempt_members(scenario_factory):
+    # B (the only member withdrawing) is a public body: F does not apply to its shared energy
+    # (DM 127/2025), so the grant variant keeps the whole TIP.
+    path = _scenario(scenario_factory, grant={"pct": 40, "town_population": 3_000})
+    import yaml
+
+    data = yaml.safe_load(path.read_text())
+    data["hubs"][1]["member_kind"] = "public_body"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    _tip_only, grant = cash_flow_variants(run_study(path))
+    assert _flows(grant, "community").loc[1, "tip"] == pytest.approx(SHARED_MWH * 100)
+    assert "not applied to the 100 % of shared energy" in grant.note
