@@ -39,6 +39,7 @@ from ems.accounting import rules
 from ems.accounting.statement import allocate_cents
 from ems.errors import ConfigError
 from ems.model.builder import BuiltModel
+from ems.techs.registry import REGISTRY
 
 if TYPE_CHECKING:
     from design.study import StudyResult
@@ -48,7 +49,7 @@ GRANT_MAX_TOWN_POPULATION = 50_000
 #: DM 414/2023: maximum eligible cost of a plant for the PNRR grant, €/kW, by power band.
 GRANT_MAX_COST_EUR_PER_KW = ((20.0, 1500.0), (200.0, 1200.0), (600.0, 1100.0), (1000.0, 1050.0))
 #: technologies whose injection is renewable (TIP-eligible) and whose cost the grant covers
-RENEWABLE_KINDS = frozenset({"pv"})
+RENEWABLE_KINDS = frozenset(r.kind for r in REGISTRY if r.tech.renewable_plant)
 ITEMS = (
     "capex",
     "replacement",
@@ -141,7 +142,7 @@ def _hourly(built: BuiltModel, hubs: list[str]) -> pd.DataFrame:
     df["weight"] = [g.annual_factor(p) for p, _t in g.index()]
     for tech in built.techs:
         blk = tech.block
-        if tech.kind == "grid" and tech.hub in hubs:
+        if tech.grid_connection and tech.hub in hubs:
             h = tech.hub
             df[f"{h}:import"] = [pyo.value(blk.p_import_kw[i]) for i in g.index()]
             df[f"{h}:export"] = [pyo.value(blk.p_export_kw[i]) for i in g.index()]
@@ -150,7 +151,7 @@ def _hourly(built: BuiltModel, hubs: list[str]) -> pd.DataFrame:
     for h in hubs:
         df[f"{h}:pv"] = 0.0
     for tech in built.techs:
-        if tech.kind == "pv" and tech.hub in hubs:
+        if tech.renewable_plant and tech.hub in hubs:
             for carrier, _label, term in tech.flows:
                 if carrier == "electricity":
                     df[f"{tech.hub}:pv"] += [max(pyo.value(term(*i)), 0.0) for i in g.index()]

@@ -47,7 +47,7 @@ def compute_kpis(
         }
     # money per hub, from the grid connections' own prices (eq. 20 terms, before Capex)
     for tech in built.techs:
-        if tech.kind == "grid" and tech.hub in hubs:
+        if tech.grid_connection and tech.hub in hubs:
             blk = tech.block
             buy = sum(
                 pyo.value(blk.price_buy[p, t] * blk.p_import_kw[p, t]) * g.annual_factor(p)
@@ -107,7 +107,7 @@ def ai_cluster_kpis(built: BuiltModel, fl: Any) -> dict[str, dict[str, float]]:
     g = built.ctx.grid
     out: dict[str, dict[str, float]] = {}
     for tech in built.techs:
-        if tech.kind != "ai_cluster" or getattr(tech, "sizing", None) is None:
+        if not tech.compute_load or getattr(tech, "sizing", None) is None:
             continue
         blk = tech.block
         hub_el = fl[(fl["hub"] == tech.hub) & (fl["carrier"] == "electricity")]

@@ -91,7 +91,7 @@ def incentive_per_plant(r: Any) -> list[dict[str, Any]]:
         money = {h: v / 1e3 * b.incentive_eur_per_mwh for h, v in keys.items()}
     rows = []
     for hub, shared_kwh in keys.items():
-        pvs = [t for t in built.techs if t.kind == "pv" and t.hub == hub]
+        pvs = [t for t in built.techs if t.renewable_plant and t.hub == hub]
         energy = {
             t.name: sum(
                 max(float(pyo.value(term(p, s))), 0.0) * g.annual_factor(p)

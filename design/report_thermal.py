@@ -30,9 +30,6 @@ import pyomo.environ as pyo  # noqa: E402
 
 from ems.model import results as res  # noqa: E402
 from ems.model.builder import BuiltModel  # noqa: E402
-from ems.techs.district_heating import DhStation  # noqa: E402
-from ems.techs.elec_link import LinkStation  # noqa: E402
-from ems.techs.grid import Grid  # noqa: E402
 
 
 def thermal_size_rows(built: BuiltModel) -> list[dict[str, Any]]:
@@ -42,7 +39,7 @@ def thermal_size_rows(built: BuiltModel) -> list[dict[str, Any]]:
 
 def _multi_energy(tech: Any) -> bool:
     """A technology on a carrier other than electricity, or an electric link between hubs."""
-    return isinstance(tech, LinkStation) or any(c != "electricity" for c, _l, _f in tech.flows)
+    return tech.exchange_carrier is not None or any(c != "electricity" for c, _l, _f in tech.flows)
 
 
 def is_multi_energy(built: BuiltModel) -> bool:
@@ -135,8 +132,8 @@ def exchange_matrices(built: BuiltModel) -> dict[str, dict[str, dict[str, float]
     heat matrix counts heat as received, after the network efficiency)."""
     g = built.ctx.grid
     out: dict[str, dict[str, dict[str, float]]] = {}
-    for carrier, cls in (("electricity", LinkStation), ("heat", DhStation)):
-        st = [t for t in built.techs if isinstance(t, cls)]
+    for carrier in ("electricity", "heat"):
+        st = [t for t in built.techs if t.exchange_carrier == carrier]
         if not st:
             continue
         mat = {a.hub: {b.hub: 0.0 for b in st} for a in st}
@@ -173,7 +170,7 @@ def hub_money(
         )
         for p, t in g.index():
             w = g.annual_factor(p)
-            if isinstance(tech, Grid):
+            if tech.grid_connection:
                 imp, exp = pyo.value(blk.p_import_kw[p, t]), pyo.value(blk.p_export_kw[p, t])
                 h["opex_eur_per_y"] += w * (
                     pyo.value(blk.price_buy[p, t]) * imp - pyo.value(blk.price_sell[p, t]) * exp

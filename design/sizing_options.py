@@ -42,11 +42,4 @@ def exclusive_stores_for_verification(techs: list) -> int:
     step (its losses would act as a hidden heat sink and the plot shows ±800 kW): switch on
     the store's per-step exclusivity binary. Cheap there — sizes are fixed and days solved one by
     one — and a valid restriction, so the proven gap stays a true gap. Returns how many."""
-    n = 0
-    for tech in techs:
-        if tech.kind == "thermal_storage" and not tech.exclusive:
-            s = tech.spec
-            if s.eta_charge < 1 or s.eta_discharge < 1 or s.loss_per_h > 0:
-                tech.exclusive = True
-                n += 1
-    return n
+    return sum(1 for tech in techs if tech.exclusive_for_verification())

@@ -22,7 +22,7 @@ def surplus_per_set(built: BuiltModel) -> list[dict[str, Any]]:
         return []
     blk = m.tech_community
     g = built.ctx.grid
-    grids = {t.hub: t for t in built.techs if t.kind == "grid"}
+    grids = {t.hub: t for t in built.techs if t.grid_connection}
     plants = []
     for h in blk.H:
         w = [(k, g.annual_factor(k[0])) for k in g.index()]

@@ -331,10 +331,7 @@ class Controller:
         out: list[Setpoint] = []
         for hub in self.setup.hubs:
             st = self.rule_state(hub, inp, first)
-            hold = hub in inp.net_unknown and hub not in inp.net_now_kw
             for h, k, d, v in hub_rules(self.setup.operated(), st):
-                if hold and k == "battery":  # last in the merit order: nothing after it moves
-                    v = {**v, "p_kw": 0.0}
                 out.append(Setpoint(h, k, d, v, valid_until, "fallback"))
         return out
 

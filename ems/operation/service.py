@@ -35,40 +35,30 @@ CONTROLLABLE = registry.controllable_device_kinds()
 
 #: Heat meters and weather stations older than this are not used (thermal loads move slowly).
 THERMAL_STALE_S = 2 * 3600.0
-#: Device kinds whose readings the hub's electric load estimate is computed from (with the meter).
-LOAD_INPUT_KINDS = frozenset(
-    {
-        "pv",
-        "battery",
-        "ev_charger",
-        "ai_cluster",
-        "chp",
-        "heat_pump",
-        "absorption_chiller",
-        "elec_link",
-    }
-)
 
 
 def stale_input_alerts(
     stale_in: dict[str, float], net_unknown: dict[str, list[str]], result: StepResult
 ) -> list[str]:
     """One alert per stale input the plan would have used, naming it and what replaced it, and
-    one per battery the fallback holds because its hub's net load is unknown."""
+    one per battery (a technology that follows the net load) the fallback holds because its
+    hub's net load is unknown."""
     alerts = []
     for name, age in sorted(stale_in.items()):
-        kind = name.split("/")[1]
-        if kind == "price":
+        reg = registry.by_device_kind(name.split("/")[1])
+        if name.split("/")[1] == "price":  # the day-ahead feed, not a device
             instead = "the zonal-price profile is used"
-        elif kind in ("heat_meter", "weather"):
-            instead = "the forecast uses the profile and history only"
-        else:
+        elif reg is not None and (reg.tech.grid_connection or reg.tech.load_input()):
             instead = "not used: the hub's load comes from its forecast"
+        else:  # heat meters, the weather station
+            instead = "the forecast uses the profile and history only"
         alerts.append(f"stale input {name} ({age:.0f} s old): {instead}")
     for sp in result.setpoints:
-        if sp.kind == "battery" and sp.source == "fallback" and sp.hub in net_unknown:
+        reg = registry.by_device_kind(sp.kind)
+        held = reg is not None and reg.tech.follows_net_load
+        if held and sp.source == "fallback" and sp.hub in net_unknown:
             alerts.append(
-                f"fallback: battery of {sp.hub} held at 0 kW, its net load is unknown "
+                f"fallback: {sp.kind} of {sp.hub} held at 0 kW, its net load is unknown "
                 f"(stale {', '.join(net_unknown[sp.hub])})"
             )
     return alerts
@@ -167,12 +157,14 @@ class OperationService:
     def _stale_load_inputs(
         self, hub: str, now: pd.Timestamp, limit_s: float, stale_in: dict[str, float]
     ) -> list[str]:
-        """The readings a hub's load estimate is computed from (meter and the devices of
-        :data:`LOAD_INPUT_KINDS`) that are stale: reported, but older than ``limit_s``. Each is
-        also recorded in ``stale_in`` with its age."""
+        """The readings a hub's load estimate is computed from (the meter and the devices of the
+        technologies whose :meth:`~ems.techs.base.Technology.load_input` holds) that are stale:
+        reported, but older than ``limit_s``. Each is also recorded in ``stale_in`` with its
+        age."""
         keys: list[DeviceKey] = [(hub, "meter", "main")]
         for t in self.setup.installed(hub):
-            keys += [(h, k, d) for h, k, d, _r in t.devices() if k in LOAD_INPUT_KINDS]
+            if t.load_input():
+                keys += [(h, k, d) for h, k, d, _r in t.devices()]
         out = []
         for key in keys:
             age = self.state.age_s(key, now)

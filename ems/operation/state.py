@@ -20,6 +20,10 @@ import pandas as pd
 from ems.accounting.rules import PZ_REFERENCE_EUR_PER_MWH, power_band, tip_eur
 from ems.techs.ai_cluster import BatchJob
 from ems.techs.ev_charge_points import EvSession
+from ems.techs.registry import device_registrations
+
+#: Device kinds of the hubs' PODs: their import/export counters close the shared-energy hours.
+_COUNTER_KINDS = frozenset(r.device_kind for r in device_registrations() if r.tech.grid_connection)
 
 DeviceKey = tuple[str, str, str]
 
@@ -68,7 +72,7 @@ class PlantState:
             return []  # out of order: keep the newer one
         self.latest[_k(key)] = payload
         if (
-            kind == "meter"
+            kind in _COUNTER_KINDS
             and payload.get("import_e_kwh") is not None
             and payload.get("export_e_kwh") is not None
         ):

@@ -66,6 +66,7 @@ class AiSizing:
 
 class AiCluster(Technology):
     kind = "ai_cluster"
+    compute_load = True
     device_kind = "ai_cluster"
 
     def __init__(

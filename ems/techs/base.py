@@ -118,6 +118,19 @@ class Technology:
     device_kind: ClassVar[str | None] = None
     #: True when its parameters read the outdoor weather (a ``weather`` station is expected).
     reads_weather: ClassVar[bool] = False
+    # ---- capabilities the reports select on (never the kind string)
+    #: The hub's point of delivery (POD): import/export at the grid's prices (``p_import_kw``,
+    #: ``p_export_kw``, ``price_buy``, ``price_sell`` on its block).
+    grid_connection: ClassVar[bool] = False
+    #: A renewable plant in the CER sense (shared-energy incentive, PNRR grant, surplus of a set).
+    renewable_plant: ClassVar[bool] = False
+    #: The carrier it exchanges between hubs (a station of a network: ``to_kw``/``from_kw``).
+    exchange_carrier: ClassVar[str | None] = None
+    #: A flexible compute load with its own KPIs (``sizing``: what design mode sized).
+    compute_load: ClassVar[bool] = False
+    #: Its rule-based setpoint follows the hub's measured net load (held at 0 when that is
+    #: unknown; the service names the stale readings in an alert).
+    follows_net_load: ClassVar[bool] = False
 
     def __init__(self, name: str, hub: str) -> None:
         self.name = name
@@ -215,6 +228,12 @@ class Technology:
         row = {"hub": self.hub, "item": item, "key": key, "unit": unit}
         return {**row, "installed": installed, "max": maximum}
 
+    def exclusive_for_verification(self) -> bool:
+        """Before the per-day verification of a design (sizes fixed): switch on a per-step
+        exclusivity its model leaves relaxed when that relaxation could hide a loss (a lossy
+        store charging and discharging at once). True if it did."""
+        return False
+
     def size_rows(self) -> list[dict[str, Any]]:
         """Its rows of the design report's sizes table (none: nothing to size)."""
         return []
@@ -307,6 +326,16 @@ class Technology:
         """Electric power it measured on its hub's bus (+ generation, − use), from the plant
         state's latest telemetry: the load estimate subtracts it from the meter."""
         return 0.0
+
+    @classmethod
+    def load_input(cls) -> bool:
+        """Do its devices' readings enter the hub's electric load estimate (it measures power on
+        the bus: its own :meth:`measured_el_kw` or :meth:`measured_renewable_kw`)? A stale one
+        then makes the estimate stale."""
+        return (
+            cls.measured_el_kw is not Technology.measured_el_kw
+            or cls.measured_renewable_kw is not Technology.measured_renewable_kw
+        )
 
     def measured_renewable_kw(
         self, state: Any, stale_in: dict[str, float], yields: dict[str, float | None]

@@ -45,6 +45,7 @@ def battery_rule_p_kw(
 
 class Battery(Technology):
     kind = "battery"
+    follows_net_load = True
     device_kind = "battery"
     DEVICE_ID = "bess"
 
@@ -214,6 +215,9 @@ class Battery(Technology):
             s.eta_charge,
             s.eta_discharge,
         )
+        inp = st.inp
+        if inp is not None and self.hub in inp.net_unknown and self.hub not in inp.net_now_kw:
+            p = 0.0  # the hub's net load is unknown: held (last in the merit order)
         st.net_el_kw += p
         return [(self.hub, "battery", self.DEVICE_ID, {"p_kw": rnd(p)})]
 

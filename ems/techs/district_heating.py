@@ -24,6 +24,7 @@ INJECT_LABEL = "to DH"
 
 class DhStation(Technology):
     kind = "dh_station"
+    exchange_carrier = "heat"
     device_kind = "dh_station"
 
     def __init__(

@@ -27,6 +27,7 @@ GIVE_LABEL = "to other hubs"
 
 class LinkStation(Technology):
     kind = "link_station"
+    exchange_carrier = "electricity"
     device_kind = "elec_link"
 
     def __init__(

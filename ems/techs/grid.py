@@ -20,6 +20,7 @@ from ems.techs.base import Device, Key, Technology
 
 class Grid(Technology):
     kind = "grid"
+    grid_connection = True
     device_kind = "meter"
 
     def __init__(

@@ -21,6 +21,7 @@ from ems.techs.base import Device, Key, RuleState, Technology
 
 class Photovoltaic(Technology):
     kind = "pv"
+    renewable_plant = True
     device_kind = "pv"
 
     def __init__(

@@ -179,6 +179,17 @@ class ThermalStorage(Technology):
             )
         return out
 
+    def exclusive_for_verification(self) -> bool:
+        """A lossy store must not charge and discharge in the same step of the verified dispatch
+        (its losses would act as a hidden heat sink): switch on its exclusivity binary."""
+        if self.exclusive:
+            return False
+        s = self.spec
+        if s.eta_charge < 1 or s.eta_discharge < 1 or s.loss_per_h > 0:
+            self.exclusive = True
+            return True
+        return False
+
     def size_rows(self) -> list[dict[str, Any]]:
         kwh = self.sizes()["kwh"]
         return [self.size_row(self.device_id, "kWh", kwh, self.max_kwh)]
