@@ -20,7 +20,7 @@ import click
     "--time-limit",
     type=click.FloatRange(min=1),
     default=None,
-    help="Solver time limit, s (overrides the scenario).",
+    help="Wall-clock safety net, s (overrides the scenario); the output says when it is hit.",
 )
 @click.option(
     "--gap",

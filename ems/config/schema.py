@@ -691,10 +691,18 @@ class SolverOptions(_Strict):
     mip_rel_gap: float = Field(0.005, ge=0, le=1)
     time_limit_s: float = Field(600.0, gt=0)
     threads: int = Field(2, ge=1)
-    sizing: Literal["monolithic", "relaxed_commitment"] = Field(
+    sizing: Literal["monolithic", "relaxed_commitment", "benders"] = Field(
         "monolithic",
         description="relaxed_commitment: per-step integers (units on, modes, exclusivity) "
-        "continuous in the sizing pass; its bound is a valid lower bound of the full problem",
+        "continuous in the sizing pass; its bound is a valid lower bound of the full problem; "
+        "benders: the same relaxed sizing pass solved by Benders decomposition over the typical "
+        "days (stops on mip_rel_gap or after max_rounds integer master solves; deterministic)",
+    )
+    max_rounds: int = Field(
+        60,
+        ge=1,
+        description="benders: work limit, integer master solves (deterministic; "
+        "time_limit_s is only a safety net)",
     )
     sizing_keep_integer: list[str] = Field(
         [],

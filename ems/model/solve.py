@@ -59,12 +59,22 @@ class SolveRecord:
         fmt = lambda x: "n/a" if x is None else f"{x:,.2f}"  # noqa: E731
         gap = "n/a" if self.gap is None else f"{100 * self.gap:.3f} %"
         s = self.size
-        return (
-            f"{self.label or 'solve'}: {self.status} ({self.termination}), objective {fmt(self.objective)}, "
-            f"bound {fmt(self.bound)}, gap {gap}, {self.time_s:.1f} s; "
-            f"{s.binaries} binaries, {s.integers} integers, {s.continuous} continuous, "
-            f"{s.constraints} constraints"
+        line = (
+            f"{self.label or 'solve'}: {self.status} ({self.termination}), "
+            f"objective {fmt(self.objective)}, bound {fmt(self.bound)}, gap {gap}, "
+            f"{self.time_s:.1f} s; {s.binaries} binaries, {s.integers} integers, "
+            f"{s.continuous} continuous, {s.constraints} constraints"
         )
+        if self.hit_time_limit:
+            line += (
+                f" — STOPPED BY THE WALL-CLOCK SAFETY NET (time limit), not by the gap: the "
+                f"answer depends on the machine's load and is worth its gap, {gap}"
+            )
+        return line
+
+    @property
+    def hit_time_limit(self) -> bool:
+        return self.termination == "maxTimeLimit"
 
 
 def relative_gap(objective: float | None, bound: float | None) -> float | None:

@@ -1,0 +1,404 @@
+"""Benders decomposition of the relaxed sizing pass over typical days (issue 17).
+
+With the sizes fixed, the relaxed sizing problem (every per-step integer continuous) splits into
+one LP per typical day (storage is cyclic within a day). The sizes (≈ 50 integers) are the only
+link between days, so the sizing pass is solved as
+
+    min  c·s + Σ_d θ_d + K      s.t.  size-only rows of the model,  s integer,
+         θ_d ≥ θ_d(s̄) + g_d(s̄)·(s − s̄)     for every evaluated s̄ (optimality cuts),
+
+where θ_d(s̄) is the operating part of day d's LP at sizes s̄ and g_d its subgradient: the
+reduced costs of the size columns (held at s̄ by their bounds) minus their objective
+coefficients. The LP's value function is convex in s (sizes enter only right-hand sides and
+bounds), so every cut is a valid under-estimator and the master's dual bound is a valid lower
+bound of the relaxed sizing problem, hence of the full problem.
+
+Two phases: (1) Kelley's cutting planes on the master's LP relaxation with in-out stabilisation
+(the separation point is the midpoint between the master's answer and a core point); (2) the
+integer master, re-solved after each round of cuts at its integer answer, until the gap between
+the best evaluated integer sizes (upper bound) and the master's dual bound (lower bound) is
+within the tolerance. Everything is deterministic: fixed iteration budgets (a work limit, not a
+clock), HiGHS with a fixed thread count and seed; the wall-clock limit is only a safety net and
+the result says when it was hit.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import highspy
+import numpy as np
+import pyomo.environ as pyo
+from pyomo.repn import generate_standard_repn
+
+from ems.errors import SolveError
+from ems.model.builder import BuiltModel
+from ems.model.solve import _process_threads
+
+INF = highspy.kHighsInf
+
+
+@dataclass
+class BendersOptions:
+    gap: float = 0.001  # stop when (best integer − master bound) / best integer ≤ gap
+    lp_gap: float = 0.0005  # phase 1 stops at this gap of the master's LP relaxation …
+    max_lp_rounds: int = 60  # … or after this many rounds (work limit)
+    max_int_rounds: int = 40  # phase 2 work limit: integer master solves
+    master_gap: float = 1e-5  # relative gap of each integer master solve
+    master_max_nodes: int = 20_000  # deterministic work limit of one master solve
+    time_limit_s: float = 1800.0  # safety net only: reported when hit
+    threads: int = 1
+    seed: int = 0
+
+
+@dataclass
+class BendersResult:
+    sizes: dict[str, float]  # size variable name -> value (best integer sizes)
+    upper_eur: float  # relaxed sizing objective at those sizes
+    lower_eur: float  # valid lower bound (master's dual bound)
+    lp_bound_eur: float  # bound of phase 1 (master LP relaxation)
+    stop: str  # "gap", "work limit", "time limit (safety net)"
+    rounds_lp: int
+    rounds_int: int
+    cuts: int
+    time_s: float
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def gap(self) -> float:
+        return (self.upper_eur - self.lower_eur) / max(abs(self.upper_eur), 1e-9)
+
+
+def _highs(threads: int, seed: int) -> highspy.Highs:
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", _process_threads(threads))
+    h.setOptionValue("random_seed", seed)
+    return h
+
+
+def linear_objective(m: pyo.ConcreteModel) -> tuple[dict[int, float], float]:
+    """The objective as {id(var): coefficient} and a constant (the objective is linear)."""
+    repn = generate_standard_repn(m.obj.expr, compute_values=True, quadratic=False)
+    if repn.nonlinear_expr is not None:
+        raise SolveError("Benders sizing: the objective is not linear")
+    coef: dict[int, float] = {}
+    for v, c in zip(repn.linear_vars, repn.linear_coefs, strict=True):
+        coef[id(v)] = coef.get(id(v), 0.0) + float(c)
+    return coef, float(repn.constant)
+
+
+class DayLP:
+    """One typical day's relaxed LP in HiGHS; the size columns are held by their bounds."""
+
+    def __init__(
+        self, day: BuiltModel, size_names: list[str], *, threads: int = 1, seed: int = 0
+    ) -> None:
+        from pyomo.contrib.solver.solvers.highs import Highs
+
+        self.built = day
+        m = day.model
+        for v in m.component_data_objects(pyo.Var, descend_into=True):
+            if v.is_integer() or v.is_binary():
+                if v.name not in size_names:
+                    raise SolveError(f"Benders day LP: {v.name} is still integer")
+        self._opt = Highs()
+        self._opt.set_instance(m)
+        self.h: highspy.Highs = self._opt._solver_model
+        self.h.setOptionValue("output_flag", False)
+        self.h.setOptionValue("threads", _process_threads(threads))
+        self.h.setOptionValue("random_seed", seed)
+        col_of = self._opt._pyomo_var_to_solver_var_map
+        by_name = {
+            v.name: v for v in m.component_data_objects(pyo.Var, descend_into=True) if not v.fixed
+        }
+        self.size_cols = np.array([col_of[id(by_name[n])] for n in size_names], dtype=np.int32)
+        # integrality of the sizes is irrelevant here (bounds hold them): make the LP an LP
+        n_col = self.h.getNumCol()
+        self.h.changeColsIntegrality(
+            n_col, np.arange(n_col, dtype=np.int32), np.zeros(n_col, dtype=np.uint8)
+        )
+        self.cost = np.array(self.h.getLp().col_cost_, dtype=np.float64)
+        self.is_size = np.zeros(n_col, dtype=bool)
+        self.is_size[self.size_cols] = True
+        self._vars = [None] * n_col
+        for v in by_name.values():
+            c = col_of.get(id(v))
+            if c is not None:
+                self._vars[c] = v
+        self.x: np.ndarray | None = None
+
+    def evaluate(self, s: np.ndarray) -> tuple[float, np.ndarray]:
+        """Operating part θ(s) and its subgradient with respect to the sizes."""
+        k = len(self.size_cols)
+        self.h.changeColsBounds(k, self.size_cols, s, s)
+        self.h.run()
+        status = self.h.getModelStatus()
+        if status != highspy.HighsModelStatus.kOptimal:
+            raise SolveError(
+                f"Benders day LP: {self.h.modelStatusToString(status)} at trial sizes "
+                "(a relaxed day should be feasible for any sizes within their bounds)"
+            )
+        sol = self.h.getSolution()
+        x = np.array(sol.col_value, dtype=np.float64)
+        rc = np.array(sol.col_dual, dtype=np.float64)
+        self.x = x
+        theta = float(self.cost[~self.is_size] @ x[~self.is_size])
+        g = rc[self.size_cols] - self.cost[self.size_cols]
+        return theta, g
+
+    def load(self) -> None:
+        """Write the last LP solution into the day model's variables."""
+        if self.x is None:
+            return
+        for v, val in zip(self._vars, self.x, strict=True):
+            if v is not None and not v.fixed:
+                v.set_value(float(val), skip_validation=True)
+
+
+@dataclass
+class Master:
+    """Sizes + one cost estimate per day; optimality cuts are added as rows."""
+
+    h: highspy.Highs
+    n_size: int
+    n_day: int
+    constant: float
+    integer: np.ndarray
+    cuts: int = 0
+
+    def add_cut(self, d: int, theta: float, g: np.ndarray, s_bar: np.ndarray) -> None:
+        # θ_d − g·s ≥ θ(s̄) − g·s̄
+        nz = np.flatnonzero(np.abs(g) > 1e-9)
+        idx = np.concatenate([nz, [self.n_size + d]]).astype(np.int32)
+        val = np.concatenate([-g[nz], [1.0]])
+        self.h.addRow(float(theta - g @ s_bar), INF, len(idx), idx, val)
+        self.cuts += 1
+
+    def solve(self, relax: bool, *, gap: float, max_nodes: int) -> tuple[np.ndarray, float, float]:
+        """Returns (sizes, objective, dual bound), the constant included."""
+        self.h.setOptionValue("solve_relaxation", relax)
+        self.h.setOptionValue("mip_rel_gap", gap)
+        self.h.setOptionValue("mip_max_nodes", max_nodes)
+        self.h.run()
+        st = self.h.getModelStatus()
+        if st not in (
+            highspy.HighsModelStatus.kOptimal,
+            highspy.HighsModelStatus.kSolutionLimit,
+            highspy.HighsModelStatus.kIterationLimit,
+        ):
+            raise SolveError(f"Benders master: {self.h.modelStatusToString(st)}")
+        x = np.array(self.h.getSolution().col_value, dtype=np.float64)
+        info = self.h.getInfo()
+        obj = info.objective_function_value + self.constant
+        if relax:
+            bound = obj
+        else:
+            bound = info.mip_dual_bound + self.constant
+        s = x[: self.n_size]
+        if not relax:
+            s = np.where(self.integer, np.round(s), s)
+        return s, obj, bound
+
+
+def build_master(
+    full: BuiltModel, size_names: list[str], n_day: int, *, threads: int, seed: int
+) -> tuple[Master, np.ndarray, np.ndarray]:
+    """The master from the full model: size columns with their bounds and integrality, the
+    size-only rows, the sizes' objective coefficients; θ columns free (cuts bound them)."""
+    m = full.model
+    size_vars = {n: None for n in size_names}
+    for v in m.component_data_objects(pyo.Var, descend_into=True):
+        if v.name in size_vars:
+            size_vars[v.name] = v
+    col = {id(v): i for i, v in enumerate(size_vars.values())}
+    coef, constant = linear_objective(m)
+    c_size = np.array([coef.get(id(v), 0.0) for v in size_vars.values()])
+    lb = np.array([v.lb if v.lb is not None else 0.0 for v in size_vars.values()])
+    ub = np.array([v.ub if v.ub is not None else INF for v in size_vars.values()])
+    integer = np.array([v.is_integer() or v.is_binary() for v in size_vars.values()])
+    h = _highs(threads, seed)
+    n = len(size_names)
+    cost = np.concatenate([c_size, np.ones(n_day)])
+    lower = np.concatenate([lb, np.full(n_day, -INF)])
+    upper = np.concatenate([ub, np.full(n_day, INF)])
+    h.addVars(n + n_day, lower, upper)
+    h.changeColsCost(n + n_day, np.arange(n + n_day, dtype=np.int32), cost)
+    h.changeColsIntegrality(
+        n, np.arange(n, dtype=np.int32), np.where(integer, 1, 0).astype(np.uint8)
+    )
+    size_ids = set(col)
+    for c in m.component_data_objects(pyo.Constraint, active=True, descend_into=True):
+        repn = generate_standard_repn(c.body, compute_values=True, quadratic=False)
+        if not repn.linear_vars or any(id(v) not in size_ids for v in repn.linear_vars):
+            continue
+        if repn.nonlinear_expr is not None:
+            continue
+        idx = np.array([col[id(v)] for v in repn.linear_vars], dtype=np.int32)
+        val = np.array(repn.linear_coefs, dtype=np.float64)
+        lo = -INF if c.lower is None else float(pyo.value(c.lower)) - repn.constant
+        hi = INF if c.upper is None else float(pyo.value(c.upper)) - repn.constant
+        h.addRow(lo, hi, len(idx), idx, val)
+    return Master(h, n, n_day, constant, integer), lb, ub
+
+
+class _Run:
+    """State of one Benders run: the master, the day LPs, the bounds and the history."""
+
+    def __init__(
+        self, full: BuiltModel, days: list[BuiltModel], opts: BendersOptions, log: Callable
+    ) -> None:
+        self.t0 = time.perf_counter()
+        self.opts, self.log = opts, log
+        self.size_names = sorted(
+            h.units.name for h in full.ctx.sizes.values() if h.is_variable and not h.units.fixed
+        )
+        self.master, self.lb, self.ub = build_master(
+            full, self.size_names, len(days), threads=opts.threads, seed=opts.seed
+        )
+        self.lps = [DayLP(d, self.size_names, threads=opts.threads, seed=opts.seed) for d in days]
+        self.c_size = np.array(self.master.h.getLp().col_cost_[: len(self.size_names)])
+        # the day models' objective must split as the full one: same size coefficients
+        for d in self.lps:
+            if not np.allclose(d.cost[d.size_cols], self.c_size, rtol=1e-9, atol=1e-9):
+                raise SolveError("Benders: a day model prices the sizes unlike the full model")
+        self.history: list[dict[str, float]] = []
+        self.stop = ""
+
+    def evaluate(self, s: np.ndarray) -> float:
+        """The relaxed sizing objective at sizes ``s``; adds one cut per day."""
+        total = self.master.constant + float(self.c_size @ s)
+        for i, d in enumerate(self.lps):
+            theta, g = d.evaluate(s)
+            self.master.add_cut(i, theta, g, s)
+            total += theta
+        return total
+
+    def over_time(self) -> bool:
+        if time.perf_counter() - self.t0 > self.opts.time_limit_s:
+            self.stop = "time limit (safety net)"
+        return bool(self.stop)
+
+    def phase_lp(self) -> tuple[np.ndarray, float, int]:
+        """Kelley on the master's LP relaxation with in-out stabilisation from the existing
+        sizes; returns the core point, the LP bound and the rounds."""
+        core = self.lb.copy()
+        best = self.evaluate(core)
+        bound, rounds, alpha = -INF, 0, 0.5
+        while rounds < self.opts.max_lp_rounds:
+            s_m, _obj, bound = self.master.solve(True, gap=0.0, max_nodes=0)
+            rounds += 1
+            self.history.append({"phase": 1, "lower": bound, "upper": best, "t": _t(self.t0)})
+            self.log(f"benders LP round {rounds}: bound {bound:,.0f}, best {best:,.0f}")
+            if (best - bound) / max(abs(best), 1e-9) <= self.opts.lp_gap or self.over_time():
+                break
+            s_sep = alpha * s_m + (1 - alpha) * core
+            val = self.evaluate(s_sep)
+            if val < best:
+                best, core = val, s_sep
+            else:  # the midpoint did not improve: move towards the master's answer
+                alpha = min(1.0, alpha + 0.1)
+        return core, bound, rounds
+
+    def phase_integer(self, lower: float) -> tuple[np.ndarray | None, float, float, int]:
+        """Integer master rounds until the gap, the round budget or the safety net."""
+        best_s: np.ndarray | None = None
+        best = INF
+        rounds = 0
+        while not self.stop:
+            if rounds >= self.opts.max_int_rounds:
+                self.stop = "work limit"
+                break
+            if self.over_time():
+                break
+            s_i, _obj, bound = self.master.solve(
+                False, gap=self.opts.master_gap, max_nodes=self.opts.master_max_nodes
+            )
+            lower = max(lower, bound)
+            rounds += 1
+            # sizes already evaluated: the master's estimate is exact there, no new cut
+            val = best if best_s is not None and np.array_equal(s_i, best_s) else self.evaluate(s_i)
+            if val < best:
+                best, best_s = val, s_i
+            gap = (best - lower) / max(abs(best), 1e-9)
+            self.history.append({"phase": 2, "lower": lower, "upper": best, "t": _t(self.t0)})
+            self.log(
+                f"benders integer round {rounds}: bound {lower:,.0f}, best {best:,.0f}, "
+                f"gap {100 * gap:.3f} %, {self.master.cuts} cuts"
+            )
+            if gap <= self.opts.gap:
+                self.stop = "gap"
+        return best_s, best, lower, rounds
+
+    def load(self, full: BuiltModel, s: np.ndarray) -> dict[str, float]:
+        """Sizes ``s`` and the days' LP plans at ``s`` into the full model."""
+        for d in self.lps:
+            d.evaluate(s)
+        by_name = {v.name: v for v in full.model.component_data_objects(pyo.Var, descend_into=True)}
+        sizes = {n: float(v) for n, v in zip(self.size_names, s, strict=True)}
+        for n, v in sizes.items():
+            by_name[n].set_value(v, skip_validation=True)
+        for d in self.lps:
+            d.load()
+            for v in d.built.model.component_data_objects(pyo.Var, descend_into=True):
+                target = by_name.get(v.name)
+                if target is not None and v.value is not None and v.name not in sizes:
+                    target.set_value(v.value, skip_validation=True)
+        return sizes
+
+
+def solve_benders(
+    full: BuiltModel,
+    days: list[BuiltModel],
+    opts: BendersOptions,
+    *,
+    log: Callable[[str], None] = lambda _m: None,
+) -> BendersResult:
+    """Benders decomposition of the relaxed sizing problem ``full`` (per-step integers already
+    relaxed) over its typical days; ``days`` are the same model built per day, relaxed the same
+    way. Loads the best sizes and the days' LP plans into ``full``."""
+    run = _Run(full, days, opts, log)
+    core, lp_bound, rounds_lp = run.phase_lp()
+    best_s, best, lower, rounds_int = run.phase_integer(lp_bound)
+    if best_s is None:  # stopped before any integer master: the LP core rounded up
+        best_s = np.where(run.master.integer, np.ceil(core - 1e-6), core)
+        best_s = np.clip(best_s, run.lb, run.ub)
+        best = run.evaluate(best_s)
+    sizes = run.load(full, best_s)
+    return BendersResult(
+        sizes=sizes,
+        upper_eur=best,
+        lower_eur=lower,
+        lp_bound_eur=lp_bound,
+        stop=run.stop,
+        rounds_lp=rounds_lp,
+        rounds_int=rounds_int,
+        cuts=run.master.cuts,
+        time_s=_t(run.t0),
+        history=run.history,
+    )
+
+
+def _t(t0: float) -> float:
+    return time.perf_counter() - t0
+
+
+def summary(r: BendersResult) -> str:
+    return (
+        f"Benders sizing: stopped on {r.stop} after {r.rounds_lp} LP + {r.rounds_int} integer "
+        f"rounds ({r.cuts} cuts), best {r.upper_eur:,.2f}, bound {r.lower_eur:,.2f}, "
+        f"gap {100 * r.gap:.3f} %, {r.time_s:.1f} s"
+    )
+
+
+def as_record_fields(r: BendersResult) -> dict[str, Any]:
+    return {
+        "objective": r.upper_eur,
+        "bound": r.lower_eur,
+        "gap": r.gap,
+        "time_s": r.time_s,
+        "stop": r.stop,
+    }
