@@ -102,8 +102,10 @@ class OperationSetup:
     def has_thermal(self) -> bool:
         """Installed devices on a carrier other than electricity, or electric links (the
         simulated plant's thermal side)."""
-        return bool(self.links) or any(
-            t.installed() and any(c != "electricity" for c, _l, _f in t.flows) for t in self.techs
+        return any(
+            t.installed()
+            and (t.exchange_carrier is not None or any(c != "electricity" for c, _l, _f in t.flows))
+            for t in self.techs
         )
 
     # ---- per-kind views (the simulated plant and the tests)

@@ -15,11 +15,16 @@ from ems.config.schema import AbsorptionChillerSpec
 from ems.model.context import BuildContext, SizeHandle
 from ems.techs._units import fixed_value
 from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd_pos
+from ems.techs.plant import HubStep, PlantDevice, r3, row_total
 
 
 class AbsorptionChiller(Technology):
     kind = "absorption_chiller"
     device_kind = "absorption_chiller"
+
+    def plant_device(self) -> Any:
+        """Its physics in the simulated plant (:mod:`ems.techs.plant`)."""
+        return ChillerPlant(self) if self.installed() else None
 
     def __init__(
         self,
@@ -153,3 +158,47 @@ class AbsorptionChiller(Technology):
 
     def measured_el_kw(self, state: Any) -> float:
         return -state.value((self.hub, "absorption_chiller", self.model), "p_kw")
+
+
+class ChillerPlant(PlantDevice):
+    """An absorption chiller in the simulated plant: it covers the cooling the heat pumps leave,
+    within capacity (local control); its feed heat comes from the hub's heat loop, its electric
+    auxiliaries from the hub's bus."""
+
+    rows = ("chiller_kw", "chiller_feed_kw", "chiller_el_kw")
+    thermal = True
+
+    def __init__(self, tech: AbsorptionChiller) -> None:
+        super().__init__(tech)
+        self.cool_kw = 0.0
+        self.last = (0.0, 0.0, 0.0)  # cooling, heat in, P_el
+
+    def run(self, hs: HubStep) -> None:
+        s = self.tech.spec
+        c_kw = min(hs.cool_left, self.tech.n.value())
+        hs.cool_left -= c_kw
+        self.cool_kw = c_kw
+        hs.sums.add("heat_use", 1, -(c_kw / s.cop_th))
+        hs.th_el += s.aux_el_fraction * c_kw
+
+    def record(self, hs: HubStep) -> None:
+        s, c_kw = self.tech.spec, self.cool_kw
+        hs.rows.add("chiller_kw", 0, c_kw)
+        hs.rows.add("chiller_feed_kw", 0, c_kw / s.cop_th)
+        hs.rows.add("chiller_el_kw", 0, s.aux_el_fraction * c_kw)
+        self.last = (c_kw, c_kw / s.cop_th, s.aux_el_fraction * c_kw)
+
+    def telemetry(self, ts: str, i: int, col: Any) -> list:
+        c_kw, h_kw, p = self.last
+        payload = {"ts": ts, "cooling_kw": r3(c_kw), "heat_in_kw": r3(h_kw), "p_kw": r3(p)}
+        return [((self.hub, "absorption_chiller", self.tech.model), payload)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"last": list(self.last)}
+
+    def load_dict(self, d: dict[str, Any]) -> None:
+        self.last = tuple(d["last"])  # type: ignore[assignment]
+
+    @classmethod
+    def kpis(cls, devices: list[Any], df: Any, dt_h: float, hubs: list[str], out: dict) -> None:
+        out["chiller_kwh"] = row_total(df, hubs, "chiller_kw", dt_h)

@@ -28,10 +28,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyomo.environ as pyo
 
 from ems.model.context import BuildContext
 from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd
+from ems.techs.plant import BUS_AI, HubStep, PlantDevice
 
 REPORT_KWH = 0.01  # a planned deadline miss above this is an alert
 
@@ -68,6 +70,10 @@ class AiCluster(Technology):
     kind = "ai_cluster"
     compute_load = True
     device_kind = "ai_cluster"
+
+    def plant_device(self) -> Any:
+        """Its physics in the simulated plant (:mod:`ems.techs.plant`)."""
+        return AiPlant(self)
 
     def __init__(
         self,
@@ -378,3 +384,148 @@ class AiCluster(Technology):
 
     def measured_el_kw(self, state: Any) -> float:
         return -state.value((self.hub, "ai_cluster", self.device_id), "p_kw")
+
+
+#: A batch job is done in the simulated plant when less than this is left (1 Wh).
+JOB_DONE_KWH = 1e-3
+
+
+class AiPlant(PlantDevice):
+    """An AI cluster in the simulated plant: batch jobs arrive (the first within the first hour,
+    then every U(3, 8) h, U(0.6, 2.5) h of its batch power, deadline U(6, 14) h later); the
+    inference floor is always served, batch work runs earliest deadline first within the cap
+    (baseline: as soon as it arrives; missing setpoint: the floor only)."""
+
+    rows = ("ai_kw",)
+
+    def __init__(self, tech: AiCluster) -> None:
+        super().__init__(tech)
+        self.cid = tech.device_id
+        self.jobs: list[dict[str, Any]] = []
+        self.queue: list[dict[str, Any]] = []
+        self.done: list[dict[str, Any]] = []
+        self.p_kw = tech.floor_kw
+
+    def draw_events(self, rng: Any, start: Any, times: Any) -> list[dict[str, Any]]:
+        ai, out = self.tech, []
+        t, k = start, 0
+        while t < times[-1]:
+            # the first job within the first hour (a cluster has work queued when the EMS starts)
+            t = t + pd.Timedelta(hours=float(rng.uniform(3, 8) if k else rng.uniform(0, 1)))
+            e = float(rng.uniform(0.6, 2.5)) * (ai.rated_kw - ai.floor_kw)
+            deadline = (t + pd.Timedelta(hours=float(rng.uniform(6, 14)))).floor("15min")
+            out.append(
+                {
+                    "job": f"{self.cid}-job{k}",
+                    "arrive": t.floor("15min"),
+                    "deadline": deadline,
+                    "e_kwh": e,
+                }
+            )
+            k += 1
+        return out
+
+    def arrivals(self, now: Any, end: Any, first: bool) -> None:
+        for j in self.jobs:
+            if now <= j["arrive"] < end:
+                self.queue.append(
+                    {
+                        "job": j["job"],
+                        "e_kwh": j["e_kwh"],
+                        "left_kwh": j["e_kwh"],
+                        "deadline": j["deadline"].isoformat(),
+                        "arrive": j["arrive"].isoformat(),
+                    }
+                )
+
+    def el_step(self, hs: HubStep) -> None:
+        """Inference floor always, batch work within the cap."""
+        ai, dt = self.tech, hs.dt_h
+        cap = hs.setpoint((self.hub, "ai_cluster", self.cid), "p_cap_kw")
+        if hs.baseline:
+            cap = ai.rated_kw  # batch work runs as soon as it arrives
+        elif cap is None:
+            cap = ai.floor_kw
+        cap = min(max(float(cap), ai.floor_kw), ai.rated_kw)  # inference is always served
+        e_avail = (cap - ai.floor_kw) * dt
+        used = 0.0
+        for j in sorted(self.queue, key=lambda j: j["deadline"]):
+            take = min(j["left_kwh"], e_avail - used)
+            if take <= 0:
+                continue
+            j["left_kwh"] -= take
+            used += take
+            if j["left_kwh"] <= JOB_DONE_KWH:
+                j["done_at"] = (hs.now + pd.Timedelta(hours=dt)).isoformat()
+                self.done.append(j)
+        self.queue = [j for j in self.queue if j["left_kwh"] > JOB_DONE_KWH]
+        self.p_kw = ai.floor_kw + used / dt
+        hs.sums.add("bus", BUS_AI, self.p_kw)
+        hs.rows.add("ai_kw", 0, self.p_kw)
+        hs.row[f"ai_batch_kw.{self.cid}"] = used / dt
+
+    def finish(self, hs: HubStep) -> None:
+        batch = hs.row.get(f"ai_batch_kw.{self.cid}", 0.0)
+        hs.row[f"ai_from_surplus_kw.{self.cid}"] = min(batch, hs.surplus_kw)
+
+    def telemetry(self, ts: str, i: int, col: Any) -> list:
+        q = [j for j in self.queue if j["left_kwh"] > JOB_DONE_KWH]
+        payload: dict[str, Any] = {
+            "ts": ts,
+            "p_kw": round(self.p_kw, 3),
+            "queued_e_kwh": round(sum(j["left_kwh"] for j in q), 3),
+            "jobs_queued": len(q),
+        }
+        if q:
+            payload["next_deadline"] = min(j["deadline"] for j in q)
+        return [((self.hub, "ai_cluster", self.cid), payload)]
+
+    def announcements(self, ts: str) -> list:
+        """What its scheduler publishes on ``…/ai_cluster/<id>/job``: every job still queued
+        (with its progress) and, once, every job finished since the last call."""
+        key, out = (self.hub, "ai_cluster", self.cid), []
+        for j in self.queue:
+            done = j["e_kwh"] - j["left_kwh"]
+            status = "running" if done > 1e-6 else "queued"
+            out.append((key, self._announce(ts, j, status, done)))
+        for j in self.done:
+            if not j.get("announced"):
+                out.append((key, self._announce(ts, j, "done", j["e_kwh"])))
+                j["announced"] = True
+        return out
+
+    @staticmethod
+    def _announce(ts: str, j: dict[str, Any], status: str, done: float) -> dict[str, Any]:
+        return {
+            "ts": ts,
+            "job_id": j["job"],
+            "status": status,
+            "energy_kwh": round(j["e_kwh"], 4),
+            "done_e_kwh": round(done, 4),
+            "earliest_start": j.get("arrive", ts),
+            "deadline": j["deadline"],
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"queue": self.queue, "done": self.done, "p_kw": self.p_kw}
+
+    def load_dict(self, d: dict[str, Any]) -> None:
+        self.queue, self.done, self.p_kw = list(d["queue"]), list(d["done"]), float(d["p_kw"])
+
+    @classmethod
+    def kpis(cls, devices: list[Any], df: Any, dt_h: float, hubs: list[str], out: dict) -> None:
+        """Batch energy (and how much ran on PV surplus), jobs done and late, the backlog (valued
+        at the mean purchase price in ``net_cost_backlog_eur``)."""
+        batch = [c for c in df.columns if c.startswith("ai_batch_kw.")]
+        ai_batch = sum(df[c] for c in batch) if batch else pd.Series(0.0, index=df.index)
+        sur = [c for c in df.columns if c.startswith("ai_from_surplus_kw.")]
+        done = [j for d in devices for j in d.done]
+        backlog = float(sum(j["left_kwh"] for d in devices for j in d.queue))
+        out.update(
+            net_cost_backlog_eur=out["net_cost_eur"] + backlog * float(df.price_buy.mean()),
+            ai_batch_kwh=float(ai_batch.sum() * dt_h),
+            ai_from_surplus_kwh=float(sum(df[c].sum() for c in sur) * dt_h),
+            ai_jobs_done=float(len(done)),
+            ai_jobs_late=float(sum(1 for j in done if j.get("done_at", "") > j["deadline"])),
+            ai_queued_end_kwh=backlog,
+        )

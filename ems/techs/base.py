@@ -345,6 +345,12 @@ class Technology:
         forecasts' history."""
         return 0.0
 
+    # ---- the simulated plant
+    def plant_device(self) -> Any:
+        """Its simple physics in the simulated plant: a :class:`ems.techs.plant.PlantDevice`
+        declared in its module (``None``: nothing to simulate, or not installed)."""
+        return None
+
     def forecast_net_kw(self, rule: RuleState) -> float:
         """Its share of the hub's net electric demand now (+ load, − generation) for the
         battery rule when no measurement is at hand."""

@@ -18,6 +18,7 @@ from ems.config.schema import BatterySpec
 from ems.model.context import BuildContext, SizeHandle
 from ems.techs._storage import add_storage_balance
 from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd
+from ems.techs.plant import HubStep, PlantDevice
 
 
 def battery_rule_p_kw(
@@ -48,6 +49,10 @@ class Battery(Technology):
     follows_net_load = True
     device_kind = "battery"
     DEVICE_ID = "bess"
+
+    def plant_device(self) -> Any:
+        """Its physics in the simulated plant (:mod:`ems.techs.plant`)."""
+        return BatteryPlant(self) if self.installed() else None
 
     def __init__(
         self,
@@ -237,3 +242,59 @@ class Battery(Technology):
 
     def measured_el_kw(self, state: Any) -> float:
         return -state.value((self.hub, "battery", self.DEVICE_ID), "p_kw")
+
+
+class BatteryPlant(PlantDevice):
+    """The battery in the simulated plant: its setpoint (or the PV self-consumption rule of the
+    baseline and the safe mode) within power and state-of-charge limits, with its efficiencies."""
+
+    rows = ("battery_kw",)
+
+    def __init__(self, tech: Battery) -> None:
+        super().__init__(tech)
+        self.soc = 0.5
+        self.p_kw = 0.0
+
+    def balance(self, hs: HubStep, net_kw: float) -> float:
+        b, dt = self.tech, hs.dt_h
+        cap_kwh = b.capacity.value() if b.capacity else 0.0
+        spec = b.spec
+        want = hs.setpoint((self.hub, "battery", b.DEVICE_ID), "p_kw")
+        if want is None:  # baseline and safe mode: PV self-consumption
+            want = battery_rule_p_kw(
+                net_kw,
+                self.soc,
+                cap_kwh,
+                spec.c_rate_per_h * cap_kwh,
+                spec.soc_min,
+                spec.soc_max,
+                dt,
+                spec.eta_charge,
+                spec.eta_discharge,
+            )
+        want = float(want)
+        p_max = spec.c_rate_per_h * cap_kwh
+        e = self.soc * cap_kwh
+        if want >= 0:
+            room = max(0.0, (spec.soc_max * cap_kwh - e) / (spec.eta_charge * dt))
+            bat_kw = min(want, p_max, room)
+            e += bat_kw * spec.eta_charge * dt
+        else:
+            avail = max(0.0, (e - spec.soc_min * cap_kwh) * spec.eta_discharge / dt)
+            bat_kw = -min(-want, p_max, avail)
+            e += bat_kw / spec.eta_discharge * dt
+        self.soc = e / cap_kwh if cap_kwh > 0 else 0.0
+        self.p_kw = bat_kw
+        hs.rows.add("battery_kw", 0, bat_kw)
+        hs.sums.add("surplus", 4, -max(bat_kw, 0.0))
+        return bat_kw
+
+    def telemetry(self, ts: str, i: int, col: Any) -> list:
+        payload = {"ts": ts, "p_kw": round(self.p_kw, 3), "soc_pct": round(100 * self.soc, 3)}
+        return [((self.hub, "battery", self.tech.DEVICE_ID), payload)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"soc": self.soc, "p_kw": self.p_kw}
+
+    def load_dict(self, d: dict[str, Any]) -> None:
+        self.soc, self.p_kw = float(d["soc"]), float(d["p_kw"])

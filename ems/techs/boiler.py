@@ -13,11 +13,16 @@ from ems.config.schema import BoilerSpec
 from ems.model.context import BuildContext, SizeHandle
 from ems.techs._units import fixed_value, gas_costs, set_gas_price
 from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd_pos
+from ems.techs.plant import HEAT_BOILER, HubStep, PlantDevice, r3, row_total
 
 
 class Boiler(Technology):
     kind = "boiler"
     device_kind = "boiler"
+
+    def plant_device(self) -> Any:
+        """Its physics in the simulated plant (:mod:`ems.techs.plant`)."""
+        return BoilerPlant(self) if self.installed() else None
 
     def __init__(
         self,
@@ -157,3 +162,56 @@ class Boiler(Technology):
 
     def can_supply_electricity(self) -> bool:
         return False
+
+
+class BoilerPlant(PlantDevice):
+    """A gas boiler in the simulated plant: its setpoint (or the rule) within capacity; its
+    thermostat backs up a heat deficit the stores cannot cover, and it turns down first on a
+    surplus."""
+
+    rows = ("boiler_kw",)
+    thermal = True
+    turndown_order = 0.0
+
+    def __init__(self, tech: Boiler) -> None:
+        super().__init__(tech)
+        self.q = 0.0
+        self.last = (0.0, 0.0)  # heat, fuel
+
+    def run(self, hs: HubStep) -> None:
+        b = self.tech
+        q = hs.setpoint((self.hub, "boiler", b.model), "heat_kw")
+        if q is None:
+            q = hs.rules[(self.hub, "boiler", b.model)]["heat_kw"]
+        self.q = min(max(float(q), 0.0), b.size_kw.value())
+        hs.sums.add("heat_supply", HEAT_BOILER, self.q)
+
+    def backup(self, hs: HubStep, r: float) -> float:
+        extra = min(-r, self.tech.size_kw.value() - self.q)
+        self.q += extra
+        return r + extra
+
+    def turndown(self, hs: HubStep, r: float) -> float:
+        cut = min(r, self.q)
+        self.q -= cut
+        return r - cut
+
+    def record(self, hs: HubStep) -> None:
+        hs.rows.add("boiler_kw", 0, self.q)
+        hs.rows.add("gas_kw", 1, self.q / self.tech.spec.eta)
+        self.last = (self.q, self.q / self.tech.spec.eta)
+
+    def telemetry(self, ts: str, i: int, col: Any) -> list:
+        q, f = self.last
+        payload = {"ts": ts, "heat_kw": r3(q), "fuel_kw": r3(f)}
+        return [((self.hub, "boiler", self.tech.model), payload)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"last": list(self.last)}
+
+    def load_dict(self, d: dict[str, Any]) -> None:
+        self.last = tuple(d["last"])  # type: ignore[assignment]
+
+    @classmethod
+    def kpis(cls, devices: list[Any], df: Any, dt_h: float, hubs: list[str], out: dict) -> None:
+        out["boiler_kwh"] = row_total(df, hubs, "boiler_kw", dt_h)

@@ -21,6 +21,7 @@ from ems.config.schema import ChpSpec
 from ems.model.context import BuildContext, SizeHandle
 from ems.techs._units import fixed_value, gas_costs, set_gas_price
 from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd_pos
+from ems.techs.plant import EX_CHP, HEAT_CHP, HubStep, PlantDevice, r3, row_total
 
 OUTLET_LABEL = {
     "heat": "heating",
@@ -33,6 +34,10 @@ OUTLET_LABEL = {
 class Chp(Technology):
     kind = "chp"
     device_kind = "chp"
+
+    def plant_device(self) -> Any:
+        """Its physics in the simulated plant (:mod:`ems.techs.plant`)."""
+        return ChpPlant(self) if self.installed() else None
 
     def __init__(
         self,
@@ -483,4 +488,78 @@ class ChpOffCover(Technology):
                 >= b.uncovered_kw[p, t] * (b.units_k[p, t] + 1)
                 - sum(b.unit_weight_kw[i, p, t] * c.block.u_on[p, t] for i, c in enumerate(chps))
             ),
+        )
+
+
+class ChpPlant(PlantDevice):
+    """A CHP model in the simulated plant: units on ≤ installed, electric power clamped to
+    [P_min·u, P_max·u], fuel = a·P + b·u, heat = η_th·fuel (the model's part-load map); on a
+    heat surplus the units derate heat-led within their minimum load."""
+
+    rows = ("chp_kw", "chp_heat_kw", "chp_om_eur_per_h")
+    thermal = True
+    turndown_order = 2.0
+
+    def __init__(self, tech: Chp) -> None:
+        super().__init__(tech)
+        self.u, self.p = 0, 0.0
+        self.last = (0, 0.0, 0.0, 0.0)  # units on, P_el, heat, fuel
+
+    def fuel_kw(self) -> float:
+        return self.tech.a_fuel * self.p + self.tech.b_fuel_kw * self.u
+
+    def heat_kw(self) -> float:
+        c = self.tech
+        return c.spec.eta_th * (c.a_fuel * self.p + c.b_fuel_kw * self.u)
+
+    def run(self, hs: HubStep) -> None:
+        c = self.tech
+        key = (self.hub, "chp", c.model)
+        n = int(round(c.n.value_units()))
+        u, p = hs.setpoint(key, "units_on"), hs.setpoint(key, "p_kw")
+        if u is None or p is None:
+            u, p = hs.rules[key]["units_on"], hs.rules[key]["p_kw"]
+        u = max(0, min(int(u), n))
+        p = min(max(float(p), c.spec.min_load * c.spec.p_el_kw * u), c.spec.p_el_kw * u)
+        self.u, self.p = u, p
+        hs.sums.add("chp_heat", 0, self.heat_kw())  # what district heating may inject
+        hs.sums.add("heat_supply", HEAT_CHP, self.heat_kw())
+
+    def turndown(self, hs: HubStep, r: float) -> float:
+        c = self.tech
+        if r <= 1e-9 or self.u == 0:
+            return r
+        p_new = max(
+            c.spec.min_load * c.spec.p_el_kw * self.u, self.p - r / (c.spec.eta_th * c.a_fuel)
+        )
+        r -= c.spec.eta_th * c.a_fuel * (self.p - p_new)
+        self.p = p_new
+        return r
+
+    def record(self, hs: HubStep) -> None:
+        fuel, heat = self.fuel_kw(), self.heat_kw()
+        hs.rows.add("chp_kw", 0, self.p)
+        hs.rows.add("chp_heat_kw", 0, heat)
+        hs.rows.add("gas_kw", 0, fuel)
+        hs.rows.add("chp_om_eur_per_h", 0, self.tech.spec.om_eur_per_kwh_el * self.p)
+        hs.sums.add("el_exchange", EX_CHP, -self.p)
+        self.last = (self.u, self.p, self.tech.spec.eta_th * fuel, fuel)
+
+    def telemetry(self, ts: str, i: int, col: Any) -> list:
+        u, p, q, f = self.last
+        payload = {"ts": ts, "p_kw": r3(p), "heat_kw": r3(q), "units_on": int(u), "fuel_kw": r3(f)}
+        return [((self.hub, "chp", self.tech.model), payload)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"last": list(self.last)}
+
+    def load_dict(self, d: dict[str, Any]) -> None:
+        self.last = tuple(d["last"])  # type: ignore[assignment]
+
+    @classmethod
+    def kpis(cls, devices: list[Any], df: Any, dt_h: float, hubs: list[str], out: dict) -> None:
+        out.update(
+            chp_om_eur=row_total(df, hubs, "chp_om_eur_per_h", dt_h),
+            chp_kwh=row_total(df, hubs, "chp_kw", dt_h),
+            chp_heat_kwh=row_total(df, hubs, "chp_heat_kw", dt_h),
         )

@@ -10,6 +10,7 @@ import pyomo.environ as pyo
 
 from ems.model.context import BuildContext
 from ems.techs.base import Device, Key, RuleState, Technology
+from ems.techs.plant import BUS_LOAD, HubStep, PlantDevice, r3
 
 HEAT_CARRIERS = ("heat", "dhw")
 
@@ -19,6 +20,10 @@ class Demand(Technology):
 
     kind = "demand"
     device_kind = "heat_meter"
+
+    def plant_device(self) -> Any:
+        """Its physics in the simulated plant (:mod:`ems.techs.plant`)."""
+        return DemandPlant(self)
 
     def __init__(
         self,
@@ -156,3 +161,57 @@ def _set_series(
         if hi is not None:
             v = min(v, hi)
         par[k] = v
+
+
+class DemandPlant(PlantDevice):
+    """A demand in the simulated plant: the drawn column (electric load: per hub, × AR(1) noise
+    of σ 6 %; thermal: × AR(1) noise of σ 8 %), metered by the heat meter (thermal)."""
+
+    rows = ("load_kw",)
+
+    def __init__(self, tech: Demand) -> None:
+        super().__init__(tech)
+        self.thermal_side = tech.carrier != "electricity"
+        self.metered: float | None = None
+
+    def exo_columns(self) -> list[tuple[str, str, str]]:
+        t = self.tech
+        if self.thermal_side:
+            return [("thermal", t.column, t.column)]
+        return [("load", t.column, f"load:{t.hub}")]
+
+    def demand(self, hs: HubStep) -> None:
+        if not self.thermal_side:
+            return
+        v = hs.col(self.tech.column)
+        if self.tech.carrier in HEAT_CARRIERS:
+            hs.sums.add("heat_demand", 0, v)
+            hs.sums.add("heat_use", 0, -v)
+            hs.rows.add("heat_load_kw", 0, v)
+        elif self.tech.carrier == "cooling":
+            hs.sums.add("cool_demand", 0, v)
+            hs.rows.add("cooling_load_kw", 0, v)
+
+    def record(self, hs: HubStep) -> None:
+        if self.thermal_side:
+            self.metered = hs.col(self.tech.column)
+
+    def el_step(self, hs: HubStep) -> None:
+        if self.thermal_side:
+            return
+        load = hs.col(f"load:{self.hub}")
+        hs.sums.add("bus", BUS_LOAD, load)
+        hs.sums.add("surplus", 2, -load)
+        hs.rows.add("load_kw", 0, load)
+
+    def telemetry(self, ts: str, i: int, col: Any) -> list:
+        if not self.thermal_side:
+            return []
+        p = self.metered if self.metered is not None else col(self.tech.column, max(i - 1, 0))
+        return [((self.hub, "heat_meter", self.tech.carrier), {"ts": ts, "p_kw": r3(max(p, 0.0))})]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"metered": self.metered}
+
+    def load_dict(self, d: dict[str, Any]) -> None:
+        self.metered = d.get("metered")

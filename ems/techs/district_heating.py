@@ -17,6 +17,7 @@ import pyomo.environ as pyo
 from ems.model.context import BuildContext, SizeHandle
 from ems.techs._units import fixed_value
 from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd_pos
+from ems.techs.plant import HEAT_DH_FROM, HEAT_DH_TO, HubStep, PlantDevice, r3, row_total
 
 WITHDRAW_LABEL = "from DH"
 INJECT_LABEL = "to DH"
@@ -26,6 +27,10 @@ class DhStation(Technology):
     kind = "dh_station"
     exchange_carrier = "heat"
     device_kind = "dh_station"
+
+    def plant_device(self) -> Any:
+        """Its physics in the simulated plant (:mod:`ems.techs.plant`)."""
+        return DhStationPlant(self) if self.installed() else None
 
     def __init__(
         self,
@@ -201,6 +206,10 @@ class DhNetwork(Technology):
 
     kind = "dh_network"
 
+    def plant_device(self) -> Any:
+        """Its physics in the simulated plant (:mod:`ems.techs.plant`)."""
+        return DhNetworkPlant(self)
+
     def can_supply_electricity(self) -> bool:
         return False
 
@@ -225,3 +234,68 @@ class DhNetwork(Technology):
                 == sum(s.from_kw(p, t) for s in self.stations)
             ),
         )
+
+
+class DhStationPlant(PlantDevice):
+    """A district-heating station in the simulated plant: it injects up to its hub's CHP heat and
+    withdraws what its setpoint asks; the network then balances (no exchange in the baseline)."""
+
+    rows = ("dh_to_kw", "dh_from_kw")
+    thermal = True
+    station_carrier = "heat"
+
+    def __init__(self, tech: DhStation) -> None:
+        super().__init__(tech)
+        self.to_kw = self.from_kw = 0.0
+        self.last = (0.0, 0.0)
+
+    def exchange(self, hs: HubStep) -> None:
+        self.to_kw = self.from_kw = 0.0
+        if hs.baseline:
+            return
+        heat = hs.sums.total("chp_heat")
+        to = hs.setpoint((self.hub, "dh_station", "main"), "to_kw")
+        self.to_kw = min(max(float(to or 0.0), 0.0), heat)
+        fr = hs.setpoint((self.hub, "dh_station", "main"), "from_kw")
+        self.from_kw = max(float(fr or 0.0), 0.0)
+
+    def settle(self, hs: HubStep) -> None:
+        hs.sums.add("heat_supply", HEAT_DH_TO, -self.to_kw)
+        hs.sums.add("heat_supply", HEAT_DH_FROM, self.from_kw)
+
+    def record(self, hs: HubStep) -> None:
+        hs.rows.add("dh_to_kw", 0, self.to_kw)
+        hs.rows.add("dh_from_kw", 0, self.from_kw)
+        self.last = (self.to_kw, self.from_kw)
+
+    def telemetry(self, ts: str, i: int, col: Any) -> list:
+        to, fr = self.last
+        return [((self.hub, "dh_station", "main"), {"ts": ts, "to_kw": r3(to), "from_kw": r3(fr)})]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"last": list(self.last)}
+
+    def load_dict(self, d: dict[str, Any]) -> None:
+        self.last = tuple(d["last"])  # type: ignore[assignment]
+
+    @classmethod
+    def kpis(cls, devices: list[Any], df: Any, dt_h: float, hubs: list[str], out: dict) -> None:
+        out["dh_kwh"] = row_total(df, hubs, "dh_from_kw", dt_h)
+
+
+class DhNetworkPlant(PlantDevice):
+    """The heat network in the simulated plant: η_DH·Σ injected = Σ withdrawn, the larger side
+    scaled down."""
+
+    def balance_network(self, devices: list[PlantDevice], baseline: bool) -> None:
+        st = [d for d in devices if d.tech in self.tech.stations]
+        eta = self.tech.eta
+        ti, tw = sum(d.to_kw for d in st), sum(d.from_kw for d in st)
+        if tw > eta * ti + 1e-9:
+            f = eta * ti / tw if tw > 0 else 0.0
+            for d in st:
+                d.from_kw = d.from_kw * f
+        elif eta * ti > tw + 1e-9:
+            f = tw / (eta * ti) if ti > 0 else 0.0
+            for d in st:
+                d.to_kw = d.to_kw * f

@@ -20,6 +20,7 @@ import pyomo.environ as pyo
 from ems.model.context import BuildContext
 from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd_pos
 from ems.techs.grid import Grid
+from ems.techs.plant import EX_GIVE, EX_TAKE, HubStep, PlantDevice, r3, row_total
 
 TAKE_LABEL = "from other hubs"
 GIVE_LABEL = "to other hubs"
@@ -29,6 +30,10 @@ class LinkStation(Technology):
     kind = "link_station"
     exchange_carrier = "electricity"
     device_kind = "elec_link"
+
+    def plant_device(self) -> Any:
+        """Its physics in the simulated plant (:mod:`ems.techs.plant`)."""
+        return LinkStationPlant(self) if self.installed() else None
 
     def __init__(
         self,
@@ -269,6 +274,10 @@ class LinkNetwork(Technology):
 
     kind = "link_network"
 
+    def plant_device(self) -> Any:
+        """Its physics in the simulated plant (:mod:`ems.techs.plant`)."""
+        return LinkNetworkPlant(self)
+
     def can_supply_electricity(self) -> bool:
         return False
 
@@ -291,3 +300,64 @@ class LinkNetwork(Technology):
                 == sum(s.from_kw(p, t) for s in self.stations)
             ),
         )
+
+
+class LinkStationPlant(PlantDevice):
+    """An electric-link station in the simulated plant: it gives and takes what its setpoint
+    asks; the network then balances (no exchange in the baseline)."""
+
+    rows = ("link_give_kw", "link_take_kw")
+    thermal = True
+    station_carrier = "electricity"
+
+    def __init__(self, tech: LinkStation) -> None:
+        super().__init__(tech)
+        self.give_kw = self.take_kw = 0.0
+        self.last = (0.0, 0.0)
+
+    def exchange(self, hs: HubStep) -> None:
+        self.give_kw = self.take_kw = 0.0
+        if hs.baseline:
+            return
+        key = (self.hub, "elec_link", "main")
+        self.give_kw = max(float(hs.setpoint(key, "give_kw") or 0.0), 0.0)
+        self.take_kw = max(float(hs.setpoint(key, "take_kw") or 0.0), 0.0)
+
+    def settle(self, hs: HubStep) -> None:
+        hs.sums.add("el_exchange", EX_GIVE, self.give_kw)
+        hs.sums.add("el_exchange", EX_TAKE, -self.take_kw)
+
+    def record(self, hs: HubStep) -> None:
+        hs.rows.add("link_give_kw", 0, self.give_kw)
+        hs.rows.add("link_take_kw", 0, self.take_kw)
+        self.last = (self.give_kw, self.take_kw)
+
+    def telemetry(self, ts: str, i: int, col: Any) -> list:
+        g, t = self.last
+        g, t = (g, 0.0) if g >= t else (0.0, t)  # a station reports its net direction
+        return [((self.hub, "elec_link", "main"), {"ts": ts, "give_kw": r3(g), "take_kw": r3(t)})]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"last": list(self.last)}
+
+    def load_dict(self, d: dict[str, Any]) -> None:
+        self.last = tuple(d["last"])  # type: ignore[assignment]
+
+    @classmethod
+    def kpis(cls, devices: list[Any], df: Any, dt_h: float, hubs: list[str], out: dict) -> None:
+        out["link_kwh"] = row_total(df, hubs, "link_take_kw", dt_h)
+
+
+class LinkNetworkPlant(PlantDevice):
+    """The private electric network in the simulated plant: Σ given = Σ taken, the larger side
+    scaled down."""
+
+    def balance_network(self, devices: list[PlantDevice], baseline: bool) -> None:
+        st = [d for d in devices if d.tech in self.tech.stations]
+        tg, tt = sum(d.give_kw for d in st), sum(d.take_kw for d in st)
+        if tg > tt:
+            for d in st:
+                d.give_kw = d.give_kw * (tt / tg if tg > 0 else 0.0)
+        else:
+            for d in st:
+                d.take_kw = d.take_kw * (tg / tt if tt > 0 else 0.0)

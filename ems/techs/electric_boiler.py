@@ -23,11 +23,16 @@ from ems.config.schema import ElectricBoilerSpec
 from ems.model.context import BuildContext, SizeHandle
 from ems.techs._units import fixed_value
 from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd_pos
+from ems.techs.plant import EX_EBOILER, HEAT_EBOILER, HubStep, PlantDevice, r3, row_total
 
 
 class ElectricBoiler(Technology):
     kind = "electric_boiler"
     device_kind = "electric_boiler"
+
+    def plant_device(self) -> Any:
+        """Its physics in the simulated plant (:mod:`ems.techs.plant`)."""
+        return ElectricBoilerPlant(self) if self.installed() else None
 
     def __init__(
         self,
@@ -182,3 +187,58 @@ class ElectricBoiler(Technology):
         }
         entry = {"kind": "electric_boiler", "eta": 0.99, "capex_eur_per_kw": 1.0, "lifetime_y": 10}
         return hub, {"eb": entry}
+
+
+class ElectricBoilerPlant(PlantDevice):
+    """The electric boiler in the simulated plant: heat = η × the setpoint's electric power (or
+    the rule's), within its thermal capacity; on a heat surplus it turns down after the gas
+    boilers and before the CHP. Its electricity is drawn from the hub's bus."""
+
+    rows = ("eboiler_kw", "eboiler_heat_kw")
+    thermal = True
+    turndown_order = 1.0
+
+    def __init__(self, tech: ElectricBoiler) -> None:
+        super().__init__(tech)
+        self.q = 0.0
+        self.last = (0.0, 0.0)  # P_el, heat
+
+    def run(self, hs: HubStep) -> None:
+        eb = self.tech
+        key = (self.hub, "electric_boiler", eb.model)
+        p = hs.setpoint(key, "p_kw")
+        if p is None:
+            p = hs.rules.get(key, {}).get("p_kw", 0.0)
+        self.q = min(max(float(p), 0.0) * eb.spec.eta, eb.size_kw_now())
+        hs.sums.add("heat_supply", HEAT_EBOILER, self.q)
+
+    def turndown(self, hs: HubStep, r: float) -> float:
+        cut = min(r, self.q)
+        self.q -= cut
+        return r - cut
+
+    def record(self, hs: HubStep) -> None:
+        p = self.q / self.tech.spec.eta
+        hs.rows.add("eboiler_kw", 0, p)
+        hs.rows.add("eboiler_heat_kw", 0, self.q)
+        hs.sums.add("el_exchange", EX_EBOILER, p)
+        self.last = (p, self.q)
+
+    def telemetry(self, ts: str, i: int, col: Any) -> list:
+        p, q = self.last
+        return [
+            (
+                (self.hub, "electric_boiler", self.tech.model),
+                {"ts": ts, "p_kw": r3(p), "heat_kw": r3(q)},
+            )
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"last": list(self.last)}
+
+    def load_dict(self, d: dict[str, Any]) -> None:
+        self.last = tuple(d["last"])  # type: ignore[assignment]
+
+    @classmethod
+    def kpis(cls, devices: list[Any], df: Any, dt_h: float, hubs: list[str], out: dict) -> None:
+        out["eboiler_kwh"] = row_total(df, hubs, "eboiler_kw", dt_h)

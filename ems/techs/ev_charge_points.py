@@ -35,12 +35,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyomo.environ as pyo
 
 from ems.config.schema import Catalogue, ChargerSpec
 from ems.model.context import BuildContext
 from ems.operation import fallback
 from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd
+from ems.techs.plant import BUS_EV, HubStep, PlantDevice
 
 REPORT_KWH = 0.01  # a planned EV shortfall above this is an alert
 
@@ -86,6 +88,10 @@ def charge_points(
 class EvChargePoints(Technology):
     kind = "ev_charge_points"
     device_kind = "ev_charger"
+
+    def plant_device(self) -> Any:
+        """Its physics in the simulated plant (:mod:`ems.techs.plant`)."""
+        return EvPlant(self) if self.installed() else None
 
     def __init__(
         self,
@@ -299,3 +305,144 @@ class EvChargePoints(Technology):
 
     def measured_el_kw(self, state: Any) -> float:
         return -sum(state.value((self.hub, "ev_charger", c.point_id), "p_kw") for c in self.points)
+
+
+class EvPlant(PlantDevice):
+    """The charge points of a hub in the simulated plant: the scenario's vehicles arrive and
+    leave with jittered times (σ 0.4 h) and energy requests (× U(0.7, 1.5)), wait for a free
+    point, charge at the setpoint (baseline: full power on arrival; missing setpoint: the safe
+    power) and leave when charged or at departure."""
+
+    rows = ("ev_kw",)
+
+    def __init__(self, tech: EvChargePoints) -> None:
+        super().__init__(tech)
+        self.visits: list[dict[str, Any]] = []
+        self.plugged: dict[str, dict[str, Any]] = {}  # point -> session
+        self.waiting: list[dict[str, Any]] = []
+        self.done: list[dict[str, Any]] = []
+        self.p_kw: dict[str, float] = {}
+
+    def draw_day(self, rng: Any, d0: Any, scenario: Any) -> list[dict[str, Any]]:
+        spec = next(h for h in scenario.hubs if h.id == self.hub)
+        out = []
+        for v in spec.vehicles:
+            if v.days == "weekday" and d0.weekday() >= 5:
+                continue
+            arr = d0 + pd.Timedelta(hours=v.arrival_h + rng.normal(0, 0.4))
+            dep = d0 + pd.Timedelta(hours=v.departure_h + rng.normal(0, 0.4))
+            if dep <= arr + pd.Timedelta(hours=1):
+                dep = arr + pd.Timedelta(hours=1)
+            need = float(
+                np.clip(v.need_kwh_per_day * rng.uniform(0.7, 1.5), 1.0, v.battery_kwh * 0.5)
+            )
+            arr, dep = arr.tz_convert("UTC"), dep.tz_convert("UTC")
+            out.append(
+                {
+                    "vehicle": v.name,
+                    "arrive": arr,
+                    "depart": dep,
+                    "need_kwh": need,
+                    "p_vehicle_kw": v.p_max_kw,
+                }
+            )
+        return out
+
+    def arrivals(self, now: Any, end: Any, first: bool) -> None:
+        for v in self.visits:
+            if now <= v["arrive"] < end or (first and v["arrive"] < now < v["depart"]):
+                self.waiting.append(
+                    {
+                        "vehicle": v["vehicle"],
+                        "hub": self.hub,
+                        "depart": v["depart"].isoformat(),
+                        "need_kwh": v["need_kwh"],
+                        "got_kwh": 0.0,
+                        "p_vehicle_kw": v["p_vehicle_kw"],
+                        "arrive": v["arrive"].isoformat(),
+                    }
+                )
+        # departures (also of waiting vehicles that never got a charger)
+        for key, s in list(self.plugged.items()):
+            if pd.Timestamp(s["depart"]) <= now:
+                self.done.append(s)
+                del self.plugged[key]
+        for s in list(self.waiting):
+            if pd.Timestamp(s["depart"]) <= now:
+                self.done.append(s)
+                self.waiting.remove(s)
+        for c in self.tech.points:
+            if c.point_id not in self.plugged and self.waiting:
+                self.plugged[c.point_id] = self.waiting.pop(0)
+
+    def el_step(self, hs: HubStep) -> None:
+        """Charge the plugged vehicles (kW drawn)."""
+        dt = hs.dt_h
+        for c in self.tech.points:
+            sess = self.plugged.get(c.point_id)
+            p = 0.0
+            if sess is not None:
+                owed = max(sess["need_kwh"] - sess["got_kwh"], 0.0)
+                want = hs.setpoint((self.hub, "ev_charger", c.point_id), "p_kw")
+                if hs.baseline:  # full power on arrival
+                    want = min(c.p_kw, sess["p_vehicle_kw"])
+                elif want is None:
+                    want = fallback.ev_p_kw(owed, c.p_kw, hs.ev_safe_kw, sess["p_vehicle_kw"])
+                want = float(want)
+                p = max(0.0, min(want, c.p_kw, sess["p_vehicle_kw"], owed / (c.eta * dt)))
+                sess["got_kwh"] += p * c.eta * dt
+            self.p_kw[c.point_id] = p
+            hs.sums.add("bus", BUS_EV, p)
+            hs.sums.add("surplus", 3, -p)
+            hs.rows.add("ev_kw", 0, p)
+
+    def after_balance(self, hs: HubStep) -> None:
+        """Charged vehicles leave: the driver unplugs and frees the charger."""
+        for c in self.tech.points:
+            sess = self.plugged.get(c.point_id)
+            if sess is not None and sess["got_kwh"] >= sess["need_kwh"] - 1e-6:
+                sess["done_at"] = (hs.now + pd.Timedelta(hours=hs.dt_h)).isoformat()
+                self.done.append(sess)
+                del self.plugged[c.point_id]
+
+    def telemetry(self, ts: str, i: int, col: Any) -> list:
+        out: list = []
+        for c in self.tech.points:
+            key = (self.hub, "ev_charger", c.point_id)
+            s = self.plugged.get(c.point_id)
+            if s is None:
+                out.append((key, {"ts": ts, "plugged": False, "p_kw": 0.0}))
+                continue
+            payload = {
+                "ts": ts,
+                "plugged": True,
+                "p_kw": round(self.p_kw.get(c.point_id, 0.0), 3),
+                "requested_e_kwh": round(s["need_kwh"], 3),
+                "session_e_kwh": round(min(s["got_kwh"], s["need_kwh"]), 3),
+                "departure": s["depart"],
+                "vehicle_p_max_kw": s["p_vehicle_kw"],
+                "cars_waiting": len(self.waiting),
+            }
+            out.append((key, payload))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "plugged": self.plugged,
+            "waiting": self.waiting,
+            "done": self.done,
+            "p_kw": self.p_kw,
+        }
+
+    def load_dict(self, d: dict[str, Any]) -> None:
+        self.plugged, self.waiting = dict(d["plugged"]), list(d["waiting"])
+        self.done, self.p_kw = list(d["done"]), dict(d["p_kw"])
+
+    @classmethod
+    def kpis(cls, devices: list[Any], df: Any, dt_h: float, hubs: list[str], out: dict) -> None:
+        done = [s for d in devices for s in d.done]
+        out.update(
+            ev_kwh=float(sum(df[f"{h}.ev_kw"] for h in hubs).sum() * dt_h),
+            ev_sessions_done=float(len(done)),
+            ev_requests_met=float(sum(1 for s in done if s["got_kwh"] >= s["need_kwh"] - 0.05)),
+        )

@@ -12,16 +12,22 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyomo.environ as pyo
 
 from ems.model.context import BuildContext
 from ems.techs.base import Device, Key, Technology
+from ems.techs.plant import HubStep, PlantDevice
 
 
 class Grid(Technology):
     kind = "grid"
     grid_connection = True
     device_kind = "meter"
+
+    def plant_device(self) -> Any:
+        """Its physics in the simulated plant (:mod:`ems.techs.plant`)."""
+        return GridPlant(self)
 
     def __init__(
         self,
@@ -139,3 +145,74 @@ class Grid(Technology):
     def export_kw(self, p: str, t: int):  # noqa: ANN201
         assert self.block is not None
         return self.block.p_export_kw[p, t]
+
+
+class GridPlant(PlantDevice):
+    """The POD in the simulated plant: the inverters' export limiter (PV cut to the contract
+    power), then the import/export energy counters of the meter."""
+
+    rows = ("import_kw", "export_kw")
+    kpis_order = 0.0
+
+    def __init__(self, tech: Grid) -> None:
+        super().__init__(tech)
+        self.counters = [1000.0, 1000.0]  # import kWh, export kWh
+        self.net_kw = 0.0
+
+    def meter(self, hs: HubStep, net_kw: float) -> float:
+        net, pv = net_kw, hs.sums.total("generation")
+        contract = self.tech.contract_kw
+        if net < -contract and pv > 0:
+            cut = min(pv, -contract - net)
+            net = net + cut
+            hs.sums.add("surplus", 1, -cut)  # the PV actually produced
+            hs.rows.add("pv_kw", 1, -cut)
+        self.counters[0] += max(net, 0.0) * hs.dt_h
+        self.counters[1] += max(-net, 0.0) * hs.dt_h
+        self.net_kw = net
+        hs.rows.add("import_kw", 0, max(net, 0.0))
+        hs.rows.add("export_kw", 0, max(-net, 0.0))
+        return net
+
+    def telemetry(self, ts: str, i: int, col: Any) -> list:
+        imp, exp = self.counters
+        net = self.net_kw
+        payload = {
+            "ts": ts,
+            "import_p_kw": round(max(net, 0), 3),
+            "export_p_kw": round(max(-net, 0), 3),
+            "import_e_kwh": round(imp, 4),
+            "export_e_kwh": round(exp, 4),
+        }
+        return [((self.hub, "meter", "main"), payload)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"counters": self.counters, "net_kw": self.net_kw}
+
+    def load_dict(self, d: dict[str, Any]) -> None:
+        self.counters, self.net_kw = list(d["counters"]), float(d["net_kw"])
+
+    @classmethod
+    def kpis(cls, devices: list[Any], df: Any, dt_h: float, hubs: list[str], out: dict) -> None:
+        """Cost at the simulated prices, grid energy and the hourly shared energy
+        (min(Σ export, Σ import) of each hour) with its incentive (``incentive_eur_per_mwh``)."""
+        imp = sum(df[f"{h}.import_kw"] for h in hubs)
+        exp = sum(df[f"{h}.export_kw"] for h in hubs)
+        cost = float((imp * df.price_buy - exp * df.price_sell).sum() * dt_h)
+        hour = df["i"] // int(round(1 / dt_h))
+        shared = float(
+            pd.concat([imp * dt_h, exp * dt_h], axis=1)
+            .groupby(hour.to_numpy())
+            .sum()
+            .min(axis=1)
+            .sum()
+        )
+        incentive = shared * out.pop("incentive_eur_per_mwh") / 1000.0
+        out.update(
+            cost_eur=cost,
+            net_cost_eur=cost - incentive,
+            grid_import_kwh=float(imp.sum() * dt_h),
+            grid_export_kwh=float(exp.sum() * dt_h),
+            shared_kwh=shared,
+            incentive_eur=incentive,
+        )

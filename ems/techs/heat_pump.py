@@ -17,6 +17,7 @@ from ems.config.schema import HeatPumpSpec
 from ems.model.context import BuildContext, SizeHandle
 from ems.techs._units import fixed_value, indexed_param
 from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd_pos
+from ems.techs.plant import HEAT_HP, HubStep, PlantDevice, r3, row_total
 
 MODE_CARRIER = {"heating": "heat", "dhw": "dhw", "cooling": "cooling"}
 #: Outdoor temperature written into the operation model when it is built: every capacity is at
@@ -41,6 +42,10 @@ class HeatPump(Technology):
     kind = "heat_pump"
     device_kind = "heat_pump"
     reads_weather = True
+
+    def plant_device(self) -> Any:
+        """Its physics in the simulated plant (:mod:`ems.techs.plant`)."""
+        return HeatPumpPlant(self) if self.installed() else None
 
     def __init__(
         self,
@@ -288,3 +293,76 @@ class HeatPump(Technology):
 
     def measured_el_kw(self, state: Any) -> float:
         return -sum(state.value((self.hub, "heat_pump", d), "p_kw") for d in self.unit_ids())
+
+
+class HeatPumpPlant(PlantDevice):
+    """A heat-pump model in the simulated plant, per unit: the setpoint's electric power × COP
+    (outdoor temperature, mode), capped at the capacity of the step's temperature (and cooling
+    at the cooling demand left)."""
+
+    rows = ("hp_kw", "hp_heat_kw", "hp_cooling_kw")
+    thermal = True
+
+    def __init__(self, tech: HeatPump) -> None:
+        super().__init__(tech)
+        self.units: list[tuple[str, str, float, float]] = []  # (device, mode, P_el, output)
+        self.last: dict[str, tuple] = {}
+
+    def exo_columns(self) -> list[tuple[str, str, str]]:
+        c = self.tech.spec.temperature_column
+        return [("temperature", c, c)]
+
+    def run(self, hs: HubStep) -> None:
+        hp, self.units = self.tech, []
+        for dev in hp.unit_ids():
+            key = (self.hub, "heat_pump", dev)
+            mode, p = hs.setpoint(key, "mode"), hs.setpoint(key, "p_kw")
+            if mode is None or p is None:
+                mode, p = hs.rules[key]["mode"], hs.rules[key]["p_kw"]
+            q = 0.0
+            if mode != "off" and mode in hp.modes and float(p) > 0:
+                t = hs.temps.get(hp.spec.temperature_column, 15.0)
+                cop, cap = cop_and_capacity(hp.spec, mode, t)
+                q = min(float(p) * cop, cap)
+                if mode == "cooling":
+                    q = min(q, hs.cool_left)
+                    hs.cool_left -= q
+                else:
+                    hs.sums.add("heat_supply", HEAT_HP, q)
+                p = q / cop
+            else:
+                mode, p = "off", 0.0
+            self.units.append((dev, mode, float(p), q))
+            hs.th_el += float(p)
+
+    def record(self, hs: HubStep) -> None:
+        for dev, mode, p, q in self.units:
+            hs.rows.add("hp_kw", 0, p)
+            if mode == "cooling":
+                hs.rows.add("hp_cooling_kw", 0, q)
+            elif mode != "off":
+                hs.rows.add("hp_heat_kw", 0, q)
+            self.last[dev] = (mode, p, q)
+
+    def telemetry(self, ts: str, i: int, col: Any) -> list:
+        out: list = []
+        for dev in self.tech.unit_ids():
+            mode, p, q = self.last.get(dev, ("off", 0.0, 0.0))
+            pay = {"ts": ts, "mode": mode, "p_kw": r3(p)}
+            if mode != "off":
+                pay["cooling_kw" if MODE_CARRIER.get(mode) == "cooling" else "heat_kw"] = r3(q)
+            out.append(((self.hub, "heat_pump", dev), pay))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"last": {k: list(v) for k, v in self.last.items()}}
+
+    def load_dict(self, d: dict[str, Any]) -> None:
+        self.last = {k: tuple(v) for k, v in d["last"].items()}
+
+    @classmethod
+    def kpis(cls, devices: list[Any], df: Any, dt_h: float, hubs: list[str], out: dict) -> None:
+        out.update(
+            hp_heat_kwh=row_total(df, hubs, "hp_heat_kw", dt_h),
+            hp_cooling_kwh=row_total(df, hubs, "hp_cooling_kw", dt_h),
+        )

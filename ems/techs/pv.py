@@ -17,12 +17,17 @@ import pyomo.environ as pyo
 from ems.config.schema import PvTypeSpec
 from ems.model.context import BuildContext, SizeHandle
 from ems.techs.base import Device, Key, RuleState, Technology
+from ems.techs.plant import BUS_PV, HubStep, PlantDevice
 
 
 class Photovoltaic(Technology):
     kind = "pv"
     renewable_plant = True
     device_kind = "pv"
+
+    def plant_device(self) -> Any:
+        """Its physics in the simulated plant (:mod:`ems.techs.plant`)."""
+        return PvPlant(self) if self.installed() else None
 
     def __init__(
         self,
@@ -192,3 +197,44 @@ class Photovoltaic(Technology):
 
     def measured_el_kw(self, state: Any) -> float:
         return state.value((self.hub, "pv", self.device_id), "p_kw") if self.installed() else 0.0
+
+
+class PvPlant(PlantDevice):
+    """PV in the simulated plant: installed kWp × the drawn specific yield (profile × an AR(1)
+    cloud factor shared by every PV column)."""
+
+    rows = ("pv_kw",)
+
+    def exo_columns(self) -> list[tuple[str, str, str]]:
+        c = self.tech.spec.yield_column
+        return [("yield", c, c)]
+
+    def _p_kw(self, col: Any, i: int) -> float:
+        return (self.tech.fixed_kwp or 0) * float(col(self.tech.spec.yield_column, i))
+
+    def el_step(self, hs: HubStep) -> None:
+        p = self._p_kw(hs.col, hs.i)
+        hs.sums.add("bus", BUS_PV, -p)
+        hs.sums.add("generation", 0, p)
+        hs.sums.add("surplus", 0, p)
+        hs.rows.add("pv_kw", 0, p)
+
+    def telemetry(self, ts: str, i: int, col: Any) -> list:
+        p = self._p_kw(col, max(i - 1, 0))
+        return [((self.hub, "pv", self.name[len(self.hub) + 1 :]), {"ts": ts, "p_kw": round(p, 3)})]
+
+    @classmethod
+    def kpis(cls, devices: list[Any], df: Any, dt_h: float, hubs: list[str], out: dict) -> None:
+        """PV energy, self-consumption and the prices in the hours PV runs (what a kWh of PV
+        surplus is worth kept, or exported)."""
+        pv = sum(df[f"{h}.pv_kw"] for h in hubs)
+        exp = sum(df[f"{h}.export_kw"] for h in hubs)
+        run = (pv > 0).any()
+        out.update(
+            pv_kwh=float(pv.sum() * dt_h),
+            self_consumption_pct=100.0 * (1 - float(exp.sum()) / float(pv.sum()))
+            if pv.sum() > 0
+            else 0.0,
+            buy_price_pv_hours_eur_per_kwh=float(df.price_buy[pv > 0].mean()) if run else 0.0,
+            sell_price_pv_hours_eur_per_kwh=float(df.price_sell[pv > 0].mean()) if run else 0.0,
+        )

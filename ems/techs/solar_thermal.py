@@ -14,11 +14,16 @@ from ems.config.schema import SolarThermalSpec
 from ems.model.context import BuildContext, SizeHandle
 from ems.techs._units import fixed_value
 from ems.techs.base import Key, Raw, RuleState, Technology
+from ems.techs.plant import HEAT_SOLAR, HubStep, PlantDevice
 
 
 class SolarThermal(Technology):
     kind = "solar_thermal"
     reads_weather = True
+
+    def plant_device(self) -> Any:
+        """Its physics in the simulated plant (:mod:`ems.techs.plant`)."""
+        return SolarThermalPlant(self) if self.installed() else None
 
     def __init__(
         self,
@@ -128,3 +133,22 @@ class SolarThermal(Technology):
 
     def can_supply_electricity(self) -> bool:
         return False
+
+
+class SolarThermalPlant(PlantDevice):
+    """Solar thermal in the simulated plant: installed m² × the drawn specific output (profile ×
+    an AR(1) cloud factor)."""
+
+    rows = ("solar_thermal_kw",)
+    thermal = True
+
+    def exo_columns(self) -> list[tuple[str, str, str]]:
+        c = self.tech.spec.output_column
+        return [("solar", c, c)]
+
+    def demand(self, hs: HubStep) -> None:
+        area = self.tech.area
+        q = area.value() * max(hs.col(self.tech.spec.output_column), 0.0) if area else 0.0
+        hs.sums.add("solar", 0, q)
+        hs.sums.add("heat_supply", HEAT_SOLAR, q)
+        hs.rows.add("solar_thermal_kw", 0, q)

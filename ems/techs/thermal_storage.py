@@ -17,11 +17,16 @@ from ems.model.context import BuildContext, SizeHandle
 from ems.techs._storage import add_storage_balance
 from ems.techs._units import fixed_value
 from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd
+from ems.techs.plant import HubStep, PlantDevice, r3
 
 
 class ThermalStorage(Technology):
     kind = "thermal_storage"
     device_kind = "thermal_storage"
+
+    def plant_device(self) -> Any:
+        """Its physics in the simulated plant (:mod:`ems.techs.plant`)."""
+        return ThermalStoragePlant(self) if self.installed() else None
 
     def __init__(
         self,
@@ -268,3 +273,48 @@ class ThermalStorage(Technology):
 
     def can_supply_electricity(self) -> bool:
         return False
+
+
+class ThermalStoragePlant(PlantDevice):
+    """A store in the simulated plant: it takes the heat loop's mismatch (stores in order, the
+    puffer first) within power and content limits, with its efficiencies and standing loss."""
+
+    thermal = True
+
+    def __init__(self, tech: ThermalStorage) -> None:
+        super().__init__(tech)
+        self.soc = 0.5
+        self.p_kw: float | None = None
+
+    def absorb(self, hs: HubStep, r: float) -> float:
+        dt = hs.dt_h
+        cap = float(pyo.value(self.tech.capacity_expr()))
+        spec = self.tech.spec
+        e = self.soc * cap
+        keep = (1.0 - spec.loss_per_h) ** dt
+        if r > 0:
+            room = max(0.0, (cap - e * keep) / (spec.eta_charge * dt))
+            x = min(r, spec.c_rate_per_h * cap, room)
+            e = e * keep + x * spec.eta_charge * dt
+            hs.store_kw += x
+            r -= x
+        else:
+            avail = max(0.0, e * keep * spec.eta_discharge / dt)
+            x = min(-r, spec.c_rate_per_h * cap, avail)
+            e = e * keep - x / spec.eta_discharge * dt
+            hs.store_kw -= x
+            r += x
+        self.soc = min(max(e / cap, 0.0), 1.0) if cap > 0 else 0.0
+        self.p_kw = hs.store_kw  # the hub's stores so far
+        return r
+
+    def telemetry(self, ts: str, i: int, col: Any) -> list:
+        p = 0.0 if self.p_kw is None else self.p_kw
+        payload = {"ts": ts, "soc_pct": r3(100 * self.soc), "p_kw": r3(p)}
+        return [((self.hub, "thermal_storage", self.tech.device_id), payload)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"soc": self.soc, "p_kw": self.p_kw}
+
+    def load_dict(self, d: dict[str, Any]) -> None:
+        self.soc, self.p_kw = float(d["soc"]), d["p_kw"]
