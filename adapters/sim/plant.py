@@ -139,6 +139,10 @@ class PlantSim:
     def now(self) -> pd.Timestamp:
         return self.exo.times[0] + pd.Timedelta(hours=self.i * self.dt_h)
 
+    def device(self, name: str) -> Any:
+        """The simulated device of the technology called ``name``."""
+        return next(d for d in self.devices if d.name == name)
+
     def of_hub(self, hub: str) -> list[PlantDevice]:
         return [d for d in self.devices if d.hub == hub]
 

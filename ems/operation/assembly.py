@@ -19,21 +19,7 @@ from ems.errors import ConfigError
 from ems.model.assembly import electricity_column, grid_exclusivity_needed, techs_from_scenario
 from ems.operation.forecast import Forecaster, SiteProfile
 from ems.operation.site import SiteConfig
-from ems.techs.absorption_chiller import AbsorptionChiller
-from ems.techs.ai_cluster import AiCluster
 from ems.techs.base import Device, Technology
-from ems.techs.battery import Battery
-from ems.techs.boiler import Boiler
-from ems.techs.chp import Chp
-from ems.techs.demand import Demand
-from ems.techs.district_heating import DhStation
-from ems.techs.elec_link import LinkStation
-from ems.techs.ev_charge_points import EvChargePoints, charge_points  # noqa: F401 (re-export)
-from ems.techs.grid import Grid
-from ems.techs.heat_pump import HeatPump
-from ems.techs.pv import Photovoltaic
-from ems.techs.solar_thermal import SolarThermal
-from ems.techs.thermal_storage import ThermalStorage
 
 T = TypeVar("T", bound=Technology)
 
@@ -43,8 +29,7 @@ class OperationSetup:
     """Technology instances of the operation model (sizes fixed from ``sizes.yaml``).
 
     Everything per kind lives in the technologies (:mod:`ems.techs.base`); this class only
-    answers generic questions about them. The per-kind views at the end (``batteries``,
-    ``heat_pumps``…) serve the simulated plant and the tests."""
+    answers generic questions about them (:meth:`techs_of` finds them by class)."""
 
     scenario: Scenario
     catalogue: Catalogue
@@ -108,94 +93,23 @@ class OperationSetup:
             for t in self.techs
         )
 
-    # ---- per-kind views (the simulated plant and the tests)
-    def of(self, cls: type[T]) -> list[T]:
-        return [t for t in self.techs if isinstance(t, cls)]
+    # ---- generic access by class (tests, benchmarks; no per-kind slots)
+    def techs_of(self, cls: type[T], hub: str | None = None, *, installed: bool = False) -> list[T]:
+        """Its technologies of class ``cls`` (at ``hub``; only installed ones if asked)."""
+        return [
+            t
+            for t in self.techs
+            if isinstance(t, cls)
+            and (hub is None or t.hub == hub)
+            and (not installed or t.installed())
+        ]
 
-    def of_installed(self, cls: type[T]) -> dict[str, list[T]]:
-        out: dict[str, list[T]] = {}
-        for t in self.of(cls):
-            if t.installed():
-                out.setdefault(t.hub, []).append(t)
-        return out
-
-    @property
-    def demands(self) -> dict[str, Demand]:
-        return {d.hub: d for d in self.of(Demand) if d.column == self.load_column(d.hub)}
-
-    @property
-    def thermal_demands(self) -> dict[tuple[str, str], Demand]:
-        return {(d.hub, d.carrier): d for d in self.of(Demand) if d.installed()}
-
-    @property
-    def grids(self) -> dict[str, Grid]:
-        return {g.hub: g for g in self.of(Grid)}
-
-    @property
-    def pvs(self) -> dict[str, list[Photovoltaic]]:
-        return self.of_installed(Photovoltaic)
-
-    @property
-    def batteries(self) -> dict[str, Battery]:
-        return {h: b[0] for h, b in self.of_installed(Battery).items()}
-
-    @property
-    def ev_points(self) -> dict[str, EvChargePoints]:
-        return {h: e[0] for h, e in self.of_installed(EvChargePoints).items()}
-
-    @property
-    def ai_clusters(self) -> dict[str, AiCluster]:
-        return {a.device_id: a for a in self.of(AiCluster)}
-
-    @property
-    def chps(self) -> dict[str, list[Chp]]:
-        return self.of_installed(Chp)
-
-    @property
-    def heat_pumps(self) -> dict[str, list[HeatPump]]:
-        return self.of_installed(HeatPump)
-
-    @property
-    def boilers(self) -> dict[str, list[Boiler]]:
-        return self.of_installed(Boiler)
-
-    @property
-    def chillers(self) -> dict[str, list[AbsorptionChiller]]:
-        return self.of_installed(AbsorptionChiller)
-
-    @property
-    def stores(self) -> dict[str, dict[str, ThermalStorage]]:
-        return {
-            h: {s.device_id: s for s in v} for h, v in self.of_installed(ThermalStorage).items()
-        }
-
-    @property
-    def solar_thermal(self) -> dict[str, SolarThermal]:
-        return {h: v[0] for h, v in self.of_installed(SolarThermal).items()}
-
-    @property
-    def dh_stations(self) -> dict[str, DhStation]:
-        return {h: v[0] for h, v in self.of_installed(DhStation).items()}
-
-    @property
-    def links(self) -> dict[str, LinkStation]:
-        return {h: v[0] for h, v in self.of_installed(LinkStation).items()}
-
-    def hp_units(self, hub: str) -> list[tuple[HeatPump, str]]:
-        """Heat-pump devices of a hub: one per installed unit, id ``<model>_<i>``."""
-        return [(hp, dev) for hp in self.heat_pumps.get(hub, []) for dev in hp.unit_ids()]
-
-    def temperature_columns(self) -> list[str]:
-        return sorted({hp.spec.temperature_column for v in self.heat_pumps.values() for hp in v})
-
-    def thermal_demand_columns(self) -> list[str]:
-        return list(dict.fromkeys(d.column for d in self.thermal_demands.values()))
-
-    def solar_thermal_columns(self) -> list[str]:
-        return sorted({st.spec.output_column for st in self.solar_thermal.values()})
-
-    def yield_columns(self) -> list[str]:
-        return sorted({pv.spec.yield_column for v in self.pvs.values() for pv in v})
+    def first(self, cls: type[T], hub: str | None = None) -> T:
+        """The first technology of class ``cls`` (at ``hub``); KeyError naming it if none."""
+        found = self.techs_of(cls, hub)
+        if not found:
+            raise KeyError(f"no {cls.__name__} at {hub or 'the site'}")
+        return found[0]
 
 
 def operation_setup(

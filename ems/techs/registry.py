@@ -14,8 +14,9 @@ How to add a technology (the recipe; the power-to-heat commit follows it):
 2. its module ``ems/techs/<kind>.py``: a :class:`~ems.techs.base.Technology` subclass with the
    build phases (sizes through ``ctx.size``, so they are variables in design and parameters in
    operation), the operation hooks it needs (data columns, state, setpoints, fallback pass, plan
-   columns, devices) and a ``from_hub`` classmethod that makes its instances from a hub of the
-   scenario;
+   columns, devices), a ``from_hub`` classmethod that makes its instances from a hub of the
+   scenario and, for the simulated plant, a :class:`ems.techs.plant.PlantDevice` subclass
+   returned by ``plant_device`` (its physics, telemetry and KPIs);
 3. its payload schemas: a state and a setpoint model in ``ems/telemetry/schemas.py``;
 4. one line in :data:`REGISTRY` below;
 5. its tests (the contract tests of ``tests/techs`` run on every registered kind by themselves).

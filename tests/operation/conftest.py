@@ -12,6 +12,7 @@ import yaml
 
 from adapters.config_io import load_operation
 from ems.operation.controller import Controller, StepInput
+from ems.techs.pv import Photovoltaic
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "design/cases/opera_pia/virtual_hp.yaml"
@@ -47,13 +48,18 @@ def op(tmp_path_factory: pytest.TempPathFactory):
     return site, setup, fc, ctl
 
 
+def pv_columns(setup: Any) -> list[str]:
+    """The yield columns of the installed PV (the keys of the step input's PV yields)."""
+    return sorted({pv.spec.yield_column for pv in setup.techs_of(Photovoltaic, installed=True)})
+
+
 def step_input(op, start: pd.Timestamp, **kw: Any) -> StepInput:
     site, setup, fc, ctl = op
     times = pd.date_range(start, periods=ctl.n_steps, freq="15min")
     inp = StepInput(
         start,
-        {h: fc.load_kw(d.column, times) for h, d in setup.demands.items()},
-        {c: fc.pv_yield(c, times) for c in setup.yield_columns()},
+        {h: fc.load_kw(setup.load_column(h), times) for h in setup.hubs},
+        {c: fc.pv_yield(c, times) for c in pv_columns(setup)},
         fc.price_buy(times),
         fc.price_sell(times),
         battery_soc={"hub1": 0.5},

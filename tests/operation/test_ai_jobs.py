@@ -12,6 +12,7 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from ems.operation.state import PlantState
+from ems.techs.ai_cluster import AiCluster
 from ems.telemetry.validate import Accepted, Rejected, RejectReason, decode_state, to_point
 from tests.operation.conftest import noon, step_input
 
@@ -179,7 +180,7 @@ def test_plan_places_each_job_inside_its_own_window(op) -> None:
     assert [(j.start_step, j.deadline_step) for j in jobs] == [(0, 8), (16, 24)]
     res = ctl.step(step_input(op, noon(), ai_jobs={"gpu1": jobs}))
     assert res.mode != "fallback" and res.ai_missed_kwh["gpu1"] < 1e-6
-    ai = setup.ai_clusters["gpu1"]
+    ai = setup.first(AiCluster, "hub1")
     b = ai.block
     for j in jobs:
         slot = ai.slot_of[j.job_id]

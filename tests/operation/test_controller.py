@@ -10,7 +10,12 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from ems.operation.ev_points import EvSession
-from ems.techs.ai_cluster import BatchJob
+from ems.techs.ai_cluster import AiCluster, BatchJob
+from ems.techs.battery import Battery
+from ems.techs.demand import Demand
+from ems.techs.ev_charge_points import EvChargePoints
+from ems.techs.grid import Grid
+from ems.techs.pv import Photovoltaic
 from tests.operation.conftest import noon, step_input
 
 
@@ -18,14 +23,16 @@ def _limits_ok(op, res) -> None:
     site, setup, fc, ctl = op
     for sp in res.setpoints:
         if sp.kind == "battery":
-            bat = setup.batteries[sp.hub]
+            bat = setup.first(Battery, sp.hub)
             p_max = bat.spec.c_rate_per_h * bat.capacity.value()
             assert -p_max - 1e-6 <= sp.values["p_kw"] <= p_max + 1e-6, sp
         elif sp.kind == "ev_charger":
-            pt = next(c for c in setup.ev_points[sp.hub].points if c.point_id == sp.device)
+            pt = next(
+                c for c in setup.first(EvChargePoints, sp.hub).points if c.point_id == sp.device
+            )
             assert -1e-6 <= sp.values["p_kw"] <= pt.p_kw + 1e-6, sp
         elif sp.kind == "ai_cluster":
-            ai = setup.ai_clusters[sp.device]
+            ai = next(a for a in setup.techs_of(AiCluster) if a.device_id == sp.device)
             assert ai.floor_kw - 1e-6 <= sp.values["p_cap_kw"] <= ai.rated_kw + 1e-6, sp
         assert sp.valid_until > res.start
 
@@ -92,7 +99,7 @@ def test_stale_device_gets_its_safe_setpoint(op) -> None:
 def test_ev_leaves_with_requested_energy(op) -> None:
     """Receding horizon over a 2-hour session: the delivered energy reaches the request."""
     site, setup, fc, ctl = op
-    pt = next(c for c in setup.ev_points["hub1"].points if c.point_id == "cp1")
+    pt = next(c for c in setup.first(EvChargePoints, "hub1").points if c.point_id == "cp1")
     need, got, dt = 10.0, 0.0, ctl.dt_h
     for k in range(8):
         start = noon() + pd.Timedelta(minutes=15 * k)
@@ -107,7 +114,7 @@ def test_ev_leaves_with_requested_energy(op) -> None:
 
 def test_ai_batch_energy_before_deadline_and_in_surplus(op) -> None:
     site, setup, fc, ctl = op
-    ai = setup.ai_clusters["gpu1"]
+    ai = setup.first(AiCluster, "hub1")
     # a 100 kWh job due in 4 h: 48 kW of headroom × 4 h = 192 kWh, feasible
     res = ctl.step(step_input(op, noon(), ai_jobs={"gpu1": [BatchJob("j1", 100.0, 0, 16)]}))
     assert res.ai_missed_kwh["gpu1"] < 1e-6
@@ -204,20 +211,20 @@ def test_tech_updates_set_values_only_and_reject_bad_data(op) -> None:
 
     site, setup, fc, ctl = op
     n = ctl.n_steps
-    dem = setup.demands["hub1"]
+    dem = next(d for d in setup.techs_of(Demand, "hub1") if d.carrier == "electricity")
     dem.update([10.0] * n)
     assert all(pyo.value(v) == 10.0 for v in dem.block.load_kw.values())
     with pytest.raises(ValueError, match="load_kw"):
         dem.update([1.0] * (n - 1))
     with pytest.raises(ValueError, match="NaN"):
         dem.update([float("nan")] * n)
-    bat = setup.batteries["hub1"]
+    bat = setup.first(Battery, "hub1")
     bat.update(1.7)  # a BMS reading outside the band is clamped, never infeasible
     assert pyo.value(bat.block.soc_initial) == bat.spec.soc_max
-    grid = setup.grids["hub1"]
+    grid = setup.first(Grid, "hub1")
     grid.update([0.3] * n, [0.1] * n)
     assert pyo.value(next(iter(grid.block.price_buy.values()))) == 0.3
-    pv = setup.pvs["hub1"][0]
+    pv = setup.techs_of(Photovoltaic, "hub1", installed=True)[0]
     pv.update([-0.2] * n)  # negative yields are clamped to 0
     assert all(pyo.value(v) == 0.0 for v in pv.block.yield_kw_per_kwp.values())
     # a short forecast is padded to the fixed horizon (the model never changes length)
@@ -307,7 +314,7 @@ def test_a_cars_own_power_limit_from_the_charger_is_planned(op) -> None:
     assert res.ev_short_kwh[("hub1", "cp1")] < 1e-6
     planned = res.plan["hub1.ev_kw"].to_numpy()  # only cp1 is plugged
     assert planned.max() <= 3.0 + 1e-6
-    pt = next(c for c in setup.ev_points["hub1"].points if c.point_id == "cp1")
+    pt = next(c for c in setup.first(EvChargePoints, "hub1").points if c.point_id == "cp1")
     assert planned[:16].sum() * ctl.dt_h * pt.eta >= 8.0 - 1e-4
 
 
@@ -321,7 +328,7 @@ def test_cars_waiting_make_the_plugged_car_finish_first(op) -> None:
     start = pd.Timestamp(
         "2025-06-16 05:00", tz="UTC"
     )  # early morning: PV comes later, waiting pays
-    pt = next(c for c in setup.ev_points["hub1"].points if c.point_id == "cp1")
+    pt = next(c for c in setup.first(EvChargePoints, "hub1").points if c.point_id == "cp1")
     state = {
         "ts": start.isoformat(),
         "plugged": True,

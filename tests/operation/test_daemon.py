@@ -20,6 +20,9 @@ from adapters.config_io import load_operation
 from adapters.runtime.daemon import StateDB
 from adapters.sim.simulate import run_simulation
 from adapters.sqlite_store import SQLiteStore
+from ems.techs.ai_cluster import AiCluster
+from ems.techs.battery import Battery
+from ems.techs.ev_charge_points import EvChargePoints
 from tests.operation.conftest import write_site
 
 
@@ -113,11 +116,12 @@ def test_simulated_day_through_real_broker(mqtt_broker, tmp_path: Path) -> None:
     plant = res["plant"]
     assert ems["ai_jobs_done"] >= 2 and ems["ai_jobs_late"] == 0
     end = start + pd.Timedelta(hours=24)
-    assert all(pd.Timestamp(j["deadline"]) > end for j in plant.queue["gpu1"])
+    ai = setup.first(AiCluster, "hub1")
+    cluster = plant.device(ai.name)  # the simulated cluster: its queue and finished jobs
+    assert all(pd.Timestamp(j["deadline"]) > end for j in cluster.queue)
     rows = pd.DataFrame(plant.rows)
-    ai = setup.ai_clusters["gpu1"]
-    pts = {c.point_id: c for c in setup.ev_points["hub1"].points}
-    bat = setup.batteries["hub1"]
+    pts = {c.point_id: c for c in setup.first(EvChargePoints, "hub1").points}
+    bat = setup.first(Battery, "hub1")
     p_bat = bat.spec.c_rate_per_h * bat.capacity.value()
     for hub in setup.hubs:
         # the executed plan's balance closes at every meter
@@ -152,8 +156,8 @@ def test_simulated_day_through_real_broker(mqtt_broker, tmp_path: Path) -> None:
         closed = {j["job_id"] for j in state.get("plant_state")["ai_jobs_closed"]}
     finally:
         state.close()
-    assert set(book) == {j["job"] for j in plant.queue["gpu1"]}
-    assert closed == {j["job"] for j in plant.jobs_done}
+    assert set(book) == {j["job"] for j in cluster.queue}
+    assert closed == {j["job"] for j in cluster.done}
     assert book or closed
 
 

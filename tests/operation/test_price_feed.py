@@ -13,6 +13,7 @@ import pyomo.environ as pyo
 
 from ems.operation.service import OperationService
 from ems.operation.state import PlantState
+from ems.techs.grid import Grid
 from ems.telemetry.validate import Accepted, RejectReason, decode_state, to_point
 
 TOPIC = "cer/c/market/price/pz/state"
@@ -69,7 +70,7 @@ def test_service_plans_with_the_fed_price(op) -> None:
     start = pd.Timestamp("2025-06-16 10:00", tz="UTC")
     svc.on_state(("market", "price", "pz"), feed(values=[333.0] * 4))
     out = svc.step(start)
-    grid = next(iter(setup.grids.values())).block
+    grid = setup.techs_of(Grid)[0].block
     sell = np.array([pyo.value(grid.price_sell[k]) for k in ctl.keys])
     assert np.allclose(sell[:16], fc.sale_factor * 0.333)
     assert not np.allclose(sell[16:], fc.sale_factor * 0.333)

@@ -19,7 +19,7 @@ from adapters.mqtt.config import MqttSettings
 from adapters.runtime.daemon import Runtime, StateDB
 from adapters.sqlite_store import SQLiteStore
 from ems.operation.service import OperationService
-from tests.operation.conftest import write_site
+from tests.operation.conftest import pv_columns, write_site
 
 pytestmark = pytest.mark.integration
 
@@ -128,8 +128,8 @@ def _input_of(rt: Runtime):
     assert not net_unknown and net_now["hub1"] > 30.0
     return StepInput(
         START,
-        {h: s.fc.load_kw(d.column, times) for h, d in s.setup.demands.items()},
-        {c: s.fc.pv_yield(c, times) for c in s.setup.yield_columns()},
+        {h: s.fc.load_kw(s.setup.load_column(h), times) for h in s.setup.hubs},
+        {c: s.fc.pv_yield(c, times) for c in pv_columns(s.setup)},
         s.fc.price_buy(times),
         s.fc.price_sell(times),
         battery_soc={"hub1": 0.8},

@@ -26,7 +26,8 @@ from adapters.config_io import load_scenario
 from ems.operation.assembly import operation_setup
 from ems.operation.controller import Controller, StepInput
 from ems.operation.site import SiteConfig
-from ems.techs.heat_pump import cop_and_capacity
+from ems.techs.chp import Chp
+from ems.techs.heat_pump import HeatPump, cop_and_capacity
 from ems.telemetry.validate import (
     Accepted,
     DeviceRegistry,
@@ -193,7 +194,7 @@ def test_heat_pump_cop_update_changes_the_plan(hp_hub: Controller) -> None:
     heat over the COP of the step's temperature (the Param update reached the solver)."""
     ctl = hp_hub
     warm = ctl.step(_inp(heat=60.0, buy=0.40, gas=0.12, t_amb=15.0))
-    cop15, cap15 = cop_and_capacity(ctl.setup.heat_pumps["h1"][0].spec, "heating", 15.0)
+    cop15, cap15 = cop_and_capacity(ctl.setup.first(HeatPump, "h1").spec, "heating", 15.0)
     assert cop15 == pytest.approx(3.6)
     hp = _sp(warm, "heat_pump", "hp_1")
     assert hp["mode"] == "heating" and hp["p_kw"] == pytest.approx(60.0 / cop15, abs=1e-3)
@@ -210,7 +211,7 @@ def test_heat_pump_capacity_follows_temperature(hp_hub: Controller) -> None:
     """Above capacity the boiler covers the rest: 130 kW demand, HP capacity 100 kW at 10 °C but
     100·(1 − 0.015·7) = 89.5 kW at 0 °C (at 0 °C the HP still beats the boiler with gas dear)."""
     ctl = hp_hub
-    spec = ctl.setup.heat_pumps["h1"][0].spec
+    spec = ctl.setup.first(HeatPump, "h1").spec
     for t in (10.0, 0.0):
         res = ctl.step(_inp(heat=130.0, buy=0.20, gas=0.30, t_amb=t))
         cop, cap = cop_and_capacity(spec, "heating", t)
@@ -236,7 +237,7 @@ def test_two_heat_pump_units_in_two_modes(tmp_path: Path) -> None:
     inp.columns["cool"] = np.full(N, 50.0)
     res = ctl.step(inp)
     assert res.mode == "optimal", res.alerts
-    spec = ctl.setup.heat_pumps["h1"][0].spec
+    spec = ctl.setup.first(HeatPump, "h1").spec
     units = {
         _sp(res, "heat_pump", d)["mode"]: _sp(res, "heat_pump", d)["p_kw"] for d in ("hp_1", "hp_2")
     }
@@ -269,7 +270,7 @@ def test_installed_bounds_keep_the_plan(tmp_path: Path, monkeypatch: pytest.Monk
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     tight = _controller(tmp_path / "a", hub, sizes)
-    assert tight.setup.chps["h1"][0].block.u_on[("h", 0)].ub == 2  # bound = installed units
+    assert tight.setup.first(Chp, "h1").block.u_on[("h", 0)].ub == 2  # bound = installed units
     size = mc.BuildContext.size
 
     def design_bounds(self: mc.BuildContext, *args: Any, **kwargs: Any) -> mc.SizeHandle:
@@ -279,7 +280,7 @@ def test_installed_bounds_keep_the_plan(tmp_path: Path, monkeypatch: pytest.Monk
 
     monkeypatch.setattr(mc.BuildContext, "size", design_bounds)
     loose = _controller(tmp_path / "b", hub, sizes)
-    assert loose.setup.chps["h1"][0].block.u_on[("h", 0)].ub == 5
+    assert loose.setup.first(Chp, "h1").block.u_on[("h", 0)].ub == 5
     for heat, buy, gas in ((150.0, 0.40, 0.03), (420.0, 0.40, 0.03), (150.0, 0.10, 0.30)):
         a, b = (
             tight.step(_inp(heat=heat, buy=buy, gas=gas)),
@@ -481,10 +482,11 @@ def test_simulated_physical_site_through_real_broker(mqtt_broker, tmp_path: Path
         )
         assert np.allclose(lhs, rhs, atol=1e-6)
         assert c("heat_unmet_kw").max() < 1e-6  # the boilers back up every hub
-        for chp in setup.chps.get(hub, []):
+        for chp in setup.techs_of(Chp, hub, installed=True):
             assert (c("chp_kw") <= chp.n.value() + 1e-6).all()
     # CHP units ran on the plan, the networks balance (η_DH · injected = withdrawn; given = taken)
-    assert rows[[f"{h}.chp_kw" for h in setup.chps]].to_numpy().sum() > 0
+    chp_hubs = {c.hub for c in setup.techs_of(Chp, installed=True)}
+    assert rows[[f"{h}.chp_kw" for h in chp_hubs]].to_numpy().sum() > 0
     inj = sum(rows[f"{h}.dh_to_kw"] for h in setup.hubs)
     wd = sum(rows[f"{h}.dh_from_kw"] for h in setup.hubs)
     assert np.allclose(0.9 * inj, wd, atol=1e-6)
