@@ -17,7 +17,6 @@ are attributed pro rata each step: flow i→j = given_i × taken_j / Σ taken.
 from __future__ import annotations
 
 import json
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -46,61 +45,49 @@ def is_multi_energy(built: BuiltModel) -> bool:
     return any(_multi_energy(t) for t in built.techs)
 
 
-def _annual(built: BuiltModel) -> pd.Series:
-    g = built.ctx.grid
-    fl = res.flows(built)
-    fl["mwh"] = [
-        kw * g.annual_factor(p) / 1000.0 for kw, p in zip(fl["kw"], fl["period"], strict=False)
-    ]
-    return fl.groupby(["hub", "carrier", "label"])["mwh"].sum()
-
-
-def _sum_terms(sub: pd.Series, carrier: str, pred: Any, sign: float = 1.0) -> float:
-    """Annual MWh of the hub's ``carrier`` terms whose label satisfies ``pred``, times ``sign``."""
-    if carrier not in sub.index.get_level_values(0):
-        return 0.0
-    return float(sum(sign * v for k, v in sub.loc[carrier].items() if pred(str(k))))
+#: The bars of the hub-energy figure (Fig. 25), MWh/y per hub; each technology says which bar each
+#: of its flows feeds (``Technology.port(..., bar=, sign=)``), so no kind is named here.
+BARS = (
+    "electric_load",
+    "pv",
+    "chp_el",
+    "grid_import",
+    "grid_export",
+    "el_taken",
+    "el_given",
+    "hp_el",
+    "heating_load",
+    "dhw_load",
+    "chiller_heat",
+    "chp_heat",
+    "chp_to_heating",
+    "hp_heat",
+    "boiler_heat",
+    "dh_taken",
+    "dh_given",
+    "cooling_load",
+    "hp_cooling",
+    "chiller_cooling",
+    "eboiler_el",
+    "eboiler_heat",
+)
 
 
 def hub_energy(built: BuiltModel) -> dict[str, dict[str, float]]:
     """Annual MWh per hub: loads, productions, grid, exchanges (the bars of Fig. 25)."""
-    a = _annual(built)
+    g = built.ctx.grid
+    weights = [(k, g.annual_factor(k[0]) / 1000.0) for k in g.index()]
     out: dict[str, dict[str, float]] = {}
-    for hub in sorted({h for h, _, _ in a.index if h != "community"}):
-        sub = a.loc[hub]
-
-        get = partial(_sum_terms, sub)  # bound per hub
-        chp_heat = sum(
-            float(v)
-            for (c, k), v in sub.items()
-            if c == "chp_heat" and str(k).startswith("CHP ") and v > 0
-        )
-        out[hub] = {
-            "electric_load": get("electricity", lambda k: k == "load", -1),
-            "pv": get("electricity", lambda k: k.startswith("PV")),
-            "chp_el": get("electricity", lambda k: k.startswith("CHP")),
-            "grid_import": get("electricity", lambda k: k == "grid import"),
-            "grid_export": get("electricity", lambda k: k == "grid export", -1),
-            "el_taken": get("electricity", lambda k: k == "from other hubs"),
-            "el_given": get("electricity", lambda k: k == "to other hubs", -1),
-            "hp_el": get("electricity", lambda k: k.startswith("HP"), -1),
-            "heating_load": get("heat", lambda k: k == "load", -1),
-            "dhw_load": get("dhw", lambda k: k == "load", -1),
-            "chiller_heat": get("chiller_feed", lambda k: k.startswith("absorption"), -1),
-            "chp_heat": chp_heat,
-            "chp_to_heating": get("heat", lambda k: k == "CHP"),
-            "hp_heat": get("heat", lambda k: k.startswith("HP")),
-            "boiler_heat": get("heat", lambda k: k == "boiler")
-            + get("dhw", lambda k: k == "boiler"),
-            "dh_taken": sum(
-                get(c, lambda k: k == "from DH") for c in ("heat", "dhw", "chiller_feed")
-            ),
-            "dh_given": get("dh_injection", lambda k: k == "to DH", -1),
-            "cooling_load": get("cooling", lambda k: k == "load", -1),
-            "hp_cooling": get("cooling", lambda k: k.startswith("HP")),
-            "chiller_cooling": get("cooling", lambda k: k.startswith("absorption")),
-        }
-    return out
+    for tech in built.techs:
+        if tech.hub == "community" or not tech.flows:
+            continue
+        bars = out.setdefault(tech.hub, dict.fromkeys(BARS, 0.0))
+        for carrier, label, term in tech.flows:
+            bar = tech.bars.get((carrier, label))
+            if bar is not None:
+                mwh = sum(float(pyo.value(term(*k))) * w for k, w in weights)
+                bars[bar[0]] += bar[1] * mwh
+    return dict(sorted(out.items()))
 
 
 def _pct(num: float, den: float) -> float | None:
@@ -247,27 +234,7 @@ def _f(x: Any, d: int = 0) -> str:
 
 def thermal_console(k: dict[str, Any]) -> str:
     lines = ["", "Annual energy per hub, MWh/y (Fig. 25):"]
-    keys = [
-        "electric_load",
-        "pv",
-        "chp_el",
-        "grid_import",
-        "grid_export",
-        "el_given",
-        "el_taken",
-        "hp_el",
-        "heating_load",
-        "dhw_load",
-        "chiller_heat",
-        "chp_heat",
-        "hp_heat",
-        "boiler_heat",
-        "dh_given",
-        "dh_taken",
-        "cooling_load",
-        "hp_cooling",
-        "chiller_cooling",
-    ]
+    keys = BARS
     hubs = list(k["energy_mwh_per_y"])
     lines.append(f"  {'':<16}" + "".join(f"{h:>10}" for h in hubs))
     for key in keys:
@@ -355,7 +322,15 @@ def write_thermal_outputs(r: Any, out: Path, fl: pd.DataFrame, plot_balances: An
 def plot_energy_bars(k: dict[str, Any], out: Path, name: str) -> list[Path]:
     e = pd.DataFrame(k["energy_mwh_per_y"])
     el = ["electric_load", "pv", "chp_el", "grid_import", "grid_export", "el_given", "el_taken"]
-    th = ["heating_load", "chp_heat", "hp_heat", "boiler_heat", "dh_given", "dh_taken"]
+    th = [
+        "heating_load",
+        "chp_heat",
+        "hp_heat",
+        "boiler_heat",
+        "eboiler_heat",
+        "dh_given",
+        "dh_taken",
+    ]
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
     for ax, rows, title in ((axes[0], el, "electricity"), (axes[1], th, "heating")):
         e.loc[rows].plot.bar(ax=ax)

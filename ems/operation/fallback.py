@@ -15,8 +15,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ems.techs.battery import battery_rule_p_kw as battery_p_kw  # noqa: F401 (re-export)
-
 
 def ev_p_kw(
     need_kwh: float, p_point_kw: float, safe_kw: float, p_vehicle_kw: float | None = None

@@ -65,8 +65,9 @@ class AbsorptionChiller(Technology):
         blk.q_cool_kw = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, n_max * s.cool_kw))
         blk.capacity = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.q_cool_kw[p, t] <= n.expr)
         label = f"absorption chiller {self.model}"
-        self.port(ctx, "cooling", label, lambda p, t: blk.q_cool_kw[p, t])
-        self.port(ctx, "chiller_feed", label, lambda p, t: -blk.q_cool_kw[p, t] / s.cop_th)
+        self.port(ctx, "cooling", label, lambda p, t: blk.q_cool_kw[p, t], bar="chiller_cooling")
+        feed = lambda p, t: -blk.q_cool_kw[p, t] / s.cop_th  # noqa: E731
+        self.port(ctx, "chiller_feed", label, feed, bar="chiller_heat", sign=-1)
         if s.aux_el_fraction > 0:
             self.port(
                 ctx, "electricity", label, lambda p, t: -s.aux_el_fraction * blk.q_cool_kw[p, t]

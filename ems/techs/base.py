@@ -137,6 +137,8 @@ class Technology:
         self.hub = hub
         self.block: pyo.Block | None = None
         self.flows: list[tuple[str, str, Term]] = []  # (carrier, label, signed term) for reports
+        #: (carrier, label) -> (bar of the hub-energy report, sign): which bar a flow feeds
+        self.bars: dict[tuple[str, str], tuple[str, float]] = {}
 
     # ---- assembly from the scenario (see ems.model.assembly and the registry's stages)
     @classmethod
@@ -212,11 +214,23 @@ class Technology:
 
     # ---- helpers
     def port(
-        self, ctx: BuildContext, carrier: str, label: str, term: Term, hub: str | None = None
+        self,
+        ctx: BuildContext,
+        carrier: str,
+        label: str,
+        term: Term,
+        hub: str | None = None,
+        *,
+        bar: str | None = None,
+        sign: float = 1.0,
     ) -> None:
-        """Register a signed term on the (hub, carrier) balance: + supplies, − uses."""
+        """Register a signed term on the (hub, carrier) balance: + supplies, − uses; ``bar``
+        (with ``sign``) names the bar of the hub-energy report it feeds
+        (:data:`design.report_thermal.BARS`)."""
         ctx.add_balance(hub or self.hub, carrier, term)
         self.flows.append((carrier, label, term))
+        if bar is not None:
+            self.bars[(carrier, label)] = (bar, sign)
 
     def sizes(self) -> dict[str, float]:
         """Installed sizes in this device's units, for results and ``sizes.yaml``."""

@@ -75,7 +75,8 @@ class Boiler(Technology):
             ctx.T, rule=lambda b, p, t: sum(b.q_kw[c, p, t] for c in b.C) / self.spec.eta
         )
         for c in self.carriers:
-            self.port(ctx, c, "boiler", lambda p, t, c=c: blk.q_kw[c, p, t])
+            bar = "boiler_heat" if c in ("heat", "dhw") else None
+            self.port(ctx, c, "boiler", lambda p, t, c=c: blk.q_kw[c, p, t], bar=bar)
 
     def add_costs(self, ctx: BuildContext, blk: pyo.Block) -> None:
         gas_costs(ctx, blk, blk.fuel_kw, self.gas_eur_per_kwh, self.gas_t_per_mwh)

@@ -141,8 +141,8 @@ class Chp(Technology):
         # (1)-(2): the heat produced goes to the hub's CHP heat bus; ChpHeatSplit sends it on to
         # heating, DHW, chillers and district heating (one split per hub, not per model)
         label = f"CHP {self.model}"
-        self.port(ctx, "electricity", label, lambda p, t: blk.p_el_kw[p, t])
-        self.port(ctx, "chp_heat", label, lambda p, t: s.eta_th * blk.fuel_kw[p, t])
+        self.port(ctx, "electricity", label, lambda p, t: blk.p_el_kw[p, t], bar="chp_el")
+        self.port(ctx, "chp_heat", label, lambda p, t: s.eta_th * blk.fuel_kw[p, t], bar="chp_heat")
 
     def add_costs(self, ctx: BuildContext, blk: pyo.Block) -> None:
         gas_costs(ctx, blk, blk.fuel_kw, self.gas_eur_per_kwh, self.gas_t_per_mwh)
@@ -264,7 +264,8 @@ class ChpHeatSplit(Technology):
             ctx, "chp_heat", "CHP heat split", lambda p, t: -sum(blk.q_kw[o, p, t] for o in blk.O)
         )
         for o in self.outlets:
-            self.port(ctx, o, "CHP", lambda p, t, o=o: blk.q_kw[o, p, t])
+            bar = "chp_to_heating" if o == "heat" else None
+            self.port(ctx, o, "CHP", lambda p, t, o=o: blk.q_kw[o, p, t], bar=bar)
         if self.allow_heat_dump:
             blk.q_dump_kw = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, self.q_max_kw))
             self.port(ctx, "chp_heat", "CHP heat dump", lambda p, t: -blk.q_dump_kw[p, t])

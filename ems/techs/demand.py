@@ -96,7 +96,9 @@ class Demand(Technology):
         load = ctx.param(blk, "load_kw", ctx.series(self.column))
         # seeds (15), (16), (19): Σ generation × η_distribution = demand at the buildings
         eta = self.distribution_eta
-        self.port(ctx, self.carrier, "load", lambda p, t: -load[p, t] / eta)
+        bar = f"{'electric' if self.carrier == 'electricity' else self.carrier}_load"
+        bar = "heating_load" if self.carrier == "heat" else bar
+        self.port(ctx, self.carrier, "load", lambda p, t: -load[p, t] / eta, bar=bar, sign=-1)
 
     def update(self, load_kw: Sequence[float]) -> None:
         """Operation: set the load forecast over the horizon (values only, no rebuild)."""

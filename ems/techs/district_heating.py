@@ -141,9 +141,18 @@ class DhStation(Technology):
             )
             blk.to_max = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.q_to_kw[p, t] <= M * y.units)
         for c in self.uses:
-            self.port(ctx, c, WITHDRAW_LABEL, lambda p, t, c=c: blk.q_from_kw[c, p, t])
+            self.port(
+                ctx, c, WITHDRAW_LABEL, lambda p, t, c=c: blk.q_from_kw[c, p, t], bar="dh_taken"
+            )
         if self.can_inject:
-            self.port(ctx, "dh_injection", INJECT_LABEL, lambda p, t: -blk.q_to_kw[p, t])
+            self.port(
+                ctx,
+                "dh_injection",
+                INJECT_LABEL,
+                lambda p, t: -blk.q_to_kw[p, t],
+                bar="dh_given",
+                sign=-1,
+            )
 
     def to_kw(self, p: str, t: int) -> Any:
         assert self.block is not None

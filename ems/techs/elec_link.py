@@ -209,8 +209,9 @@ class LinkStation(Technology):
                         <= sum(fn(p, t) for fn in gens) + g.import_kw(p, t)
                     ),
                 )
-        self.port(ctx, "electricity", TAKE_LABEL, lambda p, t: blk.p_from_kw[p, t])
-        self.port(ctx, "electricity", GIVE_LABEL, lambda p, t: -blk.p_to_kw[p, t])
+        self.port(ctx, "electricity", TAKE_LABEL, lambda p, t: blk.p_from_kw[p, t], bar="el_taken")
+        give = lambda p, t: -blk.p_to_kw[p, t]  # noqa: E731
+        self.port(ctx, "electricity", GIVE_LABEL, give, bar="el_given", sign=-1)
 
     def _local_generation(self) -> list[Any] | None:
         gens: list[Any] = []

@@ -105,8 +105,10 @@ class ElectricBoiler(Technology):
         )
         label = f"electric boiler {self.model}"
         for c in self.carriers:
-            self.port(ctx, c, label, lambda p, t, c=c: blk.q_kw[c, p, t])
-        self.port(ctx, "electricity", label, lambda p, t: -blk.p_el_kw[p, t])
+            bar = "eboiler_heat" if c in ("heat", "dhw") else None
+            self.port(ctx, c, label, lambda p, t, c=c: blk.q_kw[c, p, t], bar=bar)
+        el = lambda p, t: -blk.p_el_kw[p, t]  # noqa: E731
+        self.port(ctx, "electricity", label, el, bar="eboiler_el", sign=-1)
 
     def sizes(self) -> dict[str, float]:
         assert self.size_kw is not None

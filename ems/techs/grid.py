@@ -70,8 +70,10 @@ class Grid(Technology):
                     b.p_export_kw[p, t] <= self.contract_kw * (1 - b.is_importing[p, t])
                 ),
             )
-        self.port(ctx, "electricity", "grid import", lambda p, t: blk.p_import_kw[p, t])
-        self.port(ctx, "electricity", "grid export", lambda p, t: -blk.p_export_kw[p, t])
+        imp = lambda p, t: blk.p_import_kw[p, t]  # noqa: E731
+        self.port(ctx, "electricity", "grid import", imp, bar="grid_import")
+        exp = lambda p, t: -blk.p_export_kw[p, t]  # noqa: E731
+        self.port(ctx, "electricity", "grid export", exp, bar="grid_export", sign=-1)
 
     def add_costs(self, ctx: BuildContext, blk: pyo.Block) -> None:
         ctx.add_cost(

@@ -111,9 +111,11 @@ class HeatPump(Technology):
             ctx.T, rule=lambda b, p, t: sum(inv[k, p, t] * b.q_kw[k, p, t] for k in M)
         )
         label = f"HP {self.model}"
+        bars = {"heat": "hp_heat", "cooling": "hp_cooling"}
         for k in self.modes:
-            self.port(ctx, MODE_CARRIER[k], label, lambda p, t, k=k: blk.q_kw[k, p, t])
-        self.port(ctx, "electricity", label, lambda p, t: -blk.p_el_kw[p, t])
+            c = MODE_CARRIER[k]
+            self.port(ctx, c, label, lambda p, t, k=k: blk.q_kw[k, p, t], bar=bars.get(c))
+        self.port(ctx, "electricity", label, lambda p, t: -blk.p_el_kw[p, t], bar="hp_el", sign=-1)
 
     def update(self, t_amb_c: Sequence[float]) -> None:
         """Operation: outdoor-temperature forecast (°C) over the horizon → COP and capacity per mode

@@ -81,6 +81,7 @@ class Photovoltaic(Technology):
             "electricity",
             f"PV {self.spec.description or self.name}",
             lambda p, t: blk.p_kw[p, t],
+            bar="pv",
         )
 
     def update(self, yield_kw_per_kwp: Sequence[float]) -> None:

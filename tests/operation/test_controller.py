@@ -9,11 +9,10 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
-from ems.operation.ev_points import EvSession
 from ems.techs.ai_cluster import AiCluster, BatchJob
 from ems.techs.battery import Battery
 from ems.techs.demand import Demand
-from ems.techs.ev_charge_points import EvChargePoints
+from ems.techs.ev_charge_points import EvChargePoints, EvSession
 from ems.techs.grid import Grid
 from ems.techs.pv import Photovoltaic
 from tests.operation.conftest import noon, step_input
