@@ -192,7 +192,7 @@ def run_study(
             obj,
             exclusive,
             peaks,
-            gap=min(gap, 0.001),
+            gap=solver.verify_gap if gap > 0 else 0.0,
             time_limit_s=limit,
             threads=solver.threads,
             log=log,

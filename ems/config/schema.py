@@ -698,6 +698,13 @@ class SolverOptions(_Strict):
         "benders: the same relaxed sizing pass solved by Benders decomposition over the typical "
         "days (stops on mip_rel_gap or after max_rounds integer master solves; deterministic)",
     )
+    verify_gap: float = Field(
+        0.001,
+        ge=0,
+        le=1,
+        description="relative gap of each verification day (sizes fixed, full integrality); "
+        "0 when mip_rel_gap is 0",
+    )
     max_rounds: int = Field(
         60,
         ge=1,
