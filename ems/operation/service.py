@@ -161,9 +161,9 @@ class OperationService:
         technologies whose :meth:`~ems.techs.base.Technology.load_input` holds) that are stale:
         reported, but older than ``limit_s``. Each is also recorded in ``stale_in`` with its
         age."""
-        keys: list[DeviceKey] = [(hub, "meter", "main")]
-        for t in self.setup.installed(hub):
-            if t.load_input():
+        keys: list[DeviceKey] = []
+        for t in self.setup.installed(hub):  # the POD meter (grid connection) comes first
+            if t.grid_connection or t.load_input():
                 keys += [(h, k, d) for h, k, d, _r in t.devices()]
         out = []
         for key in keys:

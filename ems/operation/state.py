@@ -24,6 +24,8 @@ from ems.techs.registry import device_registrations
 
 #: Device kinds of the hubs' PODs: their import/export counters close the shared-energy hours.
 _COUNTER_KINDS = frozenset(r.device_kind for r in device_registrations() if r.tech.grid_connection)
+#: The POD meter of a hub (its grid connection's device): ``(hub, kind, "main")``.
+METER_KIND: str = sorted(_COUNTER_KINDS)[0]
 
 DeviceKey = tuple[str, str, str]
 
@@ -147,11 +149,10 @@ class PlantState:
         """Load = import − export + ``devices_kw`` (what the hub's devices measured: generation +,
         flexible use −; see :meth:`ems.techs.base.Technology.measured_el_kw`), None without a
         meter reading."""
-        if _k((hub, "meter", "main")) not in self.latest:
+        meter = (hub, METER_KIND, "main")
+        if _k(meter) not in self.latest:
             return None
-        load = self.value((hub, "meter", "main"), "import_p_kw") - self.value(
-            (hub, "meter", "main"), "export_p_kw"
-        )
+        load = self.value(meter, "import_p_kw") - self.value(meter, "export_p_kw")
         return max(load + devices_kw, 0.0)
 
     def record_history(
