@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from adapters.yaml_load import safe_load
 from ems.accounting.config import (
     AccountingConfig,
     ValorisationParams,
@@ -38,7 +39,7 @@ def load_year_parameters(path: str | Path = PARAMETERS_FILE) -> dict[int, Valori
     """Read the yearly-parameter data file (see ``ems/data/accounting_parameters.yaml``)."""
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = safe_load(p.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(str(p), "(file)", f"cannot be read: {exc}") from None
     return parse_year_parameters(data, str(p))
@@ -57,7 +58,7 @@ def load_config(path: str | Path) -> AccountingConfig:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(str(p), "(file)", f"cannot be read: {exc}") from None
     try:
-        data = yaml.safe_load(text)
+        data = safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "(yaml)"

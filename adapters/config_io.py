@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from adapters.yaml_load import safe_load
 from ems.config.schema import (
     DEFAULT_CATALOGUE,
     Catalogue,
@@ -41,7 +42,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(str(path), "(file)", "file not found")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "(file)"
@@ -96,9 +97,12 @@ def load_scenario(path: str | Path) -> tuple[Scenario, Catalogue]:
 # --------------------------------------------------------------------------- operation
 def _read_site_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text()) or {}
+        return safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(str(path), "-", f"not valid YAML: {exc}".splitlines()[0]) from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "-"
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(str(path), where, f"not valid YAML: {problem}") from None
 
 
 def load_site(path: str | Path) -> SiteConfig:

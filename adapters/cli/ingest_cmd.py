@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from adapters.influx.config import InfluxSettings
 from adapters.influx.factory import open_store
 from adapters.mqtt import MqttClient, MqttSettings, TelemetryIngest
+from adapters.yaml_load import safe_load
 from ems.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ def _load(path: Path | None, overrides: dict[str, Any]) -> IngestConfig:
     raw: dict[str, Any] = {}
     if path is not None:
         try:
-            raw = yaml.safe_load(path.read_text()) or {}
+            raw = safe_load(path.read_text()) or {}
         except OSError as exc:
             raise ConfigError(str(path), "-", f"cannot read: {exc.strerror}") from exc
         except yaml.YAMLError as exc:
