@@ -13,6 +13,24 @@ from ems.errors import ConfigError
 log = logging.getLogger(__name__)
 
 
+def _check_start(start_local: str) -> None:
+    """``--start`` must be a local date and time (a bad one was a pandas traceback)."""
+    import pandas as pd
+
+    try:
+        ts = pd.Timestamp(start_local)
+    except (ValueError, TypeError) as exc:
+        raise click.BadParameter(
+            f"{start_local!r} is not a date and time (e.g. 2025-06-16 00:00): {exc}",
+            param_hint="--start",
+        ) from None
+    if ts is pd.NaT or ts.tzinfo is not None:
+        raise click.BadParameter(
+            f"{start_local!r}: give a local date and time without a time zone",
+            param_hint="--start",
+        )
+
+
 @click.command("run")
 @click.option(
     "--config",
@@ -53,14 +71,18 @@ log = logging.getLogger(__name__)
 @click.option(
     "--mqtt-host", default=None, help="Use this broker instead of the embedded one (--simulate)."
 )
-@click.option("--mqtt-port", type=int, default=1883, show_default=True)
+@click.option("--mqtt-port", type=click.IntRange(1, 65535), default=1883, show_default=True)
 @click.option(
-    "--time-limit", "time_limit_s", type=float, default=None, help="Solver time limit per step (s)."
+    "--time-limit",
+    "time_limit_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Solver time limit per step (s).",
 )
 @click.option(
     "--steps",
     "max_steps",
-    type=int,
+    type=click.IntRange(min=1),
     default=None,
     help="Stop after this many steps (tests, first runs).",
 )
@@ -87,6 +109,7 @@ def run(
         raise click.BadParameter("must be ≥ 0", param_hint="--speed")
     if hours <= 0:
         raise click.BadParameter("must be > 0", param_hint="--hours")
+    _check_start(start_local)
     if simulate:
         from adapters.sim.simulate import DEFAULT_SITE, incentive_note, kpi_table, run_simulation
 
