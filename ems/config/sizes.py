@@ -23,6 +23,22 @@ INFORMATIVE = ("vehicle_charger",)
 Entry = dict[str, Any]
 
 
+def check_size_entries(hubs: dict[str, dict[str, Any]]) -> None:
+    """Every entry is a mapping of finite, non-negative numbers (sizes.yaml and a SITE.yaml's
+    ``sizes_override``); ValueError ``hub.entry.quantity: problem`` otherwise."""
+    for hub, entries in hubs.items():
+        for key, entry in (entries or {}).items():
+            if key in INFORMATIVE:
+                continue
+            if not isinstance(entry, dict):
+                raise ValueError(f"{hub}.{key}: {entry!r} is not a mapping of sizes")
+            for q, v in entry.items():
+                if isinstance(v, bool) or not isinstance(v, (int, float)):
+                    raise ValueError(f"{hub}.{key}.{q}: {v!r} is not a number")
+                if not math.isfinite(float(v)) or float(v) < 0:
+                    raise ValueError(f"{hub}.{key}.{q}: {v!r} is not a size (finite, ≥ 0)")
+
+
 class SizesFile(BaseModel):
     """``sizes.yaml``: the scenario it was designed for and the installed sizes per hub."""
 
@@ -41,15 +57,7 @@ class SizesFile(BaseModel):
     @field_validator("hubs")
     @classmethod
     def _sizes_are_numbers(cls, hubs: dict[str, dict[str, Entry]]) -> dict[str, dict[str, Entry]]:
-        for hub, entries in hubs.items():
-            for key, entry in entries.items():
-                if key in INFORMATIVE:
-                    continue
-                for q, v in entry.items():
-                    if isinstance(v, bool) or not isinstance(v, (int, float)):
-                        raise ValueError(f"{hub}.{key}.{q}: {v!r} is not a number")
-                    if not math.isfinite(float(v)) or float(v) < 0:
-                        raise ValueError(f"{hub}.{key}.{q}: {v!r} is not a size (finite, ≥ 0)")
+        check_size_entries(hubs)
         return hubs
 
     # ---- design writes

@@ -22,9 +22,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ems.config.schema import primary_error
+from ems.config.sizes import check_size_entries
 from ems.errors import ConfigError
 
 
@@ -117,6 +126,12 @@ class SiteConfig(_Strict):
     def path_(self) -> Path | None:
         """The SITE.yaml this came from (relative paths resolve against its folder)."""
         return self._path
+
+    @field_validator("sizes_override")
+    @classmethod
+    def _override_sizes(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        check_size_entries(value)  # the sizes.yaml rules: merged after that file is validated
+        return value
 
     @model_validator(mode="after")
     def _steps(self) -> SiteConfig:
