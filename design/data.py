@@ -59,20 +59,48 @@ def read_series_csv(
             raise DataError(
                 f"{file_label}: line {line}: {index_col}: not a timestamp: {df[index_col].iloc[line - 2]!r}"
             )
+        repeated = ts.duplicated()
+        if repeated.any():
+            line = int(np.flatnonzero(repeated.to_numpy())[0]) + 2
+            first = int(np.flatnonzero((ts == ts.iloc[line - 2]).to_numpy())[0]) + 2
+            raise DataError(
+                f"{file_label}: line {line}: {index_col}: {df[index_col].iloc[line - 2]} "
+                f"repeats line {first}"
+            )
         df = df.drop(columns=[index_col])
         df.index = pd.DatetimeIndex(ts)
     for col in df.columns:
         if col in label_cols:
             continue
         values = pd.to_numeric(df[col], errors="coerce")
-        bad = values.isna()
+        bad = ~np.isfinite(values.to_numpy(dtype=float))  # NaN, text, ±inf
         if bad.any():
-            line = int(np.flatnonzero(bad.to_numpy())[0]) + 2
-            raise DataError(
-                f"{file_label}: line {line}: {col}: missing or not a number ({df[col].iloc[line - 2]!r})"
-            )
+            line = int(np.flatnonzero(bad)[0]) + 2
+            cell = df[col].iloc[line - 2]
+            shown = "empty" if pd.isna(cell) else repr(str(cell))
+            raise DataError(f"{file_label}: line {line}: {col}: missing or not a number ({shown})")
         df[col] = values.astype(float)
     return df
+
+
+def check_hourly_year(hourly: pd.DataFrame, file_label: str) -> None:
+    """An hourly year is 8760 (or 8784) rows one hour apart (local standard time, so no DST gap):
+    fewer rows would be aggregated into typical days standing for part of a year while every KPI
+    says per year."""
+    n = len(hourly)
+    if n not in (8760, 8784):
+        raise DataError(
+            f"{file_label}: {n} rows: an hourly year needs 8760 (or 8784) rows, one per hour "
+            "of local standard time"
+        )
+    step = hourly.index.to_series().diff().iloc[1:]
+    off = step != pd.Timedelta(hours=1)
+    if off.any():
+        i = int(np.flatnonzero(off.to_numpy())[0]) + 1
+        raise DataError(
+            f"{file_label}: line {i + 2}: timestamp: {hourly.index[i]} is "
+            f"{step.iloc[i - 1]} after the previous row (rows must be one hour apart, in order)"
+        )
 
 
 def _needed_columns(s: Scenario) -> list[str]:
@@ -91,6 +119,7 @@ def prepare(s: Scenario, yield_columns: list[str]) -> StudyData:
     file = s.source_file
     if s.time.hourly_csv:
         hourly = read_series_csv(s.path(s.time.hourly_csv), s.time.hourly_csv)
+        check_hourly_year(hourly, s.time.hourly_csv)
         if s.time.pvgis or s.time.gme_prices:
             from design.inputs import apply_inputs
 

@@ -1,0 +1,143 @@
+"""Bad input found by trying every `ems` subcommand as a new user would: each gives exit code 2
+and one line naming the file (or option), the field and the problem, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from adapters.cli.main import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE = ROOT / "adapters" / "sim" / "opera_pia_site.yaml"
+
+
+def _one_error_line(err: str) -> str:
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert lines, "no error printed"
+    assert "Traceback" not in err, err
+    return lines[-1]
+
+
+# ---------------------------------------------------------------- a date that is not a date
+@pytest.mark.parametrize(
+    ("argv", "text"),
+    [
+        (["design", "{f}", "--quiet"], "name: x\nfoo: 2024-13-01\n"),
+        (["run", "--config", "{f}"], "community: x\nscenario: 2024-02-30\n"),
+        (["sweep", "{f}", "--dry-run"], "name: x\nbase: 2024-13-01\n"),
+        (
+            ["accounting", "ingest", "--config", "{f}", "--db", "{db}", "{f}"],
+            "community: x\nconfigurations:\n  - constituted: 2024-13-01\n",
+        ),
+    ],
+    ids=["design", "run", "sweep", "accounting"],
+)
+def test_an_impossible_date_in_yaml_is_one_line_with_its_line_number(tmp_path, capsys, argv, text):
+    f = tmp_path / "c.yaml"
+    f.write_text(text)
+    args = [a.format(f=f, db=tmp_path / "l.sqlite") for a in argv]
+    assert main(args) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert line.startswith(f"error: {f}: line ") and "invalid date '2024-" in line, line
+
+
+# ---------------------------------------------------------------- ems run arguments
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        (["--start", "notadate"], "--start"),
+        (["--start", "2025-06-16T00:00+02:00"], "without a time zone"),
+        (["--steps", "0"], "--steps"),
+        (["--time-limit", "-1"], "--time-limit"),
+        (["--mqtt-port", "99999"], "--mqtt-port"),
+    ],
+)
+def test_bad_run_arguments_are_usage_errors(tmp_path, capsys, extra, fragment):
+    assert main(["run", "--simulate", "--state", str(tmp_path / "st"), *extra]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert fragment in line and "Invalid value" in line, line
+    assert not (tmp_path / "st").exists()  # rejected before anything ran
+
+
+@pytest.mark.parametrize(
+    ("override", "fragment"),
+    [
+        ({"battery": {"modules": -6}}, "sizes_override: hub1.battery.modules: -6 is not a size"),
+        ({"battery": 6}, "sizes_override: hub1.battery: 6 is not a mapping of sizes"),
+    ],
+)
+def test_a_bad_sizes_override_names_the_field(tmp_path, capsys, override, fragment):
+    raw = yaml.safe_load(SITE.read_text())
+    raw["scenario"] = str((SITE.parent / raw["scenario"]).resolve())
+    raw["sizes"] = str((SITE.parent / raw["sizes"]).resolve())
+    raw["sizes_override"] = {"hub1": override}
+    site = tmp_path / "site.yaml"
+    site.write_text(yaml.safe_dump(raw))
+    code = main(["run", "--simulate", "--config", str(site), "--state", str(tmp_path / "st")])
+    line = _one_error_line(capsys.readouterr().err)
+    assert code == 2, line
+    assert line.startswith(f"error: {site}: ") and fragment in line, line
+
+
+# ---------------------------------------------------------------- the hourly year of a scenario
+def _hourly_scenario(tmp: Path, edit) -> Path:
+    idx = pd.date_range("2023-01-01", periods=8760, freq="h")
+    df = pd.DataFrame({"timestamp": idx.strftime("%Y-%m-%d %H:%M"), "y": 0.0})
+    edit(df)
+    df.to_csv(tmp / "year.csv", index=False)
+    scenario = {
+        "name": "hourly",
+        "community": "independent",
+        "site": {"lat": 44.4, "lon": 8.96},
+        "time": {"hourly_csv": "year.csv"},
+        "hubs": [
+            {"id": "h1", "contract_kw": 500, "electricity": {"annual_mwh": 838, "shape": "campus"}}
+        ],
+        "prices": {"purchase_bands": {"F1": 0.3, "F2": 0.25, "F3": 0.2}, "sale_eur_per_kwh": 0.05},
+    }
+    (tmp / "s.yaml").write_text(yaml.safe_dump(scenario))
+    return tmp / "s.yaml"
+
+
+def _inf(df):
+    df.loc[100, "y"] = float("inf")
+
+
+def _repeat(df):
+    df.loc[11, "timestamp"] = df.loc[10, "timestamp"]
+
+
+def _swap(df):
+    df.loc[[20, 21], "timestamp"] = df.loc[[21, 20], "timestamp"].to_numpy()
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (_inf, "year.csv: line 102: y: missing or not a number ('inf')"),
+        (
+            lambda df: df.loc.__setitem__((100, "y"), None),
+            "year.csv: line 102: y: missing or not a number (empty)",
+        ),
+        (_repeat, "year.csv: line 13: timestamp: 2023-01-01 10:00 repeats line 12"),
+        (
+            lambda df: df.drop(index=range(10, 20), inplace=True),
+            "year.csv: 8750 rows: an hourly year needs 8760",
+        ),
+        (lambda df: df.drop(index=range(200, 8760), inplace=True), "year.csv: 200 rows"),
+        (_swap, "year.csv: line 22: timestamp: 2023-01-01 21:00:00 is 0 days 02:00:00 after"),
+    ],
+    ids=["inf", "empty", "repeated", "short", "200_rows", "out_of_order"],
+)
+def test_a_broken_hourly_year_is_refused_before_solving(tmp_path, capsys, edit, expected):
+    """Before: ±inf gave an 'optimal' design at −1.36 M€/y, a partial year was annualised as a
+    full one and a repeated hour was silently kept (exit 0)."""
+    path = _hourly_scenario(tmp_path, edit)
+    assert main(["design", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert line.startswith("error: ") and expected in line, line
+    assert not (tmp_path / "out").exists()
