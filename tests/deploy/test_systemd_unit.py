@@ -4,12 +4,13 @@ installed venv (/opt/cer-ems/.venv/bin/ems); here it is pointed at this checkout
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import in_ci
 
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "deploy/systemd/cer-ems.service"
@@ -28,7 +29,7 @@ def _verify(unit: Path) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def analyze() -> None:
     if shutil.which("systemd-analyze") is None:
-        if os.environ.get("CI") == "true":
+        if in_ci():
             pytest.fail("systemd-analyze not installed (CI=true)")
         pytest.skip("systemd-analyze not installed")
 

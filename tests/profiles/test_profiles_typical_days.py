@@ -37,7 +37,7 @@ def test_saturday_as_weekday_option(case_hourly):
 
 
 def test_tsam_option(case_hourly):
-    pytest.importorskip("tsam")
+    # tsam is a hard dependency (pyproject): no importorskip, a missing install must fail
     td = aggregate_typical_days(case_hourly, "tsam", n_days=8)
     assert len(td.weights) == 8
     assert td.weights.sum() == 365
