@@ -141,3 +141,13 @@ def test_a_broken_hourly_year_is_refused_before_solving(tmp_path, capsys, edit, 
     line = _one_error_line(capsys.readouterr().err)
     assert line.startswith("error: ") and expected in line, line
     assert not (tmp_path / "out").exists()
+
+
+def test_ingest_config_with_bad_yaml_is_one_line(tmp_path, capsys):
+    f = tmp_path / "ingest.yaml"
+    f.write_text("mqtt: [\n")
+    assert main(["ingest", "--config", str(f), "--community", "x", "--duration", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"error: {f}: line 2: not valid YAML: " + (
+        "expected the node content, but found '<stream end>'"
+    ), err

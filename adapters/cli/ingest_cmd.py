@@ -44,7 +44,10 @@ def _load(path: Path | None, overrides: dict[str, Any]) -> IngestConfig:
         except OSError as exc:
             raise ConfigError(str(path), "-", f"cannot read: {exc.strerror}") from exc
         except yaml.YAMLError as exc:
-            raise ConfigError(str(path), "-", f"not valid YAML: {exc}") from exc
+            mark = getattr(exc, "problem_mark", None)
+            where = f"line {mark.line + 1}" if mark is not None else "-"
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ConfigError(str(path), where, f"not valid YAML: {problem}") from None
         if not isinstance(raw, dict):
             raise ConfigError(
                 str(path), "-", "expected a mapping with mqtt:, influx:, sqlite_path:"
