@@ -151,3 +151,15 @@ def test_ingest_config_with_bad_yaml_is_one_line(tmp_path, capsys):
     assert err.strip() == f"error: {f}: line 2: not valid YAML: " + (
         "expected the node content, but found '<stream end>'"
     ), err
+
+
+@pytest.mark.parametrize("value", [".inf", ".nan", "-.inf"])
+def test_a_non_finite_number_in_a_scenario_is_named(tmp_path, capsys, value):
+    """``max_kwp: .inf`` was an OverflowError traceback; ``.nan`` said 'greater than or equal to 0'."""
+    path = _hourly_scenario(tmp_path, lambda df: None)
+    raw = yaml.safe_load(path.read_text())
+    raw["hubs"][0]["pv"] = [{"type": "pv_mono", "max_kwp": 10}]
+    path.write_text(yaml.safe_dump(raw).replace("max_kwp: 10", f"max_kwp: {value}"))
+    assert main(["design", str(path), "--quiet"]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert line == f"error: {path}: hubs[h1].pv[0].max_kwp: Input should be a finite number", line

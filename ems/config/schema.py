@@ -26,7 +26,7 @@ DEFAULT_CATALOGUE = Path(__file__).resolve().parent.parent / "data" / "catalogue
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False)
+    model_config = ConfigDict(extra="forbid", frozen=False, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------- catalogue entries
