@@ -392,7 +392,8 @@ class EvFleet(Technology):
         out = []
         for o in self.options:
             if o.key in self.handles:
-                row = self.size_row(o.key.replace("_", " "), "units", 0.0, o.max_units)
+                item = f"charger {o.spec.mode} {o.spec.p_kw:g} kW"  # not the key: "v1g 7 4kw"
+                row = self.size_row(item, "units", 0.0, o.max_units)
                 out.append({**row, "key": o.key, "installed": self.handles[o.key].value_units()})
         return out
 
