@@ -163,3 +163,14 @@ def test_a_non_finite_number_in_a_scenario_is_named(tmp_path, capsys, value):
     assert main(["design", str(path), "--quiet"]) == 2
     line = _one_error_line(capsys.readouterr().err)
     assert line == f"error: {path}: hubs[h1].pv[0].max_kwp: Input should be a finite number", line
+
+
+def test_accounting_ingest_of_a_binary_file_is_a_rejected_row_not_a_traceback(tmp_path, capsys):
+    """A spreadsheet or binary given by mistake was a csv.Error traceback."""
+    f = tmp_path / "meters.xlsx"
+    f.write_bytes(b"PK\x03\x04\x00\x00\r\x00\x00\x00abc\rdef\x00\n" * 20)
+    config = ROOT / "examples" / "accounting" / "accounting.yaml"
+    args = ["accounting", "ingest", "--config", str(config), "--db", str(tmp_path / "l.sqlite")]
+    assert main([*args, str(f)]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert line.startswith(f"error: 1 bad row(s), first {f}:1: not a CSV file: "), line

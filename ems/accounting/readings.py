@@ -310,7 +310,10 @@ def parse_csv(
     """Parse a meter or price CSV (detected from the header). ``pod_roles``: POD → directions it
     can have (from the configuration), used when the file has no direction column. A meter file
     may carry its issue date (rettifica) in an ``issued`` / ``data_emissione`` column."""
-    rows, comma_decimal = _reader(text)
+    try:
+        rows, comma_decimal = _reader(text)
+    except csv.Error as exc:  # e.g. a binary or spreadsheet file given by mistake
+        return ParseResult(file, "meter", errors=[RowError(file, 1, f"not a CSV file: {exc}")])
     if not rows or not any(c.strip() for c in rows[0]):
         return ParseResult(file, "meter", errors=[RowError(file, 1, "empty file or no header")])
     header = [_norm(h) for h in rows[0]]
