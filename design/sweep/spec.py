@@ -509,9 +509,8 @@ def expand(
             for e in exc.errors():
                 if e["type"] == "extra_forbidden":
                     where = validation_to_config_error(file, exc, v.scenario).field
-                    bad = ".".join(str(x) for x in e["loc"])
                     raise ConfigError(
-                        file, v.label, f"{bad}: not a scenario field ({where})"
+                        file, where, f"not a scenario field (variant {v.label})"
                     ) from None
     return variants
 
