@@ -174,3 +174,18 @@ def test_accounting_ingest_of_a_binary_file_is_a_rejected_row_not_a_traceback(tm
     assert main([*args, str(f)]) == 2
     line = _one_error_line(capsys.readouterr().err)
     assert line.startswith(f"error: 1 bad row(s), first {f}:1: not a CSV file: "), line
+
+
+def test_ingest_that_never_reaches_its_broker_says_so_and_fails(tmp_path, capsys):
+    """It printed 'accepted 0, rejected 0' and exited 0 with no word about the broker."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    argv = ["ingest", "--community", "x", "--mqtt-port", str(port), "--duration", "1"]
+    assert main([*argv, "--sqlite", str(tmp_path / "t.sqlite")]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert (
+        line == f"error: never connected to the MQTT broker 127.0.0.1:{port}: nothing was ingested"
+    )

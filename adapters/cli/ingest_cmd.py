@@ -23,9 +23,12 @@ from adapters.influx.config import InfluxSettings
 from adapters.influx.factory import open_store
 from adapters.mqtt import MqttClient, MqttSettings, TelemetryIngest
 from adapters.yaml_load import safe_load
-from ems.errors import ConfigError
+from ems.errors import ConfigError, EmsError
 
 log = logging.getLogger(__name__)
+
+#: Seconds without a broker connection before ``ems ingest`` says so (it keeps retrying).
+NO_BROKER_WARNING_S = 5.0
 
 
 class IngestConfig(BaseModel):
@@ -199,9 +202,19 @@ def ingest_command(
         err=True,
     )
     started = time.monotonic()
+    where = f"{config.mqtt.host}:{config.mqtt.port}"
+    warned = False
     try:
         while not stop.wait(0.2):
-            if duration and time.monotonic() - started >= duration:
+            elapsed = time.monotonic() - started
+            if not warned and not client.connected and elapsed >= NO_BROKER_WARNING_S:
+                warned = True
+                click.echo(
+                    f"warning: no connection to the MQTT broker {where} after "
+                    f"{NO_BROKER_WARNING_S:g} s; still retrying (check host, port, TLS, credentials)",
+                    err=True,
+                )
+            if duration and elapsed >= duration:
                 break
     finally:
         ingest.stop()
@@ -215,6 +228,8 @@ def ingest_command(
         + "".join(f", {k} {v}" for k, v in counts.items() if k.startswith("rejected_")),
         err=True,
     )
+    if client.connects == 0:
+        raise EmsError(f"never connected to the MQTT broker {where}: nothing was ingested")
 
 
 COMMANDS = [ingest_command]
