@@ -256,3 +256,52 @@ def test_monte_carlo_variants_solve_with_their_own_prices(scenario_factory, tmp_
         factor = mc.monthly_factors(v.price_path)[0].mean()
         assert cost == pytest.approx(2 * 1752 * factor)  # two hubs with the same load
     assert (tmp_path / "o" / "monte_carlo.png").is_file()
+
+
+def test_monte_carlo_on_an_hourly_year_prices_each_month(tmp_path):
+    """An hourly year with band prices: a sample's purchase price is band price × its month's
+    factor on the real calendar. With a constant 10 kW load and nothing to build, the AS-IS cost
+    is 10 kW × Σ_hours price (the typical days keep each hour's mean and weights count days)."""
+    from ems.tariffs import arera_bands
+
+    idx = pd.date_range("2023-01-01", periods=8760, freq="h")
+    pd.DataFrame(
+        {"timestamp": idx.strftime("%Y-%m-%d %H:%M"), "load": 10.0, "zonal": 100.0}
+    ).to_csv(tmp_path / "year.csv", index=False)
+    scenario = {
+        "name": "year",
+        "community": "independent",
+        "site": {"lat": 44.4, "lon": 8.96},
+        "time": {"hourly_csv": "year.csv"},
+        "hubs": [{"id": "h1", "contract_kw": 50, "electricity": {"column": "load"}}],
+        "prices": {"purchase_bands": {"F1": 0.3, "F23": 0.2}, "sale_column": "zonal"},
+        "finance": {"interest_rate": 0.0},
+    }
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(scenario))
+    sweep = {"base": "s.yaml", "monte_carlo": {"samples": 2, "seed": 1, "level_sigma": 0.2}}
+    (tmp_path / "sw.yaml").write_text(yaml.safe_dump(sweep))
+    sw = load_sweep(tmp_path / "sw.yaml")
+    run = run_sweep(sw, tmp_path / "o", serial=True, progress=False, plots=False)
+    assert (run.table["status"] == "ok").all(), run.table["reason"]
+    band = np.array([0.3 if b == "F1" else 0.2 for b in arera_bands(idx)])
+    month = idx.month.to_numpy() - 1
+    for v, cost in zip(sw.variants, run.table["asis.annualised_cost_eur_per_y"], strict=True):
+        factor = mc.monthly_factors(v.price_path)[0]
+        assert cost == pytest.approx(10.0 * float((band * factor[month]).sum()), rel=1e-6)
+
+
+def test_cli_default_runs_on_a_local_cluster(scenario_factory, tmp_path, capsys):
+    """`ems sweep` without --scheduler: an embedded LocalCluster of worker processes; the second
+    run resumes from the cache."""
+    path = _front_sweep(scenario_factory)
+    out = tmp_path / "cli"
+    assert main(["sweep", str(path), "--workers", "2", "--quiet", "--out", str(out)]) == 0
+    t = pd.read_parquet(out / "results.parquet")
+    grid = t[t["group"] == "grid"]
+    assert list(grid["size.h1.pv_a_kwp"]) == pytest.approx([0, 0, 20, 20])
+    assert t["worker"].str.startswith("tcp://127.0.0.1:").all()
+    assert (out / "pareto.png").is_file() and (out / "results.csv").is_file()
+    printed = capsys.readouterr().out
+    assert "LocalCluster (2 workers" in printed and "infeasible: members=h1 at 1 kW" in printed
+    assert main(["sweep", str(path), "--quiet", "--out", str(out)]) == 0
+    assert "all cached" in capsys.readouterr().out
