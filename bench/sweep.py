@@ -76,6 +76,8 @@ def measure(mode: str, path: Path, tmp: Path) -> dict:
         "variants": len(t),
         "ok": len(ok),
         "wall_s": round(wall, 1),
+        "startup_s": round(run.startup_s, 1),
+        "workers": 1 if mode == "serial" else len(per_worker),
         "sum_variant_s": round(float(ok["wall_s"].sum()), 1),
         "median_variant_s": round(float(ok["wall_s"].median()), 1),
         "median_solve_s": round(float(ok["solve.design.time_s"].median()), 1),
@@ -103,15 +105,16 @@ def main() -> None:
     base = next((r["wall_s"] for r in results if r["mode"] == "serial"), None)
     print(f"\nload average at start {load[0]:.1f}, at end {os.getloadavg()[0]:.1f}; "
           f"{os.cpu_count()} cores")  # fmt: skip
-    print("| mode | variants ok | wall s | speed-up vs serial | median variant s | "
-          "solver threads | peak RSS per worker MB |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|")
+    print("| mode | variants ok | wall s | of which cluster start s | speed-up vs serial | "
+          "median variant s | busy share of workers | solver threads | peak RSS per worker MB |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         speed = f"{base / r['wall_s']:.2f}×" if base else "–"
         rss = ", ".join(f"{v:.0f}" for v in r["peak_rss_mb_per_worker"].values())
+        busy = r["sum_variant_s"] / (r["wall_s"] * r["workers"])
         print(
-            f"| {r['mode']} | {r['ok']}/{r['variants']} | {r['wall_s']} | {speed} | "
-            f"{r['median_variant_s']} | {r['solver_threads']} | {rss} |"
+            f"| {r['mode']} | {r['ok']}/{r['variants']} | {r['wall_s']} | {r['startup_s']} | "
+            f"{speed} | {r['median_variant_s']} | {busy:.0%} | {r['solver_threads']} | {rss} |"
         )
     if args.json:
         args.json.write_text(json.dumps({"load": load, "results": results}, indent=2))

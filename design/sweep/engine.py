@@ -39,6 +39,7 @@ class SweepRun:
     counts: dict[str, int] = field(default_factory=dict)
     written: list[Path] = field(default_factory=list)
     workers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    startup_s: float = 0.0  # starting the LocalCluster or connecting to the scheduler
 
 
 # --------------------------------------------------------------------------- tasks and cache
@@ -276,6 +277,7 @@ def run_sweep(
         _quiet_distributed()
     mode = "serial" if serial else ("scheduler " + scheduler if scheduler else "LocalCluster")
     worker_info: dict[str, dict[str, Any]] = {}
+    startup = 0.0
     if not tasks:
         mode = "all cached"
     try:
@@ -287,7 +289,9 @@ def run_sweep(
             from distributed import Client
 
             try:
+                t_start = time.perf_counter()
                 client = Client(scheduler, timeout="20s")
+                startup = time.perf_counter() - t_start
             except (OSError, TimeoutError, ValueError) as exc:
                 raise EmsError(f"--scheduler {scheduler}: cannot connect: {exc}") from None
             with client:
@@ -295,7 +299,9 @@ def run_sweep(
         else:
             from distributed import Client
 
+            t_start = time.perf_counter()
             cluster, threads = local_cluster(workers, len(tasks))
+            startup = time.perf_counter() - t_start
             n_solver = solver_threads or threads
             mode = f"LocalCluster ({len(cluster.workers)} workers × {n_solver} solver threads)"
             with cluster, Client(cluster) as client:
@@ -304,6 +310,7 @@ def run_sweep(
         bar.close()
     table = assemble(sweep, done, cached)
     run = SweepRun(table, out_dir, time.perf_counter() - t0, mode, workers=worker_info)
+    run.startup_s = startup
     run.counts = table.drop_duplicates("hash")["status"].value_counts().to_dict()
     run.counts["cached"] = len(cached)
     run.counts["run"] = len(tasks)
