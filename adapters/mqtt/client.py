@@ -37,6 +37,10 @@ from ems.telemetry.topics import status_topic
 log = logging.getLogger(__name__)
 
 MessageHandler = Callable[[paho.MQTTMessage], None]
+#: Messages that arrive before their handler is registered are kept for it this long after
+#: start, at most this many (see :meth:`MqttClient._on_message`).
+EARLY_WINDOW_S = 10.0
+MAX_EARLY_MESSAGES = 100_000
 
 
 class _QuietPaho(logging.Filter):
@@ -65,6 +69,8 @@ class MqttClient:
         self.client_id = client_id or settings.client_id
         self.status_topic = status_topic(settings.community)
         self._subscriptions: dict[str, tuple[int, MessageHandler]] = {}
+        self._early: list[paho.MQTTMessage] = []  # arrived before their handler was registered
+        self._started_at = time.monotonic()
         self._connected = threading.Event()
         self._lock = threading.Lock()
         self._sub_pending: set[int] = set()  # SUBSCRIBE packet ids not yet acknowledged
@@ -121,6 +127,7 @@ class MqttClient:
 
     def start(self) -> MqttClient:
         """Connect in the background (retrying with backoff until the broker answers)."""
+        self._started_at = time.monotonic()
         properties = None
         kwargs: dict[str, Any] = {}
         if self._v5:
@@ -171,11 +178,24 @@ class MqttClient:
     # ------------------------------------------------------------------ pub/sub
 
     def subscribe(self, topic: str, handler: MessageHandler, qos: int = 1) -> None:
-        """Subscribe now (if connected) and again after every reconnect."""
-        self._client.message_callback_add(topic, lambda _c, _u, msg: self._dispatch(handler, msg))
-        with self._lock:  # either _on_connect sees this subscription, or we see the connection
-            self._subscriptions[topic] = (qos, handler)
-            connected = self._connected.is_set()
+        """Subscribe now (if connected) and again after every reconnect.
+
+        Messages the broker sent before this handler existed (a persistent session delivers its
+        queue as soon as the client connects) were kept; they are handed to it first."""
+        while True:
+            with self._lock:
+                early = [m for m in self._early if paho.topic_matches_sub(topic, m.topic)]
+                if not early:
+                    # under the lock: _on_message either sees this handler or kept its message
+                    self._client.message_callback_add(
+                        topic, lambda _c, _u, msg: self._dispatch(handler, msg)
+                    )
+                    self._subscriptions[topic] = (qos, handler)
+                    connected = self._connected.is_set()
+                    break
+                self._early = [m for m in self._early if m not in early]
+            for msg in early:
+                self._dispatch(handler, msg)
         if connected:
             self._send_subscribe(self._client, topic, qos)
 
@@ -294,9 +314,34 @@ class MqttClient:
             )
 
     def _on_message(self, client: paho.Client, _userdata: Any, msg: paho.MQTTMessage) -> None:
-        log.debug("message on unsubscribed topic %s ignored", msg.topic)
-        if msg.qos > 0:
-            client.ack(msg.mid, msg.qos)
+        """A message no registered handler took. In the first ``EARLY_WINDOW_S`` after start (a
+        persistent session delivers its queue as soon as the client connects, maybe before the
+        handlers are registered) it is kept, unacknowledged, for :meth:`subscribe`; later, and
+        for topics nobody registers, it is acknowledged and dropped."""
+        now = time.monotonic()
+        with self._lock:
+            handler = next(
+                (
+                    h
+                    for f, (_q, h) in self._subscriptions.items()
+                    if paho.topic_matches_sub(f, msg.topic)
+                ),
+                None,
+            )
+            early = now - self._started_at < EARLY_WINDOW_S
+            if handler is None and early and len(self._early) < MAX_EARLY_MESSAGES:
+                self._early.append(msg)
+                return
+            stale: list[paho.MQTTMessage] = []
+            if not early and self._early:
+                stale, self._early = self._early, []
+        if handler is not None:
+            self._dispatch(handler, msg)
+            return
+        for m in [*stale, msg]:
+            log.debug("message on unsubscribed topic %s ignored", m.topic)
+            if m.qos > 0:
+                client.ack(m.mid, m.qos)
 
     def __repr__(self) -> str:
         return (

@@ -61,6 +61,8 @@ class StateDB:
             CREATE TABLE IF NOT EXISTS inbox (seq INTEGER PRIMARY KEY AUTOINCREMENT,
                 channel TEXT NOT NULL, hub TEXT NOT NULL, kind TEXT NOT NULL, device TEXT NOT NULL,
                 payload TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS received (source TEXT NOT NULL, ts TEXT NOT NULL,
+                PRIMARY KEY (source, ts)) WITHOUT ROWID;
         """)
         # FULL: a row is on disk when append_inbox returns, before the message is acknowledged
         self.db.execute("PRAGMA synchronous=FULL")
@@ -69,12 +71,33 @@ class StateDB:
     def append_inbox(self, channel: str, key: tuple[str, str, str], payload: dict[str, Any]) -> int:
         """Persist one accepted state or job message (write-ahead); returns its sequence number.
         Raises when it cannot be written: the caller must then not acknowledge the message."""
+        source = "/".join((channel, *key, str(payload.get("job_id", ""))))
         with self.lock:
-            cur = self.db.execute(
-                "INSERT INTO inbox (channel, hub, kind, device, payload) VALUES (?, ?, ?, ?, ?)",
-                (channel, *key, json.dumps(payload, separators=(",", ":"))),
-            )
+            self.db.execute("BEGIN")
+            try:
+                cur = self.db.execute(
+                    "INSERT INTO inbox (channel, hub, kind, device, payload) VALUES (?, ?, ?, ?, ?)",
+                    (channel, *key, json.dumps(payload, separators=(",", ":"))),
+                )
+                # which messages were taken (a QoS 1 redelivery is the same source and ts)
+                self.db.execute(
+                    "INSERT OR IGNORE INTO received VALUES (?, ?)", (source, str(payload["ts"]))
+                )
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
             return int(cur.lastrowid or 0)
+
+    def received(self, source_prefix: str = "") -> int:
+        """Distinct messages taken (by source and ``ts``, over the last two days of ``ts``)
+        whose source (``channel/hub/kind/device/job_id``) starts with ``source_prefix``."""
+        with self.lock:
+            row = self.db.execute(
+                "SELECT count(*) FROM received WHERE source >= ? AND source < ?",
+                (source_prefix, source_prefix + "\uffff"),
+            ).fetchone()
+        return int(row[0])
 
     def inbox(self) -> list[tuple[int, str, tuple[str, str, str], dict[str, Any]]]:
         """Messages accepted since the last committed step, in arrival order."""
@@ -112,6 +135,12 @@ class StateDB:
                     self.db.execute("INSERT OR REPLACE INTO kv VALUES (?, ?)", (k, text))
                 if inbox_upto is not None:
                     self.db.execute("DELETE FROM inbox WHERE seq <= ?", (inbox_upto,))
+                if step is not None:  # keep two days of the received log (ISO ts sort as text)
+                    cutoff = pd.Timestamp(step[0]) - pd.Timedelta(days=2)
+                    self.db.execute(
+                        "DELETE FROM received WHERE ts < ?",
+                        (cutoff.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%S"),),
+                    )
                 for h in hours:
                     self.db.execute(
                         "INSERT OR IGNORE INTO shared_energy VALUES (?, ?, ?, ?, ?, ?)",
@@ -232,8 +261,8 @@ class Runtime:
             log.info("resumed: %d messages replayed from the write-ahead table", self.replayed)
 
     def start(self, timeout_s: float = 10.0) -> Runtime:
+        self.ingest.start()  # handlers first: the session's queue arrives as soon as we connect
         self.client.start()
-        self.ingest.start()
         if not self.client.wait_connected(timeout_s):
             log.warning(
                 "MQTT broker %s:%d not reachable yet; planning on the last known state and retrying",
