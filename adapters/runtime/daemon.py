@@ -237,6 +237,10 @@ class Runtime:
         self.received = 0
         self.stopping = threading.Event()
         self.last: StepLog | None = None
+        # device bridges (adapters.devices.runtime.DeviceBridges): setpoints of OCPP / Modbus
+        # devices also go to their bridge; their counters go into the status and the store
+        self.setpoint_router: Any = None
+        self.device_status: Callable[[], dict[str, Any]] | None = None
         self.applied_seq = 0  # last inbox row applied to the service's state
         self.replayed = 0
         self._resume()
@@ -336,6 +340,9 @@ class Runtime:
                     self.publisher.publish_setpoint(sp.hub, sp.kind, sp.device, values)
                 except Exception as exc:  # a setpoint that fails validation is logged, not fatal
                     log.error("setpoint %s not published: %s", sp.key, exc)
+                    continue
+                if self.setpoint_router is not None:
+                    self.setpoint_router.route(sp.hub, sp.kind, sp.device, values)
             step_s = time.perf_counter() - t0
             self._record(start, outcome, step_s, plan=plan)
             status = {
@@ -350,7 +357,10 @@ class Runtime:
                 ai_missed_kwh=round(sum(res.ai_missed_kwh.values()), 3),
                 ev_short_kwh=round(sum(res.ev_short_kwh.values()), 3),
             )
-            self.client.publish_status({"plan": status})
+            extra: dict[str, Any] = {}
+            if self.device_status is not None:
+                extra["devices"] = self.device_status()
+            self.client.publish_status({"plan": status, **extra})
             sd_notify("WATCHDOG=1")
             self.last = StepLog(start, outcome, step_s)
             return self.last
@@ -391,6 +401,19 @@ class Runtime:
                 fields,
             )
         )
+        if self.device_status is not None:  # OCPP / Modbus bridge counters (EMS health dashboard)
+            from adapters.devices.runtime import status_fields
+
+            dev_fields = status_fields(self.device_status())
+            if dev_fields:
+                points.append(
+                    Point(
+                        "devices",
+                        t_ns,
+                        {**tags, "hub": "ems", "device": "bridges", "kind": "devices"},
+                        dev_fields,
+                    )
+                )
         if not res.plan.empty:
             first = res.plan.iloc[: min(len(res.plan), 96)]
             for ts, row in first.iterrows():

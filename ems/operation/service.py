@@ -115,6 +115,18 @@ class OperationService:
         reg = registry.by_device_kind(key[1])
         return reg is not None and reg.tech.wants_step(before or {}, payload)
 
+    def set_flexible(self, key: DeviceKey, flexible: bool, reason: str = "") -> bool:
+        """A device refuses setpoints (``flexible=False``: an EV charger that rejected the
+        charging profile) or takes them again. While it refuses, the plan does not count on its
+        flexibility: the charger is planned as one that charges at full power, without V2G.
+        Returns True when this changes the plan (the caller re-plans at once)."""
+        name = "/".join(key)
+        if flexible:
+            return self.state.inflexible.pop(name, None) is not None
+        changed = name not in self.state.inflexible
+        self.state.inflexible[name] = reason or "refuses setpoints"
+        return changed
+
     def on_job(self, key: DeviceKey, payload: dict[str, Any]) -> bool:
         """Take a validated AI job announcement; True when it adds work (on-demand step)."""
         if key not in {(h, k, d) for h, k, d, _r in self.setup.devices()}:

@@ -119,6 +119,16 @@ class SiteConfig(_Strict):
         "absent: embedded broker on a free port",
     )
     store: StoreSite = StoreSite()
+    ocpp: dict[str, Any] | None = Field(
+        None,
+        description="adapters.ocpp OcppSettings: the CSMS and the charge points that may connect "
+        "(docs/devices.md)",
+    )
+    modbus: dict[str, Any] | None = Field(
+        None,
+        description="adapters.modbus ModbusSettings: Modbus TCP meters, inverters, batteries "
+        "(docs/devices.md)",
+    )
 
     _path: Path | None = PrivateAttr(None)
 

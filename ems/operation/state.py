@@ -64,6 +64,9 @@ class PlantState:
     ai_jobs_closed: list[dict[str, Any]] = field(
         default_factory=list
     )  # done/cancelled/expired (last 200)
+    inflexible: dict[str, str] = field(
+        default_factory=dict
+    )  # "hub/kind/id" -> why the device refuses setpoints (the plan does not count on it)
 
     # ------------------------------------------------------------------ ingest
     def ingest(self, key: DeviceKey, payload: dict[str, Any]) -> list[dict[str, Any]]:
@@ -326,6 +329,7 @@ class PlantState:
             "rejected": self.rejected,
             "ai_job_book": self.ai_job_book,
             "ai_jobs_closed": self.ai_jobs_closed,
+            "inflexible": self.inflexible,
         }
 
     @classmethod

@@ -23,7 +23,9 @@ Operation constraints:
 - V2G points may also discharge with the same limit, never below ``e_floor_kwh``;
 - ``Σ_t (η·p_charge − p_discharge/η)·Δt + short_kwh[c] ≥ need_kwh[c]`` and ≤ ``room_kwh[c]``:
   the vehicle leaves with the requested energy, or the shortfall is penalised (never infeasible);
-- dumb chargers deliver full power until the request is met (``p_dumb_kw`` lower bound).
+- dumb chargers deliver full power until the request is met (``p_dumb_kw`` lower bound); so does
+  a smart charger whose session is not ``controlled`` (it rejected the EMS's charging profile), and
+  its V2G discharge is off (``v2g_ok`` = 0).
 
 Every session quantity is a mutable Param, so a plug-in changes values only (no rebuild).
 """
@@ -67,6 +69,7 @@ class EvSession:
     p_vehicle_kw: float | None = None
     room_kwh: float | None = None  # battery room left (from vehicle SoC); None: unknown
     present_first: float = 1.0  # share of step 0 still plugged (on-demand steps mid-quarter)
+    controlled: bool = True  # False: the charger refuses setpoints; planned as a dumb charger
 
 
 def charge_points(
@@ -114,6 +117,7 @@ class EvChargePoints(Technology):
         blk.C = pyo.Set(initialize=C, ordered=True)
         blk.C2 = pyo.Set(initialize=v2g, ordered=True)
         blk.p_max_kw = pyo.Param(blk.C, initialize={c: pts[c].p_kw for c in C}, mutable=True)
+        blk.v2g_ok = pyo.Param(blk.C, initialize=1.0, mutable=True)
         blk.present = pyo.Param(blk.C, ctx.T, initialize=0.0, mutable=True)
         blk.p_dumb_kw = pyo.Param(blk.C, ctx.T, initialize=0.0, mutable=True)
         blk.need_kwh = pyo.Param(blk.C, initialize=0.0, mutable=True)
@@ -133,10 +137,12 @@ class EvChargePoints(Technology):
         blk.discharge_limit = pyo.Constraint(
             blk.C2,
             ctx.T,
-            rule=lambda b, c, p, t: b.p_discharge_kw[c, p, t] <= b.p_max_kw[c] * b.present[c, p, t],
+            rule=lambda b, c, p, t: (
+                b.p_discharge_kw[c, p, t] <= b.p_max_kw[c] * b.present[c, p, t] * b.v2g_ok[c]
+            ),
         )
         blk.dumb_full = pyo.Constraint(
-            [c for c in C if pts[c].mode == "dumb"],
+            C,
             ctx.T,
             rule=lambda b, c, p, t: b.p_charge_kw[c, p, t] >= b.p_dumb_kw[c, p, t],
         )
@@ -199,6 +205,8 @@ class EvChargePoints(Technology):
                 continue
             p_max = min(cp.p_kw, s.p_vehicle_kw or cp.p_kw)
             blk.p_max_kw[cp.point_id] = p_max
+            blk.v2g_ok[cp.point_id] = 1.0 if s.controlled else 0.0
+            dumb_mode = cp.mode == "dumb" or not s.controlled
             need = float(s.need_kwh)
             blk.need_kwh[cp.point_id] = need
             room = need if s.room_kwh is None else max(float(s.room_kwh), need)
@@ -210,7 +218,7 @@ class EvChargePoints(Technology):
                 )
                 blk.present[(cp.point_id, *key)] = share
                 dumb = 0.0
-                if cp.mode == "dumb" and share > 0 and left > 1e-9:
+                if dumb_mode and share > 0 and left > 1e-9:
                     dumb = min(p_max * share, left / (cp.eta * dt))
                     left -= dumb * cp.eta * dt
                 blk.p_dumb_kw[(cp.point_id, *key)] = dumb
@@ -245,7 +253,11 @@ class EvChargePoints(Technology):
                     p_max = min(c.p_kw, sess.p_vehicle_kw or c.p_kw) * c.eta
                     fastest = math.ceil(sess.need_kwh / max(p_max * dt, 1e-9) + (1 - first) - 1e-9)
                     due = max(1, min(due, fastest))
-                sess = EvSession(sess.need_kwh, due, sess.p_vehicle_kw, sess.room_kwh, first)
+                # a charger that refuses the EMS's profiles is planned as a dumb one (no V2G)
+                controlled = "/".join(key) not in getattr(st, "inflexible", {})
+                sess = EvSession(
+                    sess.need_kwh, due, sess.p_vehicle_kw, sess.room_kwh, first, controlled
+                )
             inp.ev_sessions[(self.hub, c.point_id)] = sess
 
     def take_state(self, inp: Any) -> None:

@@ -348,3 +348,22 @@ def test_cars_waiting_make_the_plugged_car_finish_first(op) -> None:
         )
     assert delivered[2] >= 5.0 - 1e-4  # done within the steps it needs at full power
     assert delivered[0] < 5.0 - 0.5  # with no queue the plan takes its time
+
+
+def test_charger_refusing_profiles_is_planned_at_full_power(op) -> None:
+    """A charger that rejected the EMS's profile (session not controlled) charges at its own full
+    power: the plan stops counting on deferring it (and on V2G from it)."""
+    site, setup, fc, ctl = op
+    pt = next(c for c in setup.ev_points["hub1"].points if c.point_id == "cp1")
+    start = pd.Timestamp("2025-06-16 02:00", tz="UTC")  # night: PV ahead, deferring pays
+    key = ("hub1", "ev_charger", "cp1")
+
+    def first_kw(sess: EvSession) -> float:
+        res = ctl.step(step_input(op, start, ev_sessions={("hub1", "cp1"): sess}))
+        assert res.mode in ("optimal", "feasible"), res.alerts
+        return {s.key: s.values for s in res.setpoints}[key]["p_kw"]
+
+    flexible = first_kw(EvSession(10.0, 32))
+    refusing = first_kw(EvSession(10.0, 32, controlled=False))
+    assert flexible < pt.p_kw - 0.5  # the plan defers a flexible car to cheaper/PV hours
+    assert refusing == pytest_approx(pt.p_kw)  # as the charger will do on its own
