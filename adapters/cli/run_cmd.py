@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -69,6 +70,12 @@ def _check_start(start_local: str) -> None:
     help="Simulated start (local time).",
 )
 @click.option(
+    "--devices",
+    is_flag=True,
+    help="--simulate: the chargers as OCPP charge points and the batteries/PV as Modbus SunSpec "
+    "devices (real protocols on loopback) instead of MQTT.",
+)
+@click.option(
     "--mqtt-host", default=None, help="Use this broker instead of the embedded one (--simulate)."
 )
 @click.option("--mqtt-port", type=click.IntRange(1, 65535), default=1883, show_default=True)
@@ -94,6 +101,7 @@ def run(
     state_dir: str | None,
     seed: int,
     start_local: str,
+    devices: bool,
     mqtt_host: str | None,
     mqtt_port: int,
     time_limit_s: float | None,
@@ -111,7 +119,7 @@ def run(
         raise click.BadParameter("must be > 0", param_hint="--hours")
     _check_start(start_local)
     if simulate:
-        from adapters.sim.simulate import DEFAULT_SITE, incentive_note, kpi_table, run_simulation
+        from adapters.sim.simulate import DEFAULT_SITE, kpi_table, run_simulation
 
         site, setup, fc = load_operation(config_path or DEFAULT_SITE)
         state = Path(state_dir) if state_dir else Path("out") / "simulate"
@@ -132,22 +140,9 @@ def run(
             time_limit_s=time_limit_s,
             echo=click.echo,
             stop_after_steps=max_steps,
+            devices=devices,
         )
-        st = sorted(res["step_s"])
-        if st:
-            p50, p95 = st[len(st) // 2], st[min(len(st) - 1, int(0.95 * len(st)))]
-            click.echo(
-                f"{res['steps']} steps in {res['wall_s']:.1f} s wall; step p50 {p50:.2f} s, p95 {p95:.2f} s; "
-                f"modes {res['modes']}; {len(res['ledger_hours'])} hours in the shared-energy log"
-            )
-        if res.get("ems"):
-            click.echo("")
-            click.echo(kpi_table(res["ems"], res["baseline"]))
-            note = incentive_note(res["ems"], res["baseline"], res["incentive_eur_per_mwh"])
-            if note:
-                click.echo(note)
-        elif not res["finished"]:
-            click.echo("stopped before the end; run the same command again to resume")
+        _echo_simulation(res, kpi_table)
         return
 
     from adapters.mqtt.config import MqttSettings
@@ -182,7 +177,11 @@ def run(
 
         p = site.resolve(site.store.path)
         store = SQLiteStore(p.with_name(p.stem + "-timeseries.sqlite"))
+    from adapters.devices.runtime import device_settings
+
+    ocpp, modbus = device_settings(site, {(h, k, d) for h, k, d, _ in service.devices()})
     runtime = Runtime(service, settings, store, statedb, clock=utcnow).start()
+    bridges = _start_bridges(runtime, site, ocpp, modbus)
     click.echo(
         f"operating {site.community}: {len(setup.hubs)} hubs, "
         f"model built in {service.controller.build_s:.1f} s; steps every {site.step_min} min"
@@ -190,10 +189,54 @@ def run(
     try:
         run_realtime(runtime, site.step_min, max_steps=max_steps, echo=click.echo)
     finally:
+        if bridges is not None:
+            bridges.stop()
         statedb.close()
         if broker is not None:
             broker.stop()
     sys.stdout.flush()
+
+
+def _echo_simulation(res: dict, kpi_table: Any) -> None:
+    st = sorted(res["step_s"])
+    if st:
+        p50, p95 = st[len(st) // 2], st[min(len(st) - 1, int(0.95 * len(st)))]
+        click.echo(
+            f"{res['steps']} steps in {res['wall_s']:.1f} s wall; "
+            f"step p50 {p50:.2f} s, p95 {p95:.2f} s; modes {res['modes']}; "
+            f"{len(res['ledger_hours'])} hours in the shared-energy log"
+        )
+    if res.get("devices"):
+        click.echo(f"devices: {res['devices']}")
+    if res.get("ems"):
+        from adapters.sim.simulate import incentive_note
+
+        click.echo("")
+        click.echo(kpi_table(res["ems"], res["baseline"]))
+        note = incentive_note(res["ems"], res["baseline"], res["incentive_eur_per_mwh"])
+        if note:
+            click.echo(note)
+    elif not res["finished"]:
+        click.echo("stopped before the end; run the same command again to resume")
+
+
+def _start_bridges(runtime: Any, site: Any, ocpp: Any, modbus: Any) -> Any:
+    """The site's OCPP CSMS and Modbus bridge (None when it declares neither)."""
+    if ocpp is None and modbus is None:
+        return None
+    from adapters.devices.runtime import DeviceBridges
+
+    bridges = DeviceBridges(
+        runtime, ocpp=ocpp, modbus=modbus, base_dir=site.path_.parent if site.path_ else None
+    ).start()
+    if bridges.csms is not None:
+        click.echo(
+            f"OCPP CSMS on {'wss' if ocpp.cert_file else 'ws'}://{ocpp.host}:{bridges.csms.port}"
+            f"{ocpp.path_prefix}/<id> for {len(ocpp.charge_points)} charge points"
+        )
+    if bridges.modbus is not None:
+        click.echo(f"polling {len(modbus.devices)} Modbus TCP devices")
+    return bridges
 
 
 COMMANDS = [run]

@@ -20,6 +20,8 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from concurrent.futures import wait as futures_wait
 from typing import Any, Protocol
 
 from ems.telemetry.topics import state_topic
@@ -120,6 +122,7 @@ class SetpointRouter:
     def __init__(self, targets: list[SetpointTarget] | None = None) -> None:
         self.targets: list[SetpointTarget] = list(targets or [])
         self.routed = 0
+        self.pending: list[Future] = []  # deliveries not yet awaited (see wait)
 
     def add(self, target: SetpointTarget) -> None:
         self.targets.append(target)
@@ -128,12 +131,21 @@ class SetpointRouter:
         for target in self.targets:
             if target.handles(hub, kind, device):
                 try:
-                    target.apply_setpoint(hub, kind, device, values)
+                    fut = target.apply_setpoint(hub, kind, device, values)
+                    if isinstance(fut, Future):
+                        self.pending = [f for f in self.pending if not f.done()]
+                        self.pending.append(fut)
                     self.routed += 1
                 except Exception:
                     log.exception("setpoint for %s/%s/%s not passed on", hub, kind, device)
                 return True
         return False
+
+    def wait(self, timeout_s: float = 10.0) -> int:
+        """Wait for the deliveries routed so far; returns how many did not finish in time."""
+        pending, self.pending = self.pending, []
+        _done, late = futures_wait(pending, timeout=timeout_s)
+        return len(late)
 
 
 def ingest_deliver(ingest: Any) -> Deliver:

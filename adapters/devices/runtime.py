@@ -117,10 +117,14 @@ class DeviceBridges:
             self.modbus.start()
         self.runtime.setpoint_router = self.router
         self.runtime.device_status = self.status
+        self.runtime.stop_hooks.append(self.stop)
         return self
 
     def stop(self) -> None:
+        if self.runtime.setpoint_router is None:
+            return  # stopped already
         self.runtime.setpoint_router = None
+        self.runtime.device_status = None
         if self.csms is not None:
             self.csms.stop()
         if self.modbus is not None:

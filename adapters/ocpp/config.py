@@ -39,6 +39,13 @@ class ChargePointSettings(BaseModel):
     phases: int = Field(3, ge=1, le=3, description="phases used to convert W to A")
     voltage_v: float = Field(230.0, gt=100, le=500, description="phase voltage for W to A")
     max_kw: float | None = Field(None, gt=0, le=1000, description="the charger's own limit")
+    default_request_kwh: float | None = Field(
+        None,
+        gt=0,
+        le=200,
+        description="energy a plugged car is assumed to want when the charger cannot say "
+        "(OCPP 1.6, no ISO 15118); None: the plan charges it only at its own full-power fallback",
+    )
 
     def password_value(self) -> str | None:
         return resolve_secret(

@@ -169,7 +169,9 @@ class ChargerRecord:
             "session_e_kwh": self.session_e_kwh(),
             "vehicle_soc_pct": self.soc_pct,
             "vehicle_p_max_kw": self.vehicle_p_max_kw,
-            "requested_e_kwh": self.requested_e_kwh,
+            "requested_e_kwh": self.requested_e_kwh
+            if self.requested_e_kwh is not None or not self.plugged
+            else self.settings.default_request_kwh,
             "departure": _iso(self.departure) if self.departure else None,
         }
         out.update({k: v for k, v in optional.items() if v is not None})
@@ -282,6 +284,7 @@ class _Csms16(Cp16):
 
     @on("Heartbeat")
     async def on_heartbeat(self) -> Any:
+        self.csms.emit(self.rec)  # an idle charger's state stays fresh
         return result16.Heartbeat(current_time=_iso(self.csms.clock()))
 
     @on("Authorize")
@@ -330,6 +333,7 @@ class _Csms16(Cp16):
     async def on_stop(self, meter_stop: int, timestamp: str, transaction_id: int, **_: Any) -> Any:
         rec = self.rec
         rec.energy_wh = float(meter_stop)
+        rec.requested_e_kwh = rec.departure = rec.vehicle_p_max_kw = rec.soc_pct = None
         rec.transaction_id = None
         rec.p_w = 0.0
         rec.plugged = False
@@ -361,6 +365,7 @@ class _Handlers2x:
 
     @on("Heartbeat")
     async def on_heartbeat(self, **_: Any) -> Any:
+        self.csms.emit(self.rec)  # an idle charger's state stays fresh
         return self._result.Heartbeat(current_time=_iso(self.csms.clock()))
 
     @on("Authorize")
@@ -395,6 +400,7 @@ class _Handlers2x:
         state = transaction_info.get("charging_state")
         if event_type == "Ended":
             rec.take(parse_meter_values(meter_value))
+            rec.requested_e_kwh = rec.departure = rec.vehicle_p_max_kw = rec.soc_pct = None
             rec.transaction_id = None
             rec.plugged = False
             rec.p_w = 0.0

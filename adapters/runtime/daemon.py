@@ -241,6 +241,7 @@ class Runtime:
         # devices also go to their bridge; their counters go into the status and the store
         self.setpoint_router: Any = None
         self.device_status: Callable[[], dict[str, Any]] | None = None
+        self.stop_hooks: list[Callable[[], None]] = []  # run first in stop() (device bridges)
         self.applied_seq = 0  # last inbox row applied to the service's state
         self.replayed = 0
         self._resume()
@@ -532,6 +533,12 @@ class Runtime:
 
     def stop(self) -> None:
         self.stopping.set()
+        for hook in self.stop_hooks:
+            try:
+                hook()
+            except Exception:
+                log.exception("stop hook failed")
+        self.stop_hooks.clear()
         try:
             self.ingest.stop()
         except Exception:

@@ -50,9 +50,11 @@ def run_simulation(
     echo: Callable[[str], None] = print,
     stop_after_steps: int | None = None,
     store: Any = None,
+    devices: bool = False,
 ) -> dict[str, Any]:
     """Run (or resume) a simulated period; returns KPIs of the EMS and of the baseline.
-    ``store``: a time-series store (default: SQLite in ``state_dir``)."""
+    ``store``: a time-series store (default: SQLite in ``state_dir``). ``devices``: the chargers as
+    OCPP charge points, batteries and PV as Modbus SunSpec devices (:mod:`adapters.sim.devices`)."""
     from adapters.mqtt.config import MqttSettings
     from adapters.sqlite_store import SQLiteStore
 
@@ -88,7 +90,9 @@ def run_simulation(
     store = store if store is not None else SQLiteStore(state_dir / "timeseries.sqlite")
     clock = _SimClock(plant.now)
     runtime = Runtime(service, settings, store, statedb, clock=clock).start()
-    link = _PlantLink(settings, site.community)
+    link = _PlantLink(
+        settings, site.community, _devices(runtime, service, clock, echo) if devices else None
+    )
     stop = threading.Event()
     previous = signal.getsignal(signal.SIGTERM)
     if threading.current_thread() is threading.main_thread():
@@ -113,6 +117,8 @@ def run_simulation(
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, previous)
     result = loop.summary(steps, state_dir)
+    if link.devs is not None:
+        result["devices"] = link.devices_status
     if result["finished"]:
         incentive = setup.scenario.prices.incentive_eur_per_mwh
         base = _baseline(setup, exo, site, steps)
@@ -171,10 +177,14 @@ class _SimClock:
 class _PlantLink:
     """The simulated plant's own MQTT client: publishes telemetry, receives retained setpoints."""
 
-    def __init__(self, settings: Any, community: str) -> None:
+    def __init__(self, settings: Any, community: str, devs: Any = None) -> None:
         from adapters.mqtt.client import MqttClient
 
         self.community = community
+        self.devs = (
+            devs  # adapters.sim.devices.SimDevices: chargers on OCPP, batteries/PV on Modbus
+        )
+        self.devices_status: dict[str, Any] = {}
         plant_settings = settings.model_copy(update={"client_id": f"cer-sim-plant-{community}"})
         self.client = MqttClient(plant_settings, last_will=False).start()
         self.client.wait_connected(10)
@@ -201,12 +211,19 @@ class _PlantLink:
 
         wait_until(all_arrived, 5.0, 0.005)
         with self.lock:
-            return {k: v for k, v in self.received.items() if v.get("plan_id") == plan_id}
+            sps = {k: v for k, v in self.received.items() if v.get("plan_id") == plan_id}
+        if self.devs is not None:  # these devices obey what reached them over OCPP / Modbus
+            sps = {k: v for k, v in sps.items() if k not in self.devs.handled}
+            sps.update(self.devs.setpoints(self.devs.clock()))
+        return sps
 
     def publish(self, plant: PlantSim, runtime: Runtime) -> None:
-        _publish_telemetry(self.client, self.community, plant, runtime)
+        _publish_telemetry(self.client, self.community, plant, runtime, self.devs)
 
     def stop(self) -> None:
+        if self.devs is not None:
+            self.devices_status = self.devs.status()
+            self.devs.stop()
         self.client.stop(announce_offline=False)
 
 
@@ -287,11 +304,29 @@ def _hour_line(plant: PlantSim, out: Any, setup: OperationSetup, timezone: str) 
     )
 
 
-def _publish_telemetry(pclient: Any, community: str, plant: PlantSim, runtime: Runtime) -> None:
+def _devices(runtime: Runtime, service: OperationService, clock: Any, echo: Callable) -> Any:
+    from adapters.sim.devices import SimDevices
+
+    devs = SimDevices(runtime, service, clock)
+    csms = devs.bridges.csms
+    echo(
+        f"devices: {len(devs.chargers)} chargers as OCPP charge points (CSMS "
+        f"ws://127.0.0.1:{csms.port if csms else '-'}/ocpp/<id>, basic auth), "
+        f"{len(devs.units)} batteries/PV as SunSpec devices on Modbus TCP 127.0.0.1:{devs.server.port}"
+    )
+    return devs
+
+
+def _publish_telemetry(
+    pclient: Any, community: str, plant: PlantSim, runtime: Runtime, devs: Any = None
+) -> None:
     from adapters.mqtt.client import wait_until
     from ems.telemetry.topics import job_topic, state_topic
 
-    msgs = [(state_topic(community, *key), p) for key, p in plant.telemetry()]
+    telemetry = plant.telemetry()
+    if devs is not None:
+        telemetry = devs.publish(telemetry)  # chargers over OCPP, batteries/PV over Modbus
+    msgs = [(state_topic(community, *key), p) for key, p in telemetry]
     msgs += [(job_topic(community, *key), p) for key, p in plant.job_announcements()]
     before = runtime.received
     for topic, payload in msgs:
@@ -396,11 +431,41 @@ def incentive_note(
     )
 
 
-def kpi_table(ems: dict[str, float], base: dict[str, float]) -> str:
-    lines = [f"{'KPI':44s} {'EMS':>10s} {'baseline':>10s}"]
-    for key, label, unit, nd in KPI_ROWS:
+BASELINE_TEXT = (
+    "baseline = the same plant, weather, loads, EV arrivals and AI jobs without the EMS: the\n"
+    "battery on PV self-consumption, EVs at full power from arrival, AI batch jobs as soon as\n"
+    "they arrive, thermal units (CHP, heat pumps, boilers) on their own local rules"
+)
+
+
+def kpi_rows(ems: dict[str, float], base: dict[str, float]) -> list[tuple[str, str, int]]:
+    """(key, label, decimals) of the rows to print: on a multi-energy site the net cost with gas
+    and CHP O&M first and the electricity-only one labelled so; rows zero on both sides left out."""
+    rows = []
+    multi = "total_cost_eur" in ems or "total_cost_eur" in base
+    order = list(KPI_ROWS)
+    if multi:  # the cost a reader compares first is the whole one
+        total = next(r for r in order if r[0] == "total_cost_eur")
+        order.remove(total)
+        order.insert(0, total)
+    for key, label, unit, nd in order:
         if key in THERMAL_KEYS and key not in ems and key not in base:
             continue
-        name = label + (f" ({unit})" if unit else "")
-        lines.append(f"{name:44s} {ems.get(key, 0):10.{nd}f} {base.get(key, 0):10.{nd}f}")
+        if round(ems.get(key, 0.0), nd) == 0 and round(base.get(key, 0.0), nd) == 0:
+            continue
+        if multi and key == "net_cost_eur":
+            label = "net cost, electricity only (no gas, no CHP O&M)"
+        rows.append((key, label + (f" ({unit})" if unit else ""), nd))
+    return rows
+
+
+def kpi_table(ems: dict[str, float], base: dict[str, float]) -> str:
+    """The demo's KPIs beside the baseline with the change (EMS − baseline, and in % of it)."""
+    lines = [BASELINE_TEXT, "", f"{'KPI':52s} {'EMS':>10s} {'baseline':>10s} {'change':>18s}"]
+    for key, label, nd in kpi_rows(ems, base):
+        e, b = ems.get(key, 0.0), base.get(key, 0.0)
+        d = e - b
+        pct = f" ({100 * d / abs(b):+.0f} %)" if abs(b) > 1e-9 and round(d, nd) != 0 else ""
+        change = f"{d:+.{nd}f}{pct}" if round(d, nd) != 0 else "="
+        lines.append(f"{label:52s} {e:10.{nd}f} {b:10.{nd}f} {change:>18s}")
     return "\n".join(lines)

@@ -1,0 +1,37 @@
+"""The demo's KPI table: whole cost first on multi-energy sites, baseline said, change column,
+no all-zero rows."""
+
+from __future__ import annotations
+
+from adapters.sim.simulate import kpi_table
+
+
+def _rows(text: str) -> list[str]:
+    lines = text.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("KPI"))
+    return lines[head + 1 :]
+
+
+def test_multi_energy_table_leads_with_cost_including_gas():
+    ems = {"net_cost_eur": 417.0, "gas_eur": 560.0, "chp_om_eur": 34.0, "total_cost_eur": 1011.0,
+           "cost_eur": 430.0, "ev_kwh": 0.0, "grid_import_kwh": 812.4}  # fmt: skip
+    base = {"net_cost_eur": 700.0, "gas_eur": 650.0, "chp_om_eur": 35.0, "total_cost_eur": 1385.0,
+            "cost_eur": 710.0, "ev_kwh": 0.0, "grid_import_kwh": 1200.0}  # fmt: skip
+    text = kpi_table(ems, base)
+    assert text.startswith("baseline = the same plant")  # the console says what the baseline is
+    rows = _rows(text)
+    assert rows[0].startswith("net cost incl. gas and CHP O&M (€)")
+    assert "1011.00" in rows[0] and "1385.00" in rows[0] and "-374.00 (-27 %)" in rows[0]
+    elec = next(r for r in rows if r.startswith("net cost, electricity only"))
+    assert "417.00" in elec and "-283.00 (-40 %)" in elec
+    assert not any(r.startswith("EV energy") for r in rows)  # zero on both sides: left out
+    assert "-387.6 (-32 %)" in next(r for r in rows if r.startswith("grid import"))
+
+
+def test_electric_site_has_plain_net_cost_and_equal_marker():
+    text = kpi_table(
+        {"net_cost_eur": 10.0, "shared_kwh": 5.0}, {"net_cost_eur": 12.0, "shared_kwh": 5.0}
+    )
+    rows = _rows(text)
+    assert rows[0].startswith("net cost (€)") and "-2.00 (-17 %)" in rows[0]
+    assert rows[1].startswith("shared energy") and rows[1].rstrip().endswith("=")
