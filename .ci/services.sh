@@ -58,6 +58,17 @@ if ! command -v chromium >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $_ems_sudo_c apt-get install -y -qq --no-install-recommends chromium fonts-liberation
 fi
 
+# ---------------------------------------------------------------- device protocols (issue 12)
+# tests/devices: OCPP charge points over real websockets with TLS (openssl makes the self-signed
+# certificate) and a real pymodbus TCP server; ocpp, websockets and pymodbus come from pyproject.
+if ! command -v openssl >/dev/null 2>&1; then
+  _ems_log "installing: openssl"
+  _ems_sudo_d=""
+  if [ "$(id -u)" -ne 0 ]; then _ems_sudo_d="sudo"; fi
+  $_ems_sudo_d apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $_ems_sudo_d apt-get install -y -qq --no-install-recommends openssl
+fi
+
 EMS_SERVICES_DIR=$(mktemp -d -t cer-ems-services.XXXXXX)
 export EMS_SERVICES_DIR
 _ems_pids=()

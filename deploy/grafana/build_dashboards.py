@@ -348,6 +348,22 @@ def hub_detail() -> dict:
     return dashboard("cer-ems-hub", "CER EMS — hub detail", panels, [COMMUNITY, HUB], ["hub"])
 
 
+DEVICE_FAULTS = "|".join(
+    [
+        "ocpp_profiles_rejected",
+        "ocpp_profiles_failed",
+        "ocpp_refused_auth",
+        "ocpp_refused_unknown",
+        "modbus_timeout",
+        "modbus_exception_response",
+        "modbus_connect_failed",
+        "modbus_write_failed",
+        "modbus_writeback_mismatch",
+        "modbus_not_sunspec",
+    ]
+)
+
+
 def ems_health() -> dict:
     panels = [
         panel(
@@ -418,6 +434,27 @@ def ems_health() -> dict:
             "none",
             12,
             24,
+        ),
+        panel(
+            "Devices on OCPP / Modbus",
+            [
+                (series('last("ocpp_connected")', "devices", C), "OCPP charge points connected"),
+                (series('last("modbus_answering")', "devices", C), "Modbus devices answering"),
+            ],
+            "none",
+            0,
+            32,
+            description="adapters/ocpp and adapters/modbus (docs/devices.md); their telemetry is "
+            "in the same panels as MQTT telemetry",
+        ),
+        panel(
+            "Device faults (counters since start)",
+            [(series(f"last(/^({DEVICE_FAULTS})$/)", "devices", C), "$col")],
+            "none",
+            12,
+            32,
+            description="profiles rejected by chargers (the plan stops counting on them), "
+            "Modbus timeouts, exception responses, failed or mismatching writes",
         ),
     ]
     return dashboard("cer-ems-health", "CER EMS — EMS health", panels, [COMMUNITY], ["health"])

@@ -128,6 +128,20 @@ def _other_points(community: str, t0: datetime) -> list[Point]:
                 },
             )
         )
+        # the device bridges' counters (adapters/devices/runtime.py status_fields)
+        points.append(
+            Point(
+                "devices",
+                ns,
+                {"community": community, "hub": "ems", "device": "bridges", "kind": "devices"},
+                {
+                    "ocpp_connected": 3.0,
+                    "ocpp_profiles_rejected": float(step // 6),
+                    "modbus_answering": 5.0,
+                    "modbus_timeout": float(step),
+                },
+            )
+        )
         points.append(
             Point(
                 "solver",
