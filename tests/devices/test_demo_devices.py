@@ -3,8 +3,8 @@ PV inverters are SunSpec devices on a pymodbus server; the plant obeys what reac
 
 from __future__ import annotations
 
+from adapters.config_io import load_operation
 from adapters.sim.simulate import DEFAULT_SITE, run_simulation
-from ems.operation.assembly import load_operation
 
 
 def test_simulated_plant_runs_through_ocpp_and_modbus(tmp_path):

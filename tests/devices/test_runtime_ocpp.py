@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from adapters.broker.embedded import EmbeddedBroker
+from adapters.config_io import load_operation
 from adapters.devices.runtime import DeviceBridges
 from adapters.mqtt.config import MqttSettings
 from adapters.ocpp.config import OcppSettings
@@ -21,7 +22,6 @@ from adapters.ocpp.simulator import SimChargePoint
 from adapters.runtime.daemon import Runtime, StateDB
 from adapters.sim.simulate import DEFAULT_SITE
 from adapters.sqlite_store import SQLiteStore
-from ems.operation.assembly import load_operation
 from ems.operation.service import OperationService
 
 KEY = ("hub1", "ev_charger", "cp1")
