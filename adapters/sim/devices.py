@@ -74,7 +74,10 @@ class SimDevices:
         self.points: dict[Key, Any] = {}
         cps = []
         self.passwords: dict[str, str] = {}
-        for hub, evp in setup.ev_points.items():
+        from ems.techs.ev_charge_points import EvChargePoints
+
+        for evp in setup.techs_of(EvChargePoints):
+            hub = evp.hub
             for c in evp.points:
                 ident = f"{hub}-{c.point_id}"
                 self.passwords[ident] = secrets.token_urlsafe(12)

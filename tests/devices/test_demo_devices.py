@@ -16,10 +16,10 @@ def test_simulated_plant_runs_through_ocpp_and_modbus(tmp_path):
     )  # fmt: skip
     assert res["finished"] and res["steps"] == 4
     dev = res["devices"]
-    n_chargers = sum(len(e.points) for e in setup.ev_points.values())
+    n_chargers = sum(1 for d in setup.devices() if d[1] == "ev_charger")
     assert dev["ocpp"]["connected"] == dev["ocpp"]["configured"] == n_chargers
     assert dev["ocpp"]["profiles_accepted"] >= 4 and dev["ocpp"]["profiles_rejected"] == 0
-    n_bat = len(setup.batteries)
+    n_bat = sum(1 for d in setup.devices() if d[1] == "battery")
     assert dev["modbus"]["answering"] == dev["modbus"]["devices"]
     assert dev["modbus"]["writes_ok"] == 4 * n_bat  # one battery setpoint per step, read back
     assert dev["modbus"].get("timeout", 0) == 0

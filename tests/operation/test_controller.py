@@ -354,7 +354,7 @@ def test_charger_refusing_profiles_is_planned_at_full_power(op) -> None:
     """A charger that rejected the EMS's profile (session not controlled) charges at its own full
     power: the plan stops counting on deferring it (and on V2G from it)."""
     site, setup, fc, ctl = op
-    pt = next(c for c in setup.ev_points["hub1"].points if c.point_id == "cp1")
+    pt = next(c for c in setup.first(EvChargePoints, "hub1").points if c.point_id == "cp1")
     start = pd.Timestamp("2025-06-16 02:00", tz="UTC")  # night: PV ahead, deferring pays
     key = ("hub1", "ev_charger", "cp1")
 
