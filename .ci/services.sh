@@ -36,6 +36,7 @@ command -v influxd >/dev/null 2>&1 || _ems_missing+=(influxdb)
 command -v victoria-metrics >/dev/null 2>&1 || _ems_missing+=(victoria-metrics)
 { command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; } || _ems_missing+=(mosquitto)
 command -v mosquitto_pub >/dev/null 2>&1 || _ems_missing+=(mosquitto-clients)
+command -v openssl >/dev/null 2>&1 || _ems_missing+=(openssl)  # TLS listener tests (issue 16)
 command -v curl >/dev/null 2>&1 || _ems_missing+=(curl)
 command -v systemd-analyze >/dev/null 2>&1 || _ems_missing+=(systemd)  # verifies deploy/systemd's unit
 if [ ${#_ems_missing[@]} -gt 0 ]; then

@@ -42,7 +42,6 @@ sys.path.insert(0, str(REPO))
 
 import paho.mqtt.client as paho  # noqa: E402
 import pandas as pd  # noqa: E402
-import psutil  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
 from tests.integration import servers  # noqa: E402
@@ -155,6 +154,17 @@ def burst(port: int, rng: random.Random, n: int, ts: str) -> int:
     return n
 
 
+def rss_bytes(pid: int) -> int:
+    """Resident set size of a process from /proc (0 once it has exited)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def steps_done(db: Path) -> int:
     if not db.exists():
         return 0
@@ -250,12 +260,9 @@ def main() -> int:  # noqa: C901, PLR0915 - one scripted scenario, read top to b
                 proc = launch()
                 lifetimes.append([])
                 continue
-            try:
-                rss = psutil.Process(proc.pid).memory_info().rss
-                if rss > 0:  # 0: already exited
-                    lifetimes[-1].append((n, rss))
-            except psutil.NoSuchProcess:
-                pass
+            rss = rss_bytes(proc.pid)
+            if rss > 0:  # 0: already exited
+                lifetimes[-1].append((n, rss))
             if kills and n >= kills[0]:
                 kills.pop(0)
                 os.kill(proc.pid, signal.SIGKILL)
