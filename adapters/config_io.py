@@ -109,7 +109,7 @@ def load_site(path: str | Path) -> SiteConfig:
     """Read and validate SITE.yaml; raise :class:`ConfigError` naming file and field."""
     path = Path(path)
     if not path.exists():
-        raise ConfigError(str(path), "-", "file not found")
+        raise ConfigError(str(path), "(file)", "file not found")
     site = parse_site(_read_site_yaml(path), str(path), path.resolve())
     for fld in ("scenario", "sizes"):
         if not site.resolve(getattr(site, fld)).exists():

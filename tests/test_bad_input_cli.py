@@ -189,3 +189,17 @@ def test_ingest_that_never_reaches_its_broker_says_so_and_fails(tmp_path, capsys
     assert (
         line == f"error: never connected to the MQTT broker 127.0.0.1:{port}: nothing was ingested"
     )
+
+
+def test_site_file_errors_use_the_scenario_conventions(tmp_path, capsys):
+    """'(file)' and '(top level)' as in scenario errors (a bare '-' stood in the field slot)."""
+    assert main(["run", "--config", str(tmp_path / "none.yaml")]) == 2
+    assert _one_error_line(capsys.readouterr().err) == (
+        f"error: {tmp_path / 'none.yaml'}: (file): file not found"
+    )
+    site = tmp_path / "site.yaml"
+    site.write_text("community: x\nscenario: s.yaml\nsizes: z.yaml\nstep_min: 7\nhorizon_h: 24\n")
+    assert main(["run", "--config", str(site)]) == 2
+    assert _one_error_line(capsys.readouterr().err) == (
+        f"error: {site}: (top level): horizon_h must be a whole number of steps"
+    )

@@ -168,12 +168,12 @@ def parse_site(raw: Any, file: str, path: Path | None = None) -> SiteConfig:
     """Validate a parsed SITE.yaml (``file`` names it in errors; relative paths resolve against
     ``path``'s folder); raise :class:`ConfigError` naming file and field."""
     if not isinstance(raw, dict):
-        raise ConfigError(file, "-", "top level must be a mapping")
+        raise ConfigError(file, "(top level)", "expected a mapping of fields")
     try:
         site = SiteConfig.model_validate(raw)
     except ValidationError as exc:
         loc, msg = primary_error(exc)
-        raise ConfigError(file, ".".join(str(x) for x in loc) or "-", msg) from None
+        raise ConfigError(file, ".".join(str(x) for x in loc) or "(top level)", msg) from None
     site._path = path
     return site
 
