@@ -125,6 +125,11 @@ def prepare(s: Scenario, yield_columns: list[str]) -> StudyData:
 
             apply_inputs(s, hourly)
         _check_columns(hourly, _needed_columns(s) + yield_columns, file, "time.hourly_csv")
+        _check_non_negative(
+            hourly,
+            [h.electricity.column for h in s.hubs if h.electricity.column] + yield_columns,
+            s.time.hourly_csv,
+        )
         for hub in s.hubs:
             if hub.electricity.column is None:
                 try:
@@ -192,6 +197,18 @@ def prepare(s: Scenario, yield_columns: list[str]) -> StudyData:
     )
     exceed = bool((data[SELL] >= data[BUY].min() - 1e-12).any())
     return StudyData(grid, data, exceed, hourly if s.time.hourly_csv else None)
+
+
+def _check_non_negative(df: pd.DataFrame, cols: list[str], file_label: str) -> None:
+    """Demand and PV-yield columns are ≥ 0 (a negative load would be sized as free generation)."""
+    for col in dict.fromkeys(cols):
+        negative = (df[col] < 0).to_numpy()
+        if negative.any():
+            i = int(np.flatnonzero(negative)[0])
+            raise DataError(
+                f"{file_label}: line {i + 2}: {col}: {df[col].iloc[i]:g} is negative "
+                "(demand and PV yield are ≥ 0)"
+            )
 
 
 def _check_columns(df: pd.DataFrame, cols: list[str], file: str, field: str) -> None:

@@ -203,3 +203,17 @@ def test_site_file_errors_use_the_scenario_conventions(tmp_path, capsys):
     assert _one_error_line(capsys.readouterr().err) == (
         f"error: {site}: (top level): horizon_h must be a whole number of steps"
     )
+
+
+def test_a_negative_demand_in_the_hourly_year_is_refused(tmp_path, capsys):
+    """A load of −500 kW was sized as if it were free generation (exit 0)."""
+    path = _hourly_scenario(tmp_path, lambda df: None)
+    raw = yaml.safe_load(path.read_text())
+    raw["hubs"][0]["electricity"] = {"column": "y"}
+    path.write_text(yaml.safe_dump(raw))
+    df = pd.read_csv(tmp_path / "year.csv")
+    df.loc[100, "y"] = -500.0
+    df.to_csv(tmp_path / "year.csv", index=False)
+    assert main(["design", str(path), "--quiet"]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert line == "error: year.csv: line 102: y: -500 is negative (demand and PV yield are ≥ 0)"
