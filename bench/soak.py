@@ -184,6 +184,12 @@ def main() -> int:  # noqa: C901, PLR0915 - one scripted scenario, read top to b
     ap.add_argument("--bursts", type=int, default=8)
     ap.add_argument("--burst-size", type=int, default=300)
     ap.add_argument("--witness-interval", type=float, default=0.05)
+    ap.add_argument(
+        "--broker-signal",
+        choices=("random", "kill", "term"),
+        default="random",
+        help="how the broker is stopped at each restart (random: SIGKILL or SIGTERM)",
+    )
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args()
@@ -273,6 +279,8 @@ def main() -> int:  # noqa: C901, PLR0915 - one scripted scenario, read top to b
             if restarts and n >= restarts[0]:
                 restarts.pop(0)
                 sig = rng.choice([signal.SIGKILL, signal.SIGTERM])
+                if args.broker_signal != "random":
+                    sig = signal.SIGKILL if args.broker_signal == "kill" else signal.SIGTERM
                 down_s = rng.uniform(0.5, 3.0)
                 broker.stop(sig=sig)
                 time.sleep(down_s)
