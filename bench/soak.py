@@ -198,8 +198,11 @@ def main() -> int:  # noqa: C901, PLR0915 - one scripted scenario, read top to b
     total_steps = int(args.hours * 4)
     # daemon kills in the first 40 % of the run (the last daemon process lives through the other
     # 60 %, for the memory check), broker restarts in the first 80 %, bursts anywhere
-    kills = sorted(rng.sample(range(4, int(total_steps * 0.4)), args.daemon_kills))
-    restarts = sorted(rng.sample(range(3, int(total_steps * 0.8)), args.broker_restarts))
+    kill_steps, restart_steps = range(4, int(total_steps * 0.4)), range(3, int(total_steps * 0.8))
+    if args.daemon_kills > len(kill_steps) or args.broker_restarts > len(restart_steps):
+        ap.error(f"--hours {args.hours:g} is too short for that many daemon kills/broker restarts")
+    kills = sorted(rng.sample(kill_steps, args.daemon_kills))
+    restarts = sorted(rng.sample(restart_steps, args.broker_restarts))
     bursts = sorted(rng.choices(range(2, total_steps - 8), k=args.bursts))
     witness_until = total_steps - 12
 
