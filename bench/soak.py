@@ -194,13 +194,13 @@ def main() -> int:  # noqa: C901, PLR0915 - one scripted scenario, read top to b
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args()
     rng = random.Random(args.seed)
-    work = Path(tempfile.mkdtemp(prefix="cer-soak-"))
     total_steps = int(args.hours * 4)
     # daemon kills in the first 40 % of the run (the last daemon process lives through the other
     # 60 %, for the memory check), broker restarts in the first 80 %, bursts anywhere
     kill_steps, restart_steps = range(4, int(total_steps * 0.4)), range(3, int(total_steps * 0.8))
     if args.daemon_kills > len(kill_steps) or args.broker_restarts > len(restart_steps):
         ap.error(f"--hours {args.hours:g} is too short for that many daemon kills/broker restarts")
+    work = Path(tempfile.mkdtemp(prefix="cer-soak-"))
     kills = sorted(rng.sample(kill_steps, args.daemon_kills))
     restarts = sorted(rng.sample(restart_steps, args.broker_restarts))
     bursts = sorted(rng.choices(range(2, total_steps - 8), k=args.bursts))
