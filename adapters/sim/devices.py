@@ -98,6 +98,7 @@ class SimDevices:
         self._thread.start()
         self.chargers: dict[Key, SimChargePoint] = {}
         self.sessions: dict[Key, float] = {}  # energy register at plug-in (Wh)
+        self.departs: dict[Key, Any] = {}  # departure of the car at each charger (session identity)
         if cps:
             url = f"ws://127.0.0.1:{self.bridges.csms.port}{ocpp.path_prefix}"
             self._run(self._connect(url))
@@ -152,6 +153,14 @@ class SimDevices:
 
     async def _charger(self, key: Key, p: dict[str, Any]) -> None:
         cp = self.chargers[key]
+        if (
+            p["plugged"]
+            and cp.transaction_id is not None
+            and p.get("departure") != self.departs.get(key)
+        ):
+            await cp.unplug()  # one car left and the next plugged in within the step
+        if p["plugged"]:
+            self.departs[key] = p.get("departure")
         if p["plugged"] and cp.transaction_id is None:
             self.sessions[key] = cp.energy_wh
             amps = math.floor(float(p.get("vehicle_p_max_kw") or cp.max_kw) * 1000 / PHASE_V)
