@@ -132,8 +132,9 @@ def read_hourly_profile(site: SiteConfig, scenario: Scenario) -> pd.DataFrame:
             "time.hourly_csv",
             "operation needs an hourly profile year",
         )
-    path = scenario.path(scenario.time.hourly_csv)
-    return pd.read_csv(path, index_col="timestamp", parse_dates=True)
+    from design.data import read_series_csv  # the design's checks: numbers, one row per time
+
+    return read_series_csv(scenario.path(scenario.time.hourly_csv), scenario.time.hourly_csv)
 
 
 def load_operation(site_path: str | Path) -> tuple[SiteConfig, OperationSetup, Forecaster]:

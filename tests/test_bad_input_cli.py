@@ -217,3 +217,27 @@ def test_a_negative_demand_in_the_hourly_year_is_refused(tmp_path, capsys):
     assert main(["design", str(path), "--quiet"]) == 2
     line = _one_error_line(capsys.readouterr().err)
     assert line == "error: year.csv: line 102: y: -500 is negative (demand and PV yield are ≥ 0)"
+
+
+def test_run_with_a_broken_hourly_profile_names_the_cell(tmp_path, capsys):
+    """Operation read the profile with a bare pd.read_csv: a text cell was a KeyError traceback."""
+    case = ROOT / "design" / "cases" / "opera_pia"
+    df = pd.read_csv(case / "data" / "hourly.csv")
+    df["hub1_elec_kw"] = df["hub1_elec_kw"].astype(object)
+    df.loc[5, "hub1_elec_kw"] = "abc"
+    df.to_csv(tmp_path / "hourly.csv", index=False)
+    scenario = yaml.safe_load((case / "virtual_hp.yaml").read_text())
+    scenario["extends"] = str(case / "electric_base.yaml")
+    scenario["time"] = {"hourly_csv": str(tmp_path / "hourly.csv")}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(scenario))
+    raw = yaml.safe_load(SITE.read_text())
+    raw["scenario"] = str(tmp_path / "s.yaml")
+    raw["sizes"] = str((SITE.parent / raw["sizes"]).resolve())
+    (tmp_path / "site.yaml").write_text(yaml.safe_dump(raw))
+    argv = ["run", "--simulate", "--config", str(tmp_path / "site.yaml")]
+    assert main([*argv, "--steps", "1", "--state", str(tmp_path / "st")]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert (
+        line
+        == f"error: {tmp_path / 'hourly.csv'}: line 7: hub1_elec_kw: missing or not a number ('abc')"
+    )
