@@ -21,7 +21,7 @@ from adapters.mqtt import MqttClient, MqttSettings, TelemetryIngest
 from adapters.sqlite_store import SQLiteStore
 from tests.conftest import server_missing
 from tests.integration import servers
-from tests.integration.helpers import wait_until
+from tests.integration.helpers import make_test_pki, wait_until
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,54 +29,7 @@ COMPOSE = ROOT / "deploy/compose"
 
 
 def _pki(pki: Path) -> None:
-    def ssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=pki, check=True, capture_output=True)
-
-    ssl(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=cer-ems compose test CA",
-    )
-    ssl(
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=localhost",
-    )
-    (pki / "ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-    ssl(
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.crt",
-        "-days",
-        "2",
-        "-extfile",
-        "ext",
-    )
+    make_test_pki(pki, "cer-ems compose test CA")
 
 
 @pytest.fixture

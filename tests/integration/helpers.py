@@ -6,6 +6,7 @@ import json
 import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -135,3 +136,45 @@ class Publisher:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def make_test_pki(pki: Path, ca_cn: str = "cer-ems test CA") -> None:
+    """A throw-away CA (ca.crt/ca.key) and a server certificate for localhost and 127.0.0.1
+    (server.crt/server.key) in ``pki``, valid two days, made with the real openssl."""
+
+    def ssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=pki, check=True, capture_output=True)
+
+    key = ["-newkey", "rsa:2048", "-nodes"]
+    ssl(
+        "req",
+        "-x509",
+        *key,
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        f"/CN={ca_cn}",
+    )
+    ssl("req", *key, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
+    (pki / "ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    ssl(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "ext",
+    )

@@ -15,7 +15,7 @@ from adapters.mqtt import MqttClient, MqttSettings, TelemetryIngest
 from adapters.sqlite_store import SQLiteStore
 from tests.conftest import server_missing
 from tests.integration import servers
-from tests.integration.helpers import wait_until
+from tests.integration.helpers import make_test_pki, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -30,54 +30,7 @@ def tls_broker(tmp_path):
         server_missing("openssl not installed")
     pki = tmp_path / "pki"
     pki.mkdir()
-    _openssl(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=cer-ems test CA",
-        cwd=pki,
-    )
-    _openssl(
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=localhost",
-        cwd=pki,
-    )
-    (pki / "ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-    _openssl(
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.crt",
-        "-days",
-        "2",
-        "-extfile",
-        "ext",
-        cwd=pki,
-    )
+    make_test_pki(pki)
     _openssl(
         "req",
         "-x509",
