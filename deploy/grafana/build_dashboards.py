@@ -4,18 +4,23 @@ Run: ``python deploy/grafana/build_dashboards.py``.
 
 All queries are raw InfluxQL against the datasource uid ``cer-ems-influx``, so the dashboards work on
 InfluxDB 1.x and on 2.x/3.x through the v1 compatibility API. Template variables: ``community``
-and (hub detail) ``hub``. The JSON files are committed; this script keeps them consistent.
+and (hub detail) ``hub``. The JSON files are committed; this script keeps them consistent
+(``tests/deploy/test_dashboards.py`` checks it). The technologies' panels are not listed here:
+each technology declares its own (``panels``, :mod:`ems.techs.dashboard`) and the builder
+iterates the registry.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # this checkout's ems/ first
 
 from ems.techs import registry  # noqa: E402
+from ems.techs.dashboard import Panel, Series  # noqa: E402
 
 DS = {"type": "influxdb", "uid": "cer-ems-influx"}
 C = '"community" =~ /^$community$/'
@@ -138,53 +143,62 @@ def total(expr: str, measurement: str, where: str) -> str:
     return f'SELECT {expr} FROM "{measurement}" WHERE {where} AND $timeFilter'
 
 
+UNITS = {"kW": "kwatt", "kWh": "kwatth", "%": "percent", "": "none"}  # domain unit -> Grafana's
+
+
+def series_query(s: Series, where: str, device_kind: str | None) -> str:
+    """The InfluxQL of one declared series (``where``: the board's filter)."""
+    where = f"{where} AND {kind_is(s.kind or device_kind or '')}"
+    if s.when is not None:  # 1 while the flag is true, 0 otherwise
+        flag = f"{s.when}_i"
+        ones = total(
+            f'"{s.field}" * 0 + 1 AS "{flag}"', "telemetry", f'{where} AND "{s.when}" = true'
+        )
+        return series(f'max("{flag}")', f"({ones})", by=s.by, fill="0")
+    if s.sum_devices:
+        each = series(f'mean("{s.field}") AS "p"', s.source, where, by=(*s.by, "device"), fill=None)
+        return series('sum("p")', f"({each})", by=s.by)
+    if s.source == "setpoint":  # the last one sent holds until the next
+        return series(f'last("{s.field}")', "setpoint", where, by=s.by, fill="previous")
+    return series(f'mean("{s.field}")', s.source, where, by=s.by)
+
+
+def tech_panels(board: str, where: str) -> list[tuple[float, bool, dict]]:
+    """(order, wide, panel) of every panel the registered technologies declare on ``board``;
+    equal titles are one panel with the series of each technology in registry order."""
+    merged: dict[str, tuple[Panel, list[tuple[str, str]]]] = {}
+    for r in registry.REGISTRY:
+        for p in r.tech.panels:
+            if p.board != board:
+                continue
+            queries = [(series_query(s, where, r.device_kind), s.alias) for s in p.series]
+            merged.setdefault(p.title, (p, []))[1].extend(queries)
+    out = []
+    for p, queries in merged.values():
+        made = panel(p.title, queries, UNITS[p.unit], 0, 0, description=p.description)
+        out.append((p.order, p.wide, made))
+    return out
+
+
+def layout(placed: list[tuple[float, bool, dict]], fixed: Sequence[dict] = ()) -> list[dict]:
+    """The panels in ``order`` (then ``fixed`` ones, with their own size) left to right, two per
+    row (a wide one on a row of its own), on the 24-column grid."""
+    panels = [p for _o, _w, p in sorted(placed, key=lambda t: t[0])]
+    wide = {id(p) for _o, w, p in placed if w}
+    x = y = row_h = 0
+    for p in [*panels, *fixed]:
+        pos = p["gridPos"]
+        if id(p) in wide:
+            pos["w"] = 24
+        if x + pos["w"] > 24:
+            x, y, row_h = 0, y + row_h, 0
+        pos["x"], pos["y"] = x, y
+        x, row_h = x + pos["w"], max(row_h, pos["h"])
+    return [*panels, *fixed]
+
+
 def community_overview() -> dict:
-    meter = f"{C} AND {kind_is('meter')}"
-    pv_per_device = series(
-        'mean("p_kw") AS "p"',
-        "telemetry",
-        f"{C} AND {kind_is('pv')}",
-        by=("hub", "device"),
-        fill=None,
-    )
-    panels = [
-        panel(
-            "Grid import per hub",
-            [(series('mean("import_p_kw")', "telemetry", meter, by=("hub",)), "$tag_hub")],
-            "kwatt",
-            0,
-            0,
-        ),
-        panel(
-            "Grid export per hub",
-            [(series('mean("export_p_kw")', "telemetry", meter, by=("hub",)), "$tag_hub")],
-            "kwatt",
-            12,
-            0,
-        ),
-        panel(
-            "PV production per hub",
-            [(series('sum("p")', f"({pv_per_device})", by=("hub",)), "$tag_hub")],
-            "kwatt",
-            0,
-            8,
-        ),
-        panel(
-            "Load per hub (measured and forecast)",
-            [
-                (
-                    series('mean("load_p_kw")', "telemetry", meter, by=("hub",)),
-                    "$tag_hub measured",
-                ),
-                (
-                    series('mean("p_kw")', "forecast", f"{C} AND {kind_is('load')}", by=("hub",)),
-                    "$tag_hub forecast",
-                ),
-            ],
-            "kwatt",
-            12,
-            8,
-        ),
+    fixed = [
         panel(
             "Shared energy (hourly)",
             [
@@ -197,7 +211,7 @@ def community_overview() -> dict:
             ],
             "kwatth",
             0,
-            16,
+            0,
         ),
         panel(
             "Incentive, valorisation, sale (daily)",
@@ -210,15 +224,15 @@ def community_overview() -> dict:
                 )
             ],
             "currencyEUR",
-            12,
-            16,
+            0,
+            0,
         ),
         panel(
             "Incentive in range",
             [(total('sum("tip_eur")', "incentive", C), "TIP €")],
             "currencyEUR",
             0,
-            24,
+            0,
             6,
             4,
             kind="stat",
@@ -227,124 +241,55 @@ def community_overview() -> dict:
             "Shared energy in range",
             [(total('sum("e_shared_kwh")', "shared_energy", C), "kWh")],
             "kwatth",
-            6,
-            24,
+            0,
+            0,
             6,
             4,
             kind="stat",
         ),
     ]
+    panels = layout(tech_panels("community", C), fixed)
     return dashboard(
         "cer-ems-community", "CER EMS — community overview", panels, [COMMUNITY], ["community"]
     )
 
 
-def hub_detail() -> dict:
-    w = f"{C} AND {H}"
-
-    def measured(
-        field: str, *kinds: str, agg: str = "mean", by: tuple[str, ...] = ("device",)
-    ) -> str:
-        return series(f'{agg}("{field}")', "telemetry", f"{w} AND {kind_is(*kinds)}", by=by)
-
-    def setpoint(field: str, *kinds: str, by: tuple[str, ...] = ("device",)) -> str:
-        where = f"{w} AND {kind_is(*kinds)}"
-        return series(f'last("{field}")', "setpoint", where, by=by, fill="previous")
-
-    plugged = total(
-        '"p_kw" * 0 + 1 AS "plugged_i"',
-        "telemetry",
-        f'{w} AND {kind_is("ev_charger")} AND "plugged" = true',
-    )
-    # every other controllable kind of the registry driven by an electric power setpoint (CHP,
-    # heat pumps, thermal stores, electric boilers…); battery and EV chargers have own panels
-    own_panel = ("battery", "ev_charger")
-    thermal = tuple(
+def other_devices(where: str) -> tuple[float, bool, dict] | None:
+    """One panel for every controllable device kind driven by an electric power setpoint that
+    declares no hub panel of its own (CHP, heat pumps, thermal stores, electric boilers…)."""
+    own = {r.device_kind for r in registry.REGISTRY if any(p.board == "hub" for p in r.tech.panels)}
+    kinds = tuple(
         k
         for k, m in registry.setpoint_models().items()
-        if k in registry.controllable_device_kinds()
-        and "p_kw" in m.model_fields
-        and k not in own_panel
+        if k in registry.controllable_device_kinds() and "p_kw" in m.model_fields and k not in own
     )
-    panels = [
-        panel(
-            "Battery power: setpoint vs measured",
-            [
-                (measured("p_kw", "battery"), "$tag_device measured"),
-                (setpoint("p_kw", "battery"), "$tag_device setpoint"),
-            ],
-            "kwatt",
-            0,
-            0,
-        ),
-        panel(
-            "Battery state of charge",
-            [
-                (measured("soc_pct", "battery"), "$tag_device"),
-                (
-                    series(
-                        'mean("soc_pct")', "plan", f"{w} AND {kind_is('battery')}", by=("device",)
-                    ),
-                    "$tag_device plan",
-                ),
-            ],
-            "percent",
-            12,
-            0,
-        ),
-        panel(
-            "EV charging: power, setpoint, vehicle SoC",
-            [
-                (measured("p_kw", "ev_charger"), "$tag_device kW"),
-                (setpoint("p_kw", "ev_charger"), "$tag_device setpoint kW"),
-                (measured("vehicle_soc_pct", "ev_charger"), "$tag_device SoC %"),
-            ],
-            "kwatt",
-            0,
-            8,
-        ),
-        panel(
-            "EV sessions (plugged)",
-            [(series('max("plugged_i")', f"({plugged})", by=("device",), fill="0"), "$tag_device")],
-            "none",
-            12,
-            8,
-            description="1 while a vehicle is plugged in",
-        ),
-        panel(
-            "AI cluster: power vs cap",
-            [
-                (measured("p_kw", "ai_cluster"), "$tag_device power"),
-                (setpoint("p_cap_kw", "ai_cluster"), "$tag_device cap"),
-                (measured("queued_e_kwh", "ai_cluster"), "$tag_device queued kWh"),
-            ],
-            "kwatt",
-            0,
-            16,
-        ),
-        panel(
-            "CHP, heat pumps and other devices: setpoint vs measured",
-            [
-                (measured("p_kw", *thermal, by=("kind", "device")), "$tag_device measured"),
-                (setpoint("p_kw", *thermal, by=("kind", "device")), "$tag_device setpoint"),
-            ],
-            "kwatt",
-            12,
-            16,
-        ),
-        panel(
-            "Grid exchange",
-            [
-                (measured("import_p_kw", "meter", by=()), "import"),
-                (measured("export_p_kw", "meter", by=()), "export"),
-                (measured("p_kw", "pv", by=()), "PV"),
-            ],
-            "kwatt",
-            0,
-            24,
-            24,
-        ),
-    ]
+    if not kinds:
+        return None
+    kind = f"{where} AND {kind_is(*kinds)}"
+    by = ("kind", "device")
+    made = panel(
+        "CHP, heat pumps and other devices: setpoint vs measured",
+        [
+            (series('mean("p_kw")', "telemetry", kind, by=by), "$tag_device measured"),
+            (
+                series('last("p_kw")', "setpoint", kind, by=by, fill="previous"),
+                "$tag_device setpoint",
+            ),
+        ],
+        "kwatt",
+        0,
+        0,
+        description="every controllable device kind with an electric power setpoint and no "
+        f"panel of its own: {', '.join(kinds)}",
+    )
+    return (50.0, False, made)
+
+
+def hub_detail() -> dict:
+    w = f"{C} AND {H}"
+    placed = tech_panels("hub", w)
+    other = other_devices(w)
+    panels = layout(placed + ([other] if other else []))
     return dashboard("cer-ems-hub", "CER EMS — hub detail", panels, [COMMUNITY, HUB], ["hub"])
 
 
@@ -460,14 +405,22 @@ def ems_health() -> dict:
     return dashboard("cer-ems-health", "CER EMS — EMS health", panels, [COMMUNITY], ["health"])
 
 
+def boards() -> dict[str, str]:
+    """File name -> JSON text of every dashboard."""
+    return {
+        f"{name}.json": json.dumps(board, indent=2) + "\n"
+        for name, board in (
+            ("community-overview", community_overview()),
+            ("hub-detail", hub_detail()),
+            ("ems-health", ems_health()),
+        )
+    }
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    for name, board in (
-        ("community-overview", community_overview()),
-        ("hub-detail", hub_detail()),
-        ("ems-health", ems_health()),
-    ):
-        (OUT / f"{name}.json").write_text(json.dumps(board, indent=2) + "\n")
+    for name, text in boards().items():
+        (OUT / name).write_text(text)
 
 
 if __name__ == "__main__":

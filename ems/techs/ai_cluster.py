@@ -33,6 +33,7 @@ import pyomo.environ as pyo
 
 from ems.model.context import BuildContext
 from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd
+from ems.techs.dashboard import Panel, Series
 from ems.techs.plant import BUS_AI, HubStep, PlantDevice
 
 REPORT_KWH = 0.01  # a planned deadline miss above this is an alert
@@ -70,6 +71,19 @@ class AiCluster(Technology):
     kind = "ai_cluster"
     compute_load = True
     device_kind = "ai_cluster"
+    panels = (
+        Panel(
+            "hub",
+            "AI cluster: power vs cap",
+            "kW",
+            (
+                Series("p_kw", "$tag_device power"),
+                Series("p_cap_kw", "$tag_device cap", "setpoint"),
+                Series("queued_e_kwh", "$tag_device queued kWh"),
+            ),
+            order=5,
+        ),
+    )
 
     def plant_device(self) -> Any:
         """Its physics in the simulated plant (:mod:`ems.techs.plant`)."""

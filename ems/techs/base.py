@@ -39,6 +39,7 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from ems.model.context import BuildContext
+from ems.techs.dashboard import Panel
 
 Term = Callable[[str, int], Any]
 #: A device setpoint before the controller stamps its validity: (hub, device kind, id, values).
@@ -131,6 +132,8 @@ class Technology:
     #: Its rule-based setpoint follows the hub's measured net load (held at 0 when that is
     #: unknown; the service names the stale readings in an alert).
     follows_net_load: ClassVar[bool] = False
+    #: What it shows on the dashboards (:mod:`ems.techs.dashboard`; the builder iterates them).
+    panels: ClassVar[tuple[Panel, ...]] = ()
 
     def __init__(self, name: str, hub: str) -> None:
         self.name = name

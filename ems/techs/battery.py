@@ -18,6 +18,7 @@ from ems.config.schema import BatterySpec
 from ems.model.context import BuildContext, SizeHandle
 from ems.techs._storage import add_storage_balance
 from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd
+from ems.techs.dashboard import Panel, Series
 from ems.techs.plant import HubStep, PlantDevice
 
 
@@ -48,6 +49,28 @@ class Battery(Technology):
     kind = "battery"
     follows_net_load = True
     device_kind = "battery"
+    panels = (
+        Panel(
+            "hub",
+            "Battery power: setpoint vs measured",
+            "kW",
+            (
+                Series("p_kw", "$tag_device measured"),
+                Series("p_kw", "$tag_device setpoint", "setpoint"),
+            ),
+            order=1,
+        ),
+        Panel(
+            "hub",
+            "Battery state of charge",
+            "%",
+            (
+                Series("soc_pct", "$tag_device"),
+                Series("soc_pct", "$tag_device plan", "plan"),
+            ),
+            order=2,
+        ),
+    )
     DEVICE_ID = "bess"
 
     def plant_device(self) -> Any:

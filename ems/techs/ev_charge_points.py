@@ -44,6 +44,7 @@ from ems.config.schema import Catalogue, ChargerSpec
 from ems.model.context import BuildContext
 from ems.operation import fallback
 from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd
+from ems.techs.dashboard import Panel, Series
 from ems.techs.plant import BUS_EV, HubStep, PlantDevice
 
 REPORT_KWH = 0.01  # a planned EV shortfall above this is an alert
@@ -91,6 +92,27 @@ def charge_points(
 class EvChargePoints(Technology):
     kind = "ev_charge_points"
     device_kind = "ev_charger"
+    panels = (
+        Panel(
+            "hub",
+            "EV charging: power, setpoint, vehicle SoC",
+            "kW",
+            (
+                Series("p_kw", "$tag_device kW"),
+                Series("p_kw", "$tag_device setpoint kW", "setpoint"),
+                Series("vehicle_soc_pct", "$tag_device SoC %"),
+            ),
+            order=3,
+        ),
+        Panel(
+            "hub",
+            "EV sessions (plugged)",
+            "",
+            (Series("p_kw", "$tag_device", when="plugged"),),
+            order=4,
+            description="1 while a vehicle is plugged in",
+        ),
+    )
 
     def plant_device(self) -> Any:
         """Its physics in the simulated plant (:mod:`ems.techs.plant`)."""

@@ -17,6 +17,7 @@ import pyomo.environ as pyo
 
 from ems.model.context import BuildContext
 from ems.techs.base import Device, Key, Technology
+from ems.techs.dashboard import Panel, Series
 from ems.techs.plant import HubStep, PlantDevice
 
 
@@ -24,6 +25,43 @@ class Grid(Technology):
     kind = "grid"
     grid_connection = True
     device_kind = "meter"
+    panels = (
+        Panel(
+            "community",
+            "Grid import per hub",
+            "kW",
+            (Series("import_p_kw", "$tag_hub", by=("hub",)),),
+            order=10,
+        ),
+        Panel(
+            "community",
+            "Grid export per hub",
+            "kW",
+            (Series("export_p_kw", "$tag_hub", by=("hub",)),),
+            order=11,
+        ),
+        Panel(
+            "community",
+            "Load per hub (measured and forecast)",
+            "kW",
+            (
+                Series("load_p_kw", "$tag_hub measured", by=("hub",)),
+                Series("p_kw", "$tag_hub forecast", "forecast", "load", by=("hub",)),
+            ),
+            order=13,
+        ),
+        Panel(
+            "hub",
+            "Grid exchange",
+            "kW",
+            (
+                Series("import_p_kw", "import", by=()),
+                Series("export_p_kw", "export", by=()),
+            ),
+            order=90,
+            wide=True,
+        ),
+    )
 
     def plant_device(self) -> Any:
         """Its physics in the simulated plant (:mod:`ems.techs.plant`)."""

@@ -17,6 +17,7 @@ import pyomo.environ as pyo
 from ems.config.schema import PvTypeSpec
 from ems.model.context import BuildContext, SizeHandle
 from ems.techs.base import Device, Key, RuleState, Technology
+from ems.techs.dashboard import Panel, Series
 from ems.techs.plant import BUS_PV, HubStep, PlantDevice
 
 
@@ -24,6 +25,16 @@ class Photovoltaic(Technology):
     kind = "pv"
     renewable_plant = True
     device_kind = "pv"
+    panels = (
+        Panel(
+            "community",
+            "PV production per hub",
+            "kW",
+            (Series("p_kw", "$tag_hub", by=("hub",), sum_devices=True),),
+            order=12,
+        ),
+        Panel("hub", "Grid exchange", "kW", (Series("p_kw", "PV", by=()),), order=90, wide=True),
+    )
 
     def plant_device(self) -> Any:
         """Its physics in the simulated plant (:mod:`ems.techs.plant`)."""
