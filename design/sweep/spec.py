@@ -80,7 +80,9 @@ class Axis(_Strict):
     @model_validator(mode="after")
     def _one_kind(self) -> Axis:
         kinds = [
-            k for k in ("alpha", "co2_price_eur_per_t", "field", "members") if getattr(self, k)
+            k
+            for k in ("alpha", "co2_price_eur_per_t", "field", "members")
+            if getattr(self, k) is not None
         ]
         if len(kinds) != 1:
             raise ValueError(
@@ -98,7 +100,7 @@ class Axis(_Strict):
             raise ValueError(f"{self.field}: pct must be above -100")
         for kind in kinds:
             if len(getattr(self, kind)) == 0:
-                raise ValueError(f"{kind}: empty list")
+                raise ValueError(f"{kind}: empty (give at least one value)")
         return self
 
     @property
@@ -251,6 +253,8 @@ def load_sweep(path: str | Path) -> Sweep:
     except ValidationError as exc:
         raise validation_to_config_error(str(path), exc, raw) from None
     base_path = (path.parent / spec.base).resolve()
+    if not base_path.is_file():
+        raise ConfigError(str(path), "base", f"base scenario not found: {base_path}")
     base_raw = read_scenario_yaml(base_path)
     base_raw.pop("extends", None)
     _absolute_files(base_raw, base_path.parent)

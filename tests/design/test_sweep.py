@@ -126,6 +126,8 @@ def test_hash_is_content_not_names_or_threads(scenario_factory):
         ),
         ({"grid": [{"field": "a..b", "values": [1]}]}, "grid[0].field", "dotted path"),
         ({}, "(top level)", "at least one of grid"),
+        ({"grid": [{"alpha": []}]}, "grid[0]", "alpha: empty"),
+        ({"base": "no_such.yaml", "grid": [{"alpha": [1]}]}, "base", "base scenario not found"),
     ],
 )
 def test_bad_sweep_files_give_one_line_errors(scenario_factory, capsys, body, field, problem):
