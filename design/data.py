@@ -114,6 +114,12 @@ def _needed_columns(s: Scenario) -> list[str]:
     return cols
 
 
+def _demand_columns(s: Scenario) -> list[str]:
+    """The data columns of every hub's electricity, heating, DHW and cooling demand."""
+    specs = [spec for h in s.hubs for spec in (h.electricity, h.heating, h.dhw, h.cooling)]
+    return [spec.column for spec in specs if spec is not None and spec.column]
+
+
 def prepare(s: Scenario, yield_columns: list[str]) -> StudyData:
     """Build the (period, step) data table and the time grid of a design study."""
     file = s.source_file
@@ -125,11 +131,7 @@ def prepare(s: Scenario, yield_columns: list[str]) -> StudyData:
 
             apply_inputs(s, hourly)
         _check_columns(hourly, _needed_columns(s) + yield_columns, file, "time.hourly_csv")
-        _check_non_negative(
-            hourly,
-            [h.electricity.column for h in s.hubs if h.electricity.column] + yield_columns,
-            s.time.hourly_csv,
-        )
+        _check_non_negative(hourly, _demand_columns(s) + yield_columns, s.time.hourly_csv)
         for hub in s.hubs:
             if hub.electricity.column is None:
                 try:
@@ -157,6 +159,7 @@ def prepare(s: Scenario, yield_columns: list[str]) -> StudyData:
             label_cols=("day",),
         )
         _check_columns(raw, ["day", "hour"], file, "time.typical_days_csv")
+        _check_non_negative(raw, _demand_columns(s) + yield_columns, s.time.typical_days_csv)
         raw["day"] = raw["day"].astype(str)
         raw["hour"] = raw["hour"].astype(int)
         profiles = raw.set_index(["day", "hour"]).sort_index()
@@ -202,6 +205,8 @@ def prepare(s: Scenario, yield_columns: list[str]) -> StudyData:
 def _check_non_negative(df: pd.DataFrame, cols: list[str], file_label: str) -> None:
     """Demand and PV-yield columns are ≥ 0 (a negative load would be sized as free generation)."""
     for col in dict.fromkeys(cols):
+        if col not in df.columns:
+            continue  # a missing column is reported by the column check, with its field
         negative = (df[col] < 0).to_numpy()
         if negative.any():
             i = int(np.flatnonzero(negative)[0])

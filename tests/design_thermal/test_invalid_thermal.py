@@ -73,3 +73,19 @@ def test_invalid_thermal_scenario(scenario_factory, name):
     assert str(path) in msg or "scenario.yaml" in msg
     assert field.split("[h1]")[0] in exc.value.field
     assert problem in exc.value.problem
+
+
+@pytest.mark.parametrize("demand, column", [("heating", "heat"), ("dhw", "heat")])
+def test_a_negative_thermal_demand_is_refused(scenario_factory, capsys, demand, column):
+    """A negative heating or DHW demand would be sized as free heat; only electricity and PV
+    yield were checked."""
+    from adapters.cli.main import main
+
+    columns = {"load": [1.0, 1.0], "heat": [1.0, 1.0], "cool": [1.0, 1.0], "buy": [0.2, 0.2]}
+    columns[column][1] = -3.0
+    path = scenario_factory(columns, [_hub(**{demand: {"column": column}})])
+    assert main(["design", str(path), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]  # after the study's header line
+    assert err.startswith("error: ") and err.endswith(
+        f"line 3: {column}: -3 is negative (demand and PV yield are ≥ 0)"
+    )
