@@ -188,7 +188,7 @@ def main() -> None:
         for key, payload in plant.telemetry():
             service.on_state(key, payload)
         for key, payload in plant.job_announcements():
-            service.on_job(key, payload)
+            service.on_message("job", key, payload)
         t = time.perf_counter()
         if runtime is not None:
             out = runtime.run_step(plant.now)

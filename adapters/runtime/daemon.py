@@ -292,9 +292,7 @@ class Runtime:
 
     def _apply(self, channel: str, key: tuple[str, str, str], payload: dict[str, Any]) -> bool:
         try:
-            if channel == "job":
-                return self.service.on_job(key, payload)
-            return self.service.on_state(key, payload)
+            return self.service.on_message(channel, key, payload)
         except Exception:  # noqa: BLE001 - a validated payload the state cannot take: logged
             log.exception("state of %s not taken", "/".join(key))
             return False

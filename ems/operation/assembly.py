@@ -84,6 +84,10 @@ class OperationSetup:
             out += [(hub, "weather", "main", None) for hub in self.hubs]
         return out
 
+    def owner(self, key: tuple[str, str, str]) -> Technology | None:
+        """The installed technology a device (hub, kind, id) belongs to (None: not of this site)."""
+        return next((t for t in self.installed() if any(d[:3] == key for d in t.devices())), None)
+
     def has_thermal(self) -> bool:
         """Installed devices on a carrier other than electricity, or electric links (the
         simulated plant's thermal side)."""

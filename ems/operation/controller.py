@@ -2,7 +2,7 @@
 
 The model is built ONCE (``mode="operation"``, sizes fixed, soft balances with penalised slack so a
 plan always exists). Each :meth:`Controller.step` only writes Param values through the
-technologies' ``update`` methods (forecasts, prices, initial SoC, EV sessions, AI jobs) and
+technologies' ``update_data``/``take_state`` (forecasts, prices, each device's measured state) and
 re-solves the same model with a time limit through :class:`ems.model.solve.SolverSession` (Pyomo's
 persistent HiGHS: Param changes become coefficient/bound updates, no re-translation). Setpoints
 come from the first step of the plan; on solver failure, timeout without an incumbent, or stale
@@ -27,13 +27,10 @@ from ems.model.solve import SolveRecord, SolverSession
 from ems.model.timegrid import TimeGrid
 from ems.operation.assembly import OperationSetup
 from ems.operation.warmstart import PlanShifter
-from ems.techs.ai_cluster import BatchJob
-from ems.techs.base import Raw, RuleState, Technology
-from ems.techs.ev_charge_points import EvSession
+from ems.techs.base import DeviceKey, Raw, RuleState, Technology
 
 log = logging.getLogger(__name__)
 
-DeviceKey = tuple[str, str, str]  # (hub, kind, device id) as in the MQTT topic
 Source = Literal["plan", "fallback"]
 
 
@@ -60,12 +57,10 @@ class StepInput:
     pv_yield: dict[str, np.ndarray]  # yield column -> kW/kWp forecast
     price_buy: np.ndarray  # €/kWh
     price_sell: np.ndarray
-    battery_soc: dict[str, float] = field(default_factory=dict)  # hub -> fraction of capacity
-    ev_sessions: dict[tuple[str, str], EvSession | None] = field(
-        default_factory=dict
-    )  # (hub, point) -> session
-    ai_floor_kw: dict[str, float] = field(default_factory=dict)  # cluster id -> inference floor
-    ai_jobs: dict[str, list[BatchJob]] = field(default_factory=dict)
+    # the measured state of each device at the horizon start, in the form its technology chose
+    # (a battery's SoC fraction, a charger's EV session, a cluster's batch jobs): written by the
+    # technology's observe, read back by its take_state and its fallback rule
+    device_state: dict[DeviceKey, Any] = field(default_factory=dict)
     stale: dict[DeviceKey, float] = field(
         default_factory=dict
     )  # device -> age (s) of its last telemetry
@@ -77,11 +72,8 @@ class StepInput:
     net_unknown: dict[str, list[str]] = field(default_factory=dict)
     time_limit_s: float | None = None
     # multi-energy: forecasts of the other data columns the techs read (thermal demands, outdoor
-    # temperature, solar-thermal kW/m²), stores' state of charge, gas price (None: the scenario's)
+    # temperature, solar-thermal kW/m²), gas price (None: the scenario's)
     columns: dict[str, np.ndarray] = field(default_factory=dict)
-    store_soc: dict[tuple[str, str], float] = field(
-        default_factory=dict
-    )  # (hub, "puffer"|"bollitore") -> fraction
     gas_eur_per_kwh: float | None = None
 
 

@@ -127,14 +127,20 @@ class OperationService:
         self.state.inflexible[name] = reason or "refuses setpoints"
         return changed
 
-    def on_job(self, key: DeviceKey, payload: dict[str, Any]) -> bool:
-        """Take a validated AI job announcement; True when it adds work (on-demand step)."""
-        if key not in {(h, k, d) for h, k, d, _r in self.setup.devices()}:
+    def on_message(self, channel: str, key: DeviceKey, payload: dict[str, Any]) -> bool:
+        """Take a validated message: a state (:meth:`on_state`), or another channel's message (an
+        AI cluster's job announcement) for the technology that owns the device
+        (:meth:`~ems.techs.base.Technology.take_message`, kept in the device's durable book).
+        True when it asks for an on-demand step."""
+        if channel == "state":
+            return self.on_state(key, payload)
+        owner = self.setup.owner(key)
+        if owner is None:
             log.warning(
-                "job announcement for %s ignored: not an AI cluster of this site", "/".join(key)
+                "%s message for %s ignored: not a device of this site", channel, "/".join(key)
             )
             return False
-        return self.state.ingest_job(key, payload)
+        return owner.take_message(self.state, key, channel, payload)
 
     def _other_columns(
         self, inp: StepInput, times: pd.DatetimeIndex, pz_feed: pd.Series | None
@@ -185,6 +191,18 @@ class OperationService:
                 out.append("/".join(key))
         return out
 
+    def _load_kw(self, hub: str) -> float | None:
+        """A hub's electric load now: what its POD meter imports (import − export, from the grid
+        connection's :meth:`~ems.techs.base.Technology.metered_import_kw`) plus what its devices
+        measured (generation +, flexible use −: ``measured_el_kw``), floored at 0; None without
+        a meter reading."""
+        here, st = self.setup.installed(hub), self.state
+        metered = [m for t in here if (m := t.metered_import_kw(st)) is not None]
+        if not metered:
+            return None
+        measured = sum(t.measured_el_kw(st) for t in here)
+        return max(sum(metered) + measured, 0.0)
+
     def _estimates(
         self, now: pd.Timestamp, limit_s: float, stale_in: dict[str, float]
     ) -> tuple[
@@ -206,8 +224,7 @@ class OperationService:
                 net_unknown[hub] = stale_here
                 continue
             # load = import − export + what the hub's devices measured (+ generation, − use)
-            measured = sum(t.measured_el_kw(st) for t in s.installed(hub))
-            loads[hub] = st.hub_load_kw(hub, measured)
+            loads[hub] = self._load_kw(hub)
             if loads[hub] is not None:
                 net_now[hub] = float(loads[hub]) - pv_now
         return loads, yields, net_now, net_unknown
@@ -258,7 +275,8 @@ class OperationService:
                 inp.stale[key] = float("inf") if age is None else age
         result = self.controller.step(inp)
         result.alerts.extend(stale_input_alerts(stale_in, net_unknown, result))
-        result.alerts.extend(st.expire_jobs(now))
+        for t in s.operated():  # what the devices' books hold that has expired
+            result.alerts.extend(t.tidy_state(st, now))
         st.last_step = start.isoformat()
         for a in result.alerts:
             st.alerts.append({"ts": start.isoformat(), "alert": a})

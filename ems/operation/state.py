@@ -18,16 +18,11 @@ from typing import Any
 import pandas as pd
 
 from ems.accounting.rules import PZ_REFERENCE_EUR_PER_MWH, power_band, tip_eur
-from ems.techs.ai_cluster import BatchJob
-from ems.techs.ev_charge_points import EvSession
-from ems.techs.registry import device_registrations
+from ems.techs.base import DeviceKey
+from ems.techs.registry import REGISTRY, device_registrations
 
 #: Device kinds of the hubs' PODs: their import/export counters close the shared-energy hours.
 _COUNTER_KINDS = frozenset(r.device_kind for r in device_registrations() if r.tech.grid_connection)
-#: The POD meter of a hub (its grid connection's device): ``(hub, kind, "main")``.
-METER_KIND: str = sorted(_COUNTER_KINDS)[0]
-
-DeviceKey = tuple[str, str, str]
 
 
 def _k(key: DeviceKey) -> str:
@@ -58,12 +53,9 @@ class PlantState:
     last_step: str | None = None
     alerts: list[dict[str, Any]] = field(default_factory=list)
     rejected: int = 0
-    ai_job_book: dict[str, dict[str, dict[str, Any]]] = field(
-        default_factory=dict
-    )  # "hub/kind/id" -> job id -> latest announcement
-    ai_jobs_closed: list[dict[str, Any]] = field(
-        default_factory=list
-    )  # done/cancelled/expired (last 200)
+    # "hub/kind/id" -> what the device's technology keeps between its messages (JSON; an AI
+    # cluster's announced and closed jobs): Technology.take_message / observe / tidy_state
+    books: dict[str, dict[str, Any]] = field(default_factory=dict)
     inflexible: dict[str, str] = field(
         default_factory=dict
     )  # "hub/kind/id" -> why the device refuses setpoints (the plan does not count on it)
@@ -148,16 +140,6 @@ class PlantState:
         v = None if p is None else p.get(name)
         return default if v is None else float(v)
 
-    def hub_load_kw(self, hub: str, devices_kw: float = 0.0) -> float | None:
-        """Load = import − export + ``devices_kw`` (what the hub's devices measured: generation +,
-        flexible use −; see :meth:`ems.techs.base.Technology.measured_el_kw`), None without a
-        meter reading."""
-        meter = (hub, METER_KIND, "main")
-        if _k(meter) not in self.latest:
-            return None
-        load = self.value(meter, "import_p_kw") - self.value(meter, "export_p_kw")
-        return max(load + devices_kw, 0.0)
-
     def record_history(
         self,
         at: pd.Timestamp,
@@ -186,60 +168,6 @@ class PlantState:
         s.index = pd.to_datetime(s.index, utc=True)
         return s.sort_index()
 
-    def ev_session(
-        self, key: DeviceKey, start: pd.Timestamp, dt_h: float, default_stay_h: float = 8.0
-    ) -> EvSession | None:
-        p = self.latest.get(_k(key))
-        if not p or not p.get("plugged"):
-            return None
-        need = max(
-            float(p.get("requested_e_kwh") or 0.0) - float(p.get("session_e_kwh") or 0.0), 0.0
-        )
-        dep = (
-            pd.Timestamp(p["departure"])
-            if p.get("departure")
-            else pd.Timestamp(p["ts"]) + pd.Timedelta(hours=default_stay_h)
-        )
-        steps = max(1, math.ceil((dep - start).total_seconds() / 3600 / dt_h - 1e-9))
-        p_car = p.get("vehicle_p_max_kw")
-        return EvSession(
-            need_kwh=need, departure_step=steps, p_vehicle_kw=float(p_car) if p_car else None
-        )
-
-    def ingest_job(self, key: DeviceKey, payload: dict[str, Any]) -> bool:
-        """Take a validated job announcement (latest per job id wins); True when it adds work
-        (a new job, or more energy still to run), which triggers an on-demand step."""
-        book = self.ai_job_book.setdefault(_k(key), {})
-        jid = str(payload["job_id"])
-        prev = book.get(jid)
-        if prev is not None and pd.Timestamp(prev["ts"]) > pd.Timestamp(payload["ts"]):
-            return False  # out of order
-        if payload.get("status") in ("done", "cancelled"):
-            if prev is not None:
-                del book[jid]
-            self.ai_jobs_closed = (self.ai_jobs_closed + [{"cluster": _k(key), **payload}])[-200:]
-            return False
-        book[jid] = payload
-        left = _job_left_kwh(payload)
-        return left > 1e-6 and (prev is None or left > _job_left_kwh(prev) + 1e-6)
-
-    def expire_jobs(self, now: pd.Timestamp, grace_h: float = 48.0) -> list[str]:
-        """Drop jobs whose deadline passed more than ``grace_h`` ago without a done/cancelled
-        message (the scheduler lost them); returns an alert per dropped job."""
-        alerts = []
-        for ck, book in self.ai_job_book.items():
-            for jid, p in list(book.items()):
-                if pd.Timestamp(p["deadline"]) + pd.Timedelta(hours=grace_h) < now:
-                    del book[jid]
-                    self.ai_jobs_closed = (
-                        self.ai_jobs_closed + [{"cluster": ck, **p, "status": "expired"}]
-                    )[-200:]
-                    alerts.append(
-                        f"AI job {ck}/{jid} dropped: deadline {p['deadline']} passed {grace_h:g} h ago "
-                        "with no done/cancelled announcement"
-                    )
-        return alerts
-
     def pz_feed(self) -> pd.Series | None:
         """The latest day-ahead zonal price curve (device ``market/price/pz``) on the UTC
         quarter-hour grid (€/MWh), or None."""
@@ -257,63 +185,9 @@ class PlantState:
         )
         return hourly.reindex(grid, method="ffill")
 
-    def ai_jobs(
-        self, key: DeviceKey, start: pd.Timestamp, dt_h: float, n_steps: int, max_jobs: int = 8
-    ) -> list[BatchJob]:
-        """Batch jobs of a cluster over the horizon starting at ``start``.
-
-        With job announcements (``…/job``): one job per announced job with the energy still to
-        run, its window in horizon steps (a deadline past the horizon end is clipped to it, so the
-        plan finishes every job inside the horizon: conservative), a late job due in the first
-        step; more jobs than the model's slots → the latest-deadline ones are merged into the last
-        slot, due at the earliest of their deadlines (conservative). Without announcements, the
-        cluster's aggregated state: its queue as one job due at its next deadline."""
-        book = self.ai_job_book.get(_k(key))
-        if book is not None:
-            jobs = []
-            for jid, p in book.items():
-                left = _job_left_kwh(p)
-                if left <= 1e-6:
-                    continue
-                first = 0
-                if p.get("earliest_start"):
-                    first = max(
-                        0,
-                        math.ceil(
-                            (pd.Timestamp(p["earliest_start"]) - start).total_seconds()
-                            / 3600
-                            / dt_h
-                            - 1e-9
-                        ),
-                    )
-                if first >= n_steps:
-                    continue  # starts after the horizon
-                due = math.floor(
-                    (pd.Timestamp(p["deadline"]) - start).total_seconds() / 3600 / dt_h + 1e-9
-                )
-                due = min(max(due, first + 1, 1), n_steps)
-                jobs.append(BatchJob(jid, left, first, due, p.get("p_max_kw")))
-            jobs.sort(key=lambda j: (j.deadline_step, j.job_id))
-            if len(jobs) > max_jobs >= 1:
-                rest = jobs[max_jobs - 1 :]
-                merged = BatchJob(
-                    "+".join(j.job_id for j in rest)[:64],
-                    sum(j.e_kwh for j in rest),
-                    min(j.start_step for j in rest),
-                    rest[0].deadline_step,
-                )
-                jobs = jobs[: max_jobs - 1] + [merged]
-            return jobs
-        p = self.latest.get(_k(key))
-        if not p or float(p.get("queued_e_kwh") or 0.0) <= 0:
-            return []
-        dl = (
-            pd.Timestamp(p["next_deadline"])
-            if p.get("next_deadline")
-            else start + pd.Timedelta(hours=n_steps * dt_h)
-        )
-        steps = max(1, math.floor((dl - start).total_seconds() / 3600 / dt_h + 1e-9))
-        return [BatchJob("queue", float(p["queued_e_kwh"]), 0, min(steps, n_steps))]
+    def book(self, key: DeviceKey) -> dict[str, Any]:
+        """The durable book of one device (created empty): its technology's to keep."""
+        return self.books.setdefault(_k(key), {})
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict[str, Any]:
@@ -327,18 +201,18 @@ class PlantState:
             "last_step": self.last_step,
             "alerts": self.alerts[-50:],
             "rejected": self.rejected,
-            "ai_job_book": self.ai_job_book,
-            "ai_jobs_closed": self.ai_jobs_closed,
+            "books": self.books,
             "inflexible": self.inflexible,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PlantState:
+        """The state :meth:`to_dict` wrote, also from an older release (each technology moves
+        what it kept at the top level into its devices' books: ``upgrade_persisted``)."""
+        d = dict(d)
+        for reg in REGISTRY:
+            reg.tech.upgrade_persisted(d)
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
-
-
-def _job_left_kwh(p: dict[str, Any]) -> float:
-    return max(float(p["energy_kwh"]) - float(p.get("done_e_kwh") or 0.0), 0.0)
 
 
 def tip_of_hour(

@@ -32,7 +32,16 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from ems.model.context import BuildContext
-from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd
+from ems.techs.base import (
+    Device,
+    DeviceKey,
+    Key,
+    Raw,
+    RuleState,
+    Technology,
+    device_state,
+    rnd,
+)
 from ems.techs.dashboard import Panel, Series
 from ems.techs.plant import BUS_AI, HubStep, PlantDevice
 
@@ -344,19 +353,45 @@ class AiCluster(Technology):
         """MQTT id: the cluster id of ``SITE.yaml`` (the name is ``<hub>_<id>``)."""
         return self.name[len(self.hub) + 1 :]
 
+    @property
+    def device_key(self) -> DeviceKey:
+        return (self.hub, "ai_cluster", self.device_id)
+
+    def take_message(self, state: Any, key: DeviceKey, channel: str, payload: Any) -> bool:
+        """A job announcement (``…/job``) into the cluster's book (:func:`take_job`)."""
+        return channel == "job" and take_job(state.book(key), "/".join(key), payload)
+
+    def tidy_state(self, state: Any, now: pd.Timestamp) -> list[str]:
+        book = state.books.get("/".join(self.device_key))
+        return [] if book is None else expire_jobs(book, "/".join(self.device_key), now)
+
+    @classmethod
+    def upgrade_persisted(cls, d: dict[str, Any]) -> None:
+        """Before the books: ``ai_job_book`` ("hub/kind/id" -> job id -> announcement) and
+        ``ai_jobs_closed`` (every cluster's, with its ``cluster``) at the top level."""
+        jobs, closed = d.pop("ai_job_book", None), d.pop("ai_jobs_closed", None)
+        if jobs is None and closed is None:
+            return
+        books = d.setdefault("books", {})
+        for name, book in (jobs or {}).items():
+            books.setdefault(name, {})["jobs"] = book
+        for c in closed or []:
+            books.setdefault(str(c.get("cluster")), {}).setdefault("closed", []).append(c)
+
     def observe(self, obs: Any, inp: Any) -> None:
-        """Inference floor and the batch jobs announced on the job channel."""
-        cid, st = self.device_id, obs.state
-        inp.ai_floor_kw[cid] = self.floor_kw
-        key = (self.hub, "ai_cluster", cid)
-        inp.ai_jobs[cid] = st.ai_jobs(key, obs.start, obs.dt_h, obs.n_steps, self.max_jobs)
+        """The batch jobs announced on the job channel (else the state's aggregated queue)."""
+        name = "/".join(self.device_key)
+        inp.device_state[self.device_key] = batch_jobs(
+            obs.state.books.get(name),
+            obs.state.latest.get(name),
+            obs.start,
+            obs.dt_h,
+            obs.n_steps,
+            self.max_jobs,
+        )
 
     def take_state(self, inp: Any) -> None:
-        cid = self.device_id
-        self.update(
-            floor_kw=getattr(inp, "ai_floor_kw", {}).get(cid, self.floor_kw),
-            jobs=getattr(inp, "ai_jobs", {}).get(cid, []),
-        )
+        self.update(floor_kw=self.floor_kw, jobs=device_state(inp, self.device_key, []))
 
     def devices(self) -> list[Device]:
         return [(self.hub, "ai_cluster", self.device_id, self.rated_kw)]
@@ -373,7 +408,7 @@ class AiCluster(Technology):
 
     def _rule(self, st: RuleState) -> list[Raw]:
         """Serve inference only (batch work waits)."""
-        floor = getattr(st.inp, "ai_floor_kw", {}).get(self.device_id, self.floor_kw)
+        floor = self.floor_kw
         st.net_el_kw += floor
         return [(self.hub, "ai_cluster", self.device_id, {"p_cap_kw": rnd(max(0.0, floor))})]
 
@@ -398,6 +433,120 @@ class AiCluster(Technology):
 
     def measured_el_kw(self, state: Any) -> float:
         return -state.value((self.hub, "ai_cluster", self.device_id), "p_kw")
+
+
+# ---------------------------------------------------------------- the job book (operation)
+#: Closed jobs (done, cancelled, expired) a cluster's book remembers.
+CLOSED_KEPT = 200
+
+
+def _job_left_kwh(p: dict[str, Any]) -> float:
+    return max(float(p["energy_kwh"]) - float(p.get("done_e_kwh") or 0.0), 0.0)
+
+
+def _close(book: dict[str, Any], entry: dict[str, Any]) -> None:
+    book["closed"] = (book.get("closed", []) + [entry])[-CLOSED_KEPT:]
+
+
+def take_job(book: dict[str, Any], name: str, payload: dict[str, Any]) -> bool:
+    """Take a validated job announcement into a cluster's book (``book["jobs"]``: job id ->
+    latest announcement, the latest per job id wins; ``book["closed"]``: the last done,
+    cancelled or expired ones). True when it adds work (a new job, or more energy still to
+    run), which triggers an on-demand step."""
+    jobs = book.setdefault("jobs", {})
+    jid = str(payload["job_id"])
+    prev = jobs.get(jid)
+    if prev is not None and pd.Timestamp(prev["ts"]) > pd.Timestamp(payload["ts"]):
+        return False  # out of order
+    if payload.get("status") in ("done", "cancelled"):
+        if prev is not None:
+            del jobs[jid]
+        _close(book, {"cluster": name, **payload})
+        return False
+    jobs[jid] = payload
+    left = _job_left_kwh(payload)
+    return left > 1e-6 and (prev is None or left > _job_left_kwh(prev) + 1e-6)
+
+
+def expire_jobs(
+    book: dict[str, Any], name: str, now: pd.Timestamp, grace_h: float = 48.0
+) -> list[str]:
+    """Drop jobs whose deadline passed more than ``grace_h`` ago without a done/cancelled
+    message (the scheduler lost them); returns an alert per dropped job."""
+    alerts = []
+    jobs = book.get("jobs", {})
+    for jid, p in list(jobs.items()):
+        if pd.Timestamp(p["deadline"]) + pd.Timedelta(hours=grace_h) < now:
+            del jobs[jid]
+            _close(book, {"cluster": name, **p, "status": "expired"})
+            alerts.append(
+                f"AI job {name}/{jid} dropped: deadline {p['deadline']} passed {grace_h:g} h ago "
+                "with no done/cancelled announcement"
+            )
+    return alerts
+
+
+def _steps_until(t: Any, start: pd.Timestamp, dt_h: float) -> float:
+    return (pd.Timestamp(t) - start).total_seconds() / 3600 / dt_h
+
+
+def _announced(
+    jobs_book: dict[str, dict[str, Any]], start: pd.Timestamp, dt_h: float, n_steps: int
+) -> list[BatchJob]:
+    jobs = []
+    for jid, p in jobs_book.items():
+        left = _job_left_kwh(p)
+        if left <= 1e-6:
+            continue
+        first = 0
+        if p.get("earliest_start"):
+            first = max(0, math.ceil(_steps_until(p["earliest_start"], start, dt_h) - 1e-9))
+        if first >= n_steps:
+            continue  # starts after the horizon
+        due = math.floor(_steps_until(p["deadline"], start, dt_h) + 1e-9)
+        due = min(max(due, first + 1, 1), n_steps)
+        jobs.append(BatchJob(jid, left, first, due, p.get("p_max_kw")))
+    return sorted(jobs, key=lambda j: (j.deadline_step, j.job_id))
+
+
+def batch_jobs(
+    book: dict[str, Any] | None,
+    latest: dict[str, Any] | None,
+    start: pd.Timestamp,
+    dt_h: float,
+    n_steps: int,
+    max_jobs: int = 8,
+) -> list[BatchJob]:
+    """Batch jobs of a cluster over the horizon starting at ``start``.
+
+    With job announcements (its ``book``): one job per announced job with the energy still to
+    run, its window in horizon steps (a deadline past the horizon end is clipped to it, so the
+    plan finishes every job inside the horizon: conservative), a late job due in the first
+    step; more jobs than the model's slots → the latest-deadline ones are merged into the last
+    slot, due at the earliest of their deadlines (conservative). Without announcements, the
+    cluster's aggregated state (``latest``): its queue as one job due at its next deadline."""
+    if book is not None and "jobs" in book:
+        jobs = _announced(book["jobs"], start, dt_h, n_steps)
+        if len(jobs) > max_jobs >= 1:
+            rest = jobs[max_jobs - 1 :]
+            merged = BatchJob(
+                "+".join(j.job_id for j in rest)[:64],
+                sum(j.e_kwh for j in rest),
+                min(j.start_step for j in rest),
+                rest[0].deadline_step,
+            )
+            jobs = jobs[: max_jobs - 1] + [merged]
+        return jobs
+    p = latest
+    if not p or float(p.get("queued_e_kwh") or 0.0) <= 0:
+        return []
+    dl = (
+        pd.Timestamp(p["next_deadline"])
+        if p.get("next_deadline")
+        else start + pd.Timedelta(hours=n_steps * dt_h)
+    )
+    steps = max(1, math.floor(_steps_until(dl, start, dt_h) + 1e-9))
+    return [BatchJob("queue", float(p["queued_e_kwh"]), 0, min(steps, n_steps))]
 
 
 #: A batch job is done in the simulated plant when less than this is left (1 Wh).

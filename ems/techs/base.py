@@ -16,9 +16,14 @@ bound = the design maximum or the installed size, from which every bound and big
 
 **Operation** (every control step, values only):
 
-- :meth:`observe` (the service): forecasts of the columns it reads and its measured state;
+- :meth:`take_message` (the service, between steps): a device's non-state message (an AI
+  cluster's job announcement) kept in that device's durable book in the plant state;
+  :meth:`tidy_state` drops what expired after each step;
+- :meth:`observe` (the service): forecasts of the columns it reads and its measured state, put
+  under its own device keys in the step input's ``device_state`` (whatever type it likes);
 - :meth:`data_columns` / :meth:`update_data` (the controller hands over one frame of columns,
-  each technology takes what it declared) and :meth:`take_state`;
+  each technology takes what it declared) and :meth:`take_state` (it reads back its
+  ``device_state`` entries with :func:`device_state`);
 - :meth:`setpoints` turns the first step of the plan into its devices' setpoints;
 - :meth:`fallback_passes` give its rule-based setpoints (no plan, or stale telemetry) in the hub's
   merit order;
@@ -46,7 +51,16 @@ Term = Callable[[str, int], Any]
 Raw = tuple[str, str, str, dict[str, Any]]
 #: A device the EMS expects telemetry from: (hub, device kind, id, rated kW for range checks).
 Device = tuple[str, str, str, float | None]
+#: A device as in its MQTT topic: (hub, device kind, id).
+DeviceKey = tuple[str, str, str]
 Key = tuple[str, int]
+
+
+def device_state(inp: Any, key: DeviceKey, default: Any = None) -> Any:
+    """What a technology's :meth:`Technology.observe` put under ``key`` in the step input's
+    ``device_state`` (``default`` when nothing, or when there is no step input)."""
+    states = getattr(inp, "device_state", None) or {}
+    return states.get(key, default)
 
 
 def rnd(x: float) -> float:
@@ -282,14 +296,34 @@ class Technology:
         each, finite) into the mutable Params. Values only, never structure."""
 
     def observe(self, obs: Observation, inp: Any) -> None:  # noqa: B027
-        """Fill the step input from the plant's telemetry and the forecaster: the forecasts of
-        its data columns and its measured state (the service calls it on every operated
-        technology; the controller then hands both over with :meth:`update_data` and
-        :meth:`take_state`)."""
+        """Fill the step input from the plant's telemetry (``obs.state.latest``, its devices'
+        books) and the forecaster: the forecasts of its data columns (``inp.columns``) and its
+        measured state under its own device keys in ``inp.device_state`` (the service calls it
+        on every operated technology; the controller then hands both over with
+        :meth:`update_data` and :meth:`take_state`)."""
 
     def take_state(self, inp: Any) -> None:  # noqa: B027
         """Take the measured state at the horizon start (SoC, sessions, jobs, gas price) from the
-        controller's step input. Values only."""
+        controller's step input (its ``device_state`` entries: :func:`device_state`). Values
+        only."""
+
+    def take_message(self, state: Any, key: DeviceKey, channel: str, payload: Any) -> bool:
+        """A validated message other than a state from one of its devices (an AI cluster's job
+        announcement on ``…/job``): keep what it needs in that device's durable book of the
+        plant state (``state.book(key)``: JSON, persisted with the state, restored on a
+        restart). True when it asks for an on-demand step. Default: ignored."""
+        return False
+
+    def tidy_state(self, state: Any, now: pd.Timestamp) -> list[str]:
+        """After each step: drop what its devices' books hold that has expired (jobs whose
+        deadline passed long ago); one alert per item dropped."""
+        return []
+
+    @classmethod
+    def upgrade_persisted(cls, d: dict[str, Any]) -> None:  # noqa: B027
+        """Bring a plant state persisted by an older release (``PlantState.to_dict``) to the
+        current layout in place: move what was kept for its devices at the top level into
+        ``d["books"]``."""
 
     # ---- operation: devices, plan and setpoints out
     def installed(self) -> bool:
@@ -343,6 +377,11 @@ class Technology:
         """Electric power it measured on its hub's bus (+ generation, − use), from the plant
         state's latest telemetry: the load estimate subtracts it from the meter."""
         return 0.0
+
+    def metered_import_kw(self, state: Any) -> float | None:
+        """Net import its meter measured now (import − export, kW; a grid connection's POD
+        meter), ``None`` without a reading: the hub's load estimate starts from it."""
+        return None
 
     @classmethod
     def load_input(cls) -> bool:

@@ -17,7 +17,7 @@ import pyomo.environ as pyo
 from ems.config.schema import BatterySpec
 from ems.model.context import BuildContext, SizeHandle
 from ems.techs._storage import add_storage_balance
-from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd
+from ems.techs.base import Device, DeviceKey, Key, Raw, RuleState, Technology, device_state, rnd
 from ems.techs.dashboard import Panel, Series
 from ems.techs.plant import HubStep, PlantDevice
 
@@ -193,15 +193,20 @@ class Battery(Technology):
         return self.generation_terms() if carrier == "electricity" else []
 
     # ---- operation interface
+    @property
+    def device_key(self) -> DeviceKey:
+        return (self.hub, "battery", self.DEVICE_ID)
+
     def observe(self, obs: Any, inp: Any) -> None:
-        """Measured state of charge (a stale reading is not used: the model keeps the last)."""
-        key = f"{self.hub}/battery/{self.DEVICE_ID}"
+        """Measured state of charge, a fraction of the capacity (a stale reading is not used:
+        the model keeps the last)."""
+        key = "/".join(self.device_key)
         p = obs.state.latest.get(key)
         if p is not None and key not in obs.stale_in:
-            inp.battery_soc[self.hub] = float(p["soc_pct"]) / 100.0
+            inp.device_state[self.device_key] = float(p["soc_pct"]) / 100.0
 
     def take_state(self, inp: Any) -> None:
-        soc = getattr(inp, "battery_soc", {}).get(self.hub)
+        soc = device_state(inp, self.device_key)
         if soc is not None:
             self.update(soc)
 
@@ -231,7 +236,7 @@ class Battery(Technology):
     def _rule(self, st: RuleState) -> list[Raw]:
         """Last in the merit order: it sees the hub's net including every rule before it."""
         s, cap = self.spec, self.capacity_kwh()
-        soc = getattr(st.inp, "battery_soc", {}).get(self.hub, self.soc_initial)
+        soc = device_state(st.inp, self.device_key, self.soc_initial)
         p = battery_rule_p_kw(
             st.net_el_kw,
             soc,

@@ -42,8 +42,7 @@ import pyomo.environ as pyo
 
 from ems.config.schema import Catalogue, ChargerSpec
 from ems.model.context import BuildContext
-from ems.operation import fallback
-from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd
+from ems.techs.base import Device, DeviceKey, Key, Raw, RuleState, Technology, device_state, rnd
 from ems.techs.dashboard import Panel, Series
 from ems.techs.plant import BUS_EV, HubStep, PlantDevice
 
@@ -71,6 +70,37 @@ class EvSession:
     room_kwh: float | None = None  # battery room left (from vehicle SoC); None: unknown
     present_first: float = 1.0  # share of step 0 still plugged (on-demand steps mid-quarter)
     controlled: bool = True  # False: the charger refuses setpoints; planned as a dumb charger
+
+
+def ev_p_kw(
+    need_kwh: float, p_point_kw: float, safe_kw: float, p_vehicle_kw: float | None = None
+) -> float:
+    """Safe EV charging power (the rule-based fallback, SPEC §4): ``safe_kw`` capped by charger
+    and vehicle while energy is owed."""
+    if need_kwh <= 1e-6:
+        return 0.0
+    return max(0.0, min(safe_kw, p_point_kw, p_vehicle_kw or p_point_kw))
+
+
+def session_from_state(
+    p: dict[str, Any] | None, start: pd.Timestamp, dt_h: float, default_stay_h: float = 8.0
+) -> EvSession | None:
+    """The session a charger's latest state payload reports (None: nothing plugged): the energy
+    still requested, the departure in horizon steps from ``start`` (``default_stay_h`` after
+    the reading when the driver gave none), the vehicle's maximum power."""
+    if not p or not p.get("plugged"):
+        return None
+    need = max(float(p.get("requested_e_kwh") or 0.0) - float(p.get("session_e_kwh") or 0.0), 0.0)
+    dep = (
+        pd.Timestamp(p["departure"])
+        if p.get("departure")
+        else pd.Timestamp(p["ts"]) + pd.Timedelta(hours=default_stay_h)
+    )
+    steps = max(1, math.ceil((dep - start).total_seconds() / 3600 / dt_h - 1e-9))
+    p_car = p.get("vehicle_p_max_kw")
+    return EvSession(
+        need_kwh=need, departure_step=steps, p_vehicle_kw=float(p_car) if p_car else None
+    )
 
 
 def charge_points(
@@ -261,13 +291,16 @@ class EvChargePoints(Technology):
         return bool(payload.get("plugged")) and not before.get("plugged", False)
 
     # ---- operation interface
+    def device_key(self, point_id: str) -> DeviceKey:
+        return (self.hub, "ev_charger", point_id)
+
     def observe(self, obs: Any, inp: Any) -> None:
         """The session of each point from its telemetry; a car others wait for (the charger
         reports ``cars_waiting``) is finished as fast as it can charge, then frees the charger."""
         st, start, dt = obs.state, obs.start, obs.dt_h
         for c in self.points:
-            key = (self.hub, "ev_charger", c.point_id)
-            sess = st.ev_session(key, start, dt)
+            key = self.device_key(c.point_id)
+            sess = session_from_state(st.latest.get("/".join(key)), start, dt)
             if sess is not None:
                 first = 1.0 - min(max((obs.now - start).total_seconds() / 3600 / dt, 0.0), 0.99)
                 due = sess.departure_step
@@ -280,11 +313,12 @@ class EvChargePoints(Technology):
                 sess = EvSession(
                     sess.need_kwh, due, sess.p_vehicle_kw, sess.room_kwh, first, controlled
                 )
-            inp.ev_sessions[(self.hub, c.point_id)] = sess
+            inp.device_state[key] = sess
 
     def take_state(self, inp: Any) -> None:
-        sessions = getattr(inp, "ev_sessions", {})
-        self.update({c.point_id: sessions.get((self.hub, c.point_id)) for c in self.points})
+        self.update(
+            {c.point_id: device_state(inp, self.device_key(c.point_id)) for c in self.points}
+        )
 
     def installed(self) -> bool:
         return bool(self.points)
@@ -304,14 +338,9 @@ class EvChargePoints(Technology):
     def _rule(self, st: RuleState) -> list[Raw]:
         """The safe power while energy is owed (never above charger or vehicle limits)."""
         out: list[Raw] = []
-        sessions = getattr(st.inp, "ev_sessions", {})
         for c in self.points:
-            sess = sessions.get((self.hub, c.point_id))
-            p = (
-                fallback.ev_p_kw(sess.need_kwh, c.p_kw, st.ev_safe_kw, sess.p_vehicle_kw)
-                if sess
-                else 0.0
-            )
+            sess = device_state(st.inp, self.device_key(c.point_id))
+            p = ev_p_kw(sess.need_kwh, c.p_kw, st.ev_safe_kw, sess.p_vehicle_kw) if sess else 0.0
             st.net_el_kw += p
             out.append((self.hub, "ev_charger", c.point_id, {"p_kw": rnd(p)}))
         return out
@@ -421,7 +450,7 @@ class EvPlant(PlantDevice):
                 if hs.baseline:  # full power on arrival
                     want = min(c.p_kw, sess["p_vehicle_kw"])
                 elif want is None:
-                    want = fallback.ev_p_kw(owed, c.p_kw, hs.ev_safe_kw, sess["p_vehicle_kw"])
+                    want = ev_p_kw(owed, c.p_kw, hs.ev_safe_kw, sess["p_vehicle_kw"])
                 want = float(want)
                 p = max(0.0, min(want, c.p_kw, sess["p_vehicle_kw"], owed / (c.eta * dt)))
                 sess["got_kwh"] += p * c.eta * dt

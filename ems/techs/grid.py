@@ -62,6 +62,8 @@ class Grid(Technology):
             wide=True,
         ),
     )
+    #: MQTT id of a hub's POD meter: ``<hub>/meter/main``.
+    DEVICE_ID = "main"
 
     def plant_device(self) -> Any:
         """Its physics in the simulated plant (:mod:`ems.techs.plant`)."""
@@ -158,7 +160,14 @@ class Grid(Technology):
         self.update(frame[self.buy_column], frame[self.sell_column])
 
     def devices(self) -> list[Device]:
-        return [(self.hub, "meter", "main", self.contract_kw)]
+        return [(self.hub, "meter", self.DEVICE_ID, self.contract_kw)]
+
+    def metered_import_kw(self, state: Any) -> float | None:
+        """Import − export power of the POD meter's latest reading (None: no reading yet)."""
+        key = (self.hub, "meter", self.DEVICE_ID)
+        if "/".join(key) not in state.latest:
+            return None
+        return state.value(key, "import_p_kw") - state.value(key, "export_p_kw")
 
     def plan_columns(self, keys: list[Key]) -> dict[str, np.ndarray]:
         b = self.block
@@ -224,7 +233,7 @@ class GridPlant(PlantDevice):
             "import_e_kwh": round(imp, 4),
             "export_e_kwh": round(exp, 4),
         }
-        return [((self.hub, "meter", "main"), payload)]
+        return [((self.hub, "meter", self.tech.DEVICE_ID), payload)]
 
     def to_dict(self) -> dict[str, Any]:
         return {"counters": self.counters, "net_kw": self.net_kw}

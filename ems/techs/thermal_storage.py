@@ -16,7 +16,7 @@ from ems.config.schema import ThermalStorageSpec
 from ems.model.context import BuildContext, SizeHandle
 from ems.techs._storage import add_storage_balance
 from ems.techs._units import fixed_value
-from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd
+from ems.techs.base import Device, DeviceKey, Key, Raw, RuleState, Technology, device_state, rnd
 from ems.techs.plant import HubStep, PlantDevice, r3
 
 
@@ -235,13 +235,18 @@ class ThermalStorage(Technology):
     def installed(self) -> bool:
         return self.kwh_now() > 0
 
+    @property
+    def device_key(self) -> DeviceKey:
+        return (self.hub, "thermal_storage", self.device_id)
+
     def observe(self, obs: Any, inp: Any) -> None:
-        p = obs.state.latest.get(f"{self.hub}/thermal_storage/{self.device_id}")
+        """Measured state of charge, a fraction of the capacity."""
+        p = obs.state.latest.get("/".join(self.device_key))
         if p is not None:
-            inp.store_soc[(self.hub, self.device_id)] = float(p["soc_pct"]) / 100.0
+            inp.device_state[self.device_key] = float(p["soc_pct"]) / 100.0
 
     def take_state(self, inp: Any) -> None:
-        soc = getattr(inp, "store_soc", {}).get((self.hub, self.device_id))
+        soc = device_state(inp, self.device_key)
         if soc is not None:
             self.update(soc)
 

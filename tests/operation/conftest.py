@@ -19,6 +19,12 @@ SCENARIO = ROOT / "design/cases/opera_pia/virtual_hp.yaml"
 SIZES = ROOT / "adapters/sim/opera_pia_sizes.yaml"
 
 
+#: Device keys of the case-study site (hub, kind, id) for ``StepInput.device_state``.
+BESS = ("hub1", "battery", "bess")
+CP1, CP2 = ("hub1", "ev_charger", "cp1"), ("hub1", "ev_charger", "cp2")
+GPU1 = ("hub1", "ai_cluster", "gpu1")
+
+
 def write_site(tmp: Path, **over: Any) -> Path:
     site: dict[str, Any] = {
         "community": "opera_pia",
@@ -62,8 +68,9 @@ def step_input(op, start: pd.Timestamp, **kw: Any) -> StepInput:
         {c: fc.pv_yield(c, times) for c in pv_columns(setup)},
         fc.price_buy(times),
         fc.price_sell(times),
-        battery_soc={"hub1": 0.5},
+        device_state={BESS: 0.5},
     )
+    inp.device_state.update(kw.pop("device_state", {}))
     for k, v in kw.items():
         setattr(inp, k, v)
     return inp

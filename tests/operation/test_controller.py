@@ -12,10 +12,10 @@ import pyomo.environ as pyo
 from ems.techs.ai_cluster import AiCluster, BatchJob
 from ems.techs.battery import Battery
 from ems.techs.demand import Demand
-from ems.techs.ev_charge_points import EvChargePoints, EvSession
+from ems.techs.ev_charge_points import EvChargePoints, EvSession, session_from_state
 from ems.techs.grid import Grid
 from ems.techs.pv import Photovoltaic
-from tests.operation.conftest import noon, step_input
+from tests.operation.conftest import BESS, CP1, CP2, GPU1, noon, step_input
 
 
 def _limits_ok(op, res) -> None:
@@ -45,9 +45,11 @@ def test_step_setpoints_within_limits_and_no_rebuild(op) -> None:
         inp = step_input(
             op,
             start,
-            ev_sessions={("hub1", "cp1"): EvSession(12.0, 12)},
-            ai_jobs={"gpu1": [BatchJob("j", 60.0, 0, 20)]},
-            battery_soc={"hub1": 0.3 + 0.1 * k},
+            device_state={
+                CP1: EvSession(12.0, 12),
+                GPU1: [BatchJob("j", 60.0, 0, 20)],
+                BESS: 0.3 + 0.1 * k,
+            },
         )
         res = ctl.step(inp)
         assert res.mode in ("optimal", "feasible"), res.alerts
@@ -62,9 +64,7 @@ def test_step_setpoints_within_limits_and_no_rebuild(op) -> None:
 
 def test_time_limit_gives_fallback_within_the_step(op) -> None:
     site, setup, fc, ctl = op
-    inp = step_input(
-        op, noon(), time_limit_s=0.01, ev_sessions={("hub1", "cp2"): EvSession(10.0, 8)}
-    )
+    inp = step_input(op, noon(), time_limit_s=0.01, device_state={CP2: EvSession(10.0, 8)})
     t0 = time.perf_counter()
     res = ctl.step(inp)
     elapsed = time.perf_counter() - t0
@@ -84,7 +84,7 @@ def test_stale_device_gets_its_safe_setpoint(op) -> None:
     site, setup, fc, ctl = op
     stale = {("hub1", "battery", "bess"): 3600.0}
     res = ctl.step(
-        step_input(op, noon(), stale=stale, net_now_kw={"hub1": -40.0}, battery_soc={"hub1": 0.5})
+        step_input(op, noon(), stale=stale, net_now_kw={"hub1": -40.0}, device_state={BESS: 0.5})
     )
     assert res.mode in ("optimal", "feasible")
     by_key = {s.key: s for s in res.setpoints}
@@ -103,7 +103,7 @@ def test_ev_leaves_with_requested_energy(op) -> None:
     for k in range(8):
         start = noon() + pd.Timedelta(minutes=15 * k)
         sess = EvSession(need - got, 8 - k)
-        res = ctl.step(step_input(op, start, ev_sessions={("hub1", "cp1"): sess}))
+        res = ctl.step(step_input(op, start, device_state={CP1: sess}))
         p = {s.key: s.values for s in res.setpoints}[("hub1", "ev_charger", "cp1")]["p_kw"]
         assert 0 <= p <= pt.p_kw + 1e-6
         got += min(p * pt.eta * dt, need - got)
@@ -115,7 +115,7 @@ def test_ai_batch_energy_before_deadline_and_in_surplus(op) -> None:
     site, setup, fc, ctl = op
     ai = setup.first(AiCluster, "hub1")
     # a 100 kWh job due in 4 h: 48 kW of headroom × 4 h = 192 kWh, feasible
-    res = ctl.step(step_input(op, noon(), ai_jobs={"gpu1": [BatchJob("j1", 100.0, 0, 16)]}))
+    res = ctl.step(step_input(op, noon(), device_state={GPU1: [BatchJob("j1", 100.0, 0, 16)]}))
     assert res.ai_missed_kwh["gpu1"] < 1e-6
     b = ai.block
     keys = ctl.keys
@@ -123,7 +123,7 @@ def test_ai_batch_energy_before_deadline_and_in_surplus(op) -> None:
     assert batch[:16].sum() * ctl.dt_h == pytest_approx(100.0)
     assert batch[16:].sum() < 1e-6  # nothing after the deadline
     # an impossible job (300 kWh in 2 h) is served as far as possible and the rest reported missed
-    res = ctl.step(step_input(op, noon(), ai_jobs={"gpu1": [BatchJob("j2", 300.0, 0, 8)]}))
+    res = ctl.step(step_input(op, noon(), device_state={GPU1: [BatchJob("j2", 300.0, 0, 8)]}))
     assert abs(res.ai_missed_kwh["gpu1"] - (300.0 - 48.0 * 2)) < 1e-3
     assert res.alerts == ["AI gpu1: job j2 cannot get 204.00 kWh before its deadline"]
 
@@ -132,7 +132,7 @@ def test_ai_batch_moves_to_pv_surplus(op) -> None:
     """A job free to run over the night and the morning goes where PV covers it (or it is cheap)."""
     site, setup, fc, ctl = op
     start = pd.Timestamp("2025-06-16 02:00", tz="UTC")  # 04:00 local, sunrise ahead
-    res = ctl.step(step_input(op, start, ai_jobs={"gpu1": [BatchJob("j", 40.0, 0, 32)]}))
+    res = ctl.step(step_input(op, start, device_state={GPU1: [BatchJob("j", 40.0, 0, 32)]}))
     plan = res.plan
     pv = plan["hub1.pv_kw"].to_numpy()
     ai = plan["hub1.ai_kw"].to_numpy() - 12.0
@@ -147,8 +147,7 @@ def test_plan_balances_close(op) -> None:
         step_input(
             op,
             noon(),
-            ev_sessions={("hub1", "cp1"): EvSession(8.0, 10)},
-            ai_jobs={"gpu1": [BatchJob("j", 50.0, 0, 20)]},
+            device_state={CP1: EvSession(8.0, 10), GPU1: [BatchJob("j", 50.0, 0, 20)]},
         )
     )
     plan = res.plan
@@ -184,15 +183,12 @@ def test_persistent_resolve_matches_a_fresh_model(op) -> None:
             step_input(
                 op,
                 noon() + pd.Timedelta(hours=3 * k),
-                battery_soc={"hub1": 0.9},
-                ai_jobs={"gpu1": [BatchJob("x", 30.0, 2, 10)]},
+                device_state={BESS: 0.9, GPU1: [BatchJob("x", 30.0, 2, 10)]},
             )
         )
     start = pd.Timestamp("2025-06-17 05:00", tz="UTC")
     kw = dict(
-        battery_soc={"hub1": 0.35},
-        ev_sessions={("hub1", "cp2"): EvSession(9.0, 14)},
-        ai_jobs={"gpu1": [BatchJob("y", 70.0, 1, 24)]},
+        device_state={BESS: 0.35, CP2: EvSession(9.0, 14), GPU1: [BatchJob("y", 70.0, 1, 24)]},
     )
     warm = ctl.step(step_input(op, start, **kw))
     fresh_setup = operation_setup(
@@ -307,9 +303,9 @@ def test_a_cars_own_power_limit_from_the_charger_is_planned(op) -> None:
             "vehicle_p_max_kw": 3.0,
         },
     )
-    sess = st.ev_session(("hub1", "ev_charger", "cp1"), start, ctl.dt_h)
+    sess = session_from_state(st.latest["hub1/ev_charger/cp1"], start, ctl.dt_h)
     assert sess.p_vehicle_kw == 3.0 and sess.departure_step == 16
-    res = ctl.step(step_input(op, start, ev_sessions={("hub1", "cp1"): sess}))
+    res = ctl.step(step_input(op, start, device_state={CP1: sess}))
     assert res.ev_short_kwh[("hub1", "cp1")] < 1e-6
     planned = res.plan["hub1.ev_kw"].to_numpy()  # only cp1 is plugged
     assert planned.max() <= 3.0 + 1e-6
@@ -359,7 +355,7 @@ def test_charger_refusing_profiles_is_planned_at_full_power(op) -> None:
     key = ("hub1", "ev_charger", "cp1")
 
     def first_kw(sess: EvSession) -> float:
-        res = ctl.step(step_input(op, start, ev_sessions={("hub1", "cp1"): sess}))
+        res = ctl.step(step_input(op, start, device_state={CP1: sess}))
         assert res.mode in ("optimal", "feasible"), res.alerts
         return {s.key: s.values for s in res.setpoints}[key]["p_kw"]
 

@@ -152,8 +152,10 @@ def test_simulated_day_through_real_broker(mqtt_broker, tmp_path: Path) -> None:
     # queue (the jobs not yet done) and saw the finished ones as done
     state = StateDB(tmp_path / "state" / "ems-state.sqlite")
     try:
-        book = state.get("plant_state")["ai_job_book"]["hub1/ai_cluster/gpu1"]
-        closed = {j["job_id"] for j in state.get("plant_state")["ai_jobs_closed"]}
+        book = state.get("plant_state")["books"]["hub1/ai_cluster/gpu1"]["jobs"]
+        closed = {
+            j["job_id"] for j in state.get("plant_state")["books"]["hub1/ai_cluster/gpu1"]["closed"]
+        }
     finally:
         state.close()
     assert set(book) == {j["job"] for j in cluster.queue}

@@ -124,7 +124,10 @@ def test_kill9_between_a_state_message_and_the_next_step(private_mosquitto, tmp_
         assert wait_until(
             lambda: (
                 "j1"
-                in _kv(db, "plant_state").get("ai_job_book", {}).get("hub1/ai_cluster/gpu1", {})
+                in _kv(db, "plant_state")
+                .get("books", {})
+                .get("hub1/ai_cluster/gpu1", {})
+                .get("jobs", {})
             ),
             30,
         )
@@ -160,9 +163,9 @@ def test_kill9_between_a_state_message_and_the_next_step(private_mosquitto, tmp_
         assert "restored (warm start)" in text, text
         state = _kv(db, "plant_state")
         assert state["latest"]["hub1/ev_charger/cp1"]["plugged"] is False
-        book = state["ai_job_book"]["hub1/ai_cluster/gpu1"]
-        assert set(book) == {"j2"}
-        assert "j1" in {j["job_id"] for j in state["ai_jobs_closed"] if j["status"] == "done"}
+        book = state["books"]["hub1/ai_cluster/gpu1"]
+        assert set(book["jobs"]) == {"j2"}
+        assert "j1" in {j["job_id"] for j in book["closed"] if j["status"] == "done"}
         assert _cp1_setpoint(db) == 0.0  # nothing planned for the unplugged charger
         assert not _query(db, "SELECT seq FROM inbox")  # absorbed by the step after the restart
     finally:

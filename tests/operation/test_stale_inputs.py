@@ -132,6 +132,6 @@ def _input_of(rt: Runtime):
         {c: s.fc.pv_yield(c, times) for c in pv_columns(s.setup)},
         s.fc.price_buy(times),
         s.fc.price_sell(times),
-        battery_soc={"hub1": 0.8},
+        device_state={("hub1", "battery", "bess"): 0.8},
         net_now_kw=net_now,
     )

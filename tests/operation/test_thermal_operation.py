@@ -41,6 +41,7 @@ N = 4
 START = pd.Timestamp("2025-01-15 08:00", tz="UTC")
 HEAT_PER_FUEL = 0.5
 A_FUEL, B_FUEL = 2.25, 25.0
+PUFFER = ("h1", "thermal_storage", "puffer")
 
 
 def _controller(tmp: Path, hub_extra: dict[str, Any], sizes: dict[str, Any]) -> Controller:
@@ -87,8 +88,9 @@ def _inp(
         np.full(N, 0.05),
         columns={"heat": np.full(N, heat), "t_amb_c": np.full(N, t_amb)},
         gas_eur_per_kwh=gas,
-        store_soc={("h1", "puffer"): 0.0},
+        device_state={PUFFER: 0.0},
     )
+    inp.device_state.update(kw.pop("device_state", {}))
     for k, v in kw.items():
         setattr(inp, k, v)
     return inp
@@ -178,8 +180,8 @@ def test_chp_runs_on_a_positive_spark_spread_and_boiler_on_a_negative_one(
 def test_puffer_state_of_charge_from_telemetry(chp_hub: Controller) -> None:
     """A full puffer is discharged first (less boiler heat) — the initial state is a parameter."""
     ctl = chp_hub
-    empty = ctl.step(_inp(buy=0.10, gas=0.30, store_soc={("h1", "puffer"): 0.0}))
-    full = ctl.step(_inp(buy=0.10, gas=0.30, store_soc={("h1", "puffer"): 1.0}))
+    empty = ctl.step(_inp(buy=0.10, gas=0.30, device_state={PUFFER: 0.0}))
+    full = ctl.step(_inp(buy=0.10, gas=0.30, device_state={PUFFER: 1.0}))
     assert empty.plan["h1.puffer_kwh"].iloc[0] == pytest.approx(0.0, abs=1e-6)
     # 100 kWh (less 1 %/h standing loss) replace boiler heat over the horizon
     saved = empty.plan["h1.boiler_kw"].sum() - full.plan["h1.boiler_kw"].sum()

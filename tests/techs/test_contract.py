@@ -263,12 +263,11 @@ def _with_design_start_state(case: Case, inp: StepInput) -> StepInput:
         if t.kind == "battery":
             cap = t.capacity.value()
             if cap > 0:
-                inp.battery_soc[t.hub] = pyo.value(t.block.e_kwh[last]) / cap
+                inp.device_state[t.device_key] = pyo.value(t.block.e_kwh[last]) / cap
         elif t.kind == "thermal_storage":
             cap = float(pyo.value(t.capacity_expr()))
             if cap > 0:
-                key = (t.hub, t.name.removeprefix(f"{t.hub}_"))
-                inp.store_soc[key] = pyo.value(t.block.e_kwh[last]) / cap
+                inp.device_state[t.device_key] = pyo.value(t.block.e_kwh[last]) / cap
     return inp
 
 

@@ -75,7 +75,9 @@ def test_design_fleet_and_operation_charge_points_plan_the_same_charging(tmp_pat
         {},
         np.array(BUY[ARRIVE:]),
         np.zeros(16),
-        ev_sessions={("h1", "cp1"): EvSession(NEED, LEAVE - ARRIVE, p_vehicle_kw=11.0)},
+        device_state={
+            ("h1", "ev_charger", "cp1"): EvSession(NEED, LEAVE - ARRIVE, p_vehicle_kw=11.0)
+        },
     )
     out = ctl.step(inp)
     assert out.mode == "optimal"
