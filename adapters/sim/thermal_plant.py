@@ -4,7 +4,7 @@ Per step (:func:`thermal_step`), every device within its limits (its physics liv
 technology's module, :mod:`ems.techs.plant`):
 
 - each hub's demands and solar heat, then the hub's heat-led rule
-  (:func:`ems.operation.controller.rule_setpoints`) for the devices without a valid setpoint;
+  (:func:`ems.operation.fallback.rule_setpoints`) for the devices without a valid setpoint;
 - the devices run their setpoint or the rule (CHP, heat pumps, chillers, boilers…);
 - stations that couple hubs state what they exchange, their networks balance them (the larger
   side scaled down), no exchange in the baseline;
@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from ems.operation.assembly import OperationSetup
-from ems.operation.controller import rule_setpoints
+from ems.operation.fallback import rule_setpoints
 from ems.techs.plant import HubStep, device_classes, row_quantities
 
 #: rows of the heat loop itself (every hub of a multi-energy site)

@@ -26,8 +26,9 @@ from ems.model.builder import BuiltModel, build_model
 from ems.model.solve import SolveRecord, SolverSession
 from ems.model.timegrid import TimeGrid
 from ems.operation.assembly import OperationSetup
+from ems.operation.fallback import hub_rules
 from ems.operation.warmstart import PlanShifter
-from ems.techs.base import DeviceKey, Raw, RuleState, Technology
+from ems.techs.base import DeviceKey, RuleState
 
 log = logging.getLogger(__name__)
 
@@ -362,37 +363,6 @@ class Controller:
                 cols[f"{pre}dump_kw"] = _values(m.dump_kw, keys, (hub, carrier))
         idx = pd.date_range(start, periods=len(keys), freq=pd.Timedelta(hours=self.dt_h))
         return pd.DataFrame(cols, index=idx)
-
-
-def hub_rules(techs: list[Technology], st: RuleState, from_key: float = 0.0) -> list[Raw]:
-    """The rule-based dispatch of one hub (SPEC §4): every technology's passes in merit order
-    (demands, then CHP following the heat, heat pumps, boilers, then AI floor, EV safe power and
-    the battery on what is left). Heat and cooling to cover are floored at 0 once the demands
-    and the solar-thermal output are in (before the first supply pass)."""
-    passes = [
-        (key, i, rule)
-        for i, t in enumerate(x for x in techs if x.hub == st.hub)
-        for key, rule in t.fallback_passes()
-    ]
-    out: list[Raw] = []
-    clamped = False
-    for key, _i, rule in sorted(passes, key=lambda p: (p[0], p[1])):
-        if key[0] < from_key:
-            continue
-        if not clamped and key[0] >= 10.0:
-            st.heat_kw, st.cooling_kw, clamped = max(st.heat_kw, 0.0), max(st.cooling_kw, 0.0), True
-        out += rule(st)
-    return out
-
-
-def rule_setpoints(
-    setup: OperationSetup, hub: str, heat_kw: float, cooling_kw: float, first: dict[str, float]
-) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """The heat-led rule of one hub for a given heat (heating + DHW net of solar thermal) and
-    cooling demand: the simulated plant's baseline and safe mode. {(hub, kind, id): values}."""
-    installed = frozenset(t.kind for t in setup.installed(hub))
-    st = RuleState(hub, heat_kw, cooling_kw, first=first, hub_kinds=installed)
-    return {(h, k, d): v for h, k, d, v in hub_rules(setup.operated(), st, from_key=10.0)}
 
 
 def _values(comp: Any, keys: list[tuple[str, int]], prefix: tuple = ()) -> np.ndarray:

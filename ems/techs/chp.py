@@ -12,6 +12,7 @@ is an equality). One split per hub instead of one per model: the same plans, few
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,50 @@ OUTLET_LABEL = {
     "chiller_feed": "chiller feed",
     "dh_injection": "to DH",
 }
+
+
+# --------------------------------------------------------------------------- the heat-led rule
+@dataclass(frozen=True)
+class ChpUnits:
+    """One CHP model at a hub: n identical units, fuel = a·P + b per unit on, heat = η_th·fuel."""
+
+    model: str
+    n_units: int
+    p_el_kw: float
+    min_load: float
+    a_fuel: float
+    b_fuel_kw: float
+    eta_th: float
+
+    def heat_kw(self, p_el_kw: float, units: float = 1.0) -> float:
+        return self.eta_th * (self.a_fuel * p_el_kw + self.b_fuel_kw * units)
+
+    def p_for_heat(self, heat_kw: float) -> float:
+        """Electric power of one unit that makes ``heat_kw`` of heat, within its load range."""
+        p = (heat_kw / self.eta_th - self.b_fuel_kw) / self.a_fuel
+        return min(max(p, self.min_load * self.p_el_kw), self.p_el_kw)
+
+
+def chp_heat_led(
+    heat_kw: float, models: list[ChpUnits]
+) -> tuple[dict[str, tuple[int, float, float]], float]:
+    """The rule-based fallback (SPEC §4 "CHP following heat demand"): units on enough to cover
+    ``heat_kw`` within min/max load, largest models first; a unit is started only if the heat
+    left is at least its minimum-load heat (no heat is dumped). Returns {model: (units on, P_el,
+    heat)} and the heat left uncovered."""
+    left = max(float(heat_kw), 0.0)
+    out: dict[str, tuple[int, float, float]] = {m.model: (0, 0.0, 0.0) for m in models}
+    for m in sorted(models, key=lambda m: -m.p_el_kw):
+        q_min, q_max = m.heat_kw(m.min_load * m.p_el_kw), m.heat_kw(m.p_el_kw)
+        units, p_tot, q_tot = 0, 0.0, 0.0
+        for _ in range(max(int(m.n_units), 0)):
+            if left < q_min - 1e-9:
+                break
+            p = m.p_for_heat(min(left, q_max))
+            q = m.heat_kw(p)
+            units, p_tot, q_tot, left = units + 1, p_tot + p, q_tot + q, max(left - q, 0.0)
+        out[m.model] = (units, p_tot, q_tot)
+    return out, left
 
 
 class Chp(Technology):
@@ -188,9 +233,7 @@ class Chp(Technology):
         p = rnd_pos(pyo.value(b.p_el_kw[k0])) if units else 0.0
         return [(self.hub, "chp", self.model, {"units_on": units, "p_kw": p})]
 
-    def rule_units(self) -> Any:
-        from ems.operation.fallback import ChpUnits
-
+    def rule_units(self) -> ChpUnits:
         s = self.spec
         return ChpUnits(
             self.model, self.units(), s.p_el_kw, s.min_load, self.a_fuel, self.b_fuel_kw, s.eta_th
@@ -202,8 +245,6 @@ class Chp(Technology):
     def _rule(self, st: RuleState) -> list[Raw]:
         """Follow the heat demand: enough units on to cover the hub's heat left within their
         min/max load (largest models first, by the pass order)."""
-        from ems.operation.fallback import chp_heat_led
-
         plan, st.heat_kw = chp_heat_led(st.heat_kw, [self.rule_units()])
         units, p, _q = plan[self.model]
         st.net_el_kw -= rnd_pos(p)

@@ -7,7 +7,9 @@ COP and capacity are mutable Params computed from the outdoor temperature column
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,6 +38,42 @@ def cop_and_capacity(spec: HeatPumpSpec, mode: str, t_amb_c: float) -> tuple[flo
         cop *= spec.dhw_cop_factor
     cap = spec.heat_kw * (1.0 - spec.heat_cap_slope_per_k * max(0.0, 7.0 - t_amb_c))
     return max(cop, 1.0), max(cap, 0.0)
+
+
+# --------------------------------------------------------------------------- the rule-based fallback
+@dataclass(frozen=True)
+class HpUnits:
+    """One heat-pump model at a hub at the current outdoor temperature: n units, one mode each."""
+
+    model: str
+    n_units: int
+    modes: tuple[str, ...]
+    cop_heat: float = 3.0
+    heat_kw: float = 0.0  # capacity per unit (heating)
+    eer: float = 3.0
+    cool_kw: float = 0.0  # capacity per unit (cooling)
+
+
+def hp_units(
+    given: list[tuple[str, int, str, float, float]],
+    hps: list[HpUnits],
+    free: dict[str, int],
+    mode: str,
+    left_kw: float,
+) -> float:
+    """The rule-based fallback (SPEC §4): give ``mode`` (cooling or heating) whole heat-pump
+    units from those still ``free`` until ``left_kw`` is covered; appends (model, unit 1.., mode,
+    p_el_kw, q_kw) to ``given``; returns what is left."""
+    for hp in hps:
+        q_unit, eff = (hp.cool_kw, hp.eer) if mode == "cooling" else (hp.heat_kw, hp.cop_heat)
+        if mode not in hp.modes or q_unit <= 0 or left_kw <= 1e-9:
+            continue
+        for _ in range(min(free[hp.model], math.ceil(left_kw / q_unit - 1e-9))):
+            q = min(left_kw, q_unit)
+            given.append((hp.model, hp.n_units - free[hp.model] + 1, mode, q / eff, q))
+            free[hp.model] -= 1
+            left_kw -= q
+    return left_kw
 
 
 class HeatPump(Technology):
@@ -247,9 +285,7 @@ class HeatPump(Technology):
             out.append((self.hub, "heat_pump", dev, {"mode": mode, "p_kw": rnd_pos(p)}))
         return out
 
-    def rule_units(self, t_amb_c: float) -> Any:
-        from ems.operation.fallback import HpUnits
-
+    def rule_units(self, t_amb_c: float) -> HpUnits:
         heat = "heating" in self.modes
         cool = "cooling" in self.modes
         cop, cap = cop_and_capacity(self.spec, "heating", t_amb_c) if heat else (3.0, 0.0)
@@ -261,20 +297,17 @@ class HeatPump(Technology):
         return [((30.0,), self._rule_cooling), ((40.0,), self._rule_heating)]
 
     def _rule_cooling(self, st: RuleState) -> list[Raw]:
-        from ems.operation.fallback import ThermalRulePlan, _hp_units
-
         units = self.rule_units(st.col(self.spec.temperature_column, 15.0))
-        plan, free = ThermalRulePlan(), {self.model: units.n_units}
-        st.cooling_kw = _hp_units(plan, [units], free, "cooling", st.cooling_kw)
-        st.scratch[self.name] = (units, plan, free)
+        given: list[tuple[str, int, str, float, float]] = []
+        free = {self.model: units.n_units}
+        st.cooling_kw = hp_units(given, [units], free, "cooling", st.cooling_kw)
+        st.scratch[self.name] = (units, given, free)
         return []
 
     def _rule_heating(self, st: RuleState) -> list[Raw]:
-        from ems.operation.fallback import _hp_units
-
-        units, plan, free = st.scratch[self.name]
-        st.heat_kw = _hp_units(plan, [units], free, "heating", st.heat_kw)
-        given = {i: (mode, p) for _m, i, mode, p, _q in plan.hp}
+        units, given_list, free = st.scratch[self.name]
+        st.heat_kw = hp_units(given_list, [units], free, "heating", st.heat_kw)
+        given = {i: (mode, p) for _m, i, mode, p, _q in given_list}
         out: list[Raw] = []
         for i, dev in enumerate(self.unit_ids(), start=1):
             mode, p = given.get(i, ("off", 0.0))

@@ -315,20 +315,34 @@ def test_fallback_chp_follows_heat_demand(chp_hub: Controller, heat: float) -> N
     assert 50.0 * chp["units_on"] - 1e-6 <= chp["p_kw"] <= 100.0 * chp["units_on"] + 1e-6
 
 
-def test_fallback_heat_pump_covers_what_the_chp_does_not() -> None:
-    from ems.operation.fallback import ChpUnits, HpUnits, thermal_rule
-
-    chp = ChpUnits("chp100", 1, 100.0, 0.5, A_FUEL, B_FUEL, HEAT_PER_FUEL)
-    hp = HpUnits("hp", 2, ("heating", "cooling"), cop_heat=3.0, heat_kw=40.0, eer=2.8, cool_kw=30.0)
-    plan = thermal_rule(200.0, 20.0, [chp], [hp], [("boil", 500.0)], [])
-    assert plan.chp["chp100"][0] == 1 and plan.chp["chp100"][2] == pytest.approx(125.0)
-    modes = sorted((m, round(q, 6)) for _mod, _i, m, _p, q in plan.hp)
-    assert modes == [
-        ("cooling", 20.0),
-        ("heating", 40.0),
-    ]  # one unit cools, the other heats at capacity
-    assert plan.boiler["boil"] == pytest.approx(200.0 - 125.0 - 40.0)
-    assert {i for _m, i, *_ in plan.hp} == {1, 2}
+def test_fallback_heat_pump_covers_what_the_chp_does_not(tmp_path: Path) -> None:
+    """No plan: the hub's merit order walks the technologies' own rules — the CHP follows the
+    heat (one unit at full load: 125 kW), one heat-pump unit cools, the other heats at its
+    capacity, the boiler covers the rest."""
+    ctl = _controller(
+        tmp_path,
+        {
+            "cooling": {"column": "cool"},
+            "chp": [{"type": "chp100", "max_units": 1}],
+            "heat_pumps": [{"type": "hp", "max_units": 2}],
+            "boilers": [{"type": "boil", "existing_kw": 500}],
+        },
+        {"chp100": {"n_units": 1}, "hp": {"n_units": 2}, "boil": {"kw": 500}},
+    )
+    inp = _inp(heat=300.0, t_amb=20.0, time_limit_s=1e-4)
+    inp.columns["cool"] = np.full(N, 20.0)
+    res = ctl.step(inp)
+    assert res.mode == "fallback" and all(s.source == "fallback" for s in res.setpoints)
+    spec = ctl.setup.first(HeatPump, "h1").spec
+    cop, cap = cop_and_capacity(spec, "heating", 20.0)
+    eer, _cool_cap = cop_and_capacity(spec, "cooling", 20.0)
+    assert _sp(res, "chp", "chp100") == {"units_on": 1, "p_kw": 100.0}
+    heat_left = 300.0 - HEAT_PER_FUEL * (A_FUEL * 100.0 + B_FUEL)
+    assert _sp(res, "heat_pump", "hp_1") == {"mode": "cooling", "p_kw": round(20.0 / eer, 3)}
+    hp_heat = min(heat_left, cap)
+    assert _sp(res, "heat_pump", "hp_2") == {"mode": "heating", "p_kw": round(hp_heat / cop, 3)}
+    assert _sp(res, "boiler", "boil")["heat_kw"] == pytest.approx(heat_left - hp_heat, abs=1e-3)
+    assert heat_left - hp_heat > 1.0  # the boiler has something to cover
 
 
 def test_stale_chp_telemetry_gets_its_safe_setpoint(chp_hub: Controller) -> None:
