@@ -35,18 +35,12 @@ def grid_exclusivity_needed(scenario: Scenario, sale_can_exceed_purchase: bool) 
 
 
 def hub_carriers(hub: Any) -> list[str]:
-    """Thermal carriers balanced at a hub: heating (15), DHW (16), cooling (19), chiller feed (18),
-    and the CHP-only injection into district heating (12)."""
-    out = [
-        c
-        for c, spec in (("heat", hub.heating), ("dhw", hub.dhw), ("cooling", hub.cooling))
-        if spec is not None
-    ]
-    if hub.absorption_chillers:
-        out.append("chiller_feed")
-    if hub.district_heating and hub.chp:
-        out.append("dh_injection")
-    return out
+    """Carriers other than electricity balanced at a hub: what each registered technology says it
+    brings there (:meth:`~ems.techs.base.Technology.hub_carriers`: heating (15), DHW (16),
+    cooling (19), the chillers' feed (18), the CHP-only injection into district heating (12))."""
+    from ems.techs.registry import REGISTRY
+
+    return list(dict.fromkeys(c for reg in REGISTRY for c in reg.tech.hub_carriers(hub)))
 
 
 @dataclass

@@ -78,6 +78,11 @@ class AbsorptionChiller(Technology):
         return {"n_units": self.n.value_units(), "kwc": self.n.value()}
 
     @classmethod
+    def hub_carriers(cls, hub: Any) -> list[str]:
+        """The chillers' heat feed (18)."""
+        return ["chiller_feed"] if hub.absorption_chillers else []
+
+    @classmethod
     def from_hub(cls, a: Any, hub: Any, stage: int) -> list[Technology]:
         return [
             cls(

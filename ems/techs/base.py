@@ -169,6 +169,13 @@ class Technology:
         return []
 
     @classmethod
+    def hub_carriers(cls, hub: Any) -> list[str]:
+        """The carriers other than electricity it balances at a hub of the scenario (its
+        demands, a feed it creates); :func:`ems.model.assembly.hub_carriers` joins them over the
+        registry so every technology can ask which carriers a hub has."""
+        return []
+
+    @classmethod
     def contract_hub(cls) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """An example hub of the scenario holding this technology, with the catalogue entries it
         needs, for the registry's contract tests (``tests/techs/test_contract.py``); ``None``

@@ -63,6 +63,12 @@ class Demand(Technology):
                 )
         return out
 
+    @classmethod
+    def hub_carriers(cls, hub: Any) -> list[str]:
+        """Heating (15), DHW (16) and cooling (19): the hub's thermal demands."""
+        specs = (("heat", hub.heating), ("dhw", hub.dhw), ("cooling", hub.cooling))
+        return [c for c, spec in specs if spec is not None]
+
     def observe(self, obs: Any, inp: Any) -> None:
         """Electric load: the profile blended with the hub's load history and its estimate now;
         heat/DHW/cooling: the same with the heat meter's fresh reading."""

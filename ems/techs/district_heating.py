@@ -58,6 +58,11 @@ class DhStation(Technology):
         self.eta = 1.0  # network efficiency (set by DhNetwork)
 
     @classmethod
+    def hub_carriers(cls, hub: Any) -> list[str]:
+        """The injection into the network, which only the hub's CHP units supply (12)."""
+        return ["dh_injection"] if hub.district_heating and hub.chp else []
+
+    @classmethod
     def from_site(cls, a: Any, stage: int) -> list[Technology]:
         """One substation per hub that may connect (not in the AS-IS plant)."""
         if a.asis:
