@@ -16,6 +16,7 @@ design dispatch of that day (energy − sale − incentive + penalties) within 0
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ import pyomo.environ as pyo
 import pytest
 import yaml
 
-from adapters.config_io import load_scenario
+from adapters.config_io import load_operation, load_scenario
 from design.study import prepare, yield_columns
 from ems.config.sizes import SizesFile
 from ems.model import results as res
@@ -36,8 +37,11 @@ from ems.model.builder import BuiltModel, build_model
 from ems.model.solve import SolverSession
 from ems.operation.assembly import OperationSetup, operation_setup
 from ems.operation.controller import Controller, StepInput
+from ems.operation.service import OperationService
 from ems.operation.site import SiteConfig, installed_sizes
-from ems.techs.registry import REGISTRY
+from ems.operation.state import PlantState
+from ems.techs.base import Technology, device_state
+from ems.techs.registry import REGISTRY, Registration
 from tests.design.conftest import CATALOGUE as ELECTRIC_CATALOGUE
 from tests.design.conftest import make_scenario as design_scenario
 from tests.design_thermal.conftest import CATALOGUE as THERMAL_CATALOGUE
@@ -383,3 +387,99 @@ def test_design_sizes_round_trip_into_the_operation_model(cases: dict[str, Case]
         if name in design:
             assert h.value() == pytest.approx(design[name], abs=1e-3), name
             assert h.ub == pytest.approx(h.value()), name
+
+
+# ---------------------------------------------------------------- a new kind's device state
+PROBE = ("hub1", "probe", "p1")
+
+
+class _Probe(Technology):
+    """A kind nobody else knows, written only against the Technology interface: its telemetry
+    and its messages (a counter channel, kept in its durable book) become its state in
+    ``observe``; it reads the state back in ``take_state`` and in its fallback rule, and turns it
+    into its setpoint."""
+
+    kind = "probe"
+    device_kind = "probe"
+
+    def __init__(self, name: str, hub: str) -> None:
+        super().__init__(name, hub)
+        self.taken: Any = None
+
+    @classmethod
+    def wants_step(cls, before: dict[str, Any], payload: dict[str, Any]) -> bool:
+        return float(payload["x"]) > float(before.get("x", 0.0))
+
+    @classmethod
+    def upgrade_persisted(cls, d: dict[str, Any]) -> None:
+        if "probe_counts" in d:  # an older layout kept the counters at the top level
+            for name, n in d.pop("probe_counts").items():
+                d.setdefault("books", {}).setdefault(name, {})["count"] = n
+
+    def devices(self) -> list[Any]:
+        return [(*PROBE, None)]
+
+    def take_message(self, state: Any, key: Any, channel: str, payload: Any) -> bool:
+        book = state.book(key)
+        book["count"] = book.get("count", 0) + int(payload["n"])
+        return True
+
+    def observe(self, obs: Any, inp: Any) -> None:
+        name = "/".join(PROBE)
+        x = obs.state.latest[name]["x"]
+        inp.device_state[PROBE] = (x, obs.state.books.get(name, {}).get("count", 0))
+
+    def take_state(self, inp: Any) -> None:
+        self.taken = device_state(inp, PROBE)
+
+    def setpoints(self, k0: Any) -> list[Any]:
+        x, n = self.taken
+        return [(*PROBE, {"x": x, "n": n, "by": "plan"})]
+
+    def fallback_passes(self) -> list[Any]:
+        def rule(st: Any) -> list[Any]:
+            x, n = device_state(st.inp, PROBE)
+            return [(*PROBE, {"x": x, "n": n, "by": "rule"})]
+
+        return [((99.0,), rule)]
+
+
+def test_a_new_kinds_state_reaches_its_own_hooks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A technology registered with one line reaches the whole operation path through the
+    generic code only: its telemetry and its own message channel (through the service), its
+    durable book across a restart (also from an older persisted layout it upgrades itself), its
+    state in its ``observe``, ``take_state``, setpoints and fallback rule."""
+    import ems.operation.state as state_module
+    import ems.techs.registry as registry_module
+    from tests.operation.conftest import write_site
+
+    reg = Registration("probe", _Probe, device_kind="probe", modes=("operation",))
+    monkeypatch.setattr(registry_module, "REGISTRY", (*REGISTRY, reg))
+    monkeypatch.setattr(state_module, "REGISTRY", (*REGISTRY, reg))
+    site, setup, fc = load_operation(write_site(tmp_path))  # the case-study site, 8 h ahead
+    probe = _Probe("hub1_probe", "hub1")
+    setup.techs.append(probe)
+    svc = OperationService(site, setup, fc)
+    start = pd.Timestamp("2025-06-16 08:00", tz="UTC")
+    ts = start.isoformat()
+    assert svc.on_message("state", PROBE, {"ts": ts, "x": 7.0})  # its own wants_step
+    assert svc.on_message("count", PROBE, {"ts": ts, "n": 2})
+    assert not svc.on_message("count", ("hub1", "probe", "other"), {"ts": ts, "n": 5})
+    # a restart: the state file written in an older layout (counters at the top level)
+    old = json.loads(json.dumps(svc.state.to_dict()))
+    old["probe_counts"] = {"/".join(PROBE): old.pop("books")["/".join(PROBE)]["count"] + 1}
+    again = OperationService(site, setup, fc, controller=svc.controller)
+    again.state = PlantState.from_dict(old)
+    assert again.state.books == {"/".join(PROBE): {"count": 3}}
+    out = again.step(start)
+    assert out.result.mode == "optimal", out.result.alerts
+    assert probe.taken == (7.0, 3)
+    sp = {s.key: s for s in out.result.setpoints}[PROBE]
+    assert (sp.values, sp.source) == ({"x": 7.0, "n": 3, "by": "plan"}, "plan")
+    again.controller.warm_start = False  # no plan to start from, no time: the rules decide
+    fallback = again.step(start, time_limit_s=1e-6).result
+    assert fallback.mode == "fallback"
+    sp = {s.key: s for s in fallback.setpoints}[PROBE]
+    assert (sp.values, sp.source) == ({"x": 7.0, "n": 3, "by": "rule"}, "fallback")
