@@ -193,3 +193,48 @@ class ModbusDeviceServer:
         loop.call_soon_threadsafe(loop.stop)
         if self._thread is not None:
             self._thread.join(10)
+
+
+# ---------------------------------------------------------------- simulated SunSpec devices
+#: The SunSpec device each Modbus device kind of the bridge is (DERTyp of model 120: 4 PV,
+#: 82 PV + storage); meters are register maps, not SunSpec.
+SUNSPEC_DER_TYPE: dict[str, int] = {"pv": 4, "battery": 82}
+
+
+def sunspec_device_models(
+    key: tuple[str, str, str], rated_w: float
+) -> dict[int, dict[str, Any]] | None:
+    """The SunSpec models a simulated device of this (hub, kind, id) exposes, as the bridge
+    reads them (:mod:`adapters.modbus.bridge`): nameplate, inverter, ratings, and the PV limit
+    (123) or the storage controls (124); None when the kind is not a SunSpec device."""
+    der = SUNSPEC_DER_TYPE.get(key[1])
+    if der is None:
+        return None
+    models: dict[int, dict[str, Any]] = {
+        1: {"Mn": "cer-ems-sim", "Md": f"sim-{key[1]}", "SN": f"{key[0]}-{key[2]}"},
+        103: {"W": 0, "W_SF": 1, "WH": 0, "WH_SF": 0, "St": 4},  # 10 W steps
+        120: {"DERTyp": der, "WRtg": round(rated_w / 10), "WRtg_SF": 1},
+    }
+    if der == SUNSPEC_DER_TYPE["pv"]:
+        models[123] = {"WMaxLimPct": 10000, "WMaxLimPct_SF": -2, "WMaxLim_Ena": 0}
+    else:
+        models[124] = {
+            "WChaMax": round(rated_w / 10), "WChaMax_SF": 1, "ChaState": 5000,
+            "ChaState_SF": -2, "StorCtl_Mod": 0, "InWRte": 10000, "OutWRte": 10000,
+            "InOutWRte_SF": -2, "InOutWRte_RvrtTms": 0,
+        }  # fmt: skip
+    return models
+
+
+def sunspec_state_points(
+    models: dict[int, Any], payload: dict[str, Any]
+) -> list[tuple[int, str, int]]:
+    """The register values (model, point, raw) that show a device's EMS state payload: inverter
+    power in 10 W steps (SunSpec W: + into the grid, so a storage's charging ``p_kw`` is
+    negative W), and a storage's state of charge (0.01 %)."""
+    storage = 124 in models
+    w = float(payload["p_kw"]) * 1000.0 * (-1.0 if storage else 1.0)
+    out = [(103, "W", int(round(w / 10)) & 0xFFFF)]
+    if storage:
+        out.append((124, "ChaState", int(round(float(payload["soc_pct"]) * 100))))
+    return out

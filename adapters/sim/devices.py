@@ -22,7 +22,11 @@ import pandas as pd
 
 from adapters.devices.runtime import DeviceBridges
 from adapters.modbus.config import ModbusSettings
-from adapters.modbus.server import ModbusDeviceServer
+from adapters.modbus.server import (
+    ModbusDeviceServer,
+    sunspec_device_models,
+    sunspec_state_points,
+)
 from adapters.ocpp.config import OcppSettings
 from adapters.ocpp.simulator import SimChargePoint
 
@@ -41,26 +45,16 @@ class SimDevices:
         self.server = ModbusDeviceServer()
         self.units: dict[Key, int] = {}
         self.wcha_w: dict[Key, float] = {}
+        self.models: dict[Key, dict[int, Any]] = {}
         for key, kw in sorted(rated.items()):
-            if key[1] not in ("battery", "pv"):
+            w = max(float(kw or 1.0), 0.1) * 1000.0
+            models = sunspec_device_models(key, w)
+            if models is None:  # not a SunSpec device of the bridge: stays on MQTT
                 continue
             unit = len(self.units) + 1
-            self.units[key] = unit
-            w = max(float(kw or 1.0), 0.1) * 1000.0
-            models: dict[int, dict[str, Any]] = {
-                1: {"Mn": "cer-ems-sim", "Md": f"sim-{key[1]}", "SN": f"{key[0]}-{key[2]}"},
-                103: {"W": 0, "W_SF": 1, "WH": 0, "WH_SF": 0, "St": 4},  # 10 W steps
-                120: {"DERTyp": 4 if key[1] == "pv" else 82, "WRtg": round(w / 10), "WRtg_SF": 1},
-            }
-            if key[1] == "pv":
-                models[123] = {"WMaxLimPct": 10000, "WMaxLimPct_SF": -2, "WMaxLim_Ena": 0}
-            else:
+            self.units[key], self.models[key] = unit, models
+            if 124 in models:  # storage: its charge rate is a share of WChaMax
                 self.wcha_w[key] = w
-                models[124] = {
-                    "WChaMax": round(w / 10), "WChaMax_SF": 1, "ChaState": 5000,
-                    "ChaState_SF": -2, "StorCtl_Mod": 0, "InWRte": 10000, "OutWRte": 10000,
-                    "InOutWRte_SF": -2, "InOutWRte_RvrtTms": 0,
-                }  # fmt: skip
             self.server.add_sunspec(unit, models)
         self.server.start()
         modbus = ModbusSettings(
@@ -81,7 +75,7 @@ class SimDevices:
             for c in evp.points:
                 ident = f"{hub}-{c.point_id}"
                 self.passwords[ident] = secrets.token_urlsafe(12)
-                self.points[(hub, "ev_charger", c.point_id)] = c
+                self.points[evp.device_key(c.point_id)] = c
                 cps.append(
                     {"id": ident, "hub": hub, "device": c.point_id, "password": self.passwords[ident],
                      "phases": 1, "voltage_v": PHASE_V, "max_kw": c.p_kw}
@@ -142,11 +136,9 @@ class SimDevices:
         return rest
 
     def _registers(self, key: Key, payload: dict[str, Any]) -> None:
-        unit, srv = self.units[key], self.server
-        w = float(payload["p_kw"]) * 1000.0 * (-1.0 if key[1] == "battery" else 1.0)
-        srv.set_point(unit, 103, "W", int(round(w / 10)) & 0xFFFF)
-        if key[1] == "battery":
-            srv.set_point(unit, 124, "ChaState", int(round(float(payload["soc_pct"]) * 100)))
+        unit = self.units[key]
+        for model, point, raw in sunspec_state_points(self.models[key], payload):
+            self.server.set_point(unit, model, point, raw)
 
     async def _chargers(self, items: list[tuple[Key, dict[str, Any]]]) -> None:
         await asyncio.gather(*(self._charger(key, p) for key, p in items))
@@ -192,7 +184,7 @@ class SimDevices:
             if until is not None and until > t:
                 out[key] = {"p_kw": cp.limit_kw(t), "valid_until": until.isoformat()}
         for key, unit in self.units.items():
-            if key[1] != "battery":
+            if key not in self.wcha_w:  # storage controls only
                 continue
             st = self.server.sunspec_model(unit, 124)
             rvrt = st.raw.get("InOutWRte_RvrtTms") or 0
