@@ -88,7 +88,7 @@ class RuleState:
     net_el_kw: float = 0.0
     first: Mapping[str, float] = field(default_factory=dict)
     hub_kinds: frozenset[str] = frozenset()
-    inp: Any = None  # the controller's StepInput (sessions, floors, measured state), if any
+    inp: Any = None  # the controller's StepInput (its device_state, measured net loads), if any
     dt_h: float = 0.25
     ev_safe_kw: float = 3.7
     scratch: dict[str, Any] = field(default_factory=dict)
