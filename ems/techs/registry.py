@@ -16,9 +16,10 @@ How to add a technology (the recipe; the power-to-heat commit follows it):
    operation), the operation hooks it needs (data columns; its measured state: ``observe`` puts
    it under its device keys in ``StepInput.device_state``, ``take_state`` and its fallback rule
    read it back; messages of its own channels into its devices' durable books:
-   ``take_message``; setpoints, fallback pass, plan columns, devices), a ``from_hub`` classmethod that makes its instances from a hub of the
-   scenario and, for the simulated plant, a :class:`ems.techs.plant.PlantDevice` subclass
-   returned by ``plant_device`` (its physics, telemetry and KPIs);
+   ``take_message``; setpoints, fallback pass, plan columns, devices), a ``from_hub``
+   classmethod that makes its instances from a hub of the scenario and, for the simulated
+   plant, a :class:`ems.techs.plant.PlantDevice` subclass returned by ``plant_device`` (its
+   physics, telemetry and KPIs);
 3. its payload schemas: a state and a setpoint model in ``ems/telemetry/schemas.py``;
 4. one line in :data:`REGISTRY` below;
 5. its tests (the contract tests of ``tests/techs`` run on every registered kind by themselves).
