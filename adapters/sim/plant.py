@@ -123,7 +123,6 @@ class PlantSim:
     setup: OperationSetup
     exo: Exogenous
     dt_h: float
-    ev_safe_kw: float = 3.7
     rows: list[dict[str, float]] = field(default_factory=list)
     i: int = 0
     t_amb_c: float | None = None  # the weather station's last reading
@@ -205,7 +204,6 @@ class PlantSim:
                 setpoints is None,
                 lambda key, default=0.0: self.col(key, i, default),
                 row=row,
-                ev_safe_kw=self.ev_safe_kw,
             )
             for hub in self.setup.hubs
         }

@@ -61,7 +61,7 @@ def run_simulation(
     state_dir.mkdir(parents=True, exist_ok=True)
     statedb = StateDB(state_dir / "ems-state.sqlite")
     exo, steps = _draw_period(statedb, site, setup, fc, start_local, seed, hours)
-    plant = PlantSim(setup, exo, site.dt_h, site.ev_safe_kw)
+    plant = PlantSim(setup, exo, site.dt_h)
     saved = statedb.get("plant")
     if saved:
         plant.load_dict(saved)
@@ -157,7 +157,7 @@ def _draw_period(
 
 def _baseline(setup: OperationSetup, exo: Exogenous, site: SiteConfig, steps: int) -> PlantSim:
     """The same draws without optimisation: every device on its own rule."""
-    base = PlantSim(setup, exo, site.dt_h, site.ev_safe_kw)
+    base = PlantSim(setup, exo, site.dt_h)
     for _ in range(steps):
         base.begin_step()
         base.advance(None)

@@ -106,7 +106,6 @@ class Controller:
         mip_rel_gap: float = 1e-4,
         threads: int = 1,
         slack_penalty_eur_per_kwh: float = 5.0,
-        ev_safe_kw: float = 3.7,
         valid_steps: float = 2.0,
         warm_start: bool = True,
         mip_abs_gap_eur: float = 0.05,
@@ -115,7 +114,6 @@ class Controller:
         self.warm_start = warm_start  # start each solve from the previous plan shifted by one step
         self.n_steps, self.dt_h = n_steps, dt_h
         self.time_limit_s = time_limit_s
-        self.ev_safe_kw = ev_safe_kw
         self.valid_steps = valid_steps
         self.grid = TimeGrid(
             periods=("h",), n_steps=n_steps, dt_h=dt_h, weight={"h": 1.0}, cyclic=False
@@ -308,7 +306,6 @@ class Controller:
             hub_kinds=frozenset(t.kind for t in techs if t.installed()),
             inp=inp,
             dt_h=self.dt_h,
-            ev_safe_kw=self.ev_safe_kw,
         )
         net = None if inp is None else inp.net_now_kw.get(hub)
         st.net_el_kw = net if net is not None else sum(t.forecast_net_kw(st) for t in techs)

@@ -90,7 +90,6 @@ class OperationService:
             mip_abs_gap_eur=site.solver.mip_abs_gap_eur,
             threads=site.solver.threads,
             slack_penalty_eur_per_kwh=site.solver.slack_penalty_eur_per_kwh,
-            ev_safe_kw=site.ev_safe_kw,
             warm_start=site.solver.warm_start,
         )
         self.state = state or PlantState()

@@ -90,7 +90,6 @@ class RuleState:
     hub_kinds: frozenset[str] = frozenset()
     inp: Any = None  # the controller's StepInput (its device_state, measured net loads), if any
     dt_h: float = 0.25
-    ev_safe_kw: float = 3.7
     scratch: dict[str, Any] = field(default_factory=dict)
 
     def col(self, column: str, default: float = 0.0) -> float:

@@ -155,10 +155,13 @@ class EvChargePoints(Technology):
         points: list[ChargePoint],
         *,
         short_penalty_eur_per_kwh: float = 2.0,
+        safe_kw: float = 3.7,
     ) -> None:
         super().__init__(name, hub)
         self.points = points
         self.short_penalty_eur_per_kwh = short_penalty_eur_per_kwh
+        #: charging power while energy is owed and there is no plan (SITE.yaml ``ev_safe_kw``)
+        self.safe_kw = safe_kw
         self.dt_h = 0.25
 
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
@@ -340,7 +343,7 @@ class EvChargePoints(Technology):
         out: list[Raw] = []
         for c in self.points:
             sess = device_state(st.inp, self.device_key(c.point_id))
-            p = ev_p_kw(sess.need_kwh, c.p_kw, st.ev_safe_kw, sess.p_vehicle_kw) if sess else 0.0
+            p = ev_p_kw(sess.need_kwh, c.p_kw, self.safe_kw, sess.p_vehicle_kw) if sess else 0.0
             st.net_el_kw += p
             out.append((self.hub, "ev_charger", c.point_id, {"p_kw": rnd(p)}))
         return out
@@ -450,7 +453,7 @@ class EvPlant(PlantDevice):
                 if hs.baseline:  # full power on arrival
                     want = min(c.p_kw, sess["p_vehicle_kw"])
                 elif want is None:
-                    want = ev_p_kw(owed, c.p_kw, hs.ev_safe_kw, sess["p_vehicle_kw"])
+                    want = ev_p_kw(owed, c.p_kw, self.tech.safe_kw, sess["p_vehicle_kw"])
                 want = float(want)
                 p = max(0.0, min(want, c.p_kw, sess["p_vehicle_kw"], owed / (c.eta * dt)))
                 sess["got_kwh"] += p * c.eta * dt

@@ -427,8 +427,13 @@ class EvFleet(Technology):
         pts = charge_points(hub_sizes, cat, hub_spec.chargers)
         if not pts:
             return None
-        penalty = site.ev_short_penalty_eur_per_kwh
-        return EvChargePoints(f"{self.hub}_ev", self.hub, pts, short_penalty_eur_per_kwh=penalty)
+        return EvChargePoints(
+            f"{self.hub}_ev",
+            self.hub,
+            pts,
+            short_penalty_eur_per_kwh=site.ev_short_penalty_eur_per_kwh,
+            safe_kw=site.ev_safe_kw,
+        )
 
     def _check_feasible(self, ctx: BuildContext, prof: dict, need: dict) -> None:
         for v in self.vehicles:

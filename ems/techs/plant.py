@@ -86,7 +86,6 @@ class HubStep:
     cool_left: float = 0.0
     th_el: float = 0.0  # electric power of the thermal side (+ drawn)
     store_kw: float = 0.0
-    ev_safe_kw: float = 3.7
     net_kw: float = 0.0  # the hub's net electric power after the battery (+ import)
     surplus_kw: float = 0.0  # PV the hub would otherwise export
 
