@@ -40,3 +40,23 @@ def add_storage_balance(
         return e[p, t] == keep * before + (eta_in * p_in[p, t] - p_out[p, t] / eta_out) * dt
 
     blk.energy_balance = pyo.Constraint(ctx.T, rule=rule)
+
+
+def add_rate_limits(
+    ctx: BuildContext, blk: pyo.Block, *, p_in: Any, p_out: Any, c_rate_per_h: float, cap: Any
+) -> None:
+    """``blk.charge_limit`` and ``blk.discharge_limit``: charge and discharge power each
+    ≤ C-rate × capacity ``cap`` (an expression of the size)."""
+    blk.charge_limit = pyo.Constraint(ctx.T, rule=lambda b, p, t: p_in[p, t] <= c_rate_per_h * cap)
+    blk.discharge_limit = pyo.Constraint(
+        ctx.T, rule=lambda b, p, t: p_out[p, t] <= c_rate_per_h * cap
+    )
+
+
+def set_soc_initial(blk: pyo.Block, soc_initial: float, lo: float, hi: float, what: str) -> None:
+    """Operation: the measured state of charge (fraction of capacity) at the start of the
+    horizon into ``blk.soc_initial``, clamped to [lo, hi] (a reading outside must not make the
+    plan infeasible); NaN is an error naming ``what``."""
+    if soc_initial != soc_initial:
+        raise ValueError(f"{what}.soc_initial: NaN")
+    blk.soc_initial = min(max(float(soc_initial), lo), hi)

@@ -50,3 +50,20 @@ def set_gas_price(blk: pyo.Block, gas_eur_per_kwh: float, what: str) -> None:
             f"{what}.gas_eur_per_kwh: {gas_eur_per_kwh!r} is not a price in [0, 10] €/kWh"
         )
     blk.gas_eur_per_kwh = v
+
+
+class GasFired:
+    """Mixin of the gas-fired technologies (boiler, CHP): the gas price of the horizon in
+    operation, on a block built with :func:`gas_costs`."""
+
+    name: str
+    block: pyo.Block | None
+
+    def update(self, gas_eur_per_kwh: float | None = None) -> None:
+        """Operation: gas price (€/kWh of fuel) for the horizon; value only."""
+        assert self.block is not None, "build the model first"
+        if gas_eur_per_kwh is not None:
+            set_gas_price(self.block, gas_eur_per_kwh, self.name)
+
+    def take_state(self, inp: Any) -> None:
+        self.update(gas_eur_per_kwh=getattr(inp, "gas_eur_per_kwh", None))

@@ -12,51 +12,24 @@ import numpy as np
 import pyomo.environ as pyo
 
 from ems.config.schema import AbsorptionChillerSpec
-from ems.model.context import BuildContext, SizeHandle
-from ems.techs._units import fixed_value
+from ems.model.context import BuildContext
+from ems.techs._plant import KeepsLast, RowKpis
+from ems.techs._sized import UnitSized
 from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd_pos
-from ems.techs.plant import HubStep, PlantDevice, r3, row_total
+from ems.techs.plant import HubStep, PlantDevice, r3
 
 
-class AbsorptionChiller(Technology):
+class AbsorptionChiller(UnitSized):
     kind = "absorption_chiller"
     device_kind = "absorption_chiller"
+    size_item, size_key, size_unit = "absorption chiller", "kwc", "kWc"
 
     def plant_device(self) -> Any:
         """Its physics in the simulated plant (:mod:`ems.techs.plant`)."""
         return ChillerPlant(self) if self.installed() else None
 
-    def __init__(
-        self,
-        name: str,
-        hub: str,
-        model: str,
-        spec: AbsorptionChillerSpec,
-        max_units: int,
-        *,
-        existing_units: int = 0,
-        fixed: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(name, hub)
-        self.model, self.spec = model, spec
-        self.max_units, self.existing_units = max_units, existing_units
-        self.fixed = fixed
-        self.n: SizeHandle | None = None
-
-    def declare_sizes(self, ctx: BuildContext, blk: pyo.Block) -> None:
-        s = self.spec
-        self.n = ctx.size(
-            blk,
-            "n_units",
-            unit_size=s.cool_kw,
-            unit="kWc",
-            max_units=self.max_units,
-            existing_units=self.existing_units,
-            capex_eur_per_unit=s.capex_eur_per_unit,
-            lifetime_y=s.lifetime_y,
-            om_fraction_per_y=s.om_fraction_per_y,
-            fixed_units=fixed_value(self.fixed, "n_units"),
-        )
+    def unit_kw(self) -> float:
+        return self.spec.cool_kw
 
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
         s, n = self.spec, self.n
@@ -73,10 +46,6 @@ class AbsorptionChiller(Technology):
                 ctx, "electricity", label, lambda p, t: -s.aux_el_fraction * blk.q_cool_kw[p, t]
             )
 
-    def sizes(self) -> dict[str, float]:
-        assert self.n is not None
-        return {"n_units": self.n.value_units(), "kwc": self.n.value()}
-
     @classmethod
     def hub_carriers(cls, hub: Any) -> list[str]:
         """The chillers' heat feed (18)."""
@@ -84,28 +53,8 @@ class AbsorptionChiller(Technology):
 
     @classmethod
     def from_hub(cls, a: Any, hub: Any, stage: int) -> list[Technology]:
-        return [
-            cls(
-                f"{hub.id}_{lim.type}",
-                hub.id,
-                lim.type,
-                a.catalogue.get(lim.type, AbsorptionChillerSpec, "absorption_chillers"),
-                lim.max_units,
-                existing_units=lim.existing_units,
-                fixed=a.fixed(hub.id, lim.type),
-            )
-            for lim in hub.absorption_chillers
-            if not a.skip(lim)
-        ]
-
-    def size_rows(self) -> list[dict[str, Any]]:
-        assert self.n is not None
-        maximum = max(self.max_units, self.existing_units)
-        return [
-            self.size_row(
-                f"absorption chiller {self.model}", "units", self.n.value_units(), maximum
-            )
-        ]
+        limits = hub.absorption_chillers
+        return cls.units_from_hub(a, hub, limits, AbsorptionChillerSpec, "absorption_chillers")
 
     def bound_kw(self, role: str) -> float:
         assert self.n is not None
@@ -123,8 +72,7 @@ class AbsorptionChiller(Technology):
     def cool_kw_now(self) -> float:
         if self.n is not None:
             return self.n.value()
-        f = fixed_value(self.fixed, "n_units")
-        return float(self.existing_units if f is None else f) * self.spec.cool_kw
+        return self.installed_units() * self.spec.cool_kw
 
     def installed(self) -> bool:
         return self.cool_kw_now() > 0
@@ -166,13 +114,14 @@ class AbsorptionChiller(Technology):
         return -state.value((self.hub, "absorption_chiller", self.model), "p_kw")
 
 
-class ChillerPlant(PlantDevice):
+class ChillerPlant(KeepsLast, RowKpis, PlantDevice):
     """An absorption chiller in the simulated plant: it covers the cooling the heat pumps leave,
     within capacity (local control); its feed heat comes from the hub's heat loop, its electric
     auxiliaries from the hub's bus."""
 
     rows = ("chiller_kw", "chiller_feed_kw", "chiller_el_kw")
     thermal = True
+    kpi_rows = {"chiller_kwh": "chiller_kw"}
 
     def __init__(self, tech: AbsorptionChiller) -> None:
         super().__init__(tech)
@@ -198,13 +147,3 @@ class ChillerPlant(PlantDevice):
         c_kw, h_kw, p = self.last
         payload = {"ts": ts, "cooling_kw": r3(c_kw), "heat_in_kw": r3(h_kw), "p_kw": r3(p)}
         return [((self.hub, "absorption_chiller", self.tech.model), payload)]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"last": list(self.last)}
-
-    def load_dict(self, d: dict[str, Any]) -> None:
-        self.last = tuple(d["last"])  # type: ignore[assignment]
-
-    @classmethod
-    def kpis(cls, devices: list[Any], df: Any, dt_h: float, hubs: list[str], out: dict) -> None:
-        out["chiller_kwh"] = row_total(df, hubs, "chiller_kw", dt_h)

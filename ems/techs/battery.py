@@ -16,7 +16,7 @@ import pyomo.environ as pyo
 
 from ems.config.schema import BatterySpec
 from ems.model.context import BuildContext, SizeHandle
-from ems.techs._storage import add_storage_balance
+from ems.techs._storage import add_rate_limits, add_storage_balance, set_soc_initial
 from ems.techs.base import Device, DeviceKey, Key, Raw, RuleState, Technology, device_state, rnd
 from ems.techs.dashboard import Panel, Series
 from ems.techs.plant import HubStep, PlantDevice
@@ -119,11 +119,13 @@ class Battery(Technology):
         blk.p_discharge_kw = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, p_max))
         blk.e_kwh = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, e_max))
         blk.soc_initial = pyo.Param(initialize=self.soc_initial, mutable=True)
-        blk.charge_limit = pyo.Constraint(
-            ctx.T, rule=lambda b, p, t: b.p_charge_kw[p, t] <= s.c_rate_per_h * cap.expr
-        )
-        blk.discharge_limit = pyo.Constraint(
-            ctx.T, rule=lambda b, p, t: b.p_discharge_kw[p, t] <= s.c_rate_per_h * cap.expr
+        add_rate_limits(
+            ctx,
+            blk,
+            p_in=blk.p_charge_kw,
+            p_out=blk.p_discharge_kw,
+            c_rate_per_h=s.c_rate_per_h,
+            cap=cap.expr,
         )
         blk.soc_max = pyo.Constraint(
             ctx.T, rule=lambda b, p, t: b.e_kwh[p, t] <= s.soc_max * cap.expr
@@ -151,9 +153,7 @@ class Battery(Technology):
         Clamped to [soc_min, soc_max]: a battery measured outside its band (BMS calibration)
         must not make the plan infeasible; the first step then moves it back inside."""
         assert self.block is not None, "build the model first"
-        if soc_initial != soc_initial:
-            raise ValueError(f"{self.name}.soc_initial: NaN")
-        self.block.soc_initial = min(max(float(soc_initial), self.spec.soc_min), self.spec.soc_max)
+        set_soc_initial(self.block, soc_initial, self.spec.soc_min, self.spec.soc_max, self.name)
 
     def sizes(self) -> dict[str, float]:
         assert self.capacity is not None

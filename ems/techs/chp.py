@@ -19,10 +19,12 @@ import numpy as np
 import pyomo.environ as pyo
 
 from ems.config.schema import ChpSpec
-from ems.model.context import BuildContext, SizeHandle
-from ems.techs._units import fixed_value, gas_costs, set_gas_price
+from ems.model.context import BuildContext
+from ems.techs._plant import KeepsLast, RowKpis
+from ems.techs._sized import UnitSized
+from ems.techs._units import GasFired, gas_costs
 from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd_pos
-from ems.techs.plant import EX_CHP, HEAT_CHP, HubStep, PlantDevice, r3, row_total
+from ems.techs.plant import EX_CHP, HEAT_CHP, HubStep, PlantDevice, r3
 
 OUTLET_LABEL = {
     "heat": "heating",
@@ -76,9 +78,10 @@ def chp_heat_led(
     return out, left
 
 
-class Chp(Technology):
+class Chp(GasFired, UnitSized):
     kind = "chp"
     device_kind = "chp"
+    size_item, size_key, size_unit = "chp", "kwe", "kWe"
 
     def plant_device(self) -> Any:
         """Its physics in the simulated plant (:mod:`ems.techs.plant`)."""
@@ -97,12 +100,10 @@ class Chp(Technology):
         existing_units: int = 0,
         fixed: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(name, hub)
-        self.model, self.spec = model, spec
-        self.max_units, self.existing_units = max_units, existing_units
+        super().__init__(
+            name, hub, model, spec, max_units, existing_units=existing_units, fixed=fixed
+        )
         self.gas_eur_per_kwh, self.gas_t_per_mwh = gas_eur_per_kwh, gas_t_per_mwh
-        self.fixed = fixed
-        self.n: SizeHandle | None = None
         rated_fuel = spec.p_el_kw / spec.eta_el
         self.b_fuel_kw = spec.no_load_fuel_fraction * rated_fuel  # no-load fuel per unit on
         self.a_fuel = (rated_fuel - self.b_fuel_kw) / spec.p_el_kw  # marginal fuel per kWe
@@ -110,26 +111,8 @@ class Chp(Technology):
     @classmethod
     def from_hub(cls, a: Any, hub: Any, stage: int) -> list[Technology]:
         gas, co2 = a.scenario.prices.gas_eur_per_kwh, a.scenario.emissions.gas_t_per_mwh
-        return [
-            cls(
-                f"{hub.id}_{lim.type}",
-                hub.id,
-                lim.type,
-                a.catalogue.get(lim.type, ChpSpec, "chp"),
-                lim.max_units,
-                gas_eur_per_kwh=gas,
-                gas_t_per_mwh=co2,
-                existing_units=lim.existing_units,
-                fixed=a.fixed(hub.id, lim.type),
-            )
-            for lim in hub.chp
-            if not a.skip(lim)
-        ]
-
-    def size_rows(self) -> list[dict[str, Any]]:
-        assert self.n is not None
-        maximum = max(self.max_units, self.existing_units)
-        return [self.size_row(f"chp {self.model}", "units", self.n.value_units(), maximum)]
+        kw = {"gas_eur_per_kwh": gas, "gas_t_per_mwh": co2}
+        return cls.units_from_hub(a, hub, hub.chp, ChpSpec, "chp", **kw)
 
     def bound_kw(self, role: str) -> float:
         assert self.n is not None
@@ -151,20 +134,11 @@ class Chp(Technology):
         """Heat of one unit at full load: η_th × rated fuel (kW)."""
         return self.spec.eta_th * self.spec.p_el_kw / self.spec.eta_el
 
-    def declare_sizes(self, ctx: BuildContext, blk: pyo.Block) -> None:
-        s = self.spec
-        self.n = ctx.size(
-            blk,
-            "n_units",
-            unit_size=s.p_el_kw,
-            unit="kWe",
-            max_units=self.max_units,
-            existing_units=self.existing_units,
-            capex_eur_per_unit=s.capex_eur_per_kw_el * s.p_el_kw,
-            lifetime_y=s.lifetime_y,
-            om_fraction_per_y=s.om_fraction_per_y,
-            fixed_units=fixed_value(self.fixed, "n_units"),
-        )
+    def unit_kw(self) -> float:
+        return self.spec.p_el_kw
+
+    def unit_capex_eur(self) -> float:
+        return self.spec.capex_eur_per_kw_el * self.spec.p_el_kw
 
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
         s, n = self.spec, self.n
@@ -200,28 +174,12 @@ class Chp(Technology):
                 ),
             )
 
-    def update(self, gas_eur_per_kwh: float | None = None) -> None:
-        """Operation: gas price (€/kWh of fuel) for the horizon; value only."""
-        assert self.block is not None, "build the model first"
-        if gas_eur_per_kwh is not None:
-            set_gas_price(self.block, gas_eur_per_kwh, self.name)
-
-    def sizes(self) -> dict[str, float]:
-        assert self.n is not None
-        return {"n_units": self.n.value_units(), "kwe": self.n.value()}
-
     # ---- operation interface (device id = the CHP model)
     def units(self) -> int:
-        if self.n is not None:
-            return int(round(self.n.value_units()))
-        f = fixed_value(self.fixed, "n_units")
-        return int(round(self.existing_units if f is None else f))
+        return int(round(self.installed_units()))
 
     def installed(self) -> bool:
         return self.units() > 0
-
-    def take_state(self, inp: Any) -> None:
-        self.update(gas_eur_per_kwh=getattr(inp, "gas_eur_per_kwh", None))
 
     def devices(self) -> list[Device]:
         return [(self.hub, "chp", self.model, self.n.value() if self.n else 0.0)]
@@ -533,7 +491,7 @@ class ChpOffCover(Technology):
         )
 
 
-class ChpPlant(PlantDevice):
+class ChpPlant(KeepsLast, RowKpis, PlantDevice):
     """A CHP model in the simulated plant: units on ≤ installed, electric power clamped to
     [P_min·u, P_max·u], fuel = a·P + b·u, heat = η_th·fuel (the model's part-load map); on a
     heat surplus the units derate heat-led within their minimum load."""
@@ -541,6 +499,11 @@ class ChpPlant(PlantDevice):
     rows = ("chp_kw", "chp_heat_kw", "chp_om_eur_per_h")
     thermal = True
     turndown_order = 2.0
+    kpi_rows = {
+        "chp_om_eur": "chp_om_eur_per_h",
+        "chp_kwh": "chp_kw",
+        "chp_heat_kwh": "chp_heat_kw",
+    }
 
     def __init__(self, tech: Chp) -> None:
         super().__init__(tech)
@@ -591,17 +554,3 @@ class ChpPlant(PlantDevice):
         u, p, q, f = self.last
         payload = {"ts": ts, "p_kw": r3(p), "heat_kw": r3(q), "units_on": int(u), "fuel_kw": r3(f)}
         return [((self.hub, "chp", self.tech.model), payload)]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"last": list(self.last)}
-
-    def load_dict(self, d: dict[str, Any]) -> None:
-        self.last = tuple(d["last"])  # type: ignore[assignment]
-
-    @classmethod
-    def kpis(cls, devices: list[Any], df: Any, dt_h: float, hubs: list[str], out: dict) -> None:
-        out.update(
-            chp_om_eur=row_total(df, hubs, "chp_om_eur_per_h", dt_h),
-            chp_kwh=row_total(df, hubs, "chp_kw", dt_h),
-            chp_heat_kwh=row_total(df, hubs, "chp_heat_kw", dt_h),
-        )

@@ -15,9 +15,10 @@ import numpy as np
 import pyomo.environ as pyo
 
 from ems.model.context import BuildContext, SizeHandle
+from ems.techs._plant import KeepsLast, RowKpis
 from ems.techs._units import fixed_value
 from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd_pos
-from ems.techs.plant import HEAT_DH_FROM, HEAT_DH_TO, HubStep, PlantDevice, r3, row_total
+from ems.techs.plant import HEAT_DH_FROM, HEAT_DH_TO, HubStep, PlantDevice, r3
 
 WITHDRAW_LABEL = "from DH"
 INJECT_LABEL = "to DH"
@@ -250,13 +251,14 @@ class DhNetwork(Technology):
         )
 
 
-class DhStationPlant(PlantDevice):
+class DhStationPlant(KeepsLast, RowKpis, PlantDevice):
     """A district-heating station in the simulated plant: it injects up to its hub's CHP heat and
     withdraws what its setpoint asks; the network then balances (no exchange in the baseline)."""
 
     rows = ("dh_to_kw", "dh_from_kw")
     thermal = True
     station_carrier = "heat"
+    kpi_rows = {"dh_kwh": "dh_from_kw"}
 
     def __init__(self, tech: DhStation) -> None:
         super().__init__(tech)
@@ -285,16 +287,6 @@ class DhStationPlant(PlantDevice):
     def telemetry(self, ts: str, i: int, col: Any) -> list:
         to, fr = self.last
         return [((self.hub, "dh_station", "main"), {"ts": ts, "to_kw": r3(to), "from_kw": r3(fr)})]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"last": list(self.last)}
-
-    def load_dict(self, d: dict[str, Any]) -> None:
-        self.last = tuple(d["last"])  # type: ignore[assignment]
-
-    @classmethod
-    def kpis(cls, devices: list[Any], df: Any, dt_h: float, hubs: list[str], out: dict) -> None:
-        out["dh_kwh"] = row_total(df, hubs, "dh_from_kw", dt_h)
 
 
 class DhNetworkPlant(PlantDevice):

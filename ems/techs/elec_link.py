@@ -18,9 +18,10 @@ import numpy as np
 import pyomo.environ as pyo
 
 from ems.model.context import BuildContext
+from ems.techs._plant import KeepsLast, RowKpis
 from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd_pos
 from ems.techs.grid import Grid
-from ems.techs.plant import EX_GIVE, EX_TAKE, HubStep, PlantDevice, r3, row_total
+from ems.techs.plant import EX_GIVE, EX_TAKE, HubStep, PlantDevice, r3
 
 TAKE_LABEL = "from other hubs"
 GIVE_LABEL = "to other hubs"
@@ -303,13 +304,14 @@ class LinkNetwork(Technology):
         )
 
 
-class LinkStationPlant(PlantDevice):
+class LinkStationPlant(KeepsLast, RowKpis, PlantDevice):
     """An electric-link station in the simulated plant: it gives and takes what its setpoint
     asks; the network then balances (no exchange in the baseline)."""
 
     rows = ("link_give_kw", "link_take_kw")
     thermal = True
     station_carrier = "electricity"
+    kpi_rows = {"link_kwh": "link_take_kw"}
 
     def __init__(self, tech: LinkStation) -> None:
         super().__init__(tech)
@@ -337,16 +339,6 @@ class LinkStationPlant(PlantDevice):
         g, t = self.last
         g, t = (g, 0.0) if g >= t else (0.0, t)  # a station reports its net direction
         return [((self.hub, "elec_link", "main"), {"ts": ts, "give_kw": r3(g), "take_kw": r3(t)})]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"last": list(self.last)}
-
-    def load_dict(self, d: dict[str, Any]) -> None:
-        self.last = tuple(d["last"])  # type: ignore[assignment]
-
-    @classmethod
-    def kpis(cls, devices: list[Any], df: Any, dt_h: float, hubs: list[str], out: dict) -> None:
-        out["link_kwh"] = row_total(df, hubs, "link_take_kw", dt_h)
 
 
 class LinkNetworkPlant(PlantDevice):

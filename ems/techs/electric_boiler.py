@@ -13,135 +13,46 @@ up to the heat still to cover and its capacity, before the gas boilers.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 import pyomo.environ as pyo
 
 from ems.config.schema import ElectricBoilerSpec
-from ems.model.context import BuildContext, SizeHandle
-from ems.techs._units import fixed_value
+from ems.model.context import BuildContext
+from ems.techs._plant import KeepsLast, RowKpis
+from ems.techs._sized import StepSized
 from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd_pos
-from ems.techs.plant import EX_EBOILER, HEAT_EBOILER, HubStep, PlantDevice, r3, row_total
+from ems.techs.plant import EX_EBOILER, HEAT_EBOILER, HubStep, PlantDevice, r3
 
 
-class ElectricBoiler(Technology):
+class ElectricBoiler(StepSized):
     kind = "electric_boiler"
     device_kind = "electric_boiler"
+    size_item = "electric boiler"
 
     def plant_device(self) -> Any:
         """Its physics in the simulated plant (:mod:`ems.techs.plant`)."""
         return ElectricBoilerPlant(self) if self.installed() else None
 
-    def __init__(
-        self,
-        name: str,
-        hub: str,
-        model: str,
-        spec: ElectricBoilerSpec,
-        *,
-        existing_kw: float,
-        max_kw: float,
-        carriers: list[str],
-        fixed: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(name, hub)
-        self.model, self.spec = model, spec
-        self.existing_kw, self.max_kw = existing_kw, max_kw
-        self.carriers = carriers
-        self.fixed = fixed
-        self.size_kw: SizeHandle | None = None
-
     @classmethod
     def from_hub(cls, a: Any, hub: Any, stage: int) -> list[Technology]:
-        out: list[Technology] = []
-        for lim in hub.electric_boilers:
-            cs = [c for c in lim.carriers if c in a.carriers(hub)]
-            if cs:
-                spec = a.catalogue.get(lim.type, ElectricBoilerSpec, "electric_boilers")
-                out.append(
-                    cls(
-                        f"{hub.id}_{lim.type}",
-                        hub.id,
-                        lim.type,
-                        spec,
-                        existing_kw=lim.existing_kw,
-                        max_kw=lim.max_kw,
-                        carriers=cs,
-                        fixed=a.fixed(hub.id, lim.type),
-                    )
-                )
-        return out
+        limits = hub.electric_boilers
+        return cls.steps_from_hub(a, hub, limits, ElectricBoilerSpec, "electric_boilers")
 
     # ---- build
-    def declare_sizes(self, ctx: BuildContext, blk: pyo.Block) -> None:
-        s = self.spec
-        fixed = fixed_value(self.fixed, "kw")
-        self.size_kw = ctx.size(
-            blk,
-            "n_steps",
-            unit_size=s.step_kw,
-            unit="kW",
-            max_units=math.floor((self.existing_kw + self.max_kw) / s.step_kw + 1e-6),
-            existing_units=self.existing_kw / s.step_kw,
-            integer=self.max_kw > 0,
-            capex_eur_per_unit=s.capex_eur_per_kw * s.step_kw,
-            lifetime_y=s.lifetime_y,
-            om_fraction_per_y=s.om_fraction_per_y,
-            fixed_units=None if fixed is None else fixed / s.step_kw,
-        )
-
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
-        size = self.size_kw
-        assert size is not None
-        blk.C = pyo.Set(initialize=self.carriers, ordered=True)
-        blk.q_kw = pyo.Var(blk.C, ctx.T, domain=pyo.NonNegativeReals, bounds=(0, size.ub))
-        blk.capacity = pyo.Constraint(
-            ctx.T, rule=lambda b, p, t: sum(b.q_kw[c, p, t] for c in b.C) <= size.expr
-        )
-        blk.p_el_kw = pyo.Expression(
-            ctx.T, rule=lambda b, p, t: sum(b.q_kw[c, p, t] for c in b.C) / self.spec.eta
-        )
         label = f"electric boiler {self.model}"
-        for c in self.carriers:
-            bar = "eboiler_heat" if c in ("heat", "dhw") else None
-            self.port(ctx, c, label, lambda p, t, c=c: blk.q_kw[c, p, t], bar=bar)
+        self.add_heat_output(ctx, blk, "p_el_kw", label, "eboiler_heat")
         el = lambda p, t: -blk.p_el_kw[p, t]  # noqa: E731
         self.port(ctx, "electricity", label, el, bar="eboiler_el", sign=-1)
-
-    def sizes(self) -> dict[str, float]:
-        assert self.size_kw is not None
-        return {"kw": self.size_kw.value()}
-
-    def size_rows(self) -> list[dict[str, Any]]:
-        maximum = self.existing_kw + self.max_kw
-        return [self.size_row(f"electric boiler {self.model}", "kW", self.sizes()["kw"], maximum)]
-
-    def size_kw_now(self) -> float:
-        if self.size_kw is not None:
-            return self.size_kw.value()
-        f = fixed_value(self.fixed, "kw")
-        return float(self.existing_kw if f is None else f)
 
     # ---- bounds and cuts
     def bound_kw(self, role: str) -> float:
         assert self.size_kw is not None
         return self.size_kw.ub / self.spec.eta if role == "el_flex" else 0.0
 
-    def cover_terms(self, carrier: str) -> list | None:
-        if carrier != "heat":
-            return []
-        b = self.block
-        return [lambda p, t: sum(b.q_kw[c, p, t] for c in b.C if c in ("heat", "dhw"))]
-
-    def can_supply_electricity(self) -> bool:
-        return False
-
     # ---- operation (device id = the catalogue model; setpoint = electric power)
-    def installed(self) -> bool:
-        return self.size_kw_now() > 0
-
     def devices(self) -> list[Device]:
         return [(self.hub, "electric_boiler", self.model, self.size_kw_now() / self.spec.eta)]
 
@@ -191,7 +102,7 @@ class ElectricBoiler(Technology):
         return hub, {"eb": entry}
 
 
-class ElectricBoilerPlant(PlantDevice):
+class ElectricBoilerPlant(KeepsLast, RowKpis, PlantDevice):
     """The electric boiler in the simulated plant: heat = η × the setpoint's electric power (or
     the rule's), within its thermal capacity; on a heat surplus it turns down after the gas
     boilers and before the CHP. Its electricity is drawn from the hub's bus."""
@@ -199,6 +110,7 @@ class ElectricBoilerPlant(PlantDevice):
     rows = ("eboiler_kw", "eboiler_heat_kw")
     thermal = True
     turndown_order = 1.0
+    kpi_rows = {"eboiler_kwh": "eboiler_kw"}
 
     def __init__(self, tech: ElectricBoiler) -> None:
         super().__init__(tech)
@@ -234,13 +146,3 @@ class ElectricBoilerPlant(PlantDevice):
                 {"ts": ts, "p_kw": r3(p), "heat_kw": r3(q)},
             )
         ]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"last": list(self.last)}
-
-    def load_dict(self, d: dict[str, Any]) -> None:
-        self.last = tuple(d["last"])  # type: ignore[assignment]
-
-    @classmethod
-    def kpis(cls, devices: list[Any], df: Any, dt_h: float, hubs: list[str], out: dict) -> None:
-        out["eboiler_kwh"] = row_total(df, hubs, "eboiler_kw", dt_h)

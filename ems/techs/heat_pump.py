@@ -16,10 +16,12 @@ import numpy as np
 import pyomo.environ as pyo
 
 from ems.config.schema import HeatPumpSpec
-from ems.model.context import BuildContext, SizeHandle
-from ems.techs._units import fixed_value, indexed_param
+from ems.model.context import BuildContext
+from ems.techs._plant import RowKpis
+from ems.techs._sized import UnitSized
+from ems.techs._units import indexed_param
 from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd_pos
-from ems.techs.plant import HEAT_HP, HubStep, PlantDevice, r3, row_total
+from ems.techs.plant import HEAT_HP, HubStep, PlantDevice, r3
 
 MODE_CARRIER = {"heating": "heat", "dhw": "dhw", "cooling": "cooling"}
 #: Outdoor temperature written into the operation model when it is built: every capacity is at
@@ -76,9 +78,10 @@ def hp_units(
     return left_kw
 
 
-class HeatPump(Technology):
+class HeatPump(UnitSized):
     kind = "heat_pump"
     device_kind = "heat_pump"
+    size_item, size_key, size_unit = "heat pump", "kwe", "kWe"
     reads_weather = True
 
     def plant_device(self) -> Any:
@@ -97,27 +100,13 @@ class HeatPump(Technology):
         existing_units: int = 0,
         fixed: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(name, hub)
-        self.model, self.spec = model, spec
-        self.max_units, self.existing_units = max_units, existing_units
-        self.modes = [m for m in spec.modes if m in modes]
-        self.fixed = fixed
-        self.n: SizeHandle | None = None
-
-    def declare_sizes(self, ctx: BuildContext, blk: pyo.Block) -> None:
-        s = self.spec
-        self.n = ctx.size(
-            blk,
-            "n_units",
-            unit_size=s.p_el_kw,
-            unit="kWe",
-            max_units=self.max_units,
-            existing_units=self.existing_units,
-            capex_eur_per_unit=s.capex_eur_per_unit,
-            lifetime_y=s.lifetime_y,
-            om_fraction_per_y=s.om_fraction_per_y,
-            fixed_units=fixed_value(self.fixed, "n_units"),
+        super().__init__(
+            name, hub, model, spec, max_units, existing_units=existing_units, fixed=fixed
         )
+        self.modes = [m for m in spec.modes if m in modes]
+
+    def unit_kw(self) -> float:
+        return self.spec.p_el_kw
 
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
         n = self.n
@@ -178,33 +167,11 @@ class HeatPump(Technology):
                 blk.el_per_kwh_out[k, p, t] = 1.0 / c
                 blk.capacity_kw_per_unit[k, p, t] = q
 
-    def sizes(self) -> dict[str, float]:
-        assert self.n is not None
-        return {"n_units": self.n.value_units(), "kwe": self.n.value()}
-
     @classmethod
     def from_hub(cls, a: Any, hub: Any, stage: int) -> list[Technology]:
         carriers = a.carriers(hub)
         modes = [m for m, c in MODE_CARRIER.items() if c in carriers]
-        return [
-            cls(
-                f"{hub.id}_{lim.type}",
-                hub.id,
-                lim.type,
-                a.catalogue.get(lim.type, HeatPumpSpec, "heat_pumps"),
-                lim.max_units,
-                modes=modes,
-                existing_units=lim.existing_units,
-                fixed=a.fixed(hub.id, lim.type),
-            )
-            for lim in hub.heat_pumps
-            if not a.skip(lim)
-        ]
-
-    def size_rows(self) -> list[dict[str, Any]]:
-        assert self.n is not None
-        maximum = max(self.max_units, self.existing_units)
-        return [self.size_row(f"heat pump {self.model}", "units", self.n.value_units(), maximum)]
+        return cls.units_from_hub(a, hub, hub.heat_pumps, HeatPumpSpec, "heat_pumps", modes=modes)
 
     def bound_kw(self, role: str) -> float:
         """Flexible use: every unit at its largest electric input (−10 °C heating, 45 °C cooling)."""
@@ -229,10 +196,7 @@ class HeatPump(Technology):
 
     # ---- operation interface (one device per installed unit, id ``<model>_<i>``)
     def units(self) -> int:
-        if self.n is not None:
-            return int(round(self.n.value_units()))
-        f = fixed_value(self.fixed, "n_units")
-        return int(round(self.existing_units if f is None else f))
+        return int(round(self.installed_units()))
 
     def unit_ids(self) -> list[str]:
         return [f"{self.model}_{i + 1}" for i in range(self.units())] if self.modes else []
@@ -330,13 +294,14 @@ class HeatPump(Technology):
         return -sum(state.value((self.hub, "heat_pump", d), "p_kw") for d in self.unit_ids())
 
 
-class HeatPumpPlant(PlantDevice):
+class HeatPumpPlant(RowKpis, PlantDevice):
     """A heat-pump model in the simulated plant, per unit: the setpoint's electric power × COP
     (outdoor temperature, mode), capped at the capacity of the step's temperature (and cooling
     at the cooling demand left)."""
 
     rows = ("hp_kw", "hp_heat_kw", "hp_cooling_kw")
     thermal = True
+    kpi_rows = {"hp_heat_kwh": "hp_heat_kw", "hp_cooling_kwh": "hp_cooling_kw"}
 
     def __init__(self, tech: HeatPump) -> None:
         super().__init__(tech)
@@ -394,10 +359,3 @@ class HeatPumpPlant(PlantDevice):
 
     def load_dict(self, d: dict[str, Any]) -> None:
         self.last = {k: tuple(v) for k, v in d["last"].items()}
-
-    @classmethod
-    def kpis(cls, devices: list[Any], df: Any, dt_h: float, hubs: list[str], out: dict) -> None:
-        out.update(
-            hp_heat_kwh=row_total(df, hubs, "hp_heat_kw", dt_h),
-            hp_cooling_kwh=row_total(df, hubs, "hp_cooling_kw", dt_h),
-        )

@@ -14,7 +14,7 @@ import pyomo.environ as pyo
 
 from ems.config.schema import ThermalStorageSpec
 from ems.model.context import BuildContext, SizeHandle
-from ems.techs._storage import add_storage_balance
+from ems.techs._storage import add_rate_limits, add_storage_balance, set_soc_initial
 from ems.techs._units import fixed_value
 from ems.techs.base import Device, DeviceKey, Key, Raw, RuleState, Technology, device_state, rnd
 from ems.techs.plant import HubStep, PlantDevice, r3
@@ -105,11 +105,13 @@ class ThermalStorage(Technology):
         blk.e_kwh = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, e_max))
         blk.soc_initial = pyo.Param(initialize=self.soc_initial, mutable=True)
         blk.e_max = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.e_kwh[p, t] <= cap)
-        blk.charge_limit = pyo.Constraint(
-            ctx.T, rule=lambda b, p, t: b.q_charge_kw[p, t] <= s.c_rate_per_h * cap
-        )
-        blk.discharge_limit = pyo.Constraint(
-            ctx.T, rule=lambda b, p, t: b.q_discharge_kw[p, t] <= s.c_rate_per_h * cap
+        add_rate_limits(
+            ctx,
+            blk,
+            p_in=blk.q_charge_kw,
+            p_out=blk.q_discharge_kw,
+            c_rate_per_h=s.c_rate_per_h,
+            cap=cap,
         )
         if self.exclusive:
             # Charging and discharging at once would dissipate heat through the store's losses — a
@@ -150,9 +152,7 @@ class ThermalStorage(Technology):
         """Operation: measured state of charge (fraction of capacity) at the start of the horizon,
         clamped to [0, 1] (a sensor reading outside must not make the plan infeasible)."""
         assert self.block is not None, "build the model first"
-        if soc_initial != soc_initial:
-            raise ValueError(f"{self.name}.soc_initial: NaN")
-        self.block.soc_initial = min(max(float(soc_initial), 0.0), 1.0)
+        set_soc_initial(self.block, soc_initial, 0.0, 1.0, self.name)
 
     def sizes(self) -> dict[str, float]:
         out = {k: h.value_units() for k, h in self.handles.items()}
