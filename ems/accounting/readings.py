@@ -32,7 +32,7 @@ import csv
 import io
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
@@ -375,6 +375,50 @@ def _energy_wh(text: str, comma_decimal: bool, unit_wh: bool = False) -> int:
     return int((kwh * 1000).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
 
 
+def _data_rows(
+    rows: list[list[str]], header: list[str], file: str, errors: list[RowError]
+) -> Iterator[tuple[int, list[str]]]:
+    """The non-blank data rows as (line number, cells); a row whose field count is not the
+    header's is reported and left out."""
+    for n, row in enumerate(rows[1:], start=2):
+        if not any(c.strip() for c in row):
+            continue
+        if len(row) != len(header):
+            errors.append(RowError(file, n, f"{len(row)} fields, header has {len(header)}"))
+            continue
+        yield n, row
+
+
+def _pod_direction(
+    row: list[str], i_pod: int | None, i_dir: int | None, pod_roles: Mapping[str, frozenset[str]]
+) -> tuple[str, str]:
+    """(POD, direction) of one meter row; raises ValueError on an empty POD."""
+    pod = row[i_pod].strip().upper()  # type: ignore[index]
+    if not pod:
+        raise ValueError("empty POD")
+    return pod, _direction(row, i_dir, pod, pod_roles)
+
+
+def _with_durations(
+    file: str,
+    pending: list[tuple[int, tuple, int, int | None, bool, object]],
+    errors: list[RowError],
+    misaligned: Callable[[int], str],
+) -> list[tuple[int, tuple, object]]:
+    """Rows (line, key, start, duration or None, on the hour, value) → (line, (*key, start,
+    duration), value): a row without a duration takes its key's (:func:`_infer_durations`); an
+    interval that does not start on a multiple of its duration is reported (``misaligned``)."""
+    inferred = _infer_durations([(n, k, s, dur, oh) for n, k, s, dur, oh, _ in pending])
+    items: list[tuple[int, tuple, object]] = []
+    for n, key, start, dur, _, value in pending:
+        duration = dur or inferred[key]
+        if start % duration:
+            errors.append(RowError(file, n, misaligned(duration)))
+            continue
+        items.append((n, (*key, start, duration), value))
+    return items
+
+
 def _infer_durations(items: list[tuple[int, object, int, int | None, bool]]) -> dict[object, int]:
     """Per key: 3600 if every timestamp of that key is on the hour, else 900."""
     on_hour: dict[object, bool] = defaultdict(lambda: True)
@@ -478,16 +522,9 @@ def _parse_meter_wide(
         return res
     i_pod, i_dir, i_date = _find(header, "pod"), _find(header, "direction"), _find(header, "date")
     items: list[tuple[int, tuple, object]] = []
-    for n, row in enumerate(rows[1:], start=2):
-        if not any(c.strip() for c in row):
-            continue
+    for n, row in _data_rows(rows, header, file, res.errors):
         try:
-            if len(row) != len(header):
-                raise ValueError(f"{len(row)} fields, header has {len(header)}")
-            pod = row[i_pod].strip().upper()  # type: ignore[index]
-            if not pod:
-                raise ValueError("empty POD")
-            d = _direction(row, i_dir, pod, pod_roles)
+            pod, d = _pod_direction(row, i_pod, i_dir, pod_roles)
             day = _parse_date(row[i_date])  # type: ignore[index]
         except ValueError as exc:
             res.errors.append(RowError(file, n, str(exc)))
@@ -544,6 +581,11 @@ def _parse_meter_daily(
     return None
 
 
+def _misaligned_interval(duration: int) -> str:
+    where = "whole hour" if duration == HOUR_S else "quarter hour"
+    return f"a {duration // 60}-min interval must start on a {where}"
+
+
 def _parse_meter(
     rows: list[list[str]],
     header: list[str],
@@ -565,17 +607,10 @@ def _parse_meter(
     if i_kwh is None and i_wh is None:
         res.errors.append(RowError(file, 1, "no energy column: need 'kwh' (or 'wh')"))
         return res
-    pending: list[tuple[int, tuple[str, str], int, int | None, bool, int]] = []
-    for n, row in enumerate(rows[1:], start=2):
-        if not any(c.strip() for c in row):
-            continue
+    pending: list[tuple[int, tuple, int, int | None, bool, object]] = []
+    for n, row in _data_rows(rows, header, file, res.errors):
         try:
-            if len(row) != len(header):
-                raise ValueError(f"{len(row)} fields, header has {len(header)}")
-            pod = row[i_pod].strip().upper()  # type: ignore[index]
-            if not pod:
-                raise ValueError("empty POD")
-            d = _direction(row, i_dir, pod, pod_roles)
+            pod, d = _pod_direction(row, i_pod, i_dir, pod_roles)
             start, dur, on_hour = tr.read(row)
             if i_kwh is not None:
                 wh = _energy_wh(row[i_kwh], comma_decimal)
@@ -585,17 +620,7 @@ def _parse_meter(
             res.errors.append(RowError(file, n, str(exc)))
             continue
         pending.append((n, (pod, d), start, dur, on_hour, wh))
-    inferred = _infer_durations([(n, k, s, dur, oh) for n, k, s, dur, oh, _ in pending])
-    items: list[tuple[int, tuple, object]] = []
-    for n, (pod, d), start, dur, _, wh in pending:
-        duration = dur or inferred[(pod, d)]
-        if start % duration:
-            where = "whole hour" if duration == HOUR_S else "quarter hour"
-            res.errors.append(
-                RowError(file, n, f"a {duration // 60}-min interval must start on a {where}")
-            )
-            continue
-        items.append((n, (pod, d, start, duration), wh))
+    items = _with_durations(file, pending, res.errors, _misaligned_interval)
     for (pod, d, start, duration), wh in _dedupe(file, items, "value", res.errors):
         res.readings.append(MeterReading(pod, d, start, duration, wh))  # type: ignore[arg-type]
     return res
@@ -615,30 +640,19 @@ def _parse_prices(
     if i_price is not None and i_zone is None:
         res.errors.append(RowError(file, 1, "price column without a 'zone' column"))
         return res
-    pending: list[tuple[int, str, int, int | None, bool, Decimal]] = []
-    for n, row in enumerate(rows[1:], start=2):
-        if not any(c.strip() for c in row):
-            continue
+    pending: list[tuple[int, tuple, int, int | None, bool, object]] = []
+    for n, row in _data_rows(rows, header, file, res.errors):
         try:
-            if len(row) != len(header):
-                raise ValueError(f"{len(row)} fields, header has {len(header)}")
             start, dur, on_hour = tr.read(row)
             parsed = _price_values(row, i_zone, i_price, wide, comma_decimal)
         except ValueError as exc:
             res.errors.append(RowError(file, n, str(exc)))
             continue
         for z, p in parsed:
-            pending.append((n, z, start, dur, on_hour, p))
-    inferred = _infer_durations([(n, z, s, d, oh) for n, z, s, d, oh, _ in pending])
-    items: list[tuple[int, tuple, object]] = []
-    for n, z, start, dur, _, p in pending:
-        duration = dur or inferred[z]
-        if start % duration:
-            res.errors.append(
-                RowError(file, n, f"a {duration // 60}-min price must start on a whole hour")
-            )
-            continue
-        items.append((n, (z, start, duration), p))
+            pending.append((n, (z,), start, dur, on_hour, p))
+    items = _with_durations(
+        file, pending, res.errors, lambda dur: f"a {dur // 60}-min price must start on a whole hour"
+    )
     for (z, start, duration), p in _dedupe(file, items, "price", res.errors):
         res.prices.append(PricePoint(z, start, duration, p))  # type: ignore[arg-type]
     return res
