@@ -23,7 +23,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -547,145 +547,93 @@ def _csv(rows: list[list[object]]) -> str:
     return buf.getvalue()
 
 
+#: A CSV column: header and the cell of one row (from the statement and, per item, its part).
+_Column = tuple[str, Callable[..., object]]
+
+
+def _cells(columns: Sequence[_Column], *item: object) -> list[object]:
+    return [get(*item) for _, get in columns]
+
+
+def _table(columns: Sequence[_Column], items: Iterable[tuple]) -> list[list[object]]:
+    """Header row, then one row per item (a tuple of the getters' arguments)."""
+    return [[h for h, _ in columns]] + [_cells(columns, *it) for it in items]
+
+
+_CONFIG_COLUMNS: tuple[_Column, ...] = (
+    ("config_id", lambda s: s.config_id),
+    ("period", lambda s: s.period),
+    ("hours", lambda s: s.hours_expected),
+    ("complete_hours", lambda s: s.hours_complete),
+    ("injected_kwh", lambda s: _kwh(s.injected_wh)),
+    ("withdrawn_kwh", lambda s: _kwh(s.withdrawn_wh)),
+    ("shared_kwh", lambda s: _kwh(s.shared_wh)),
+    ("shared_f1_kwh", lambda s: _kwh(s.shared_by_band_wh["F1"])),
+    ("shared_f2_kwh", lambda s: _kwh(s.shared_by_band_wh["F2"])),
+    ("shared_f3_kwh", lambda s: _kwh(s.shared_by_band_wh["F3"])),
+    ("tip_eur", lambda s: s.tip_eur),
+    ("valorisation_eur", lambda s: s.valorisation_eur),
+    ("incentive_eur", lambda s: s.incentive_eur),
+    ("sale_eur", lambda s: s.sale_eur),
+    ("surplus_eur", lambda s: s.surplus_eur),
+    ("gse_fees_eur", lambda s: "" if s.gse_fees_eur is None else s.gse_fees_eur),
+    ("net_eur", lambda s: "" if s.net_eur is None else s.net_eur),
+    (
+        "incomplete_hours_shared_kwh_lower_bound",
+        lambda s: _kwh(s.incomplete_shared_wh_lower_bound),
+    ),
+    ("corrected_hours", lambda s: s.corrected_hours),
+    ("missing_parameters", lambda s: "; ".join(m.split(":", 1)[0] for m in s.missing_parameters)),
+)
+
+
 def configurations_csv(sts: Sequence[Statement]) -> str:
-    rows: list[list[object]] = [
-        [
-            "config_id",
-            "period",
-            "hours",
-            "complete_hours",
-            "injected_kwh",
-            "withdrawn_kwh",
-            "shared_kwh",
-            "shared_f1_kwh",
-            "shared_f2_kwh",
-            "shared_f3_kwh",
-            "tip_eur",
-            "valorisation_eur",
-            "incentive_eur",
-            "sale_eur",
-            "surplus_eur",
-            "gse_fees_eur",
-            "net_eur",
-            "incomplete_hours_shared_kwh_lower_bound",
-            "corrected_hours",
-            "missing_parameters",
-        ]
-    ]
-    for s in sts:
-        rows.append(
-            [
-                s.config_id,
-                s.period,
-                s.hours_expected,
-                s.hours_complete,
-                _kwh(s.injected_wh),
-                _kwh(s.withdrawn_wh),
-                _kwh(s.shared_wh),
-                _kwh(s.shared_by_band_wh["F1"]),
-                _kwh(s.shared_by_band_wh["F2"]),
-                _kwh(s.shared_by_band_wh["F3"]),
-                s.tip_eur,
-                s.valorisation_eur,
-                s.incentive_eur,
-                s.sale_eur,
-                s.surplus_eur,
-                "" if s.gse_fees_eur is None else s.gse_fees_eur,
-                "" if s.net_eur is None else s.net_eur,
-                _kwh(s.incomplete_shared_wh_lower_bound),
-                s.corrected_hours,
-                "; ".join(m.split(":", 1)[0] for m in s.missing_parameters),
-            ]
-        )
-    return _csv(rows)
+    return _csv(_table(_CONFIG_COLUMNS, ((s,) for s in sts)))
+
+
+_PLANT_COLUMNS: tuple[_Column, ...] = (
+    ("config_id", lambda s, p: s.config_id),
+    ("period", lambda s, p: s.period),
+    ("plant_id", lambda s, p: p.plant_id),
+    ("owner", lambda s, p: p.owner or ""),
+    ("power_kw", lambda s, p: p.power_kw),
+    ("pre_existing", lambda s, p: p.pre_existing),
+    ("injected_kwh", lambda s, p: _kwh(p.injected_wh)),
+    ("shared_kwh", lambda s, p: _kwh(p.shared_wh)),
+    ("tip_shared_kwh", lambda s, p: _kwh(p.tip_shared_wh)),
+    ("tip_eur", lambda s, p: p.tip_eur),
+    ("valorisation_eur", lambda s, p: p.valorisation_eur),
+    ("sale_eur", lambda s, p: p.sale_eur),
+    ("surplus_set", lambda s, p: p.surplus_set),
+)
 
 
 def plants_csv(sts: Sequence[Statement]) -> str:
-    rows: list[list[object]] = [
-        [
-            "config_id",
-            "period",
-            "plant_id",
-            "owner",
-            "power_kw",
-            "pre_existing",
-            "injected_kwh",
-            "shared_kwh",
-            "tip_shared_kwh",
-            "tip_eur",
-            "valorisation_eur",
-            "sale_eur",
-            "surplus_set",
-        ]
-    ]
-    for s in sts:
-        for p in s.plants:
-            rows.append(
-                [
-                    s.config_id,
-                    s.period,
-                    p.plant_id,
-                    p.owner or "",
-                    p.power_kw,
-                    p.pre_existing,
-                    _kwh(p.injected_wh),
-                    _kwh(p.shared_wh),
-                    _kwh(p.tip_shared_wh),
-                    p.tip_eur,
-                    p.valorisation_eur,
-                    p.sale_eur,
-                    p.surplus_set,
-                ]
-            )
-    return _csv(rows)
+    return _csv(_table(_PLANT_COLUMNS, ((s, p) for s in sts for p in s.plants)))
+
+
+_MEMBER_COLUMNS: tuple[_Column, ...] = (
+    ("config_id", lambda s, m: s.config_id),
+    ("period", lambda s, m: s.period),
+    ("member_id", lambda s, m: m.member_id),
+    ("kind", lambda s, m: m.kind.value),
+    ("withdrawn_kwh", lambda s, m: _kwh(m.withdrawn_wh)),
+    ("shared_share_kwh", lambda s, m: _kwh(m.shared_share_wh)),
+    ("plants_shared_kwh", lambda s, m: _kwh(m.plants_shared_wh)),
+    ("allocation_eur", lambda s, m: m.allocation_eur),
+    ("of_which_surplus_eur", lambda s, m: m.surplus_eur),
+    ("sale_eur", lambda s, m: m.sale_eur),
+)
 
 
 def members_csv(sts: Sequence[Statement]) -> str:
-    rows: list[list[object]] = [
-        [
-            "config_id",
-            "period",
-            "member_id",
-            "kind",
-            "withdrawn_kwh",
-            "shared_share_kwh",
-            "plants_shared_kwh",
-            "allocation_eur",
-            "of_which_surplus_eur",
-            "sale_eur",
-        ]
-    ]
+    """One row per member, then the social purposes' share (its allocation is all surplus)."""
+    rows = _table(_MEMBER_COLUMNS, ())
     for s in sts:
-        for m in s.members:
-            rows.append(
-                [
-                    s.config_id,
-                    s.period,
-                    m.member_id,
-                    m.kind.value,
-                    _kwh(m.withdrawn_wh),
-                    _kwh(m.shared_share_wh),
-                    _kwh(m.plants_shared_wh),
-                    m.allocation_eur,
-                    m.surplus_eur,
-                    m.sale_eur,
-                ]
-            )
+        rows += [_cells(_MEMBER_COLUMNS, s, m) for m in s.members]
         if s.social_purposes_eur:
-            rows.append(
-                [
-                    s.config_id,
-                    s.period,
-                    SOCIAL_PURPOSES,
-                    "",
-                    "",
-                    "",
-                    "",
-                    s.social_purposes_eur,
-                    s.social_purposes_eur,
-                    "",
-                ]
-            )
+            e = s.social_purposes_eur
+            rows.append([s.config_id, s.period, SOCIAL_PURPOSES, "", "", "", "", e, e, ""])
     return _csv(rows)
 
 
@@ -756,42 +704,32 @@ def gse_csv(sts: Sequence[Statement]) -> str:
     return buf.getvalue()
 
 
+_DAY_COLUMNS: tuple[_Column, ...] = (
+    ("config_id", lambda s, d: s.config_id),
+    ("date", lambda s, d: d.day.isoformat()),
+    ("hours", lambda s, d: d.hours),
+    ("complete_hours", lambda s, d: d.complete_hours),
+    ("shared_kwh", lambda s, d: _kwh(d.shared_wh)),
+    ("tip_eur", lambda s, d: to_cents(d.tip_eur_exact)),
+    ("valorisation_eur", lambda s, d: to_cents(d.valorisation_eur_exact)),
+)
+
+
 def daily_csv(sts: Sequence[Statement]) -> str:
-    rows: list[list[object]] = [
-        [
-            "config_id",
-            "date",
-            "hours",
-            "complete_hours",
-            "shared_kwh",
-            "tip_eur",
-            "valorisation_eur",
-        ]
-    ]
-    for s in sts:
-        for d in s.daily:
-            rows.append(
-                [
-                    s.config_id,
-                    d.day.isoformat(),
-                    d.hours,
-                    d.complete_hours,
-                    _kwh(d.shared_wh),
-                    to_cents(d.tip_eur_exact),
-                    to_cents(d.valorisation_eur_exact),
-                ]
-            )
-    return _csv(rows)
+    return _csv(_table(_DAY_COLUMNS, ((s, d) for s in sts for d in s.daily)))
+
+
+_MISSING_COLUMNS: tuple[_Column, ...] = (
+    ("config_id", lambda s, r: s.config_id),
+    ("missing", lambda s, r: r.subject),
+    ("first_hour_local", lambda s, r: r.first_hour),
+    ("last_hour_local", lambda s, r: r.last_hour),
+    ("hours", lambda s, r: r.hours),
+)
 
 
 def missing_csv(sts: Sequence[Statement]) -> str:
-    rows: list[list[object]] = [
-        ["config_id", "missing", "first_hour_local", "last_hour_local", "hours"]
-    ]
-    for s in sts:
-        for r in s.missing:
-            rows.append([s.config_id, r.subject, r.first_hour, r.last_hour, r.hours])
-    return _csv(rows)
+    return _csv(_table(_MISSING_COLUMNS, ((s, r) for s in sts for r in s.missing)))
 
 
 _TYPE_LABEL = {
