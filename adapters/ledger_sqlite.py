@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -63,6 +64,54 @@ _TABLES = (
     "ledger_member_hour",
     "audit",
 )
+
+
+@dataclass
+class _Batch:
+    """What one ingest of raw data stores: its new versions, audit entries, counts and the hours
+    and keys (PODs or zones) it changed."""
+
+    now: str
+    new: int = 0
+    same: int = 0
+    corr: int = 0
+    older: int = 0
+    rows: list[tuple] = field(default_factory=list)
+    audit: list[tuple] = field(default_factory=list)
+    hours: set[int] = field(default_factory=set)
+    keys: set[str] = field(default_factory=set)
+
+    def store(
+        self, row: tuple, correction: tuple[str, str, str] | None, start_utc: int, key: str
+    ) -> None:
+        """A new version ``row``: the first of its interval, or a correction (audited as
+        ``(action, subject, detail)``)."""
+        self.rows.append(row)
+        if correction is None:
+            self.new += 1
+        else:
+            self.corr += 1
+            self.audit.append((self.now, *correction))
+        self.hours.add(start_utc - start_utc % HOUR_S)
+        self.keys.add(key)
+
+    def write(self, db: sqlite3.Connection, insert_sql: str, source: str, summary: str) -> None:
+        """Rows and audit in one transaction, with an ``ingest`` entry when anything happened."""
+        with db:
+            db.executemany(insert_sql, self.rows)
+            db.executemany(
+                "INSERT INTO audit (recorded_at, action, subject, detail) VALUES (?,?,?,?)",
+                self.audit,
+            )
+            if self.rows or self.older:
+                db.execute(
+                    "INSERT INTO audit (recorded_at, action, subject, detail) VALUES (?,?,?,?)",
+                    (self.now, "ingest", source, summary),
+                )
+
+    def result(self) -> StoreResult:
+        hours, keys = frozenset(self.hours), frozenset(self.keys)
+        return StoreResult(self.new, self.same, self.corr, hours, keys, self.older)
 
 
 def _now() -> str:
@@ -144,66 +193,44 @@ class SqliteLedgerStore:
         latest = self._latest_raw(
             "reading", "pod", "wh", {r.pod for r in rs}, lo, hi, extra="direction"
         )
-        now, new, same, corr, older = _now(), 0, 0, 0, 0
-        hours: set[int] = set()
-        keys: set[str] = set()
-        rows, audit = [], []
+        b = _Batch(_now())
         for r in rs:
             key = (r.pod, r.direction, r.start_utc, r.duration_s)
             prev = latest.get(key)
             if prev is not None and prev[1] == r.wh:
-                same += 1
+                b.same += 1
                 continue
+            subject = f"{r.pod} {r.direction} {local_label(r.start_utc)}"
             if prev is not None and prev[2] and issued < prev[2]:
-                older += 1
-                audit.append(
+                b.older += 1
+                b.audit.append(
                     (
-                        now,
+                        b.now,
                         "older_version_ignored",
-                        f"{r.pod} {r.direction} {local_label(r.start_utc)}",
+                        subject,
                         f"{r.wh} Wh issued {issued or 'undated'} from {source} is older than the "
                         f"stored {prev[1]} Wh issued {prev[2]}",
                     )
                 )
                 continue
             version = prev[0] + 1 if prev else 1
-            rows.append((*key, version, r.wh, source, now, issued))
             latest[key] = (version, r.wh, issued)
-            if prev is None:
-                new += 1
-            else:
-                corr += 1
-                audit.append(
-                    (
-                        now,
-                        "reading_corrected",
-                        f"{r.pod} {r.direction} {local_label(r.start_utc)}",
-                        f"{prev[1]} Wh -> {r.wh} Wh (version {version}, issued "
-                        f"{issued or 'undated'}, from {source})",
-                    )
+            correction = None
+            if prev is not None:
+                detail = (
+                    f"{prev[1]} Wh -> {r.wh} Wh (version {version}, issued "
+                    f"{issued or 'undated'}, from {source})"
                 )
-            hours.add(r.start_utc - r.start_utc % HOUR_S)
-            keys.add(r.pod)
-        with self.db:
-            self.db.executemany(
-                "INSERT INTO reading (pod, direction, start_utc, duration_s, version, wh, source, "
-                "recorded_at, issued) VALUES (?,?,?,?,?,?,?,?,?)",
-                rows,
-            )
-            self.db.executemany(
-                "INSERT INTO audit (recorded_at, action, subject, detail) VALUES (?,?,?,?)", audit
-            )
-            if rows or older:
-                self.db.execute(
-                    "INSERT INTO audit (recorded_at, action, subject, detail) VALUES (?,?,?,?)",
-                    (
-                        now,
-                        "ingest",
-                        source,
-                        f"{new} new and {corr} corrected meter readings, {older} older ignored",
-                    ),
-                )
-        return StoreResult(new, same, corr, frozenset(hours), frozenset(keys), older)
+                correction = ("reading_corrected", subject, detail)
+            b.store((*key, version, r.wh, source, b.now, issued), correction, r.start_utc, r.pod)
+        b.write(
+            self.db,
+            "INSERT INTO reading (pod, direction, start_utc, duration_s, version, wh, source, "
+            "recorded_at, issued) VALUES (?,?,?,?,?,?,?,?,?)",
+            source,
+            f"{b.new} new and {b.corr} corrected meter readings, {b.older} older ignored",
+        )
+        return b.result()
 
     def file_ingested(self, sha256: str) -> tuple[str, str] | None:
         """(name, recorded_at) of an already ingested file with this content hash, or None."""
@@ -247,46 +274,29 @@ class SqliteLedgerStore:
         latest = self._latest_raw(
             "price", "zone", "price_eur_per_mwh", {p.zone for p in ps}, lo, hi
         )
-        now, new, same, corr = _now(), 0, 0, 0
-        hours: set[int] = set()
-        keys: set[str] = set()
-        rows, audit = [], []
+        b = _Batch(_now())
         for p in ps:
             prev = latest.get((p.zone, p.start_utc, p.duration_s))
             if prev is not None and Decimal(str(prev[1])) == p.price_eur_per_mwh:
-                same += 1
+                b.same += 1
                 continue
             version = prev[0] + 1 if prev else 1
-            rows.append(
-                (p.zone, p.start_utc, p.duration_s, version, str(p.price_eur_per_mwh), source, now)
-            )
             latest[(p.zone, p.start_utc, p.duration_s)] = (version, str(p.price_eur_per_mwh))
-            if prev is None:
-                new += 1
-            else:
-                corr += 1
-                audit.append(
-                    (
-                        now,
-                        "price_corrected",
-                        f"{p.zone} {local_label(p.start_utc)}",
-                        f"{prev[1]} -> {p.price_eur_per_mwh} EUR/MWh (version {version}, "
-                        f"from {source})",
-                    )
+            correction = None
+            if prev is not None:
+                detail = (
+                    f"{prev[1]} -> {p.price_eur_per_mwh} EUR/MWh (version {version}, from {source})"
                 )
-            hours.add(p.start_utc - p.start_utc % HOUR_S)
-            keys.add(p.zone)
-        with self.db:
-            self.db.executemany("INSERT INTO price VALUES (?,?,?,?,?,?,?)", rows)
-            self.db.executemany(
-                "INSERT INTO audit (recorded_at, action, subject, detail) VALUES (?,?,?,?)", audit
-            )
-            if rows:
-                self.db.execute(
-                    "INSERT INTO audit (recorded_at, action, subject, detail) VALUES (?,?,?,?)",
-                    (now, "ingest", source, f"{new} new and {corr} corrected prices"),
-                )
-        return StoreResult(new, same, corr, frozenset(hours), frozenset(keys))
+                correction = ("price_corrected", f"{p.zone} {local_label(p.start_utc)}", detail)
+            row = (p.zone, p.start_utc, p.duration_s, version, str(p.price_eur_per_mwh), source)
+            b.store((*row, b.now), correction, p.start_utc, p.zone)
+        b.write(
+            self.db,
+            "INSERT INTO price VALUES (?,?,?,?,?,?,?)",
+            source,
+            f"{b.new} new and {b.corr} corrected prices",
+        )
+        return b.result()
 
     def prices(self, zones: Sequence[str], start_utc: int, end_utc: int) -> list[PricePoint]:
         latest = self._latest_raw(
