@@ -6,16 +6,12 @@ from pathlib import Path
 
 import click
 
+from adapters.cli._options import input_file, out_dir
+
 
 @click.command("design")
-@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Output folder (default: out/<scenario name>).",
-)
+@input_file("scenario")
+@out_dir("Output folder (default: out/<scenario name>).")
 @click.option(
     "--time-limit",
     type=click.FloatRange(min=1),

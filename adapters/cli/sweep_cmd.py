@@ -6,16 +6,12 @@ from pathlib import Path
 
 import click
 
+from adapters.cli._options import input_file, out_dir
+
 
 @click.command("sweep")
-@click.argument("sweep_file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Output folder (default: out/sweep_<sweep name>); its cache/ makes a re-run resume.",
-)
+@input_file("sweep_file")
+@out_dir("Output folder (default: out/sweep_<sweep name>); its cache/ makes a re-run resume.")
 @click.option(
     "--scheduler",
     default=None,
