@@ -18,6 +18,11 @@ from ems.techs._units import fixed_value
 from ems.techs.base import Technology
 
 
+def _model_args(a: Any, hub: Any, lim: Any, spec_cls: type, section: str) -> tuple:
+    """(name, hub, model, catalogue spec) of one model listed at a hub."""
+    return f"{hub.id}_{lim.type}", hub.id, lim.type, a.catalogue.get(lim.type, spec_cls, section)
+
+
 class UnitSized(Technology):
     """Integer units ``n`` of one model (``n_units``), at most ``max_units``, at least the existing
     ones; every unit is ``unit_kw()`` in :attr:`size_unit` and costs ``unit_capex_eur()``."""
@@ -52,10 +57,7 @@ class UnitSized(Technology):
         ``max_units``, ``existing_units``), the AS-IS-only ones skipped as ``a`` says."""
         return [
             cls(
-                f"{hub.id}_{lim.type}",
-                hub.id,
-                lim.type,
-                a.catalogue.get(lim.type, spec_cls, section),
+                *_model_args(a, hub, lim, spec_cls, section),
                 lim.max_units,
                 existing_units=lim.existing_units,
                 fixed=a.fixed(hub.id, lim.type),
@@ -146,10 +148,7 @@ class StepSized(Technology):
                 continue
             out.append(
                 cls(
-                    f"{hub.id}_{lim.type}",
-                    hub.id,
-                    lim.type,
-                    a.catalogue.get(lim.type, spec_cls, section),
+                    *_model_args(a, hub, lim, spec_cls, section),
                     existing_kw=lim.existing_kw,
                     max_kw=lim.max_kw,
                     carriers=cs,

@@ -43,7 +43,7 @@ def add_storage_balance(
 
 
 def add_rate_limits(
-    ctx: BuildContext, blk: pyo.Block, *, p_in: Any, p_out: Any, c_rate_per_h: float, cap: Any
+    ctx: BuildContext, blk: pyo.Block, p_in: Any, p_out: Any, c_rate_per_h: float, cap: Any
 ) -> None:
     """``blk.charge_limit`` and ``blk.discharge_limit``: charge and discharge power each
     ≤ C-rate × capacity ``cap`` (an expression of the size)."""

@@ -119,14 +119,7 @@ class Battery(Technology):
         blk.p_discharge_kw = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, p_max))
         blk.e_kwh = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, e_max))
         blk.soc_initial = pyo.Param(initialize=self.soc_initial, mutable=True)
-        add_rate_limits(
-            ctx,
-            blk,
-            p_in=blk.p_charge_kw,
-            p_out=blk.p_discharge_kw,
-            c_rate_per_h=s.c_rate_per_h,
-            cap=cap.expr,
-        )
+        add_rate_limits(ctx, blk, blk.p_charge_kw, blk.p_discharge_kw, s.c_rate_per_h, cap.expr)
         blk.soc_max = pyo.Constraint(
             ctx.T, rule=lambda b, p, t: b.e_kwh[p, t] <= s.soc_max * cap.expr
         )

@@ -105,14 +105,7 @@ class ThermalStorage(Technology):
         blk.e_kwh = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, e_max))
         blk.soc_initial = pyo.Param(initialize=self.soc_initial, mutable=True)
         blk.e_max = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.e_kwh[p, t] <= cap)
-        add_rate_limits(
-            ctx,
-            blk,
-            p_in=blk.q_charge_kw,
-            p_out=blk.q_discharge_kw,
-            c_rate_per_h=s.c_rate_per_h,
-            cap=cap,
-        )
+        add_rate_limits(ctx, blk, blk.q_charge_kw, blk.q_discharge_kw, s.c_rate_per_h, cap)
         if self.exclusive:
             # Charging and discharging at once would dissipate heat through the store's losses — a
             # hidden heat sink that lets CHP units run for electricity although (2) forbids
