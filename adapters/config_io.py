@@ -25,6 +25,7 @@ from ems.config.schema import (
     parse_catalogue,
     parse_scenario,
 )
+from ems.config.sizes import SizesFile, check_known
 from ems.errors import ConfigError
 from ems.operation.assembly import (
     OperationSetup,
@@ -33,7 +34,7 @@ from ems.operation.assembly import (
     site_forecaster,
 )
 from ems.operation.forecast import Forecaster
-from ems.operation.site import SiteConfig, installed_sizes, parse_site
+from ems.operation.site import SiteConfig, parse_site
 
 
 # --------------------------------------------------------------------------- scenario, catalogue
@@ -117,11 +118,18 @@ def load_site(path: str | Path) -> SiteConfig:
     return site
 
 
-def read_sizes(
-    path: Path, override: dict[str, dict[str, Any]] | None = None
+def read_site_sizes(
+    site: SiteConfig, scenario: Scenario, catalogue: Catalogue
 ) -> dict[str, dict[str, Any]]:
-    """``hubs`` of a sizes.yaml written by ``ems design``, with per-hub overrides merged."""
-    return installed_sizes(_read_site_yaml(path), str(path), override)
+    """The installed sizes of a site: its sizes.yaml with its ``sizes_override`` merged, each
+    entry and quantity checked against the technologies of the scenario (an entry no technology
+    reads is an error naming the file and ``hub.entry``, never silently ignored)."""
+    path = site.resolve(site.sizes)
+    parsed = SizesFile.parse(_read_site_yaml(path), str(path))
+    check_known(parsed.hubs, scenario, catalogue, str(path), "hubs")
+    site_file = str(site.path_) if site.path_ is not None else "SITE.yaml"
+    check_known(site.sizes_override, scenario, catalogue, site_file, "sizes_override")
+    return parsed.installed(site.sizes_override)
 
 
 def read_hourly_profile(site: SiteConfig, scenario: Scenario) -> pd.DataFrame:
@@ -143,6 +151,6 @@ def load_operation(site_path: str | Path) -> tuple[SiteConfig, OperationSetup, F
     site = load_site(site_path)
     scenario, catalogue = load_scenario(site.resolve(site.scenario))
     fc = site_forecaster(scenario, read_hourly_profile(site, scenario))
-    sizes = read_sizes(site.resolve(site.sizes), site.sizes_override)
+    sizes = read_site_sizes(site, scenario, catalogue)
     setup = operation_setup(site, scenario, catalogue, sale_can_exceed_purchase(fc), sizes=sizes)
     return site, setup, fc

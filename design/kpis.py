@@ -85,9 +85,10 @@ def compute_kpis(
         "pv_mwh_per_y": pv_total,
         "hubs": hubs,
     }
-    clusters = ai_cluster_kpis(built, fl)
-    if clusters:
-        out["ai_cluster"] = clusters
+    for tech in built.techs:  # each technology's own section (e.g. a sized AI cluster)
+        own = tech.design_kpis(g, fl) if tech.kpi_table is not None else None
+        if own is not None:
+            out.setdefault(tech.kind, {})[tech.hub] = own
     if asis is not None:
         asis_opex = asis["om"] + asis["energy"] - asis["revenue_sale"]
         out["vs_asis"] = {
@@ -97,40 +98,5 @@ def compute_kpis(
             "simple_payback_y": None
             if asis_opex - opex - costs["revenue_incentive"] <= 0
             else costs["capex_investment"] / (asis_opex - opex + costs["revenue_incentive"]),
-        }
-    return out
-
-
-def ai_cluster_kpis(built: BuiltModel, fl: Any) -> dict[str, dict[str, float]]:
-    """Per hub with a sized AI cluster: rated kW, MWh/y drawn, value of its compute, and the
-    share of its energy met by the hub's own PV in the hours it runs (PV not exported ∝ use)."""
-    g = built.ctx.grid
-    out: dict[str, dict[str, float]] = {}
-    for tech in built.techs:
-        if not tech.compute_load or getattr(tech, "sizing", None) is None:
-            continue
-        blk = tech.block
-        hub_el = fl[(fl["hub"] == tech.hub) & (fl["carrier"] == "electricity")]
-        wide = hub_el.pivot_table(
-            index=["period", "step"], columns="label", values="kw", aggfunc="sum"
-        ).fillna(0.0)
-        pv = wide[[c for c in wide.columns if str(c).startswith("PV")]].sum(axis=1)
-        export = -wide.get("grid export", 0.0)
-        uses = -wide[wide < 0].sum(axis=1)  # every use of electricity at the hub
-        mwh = renewable = 0.0
-        for p, t in g.index():
-            kw = float(pyo.value(blk.p_kw[p, t]))
-            f = g.annual_factor(p)
-            mwh += kw * f / 1000.0
-            own_pv = max(float(pv.get((p, t), 0.0)) - float(export.get((p, t), 0.0)), 0.0)
-            use = float(uses.get((p, t), 0.0)) - float(export.get((p, t), 0.0))
-            if use > 1e-9:
-                renewable += kw * min(own_pv / use, 1.0) * f / 1000.0
-        value = tech.sizing.compute_value_eur_per_mwh  # type: ignore[attr-defined]
-        out[tech.hub] = {
-            "kw": tech.units.value(),  # type: ignore[attr-defined]
-            "mwh_per_y": mwh,
-            "compute_value_eur_per_y": mwh * value,
-            "own_pv_share_pct": 100.0 * renewable / mwh if mwh > 1e-9 else None,
         }
     return out

@@ -20,6 +20,8 @@ from design.study import StudyResult  # noqa: E402
 from design.surplus import surplus_per_set  # noqa: E402
 from ems.config.sizes import SizesFile  # noqa: E402
 from ems.model import results as res  # noqa: E402
+from ems.techs.kpi import KpiTable  # noqa: E402
+from ems.techs.registry import REGISTRY  # noqa: E402
 
 
 def sizes_table(r: StudyResult) -> list[dict[str, Any]]:
@@ -44,6 +46,12 @@ def _fmt(x: Any, digits: int = 1) -> str:
     if isinstance(x, (int, float)):
         return f"{round(x, digits) + 0.0:,.{digits}f}"  # + 0.0: never "-0.0"
     return str(x)
+
+
+def kpi_tables() -> list[tuple[str, KpiTable]]:
+    """(kind, its section) of every registered technology with a section of its own in the
+    design report (its KPIs are under its kind in the KPI dict)."""
+    return [(r.kind, r.tech.kpi_table) for r in REGISTRY if r.tech.kpi_table is not None]
 
 
 def console_report(r: StudyResult) -> str:
@@ -84,12 +92,10 @@ def console_report(r: StudyResult) -> str:
             f"{_fmt(h['export_mwh_per_y'], 1)}, self-consumption {_fmt(h['self_consumption_pct'])} % of PV, "
             f"{_fmt(h['self_supplied_share_of_demand_pct'])} % of demand"
         )
-    for hub, c in k.get("ai_cluster", {}).items():
-        lines.append(
-            f"  {hub}: AI cluster {_fmt(c['kw'], 1)} kW, {_fmt(c['mwh_per_y'], 1)} MWh/y, compute "
-            f"value {_fmt(c['compute_value_eur_per_y'])} €/y, {_fmt(c['own_pv_share_pct'], 1)} % "
-            "of its energy from the hub's own PV"
-        )
+    for kind, table in kpi_tables():
+        for hub, c in k.get(kind, {}).items():
+            cells = (col.console.format(_fmt(c[col.key], col.decimals)) for col in table.columns)
+            lines.append(f"  {hub}: {table.title} " + ", ".join(cells))
     if vs.get("simple_payback_y") is not None:
         lines.append(f"  simple payback: {vs['simple_payback_y']:.1f} years")
     lines.append("")

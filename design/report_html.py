@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from design.cashflow import Variant, annual_basis, shared_by_hub
+from design.report import kpi_tables
 
 CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:2rem auto;
@@ -238,24 +239,21 @@ def render(
             ],
         )
     )
-    clusters = r.design.kpis.get("ai_cluster", {})
-    if clusters:
-        parts.append("<h2>AI cluster</h2>")
-        parts.append(
-            _table(
-                ["hub", "kW", "MWh/y", "compute value €/y", "% from the hub's own PV"],
-                [
-                    [
-                        html.escape(h),
-                        _num(c["kw"], 1),
-                        _num(c["mwh_per_y"], 1),
-                        _num(c["compute_value_eur_per_y"]),
-                        _num(c["own_pv_share_pct"], 1),
-                    ]
-                    for h, c in clusters.items()
-                ],
-            )
-        )
+    for kind, table in kpi_tables():  # each technology's own section
+        per_hub = r.design.kpis.get(kind, {})
+        if not per_hub:
+            continue
+        parts.append(f"<h2>{html.escape(table.title)}</h2>")
+        cols = table.columns
+        rows = [
+            [html.escape(h)]
+            + [
+                _num(c[col.key], col.decimals if col.html_decimals is None else col.html_decimals)
+                for col in cols
+            ]
+            for h, c in per_hub.items()
+        ]
+        parts.append(_table(["hub", *(col.header for col in cols)], rows))
     parts.append(_cashflow_section(variants, out))
     plants = incentive_per_plant(r)
     if plants:

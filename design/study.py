@@ -22,13 +22,14 @@ from design import diagnose
 from design.data import StudyData, prepare
 from design.kpis import compute_kpis
 from design.sizing_options import apply_continuous_sizes, exclusive_stores_for_verification
-from ems.config.schema import Catalogue, PvTypeSpec, Scenario
+from ems.config.schema import Catalogue, Scenario
 from ems.errors import ConfigError, SolveError
 from ems.model import results as res
 from ems.model.assembly import grid_exclusivity_needed, techs_from_scenario
 from ems.model.builder import BuiltModel, ObjectiveSpec, build_model, relax_operational_integers
 from ems.model.solve import ModelSize, SolveRecord, SolverSession
 from ems.model.timegrid import TimeGrid
+from ems.techs.registry import REGISTRY
 
 
 @dataclass
@@ -52,7 +53,9 @@ class StudyResult:
 
 
 def yield_columns(s: Scenario, cat: Catalogue) -> list[str]:
-    return sorted({cat.get(pv.type, PvTypeSpec, "pv").yield_column for h in s.hubs for pv in h.pv})
+    """The profile columns the scenario's technologies read beyond demand and prices (each
+    technology declares its own: ``Technology.design_columns``)."""
+    return sorted({c for r in REGISTRY for h in s.hubs for c in r.tech.design_columns(h, cat)})
 
 
 def run_study(

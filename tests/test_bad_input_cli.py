@@ -83,6 +83,61 @@ def test_a_bad_sizes_override_names_the_field(tmp_path, capsys, override, fragme
     assert line.startswith(f"error: {site}: ") and fragment in line, line
 
 
+@pytest.mark.parametrize(
+    ("override", "fragment"),
+    [
+        ({"hub3": {"hp_45": {"n_units": 1}}}, "sizes_override.hub3.hp_45: no technology 'hp_45'"),
+        ({"hub1": {"battery": {"modules": 2, "kwhh": 10}}}, "sizes_override.hub1.battery.kwhh: "),
+        ({"hub1": {"chargers": {"charger_v1g_50kw": 1}}}, "hub1.chargers.charger_v1g_50kw: "),
+        ({"hub9": {"battery": {"modules": 2}}}, "sizes_override.hub9: not a hub of scenario"),
+    ],
+    ids=["entry", "quantity", "charger-type", "hub"],
+)
+def test_a_sizes_override_no_technology_reads_is_refused(tmp_path, capsys, override, fragment):
+    """An override that operation would silently ignore (no such technology at the hub, an
+    unknown quantity) names the hub, entry and quantity."""
+    raw = yaml.safe_load(SITE.read_text())
+    raw["scenario"] = str((SITE.parent / raw["scenario"]).resolve())
+    raw["sizes"] = str((SITE.parent / raw["sizes"]).resolve())
+    raw["sizes_override"] = override
+    site = tmp_path / "site.yaml"
+    site.write_text(yaml.safe_dump(raw))
+    code = main(["run", "--simulate", "--config", str(site), "--state", str(tmp_path / "st")])
+    line = _one_error_line(capsys.readouterr().err)
+    assert code == 2, line
+    assert line.startswith(f"error: {site}: ") and fragment in line, line
+    assert not (tmp_path / "st").exists()
+
+
+@pytest.mark.parametrize(
+    ("edit", "fragment"),
+    [
+        (
+            lambda h: h["hub3"].update(hp_45={"n_units": 1.0, "kwe": 45.0}),
+            "hubs.hub3.hp_45: no technology 'hp_45' at hub3 in scenario opera_pia_virtual_hp",
+        ),
+        (
+            lambda h: h["hub1"]["pv_mono"].update(kwpp=10.0),
+            "hubs.hub1.pv_mono.kwpp: unknown quantity of pv_mono (known: kwp)",
+        ),
+    ],
+    ids=["entry", "quantity"],
+)
+def test_a_sizes_file_entry_no_technology_reads_is_refused(tmp_path, capsys, edit, fragment):
+    raw = yaml.safe_load(SITE.read_text())
+    sizes = yaml.safe_load((SITE.parent / raw["sizes"]).read_text())
+    edit(sizes["hubs"])
+    (tmp_path / "sizes.yaml").write_text(yaml.safe_dump(sizes))
+    raw["scenario"] = str((SITE.parent / raw["scenario"]).resolve())
+    raw["sizes"] = "sizes.yaml"
+    site = tmp_path / "site.yaml"
+    site.write_text(yaml.safe_dump(raw))
+    code = main(["run", "--simulate", "--config", str(site), "--state", str(tmp_path / "st")])
+    line = _one_error_line(capsys.readouterr().err)
+    assert code == 2, line
+    assert line.startswith(f"error: {tmp_path / 'sizes.yaml'}: {fragment}"), line
+
+
 # ---------------------------------------------------------------- the hourly year of a scenario
 def _hourly_scenario(tmp: Path, edit) -> Path:
     idx = pd.date_range("2023-01-01", periods=8760, freq="h")

@@ -27,6 +27,8 @@ from ems.operation.forecast import Forecaster
 from ems.operation.service import OperationService
 from ems.operation.site import SiteConfig
 from ems.operation.state import PlantState
+from ems.techs.kpi import KpiRow
+from ems.techs.plant import device_classes
 
 log = logging.getLogger(__name__)
 
@@ -334,72 +336,41 @@ def _publish_telemetry(
     wait_until(lambda: runtime.received - before >= len(msgs), 5.0, 0.002)
 
 
-KPI_ROWS = [
-    ("cost_eur", "energy cost (purchase − sale)", "€", 2),
-    ("incentive_eur", "shared-energy incentive", "€", 2),
-    ("net_cost_eur", "net cost", "€", 2),
-    ("net_cost_backlog_eur", "net cost + AI backlog at mean price", "€", 2),
-    ("grid_import_kwh", "grid import", "kWh", 1),
-    ("self_consumption_pct", "PV self-consumption", "%", 1),
-    ("shared_kwh", "shared energy (hourly)", "kWh", 1),
-    ("ai_batch_kwh", "AI batch energy", "kWh", 1),
-    ("ai_from_surplus_kwh", "AI batch energy from surplus", "kWh", 1),
-    ("ai_queued_end_kwh", "AI batch still queued (not yet due)", "kWh", 1),
-    ("ai_jobs_late", "AI jobs finished late", "", 0),
-    ("ev_kwh", "EV energy delivered", "kWh", 1),
-    ("ev_requests_met", "EV sessions with request met", "", 0),
-    ("ev_sessions_done", "EV sessions", "", 0),
+#: the site's rows of the KPI table (each technology's own come from its plant device's
+#: ``kpi_table_rows``, :class:`ems.techs.kpi.KpiRow`; ``order`` interleaves them)
+SITE_ROWS = (
     # multi-energy sites only
-    ("local_self_consumption_pct", "self-consumption of PV + CHP electricity", "%", 1),
-    ("gas_eur", "gas (CHP + boilers)", "€", 2),
-    ("chp_om_eur", "CHP O&M", "€", 2),
-    ("total_cost_eur", "net cost incl. gas and CHP O&M", "€", 2),
-    ("co2_t", "CO2 (gas + grid import)", "t", 3),
-    ("gas_kwh", "gas", "kWh", 0),
-    ("chp_kwh", "CHP electricity", "kWh", 1),
-    ("chp_heat_kwh", "CHP heat", "kWh", 1),
-    ("hp_heat_kwh", "heat-pump heat", "kWh", 1),
-    ("boiler_kwh", "boiler heat", "kWh", 1),
-    ("dh_kwh", "district heat exchanged", "kWh", 1),
-    ("link_kwh", "electricity exchanged between hubs", "kWh", 1),
-    ("heat_unmet_kwh", "heat not served", "kWh", 1),
-    ("heat_dump_kwh", "heat dissipated", "kWh", 1),
-    ("cooling_unmet_kwh", "cooling not served", "kWh", 1),
-]
-THERMAL_KEYS = {
-    "self_consumption_pct",
-    "local_self_consumption_pct",
-    "gas_eur",
-    "chp_om_eur",
-    "total_cost_eur",
-    "co2_t",
-    "gas_kwh",
-    "chp_kwh",
-    "chp_heat_kwh",
-    "hp_heat_kwh",
-    "boiler_kwh",
-    "dh_kwh",
-    "link_kwh",
-    "heat_unmet_kwh",
-    "heat_dump_kwh",
-    "cooling_unmet_kwh",
-}
+    KpiRow("local_self_consumption_pct", "self-consumption of local generation", "%", 1, 15),
+    KpiRow("gas_eur", "gas", "€", 2, 16),
+    KpiRow("total_cost_eur", "net cost incl. gas", "€", 2, 18),
+    KpiRow("co2_t", "CO2 (gas + grid import)", "t", 3, 19),
+    KpiRow("gas_kwh", "gas", "kWh", 0, 20),
+    KpiRow("heat_unmet_kwh", "heat not served", "kWh", 1, 27),
+    KpiRow("heat_dump_kwh", "heat dissipated", "kWh", 1, 28),
+    KpiRow("cooling_unmet_kwh", "cooling not served", "kWh", 1, 29),
+)
+
+
+def tech_rows() -> list[KpiRow]:
+    """The KPI rows the registered technologies declare (once each), in their order."""
+    rows = {r.key: r for c in device_classes() for r in c.kpi_table_rows}.values()
+    return sorted(rows, key=lambda r: r.order)
 
 
 def with_thermal(
     k: dict[str, float], sim: PlantSim, setup: OperationSetup, dt_h: float
 ) -> dict[str, float]:
-    """KPIs plus the thermal side's (gas, CHP, heat pumps, boilers, exchanges, CO2) on a
-    multi-energy site."""
+    """KPIs plus the thermal side's (gas, each technology's, CO2) on a multi-energy site: the net
+    cost with gas and the technologies' other operating costs, self-consumption of all local
+    generation."""
     t = thermal_kpis(sim.rows, setup, dt_h)
     if t:
-        k = {
-            **k,
-            **t,
-            "total_cost_eur": k.get("net_cost_eur", 0.0) + t["gas_eur"] + t["chp_om_eur"],
-        }
-        # with CHP the exports are not PV's: self-consumption of both
-        gen = k.get("pv_kwh", 0.0) + t["chp_kwh"]
+        k = {**k, **t}
+        rows = tech_rows()
+        other = sum(k.get(r.key, 0.0) for r in rows if r.cost)
+        k["total_cost_eur"] = k.get("net_cost_eur", 0.0) + t["gas_eur"] + other
+        # with local generation other than PV the exports are not PV's: self-consumption of all
+        gen = sum(k.get(r.key, 0.0) for r in rows if r.generation)
         k.pop("self_consumption_pct", None)
         k["local_self_consumption_pct"] = (
             100.0 * (1 - k.get("grid_export_kwh", 0.0) / gen) if gen > 0 else 0.0
@@ -438,25 +409,40 @@ BASELINE_TEXT = (
 )
 
 
+def _labels(rows: list[KpiRow]) -> dict[str, str]:
+    """Labels of a multi-energy site that name what else the whole net cost holds (gas and the
+    technologies' other operating costs) and what the local generation is."""
+    costs = ["gas", *(r.label for r in rows if r.cost)]
+    gen = [
+        r.label.removesuffix(" energy").removesuffix(" electricity") for r in rows if r.generation
+    ]
+    return {
+        "total_cost_eur": "net cost incl. " + " and ".join(costs),
+        "net_cost_eur": "net cost, electricity only (" + ", ".join(f"no {c}" for c in costs) + ")",
+        "local_self_consumption_pct": f"self-consumption of {' + '.join(gen)} electricity",
+    }
+
+
 def kpi_rows(ems: dict[str, float], base: dict[str, float]) -> list[tuple[str, str, int]]:
-    """(key, label, decimals) of the rows to print: on a multi-energy site the net cost with gas
-    and CHP O&M first and the electricity-only one labelled so; rows zero on both sides left out."""
-    rows = []
+    """(key, label, decimals) of the rows to print, in their order: on a multi-energy site the
+    net cost with gas and the other operating costs first and the electricity-only one labelled
+    so; rows zero on both sides left out."""
+    rows = tech_rows()
+    order = sorted([*SITE_ROWS, *rows], key=lambda r: r.order)
     multi = "total_cost_eur" in ems or "total_cost_eur" in base
-    order = list(KPI_ROWS)
+    labels = _labels(rows) if multi else {}
     if multi:  # the cost a reader compares first is the whole one
-        total = next(r for r in order if r[0] == "total_cost_eur")
-        order.remove(total)
-        order.insert(0, total)
-    for key, label, unit, nd in order:
-        if key in THERMAL_KEYS and key not in ems and key not in base:
+        order.sort(key=lambda r: r.key != "total_cost_eur")
+    out = []
+    for r in order:
+        if (
+            round(ems.get(r.key, 0.0), r.decimals) == 0
+            and round(base.get(r.key, 0.0), r.decimals) == 0
+        ):
             continue
-        if round(ems.get(key, 0.0), nd) == 0 and round(base.get(key, 0.0), nd) == 0:
-            continue
-        if multi and key == "net_cost_eur":
-            label = "net cost, electricity only (no gas, no CHP O&M)"
-        rows.append((key, label + (f" ({unit})" if unit else ""), nd))
-    return rows
+        label = labels.get(r.key, r.label)
+        out.append((r.key, label + (f" ({r.unit})" if r.unit else ""), r.decimals))
+    return out
 
 
 def kpi_table(ems: dict[str, float], base: dict[str, float]) -> str:

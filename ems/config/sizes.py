@@ -5,7 +5,9 @@
 ``chargers: {<type>: n}``, ``ice_200: {n_units, kwe}``, ``puffer: {pick_100kwh, kwh}``,
 ``dh: {y_dh}``…) and read back by the same technology as its fixed sizes in operation. Values are
 finite, non-negative numbers; ``vehicle_charger`` (which charger types each vehicle used in the
-design) is informative. No file access here: :mod:`adapters.config_io` reads and writes the file.
+design) is informative. An entry or quantity that no technology of the hub reads is an error
+(:func:`check_known`: each technology declares its entries, ``Technology.size_keys``), never
+silently ignored. No file access here: :mod:`adapters.config_io` reads and writes the file.
 """
 
 from __future__ import annotations
@@ -37,6 +39,52 @@ def check_size_entries(hubs: dict[str, dict[str, Any]]) -> None:
                     raise ValueError(f"{hub}.{key}.{q}: {v!r} is not a number")
                 if not math.isfinite(float(v)) or float(v) < 0:
                     raise ValueError(f"{hub}.{key}.{q}: {v!r} is not a size (finite, ≥ 0)")
+
+
+def known_entries(scenario: Any, catalogue: Any) -> dict[str, dict[str, tuple[str, ...] | None]]:
+    """hub -> entry -> its quantities, as the technologies of the scenario declare them
+    (``Technology.size_keys``; ``None``: informative)."""
+    from ems.techs.registry import REGISTRY
+
+    out: dict[str, dict[str, tuple[str, ...] | None]] = {}
+    for hub in scenario.hubs:
+        entries = out.setdefault(hub.id, {})
+        for reg in REGISTRY:
+            entries.update(reg.tech.size_keys(hub, catalogue))
+    return out
+
+
+def check_known(
+    hubs: dict[str, dict[str, Any]], scenario: Any, catalogue: Any, file: str, field: str
+) -> None:
+    """Every hub, entry and quantity of ``hubs`` (a sizes.yaml's, or a SITE.yaml's
+    ``sizes_override``, under ``field``) is one a technology of the scenario reads: one
+    :class:`ConfigError` naming the first that is not."""
+    known = known_entries(scenario, catalogue)
+    for hub, entries in hubs.items():
+        if hub not in known:
+            hint = f"(its hubs: {', '.join(known)})"
+            raise ConfigError(
+                file, f"{field}.{hub}", f"not a hub of scenario {scenario.name} {hint}"
+            )
+        for key, entry in (entries or {}).items():
+            if key not in known[hub]:
+                have = ", ".join(known[hub]) or "none"
+                raise ConfigError(
+                    file,
+                    f"{field}.{hub}.{key}",
+                    f"no technology {key!r} at {hub} in scenario {scenario.name} (its entries: {have})",
+                )
+            quantities = known[hub][key]
+            if quantities is None or not isinstance(entry, dict):
+                continue
+            for q in entry:
+                if q not in quantities:
+                    raise ConfigError(
+                        file,
+                        f"{field}.{hub}.{key}.{q}",
+                        f"unknown quantity of {key} (known: {', '.join(quantities)})",
+                    )
 
 
 class SizesFile(BaseModel):

@@ -16,6 +16,7 @@ from ems.model.context import BuildContext
 from ems.techs._plant import KeepsLast, RowKpis
 from ems.techs._sized import UnitSized
 from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd_pos
+from ems.techs.kpi import KpiRow
 from ems.techs.plant import HubStep, PlantDevice, r3
 
 
@@ -50,6 +51,14 @@ class AbsorptionChiller(UnitSized):
     def hub_carriers(cls, hub: Any) -> list[str]:
         """The chillers' heat feed (18)."""
         return ["chiller_feed"] if hub.absorption_chillers else []
+
+    @classmethod
+    def size_keys(cls, hub: Any, catalogue: Any) -> dict[str, tuple[str, ...] | None]:
+        return {
+            lim.type: ("n_units", "kwc")
+            for lim in hub.absorption_chillers
+            if not getattr(lim, "asis_only", False)
+        }
 
     @classmethod
     def from_hub(cls, a: Any, hub: Any, stage: int) -> list[Technology]:
@@ -118,6 +127,10 @@ class ChillerPlant(KeepsLast, RowKpis, PlantDevice):
     """An absorption chiller in the simulated plant: it covers the cooling the heat pumps leave,
     within capacity (local control); its feed heat comes from the hub's heat loop, its electric
     auxiliaries from the hub's bus."""
+
+    kpi_table_rows = (  # its rows of the simulated day's KPI table
+        KpiRow("chiller_kwh", "absorption-chiller cooling", "kWh", 1, 24.6),
+    )
 
     rows = ("chiller_kw", "chiller_feed_kw", "chiller_el_kw")
     thermal = True

@@ -43,6 +43,7 @@ from ems.techs.base import (
     rnd,
 )
 from ems.techs.dashboard import Panel, Series
+from ems.techs.kpi import KpiColumn, KpiRow, KpiTable
 from ems.techs.plant import BUS_AI, HubStep, PlantDevice
 
 REPORT_KWH = 0.01  # a planned deadline miss above this is an alert
@@ -94,9 +95,52 @@ class AiCluster(Technology):
         ),
     )
 
+    kpi_table = KpiTable(
+        "AI cluster",
+        (
+            KpiColumn("kw", "kW", "{} kW"),
+            KpiColumn("mwh_per_y", "MWh/y", "{} MWh/y"),
+            KpiColumn("compute_value_eur_per_y", "compute value €/y", "compute value {} €/y",
+                      html_decimals=0),
+            KpiColumn("own_pv_share_pct", "% from the hub's own PV",
+                      "{} % of its energy from the hub's own PV"),
+        ),
+    )  # fmt: skip
+
     def plant_device(self) -> Any:
         """Its physics in the simulated plant (:mod:`ems.techs.plant`)."""
         return AiPlant(self)
+
+    def design_kpis(self, grid: Any, flows: pd.DataFrame) -> dict[str, Any] | None:
+        """A sized cluster: rated kW, MWh/y drawn, value of its compute, and the share of its
+        energy met by the hub's own PV in the hours it runs (PV not exported ∝ use)."""
+        if self.sizing is None:
+            return None
+        blk = self.block
+        assert blk is not None
+        hub_el = flows[(flows["hub"] == self.hub) & (flows["carrier"] == "electricity")]
+        wide = hub_el.pivot_table(
+            index=["period", "step"], columns="label", values="kw", aggfunc="sum"
+        ).fillna(0.0)
+        pv = wide[[c for c in wide.columns if str(c).startswith("PV")]].sum(axis=1)
+        export = -wide.get("grid export", 0.0)
+        uses = -wide[wide < 0].sum(axis=1)  # every use of electricity at the hub
+        mwh = renewable = 0.0
+        for p, t in grid.index():
+            kw = float(pyo.value(blk.p_kw[p, t]))
+            f = grid.annual_factor(p)
+            mwh += kw * f / 1000.0
+            own_pv = max(float(pv.get((p, t), 0.0)) - float(export.get((p, t), 0.0)), 0.0)
+            use = float(uses.get((p, t), 0.0)) - float(export.get((p, t), 0.0))
+            if use > 1e-9:
+                renewable += kw * min(own_pv / use, 1.0) * f / 1000.0
+        value = self.sizing.compute_value_eur_per_mwh
+        return {
+            "kw": self.units.value(),
+            "mwh_per_y": mwh,
+            "compute_value_eur_per_y": mwh * value,
+            "own_pv_share_pct": 100.0 * renewable / mwh if mwh > 1e-9 else None,
+        }
 
     def __init__(
         self,
@@ -121,6 +165,11 @@ class AiCluster(Technology):
         self.missed_penalty_eur_per_kwh = missed_penalty_eur_per_kwh
         self.slot_of: dict[str, int] = {}  # job id -> slot of the last update
         self.dt_h = 0.25
+
+    @classmethod
+    def size_keys(cls, hub: Any, catalogue: Any) -> dict[str, tuple[str, ...] | None]:
+        """What design sized (operation takes its clusters from SITE.yaml's ``ai_clusters``)."""
+        return {} if hub.ai_cluster is None else {"ai_cluster": ("n_units", "kw")}
 
     @classmethod
     def from_hub(cls, a: Any, hub: Any, stage: int) -> list[Technology]:
@@ -558,6 +607,14 @@ class AiPlant(PlantDevice):
     then every U(3, 8) h, U(0.6, 2.5) h of its batch power, deadline U(6, 14) h later); the
     inference floor is always served, batch work runs earliest deadline first within the cap
     (baseline: as soon as it arrives; missing setpoint: the floor only)."""
+
+    kpi_table_rows = (  # its rows of the simulated day's KPI table
+        KpiRow("net_cost_backlog_eur", "net cost + AI backlog at mean price", "€", 2, 4),
+        KpiRow("ai_batch_kwh", "AI batch energy", "kWh", 1, 8),
+        KpiRow("ai_from_surplus_kwh", "AI batch energy from surplus", "kWh", 1, 9),
+        KpiRow("ai_queued_end_kwh", "AI batch still queued (not yet due)", "kWh", 1, 10),
+        KpiRow("ai_jobs_late", "AI jobs finished late", "", 0, 11),
+    )
 
     rows = ("ai_kw",)
 

@@ -45,6 +45,7 @@ import pyomo.environ as pyo
 
 from ems.model.context import BuildContext
 from ems.techs.dashboard import Panel
+from ems.techs.kpi import KpiTable
 
 Term = Callable[[str, int], Any]
 #: A device setpoint before the controller stamps its validity: (hub, device kind, id, values).
@@ -147,6 +148,8 @@ class Technology:
     follows_net_load: ClassVar[bool] = False
     #: What it shows on the dashboards (:mod:`ems.techs.dashboard`; the builder iterates them).
     panels: ClassVar[tuple[Panel, ...]] = ()
+    #: Its section of the design report (:mod:`ems.techs.kpi`; values from :meth:`design_kpis`).
+    kpi_table: ClassVar[KpiTable | None] = None
 
     def __init__(self, name: str, hub: str) -> None:
         self.name = name
@@ -173,6 +176,21 @@ class Technology:
         demands, a feed it creates); :func:`ems.model.assembly.hub_carriers` joins them over the
         registry so every technology can ask which carriers a hub has."""
         return []
+
+    @classmethod
+    def design_columns(cls, hub: Any, catalogue: Any) -> list[str]:
+        """Columns of the scenario's profile its parameters read at this hub of the scenario
+        (``hub``: the scenario's hub spec), beyond the hub's demand and the prices: design
+        mode's data preparation checks them present and non-negative (the PV yields)."""
+        return []
+
+    @classmethod
+    def size_keys(cls, hub: Any, catalogue: Any) -> dict[str, tuple[str, ...] | None]:
+        """Its ``sizes.yaml`` entries at this hub of the scenario: key -> the quantities
+        :meth:`size_entry` writes (``None``: informative, not checked). An entry or quantity
+        that no technology of the hub declares is an error (``ems.config.sizes.check_known``):
+        operation would ignore it."""
+        return {}
 
     @classmethod
     def contract_hub(cls) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -270,6 +288,11 @@ class Technology:
         exclusivity its model leaves relaxed when that relaxation could hide a loss (a lossy
         store charging and discharging at once). True if it did."""
         return False
+
+    def design_kpis(self, grid: Any, flows: pd.DataFrame) -> dict[str, Any] | None:
+        """Its values of :attr:`kpi_table` after a design solve (``grid``: the time grid,
+        ``flows``: :func:`ems.model.results.flows`); ``None``: nothing to report here."""
+        return None
 
     def size_rows(self) -> list[dict[str, Any]]:
         """Its rows of the design report's sizes table (none: nothing to size)."""

@@ -153,6 +153,10 @@ class Battery(Technology):
         return {"modules": self.capacity.value_units(), "kwh": self.capacity.value()}
 
     @classmethod
+    def size_keys(cls, hub: Any, catalogue: Any) -> dict[str, tuple[str, ...] | None]:
+        return {} if hub.battery is None else {"battery": ("modules", "kwh")}
+
+    @classmethod
     def from_hub(cls, a: Any, hub: Any, stage: int) -> list[Technology]:
         lim = hub.battery
         if lim is None or lim.max_modules + lim.existing_modules <= 0:

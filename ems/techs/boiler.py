@@ -14,6 +14,7 @@ from ems.techs._plant import KeepsLast, RowKpis
 from ems.techs._sized import StepSized
 from ems.techs._units import GasFired, gas_costs
 from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd_pos
+from ems.techs.kpi import KpiRow
 from ems.techs.plant import HEAT_BOILER, HubStep, PlantDevice, r3
 
 
@@ -59,6 +60,10 @@ class Boiler(GasFired, StepSized):
         gas_costs(ctx, blk, blk.fuel_kw, self.gas_eur_per_kwh, self.gas_t_per_mwh)
 
     @classmethod
+    def size_keys(cls, hub: Any, catalogue: Any) -> dict[str, tuple[str, ...] | None]:
+        return {lim.type: ("kw",) for lim in hub.boilers if not getattr(lim, "asis_only", False)}
+
+    @classmethod
     def from_hub(cls, a: Any, hub: Any, stage: int) -> list[Technology]:
         gas, co2 = a.scenario.prices.gas_eur_per_kwh, a.scenario.emissions.gas_t_per_mwh
         return cls.steps_from_hub(
@@ -94,6 +99,10 @@ class BoilerPlant(KeepsLast, RowKpis, PlantDevice):
     """A gas boiler in the simulated plant: its setpoint (or the rule) within capacity; its
     thermostat backs up a heat deficit the stores cannot cover, and it turns down first on a
     surplus."""
+
+    kpi_table_rows = (  # its rows of the simulated day's KPI table
+        KpiRow("boiler_kwh", "boiler heat", "kWh", 1, 24),
+    )
 
     rows = ("boiler_kw",)
     thermal = True

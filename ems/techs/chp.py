@@ -24,6 +24,7 @@ from ems.techs._plant import KeepsLast, RowKpis
 from ems.techs._sized import UnitSized
 from ems.techs._units import GasFired, gas_costs
 from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd_pos
+from ems.techs.kpi import KpiRow
 from ems.techs.plant import EX_CHP, HEAT_CHP, HubStep, PlantDevice, r3
 
 OUTLET_LABEL = {
@@ -107,6 +108,12 @@ class Chp(GasFired, UnitSized):
         rated_fuel = spec.p_el_kw / spec.eta_el
         self.b_fuel_kw = spec.no_load_fuel_fraction * rated_fuel  # no-load fuel per unit on
         self.a_fuel = (rated_fuel - self.b_fuel_kw) / spec.p_el_kw  # marginal fuel per kWe
+
+    @classmethod
+    def size_keys(cls, hub: Any, catalogue: Any) -> dict[str, tuple[str, ...] | None]:
+        return {
+            lim.type: ("n_units", "kwe") for lim in hub.chp if not getattr(lim, "asis_only", False)
+        }
 
     @classmethod
     def from_hub(cls, a: Any, hub: Any, stage: int) -> list[Technology]:
@@ -495,6 +502,12 @@ class ChpPlant(KeepsLast, RowKpis, PlantDevice):
     """A CHP model in the simulated plant: units on ≤ installed, electric power clamped to
     [P_min·u, P_max·u], fuel = a·P + b·u, heat = η_th·fuel (the model's part-load map); on a
     heat surplus the units derate heat-led within their minimum load."""
+
+    kpi_table_rows = (  # its rows of the simulated day's KPI table
+        KpiRow("chp_om_eur", "CHP O&M", "€", 2, 17, cost=True),
+        KpiRow("chp_kwh", "CHP electricity", "kWh", 1, 21, generation=True),
+        KpiRow("chp_heat_kwh", "CHP heat", "kWh", 1, 22),
+    )
 
     rows = ("chp_kw", "chp_heat_kw", "chp_om_eur_per_h")
     thermal = True

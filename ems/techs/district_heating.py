@@ -18,6 +18,7 @@ from ems.model.context import BuildContext, SizeHandle
 from ems.techs._plant import KeepsLast, RowKpis
 from ems.techs._units import fixed_value
 from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd_pos
+from ems.techs.kpi import KpiRow
 from ems.techs.plant import HEAT_DH_FROM, HEAT_DH_TO, HubStep, PlantDevice, r3
 
 WITHDRAW_LABEL = "from DH"
@@ -62,6 +63,10 @@ class DhStation(Technology):
     def hub_carriers(cls, hub: Any) -> list[str]:
         """The injection into the network, which only the hub's CHP units supply (12)."""
         return ["dh_injection"] if hub.district_heating and hub.chp else []
+
+    @classmethod
+    def size_keys(cls, hub: Any, catalogue: Any) -> dict[str, tuple[str, ...] | None]:
+        return {"dh": ("y_dh",)} if hub.district_heating else {}
 
     @classmethod
     def from_site(cls, a: Any, stage: int) -> list[Technology]:
@@ -254,6 +259,10 @@ class DhNetwork(Technology):
 class DhStationPlant(KeepsLast, RowKpis, PlantDevice):
     """A district-heating station in the simulated plant: it injects up to its hub's CHP heat and
     withdraws what its setpoint asks; the network then balances (no exchange in the baseline)."""
+
+    kpi_table_rows = (  # its rows of the simulated day's KPI table
+        KpiRow("dh_kwh", "district heat exchanged", "kWh", 1, 25),
+    )
 
     rows = ("dh_to_kw", "dh_from_kw")
     thermal = True

@@ -21,6 +21,7 @@ from ems.model.context import BuildContext
 from ems.techs._plant import KeepsLast, RowKpis
 from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd_pos
 from ems.techs.grid import Grid
+from ems.techs.kpi import KpiRow
 from ems.techs.plant import EX_GIVE, EX_TAKE, HubStep, PlantDevice, r3
 
 TAKE_LABEL = "from other hubs"
@@ -307,6 +308,10 @@ class LinkNetwork(Technology):
 class LinkStationPlant(KeepsLast, RowKpis, PlantDevice):
     """An electric-link station in the simulated plant: it gives and takes what its setpoint
     asks; the network then balances (no exchange in the baseline)."""
+
+    kpi_table_rows = (  # its rows of the simulated day's KPI table
+        KpiRow("link_kwh", "electricity exchanged between hubs", "kWh", 1, 26),
+    )
 
     rows = ("link_give_kw", "link_take_kw")
     thermal = True

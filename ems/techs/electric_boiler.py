@@ -23,6 +23,7 @@ from ems.model.context import BuildContext
 from ems.techs._plant import KeepsLast, RowKpis
 from ems.techs._sized import StepSized
 from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd_pos
+from ems.techs.kpi import KpiRow
 from ems.techs.plant import EX_EBOILER, HEAT_EBOILER, HubStep, PlantDevice, r3
 
 
@@ -34,6 +35,14 @@ class ElectricBoiler(StepSized):
     def plant_device(self) -> Any:
         """Its physics in the simulated plant (:mod:`ems.techs.plant`)."""
         return ElectricBoilerPlant(self) if self.installed() else None
+
+    @classmethod
+    def size_keys(cls, hub: Any, catalogue: Any) -> dict[str, tuple[str, ...] | None]:
+        return {
+            lim.type: ("kw",)
+            for lim in hub.electric_boilers
+            if not getattr(lim, "asis_only", False)
+        }
 
     @classmethod
     def from_hub(cls, a: Any, hub: Any, stage: int) -> list[Technology]:
@@ -106,6 +115,10 @@ class ElectricBoilerPlant(KeepsLast, RowKpis, PlantDevice):
     """The electric boiler in the simulated plant: heat = η × the setpoint's electric power (or
     the rule's), within its thermal capacity; on a heat surplus it turns down after the gas
     boilers and before the CHP. Its electricity is drawn from the hub's bus."""
+
+    kpi_table_rows = (  # its rows of the simulated day's KPI table
+        KpiRow("eboiler_kwh", "electric-boiler electricity", "kWh", 1, 24.5),
+    )
 
     rows = ("eboiler_kw", "eboiler_heat_kw")
     thermal = True

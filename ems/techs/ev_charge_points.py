@@ -44,6 +44,7 @@ from ems.config.schema import Catalogue, ChargerSpec
 from ems.model.context import BuildContext
 from ems.techs.base import Device, DeviceKey, Key, Raw, RuleState, Technology, device_state, rnd
 from ems.techs.dashboard import Panel, Series
+from ems.techs.kpi import KpiRow
 from ems.techs.plant import BUS_EV, HubStep, PlantDevice
 
 REPORT_KWH = 0.01  # a planned EV shortfall above this is an alert
@@ -378,6 +379,12 @@ class EvPlant(PlantDevice):
     leave with jittered times (σ 0.4 h) and energy requests (× U(0.7, 1.5)), wait for a free
     point, charge at the setpoint (baseline: full power on arrival; missing setpoint: the safe
     power) and leave when charged or at departure."""
+
+    kpi_table_rows = (  # its rows of the simulated day's KPI table
+        KpiRow("ev_kwh", "EV energy delivered", "kWh", 1, 12),
+        KpiRow("ev_requests_met", "EV sessions with request met", "", 0, 13),
+        KpiRow("ev_sessions_done", "EV sessions", "", 0, 14),
+    )
 
     rows = ("ev_kw",)
 

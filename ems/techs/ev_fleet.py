@@ -376,6 +376,13 @@ class EvFleet(Technology):
             blk.e_arrival_kwh[v] = max(float(e), 0.0)
 
     @classmethod
+    def size_keys(cls, hub: Any, catalogue: Any) -> dict[str, tuple[str, ...] | None]:
+        """Chargers per type of the hub, and which vehicle used which (informative)."""
+        if not hub.vehicles:
+            return {}
+        return {"chargers": tuple(ch.type for ch in hub.chargers), "vehicle_charger": None}
+
+    @classmethod
     def from_hub(cls, a: Any, hub: Any, stage: int) -> list[Technology]:
         if not hub.vehicles:
             return []

@@ -18,6 +18,7 @@ import pyomo.environ as pyo
 from ems.model.context import BuildContext
 from ems.techs.base import Device, Key, Technology
 from ems.techs.dashboard import Panel, Series
+from ems.techs.kpi import KpiRow
 from ems.techs.plant import HubStep, PlantDevice
 
 
@@ -199,6 +200,14 @@ class Grid(Technology):
 class GridPlant(PlantDevice):
     """The POD in the simulated plant: the inverters' export limiter (PV cut to the contract
     power), then the import/export energy counters of the meter."""
+
+    kpi_table_rows = (  # its rows of the simulated day's KPI table
+        KpiRow("cost_eur", "energy cost (purchase − sale)", "€", 2, 1),
+        KpiRow("incentive_eur", "shared-energy incentive", "€", 2, 2),
+        KpiRow("net_cost_eur", "net cost", "€", 2, 3),
+        KpiRow("grid_import_kwh", "grid import", "kWh", 1, 5),
+        KpiRow("shared_kwh", "shared energy (hourly)", "kWh", 1, 7),
+    )
 
     rows = ("import_kw", "export_kw")
     kpis_order = 0.0

@@ -21,6 +21,7 @@ from ems.techs._plant import RowKpis
 from ems.techs._sized import UnitSized
 from ems.techs._units import indexed_param
 from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd_pos
+from ems.techs.kpi import KpiRow
 from ems.techs.plant import HEAT_HP, HubStep, PlantDevice, r3
 
 MODE_CARRIER = {"heating": "heat", "dhw": "dhw", "cooling": "cooling"}
@@ -168,6 +169,14 @@ class HeatPump(UnitSized):
                 blk.capacity_kw_per_unit[k, p, t] = q
 
     @classmethod
+    def size_keys(cls, hub: Any, catalogue: Any) -> dict[str, tuple[str, ...] | None]:
+        return {
+            lim.type: ("n_units", "kwe")
+            for lim in hub.heat_pumps
+            if not getattr(lim, "asis_only", False)
+        }
+
+    @classmethod
     def from_hub(cls, a: Any, hub: Any, stage: int) -> list[Technology]:
         carriers = a.carriers(hub)
         modes = [m for m, c in MODE_CARRIER.items() if c in carriers]
@@ -298,6 +307,11 @@ class HeatPumpPlant(RowKpis, PlantDevice):
     """A heat-pump model in the simulated plant, per unit: the setpoint's electric power × COP
     (outdoor temperature, mode), capped at the capacity of the step's temperature (and cooling
     at the cooling demand left)."""
+
+    kpi_table_rows = (  # its rows of the simulated day's KPI table
+        KpiRow("hp_heat_kwh", "heat-pump heat", "kWh", 1, 23),
+        KpiRow("hp_cooling_kwh", "heat-pump cooling", "kWh", 1, 23.5),
+    )
 
     rows = ("hp_kw", "hp_heat_kw", "hp_cooling_kw")
     thermal = True

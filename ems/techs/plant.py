@@ -31,6 +31,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from ems.techs.kpi import KpiRow
+
 Key = tuple[str, str, str]
 Telemetry = list[tuple[Key, dict[str, Any]]]
 
@@ -103,6 +105,8 @@ class PlantDevice:
     station_carrier: ClassVar[str | None] = None
     #: order of its :meth:`kpis` (the POD's cost comes first: others build on it)
     kpis_order: ClassVar[float] = 1.0
+    #: its rows of the simulated day's KPI table (:class:`ems.techs.kpi.KpiRow`)
+    kpi_table_rows: ClassVar[tuple[KpiRow, ...]] = ()
 
     def __init__(self, tech: Any) -> None:
         self.tech = tech

@@ -18,6 +18,7 @@ from ems.config.schema import PvTypeSpec
 from ems.model.context import BuildContext, SizeHandle
 from ems.techs.base import Device, Key, RuleState, Technology
 from ems.techs.dashboard import Panel, Series
+from ems.techs.kpi import KpiRow
 from ems.techs.plant import BUS_PV, HubStep, PlantDevice
 
 
@@ -113,6 +114,10 @@ class Photovoltaic(Technology):
         return {"kwp": self.size_kwp.value()}
 
     @classmethod
+    def size_keys(cls, hub: Any, catalogue: Any) -> dict[str, tuple[str, ...] | None]:
+        return {pv.type: ("kwp",) for pv in hub.pv}
+
+    @classmethod
     def from_hub(cls, a: Any, hub: Any, stage: int) -> list[Technology]:
         out: list[Technology] = []
         for pv in hub.pv:
@@ -135,6 +140,11 @@ class Photovoltaic(Technology):
                 )
             )
         return out
+
+    @classmethod
+    def design_columns(cls, hub: Any, catalogue: Any) -> list[str]:
+        """The yield column (kW per kWp) of each PV type at the hub."""
+        return [catalogue.get(pv.type, PvTypeSpec, "pv").yield_column for pv in hub.pv]
 
     def size_rows(self) -> list[dict[str, Any]]:
         assert self.size_kwp is not None
@@ -214,6 +224,11 @@ class Photovoltaic(Technology):
 class PvPlant(PlantDevice):
     """PV in the simulated plant: installed kWp × the drawn specific yield (profile × an AR(1)
     cloud factor shared by every PV column)."""
+
+    kpi_table_rows = (  # its rows of the simulated day's KPI table
+        KpiRow("pv_kwh", "PV energy", "kWh", 1, 5.5, generation=True),
+        KpiRow("self_consumption_pct", "PV self-consumption", "%", 1, 6),
+    )
 
     rows = ("pv_kw",)
 

@@ -17,9 +17,11 @@ How to add a technology (the recipe; the power-to-heat commit follows it):
    it under its device keys in ``StepInput.device_state``, ``take_state`` and its fallback rule
    read it back; messages of its own channels into its devices' durable books:
    ``take_message``; setpoints, fallback pass, plan columns, devices), a ``from_hub``
-   classmethod that makes its instances from a hub of the scenario and, for the simulated
+   classmethod that makes its instances from a hub of the scenario, what it reads and writes
+   in files (``design_columns``, ``size_entry`` and ``size_keys``), what it shows (``panels`` on
+   the dashboards, ``kpi_table``/``design_kpis`` in the design report) and, for the simulated
    plant, a :class:`ems.techs.plant.PlantDevice` subclass returned by ``plant_device`` (its
-   physics, telemetry and KPIs);
+   physics, telemetry, KPIs and their rows of the KPI table);
 3. its payload schemas: a state and a setpoint model in ``ems/telemetry/schemas.py``;
 4. one line in :data:`REGISTRY` below;
 5. its tests (the contract tests of ``tests/techs`` run on every registered kind by themselves).

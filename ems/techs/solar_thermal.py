@@ -77,6 +77,10 @@ class SolarThermal(Technology):
         return {"m2": self.area.value()}
 
     @classmethod
+    def size_keys(cls, hub: Any, catalogue: Any) -> dict[str, tuple[str, ...] | None]:
+        return {} if hub.solar_thermal is None else {"solar_thermal": ("m2",)}
+
+    @classmethod
     def from_hub(cls, a: Any, hub: Any, stage: int) -> list[Technology]:
         lim = hub.solar_thermal
         if lim is None:

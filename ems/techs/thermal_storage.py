@@ -20,6 +20,11 @@ from ems.techs.base import Device, DeviceKey, Key, Raw, RuleState, Technology, d
 from ems.techs.plant import HubStep, PlantDevice, r3
 
 
+def pick_key(size_kwh: float) -> str:
+    """The sizes.yaml quantity of one catalogue size of a store: ``pick_800kwh`` (1 if picked)."""
+    return f"pick_{size_kwh:g}kwh".replace(".", "_")
+
+
 class ThermalStorage(Technology):
     kind = "thermal_storage"
     device_kind = "thermal_storage"
@@ -74,7 +79,7 @@ class ThermalStorage(Technology):
             return
         sizes = [x for x in s.sizes_kwh if x <= self.max_kwh + 1e-9]
         for x in sizes:
-            key = f"pick_{x:g}kwh".replace(".", "_")
+            key = pick_key(x)
             self.handles[key] = ctx.size(
                 blk,
                 key,
@@ -153,6 +158,18 @@ class ThermalStorage(Technology):
         return out
 
     @classmethod
+    def size_keys(cls, hub: Any, catalogue: Any) -> dict[str, tuple[str, ...] | None]:
+        """``kwh`` and one ``pick_<size>kwh`` per catalogue size of each store of the hub."""
+        out: dict[str, tuple[str, ...] | None] = {}
+        for key in ("puffer", "bollitore"):
+            lim = getattr(hub, key)
+            if lim is not None:
+                spec = catalogue.get(lim.type, ThermalStorageSpec, key)
+                picks = (pick_key(x) for x in spec.sizes_kwh)
+                out[key] = ("kwh", *picks)
+        return out
+
+    @classmethod
     def from_hub(cls, a: Any, hub: Any, stage: int) -> list[Technology]:
         """The buffer tank (``puffer``, heating) and the DHW tank (``bollitore``) of a hub."""
         out: list[Technology] = []
@@ -220,10 +237,7 @@ class ThermalStorage(Technology):
             return float(self.existing_kwh)
         if self.choice == "continuous" or self.existing_kwh > 0:
             return float(self.fixed.get("kwh") or 0.0)
-        return sum(
-            x * float(self.fixed.get(f"pick_{x:g}kwh".replace(".", "_")) or 0.0)
-            for x in self.spec.sizes_kwh
-        )
+        return sum(x * float(self.fixed.get(pick_key(x)) or 0.0) for x in self.spec.sizes_kwh)
 
     def installed(self) -> bool:
         return self.kwh_now() > 0

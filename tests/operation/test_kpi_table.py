@@ -35,3 +35,16 @@ def test_electric_site_has_plain_net_cost_and_equal_marker():
     rows = _rows(text)
     assert rows[0].startswith("net cost (€)") and "-2.00 (-17 %)" in rows[0]
     assert rows[1].startswith("shared energy") and rows[1].rstrip().endswith("=")
+
+
+def test_every_row_a_technology_declares_is_printed_in_its_order():
+    """The table has no list of kinds: each technology's plant device declares its rows
+    (``kpi_table_rows``), the table prints them in their declared order (once each)."""
+    from adapters.sim.simulate import kpi_rows, tech_rows
+
+    rows = tech_rows()
+    keys = [r.key for r in rows]
+    assert len(keys) == len(set(keys))
+    assert {"chp_kwh", "ev_kwh", "eboiler_kwh", "pv_kwh"} <= set(keys)  # from their modules
+    printed = [k for k, _label, _nd in kpi_rows({k: 1.0 for k in keys}, {})]
+    assert printed == [r.key for r in sorted(rows, key=lambda r: r.order)]

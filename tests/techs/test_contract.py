@@ -30,7 +30,7 @@ import yaml
 
 from adapters.config_io import load_operation, load_scenario
 from design.study import prepare, yield_columns
-from ems.config.sizes import SizesFile
+from ems.config.sizes import SizesFile, check_known
 from ems.model import results as res
 from ems.model.assembly import grid_exclusivity_needed, techs_from_scenario
 from ems.model.builder import BuiltModel, build_model
@@ -41,7 +41,7 @@ from ems.operation.service import OperationService
 from ems.operation.site import SiteConfig, installed_sizes
 from ems.operation.state import PlantState
 from ems.techs.base import Technology, device_state
-from ems.techs.registry import REGISTRY, Registration
+from ems.techs.registry import REGISTRY, Registration, registration
 from tests.design.conftest import CATALOGUE as ELECTRIC_CATALOGUE
 from tests.design.conftest import make_scenario as design_scenario
 from tests.design_thermal.conftest import CATALOGUE as THERMAL_CATALOGUE
@@ -483,3 +483,17 @@ def test_a_new_kinds_state_reaches_its_own_hooks(
     assert fallback.mode == "fallback"
     sp = {s.key: s for s in fallback.setpoints}[PROBE]
     assert (sp.values, sp.source) == ({"x": 7.0, "n": 3, "by": "rule"}, "fallback")
+
+
+def test_every_written_size_entry_is_one_a_technology_declares(cases: dict[str, Case]) -> None:
+    """What design writes to sizes.yaml (each technology's ``size_entry``) passes the check that
+    refuses entries no technology reads (``Technology.size_keys``), for every case; and a
+    registered kind that writes sizes declares them."""
+    writers = set()
+    for c in cases.values():
+        written = SizesFile.from_techs(c.design.techs, "contract").hubs
+        check_known(written, c.setup.scenario, c.setup.catalogue, "sizes.yaml", "hubs")
+        writers |= {t.kind for t in c.design.techs if t.size_entry()}
+    for kind in writers:
+        own = registration(kind).tech.size_keys.__func__  # type: ignore[attr-defined]
+        assert own is not Technology.size_keys.__func__, kind  # type: ignore[attr-defined]
