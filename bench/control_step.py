@@ -136,6 +136,9 @@ def main() -> None:
         "--horizon-h, --time-limit, --gap, --abs-gap, --cold are ignored)",
     )
     ap.add_argument("--start", default="2025-06-16 00:00", help="simulated start, local time")
+    ap.add_argument(
+        "--per-step", action="store_true", help="one line per step: time, status, gap, bound"
+    )
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-control-"))
@@ -202,6 +205,15 @@ def main() -> None:
             gaps.append(res.record.gap)
         if res.record is not None and res.record.warm_start:
             starts[res.record.warm_start] = starts.get(res.record.warm_start, 0) + 1
+        if args.per_step and res.record is not None:
+            r = res.record
+            gap = "n/a" if r.gap is None else f"{100 * r.gap:.2f} %"
+            print(
+                f"  step {i:3d} {plant.now:%H:%M}Z: {lat[-1]:.2f} s (solve {r.time_s:.2f} s) "
+                f"{r.termination}, gap {gap}, objective {r.objective or 0:,.2f}, "
+                f"bound {r.bound or 0:,.2f}",
+                flush=True,
+            )
         plant.advance(
             {
                 sp.key: {"valid_until": sp.valid_until.isoformat(), **sp.values}

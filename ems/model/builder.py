@@ -157,9 +157,15 @@ def size_var_names(built: BuiltModel) -> set[str]:
     return {h.units.name for h in built.ctx.sizes.values() if h.is_variable}
 
 
-def relax_operational_integers(built: BuiltModel, keep: tuple[str, ...] = ()) -> int:
+def relax_operational_integers(
+    built: BuiltModel, keep: tuple[str, ...] = (), from_step: int = 0
+) -> int:
     """Relax every integer/binary variable that is not a size (units on, HP modes, exchange and
     connection-side binaries per step) to a continuous variable within its bounds.
+
+    With ``from_step`` > 0 only the per-step variables of steps ``t >= from_step`` are relaxed
+    (operation mode's relaxed tail: integer decisions in the near horizon only); variables
+    without a step index are then kept integer.
 
     The relaxed model's optimum (and any bound of it) is a valid lower bound of the full problem;
     with sizes fixed the per-step integers are restored by the verification pass (SPEC §3).
@@ -173,6 +179,11 @@ def relax_operational_integers(built: BuiltModel, keep: tuple[str, ...] = ()) ->
         parent = v.parent_component()
         if parent.name in sizes or parent.local_name in keep:
             continue
+        if from_step > 0:
+            idx = v.index()  # (…, period, step) for per-step variables
+            per_step = isinstance(idx, tuple) and len(idx) >= 2 and idx[-2] in built.model.P
+            if not per_step or not isinstance(idx[-1], int) or idx[-1] < from_step:
+                continue
         lb, ub = v.bounds
         v.domain = pyo.Reals
         v.setlb(0.0 if lb is None else lb)

@@ -22,7 +22,7 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from ems.errors import SolveError
-from ems.model.builder import BuiltModel, build_model
+from ems.model.builder import BuiltModel, build_model, relax_operational_integers
 from ems.model.solve import SolveRecord, SolverSession
 from ems.model.timegrid import TimeGrid
 from ems.operation.assembly import OperationSetup
@@ -109,6 +109,7 @@ class Controller:
         valid_steps: float = 2.0,
         warm_start: bool = True,
         mip_abs_gap_eur: float = 0.05,
+        integer_steps: int | None = None,
     ) -> None:
         self.setup = setup
         self.warm_start = warm_start  # start each solve from the previous plan shifted by one step
@@ -131,6 +132,16 @@ class Controller:
             interest_rate=setup.scenario.finance.interest_rate,
             limits=setup.limits,
             slack_penalty_eur_per_kwh=slack_penalty_eur_per_kwh,
+        )
+        # relaxed tail: integer decisions only in the first `integer_steps` steps (a relaxation
+        # of the full problem; the setpoints come from step 0, which stays integer)
+        self.integer_steps = (
+            n_steps if integer_steps is None else max(1, min(integer_steps, n_steps))
+        )
+        self.relaxed_vars = (
+            relax_operational_integers(self.built, from_step=self.integer_steps)
+            if self.integer_steps < n_steps
+            else 0
         )
         self.build_s = time.perf_counter() - t0
         self.steps_done = 0

@@ -91,6 +91,7 @@ class OperationService:
             threads=site.solver.threads,
             slack_penalty_eur_per_kwh=site.solver.slack_penalty_eur_per_kwh,
             warm_start=site.solver.warm_start,
+            integer_steps=site.integer_steps,
         )
         self.state = state or PlantState()
         self.pending_hours: list[dict[str, Any]] = []

@@ -76,6 +76,15 @@ class SolverSite(_Strict):
     warm_start: bool = Field(
         True, description="start each solve from the previous plan shifted by one step"
     )
+    integer_horizon_h: float | None = Field(
+        None,
+        gt=0,
+        description="integer decisions (CHP units on, heat-pump modes, exclusivity binaries) "
+        "only in the first this many hours of the horizon; beyond, they are relaxed to "
+        "continuous values within their bounds (a relaxation: the step's bound stays a bound "
+        "of the full problem, and the setpoints come from the integer first step). "
+        "None: integer over the whole horizon",
+    )
 
 
 class StoreSite(_Strict):
@@ -148,6 +157,14 @@ class SiteConfig(_Strict):
         if (self.horizon_h * 60) % self.step_min:
             raise ValueError("horizon_h must be a whole number of steps")
         return self
+
+    @property
+    def integer_steps(self) -> int | None:
+        """Model steps with integer decisions (None: all of them); at least the first step."""
+        h = self.solver.integer_horizon_h
+        if h is None or h >= self.horizon_h:
+            return None
+        return max(1, int(round(h * 60 / self.step_min)))
 
     @property
     def n_steps(self) -> int:

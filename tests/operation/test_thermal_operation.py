@@ -44,7 +44,9 @@ A_FUEL, B_FUEL = 2.25, 25.0
 PUFFER = ("h1", "thermal_storage", "puffer")
 
 
-def _controller(tmp: Path, hub_extra: dict[str, Any], sizes: dict[str, Any]) -> Controller:
+def _controller(
+    tmp: Path, hub_extra: dict[str, Any], sizes: dict[str, Any], integer_steps: int | None = None
+) -> Controller:
     cols = {"load": [200.0] * 24, "heat": [150.0] * 24, "buy": [0.3] * 24, "t_amb_c": [5.0] * 24}
     hub = {
         "id": "h1",
@@ -69,6 +71,7 @@ def _controller(tmp: Path, hub_extra: dict[str, Any], sizes: dict[str, Any]) -> 
         dt_h=1.0,
         time_limit_s=10.0,
         mip_rel_gap=0.0,
+        integer_steps=integer_steps,
     )
 
 
@@ -104,18 +107,20 @@ def _source(res, kind: str, dev: str) -> str:
     return next(s.source for s in res.setpoints if (s.kind, s.device) == (kind, dev))
 
 
+CHP_HUB = (
+    {
+        "chp": [{"type": "chp100", "max_units": 2}],
+        "boilers": [{"type": "boil", "existing_kw": 400}],
+        "puffer": {"type": "puf"},
+    },
+    {"chp100": {"n_units": 2}, "boil": {"kw": 400}, "puffer": {"pick_100kwh": 1, "kwh": 100}},
+)
+
+
 @pytest.fixture(scope="module")
 def chp_hub(tmp_path_factory: pytest.TempPathFactory) -> Controller:
     """Heat 150 kW; two chp100 units, a 400 kW boiler, a 100 kWh puffer (no heat pump)."""
-    return _controller(
-        tmp_path_factory.mktemp("chp"),
-        {
-            "chp": [{"type": "chp100", "max_units": 2}],
-            "boilers": [{"type": "boil", "existing_kw": 400}],
-            "puffer": {"type": "puf"},
-        },
-        {"chp100": {"n_units": 2}, "boil": {"kw": 400}, "puffer": {"pick_100kwh": 1, "kwh": 100}},
-    )
+    return _controller(tmp_path_factory.mktemp("chp"), *CHP_HUB)
 
 
 @pytest.fixture(scope="module")
@@ -175,6 +180,44 @@ def test_chp_runs_on_a_positive_spark_spread_and_boiler_on_a_negative_one(
     assert any(a.startswith("h1: heat demand not covered by") for a in res.alerts), res.alerts
     # parameters only: the same Pyomo model and the same components across steps
     assert id(ctl.model) == model_id and ctl.component_count() == count
+
+
+def test_relaxed_tail_keeps_the_first_steps_integer(tmp_path: Path) -> None:
+    """``integer_steps=1``: the engines' units on are integer in step 0 only, continuous after.
+    Heat 100 kW, electricity dear, gas cheap: with every step relaxed the plan runs 1.6 engines in
+    step 0 (fuel 2.25·P + 25·u is cheapest at u = P/100) — a setpoint no plant can execute; with the
+    relaxed tail, step 0 (the setpoints) is integer while the tail keeps fractions of an engine,
+    and the step's bound lies between the all-relaxed optimum and the all-integer optimum."""
+    from ems.model.builder import relax_operational_integers
+
+    inp = _inp(heat=100.0, buy=0.40, gas=0.03)
+
+    def solve(integer_steps: int | None, relax_all: bool = False) -> tuple[Controller, Any]:
+        folder = tmp_path / f"c{integer_steps}{relax_all}"
+        folder.mkdir()
+        ctl = _controller(folder, *CHP_HUB, integer_steps)
+        if relax_all:
+            relax_operational_integers(ctl.built)
+        res = ctl.step(inp)
+        assert res.mode == "optimal", res.alerts
+        return ctl, res
+
+    relaxed_ctl, relaxed = solve(None, relax_all=True)
+    u_relaxed = relaxed_ctl.setup.first(Chp, "h1").block.u_on
+    assert abs(pyo.value(u_relaxed["h", 0]) - round(pyo.value(u_relaxed["h", 0]))) > 0.1
+    _full_ctl, full = solve(None)
+    tail_ctl, tail = solve(1)
+    u_on = tail_ctl.setup.first(Chp, "h1").block.u_on
+    assert tail_ctl.relaxed_vars > 0 and u_on["h", 0].is_integer()
+    assert not any(u_on["h", t].is_integer() for t in range(1, N))
+    first = pyo.value(u_on["h", 0])
+    assert abs(first - round(first)) < 1e-6
+    chp = _sp(tail, "chp", "chp100")
+    assert chp["units_on"] == round(first) and 50.0 * first - 1e-6 <= chp["p_kw"] <= 100.0 * first
+    assert any(abs(pyo.value(u_on["h", t]) % 1.0) > 0.05 for t in range(1, N))
+    tol = 1e-6 * abs(full.record.objective)
+    assert relaxed.record.objective - tol <= tail.record.bound <= full.record.objective + tol
+    assert tail.record.objective <= full.record.objective + tol
 
 
 def test_puffer_state_of_charge_from_telemetry(chp_hub: Controller) -> None:
