@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
+import pytest
 
 from ems.techs.ai_cluster import AiCluster, BatchJob
 from ems.techs.battery import Battery
@@ -281,6 +282,19 @@ def test_site_gap_defaults_reach_highs(tmp_path) -> None:
     svc = OperationService(site, setup, fc)
     opts = svc.controller.session.options
     assert opts["mip_rel_gap"] == 1e-4 and opts["mip_abs_gap"] == 0.05 and svc.controller.warm_start
+    # integer decisions over the whole horizon unless the site relaxes a tail
+    assert svc.controller.integer_steps == site.n_steps and svc.controller.relaxed_vars == 0
+
+
+@pytest.mark.parametrize(("hours", "steps"), [(1.0, 4), (0.1, 1), (1000.0, None)])
+def test_site_integer_horizon_in_model_steps(tmp_path, hours: float, steps: int | None) -> None:
+    """``solver.integer_horizon_h`` in whole 15-min steps, at least the first step (the
+    setpoints); a horizon at least as long as the plan's keeps every step integer."""
+    from adapters.config_io import load_site
+    from tests.operation.conftest import write_site
+
+    site = load_site(write_site(tmp_path, solver={"integer_horizon_h": hours}))
+    assert site.integer_steps == steps
 
 
 def test_a_cars_own_power_limit_from_the_charger_is_planned(op) -> None:

@@ -74,6 +74,9 @@ def test_site_errors_name_file_and_field(tmp_path) -> None:
     )
     with pytest.raises(ConfigError, match="ai_clusters"):
         load_site(p)
+    p = write_site(tmp_path, solver={"integer_horizon_h": 0})
+    with pytest.raises(ConfigError, match="solver.integer_horizon_h"):
+        load_site(p)
     p = write_site(tmp_path, sizes=str(tmp_path / "missing.yaml"))
     with pytest.raises(ConfigError, match="sizes"):
         load_site(p)
