@@ -133,7 +133,7 @@ class DeviceBridges:
 
     def _flexibility(self, key: tuple[str, str, str], ok: bool, text: str) -> None:
         rt = self.runtime
-        with rt.state_lock:
+        with rt.holding_state():
             changed = rt.service.set_flexible(key, ok, text)
         if changed:
             log.warning("%s: %s", "/".join(key), text)

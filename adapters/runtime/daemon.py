@@ -2,7 +2,8 @@
 
 - :class:`StateDB`: the daemon's own SQLite file (plant-state estimate, simulated plant, hourly
   shared-energy log, step log, last plan). Every accepted state or job message is appended to a
-  write-ahead table (``inbox``) before the MQTT client acknowledges it; each step commits the
+  write-ahead table (``inbox``) before the MQTT client acknowledges it — at once, also while a
+  step holds the plant state (it is applied when the step lets go); each step commits the
   plant state, the last plan and the inbox rows it has absorbed in one transaction. A restart —
   even after SIGKILL — loads the last step's state, replays the inbox on top of it and restores
   the last plan into the model (warm start), so it resumes exactly where the daemon was; hours
@@ -26,7 +27,9 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -232,7 +235,11 @@ class Runtime:
         )
         self.publisher = SetpointPublisher(self.client, store)
         self.step_lock = threading.Lock()
+        # the service's plant state: held by a step for its whole solve, so the MQTT network
+        # thread never waits for it (see _on_state); take it with holding_state()
         self.state_lock = threading.Lock()
+        self._pending: deque[tuple[int, str, tuple[str, str, str], dict[str, Any]]] = deque()
+        self._pending_lock = threading.Lock()
         self.on_demand = threading.Event()
         self.received = 0
         self.stopping = threading.Event()
@@ -279,12 +286,51 @@ class Runtime:
     def _on_state(self, topic: Any, state: BaseModel) -> None:
         """Persist the message (write-ahead), then apply it. Called on the MQTT network thread
         before the message is acknowledged: when persisting fails this raises, the message stays
-        unacknowledged and the broker delivers it again after a reconnect."""
+        unacknowledged and the broker delivers it again after a reconnect.
+
+        The network thread never waits for a running step (a solve holds the plant state for
+        seconds): a persisted message is acknowledged at once and applied, in arrival order,
+        when the state is free — by this thread if it is, else by the step when it lets go.
+        Holding the acknowledgement for a whole solve kept the message in flight in the broker,
+        where Mosquitto 2.0 does not save it (only queued messages count as changes for
+        ``autosave_on_changes``): a broker killed then lost messages it had acknowledged to
+        their publisher (bench/soak.py, BENCHMARKS.md)."""
         key = (topic.hub, topic.kind, topic.device)
         payload = _payload(state)
-        seq = self.statedb.append_inbox(topic.channel, key, payload)
-        with self.state_lock:
-            trigger = self._apply(topic.channel, key, payload)
+        with self._pending_lock:  # rows enter the queue in their inbox order
+            seq = self.statedb.append_inbox(topic.channel, key, payload)
+            self._pending.append((seq, topic.channel, key, payload))
+        self._apply_pending_if_free()
+
+    @contextmanager
+    def holding_state(self) -> Iterator[None]:
+        """Hold the service's plant state, every message persisted so far applied to it."""
+        try:
+            with self.state_lock:
+                self._apply_pending()
+                try:
+                    yield
+                finally:
+                    self._apply_pending()
+        finally:
+            self._apply_pending_if_free()  # what arrived between the last look and the release
+
+    def _apply_pending_if_free(self) -> None:
+        while self._pending and self.state_lock.acquire(blocking=False):
+            try:
+                self._apply_pending()
+            finally:
+                self.state_lock.release()
+
+    def _apply_pending(self) -> None:
+        """Apply the persisted messages not yet applied, in arrival order (state lock held)."""
+        trigger = False
+        while True:
+            with self._pending_lock:
+                if not self._pending:
+                    break
+                seq, channel, key, payload = self._pending.popleft()
+            trigger = self._apply(channel, key, payload) or trigger
             self.applied_seq = max(self.applied_seq, seq)
             self.received += 1
         if trigger:
@@ -299,7 +345,7 @@ class Runtime:
 
     def _snapshot(self) -> tuple[str, int]:
         """The plant state as JSON and the last inbox row it includes (taken under the lock)."""
-        with self.state_lock:
+        with self.holding_state():
             text = json.dumps(self.service.state.to_dict(), separators=(",", ":"))
             return text, self.applied_seq
 
@@ -312,7 +358,7 @@ class Runtime:
         try:
             t0 = time.perf_counter()
             try:
-                with self.state_lock:
+                with self.holding_state():
                     outcome = self.service.step(start, now=self.clock(), time_limit_s=time_limit_s)
             except Exception as exc:  # bad data must not stop the daemon: devices keep safe modes
                 log.exception("step %s failed", start)

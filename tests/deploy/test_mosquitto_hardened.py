@@ -184,3 +184,25 @@ def test_reconnect_backoff_is_capped_at_10_s():
         MqttSettings(community="c", reconnect_max_s=60)
     client = MqttClient(settings)
     assert client._client._reconnect_max_delay == 10  # what paho's loop waits at most
+
+
+def test_reconnect_after_a_long_broker_outage_within_the_cap(private_mosquitto):
+    """The EMS's client with its default settings (what ``ems run`` uses): the broker is down
+    for 17 s, long enough for the back-off to reach its cap (waits 1, 2, 4, 8, then 10 s); once
+    the broker is back the client is connected again within the cap (10 s) plus a margin. With
+    the old cap of 60 s the next try would come 16 s after the one at 15 s, 14 s after the
+    restart."""
+    client = MqttClient(MqttSettings(community="backoff", port=private_mosquitto.port)).start()
+    try:
+        assert client.wait_connected(10)
+        private_mosquitto.stop()
+        assert wait_until(lambda: not client.connected, 5)
+        time.sleep(17.0)
+        assert not client.connected
+        private_mosquitto.start()
+        back = time.monotonic()
+        assert client.wait_connected(12.0), "not reconnected within 10 s (+2 s margin)"
+        assert time.monotonic() - back <= 12.0
+        assert client.connects == 2
+    finally:
+        client.stop(announce_offline=False)
