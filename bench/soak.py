@@ -8,8 +8,9 @@ message (the day-ahead price feed ``market/price/pz``, QoS 1, persistent session
 ``--witness-interval`` seconds from start to near the end, and a junk publisher.
 
 Checks, from the daemon's own durable state file at the end:
-- zero lost state messages: every witness message the broker acknowledged is in the daemon's
-  ``received`` log (distinct by ``ts``: a redelivery is not counted twice);
+- zero lost state messages: every witness message the broker acknowledged (PUBACK) is in the
+  daemon's ``received`` log (by its ``ts``, which numbers it: a redelivery is not counted twice);
+  each lost one is listed with when it was acknowledged, relative to the nearest fault;
 - zero crashes: every daemon exit is one of our SIGKILLs or the final exit 0, and the run finished
   all its steps with every hour in the shared-energy log;
 - memory: RSS of the last daemon process (it runs the last 60 % of the day, through broker
@@ -91,17 +92,22 @@ class Witness:
         self.client.max_queued_messages_set(0)
         self.client.reconnect_delay_set(1, 2)
         self.infos: list[paho.MQTTMessageInfo] = []
-        self.acked: set[int] = set()  # message ids the broker acknowledged (PUBACK)
-        self.client.on_publish = lambda _c, _u, mid, _rc, _p: self.acked.add(mid)
+        self.acked: dict[int, float] = {}  # message id -> when the broker acknowledged it
+        self.client.on_publish = lambda _c, _u, mid, _rc, _p: self.acked.setdefault(
+            mid, time.perf_counter()
+        )
         self.client.connect_async(servers.LOOPBACK, port, 5)
         self.client.loop_start()
         self.stop = threading.Event()
 
+    def ts(self, seq: int) -> pd.Timestamp:
+        """The ``ts`` of message ``seq``: it numbers the message (1 ms apart)."""
+        return self.start_utc + pd.Timedelta(milliseconds=seq + 1)
+
     def payload(self, seq: int) -> str:
-        ts = self.start_utc + pd.Timedelta(milliseconds=seq + 1)
         return json.dumps(
             {
-                "ts": ts.isoformat(),
+                "ts": self.ts(seq).isoformat(),
                 "start": self.start_utc.isoformat(),
                 "step_min": 60,
                 "pz_eur_per_mwh": [100.0] * 48,
@@ -118,9 +124,9 @@ class Witness:
             seq += 1
             self.stop.wait(interval_s)
 
-    def acknowledged(self) -> int:
-        """Messages acknowledged by the broker (one message id each: fewer than 65,535 sent)."""
-        return len(self.acked)
+    def acknowledged(self) -> dict[int, float]:
+        """seq -> when the broker acknowledged it (one message id each: < 65,535 sent)."""
+        return {seq: self.acked[i.mid] for seq, i in enumerate(self.infos) if i.mid in self.acked}
 
     def close(self) -> None:
         self.client.disconnect()
@@ -152,6 +158,15 @@ def burst(port: int, rng: random.Random, n: int, ts: str) -> int:
     except OSError:
         pass
     return n
+
+
+def locate(lost: list[tuple[int, float]], events: list[tuple[float, str]]) -> list[str]:
+    """Each lost witness message: when the broker acknowledged it, relative to the nearest fault."""
+    out = []
+    for seq, t in lost:
+        near = min(events, key=lambda e: abs(e[0] - t), default=(t, "no fault"))
+        out.append(f"#{seq} acknowledged at {t:.2f} s, {t - near[0]:+.2f} s from: {near[1]}")
+    return out
 
 
 def rss_bytes(pid: int) -> int:
@@ -255,8 +270,12 @@ def main() -> int:  # noqa: C901, PLR0915 - one scripted scenario, read top to b
     witness_thread.start()
     exits: list[int] = []
     lifetimes: list[list[tuple[int, int]]] = [[]]  # per daemon process: (steps, rss bytes)
-    events: list[str] = []
+    events: list[tuple[float, str]] = []  # (seconds since start, when the fault began; what)
     junk_sent = 0
+
+    def event(t: float, text: str) -> None:
+        events.append((t - t0, f"step {steps_done(db)}: {text}"))
+
     try:
         while True:
             code = proc.poll()
@@ -265,7 +284,7 @@ def main() -> int:  # noqa: C901, PLR0915 - one scripted scenario, read top to b
                 exits.append(code)
                 if code == 0 or n >= total_steps:
                     break
-                events.append(f"step {n}: daemon exited with {code} (not ours): restarted")
+                event(time.perf_counter(), f"daemon exited with {code} (not ours): restarted")
                 proc = launch()
                 lifetimes.append([])
                 continue
@@ -274,9 +293,9 @@ def main() -> int:  # noqa: C901, PLR0915 - one scripted scenario, read top to b
                 lifetimes[-1].append((n, rss))
             if kills and n >= kills[0]:
                 kills.pop(0)
+                event(time.perf_counter(), "daemon SIGKILL, restarted")
                 os.kill(proc.pid, signal.SIGKILL)
                 exits.append(proc.wait())
-                events.append(f"step {n}: daemon SIGKILL, restarted")
                 proc = launch()
                 lifetimes.append([])
             if restarts and n >= restarts[0]:
@@ -285,15 +304,15 @@ def main() -> int:  # noqa: C901, PLR0915 - one scripted scenario, read top to b
                 if args.broker_signal != "random":
                     sig = signal.SIGKILL if args.broker_signal == "kill" else signal.SIGTERM
                 down_s = rng.uniform(0.5, 3.0)
+                event(time.perf_counter(), f"broker {sig.name}, down {down_s:.1f} s")
                 broker.stop(sig=sig)
                 time.sleep(down_s)
                 broker.start()
-                events.append(f"step {n}: broker {sig.name}, down {down_s:.1f} s")
             if bursts and n >= bursts[0]:
                 bursts.pop(0)
                 ts = (start_utc + pd.Timedelta(minutes=15 * n)).isoformat()
+                event(time.perf_counter(), f"{args.burst_size} malformed payloads + a 1 MB packet")
                 junk_sent += burst(broker.port, rng, args.burst_size, ts)
-                events.append(f"step {n}: {args.burst_size} malformed payloads + a 1 MB packet")
             if n >= witness_until and not witness.stop.is_set():
                 witness.stop.set()
             time.sleep(0.1)
@@ -308,14 +327,23 @@ def main() -> int:  # noqa: C901, PLR0915 - one scripted scenario, read top to b
 
         statedb = StateDB(db)
         taken = statedb.received("state/market/price/pz/")
+        taken_ts = {
+            pd.Timestamp(r[0])
+            for r in statedb.db.execute(
+                "SELECT ts FROM received WHERE source LIKE 'state/market/price/pz/%'"
+            )
+        }
         hours = statedb.hours()
         steps = steps_done(db)
         statedb.close()
+        lost = [
+            (seq, t - t0) for seq, t in sorted(acked.items()) if witness.ts(seq) not in taken_ts
+        ]
         last = [rss for s, rss in lifetimes[-1] if s >= lifetimes[-1][0][0] + 4] or [
             rss for _s, rss in lifetimes[-1]
         ]
         log_text = log_path.read_text(errors="replace")
-        ours = sum(1 for e in events if "SIGKILL, restarted" in e)
+        ours = sum(1 for _t, e in events if "SIGKILL, restarted" in e)
         crashes = [c for c in exits if c not in (0, -signal.SIGKILL)]
         result = {
             "simulated_hours": args.hours,
@@ -324,12 +352,13 @@ def main() -> int:  # noqa: C901, PLR0915 - one scripted scenario, read top to b
             "hours_logged": len(hours),
             "wall_s": round(wall_s, 1),
             "daemon_sigkills": ours,
-            "broker_restarts": sum(1 for e in events if "broker" in e),
+            "broker_restarts": sum(1 for _t, e in events if "broker" in e),
             "malformed_sent": junk_sent,
             "witness_sent": sent,
-            "witness_acknowledged_by_broker": acked,
+            "witness_acknowledged_by_broker": len(acked),
             "witness_taken_by_daemon": taken,
-            "lost_state_messages": max(acked - taken, 0),
+            "lost_state_messages": len(lost),
+            "lost": locate(lost, events)[:50],
             "daemon_exits": exits,
             "crashes": len(crashes),
             "tracebacks_in_log": log_text.count("Traceback"),
@@ -340,7 +369,7 @@ def main() -> int:  # noqa: C901, PLR0915 - one scripted scenario, read top to b
                 "steps": [lifetimes[-1][0][0], lifetimes[-1][-1][0]],
             },
             "rss_change_pct": round(100 * (last[-1] - last[0]) / last[0], 1),
-            "events": events,
+            "events": [f"{t:.2f} s, {text}" for t, text in events],
             "seed": args.seed,
             "cpu_count": os.cpu_count(),
             "loadavg_end": [round(x, 2) for x in os.getloadavg()],
