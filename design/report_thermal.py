@@ -29,6 +29,8 @@ import pyomo.environ as pyo  # noqa: E402
 
 from ems.model import results as res  # noqa: E402
 from ems.model.builder import BuiltModel  # noqa: E402
+from ems.techs.kpi import Bar  # noqa: E402
+from ems.techs.registry import REGISTRY  # noqa: E402
 
 
 def thermal_size_rows(built: BuiltModel) -> list[dict[str, Any]]:
@@ -45,32 +47,24 @@ def is_multi_energy(built: BuiltModel) -> bool:
     return any(_multi_energy(t) for t in built.techs)
 
 
-#: The bars of the hub-energy figure (Fig. 25), MWh/y per hub; each technology says which bar each
-#: of its flows feeds (``Technology.port(..., bar=, sign=)``), so no kind is named here.
-BARS = (
-    "electric_load",
-    "pv",
-    "chp_el",
-    "grid_import",
-    "grid_export",
-    "el_taken",
-    "el_given",
-    "hp_el",
-    "heating_load",
-    "dhw_load",
-    "chiller_heat",
-    "chp_heat",
-    "chp_to_heating",
-    "hp_heat",
-    "boiler_heat",
-    "dh_taken",
-    "dh_given",
-    "cooling_load",
-    "hp_cooling",
-    "chiller_cooling",
-    "eboiler_el",
-    "eboiler_heat",
-)
+def _declared_bars() -> list[Bar]:
+    """The bars the registered technologies declare (``Technology.energy_bars``), in order."""
+    bars = {b.name: b for r in REGISTRY for b in r.tech.energy_bars}
+    return sorted(bars.values(), key=lambda b: b.order)
+
+
+#: The bars of the hub-energy figure (Fig. 25), MWh/y per hub; each technology declares the bars
+#: its flows feed (``energy_bars``) and which bar each flow feeds (``Technology.port(..., bar=,
+#: sign=)``), so no kind is named here.
+BARS = tuple(b.name for b in _declared_bars())
+#: local electricity generation (the denominator of the electric contribution, Table 5)
+GENERATION = tuple(b.name for b in _declared_bars() if b.generation)
+
+
+def panel_bars(panel: str) -> list[str]:
+    """The bars one panel of the figure draws (``electricity``, ``heating``), in their order."""
+    bars = [b for b in _declared_bars() if b.panel == panel]
+    return [b.name for b in sorted(bars, key=lambda b: b.panel_order)]
 
 
 def hub_energy(built: BuiltModel) -> dict[str, dict[str, float]]:
@@ -107,7 +101,7 @@ def indices(energy: dict[str, dict[str, float]]) -> dict[str, dict[str, float | 
                 e["heating_load"] + e.get("dhw_load", 0.0) + e.get("chiller_heat", 0.0),
             ),
             "dependency_th_seed_pct": _pct(e["dh_taken"], e["heating_load"]),
-            "contribution_el_pct": _pct(e["el_given"], e["pv"] + e["chp_el"]),
+            "contribution_el_pct": _pct(e["el_given"], sum(e[b] for b in GENERATION)),
             "contribution_th_pct": _pct(e["dh_given"], e["chp_heat"]),
         }
         for h, e in energy.items()
@@ -321,16 +315,7 @@ def write_thermal_outputs(r: Any, out: Path, fl: pd.DataFrame, plot_balances: An
 
 def plot_energy_bars(k: dict[str, Any], out: Path, name: str) -> list[Path]:
     e = pd.DataFrame(k["energy_mwh_per_y"])
-    el = ["electric_load", "pv", "chp_el", "grid_import", "grid_export", "el_given", "el_taken"]
-    th = [
-        "heating_load",
-        "chp_heat",
-        "hp_heat",
-        "boiler_heat",
-        "eboiler_heat",
-        "dh_given",
-        "dh_taken",
-    ]
+    el, th = panel_bars("electricity"), panel_bars("heating")
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
     for ax, rows, title in ((axes[0], el, "electricity"), (axes[1], th, "heating")):
         e.loc[rows].plot.bar(ax=ax)

@@ -16,11 +16,16 @@ from ems.model.context import BuildContext
 from ems.techs._plant import KeepsLast, RowKpis
 from ems.techs._sized import UnitSized
 from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd_pos
-from ems.techs.kpi import KpiRow
+from ems.techs.kpi import Bar, KpiRow
 from ems.techs.plant import HubStep, PlantDevice, r3
 
 
 class AbsorptionChiller(UnitSized):
+    energy_bars = (  # the bars of the hub-energy report its flows feed
+        Bar("chiller_heat", 11),
+        Bar("chiller_cooling", 20),
+    )
+
     kind = "absorption_chiller"
     device_kind = "absorption_chiller"
     size_item, size_key, size_unit = "absorption chiller", "kwc", "kWc"

@@ -45,7 +45,7 @@ import pyomo.environ as pyo
 
 from ems.model.context import BuildContext
 from ems.techs.dashboard import Panel
-from ems.techs.kpi import KpiTable
+from ems.techs.kpi import Bar, KpiTable
 
 Term = Callable[[str, int], Any]
 #: A device setpoint before the controller stamps its validity: (hub, device kind, id, values).
@@ -150,6 +150,8 @@ class Technology:
     panels: ClassVar[tuple[Panel, ...]] = ()
     #: Its section of the design report (:mod:`ems.techs.kpi`; values from :meth:`design_kpis`).
     kpi_table: ClassVar[KpiTable | None] = None
+    #: The bars of the hub-energy report its flows feed (:class:`ems.techs.kpi.Bar`).
+    energy_bars: ClassVar[tuple[Bar, ...]] = ()
 
     def __init__(self, name: str, hub: str) -> None:
         self.name = name

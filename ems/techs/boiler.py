@@ -14,11 +14,15 @@ from ems.techs._plant import KeepsLast, RowKpis
 from ems.techs._sized import StepSized
 from ems.techs._units import GasFired, gas_costs
 from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd_pos
-from ems.techs.kpi import KpiRow
+from ems.techs.kpi import Bar, KpiRow
 from ems.techs.plant import HEAT_BOILER, HubStep, PlantDevice, r3
 
 
 class Boiler(GasFired, StepSized):
+    energy_bars = (  # the bars of the hub-energy report its flows feed
+        Bar("boiler_heat", 15, "heating", 4),
+    )
+
     kind = "boiler"
     device_kind = "boiler"
     size_item = "boiler"

@@ -24,7 +24,7 @@ from ems.techs._plant import KeepsLast, RowKpis
 from ems.techs._sized import UnitSized
 from ems.techs._units import GasFired, gas_costs
 from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd_pos
-from ems.techs.kpi import KpiRow
+from ems.techs.kpi import Bar, KpiRow
 from ems.techs.plant import EX_CHP, HEAT_CHP, HubStep, PlantDevice, r3
 
 OUTLET_LABEL = {
@@ -80,6 +80,11 @@ def chp_heat_led(
 
 
 class Chp(GasFired, UnitSized):
+    energy_bars = (  # the bars of the hub-energy report its flows feed
+        Bar("chp_el", 3, "electricity", 3, generation=True),
+        Bar("chp_heat", 12, "heating", 2),
+    )
+
     kind = "chp"
     device_kind = "chp"
     size_item, size_key, size_unit = "chp", "kwe", "kWe"
@@ -234,6 +239,10 @@ class Chp(GasFired, UnitSized):
 class ChpHeatSplit(Technology):
     """Seed (1)–(2): CHP heat of a hub = heating + DHW + chiller feed + district heating (+ dump
     only if ``allow_heat_dump``)."""
+
+    energy_bars = (  # the bars of the hub-energy report its flows feed
+        Bar("chp_to_heating", 13),
+    )
 
     kind = "chp_heat_split"
 

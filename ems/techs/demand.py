@@ -10,6 +10,7 @@ import pyomo.environ as pyo
 
 from ems.model.context import BuildContext
 from ems.techs.base import Device, Key, RuleState, Technology
+from ems.techs.kpi import Bar
 from ems.techs.plant import BUS_LOAD, HubStep, PlantDevice, r3
 
 HEAT_CARRIERS = ("heat", "dhw")
@@ -17,6 +18,13 @@ HEAT_CARRIERS = ("heat", "dhw")
 
 class Demand(Technology):
     """A hub's demand of one carrier; a thermal demand is metered by a ``heat_meter`` device."""
+
+    energy_bars = (  # the bars of the hub-energy report its flows feed
+        Bar("electric_load", 1, "electricity", 1),
+        Bar("heating_load", 9, "heating", 1),
+        Bar("dhw_load", 10),
+        Bar("cooling_load", 18),
+    )
 
     kind = "demand"
     device_kind = "heat_meter"

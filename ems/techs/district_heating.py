@@ -18,7 +18,7 @@ from ems.model.context import BuildContext, SizeHandle
 from ems.techs._plant import KeepsLast, RowKpis
 from ems.techs._units import fixed_value
 from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd_pos
-from ems.techs.kpi import KpiRow
+from ems.techs.kpi import Bar, KpiRow
 from ems.techs.plant import HEAT_DH_FROM, HEAT_DH_TO, HubStep, PlantDevice, r3
 
 WITHDRAW_LABEL = "from DH"
@@ -26,6 +26,11 @@ INJECT_LABEL = "to DH"
 
 
 class DhStation(Technology):
+    energy_bars = (  # the bars of the hub-energy report its flows feed
+        Bar("dh_taken", 16, "heating", 7),
+        Bar("dh_given", 17, "heating", 6),
+    )
+
     kind = "dh_station"
     exchange_carrier = "heat"
     device_kind = "dh_station"

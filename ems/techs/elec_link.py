@@ -21,7 +21,7 @@ from ems.model.context import BuildContext
 from ems.techs._plant import KeepsLast, RowKpis
 from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd_pos
 from ems.techs.grid import Grid
-from ems.techs.kpi import KpiRow
+from ems.techs.kpi import Bar, KpiRow
 from ems.techs.plant import EX_GIVE, EX_TAKE, HubStep, PlantDevice, r3
 
 TAKE_LABEL = "from other hubs"
@@ -29,6 +29,11 @@ GIVE_LABEL = "to other hubs"
 
 
 class LinkStation(Technology):
+    energy_bars = (  # the bars of the hub-energy report its flows feed
+        Bar("el_taken", 6, "electricity", 7),
+        Bar("el_given", 7, "electricity", 6),
+    )
+
     kind = "link_station"
     exchange_carrier = "electricity"
     device_kind = "elec_link"

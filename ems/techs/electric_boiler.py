@@ -23,11 +23,16 @@ from ems.model.context import BuildContext
 from ems.techs._plant import KeepsLast, RowKpis
 from ems.techs._sized import StepSized
 from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd_pos
-from ems.techs.kpi import KpiRow
+from ems.techs.kpi import Bar, KpiRow
 from ems.techs.plant import EX_EBOILER, HEAT_EBOILER, HubStep, PlantDevice, r3
 
 
 class ElectricBoiler(StepSized):
+    energy_bars = (  # the bars of the hub-energy report its flows feed
+        Bar("eboiler_el", 21),
+        Bar("eboiler_heat", 22, "heating", 5),
+    )
+
     kind = "electric_boiler"
     device_kind = "electric_boiler"
     size_item = "electric boiler"

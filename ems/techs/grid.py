@@ -18,11 +18,16 @@ import pyomo.environ as pyo
 from ems.model.context import BuildContext
 from ems.techs.base import Device, Key, Technology
 from ems.techs.dashboard import Panel, Series
-from ems.techs.kpi import KpiRow
+from ems.techs.kpi import Bar, KpiRow
 from ems.techs.plant import HubStep, PlantDevice
 
 
 class Grid(Technology):
+    energy_bars = (  # the bars of the hub-energy report its flows feed
+        Bar("grid_import", 4, "electricity", 4),
+        Bar("grid_export", 5, "electricity", 5),
+    )
+
     kind = "grid"
     grid_connection = True
     device_kind = "meter"

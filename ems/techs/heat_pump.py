@@ -21,7 +21,7 @@ from ems.techs._plant import RowKpis
 from ems.techs._sized import UnitSized
 from ems.techs._units import indexed_param
 from ems.techs.base import Device, Key, Raw, RuleState, Technology, rnd_pos
-from ems.techs.kpi import KpiRow
+from ems.techs.kpi import Bar, KpiRow
 from ems.techs.plant import HEAT_HP, HubStep, PlantDevice, r3
 
 MODE_CARRIER = {"heating": "heat", "dhw": "dhw", "cooling": "cooling"}
@@ -80,6 +80,12 @@ def hp_units(
 
 
 class HeatPump(UnitSized):
+    energy_bars = (  # the bars of the hub-energy report its flows feed
+        Bar("hp_el", 8),
+        Bar("hp_heat", 14, "heating", 3),
+        Bar("hp_cooling", 19),
+    )
+
     kind = "heat_pump"
     device_kind = "heat_pump"
     size_item, size_key, size_unit = "heat pump", "kwe", "kWe"

@@ -49,3 +49,18 @@ class KpiRow:
     order: float
     cost: bool = False
     generation: bool = False
+
+
+@dataclass(frozen=True)
+class Bar:
+    """A quantity of the hub-energy report (the seed's Fig. 25 and Tables 4–5, MWh/y per hub)
+    that the technology's flows feed (``Technology.port(..., bar=)``): its place in the tables
+    (``order``), the panel of the figure that draws it (``electricity`` or ``heating``, at
+    ``panel_order``; ``None``: tables only) and whether it is local electricity generation (the
+    denominator of the electric contribution index)."""
+
+    name: str
+    order: float
+    panel: str | None = None
+    panel_order: float = 0.0
+    generation: bool = False

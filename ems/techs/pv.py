@@ -18,11 +18,15 @@ from ems.config.schema import PvTypeSpec
 from ems.model.context import BuildContext, SizeHandle
 from ems.techs.base import Device, Key, RuleState, Technology
 from ems.techs.dashboard import Panel, Series
-from ems.techs.kpi import KpiRow
+from ems.techs.kpi import Bar, KpiRow
 from ems.techs.plant import BUS_PV, HubStep, PlantDevice
 
 
 class Photovoltaic(Technology):
+    energy_bars = (  # the bars of the hub-energy report its flows feed
+        Bar("pv", 2, "electricity", 2, generation=True),
+    )
+
     kind = "pv"
     renewable_plant = True
     device_kind = "pv"

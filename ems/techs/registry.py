@@ -19,7 +19,8 @@ How to add a technology (the recipe; the power-to-heat commit follows it):
    ``take_message``; setpoints, fallback pass, plan columns, devices), a ``from_hub``
    classmethod that makes its instances from a hub of the scenario, what it reads and writes
    in files (``design_columns``, ``size_entry`` and ``size_keys``), what it shows (``panels`` on
-   the dashboards, ``kpi_table``/``design_kpis`` in the design report) and, for the simulated
+   the dashboards, ``kpi_table``/``design_kpis`` and ``energy_bars`` in the design report) and,
+   for the simulated
    plant, a :class:`ems.techs.plant.PlantDevice` subclass returned by ``plant_device`` (its
    physics, telemetry, KPIs and their rows of the KPI table);
 3. its payload schemas: a state and a setpoint model in ``ems/telemetry/schemas.py``;

@@ -497,3 +497,14 @@ def test_every_written_size_entry_is_one_a_technology_declares(cases: dict[str, 
     for kind in writers:
         own = registration(kind).tech.size_keys.__func__  # type: ignore[attr-defined]
         assert own is not Technology.size_keys.__func__, kind  # type: ignore[attr-defined]
+
+
+def test_every_bar_a_flow_feeds_is_one_a_technology_declares(cases: dict[str, Case]) -> None:
+    """The hub-energy report lists the bars the technologies declare (``energy_bars``); every
+    bar a flow of a built case feeds is among them (none dropped, no KeyError in the report)."""
+    from design.report_thermal import BARS, hub_energy
+
+    fed = {bar for c in cases.values() for t in c.design.techs for bar, _s in t.bars.values()}
+    assert {"pv", "chp_el", "hp_heat", "dh_given", "eboiler_heat"} <= fed <= set(BARS)
+    for c in cases.values():
+        assert all(set(e) == set(BARS) for e in hub_energy(c.design).values())
