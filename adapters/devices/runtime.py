@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from adapters.devices.errors import config_error
 from adapters.devices.gateway import DeviceGateway, SetpointRouter, ingest_deliver
+from adapters.ocpp.config import CHARGE_POINT_KIND
 from ems.errors import ConfigError
 from ems.ports.timeseries import Point
 
@@ -41,7 +42,7 @@ def device_settings(site: Any, known: set[tuple[str, str, str]]) -> tuple[Any, A
     except ValidationError as exc:
         raise config_error(file, "modbus", exc) from None
     declared = [
-        (f"ocpp.charge_points[{cp.id}]", (cp.hub, "ev_charger", cp.device))
+        (f"ocpp.charge_points[{cp.id}]", (cp.hub, CHARGE_POINT_KIND, cp.device))
         for cp in (ocpp.charge_points if ocpp else [])
     ]
     declared += [

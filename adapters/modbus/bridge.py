@@ -251,7 +251,7 @@ class ModbusBridge:
             addr += 2 + length
         if not any(m in models for m in _INVERTERS):
             raise NotSunSpec(f"no inverter model (101/102/103) among {sorted(models)}")
-        if s.kind == "battery" and 124 not in models:
+        if s.role == "storage_inverter" and 124 not in models:
             raise NotSunSpec(f"battery without storage model 124 (models {sorted(models)})")
         link.models = models
         if 120 in models:
@@ -308,7 +308,7 @@ class ModbusBridge:
             await self._discover(link)
         inv = await self._model(link, self._inverter_id(link))
         w, wh, tmp = inv.value("W"), inv.value("WH"), inv.value("TmpCab")
-        if s.kind == "pv":
+        if s.role == "pv_inverter":
             if w is not None:
                 kw = w / 1000.0
                 out["p_kw"] = 0.0 if -0.05 <= kw < 0 else kw  # night-time self-use reads as 0
@@ -328,7 +328,11 @@ class ModbusBridge:
     # -------------------------------------------------------------- setpoints
     def handles(self, hub: str, kind: str, device: str) -> bool:
         link = self.links.get((hub, kind, device))
-        return link is not None and kind in ("battery", "pv") and link.settings.control
+        return (
+            link is not None
+            and link.settings.role in ("storage_inverter", "pv_inverter")
+            and link.settings.control
+        )
 
     def apply_setpoint(
         self, hub: str, kind: str, device: str, values: Mapping[str, Any]
@@ -353,7 +357,7 @@ class ModbusBridge:
                 if rvrt <= 0:
                     return False  # expired before it could be written
                 rvrt = min(rvrt, 65534)
-                if link.settings.kind == "battery":
+                if link.settings.role == "storage_inverter":
                     ok = await self._write_battery(link, float(values["p_kw"]), rvrt)
                 else:
                     ok = await self._write_pv(link, float(values["p_max_kw"]), rvrt)

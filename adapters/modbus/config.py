@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from ems.techs import registry
 
 _DEV = r"^[A-Za-z0-9_.\-]{1,64}$"
+#: Device roles (:attr:`ems.techs.base.Technology.device_role`) the Modbus bridge speaks.
+MODBUS_ROLES = ("meter", "pv_inverter", "storage_inverter")
 
 
 class ModbusDeviceSettings(BaseModel):
@@ -15,7 +17,7 @@ class ModbusDeviceSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     hub: str = Field(..., pattern=_DEV)
-    kind: Literal["meter", "pv", "battery"]
+    kind: str = Field(..., description="MQTT device kind of a meter, PV or storage technology")
     device: str = Field(..., pattern=_DEV, description="EMS device id (main, pv_mono, bess, …)")
     host: str
     port: int = Field(502, ge=1, le=65535)
@@ -37,11 +39,24 @@ class ModbusDeviceSettings(BaseModel):
     reconnect_max_s: float = Field(60.0, gt=0, le=3600)
     control: bool = Field(True, description="write setpoints (battery power, PV limit)")
 
+    @field_validator("kind")
+    @classmethod
+    def _modbus_kind(cls, kind: str) -> str:
+        if registry.device_role(kind) not in MODBUS_ROLES:
+            kinds = [k for r in MODBUS_ROLES for k in registry.device_kinds_with_role(r)]
+            raise ValueError(f"{kind!r} is not a Modbus device kind ({', '.join(kinds)})")
+        return kind
+
+    @property
+    def role(self) -> str:
+        """``meter`` (a register map), ``pv_inverter`` or ``storage_inverter`` (SunSpec)."""
+        return str(registry.device_role(self.kind))
+
     @model_validator(mode="after")
     def _consistent(self) -> ModbusDeviceSettings:
-        if self.kind == "meter" and not self.register_map:
+        if self.role == "meter" and not self.register_map:
             raise ValueError(f"meter {self.device!r}: register_map is required")
-        if self.kind != "meter" and self.register_map:
+        if self.role != "meter" and self.register_map:
             raise ValueError(f"{self.kind} {self.device!r}: SunSpec devices take no register_map")
         if self.reconnect_max_s < self.reconnect_min_s:
             raise ValueError("reconnect_max_s must be >= reconnect_min_s")

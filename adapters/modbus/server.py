@@ -22,6 +22,7 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 
 from adapters.modbus import sunspec
 from adapters.modbus.maps import RegisterMap, encode_value
+from ems.techs import registry
 
 logging.getLogger("pymodbus").setLevel(logging.WARNING)
 
@@ -196,9 +197,10 @@ class ModbusDeviceServer:
 
 
 # ---------------------------------------------------------------- simulated SunSpec devices
-#: The SunSpec device each Modbus device kind of the bridge is (DERTyp of model 120: 4 PV,
-#: 82 PV + storage); meters are register maps, not SunSpec.
-SUNSPEC_DER_TYPE: dict[str, int] = {"pv": 4, "battery": 82}
+#: The SunSpec device of each device role (:attr:`ems.techs.base.Technology.device_role`) the
+#: bridge reads as an inverter (DERTyp of model 120: 4 PV, 82 PV + storage); meters are register
+#: maps, not SunSpec.
+SUNSPEC_DER_TYPE: dict[str, int] = {"pv_inverter": 4, "storage_inverter": 82}
 
 
 def sunspec_device_models(
@@ -207,7 +209,7 @@ def sunspec_device_models(
     """The SunSpec models a simulated device of this (hub, kind, id) exposes, as the bridge
     reads them (:mod:`adapters.modbus.bridge`): nameplate, inverter, ratings, and the PV limit
     (123) or the storage controls (124); None when the kind is not a SunSpec device."""
-    der = SUNSPEC_DER_TYPE.get(key[1])
+    der = SUNSPEC_DER_TYPE.get(str(registry.device_role(key[1])))
     if der is None:
         return None
     models: dict[int, dict[str, Any]] = {
@@ -215,7 +217,7 @@ def sunspec_device_models(
         103: {"W": 0, "W_SF": 1, "WH": 0, "WH_SF": 0, "St": 4},  # 10 W steps
         120: {"DERTyp": der, "WRtg": round(rated_w / 10), "WRtg_SF": 1},
     }
-    if der == SUNSPEC_DER_TYPE["pv"]:
+    if der == SUNSPEC_DER_TYPE["pv_inverter"]:
         models[123] = {"WMaxLimPct": 10000, "WMaxLimPct_SF": -2, "WMaxLim_Ena": 0}
     else:
         models[124] = {

@@ -13,12 +13,15 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from adapters.influx.config import resolve_secret
+from ems.techs import registry
 
 #: Subprotocols the CSMS speaks, preferred first (websockets picks the first one the server lists
 #: that the charge point also offers).
 SUBPROTOCOLS: tuple[str, ...] = ("ocpp2.1", "ocpp2.0.1", "ocpp1.6")
 _ID = r"^[A-Za-z0-9_.\-:*]{1,48}$"  # OCPP identity: printable, no '/' (OCPP 2.0.1 part 4 §3.1)
 _DEV = r"^[A-Za-z0-9_.\-]{1,64}$"
+#: The MQTT device kind of the EV chargers (the technology whose devices are charge points).
+CHARGE_POINT_KIND: str = registry.device_kinds_with_role("charge_point")[0]
 
 
 class ChargePointSettings(BaseModel):

@@ -58,7 +58,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from adapters.ocpp.config import SUBPROTOCOLS, ChargePointSettings, OcppSettings
+from adapters.ocpp.config import CHARGE_POINT_KIND, SUBPROTOCOLS, ChargePointSettings, OcppSettings
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ class ChargerRecord:
 
     @property
     def key(self) -> DeviceKey:
-        return (self.settings.hub, "ev_charger", self.settings.device)
+        return (self.settings.hub, CHARGE_POINT_KIND, self.settings.device)
 
     def session_e_kwh(self) -> float | None:
         if self.energy_wh is None or self.meter_start_wh is None:
@@ -664,7 +664,7 @@ class Csms:
 
     # -------------------------------------------------------------- setpoints
     def handles(self, hub: str, kind: str, device: str) -> bool:
-        return kind == "ev_charger" and (hub, device) in self.by_device
+        return kind == CHARGE_POINT_KIND and (hub, device) in self.by_device
 
     def apply_setpoint(
         self, hub: str, kind: str, device: str, values: Mapping[str, Any]
@@ -672,7 +672,7 @@ class Csms:
         """Take an ``ev_charger`` setpoint (``ts``, ``valid_until`` datetimes, ``p_kw``); returns
         the future of its delivery (None when no profile is sent now)."""
         rec = self.by_device.get((hub, device))
-        if rec is None or kind != "ev_charger" or self._loop is None:
+        if rec is None or kind != CHARGE_POINT_KIND or self._loop is None:
             return None
         rec.setpoint = {**values, "_received": time.perf_counter()}
         return asyncio.run_coroutine_threadsafe(self._deliver(rec), self._loop)

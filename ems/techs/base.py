@@ -146,6 +146,11 @@ class Technology:
     #: Its rule-based setpoint follows the hub's measured net load (held at 0 when that is
     #: unknown; the service names the stale readings in an alert).
     follows_net_load: ClassVar[bool] = False
+    #: What its devices are to the device bridges (``adapters/modbus``, ``adapters/ocpp``):
+    #: ``"meter"`` (a power meter read through a register map), ``"pv_inverter"`` (power, energy,
+    #: export limit), ``"storage_inverter"`` (a battery's: power, state of charge,
+    #: charge/discharge control), ``"charge_point"`` (an EV charger); None: MQTT only.
+    device_role: ClassVar[str | None] = None
     #: What it shows on the dashboards (:mod:`ems.techs.dashboard`; the builder iterates them).
     panels: ClassVar[tuple[Panel, ...]] = ()
     #: Its section of the design report (:mod:`ems.techs.kpi`; values from :meth:`design_kpis`).

@@ -123,6 +123,7 @@ def charge_points(
 class EvChargePoints(Technology):
     kind = "ev_charge_points"
     device_kind = "ev_charger"
+    device_role = "charge_point"
     panels = (
         Panel(
             "hub",

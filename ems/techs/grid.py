@@ -31,6 +31,7 @@ class Grid(Technology):
     kind = "grid"
     grid_connection = True
     device_kind = "meter"
+    device_role = "meter"
     panels = (
         Panel(
             "community",

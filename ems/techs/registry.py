@@ -157,6 +157,18 @@ def rated_fields() -> dict[str, tuple[str, ...]]:
     return {r.device_kind: r.rated_fields for r in device_registrations() if r.rated_fields}  # type: ignore[misc]
 
 
+def device_role(device_kind: str) -> str | None:
+    """What devices of this MQTT kind are to the device bridges
+    (:attr:`~ems.techs.base.Technology.device_role`; None: unknown kind or MQTT only)."""
+    reg = by_device_kind(device_kind)
+    return None if reg is None else reg.tech.device_role
+
+
+def device_kinds_with_role(role: str) -> tuple[str, ...]:
+    """The MQTT device kinds whose devices have this role for the device bridges."""
+    return tuple(r.device_kind for r in device_registrations() if r.tech.device_role == role)  # type: ignore[misc]
+
+
 def controllable_device_kinds() -> tuple[str, ...]:
     """Device kinds that receive setpoints (and a safe setpoint when their telemetry is stale)."""
     return tuple(r.device_kind for r in device_registrations() if r.setpoint and r.controlled)  # type: ignore[misc]

@@ -56,6 +56,11 @@ NOT_OURS = (
         (_ocpp(0, _cp(id="WB9", device="cp9")), NOT_OURS),
         (_modbus(_dev(kind="meter", device="main")), "register_map is required"),
         (
+            _modbus(_dev(kind="chp")),
+            "modbus.devices.0.kind: Value error, 'chp' is not a Modbus device kind "
+            "(meter, pv, battery)",
+        ),
+        (
             _modbus(_dev(poll_interval_s=0)),
             "modbus.devices.0.poll_interval_s: Input should be greater than or equal to 0.2",
         ),
