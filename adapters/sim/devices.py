@@ -64,13 +64,12 @@ class SimDevices:
                 for k, u in self.units.items()
             ]
         )  # fmt: skip
-        # OCPP: one charge point per EV charger
+        # OCPP: one charge point per EV charger (the points of the technologies whose devices are
+        # charge points: Technology.device_role)
         self.points: dict[Key, Any] = {}
         cps = []
         self.passwords: dict[str, str] = {}
-        from ems.techs.ev_charge_points import EvChargePoints
-
-        for evp in setup.techs_of(EvChargePoints):
+        for evp in (t for t in setup.techs if t.device_role == "charge_point"):
             hub = evp.hub
             for c in evp.points:
                 ident = f"{hub}-{c.point_id}"
