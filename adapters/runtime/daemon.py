@@ -41,6 +41,7 @@ from pydantic import BaseModel
 from ems.operation.service import OperationService, StepOutcome
 from ems.operation.state import tip_of_hour
 from ems.ports.timeseries import Point
+from ems.techs.registry import short_quantities
 
 log = logging.getLogger(__name__)
 
@@ -398,10 +399,8 @@ class Runtime:
             }
             if res.record is not None:
                 status.update(objective=res.record.objective, gap=res.record.gap)
-            status.update(
-                ai_missed_kwh=round(sum(res.ai_missed_kwh.values()), 3),
-                ev_short_kwh=round(sum(res.ev_short_kwh.values()), 3),
-            )
+            for name in short_quantities():  # AI energy missed, EV energy short, …
+                status[name] = round(sum(res.short_kwh.get(name, {}).values()), 3)
             extra: dict[str, Any] = {}
             if self.device_status is not None:
                 extra["devices"] = self.device_status()
@@ -436,8 +435,8 @@ class Runtime:
                 fields["objective_eur"] = float(rec.objective)
             if rec.gap is not None:
                 fields["gap"] = float(rec.gap)
-        fields["ai_missed_kwh"] = float(sum(res.ai_missed_kwh.values()))
-        fields["ev_short_kwh"] = float(sum(res.ev_short_kwh.values()))
+        for name in short_quantities():
+            fields[name] = float(sum(res.short_kwh.get(name, {}).values()))
         points.append(
             Point(
                 "solver",

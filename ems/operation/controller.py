@@ -89,8 +89,8 @@ class StepResult:
     mode: Literal["optimal", "feasible", "fallback"]
     alerts: list[str]
     timings_s: dict[str, float]
-    ai_missed_kwh: dict[str, float] = field(default_factory=dict)
-    ev_short_kwh: dict[tuple[str, str], float] = field(default_factory=dict)
+    # energy the plan leaves undelivered: quantity (Technology.short_quantity) -> device -> kWh
+    short_kwh: dict[str, dict[Any, float]] = field(default_factory=dict)
 
 
 class Controller:

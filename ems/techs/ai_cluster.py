@@ -81,6 +81,7 @@ class AiCluster(Technology):
     kind = "ai_cluster"
     compute_load = True
     device_kind = "ai_cluster"
+    short_quantity = "ai_missed_kwh"
     panels = (
         Panel(
             "hub",
@@ -469,7 +470,8 @@ class AiCluster(Technology):
         b = self.block
         assert b is not None
         cid = self.device_id
-        result.ai_missed_kwh[cid] = float(sum(pyo.value(b.missed_kwh[j]) for j in b.J))
+        missed = float(sum(pyo.value(b.missed_kwh[j]) for j in b.J))
+        result.short_kwh.setdefault(self.short_quantity, {})[cid] = missed
         for job_id in self.slot_of:
             missed = self.planned(job_id)[1]
             if missed > REPORT_KWH:

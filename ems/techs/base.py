@@ -151,6 +151,11 @@ class Technology:
     #: export limit), ``"storage_inverter"`` (a battery's: power, state of charge,
     #: charge/discharge control), ``"charge_point"`` (an EV charger); None: MQTT only.
     device_role: ClassVar[str | None] = None
+    #: The name of the energy a plan can leave undelivered at its devices (``ai_missed_kwh``,
+    #: ``ev_short_kwh``): its :meth:`after_solve` puts it per device into
+    #: ``StepResult.short_kwh[<name>]``; the status topic and the ``solver`` measurement carry
+    #: each name's total (0 when none).
+    short_quantity: ClassVar[str | None] = None
     #: What it shows on the dashboards (:mod:`ems.techs.dashboard`; the builder iterates them).
     panels: ClassVar[tuple[Panel, ...]] = ()
     #: Its section of the design report (:mod:`ems.techs.kpi`; values from :meth:`design_kpis`).

@@ -124,6 +124,7 @@ class EvChargePoints(Technology):
     kind = "ev_charge_points"
     device_kind = "ev_charger"
     device_role = "charge_point"
+    short_quantity = "ev_short_kwh"
     panels = (
         Panel(
             "hub",
@@ -362,7 +363,7 @@ class EvChargePoints(Technology):
         assert b is not None
         for c in b.C:
             short = float(pyo.value(b.short_kwh[c]))
-            result.ev_short_kwh[(self.hub, c)] = short
+            result.short_kwh.setdefault(self.short_quantity, {})[(self.hub, c)] = short
             if short > REPORT_KWH:
                 alerts.append(
                     f"EV at {self.hub}/{c}: {short:.2f} kWh short of its request at departure"

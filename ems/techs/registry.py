@@ -169,6 +169,11 @@ def device_kinds_with_role(role: str) -> tuple[str, ...]:
     return tuple(r.device_kind for r in device_registrations() if r.tech.device_role == role)  # type: ignore[misc]
 
 
+def short_quantities() -> tuple[str, ...]:
+    """Names of the energy plans can leave undelivered (``Technology.short_quantity``), sorted."""
+    return tuple(sorted({r.tech.short_quantity for r in REGISTRY if r.tech.short_quantity}))
+
+
 def controllable_device_kinds() -> tuple[str, ...]:
     """Device kinds that receive setpoints (and a safe setpoint when their telemetry is stale)."""
     return tuple(r.device_kind for r in device_registrations() if r.setpoint and r.controlled)  # type: ignore[misc]

@@ -195,7 +195,7 @@ def test_plan_places_each_job_inside_its_own_window(op) -> None:
     jobs = jobs_of(st, KEY, noon(), ctl.dt_h, ctl.n_steps)
     assert [(j.start_step, j.deadline_step) for j in jobs] == [(0, 8), (16, 24)]
     res = ctl.step(step_input(op, noon(), device_state={KEY: jobs}))
-    assert res.mode != "fallback" and res.ai_missed_kwh["gpu1"] < 1e-6
+    assert res.mode != "fallback" and res.short_kwh["ai_missed_kwh"]["gpu1"] < 1e-6
     ai = setup.first(AiCluster, "hub1")
     b = ai.block
     for j in jobs:

@@ -84,7 +84,7 @@ def test_design_fleet_and_operation_charge_points_plan_the_same_charging(tmp_pat
     op_kw = out.plan["h1.ev_kw"].to_numpy()
     assert op_kw == pytest.approx(expect[ARRIVE:], abs=1e-6)
     assert float(np.dot(op_kw, BUY[ARRIVE:])) == pytest.approx(design_cost, rel=1e-3)
-    assert out.ev_short_kwh[("h1", "cp1")] == pytest.approx(0.0, abs=1e-9)
+    assert out.short_kwh["ev_short_kwh"][("h1", "cp1")] == pytest.approx(0.0, abs=1e-9)
     # the grid import of the day's remaining hours costs the same in both plans
     d_import = res.series(built, "h1_grid", "p_import_kw")
     design_rest = sum(d_import[("d1", t)] * BUY[t] for t in range(ARRIVE, 24))
