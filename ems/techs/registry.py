@@ -71,6 +71,7 @@ class Registration:
     hub_stages: tuple[int, ...] = ()  # assembly stages of Technology.from_hub (per hub)
     site_stages: tuple[int, ...] = ()  # assembly stages of Technology.from_site
     controlled: bool = True  # the controller sends setpoints (PV curtailment: accepted, not sent)
+    job: type[BaseModel] | None = None  # payload schema of its devices' ``job`` channel, if any
 
 
 #: Assembly stages: 0 each hub's electric side, 1 the community rule (reads every grid), 2 each
@@ -90,7 +91,7 @@ REGISTRY: tuple[Registration, ...] = (
     Registration("ev_charge_points", EvChargePoints, cfg.ChargerSpec, "ev_charger",
                  tm.EvChargerState, tm.EvChargerSetpoint, modes=("operation",)),
     Registration("ai_cluster", AiCluster, cfg.AiClusterSpec, "ai_cluster", tm.AiClusterState,
-                 tm.AiClusterSetpoint, hub_stages=(0,)),
+                 tm.AiClusterSetpoint, hub_stages=(0,), job=tm.AiJobAnnouncement),
     Registration("virtual_community", VirtualCommunity, site_stages=(1,)),
     Registration("cacer_community", CacerCommunity, site_stages=(1,)),
     Registration("chp", Chp, cfg.ChpSpec, "chp", tm.ChpState, tm.ChpSetpoint, hub_stages=(2,)),
@@ -151,6 +152,11 @@ def state_models() -> dict[str, type[BaseModel]]:
 def setpoint_models() -> dict[str, type[BaseModel]]:
     """Setpoint schema per controllable MQTT device kind."""
     return {r.device_kind: r.setpoint for r in device_registrations() if r.setpoint is not None}  # type: ignore[misc]
+
+
+def job_models() -> dict[str, type[BaseModel]]:
+    """Payload schema of the ``job`` channel per MQTT device kind (AI clusters' batch jobs)."""
+    return {r.device_kind: r.job for r in device_registrations() if r.job is not None}  # type: ignore[misc]
 
 
 def rated_fields() -> dict[str, tuple[str, ...]]:

@@ -12,7 +12,7 @@ _HOME = {
     "DEVICE_KINDS": "kinds",
     "SETPOINT_MODELS": "kinds",
     "STATE_MODELS": "kinds",
-    "JOB_MODELS": "schemas",
+    "JOB_MODELS": "kinds",
     "Topic": "topics",
     "job_subscription": "topics",
     "job_topic": "topics",

@@ -1,8 +1,8 @@
 """Device kinds on MQTT and their payload models, from the technology registry.
 
-The technologies' device kinds (with their state and setpoint schemas and the fields checked
-against the rated power) come from :mod:`ems.techs.registry`; the site sensors (weather station,
-price feed) from :data:`ems.telemetry.schemas.SENSOR_STATE_MODELS`.
+The technologies' device kinds (with their state, setpoint and job-channel schemas and the
+fields checked against the rated power) come from :mod:`ems.techs.registry`; the site sensors
+(weather station, price feed) from :data:`ems.telemetry.schemas.SENSOR_STATE_MODELS`.
 """
 
 from __future__ import annotations
@@ -16,3 +16,5 @@ STATE_MODELS: dict[str, type[BaseModel]] = {**registry.state_models(), **SENSOR_
 DEVICE_KINDS: tuple[str, ...] = tuple(STATE_MODELS)
 SETPOINT_MODELS: dict[str, type[BaseModel]] = registry.setpoint_models()
 RATED_FIELDS: dict[str, tuple[str, ...]] = registry.rated_fields()
+#: Models of the ``job`` channel, per device kind.
+JOB_MODELS: dict[str, type[BaseModel]] = registry.job_models()

@@ -306,9 +306,6 @@ SENSOR_STATE_MODELS: dict[str, type[_Payload]] = {
     "price": PriceState,
 }
 
-#: Models of the ``job`` channel, per device kind.
-JOB_MODELS: dict[str, type[_Payload]] = {"ai_cluster": AiJobAnnouncement}
-
 #: Power fields checked against a device's rated power when the registry knows it.
 POWER_FIELDS: tuple[str, ...] = ("p_kw", "import_p_kw", "export_p_kw")
 # --------------------------------------------------------------------------- setpoints

@@ -18,8 +18,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ems.ports.timeseries import Point
-from ems.telemetry.kinds import RATED_FIELDS, SETPOINT_MODELS, STATE_MODELS
-from ems.telemetry.schemas import JOB_MODELS, POWER_FIELDS, TimestampError
+from ems.telemetry.kinds import JOB_MODELS, RATED_FIELDS, SETPOINT_MODELS, STATE_MODELS
+from ems.telemetry.schemas import POWER_FIELDS, TimestampError
 from ems.telemetry.topics import Topic, TopicError, parse_topic
 
 
