@@ -560,9 +560,18 @@ def _table(columns: Sequence[_Column], items: Iterable[tuple]) -> list[list[obje
     return [[h for h, _ in columns]] + [_cells(columns, *it) for it in items]
 
 
+def _parts_csv(columns: Sequence[_Column], sts: Sequence[Statement], parts: str) -> str:
+    """One row per part (``plants``, ``daily``...) of every statement."""
+    return _csv(_table(columns, ((s, x) for s in sts for x in getattr(s, parts))))
+
+
+_CONFIG_ID: _Column = ("config_id", lambda s, *_: s.config_id)
+_PERIOD: _Column = ("period", lambda s, *_: s.period)
+
+
 _CONFIG_COLUMNS: tuple[_Column, ...] = (
-    ("config_id", lambda s: s.config_id),
-    ("period", lambda s: s.period),
+    _CONFIG_ID,
+    _PERIOD,
     ("hours", lambda s: s.hours_expected),
     ("complete_hours", lambda s: s.hours_complete),
     ("injected_kwh", lambda s: _kwh(s.injected_wh)),
@@ -592,8 +601,8 @@ def configurations_csv(sts: Sequence[Statement]) -> str:
 
 
 _PLANT_COLUMNS: tuple[_Column, ...] = (
-    ("config_id", lambda s, p: s.config_id),
-    ("period", lambda s, p: s.period),
+    _CONFIG_ID,
+    _PERIOD,
     ("plant_id", lambda s, p: p.plant_id),
     ("owner", lambda s, p: p.owner or ""),
     ("power_kw", lambda s, p: p.power_kw),
@@ -609,12 +618,12 @@ _PLANT_COLUMNS: tuple[_Column, ...] = (
 
 
 def plants_csv(sts: Sequence[Statement]) -> str:
-    return _csv(_table(_PLANT_COLUMNS, ((s, p) for s in sts for p in s.plants)))
+    return _parts_csv(_PLANT_COLUMNS, sts, "plants")
 
 
 _MEMBER_COLUMNS: tuple[_Column, ...] = (
-    ("config_id", lambda s, m: s.config_id),
-    ("period", lambda s, m: s.period),
+    _CONFIG_ID,
+    _PERIOD,
     ("member_id", lambda s, m: m.member_id),
     ("kind", lambda s, m: m.kind.value),
     ("withdrawn_kwh", lambda s, m: _kwh(m.withdrawn_wh)),
@@ -705,7 +714,7 @@ def gse_csv(sts: Sequence[Statement]) -> str:
 
 
 _DAY_COLUMNS: tuple[_Column, ...] = (
-    ("config_id", lambda s, d: s.config_id),
+    _CONFIG_ID,
     ("date", lambda s, d: d.day.isoformat()),
     ("hours", lambda s, d: d.hours),
     ("complete_hours", lambda s, d: d.complete_hours),
@@ -716,11 +725,11 @@ _DAY_COLUMNS: tuple[_Column, ...] = (
 
 
 def daily_csv(sts: Sequence[Statement]) -> str:
-    return _csv(_table(_DAY_COLUMNS, ((s, d) for s in sts for d in s.daily)))
+    return _parts_csv(_DAY_COLUMNS, sts, "daily")
 
 
 _MISSING_COLUMNS: tuple[_Column, ...] = (
-    ("config_id", lambda s, r: s.config_id),
+    _CONFIG_ID,
     ("missing", lambda s, r: r.subject),
     ("first_hour_local", lambda s, r: r.first_hour),
     ("last_hour_local", lambda s, r: r.last_hour),
@@ -729,7 +738,7 @@ _MISSING_COLUMNS: tuple[_Column, ...] = (
 
 
 def missing_csv(sts: Sequence[Statement]) -> str:
-    return _csv(_table(_MISSING_COLUMNS, ((s, r) for s in sts for r in s.missing)))
+    return _parts_csv(_MISSING_COLUMNS, sts, "missing")
 
 
 _TYPE_LABEL = {
