@@ -289,6 +289,27 @@ class ChpHeatSplit(Technology):
         return []
 
 
+def unit_weights(
+    ctx: BuildContext,
+    blk: pyo.Block,
+    name: str,
+    per_step: dict[tuple[str, int], float],
+    per_unit: list[float],
+) -> None:
+    """``blk.<name>[c, p, t]`` = min(per_step_t, per_unit_c) over the cut's CHPs ``blk.C``: what
+    one running unit of CHP c counts in step t in the cuts' mixed-integer rounding (a unit counts
+    at most the step's residual, never more than its own output)."""
+    blk.C = pyo.Set(initialize=range(len(per_unit)), ordered=True)
+    init = {(i, *k): min(v, h) for i, h in enumerate(per_unit) for k, v in per_step.items()}
+    par = pyo.Param(blk.C, ctx.T, mutable=True, within=pyo.NonNegativeReals, initialize=init)
+    blk.add_component(name, par)
+
+
+def hub_groups(hubs: list[str], linked: list[str]) -> list[list[str]]:
+    """The groups of hubs that share a carrier: the linked ones together, each other alone."""
+    return ([linked] if linked else []) + [[h] for h in hubs if h not in linked]
+
+
 class ChpHeatSink(Technology):
     """Valid inequality on CHP units on (design mode): the heat of a running unit must find a sink,
     since (2) is an equality (no dissipation). For a group of hubs (those linked by district
@@ -333,9 +354,9 @@ class ChpHeatSink(Technology):
         linked = [st.hub for n in nets for st in n.stations]
         eta = nets[0].eta if nets else 1.0
         hubs = [h.id for h in a.scenario.hubs]
-        groups = ([(linked, eta)] if linked else []) + [([h], 1.0) for h in hubs if h not in linked]
         out: list[Technology] = []
-        for grp, eta_g in groups:
+        for grp in hub_groups(hubs, linked):
+            eta_g = eta if grp == linked else 1.0
             chps = [c for h in grp for c in a.at(h, Chp)]
             if not chps:
                 continue
@@ -366,24 +387,10 @@ class ChpHeatSink(Technology):
         ctx.param(
             blk, "heat_load_kw", {k: sum(max(h[k], 0.0) for h in heat) for k in ctx.grid.index()}
         )
-        ctx.param(
-            blk,
-            "feed_max_kw",
-            {k: sum(f * max(c[k], 0.0) for c, f in feed) for k in ctx.grid.index()},
-        )
-        chps, stores, eta = self.chps, self.stores, self.eta
-        unit_heat = [eta * c.unit_heat_kw for c in chps]
         feed_max = {k: sum(f * max(c[k], 0.0) for c, f in feed) for k in ctx.grid.index()}
-        blk.C = pyo.Set(initialize=range(len(chps)), ordered=True)
-        blk.feed_weight_kw = pyo.Param(
-            blk.C,
-            ctx.T,
-            mutable=True,
-            within=pyo.NonNegativeReals,
-            initialize={
-                (i, *k): min(v, h) for i, h in enumerate(unit_heat) for k, v in feed_max.items()
-            },
-        )
+        ctx.param(blk, "feed_max_kw", feed_max)
+        chps, stores, eta = self.chps, self.stores, self.eta
+        unit_weights(ctx, blk, "feed_weight_kw", feed_max, [eta * c.unit_heat_kw for c in chps])
         blk.heat_finds_sink = pyo.Constraint(
             ctx.T,
             rule=lambda b, p, t: (
@@ -449,8 +456,7 @@ class ChpOffCover(Technology):
             ("heat", [st.hub for st in a.of(DhStation)]),
             ("electricity", [lk.hub for lk in a.of(LinkStation)]),
         ):
-            groups = ([linked] if linked else []) + [[h] for h in hubs if h not in linked]
-            for grp in groups:
+            for grp in hub_groups(hubs, linked):
                 chps = [c for h in grp for c in a.at(h, Chp)]
                 if not chps:
                     continue
@@ -486,16 +492,7 @@ class ChpOffCover(Technology):
         rest = {k: v - units[k] * U for k, v in total.items()}
         ctx.param(blk, "uncovered_kw", rest)
         ctx.param(blk, "units_k", {k: float(units[k]) for k in total})
-        blk.C = pyo.Set(initialize=range(len(self.chps)), ordered=True)
-        blk.unit_weight_kw = pyo.Param(
-            blk.C,
-            ctx.T,
-            mutable=True,
-            within=pyo.NonNegativeReals,
-            initialize={
-                (i, *k): min(rest[k], u) for i, u in enumerate(self.unit_kw) for k in total
-            },
-        )
+        unit_weights(ctx, blk, "unit_weight_kw", rest, self.unit_kw)
         chps, sources = self.chps, self.sources
         blk.covered_when_off = pyo.Constraint(
             ctx.T,
