@@ -129,6 +129,11 @@ class ParseResult:
     sha256: str = ""  # content hash of the file (set by the reader): a replay is a no-op
     issued: str = ""  # issue date / version of the file (rettifica), ISO; '' = undated
 
+    @classmethod
+    def header_error(cls, file: str, kind: str, message: str) -> ParseResult:
+        """A file refused as a whole: one error on its header line."""
+        return cls(file, kind, errors=[RowError(file, 1, message)])
+
 
 def _norm(h: str) -> str:
     return (
@@ -313,9 +318,9 @@ def parse_csv(
     try:
         rows, comma_decimal = _reader(text)
     except csv.Error as exc:  # e.g. a binary or spreadsheet file given by mistake
-        return ParseResult(file, "meter", errors=[RowError(file, 1, f"not a CSV file: {exc}")])
+        return ParseResult.header_error(file, "meter", f"not a CSV file: {exc}")
     if not rows or not any(c.strip() for c in rows[0]):
-        return ParseResult(file, "meter", errors=[RowError(file, 1, "empty file or no header")])
+        return ParseResult.header_error(file, "meter", "empty file or no header")
     header = [_norm(h) for h in rows[0]]
     if _find(header, "pod") is not None:
         res = _parse_meter(rows, header, file, comma_decimal, pod_roles or {})
@@ -515,11 +520,10 @@ def _parse_meter_wide(
     With ``clock`` the columns are wall-clock times (:func:`_clock_columns`): a value in the
     skipped hour of the March DST day, or in the repeated hour of the October one (which clock
     labels cannot tell apart), is reported; use the indexed or long layout for those days."""
-    res = ParseResult(file, "meter")
     steps = {step for step, _ in cols.values()}
     if len(steps) > 1:
-        res.errors.append(RowError(file, 1, "wide layout mixes hour and quarter columns"))
-        return res
+        return ParseResult.header_error(file, "meter", "wide layout mixes hour and quarter columns")
+    res = ParseResult(file, "meter")
     i_pod, i_dir, i_date = _find(header, "pod"), _find(header, "direction"), _find(header, "date")
     items: list[tuple[int, tuple, object]] = []
     for n, row in _data_rows(rows, header, file, res.errors):
@@ -575,7 +579,7 @@ def _parse_meter_daily(
     try:
         clock = _clock_columns(header)
     except ValueError as exc:
-        return ParseResult(file, "meter", errors=[RowError(file, 1, str(exc))])
+        return ParseResult.header_error(file, "meter", str(exc))
     if clock:
         return _parse_meter_wide(rows, header, file, comma_decimal, pod_roles, clock, True)
     return None
@@ -596,17 +600,15 @@ def _parse_meter(
     daily = _parse_meter_daily(rows, header, file, comma_decimal, pod_roles)
     if daily is not None:
         return daily
-    res = ParseResult(file, "meter")
     try:
         tr = _TimeReader(header)
     except ValueError as exc:
-        res.errors.append(RowError(file, 1, str(exc)))
-        return res
+        return ParseResult.header_error(file, "meter", str(exc))
     i_pod, i_dir = _find(header, "pod"), _find(header, "direction")
     i_kwh, i_wh = _find(header, "kwh"), _find(header, "wh")
     if i_kwh is None and i_wh is None:
-        res.errors.append(RowError(file, 1, "no energy column: need 'kwh' (or 'wh')"))
-        return res
+        return ParseResult.header_error(file, "meter", "no energy column: need 'kwh' (or 'wh')")
+    res = ParseResult(file, "meter")
     pending: list[tuple[int, tuple, int, int | None, bool, object]] = []
     for n, row in _data_rows(rows, header, file, res.errors):
         try:
@@ -629,17 +631,15 @@ def _parse_meter(
 def _parse_prices(
     rows: list[list[str]], header: list[str], file: str, comma_decimal: bool
 ) -> ParseResult:
-    res = ParseResult(file, "price")
     try:
         tr = _TimeReader(header)
     except ValueError as exc:
-        res.errors.append(RowError(file, 1, str(exc)))
-        return res
+        return ParseResult.header_error(file, "price", str(exc))
     i_zone, i_price = _find(header, "zone"), _find(header, "price")
     wide = {i: h.upper() for i, h in enumerate(header) if h.upper() in MARKET_ZONES}
     if i_price is not None and i_zone is None:
-        res.errors.append(RowError(file, 1, "price column without a 'zone' column"))
-        return res
+        return ParseResult.header_error(file, "price", "price column without a 'zone' column")
+    res = ParseResult(file, "price")
     pending: list[tuple[int, tuple, int, int | None, bool, object]] = []
     for n, row in _data_rows(rows, header, file, res.errors):
         try:
