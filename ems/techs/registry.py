@@ -20,9 +20,8 @@ How to add a technology (the recipe; the power-to-heat commit follows it):
    classmethod that makes its instances from a hub of the scenario, what it reads and writes
    in files (``design_columns``, ``size_entry`` and ``size_keys``), what it shows (``panels`` on
    the dashboards, ``kpi_table``/``design_kpis`` and ``energy_bars`` in the design report) and,
-   for the simulated
-   plant, a :class:`ems.techs.plant.PlantDevice` subclass returned by ``plant_device`` (its
-   physics, telemetry, KPIs and their rows of the KPI table);
+   for the simulated plant, a :class:`ems.techs.plant.PlantDevice` subclass returned by
+   ``plant_device`` (its physics, telemetry, KPIs and their rows of the KPI table);
 3. its payload schemas: a state and a setpoint model in ``ems/telemetry/schemas.py``;
 4. one line in :data:`REGISTRY` below;
 5. its tests (the contract tests of ``tests/techs`` run on every registered kind by themselves).
