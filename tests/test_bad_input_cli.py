@@ -63,50 +63,37 @@ def test_bad_run_arguments_are_usage_errors(tmp_path, capsys, extra, fragment):
     assert not (tmp_path / "st").exists()  # rejected before anything ran
 
 
-@pytest.mark.parametrize(
-    ("override", "fragment"),
-    [
-        ({"battery": {"modules": -6}}, "sizes_override: hub1.battery.modules: -6 is not a size"),
-        ({"battery": 6}, "sizes_override: hub1.battery: 6 is not a mapping of sizes"),
-    ],
-)
-def test_a_bad_sizes_override_names_the_field(tmp_path, capsys, override, fragment):
+def _run_site(tmp_path: Path, capsys, **changes) -> tuple[Path, int, str]:
+    """``ems run --simulate`` on the demo SITE.yaml with ``changes``: (site file, exit code,
+    the error line)."""
     raw = yaml.safe_load(SITE.read_text())
     raw["scenario"] = str((SITE.parent / raw["scenario"]).resolve())
     raw["sizes"] = str((SITE.parent / raw["sizes"]).resolve())
-    raw["sizes_override"] = {"hub1": override}
     site = tmp_path / "site.yaml"
-    site.write_text(yaml.safe_dump(raw))
+    site.write_text(yaml.safe_dump({**raw, **changes}))
     code = main(["run", "--simulate", "--config", str(site), "--state", str(tmp_path / "st")])
-    line = _one_error_line(capsys.readouterr().err)
-    assert code == 2, line
-    assert line.startswith(f"error: {site}: ") and fragment in line, line
+    return site, code, _one_error_line(capsys.readouterr().err)
 
 
 @pytest.mark.parametrize(
     ("override", "fragment"),
     [
+        ({"hub1": {"battery": {"modules": -6}}}, "sizes_override: hub1.battery.modules: -6 is not"),
+        ({"hub1": {"battery": 6}}, "sizes_override: hub1.battery: 6 is not a mapping of sizes"),
+        # entries operation would silently ignore: no such technology at the hub, a quantity or
+        # a charger type it does not have, a hub the scenario does not have
         ({"hub3": {"hp_45": {"n_units": 1}}}, "sizes_override.hub3.hp_45: no technology 'hp_45'"),
         ({"hub1": {"battery": {"modules": 2, "kwhh": 10}}}, "sizes_override.hub1.battery.kwhh: "),
         ({"hub1": {"chargers": {"charger_v1g_50kw": 1}}}, "hub1.chargers.charger_v1g_50kw: "),
         ({"hub9": {"battery": {"modules": 2}}}, "sizes_override.hub9: not a hub of scenario"),
     ],
-    ids=["entry", "quantity", "charger-type", "hub"],
+    ids=["negative", "not-a-mapping", "entry", "quantity", "charger-type", "hub"],
 )
-def test_a_sizes_override_no_technology_reads_is_refused(tmp_path, capsys, override, fragment):
-    """An override that operation would silently ignore (no such technology at the hub, an
-    unknown quantity) names the hub, entry and quantity."""
-    raw = yaml.safe_load(SITE.read_text())
-    raw["scenario"] = str((SITE.parent / raw["scenario"]).resolve())
-    raw["sizes"] = str((SITE.parent / raw["sizes"]).resolve())
-    raw["sizes_override"] = override
-    site = tmp_path / "site.yaml"
-    site.write_text(yaml.safe_dump(raw))
-    code = main(["run", "--simulate", "--config", str(site), "--state", str(tmp_path / "st")])
-    line = _one_error_line(capsys.readouterr().err)
+def test_a_bad_sizes_override_names_the_field(tmp_path, capsys, override, fragment):
+    site, code, line = _run_site(tmp_path, capsys, sizes_override=override)
     assert code == 2, line
     assert line.startswith(f"error: {site}: ") and fragment in line, line
-    assert not (tmp_path / "st").exists()
+    assert not (tmp_path / "st").exists()  # rejected before anything ran
 
 
 @pytest.mark.parametrize(
@@ -124,16 +111,10 @@ def test_a_sizes_override_no_technology_reads_is_refused(tmp_path, capsys, overr
     ids=["entry", "quantity"],
 )
 def test_a_sizes_file_entry_no_technology_reads_is_refused(tmp_path, capsys, edit, fragment):
-    raw = yaml.safe_load(SITE.read_text())
-    sizes = yaml.safe_load((SITE.parent / raw["sizes"]).read_text())
+    sizes = yaml.safe_load((SITE.parent / yaml.safe_load(SITE.read_text())["sizes"]).read_text())
     edit(sizes["hubs"])
     (tmp_path / "sizes.yaml").write_text(yaml.safe_dump(sizes))
-    raw["scenario"] = str((SITE.parent / raw["scenario"]).resolve())
-    raw["sizes"] = "sizes.yaml"
-    site = tmp_path / "site.yaml"
-    site.write_text(yaml.safe_dump(raw))
-    code = main(["run", "--simulate", "--config", str(site), "--state", str(tmp_path / "st")])
-    line = _one_error_line(capsys.readouterr().err)
+    _site, code, line = _run_site(tmp_path, capsys, sizes=str(tmp_path / "sizes.yaml"))
     assert code == 2, line
     assert line.startswith(f"error: {tmp_path / 'sizes.yaml'}: {fragment}"), line
 
