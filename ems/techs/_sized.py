@@ -18,6 +18,37 @@ from ems.techs._units import fixed_value
 from ems.techs.base import Technology
 
 
+def stepped_size(
+    ctx: BuildContext,
+    blk: pyo.Block,
+    spec: Any,
+    *,
+    step: float,
+    unit: str,
+    maximum: float,
+    capex_per_unit: float,
+    existing: float = 0.0,
+    integer: bool = True,
+    fixed: float | None = None,
+) -> SizeHandle:
+    """A size in integer steps of ``step`` (``n_steps``) up to ``maximum`` (existing included),
+    all in ``unit``; capex per ``unit``, lifetime and O&M from ``spec``; ``fixed``: the installed
+    size from ``sizes.yaml`` (in ``unit``)."""
+    return ctx.size(
+        blk,
+        "n_steps",
+        unit_size=step,
+        unit=unit,
+        max_units=math.floor(maximum / step + 1e-6),
+        existing_units=existing / step,
+        integer=integer,
+        capex_eur_per_unit=capex_per_unit * step,
+        lifetime_y=spec.lifetime_y,
+        om_fraction_per_y=spec.om_fraction_per_y,
+        fixed_units=None if fixed is None else fixed / step,
+    )
+
+
 def _model_args(a: Any, hub: Any, lim: Any, spec_cls: type, section: str) -> tuple:
     """(name, hub, model, catalogue spec) of one model listed at a hub."""
     return f"{hub.id}_{lim.type}", hub.id, lim.type, a.catalogue.get(lim.type, spec_cls, section)
@@ -160,19 +191,17 @@ class StepSized(Technology):
 
     def declare_sizes(self, ctx: BuildContext, blk: pyo.Block) -> None:
         s = self.spec
-        fixed = fixed_value(self.fixed, "kw")
-        self.size_kw = ctx.size(
+        self.size_kw = stepped_size(
+            ctx,
             blk,
-            "n_steps",
-            unit_size=s.step_kw,
+            s,
+            step=s.step_kw,
             unit="kW",
-            max_units=math.floor((self.existing_kw + self.max_kw) / s.step_kw + 1e-6),
-            existing_units=self.existing_kw / s.step_kw,
+            maximum=self.existing_kw + self.max_kw,
+            capex_per_unit=s.capex_eur_per_kw,
+            existing=self.existing_kw,
             integer=self.max_kw > 0,
-            capex_eur_per_unit=s.capex_eur_per_kw * s.step_kw,
-            lifetime_y=s.lifetime_y,
-            om_fraction_per_y=s.om_fraction_per_y,
-            fixed_units=None if fixed is None else fixed / s.step_kw,
+            fixed=fixed_value(self.fixed, "kw"),
         )
 
     def add_heat_output(

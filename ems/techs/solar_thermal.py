@@ -3,7 +3,6 @@ data); the collector area shares the hub's roof with PV (constraint (127) of [1]
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -12,6 +11,7 @@ import pyomo.environ as pyo
 
 from ems.config.schema import SolarThermalSpec
 from ems.model.context import BuildContext, SizeHandle
+from ems.techs._sized import stepped_size
 from ems.techs._units import fixed_value
 from ems.techs.base import Key, Raw, RuleState, Technology
 from ems.techs.plant import HEAT_SOLAR, HubStep, PlantDevice
@@ -40,17 +40,15 @@ class SolarThermal(Technology):
 
     def declare_sizes(self, ctx: BuildContext, blk: pyo.Block) -> None:
         s = self.spec
-        fixed = fixed_value(self.fixed, "m2")
-        self.area = ctx.size(
+        self.area = stepped_size(
+            ctx,
             blk,
-            "n_steps",
-            unit_size=s.step_m2,
+            s,
+            step=s.step_m2,
             unit="m2",
-            max_units=math.floor(self.max_m2 / s.step_m2 + 1e-6),
-            capex_eur_per_unit=s.capex_eur_per_m2 * s.step_m2,
-            lifetime_y=s.lifetime_y,
-            om_fraction_per_y=s.om_fraction_per_y,
-            fixed_units=None if fixed is None else fixed / s.step_m2,
+            maximum=self.max_m2,
+            capex_per_unit=s.capex_eur_per_m2,
+            fixed=fixed_value(self.fixed, "m2"),
         )
         ctx.add_shared_use(("roof_m2", self.hub), self.area.expr)
 
