@@ -32,27 +32,18 @@ def pareto_mask(cost: np.ndarray, co2: np.ndarray, tol: float = 1e-6) -> np.ndar
 
 
 def size_summary(row: pd.Series) -> str:
-    """Sizes summed over hubs by kind: 'PV 385 kWp · bat 50 kWh · 6 chargers'."""
-    pv = bat = chg = 0.0
+    """The variant's sizes in one line (``label.sizes``, written by the variant from its
+    technologies: 'PV 385 kWp · bat 50 kWh · 6 chargers'); a row cached before that column
+    existed: its non-zero sizes summed over hubs by item."""
+    text = row.get("label.sizes")
+    if isinstance(text, str):
+        return text
     other: dict[str, float] = {}
     for col, val in row.items():
-        if not str(col).startswith("size.") or pd.isna(val):
-            continue
-        key = str(col).split(".", 2)[2]
-        if key.endswith("_kwp"):
-            pv += val
-        elif key.startswith("battery"):
-            bat += val
-        elif key.endswith("_units") and "charger" in key:
-            chg += val
-        elif val:
-            name = key.rsplit("_", 1)[0]
-            other[name] = other.get(name, 0.0) + val
-    parts = [f"PV {pv:.0f} kWp", f"bat {bat:.0f} kWh"]
-    if chg:
-        parts.append(f"{chg:.0f} charger{'' if chg == 1 else 's'}")
-    parts += [f"{k} {v:.3g}" for k, v in list(other.items())[:3]]
-    return " · ".join(parts)
+        if str(col).startswith("size.") and not pd.isna(val) and val:
+            key = str(col).split(".", 2)[2]
+            other[key] = other.get(key, 0.0) + val
+    return " · ".join(f"{k} {v:.3g}" for k, v in list(other.items())[:4])
 
 
 def plot_pareto(df: pd.DataFrame, out: Path, title: str) -> Path | None:

@@ -162,6 +162,27 @@ def flatten(prefix: str, value: Any, out: dict[str, Any], skip: tuple[str, ...] 
         out[prefix] = float(value)
 
 
+def size_summary_of(techs: list[Any]) -> str:
+    """Sizes summed over hubs in one line: each technology with a ``summary_label`` as one group
+    ('PV 385 kWp · bat 50 kWh · 6 chargers'), then up to three other non-zero items by key."""
+    groups: dict[str, list[Any]] = {}
+    other: dict[str, float] = {}
+    for t in techs:
+        for s in t.size_rows():
+            if t.summary_label:
+                groups.setdefault(t.summary_label, [0.0, s["unit"]])[0] += s["installed"]
+            elif s["installed"]:
+                other[s["key"]] = other.get(s["key"], 0.0) + s["installed"]
+    parts = []
+    for label, (v, unit) in groups.items():
+        if unit != "units":
+            parts.append(f"{label} {v:.0f} {unit}")
+        elif round(v):
+            parts.append(f"{v:.0f} {label}{'' if round(v) == 1 else 's'}")
+    parts += [f"{k} {v:.3g}" for k, v in list(other.items())[:3]]
+    return " · ".join(parts)
+
+
 def summarise(r: Any) -> dict[str, Any]:
     """One flat row of a :class:`design.study.StudyResult`."""
     from design.report import sizes_table
@@ -169,6 +190,7 @@ def summarise(r: Any) -> dict[str, Any]:
     row: dict[str, Any] = {}
     for s in sizes_table(r):
         row[f"size.{s['hub']}.{s['key']}_{str(s['unit']).lower()}"] = s["installed"]
+    row["label.sizes"] = size_summary_of(r.design.built.techs)
     flatten("kpi", r.design.kpis, row, skip=("energy_mwh_per_y",))
     flatten("asis", r.asis.kpis, row, skip=("energy_mwh_per_y", "hubs"))
     flatten("cost", r.design.costs, row)

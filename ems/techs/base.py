@@ -146,6 +146,9 @@ class Technology:
     #: Its rule-based setpoint follows the hub's measured net load (held at 0 when that is
     #: unknown; the service names the stale readings in an alert).
     follows_net_load: ClassVar[bool] = False
+    #: Its short name in one-line size summaries (the sweep's Pareto labels, "PV 385 kWp · bat
+    #: 50 kWh · 6 chargers": its sizes summed over hubs); ``None``: each sized item by its key.
+    summary_label: ClassVar[str | None] = None
     #: What its devices are to the device bridges (``adapters/modbus``, ``adapters/ocpp``):
     #: ``"meter"`` (a power meter read through a register map), ``"pv_inverter"`` (power, energy,
     #: export limit), ``"storage_inverter"`` (a battery's: power, state of charge,

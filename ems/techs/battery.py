@@ -49,6 +49,7 @@ class Battery(Technology):
     kind = "battery"
     follows_net_load = True
     device_kind = "battery"
+    summary_label = "bat"
     device_role = "storage_inverter"
     panels = (
         Panel(

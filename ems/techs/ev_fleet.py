@@ -92,6 +92,7 @@ class _Fleet:
 
 class EvFleet(Technology):
     kind = "ev_fleet"
+    summary_label = "charger"
 
     def __init__(
         self, name: str, hub: str, vehicles: list[VehicleSpec], chargers: list[ChargerOption]

@@ -30,6 +30,7 @@ class Photovoltaic(Technology):
     kind = "pv"
     renewable_plant = True
     device_kind = "pv"
+    summary_label = "PV"
     device_role = "pv_inverter"
     panels = (
         Panel(

@@ -307,3 +307,18 @@ def test_cli_default_runs_on_a_local_cluster(scenario_factory, tmp_path, capsys)
     assert "LocalCluster (2 workers" in printed and "infeasible: members=h1 at 1 kW" in printed
     assert main(["sweep", str(path), "--quiet", "--out", str(out)]) == 0
     assert "all cached" in capsys.readouterr().out
+
+
+def test_size_summary_is_built_from_the_technologies_labels(scenario_factory, tmp_path):
+    """The Pareto labels' size summary names the groups the technologies declare
+    (``summary_label``) and keys the others, without a list of kinds in the sweep code."""
+    from design.sweep.plots import size_summary
+
+    path = _front_sweep(scenario_factory)
+    run = run_sweep(load_sweep(path), tmp_path / "out", serial=True, progress=False, plots=False)
+    grid = run.table[run.table["group"] == "grid"]
+    labels = [size_summary(r) for _i, r in grid.iterrows()]
+    assert labels[0].startswith("PV 0 kWp") and labels[-1].startswith("PV 20 kWp"), labels
+    # a row cached before the column existed: its sizes by item
+    old = grid.iloc[-1].drop("label.sizes")
+    assert size_summary(old) == "pv_a_kwp 20"  # summed over hubs
