@@ -49,6 +49,11 @@ def stepped_size(
     )
 
 
+def _designed(hub: Any, field: str) -> list[Any]:
+    """The hub's entries of one field that exist beyond the AS-IS plant (``sizes.yaml`` keys)."""
+    return [lim for lim in getattr(hub, field) if not getattr(lim, "asis_only", False)]
+
+
 def _model_args(a: Any, hub: Any, lim: Any, spec_cls: type, section: str) -> tuple:
     """(name, hub, model, catalogue spec) of one model listed at a hub."""
     return f"{hub.id}_{lim.type}", hub.id, lim.type, a.catalogue.get(lim.type, spec_cls, section)
@@ -62,6 +67,9 @@ class UnitSized(Technology):
     size_item: ClassVar[str] = ""
     size_key: ClassVar[str] = "kw"
     size_unit: ClassVar[str] = "kW"
+    #: the hub's field listing its models (entries with ``type``, ``max_units``,
+    #: ``existing_units``, ``asis_only``)
+    hub_field: ClassVar[str] = ""
 
     def __init__(
         self,
@@ -81,11 +89,15 @@ class UnitSized(Technology):
         self.n: SizeHandle | None = None
 
     @classmethod
+    def size_keys(cls, hub: Any, catalogue: Any) -> dict[str, tuple[str, ...] | None]:
+        return {lim.type: ("n_units", cls.size_key) for lim in _designed(hub, cls.hub_field)}
+
+    @classmethod
     def units_from_hub(
-        cls, a: Any, hub: Any, limits: list[Any], spec_cls: type, section: str, **kw: Any
+        cls, a: Any, hub: Any, spec_cls: type, section: str, **kw: Any
     ) -> list[Technology]:
-        """One instance per model listed at the hub (``limits``: its entries with ``type``,
-        ``max_units``, ``existing_units``), the AS-IS-only ones skipped as ``a`` says."""
+        """One instance per model listed at the hub, the AS-IS-only ones skipped as ``a`` says."""
+        limits = getattr(hub, cls.hub_field)
         return [
             cls(
                 *_model_args(a, hub, lim, spec_cls, section),
@@ -145,6 +157,9 @@ class StepSized(Technology):
 
     #: the design report's item ("boiler", "electric boiler")
     size_item: ClassVar[str] = ""
+    #: the hub's field listing its models (entries with ``type``, ``existing_kw``, ``max_kw``,
+    #: ``carriers``, ``asis_only``)
+    hub_field: ClassVar[str] = ""
 
     def __init__(
         self,
@@ -166,14 +181,17 @@ class StepSized(Technology):
         self.size_kw: SizeHandle | None = None
 
     @classmethod
+    def size_keys(cls, hub: Any, catalogue: Any) -> dict[str, tuple[str, ...] | None]:
+        return {lim.type: ("kw",) for lim in _designed(hub, cls.hub_field)}
+
+    @classmethod
     def steps_from_hub(
-        cls, a: Any, hub: Any, limits: list[Any], spec_cls: type, section: str, **kw: Any
+        cls, a: Any, hub: Any, spec_cls: type, section: str, **kw: Any
     ) -> list[Technology]:
-        """One instance per model listed at the hub (``limits``: entries with ``type``,
-        ``existing_kw``, ``max_kw``, ``carriers``) that feeds a carrier of the hub, the
+        """One instance per model listed at the hub that feeds a carrier of the hub, the
         AS-IS-only ones skipped as ``a`` says."""
         out: list[Technology] = []
-        for lim in limits:
+        for lim in getattr(hub, cls.hub_field):
             cs = [c for c in lim.carriers if c in a.carriers(hub)]
             if a.skip(lim) or not cs:
                 continue

@@ -29,6 +29,7 @@ class AbsorptionChiller(UnitSized):
     kind = "absorption_chiller"
     device_kind = "absorption_chiller"
     size_item, size_key, size_unit = "absorption chiller", "kwc", "kWc"
+    hub_field = "absorption_chillers"
 
     def plant_device(self) -> Any:
         """Its physics in the simulated plant (:mod:`ems.techs.plant`)."""
@@ -58,17 +59,8 @@ class AbsorptionChiller(UnitSized):
         return ["chiller_feed"] if hub.absorption_chillers else []
 
     @classmethod
-    def size_keys(cls, hub: Any, catalogue: Any) -> dict[str, tuple[str, ...] | None]:
-        return {
-            lim.type: ("n_units", "kwc")
-            for lim in hub.absorption_chillers
-            if not getattr(lim, "asis_only", False)
-        }
-
-    @classmethod
     def from_hub(cls, a: Any, hub: Any, stage: int) -> list[Technology]:
-        limits = hub.absorption_chillers
-        return cls.units_from_hub(a, hub, limits, AbsorptionChillerSpec, "absorption_chillers")
+        return cls.units_from_hub(a, hub, AbsorptionChillerSpec, "absorption_chillers")
 
     def bound_kw(self, role: str) -> float:
         assert self.n is not None

@@ -26,6 +26,7 @@ class Boiler(GasFired, StepSized):
     kind = "boiler"
     device_kind = "boiler"
     size_item = "boiler"
+    hub_field = "boilers"
 
     def plant_device(self) -> Any:
         """Its physics in the simulated plant (:mod:`ems.techs.plant`)."""
@@ -64,14 +65,10 @@ class Boiler(GasFired, StepSized):
         gas_costs(ctx, blk, blk.fuel_kw, self.gas_eur_per_kwh, self.gas_t_per_mwh)
 
     @classmethod
-    def size_keys(cls, hub: Any, catalogue: Any) -> dict[str, tuple[str, ...] | None]:
-        return {lim.type: ("kw",) for lim in hub.boilers if not getattr(lim, "asis_only", False)}
-
-    @classmethod
     def from_hub(cls, a: Any, hub: Any, stage: int) -> list[Technology]:
         gas, co2 = a.scenario.prices.gas_eur_per_kwh, a.scenario.emissions.gas_t_per_mwh
         return cls.steps_from_hub(
-            a, hub, hub.boilers, BoilerSpec, "boilers", gas_eur_per_kwh=gas, gas_t_per_mwh=co2
+            a, hub, BoilerSpec, "boilers", gas_eur_per_kwh=gas, gas_t_per_mwh=co2
         )
 
     # ---- operation interface (device id = the boiler model)

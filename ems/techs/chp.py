@@ -88,6 +88,7 @@ class Chp(GasFired, UnitSized):
     kind = "chp"
     device_kind = "chp"
     size_item, size_key, size_unit = "chp", "kwe", "kWe"
+    hub_field = "chp"
 
     def plant_device(self) -> Any:
         """Its physics in the simulated plant (:mod:`ems.techs.plant`)."""
@@ -115,16 +116,10 @@ class Chp(GasFired, UnitSized):
         self.a_fuel = (rated_fuel - self.b_fuel_kw) / spec.p_el_kw  # marginal fuel per kWe
 
     @classmethod
-    def size_keys(cls, hub: Any, catalogue: Any) -> dict[str, tuple[str, ...] | None]:
-        return {
-            lim.type: ("n_units", "kwe") for lim in hub.chp if not getattr(lim, "asis_only", False)
-        }
-
-    @classmethod
     def from_hub(cls, a: Any, hub: Any, stage: int) -> list[Technology]:
         gas, co2 = a.scenario.prices.gas_eur_per_kwh, a.scenario.emissions.gas_t_per_mwh
         kw = {"gas_eur_per_kwh": gas, "gas_t_per_mwh": co2}
-        return cls.units_from_hub(a, hub, hub.chp, ChpSpec, "chp", **kw)
+        return cls.units_from_hub(a, hub, ChpSpec, "chp", **kw)
 
     def bound_kw(self, role: str) -> float:
         assert self.n is not None

@@ -36,23 +36,15 @@ class ElectricBoiler(StepSized):
     kind = "electric_boiler"
     device_kind = "electric_boiler"
     size_item = "electric boiler"
+    hub_field = "electric_boilers"
 
     def plant_device(self) -> Any:
         """Its physics in the simulated plant (:mod:`ems.techs.plant`)."""
         return ElectricBoilerPlant(self) if self.installed() else None
 
     @classmethod
-    def size_keys(cls, hub: Any, catalogue: Any) -> dict[str, tuple[str, ...] | None]:
-        return {
-            lim.type: ("kw",)
-            for lim in hub.electric_boilers
-            if not getattr(lim, "asis_only", False)
-        }
-
-    @classmethod
     def from_hub(cls, a: Any, hub: Any, stage: int) -> list[Technology]:
-        limits = hub.electric_boilers
-        return cls.steps_from_hub(a, hub, limits, ElectricBoilerSpec, "electric_boilers")
+        return cls.steps_from_hub(a, hub, ElectricBoilerSpec, "electric_boilers")
 
     # ---- build
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:

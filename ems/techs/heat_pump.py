@@ -89,6 +89,7 @@ class HeatPump(UnitSized):
     kind = "heat_pump"
     device_kind = "heat_pump"
     size_item, size_key, size_unit = "heat pump", "kwe", "kWe"
+    hub_field = "heat_pumps"
     reads_weather = True
 
     def plant_device(self) -> Any:
@@ -175,18 +176,10 @@ class HeatPump(UnitSized):
                 blk.capacity_kw_per_unit[k, p, t] = q
 
     @classmethod
-    def size_keys(cls, hub: Any, catalogue: Any) -> dict[str, tuple[str, ...] | None]:
-        return {
-            lim.type: ("n_units", "kwe")
-            for lim in hub.heat_pumps
-            if not getattr(lim, "asis_only", False)
-        }
-
-    @classmethod
     def from_hub(cls, a: Any, hub: Any, stage: int) -> list[Technology]:
         carriers = a.carriers(hub)
         modes = [m for m, c in MODE_CARRIER.items() if c in carriers]
-        return cls.units_from_hub(a, hub, hub.heat_pumps, HeatPumpSpec, "heat_pumps", modes=modes)
+        return cls.units_from_hub(a, hub, HeatPumpSpec, "heat_pumps", modes=modes)
 
     def bound_kw(self, role: str) -> float:
         """Flexible use: every unit at its largest electric input (−10 °C heating, 45 °C cooling)."""
