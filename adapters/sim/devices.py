@@ -74,7 +74,7 @@ class SimDevices:
             for c in evp.points:
                 ident = f"{hub}-{c.point_id}"
                 self.passwords[ident] = secrets.token_urlsafe(12)
-                self.points[evp.device_key(c.point_id)] = c
+                self.points[evp.point_key(c.point_id)] = c
                 cps.append(
                     {"id": ident, "hub": hub, "device": c.point_id, "password": self.passwords[ident],
                      "phases": 1, "voltage_v": PHASE_V, "max_kw": c.p_kw}

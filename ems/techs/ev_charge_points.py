@@ -297,7 +297,7 @@ class EvChargePoints(Technology):
         return bool(payload.get("plugged")) and not before.get("plugged", False)
 
     # ---- operation interface
-    def device_key(self, point_id: str) -> DeviceKey:
+    def point_key(self, point_id: str) -> DeviceKey:
         return (self.hub, "ev_charger", point_id)
 
     def observe(self, obs: Any, inp: Any) -> None:
@@ -305,7 +305,7 @@ class EvChargePoints(Technology):
         reports ``cars_waiting``) is finished as fast as it can charge, then frees the charger."""
         st, start, dt = obs.state, obs.start, obs.dt_h
         for c in self.points:
-            key = self.device_key(c.point_id)
+            key = self.point_key(c.point_id)
             sess = session_from_state(st.latest.get("/".join(key)), start, dt)
             if sess is not None:
                 first = 1.0 - min(max((obs.now - start).total_seconds() / 3600 / dt, 0.0), 0.99)
@@ -323,7 +323,7 @@ class EvChargePoints(Technology):
 
     def take_state(self, inp: Any) -> None:
         self.update(
-            {c.point_id: device_state(inp, self.device_key(c.point_id)) for c in self.points}
+            {c.point_id: device_state(inp, self.point_key(c.point_id)) for c in self.points}
         )
 
     def installed(self) -> bool:
@@ -345,7 +345,7 @@ class EvChargePoints(Technology):
         """The safe power while energy is owed (never above charger or vehicle limits)."""
         out: list[Raw] = []
         for c in self.points:
-            sess = device_state(st.inp, self.device_key(c.point_id))
+            sess = device_state(st.inp, self.point_key(c.point_id))
             p = ev_p_kw(sess.need_kwh, c.p_kw, self.safe_kw, sess.p_vehicle_kw) if sess else 0.0
             st.net_el_kw += p
             out.append((self.hub, "ev_charger", c.point_id, {"p_kw": rnd(p)}))
