@@ -20,6 +20,17 @@ the best evaluated integer sizes (upper bound) and the master's dual bound (lowe
 within the tolerance. Everything is deterministic: fixed iteration budgets (a work limit, not a
 clock), HiGHS with a fixed thread count and seed; the wall-clock limit is only a safety net and
 the result says when it was hit.
+
+Strengthened cuts (issue 17): the LP cuts bound the *relaxed* days, whose units on are
+continuous, so the master can never rise above the relaxed sizing optimum. For a day d and any
+g (here the LP subgradient at s̄), every integer plan x of day d at any sizes s satisfies
+
+    op_d(x) − g·s ≥ L_d := min { op_d(x') − g·s' : (s', x') a plan of day d with its units on
+                                 and its sizes integer, the other per-step integers relaxed },
+
+so θ_d ≥ L_d + g·s is valid for the integer day value at every size vector (the cut of Zou,
+Ahmed & Sun's SDDiP, "strengthened Benders cut"); any dual bound of that day MILP can stand for
+L_d. It is parallel to the LP cut at s̄ and higher by what integrality costs the day there.
 """
 
 from __future__ import annotations
@@ -66,10 +77,70 @@ class BendersResult:
     cuts: int
     time_s: float
     history: list[dict[str, float]] = field(default_factory=list)
+    run: BendersRun | None = field(default=None, repr=False)  # to continue (strengthened cuts)
 
     @property
     def gap(self) -> float:
         return (self.upper_eur - self.lower_eur) / max(abs(self.upper_eur), 1e-9)
+
+
+@dataclass
+class StrengthenOptions:
+    """One strengthened-cut day MILP: which per-step integers stay integer (the rest is relaxed,
+    which keeps L_d a valid bound), its gap and node limit (deterministic work limit)."""
+
+    keep: tuple[str, ...] = ("u_on",)
+    gap: float = 1e-4
+    max_nodes: int = 2000
+    time_limit_s: float = 600.0  # safety net only
+    seed: int = 0
+
+
+def strengthened_bound(
+    day: BuiltModel, size_names: list[str], g: np.ndarray, opts: StrengthenOptions
+) -> dict[str, Any]:
+    """L_d of a strengthened cut θ_d ≥ L_d + g·s: the dual bound of min op_d − g·s over the
+    day's plans with the sizes free within their bounds and integer, the per-step integers named
+    in ``opts.keep`` integer and every other one relaxed. ``day`` is an unrelaxed day model (it
+    is relaxed here). Returns the bound, the best plan's value, the B&B nodes, whether the safety
+    net stopped it, and the best plan's sizes (where this day's integer plans are cheapest at
+    the prices −g: a candidate where the cut is tight)."""
+    from pyomo.contrib.solver.solvers.highs import Highs
+
+    from ems.model.builder import relax_operational_integers
+
+    relax_operational_integers(day, keep=opts.keep)
+    opt = Highs()
+    opt.set_instance(day.model)
+    h: highspy.Highs = opt._solver_model
+    for name, value in (
+        ("output_flag", False),
+        ("threads", 1),
+        ("random_seed", opts.seed),
+        ("mip_rel_gap", opts.gap),
+        ("mip_max_nodes", opts.max_nodes),
+        ("time_limit", opts.time_limit_s),
+    ):
+        h.setOptionValue(name, value)
+    col_of = opt._pyomo_var_to_solver_var_map
+    by_name = {v.name: v for v in day.model.component_data_objects(pyo.Var, descend_into=True)}
+    cols = np.array([col_of[id(by_name[n])] for n in size_names], dtype=np.int32)
+    # the sizes are priced by −g instead of their capex; the objective's constant is not θ's
+    h.changeColsCost(len(cols), cols, -np.asarray(g, dtype=np.float64))
+    offset = h.getLp().offset_
+    h.run()
+    info = h.getInfo()
+    status = h.getModelStatus()
+    if status == highspy.HighsModelStatus.kInfeasible:
+        raise SolveError("strengthened cut: the day has no plan at any sizes")
+    x = np.array(h.getSolution().col_value, dtype=np.float64)
+    return {
+        "bound": float(info.mip_dual_bound) - offset,
+        "primal": float(info.objective_function_value) - offset,
+        "nodes": float(info.mip_node_count),
+        "time_limit": float(status == highspy.HighsModelStatus.kTimeLimit),
+        "sizes": [float(round(v)) if abs(v - round(v)) < 1e-6 else float(v) for v in x[cols]],
+    }
 
 
 def _highs(threads: int, seed: int) -> highspy.Highs:
@@ -245,7 +316,7 @@ def build_master(
     return Master(h, n, n_day, constant, integer), lb, ub
 
 
-class _Run:
+class BendersRun:
     """State of one Benders run: the master, the day LPs, the bounds and the history."""
 
     def __init__(
@@ -267,6 +338,8 @@ class _Run:
                 raise SolveError("Benders: a day model prices the sizes unlike the full model")
         self.history: list[dict[str, float]] = []
         self.stop = ""
+        self.relaxed: dict[tuple[float, ...], float] = {}  # evaluated sizes -> relaxed value
+        self.strengthened = 0
 
     def evaluate(self, s: np.ndarray) -> float:
         """The relaxed sizing objective at sizes ``s``; adds one cut per day."""
@@ -275,7 +348,47 @@ class _Run:
             theta, g = d.evaluate(s)
             self.master.add_cut(i, theta, g, s)
             total += theta
+        self.relaxed[tuple(s)] = total
         return total
+
+    def subgradients(self, s: np.ndarray) -> list[tuple[float, np.ndarray]]:
+        """Each day's LP value θ_d(s) and subgradient at ``s`` (the LP cuts there are added
+        when ``s`` was not evaluated yet)."""
+        new = tuple(s) not in self.relaxed
+        if new:
+            self.evaluate(s)
+        out = []
+        for d in self.lps:
+            out.append(d.evaluate(s))
+        return out
+
+    def add_strengthened(
+        self, day: int, bound: float, theta: float, g: np.ndarray, s_bar: np.ndarray
+    ) -> float:
+        """The strengthened cut θ_d ≥ L_d + g·s of day ``day`` (``bound`` = L_d, a dual bound of
+        :func:`strengthened_bound` at g); never below the LP cut at s̄ (both are valid).
+        Returns how much it lies above that LP cut."""
+        lp_const = theta - float(g @ s_bar)
+        const = max(bound, lp_const)
+        self.master.add_cut(day, const + float(g @ s_bar), g, s_bar)
+        self.strengthened += 1
+        return const - lp_const
+
+    def master_rounds(self, lower: float, max_rounds: int) -> tuple[np.ndarray, float, float]:
+        """Integer master solves after new cuts, with LP cuts at each new answer, until the
+        master repeats an evaluated answer or ``max_rounds``; returns (its last answer, the
+        master's estimate there, the lower bound)."""
+        s_i, est = np.zeros(0), INF
+        for _ in range(max_rounds):
+            s_i, est, bound = self.master.solve(
+                False, gap=self.opts.master_gap, max_nodes=self.opts.master_max_nodes
+            )
+            lower = max(lower, bound)
+            self.history.append({"phase": 3, "lower": lower, "upper": est, "t": _t(self.t0)})
+            if tuple(s_i) in self.relaxed or self.over_time():
+                break
+            self.evaluate(s_i)
+        return s_i, est, lower
 
     def over_time(self) -> bool:
         if time.perf_counter() - self.t0 > self.opts.time_limit_s:
@@ -360,7 +473,7 @@ def solve_benders(
     """Benders decomposition of the relaxed sizing problem ``full`` (per-step integers already
     relaxed) over its typical days; ``days`` are the same model built per day, relaxed the same
     way. Loads the best sizes and the days' LP plans into ``full``."""
-    run = _Run(full, days, opts, log)
+    run = BendersRun(full, days, opts, log)
     core, lp_bound, rounds_lp = run.phase_lp()
     best_s, best, lower, rounds_int = run.phase_integer(lp_bound)
     if best_s is None:  # stopped before any integer master: the LP core rounded up
@@ -379,6 +492,7 @@ def solve_benders(
         cuts=run.master.cuts,
         time_s=_t(run.t0),
         history=run.history,
+        run=run,
     )
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 import multiprocessing
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyomo.environ as pyo
 
 from adapters.config_io import load_scenario
@@ -141,6 +142,7 @@ def run_study(
     built = build_design()
     relaxed = 0
     history = None
+    verification = None
     if solver.sizing in ("relaxed_commitment", "benders"):
         if solver.sizing == "benders" and solver.sizing_keep_integer:
             raise ConfigError(
@@ -168,6 +170,16 @@ def run_study(
         )
         notes.append(dc.summary(benders))
         history = benders.history
+        if solver.strengthen_rounds > 0 and verify_wanted(solver):
+            log(rec.line())
+            rec, verification = _strengthened(
+                s, cat, study, built, rec, benders, obj, exclusive, peaks, gap, limit, log
+            )
+            notes.append(
+                f"sizing bound raised by {benders.run.strengthened} strengthened cuts (units on "
+                f"integer per day): {rec.bound:,.2f}; best of {verification['candidates']} "
+                "verified candidate sizes kept"
+            )
     else:
         log(f"solving the sizing MILP (HiGHS, time limit {limit:g} s)…")
         rec = SolverSession(
@@ -179,13 +191,7 @@ def run_study(
     if rec.objective is None:
         raise SolveError(_no_design_message(rec, build_design, session))
     log(rec.line())
-    verification = None
-    verify = (
-        solver.verify_by_day
-        if solver.verify_by_day is not None
-        else solver.sizing in ("relaxed_commitment", "benders")
-    )
-    if verify:
+    if verification is None and verify_wanted(solver):
         verification = verify_by_day(
             s,
             cat,
@@ -208,6 +214,69 @@ def run_study(
             "(shared-energy incentive or sale price ≥ purchase price)"
         )
     return StudyResult(s, cat, study, asis_run, design_run, notes, verification, history)
+
+
+def verify_wanted(solver: Any) -> bool:
+    """The per-day verification: ``solver.verify_by_day``, by default on with a relaxed pass."""
+    if solver.verify_by_day is not None:
+        return bool(solver.verify_by_day)
+    return solver.sizing in ("relaxed_commitment", "benders")
+
+
+def _strengthened(
+    s: Scenario,
+    cat: Catalogue,
+    study: StudyData,
+    built: BuiltModel,
+    rec: SolveRecord,
+    benders: dc.BendersResult,
+    obj: ObjectiveSpec,
+    exclusive: bool,
+    peaks: dict[str, float],
+    gap: float,
+    limit: float,
+    log: Callable[[str], None],
+) -> tuple[SolveRecord, dict[str, Any]]:
+    """Strengthened cuts + verification of candidates (:func:`strengthen_and_verify`); the
+    record's bound becomes the raised bound, its sizes the best verified candidate's."""
+    t0 = time.perf_counter()
+    run = benders.run
+    assert run is not None
+    lower, st = strengthen_and_verify(
+        s,
+        cat,
+        study,
+        built,
+        benders,
+        obj,
+        exclusive,
+        peaks,
+        verify_gap=s.solver.verify_gap if gap > 0 else 0.0,
+        time_limit_s=limit,
+        log=log,
+    )
+    best = st.best
+    assert best is not None
+    run.load(built, best.sizes)
+    relaxed_objective = float(pyo.value(built.model.obj))
+    elapsed = time.perf_counter() - t0
+    safety_net = run.stop == "time limit (safety net)" or bool(st.days_at_limit)
+    rec = SolveRecord(
+        status=rec.status,
+        termination="maxTimeLimit" if safety_net else rec.termination,
+        objective=relaxed_objective,
+        bound=lower,
+        gap=rec.gap,  # the relaxed pass's own gap; the proven gap is the verification's
+        time_s=rec.time_s,
+        size=rec.size,
+        label=rec.label + f" + {run.strengthened} strengthened cuts",
+    )
+    v = _verification_summary(
+        built, rec, relaxed_objective, best.outcomes, elapsed, st.workers, log
+    )
+    v["candidates"] = len(st.verified)
+    v["verified_at_s"] = best.t
+    return rec, v
 
 
 def _no_design_message(
@@ -384,40 +453,67 @@ def verify_by_day(
     only a safety net. The sizing pass's bound is a valid lower bound of the full problem and the
     verified plan an upper bound, so (UB − LB)/UB is a proven gap.
     """
-    g = study.grid
-    m = built.model
-    relaxed_objective = float(pyo.value(m.obj))
-    size_values = {
-        h.units.name: float(pyo.value(h.units)) for h in built.ctx.sizes.values() if h.is_variable
-    }
+    relaxed_objective = float(pyo.value(built.model.obj))
+    size_values = _size_values(built)
     t0 = time.perf_counter()
-    workers = max(1, min(threads, len(g.periods)))
-    args = [
-        (
-            s,
-            cat,
-            study,
-            p,
-            obj,
-            exclusive,
-            peaks,
-            size_values,
-            gap,
-            time_limit_s,
-            1 if workers > 1 else threads,
-        )
-        for p in g.periods
-    ]
+    workers = max(1, min(threads, len(study.grid.periods)))
+    args = _verify_args(
+        s, cat, study, obj, exclusive, peaks, size_values, gap, time_limit_s, threads, workers
+    )
     if workers > 1:
-        ctx = multiprocessing.get_context("spawn")  # HiGHS threads already run in this process
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        with _pool(workers) as pool:
             outcomes = list(pool.map(_verify_day, *zip(*args, strict=True)))
     else:
         outcomes = [_verify_day(*a) for a in args]
-    days: list[dict[str, Any]] = []
-    worst_day_gap = 0.0
-    for record, plan in outcomes:
-        worst_day_gap = max(worst_day_gap, record["gap"] or 0.0)
+    return _verification_summary(
+        built, sizing, relaxed_objective, outcomes, time.perf_counter() - t0, workers, log
+    )
+
+
+def _size_values(built: BuiltModel) -> dict[str, float]:
+    return {
+        h.units.name: float(pyo.value(h.units)) for h in built.ctx.sizes.values() if h.is_variable
+    }
+
+
+class _InProcess(Executor):
+    """Runs each submitted call at once in this process (one worker: no process to spawn)."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        f: Future = Future()
+        f.set_result(fn(*args, **kwargs))
+        return f
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    ctx = multiprocessing.get_context("spawn")  # HiGHS threads already run in this process
+    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+
+
+def _verify_args(
+    s: Scenario,
+    cat: Catalogue,
+    study: StudyData,
+    obj: ObjectiveSpec,
+    exclusive: bool,
+    peaks: dict[str, float],
+    size_values: dict[str, float],
+    gap: float,
+    time_limit_s: float,
+    threads: int,
+    workers: int,
+) -> list[tuple[Any, ...]]:
+    day_threads = 1 if workers > 1 else threads
+    return [
+        (s, cat, study, p, obj, exclusive, peaks, size_values, gap, time_limit_s, day_threads)
+        for p in study.grid.periods
+    ]
+
+
+def _load_plans(built: BuiltModel, outcomes: list[tuple[dict[str, Any], dict]]) -> float:
+    """The verified day plans into ``built`` (its sizes already set); returns its objective."""
+    m = built.model
+    for _record, plan in outcomes:
         for name, values in plan.items():
             target = m.find_component(name)
             if target is None:
@@ -425,9 +521,22 @@ def verify_by_day(
             for idx, val in values.items():
                 if not target[idx].fixed:
                     target[idx].set_value(val, skip_validation=True)
-        days.append(record)
-    elapsed = time.perf_counter() - t0
-    verified = float(pyo.value(m.obj))
+    return float(pyo.value(m.obj))
+
+
+def _verification_summary(
+    built: BuiltModel,
+    sizing: SolveRecord,
+    relaxed_objective: float,
+    outcomes: list[tuple[dict[str, Any], dict]],
+    elapsed: float,
+    workers: int,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """Load the verified plans into ``built`` and describe them against the sizing bound."""
+    verified = _load_plans(built, outcomes)
+    days = [record for record, _plan in outcomes]
+    worst_day_gap = max((d["gap"] or 0.0 for d in days), default=0.0)
     lb = sizing.bound if sizing.bound is not None else relaxed_objective
     safety = [d["day"] for d in days if d["termination"] == "maxTimeLimit"]
     out = {
@@ -461,3 +570,168 @@ def verify_by_day(
             f"{out['proven_gap_pct']:.3f} %"
         )
     return out
+
+
+STRENGTHEN_MAX_NODES = 500  # deterministic work limit of one strengthened-cut day MILP
+
+
+def _strengthen_day(
+    s: Scenario,
+    cat: Catalogue,
+    study: StudyData,
+    p: str,
+    obj: ObjectiveSpec,
+    exclusive: bool,
+    peaks: dict[str, float],
+    size_names: list[str],
+    g: list[float],
+    opts: dc.StrengthenOptions,
+) -> dict[str, Any]:
+    """L_d of day ``p``'s strengthened cut at subgradient ``g`` (worker process)."""
+    day = build_day(s, cat, study, p, obj, exclusive, peaks)
+    return dc.strengthened_bound(day, size_names, np.asarray(g, dtype=np.float64), opts)
+
+
+@dataclass
+class _Candidate:
+    """Sizes whose integer plan was verified day by day."""
+
+    sizes: np.ndarray
+    outcomes: list[tuple[dict[str, Any], dict]]
+    verified_eur: float
+    t: float  # when its verification ended (s from the start of the sizing pass)
+
+
+class _Strengthening:
+    """Strengthened cuts at the master's answers and the verification of the promising ones,
+    sharing one pool of worker processes (see :func:`strengthen_and_verify`)."""
+
+    def __init__(self, s, cat, study, built, run, obj, exclusive, peaks, verify_gap, limit, log):
+        self.args = (s, cat, study)
+        self.model_args = (obj, exclusive, peaks)
+        self.built, self.run, self.log = built, run, log
+        self.verify_gap, self.limit = verify_gap, limit
+        self.workers = max(1, min(s.solver.threads, len(study.grid.periods)))
+        self.opts = dc.StrengthenOptions(max_nodes=STRENGTHEN_MAX_NODES, time_limit_s=limit)
+        self.best: _Candidate | None = None
+        self.verified: set[tuple[float, ...]] = set()
+        self.days_at_limit: list[str] = []
+        self.minimiser: np.ndarray | None = None  # the loosest day's SBC plan sizes
+
+    def round(self, pool: Executor, s_bar: np.ndarray, verify: bool, cut: bool) -> float:
+        """Verify ``s_bar`` and/or add strengthened cuts there; returns the cuts' total lift."""
+        s, cat, study = self.args
+        obj, exclusive, peaks = self.model_args
+        names = self.run.size_names
+        v_futs = []
+        if verify:
+            sizes = dict(zip(names, (float(x) for x in s_bar), strict=True))
+            args = _verify_args(
+                s, cat, study, obj, exclusive, peaks, sizes, self.verify_gap, self.limit, 1, 2
+            )
+            v_futs = [pool.submit(_verify_day, *a) for a in args]
+        lift, loosest = 0.0, -1.0
+        if cut:
+            gs = self.run.subgradients(s_bar)
+            futs = [
+                pool.submit(
+                    _strengthen_day,
+                    s,
+                    cat,
+                    study,
+                    p,
+                    obj,
+                    exclusive,
+                    peaks,
+                    names,
+                    g.tolist(),
+                    self.opts,
+                )
+                for p, (_theta, g) in zip(study.grid.periods, gs, strict=True)
+            ]
+            for d, (f, (theta, g)) in enumerate(zip(futs, gs, strict=True)):
+                r = f.result()
+                if r["time_limit"]:
+                    self.days_at_limit.append(study.grid.periods[d])
+                day_lift = self.run.add_strengthened(d, r["bound"], theta, g, s_bar)
+                lift += day_lift
+                if day_lift > loosest:
+                    loosest, self.minimiser = (
+                        day_lift,
+                        np.clip(np.array(r["sizes"]), self.run.lb, self.run.ub),
+                    )
+        if verify:
+            outcomes = [f.result() for f in v_futs]
+            self.verified.add(tuple(s_bar))
+            self.run.load(self.built, s_bar)
+            value = _load_plans(self.built, outcomes)
+            t = time.perf_counter() - self.run.t0
+            if self.best is None or value < self.best.verified_eur:
+                self.best = _Candidate(s_bar.copy(), outcomes, value, t)
+            self.log(f"verified candidate sizes: {value:,.2f} (best {self.best.verified_eur:,.2f})")
+        return lift
+
+
+def strengthen_and_verify(
+    s: Scenario,
+    cat: Catalogue,
+    study: StudyData,
+    built: BuiltModel,
+    benders: dc.BendersResult,
+    obj: ObjectiveSpec,
+    exclusive: bool,
+    peaks: dict[str, float],
+    *,
+    verify_gap: float,
+    time_limit_s: float,
+    log: Callable[[str], None],
+) -> tuple[float, _Strengthening]:
+    """Raise the relaxed sizing bound with strengthened cuts (:func:`dc.strengthened_bound`) and
+    verify candidate sizes, until the proven gap (best verified plan − bound) / plan is within
+    ``solver.proven_gap`` or after ``solver.strengthen_rounds`` rounds of cuts (work limits;
+    ``time_limit_s`` is only a safety net).
+
+    Round k: strengthened cuts for every day at the current sizes (and, when the master's
+    estimate there is below the best verified plan, their verification, on the same worker
+    processes); then integer master solves with LP cuts at their new answers. The next round
+    works at the master's answer; when the master returns to sizes already cut, at the sizes of
+    the loosest day's strengthened-cut plan instead (where that day's cut is tight); when those
+    were cut too, nothing new can be learnt and the loop stops. Returns the lower bound and the
+    state (best verified candidate, days whose MILP hit the safety net)."""
+    run = benders.run
+    assert run is not None
+    solver = s.solver
+    st = _Strengthening(
+        s, cat, study, built, run, obj, exclusive, peaks, verify_gap, time_limit_s, log
+    )
+    lower = benders.lower_eur
+    s_cur = np.array([benders.sizes[n] for n in run.size_names])
+    estimate = -INF_EUR
+    cut_at: set[tuple[float, ...]] = set()
+    with _pool(st.workers) if st.workers > 1 else _InProcess() as pool:
+        for k in range(solver.strengthen_rounds + 1):
+            cut = k < solver.strengthen_rounds and tuple(s_cur) not in cut_at
+            verify = tuple(s_cur) not in st.verified and (
+                st.best is None or estimate < st.best.verified_eur
+            )
+            if not (cut or verify):
+                break
+            lift = st.round(pool, s_cur, verify, cut)
+            if cut:
+                cut_at.add(tuple(s_cur))
+            s_cur, estimate, lower = run.master_rounds(lower, solver.max_rounds)
+            if tuple(s_cur) in cut_at and st.minimiser is not None:
+                # the master keeps sizes already cut: try where the loosest day's cut is tight
+                s_cur, estimate, st.minimiser = st.minimiser, -INF_EUR, None
+            best = st.best.verified_eur if st.best else INF_EUR
+            proven = (best - lower) / max(abs(best), 1e-9)
+            log(
+                f"strengthening round {k + 1}: cuts lift {lift:,.0f} €, bound {lower:,.2f}, "
+                f"best verified {best:,.2f}, proven gap {100 * proven:.3f} %"
+            )
+            if proven <= solver.proven_gap or run.over_time():
+                break
+    return lower, st
+
+
+INF_EUR = float("inf")

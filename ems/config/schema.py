@@ -711,6 +711,20 @@ class SolverOptions(_Strict):
         description="benders: work limit, integer master solves (deterministic; "
         "time_limit_s is only a safety net)",
     )
+    strengthen_rounds: int = Field(
+        0,
+        ge=0,
+        description="benders: work limit, rounds of strengthened cuts (each day's MILP with its "
+        "units on integer, at the master's answer) that raise the sizing bound above the relaxed "
+        "optimum; candidate sizes are verified on the way (0 = off)",
+    )
+    proven_gap: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="benders with strengthen_rounds: stop once (best verified plan − bound) / "
+        "plan is within this gap",
+    )
     sizing_keep_integer: list[str] = Field(
         [],
         description="per-step variables kept integer in the relaxed sizing "

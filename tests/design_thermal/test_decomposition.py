@@ -165,3 +165,111 @@ def test_safety_net_is_reported(tmp_path):
     assert rec.termination == "maxTimeLimit" and rec.hit_time_limit
     assert "SAFETY NET" in rec.line()
     assert r.lower_eur <= OPTIMUM + 1e-6 <= r.upper_eur + 2e-6
+
+
+def _one_day_small_load(tmp: Path, solver: dict | None = None) -> Path:
+    """Day d1 only, all year: 30 kWe and 200 kW of heat; ≤ 1 chp100 (minimum 50 kWe) and ≤ 1
+    chp20 (fuel = 2.25·P + 5·u, heat = 0.5·fuel, 2,000 €/y)."""
+    path = _two_days(tmp, solver)
+    days = pd.DataFrame({"day": ["d1"], "hour": [0], "load": [30.0], "heat": [200.0], "buy": [0.3]})
+    days.to_csv(tmp / "days.csv", index=False)
+    sc = yaml.safe_load(path.read_text())
+    sc["time"]["weights"] = {"d1": 365.0}
+    sc["hubs"][0]["chp"] = [{"type": "chp100", "max_units": 1}, {"type": "chp20", "max_units": 1}]
+    path.write_text(yaml.safe_dump(sc, sort_keys=False))
+    return path
+
+
+# Hand-computed integer operating cost of that day, €/h (8,760 h/y, gas 0.05 €/kWh, boiler η 0.9,
+# no sale price), by units (chp100, chp20):
+#   (0, 0): grid 30·0.30 + boiler 200/0.9·0.05 = 20.111;
+#   (0, 1): chp20 at 20 kWe (cost 20.222 − 0.25·P falls with P): fuel 50 kW (2.5), heat 25 kW,
+#           grid 10 kW (3.0), boiler 175/0.9·0.05 (9.722): 15.222;
+#   (1, 0): chp100 at its 50 kWe minimum (cost 11.667 + 0.05·P rises with P; 20 kW exported for
+#           nothing): fuel 137.5 kW (6.875), heat 68.75 kW, boiler 131.25/0.9·0.05 (7.292): 14.167;
+#   (1, 1): the chp100 alone (both on: 14.778): 14.167.
+# Optimum: the chp100 alone, 10,000 + 8,760·14.167 = 134,100 €/y. The relaxation mixes fractions
+# of both engines at full load and is ≈ 11 k€/y cheaper at (1, 1).
+YEAR_H = 8760.0
+THETA_INT = {
+    (0, 0): YEAR_H * (9.0 + 200 / 0.9 * 0.05),
+    (0, 1): YEAR_H * (2.5 + 3.0 + 175 / 0.9 * 0.05),
+    (1, 0): YEAR_H * (6.875 + 131.25 / 0.9 * 0.05),
+}
+THETA_INT[(1, 1)] = THETA_INT[(1, 0)]
+INT_OPTIMUM = 10_000.0 + THETA_INT[(1, 0)]
+
+
+def _integer_day_value(day, names: list[str], sizes: np.ndarray) -> float:
+    """θ_d(s) of the integer day (sizes held by their bounds), as DayLP defines it for the LP."""
+    from pyomo.contrib.solver.solvers.highs import Highs
+
+    opt = Highs()
+    opt.set_instance(day.model)
+    h = opt._solver_model
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("mip_rel_gap", 0.0)
+    by_name = {v.name: v for v in day.model.component_data_objects(pyo.Var, descend_into=True)}
+    cols = np.array([opt._pyomo_var_to_solver_var_map[id(by_name[n])] for n in names])
+    h.changeColsBounds(len(cols), cols.astype(np.int32), sizes, sizes)
+    h.run()
+    x = np.array(h.getSolution().col_value)
+    cost = np.array(h.getLp().col_cost_)
+    op = np.ones(len(x), dtype=bool)
+    op[cols] = False
+    return float(cost[op] @ x[op])
+
+
+def test_strengthened_cut_is_valid_and_tighter_than_the_lp_cut(tmp_path):
+    # L = min over the integer day plans and sizes of θ − g·s: the cut θ ≥ L + g·s must lie on
+    # or under θ_int at every integer size (the test fails if it cut off an integer point), touch
+    # it at the minimiser, and lie above the LP cut at N = 1 (that is what it adds).
+    s, cat = load_scenario(_one_day_small_load(tmp_path))
+    study = prepare(s, yield_columns(s, cat))
+    peaks = {str(c): float(v) for c, v in study.data.max(numeric_only=True).items()}
+    obj = ObjectiveSpec()
+
+    def day():
+        return build_day(s, cat, study, "d1", obj, False, peaks)
+
+    lp_day = day()
+    relax_operational_integers(lp_day)
+    names = sorted(h.units.name for h in lp_day.ctx.sizes.values() if h.is_variable)
+    lp = dc.DayLP(lp_day, names, threads=1)
+    k100, k20 = names.index("tech_h1_chp100.n_units"), names.index("tech_h1_chp20.n_units")
+    lo = np.array(lp.h.getLp().col_lower_)[lp.size_cols]  # the boiler: held by its bounds
+
+    def at(n: tuple[int, int]) -> np.ndarray:
+        x = lo.copy()
+        x[k100], x[k20] = n
+        return x
+
+    for n, value in THETA_INT.items():  # the day MILP with the sizes fixed agrees with the hand
+        assert _integer_day_value(day(), names, at(n)) == pytest.approx(value, rel=1e-6)
+    theta_lp, g = lp.evaluate(at((1, 1)))
+    assert theta_lp < THETA_INT[(1, 1)] - 5000.0  # the relaxation is loose here
+    r = dc.strengthened_bound(day(), names, g, dc.StrengthenOptions(gap=0.0))
+    for n, value in THETA_INT.items():
+        assert r["bound"] + g @ at(n) <= value + 1e-6 * value
+    assert r["bound"] == pytest.approx(min(v - g @ at(n) for n, v in THETA_INT.items()), rel=1e-6)
+    assert r["bound"] + g @ at((1, 1)) > theta_lp + 1000.0
+
+
+def test_strengthened_rounds_close_the_relaxation_gap(tmp_path):
+    # the relaxed sizing pass picks both engines and stops well below the integer optimum;
+    # strengthened cuts lift its bound towards the hand-computed 134,100 €/y (never above it: a
+    # valid bound). The master keeps (1, 1), whose verified plan is 12,000 + θ_int(1, 1)
+    solver = {"mip_rel_gap": 0.0, "time_limit_s": 60, "threads": 1, "sizing": "benders"}
+    relaxed = run_study(_one_day_small_load(tmp_path, solver))
+    assert relaxed.design.record.bound < INT_OPTIMUM - 1000.0
+    solver |= {"strengthen_rounds": 3}
+    r = run_study(_one_day_small_load(tmp_path, solver))
+    v = r.verification
+    before, after = relaxed.design.record.bound, r.design.record.bound
+    assert after <= INT_OPTIMUM + 1e-6 * INT_OPTIMUM
+    assert INT_OPTIMUM - after < 0.1 * (INT_OPTIMUM - before)  # ≥ 90 % of the gap closed
+    verified = 12_000.0 + THETA_INT[(1, 1)]
+    assert v["verified_objective"] == pytest.approx(verified, rel=1e-6)
+    assert v["proven_gap_pct"] == pytest.approx(100 * (verified - after) / verified)
+    assert v["proven_gap_pct"] < relaxed.verification["proven_gap_pct"] - 5.0
+    assert _units(r.design.built) == pytest.approx(1.0)
