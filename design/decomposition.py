@@ -115,7 +115,7 @@ def strengthened_bound(
     h: highspy.Highs = opt._solver_model
     for name, value in (
         ("output_flag", False),
-        ("threads", 1),
+        ("threads", _process_threads(1)),  # one scheduler per process: its first count
         ("random_seed", opts.seed),
         ("mip_rel_gap", opts.gap),
         ("mip_max_nodes", opts.max_nodes),
@@ -128,15 +128,22 @@ def strengthened_bound(
     # the sizes are priced by −g instead of their capex; the objective's constant is not θ's
     h.changeColsCost(len(cols), cols, -np.asarray(g, dtype=np.float64))
     offset = h.getLp().offset_
-    h.run()
+    if h.run() == highspy.HighsStatus.kError:
+        raise SolveError("strengthened cut: HiGHS returned an error")
     info = h.getInfo()
     status = h.getModelStatus()
     if status == highspy.HighsModelStatus.kInfeasible:
         raise SolveError("strengthened cut: the day has no plan at any sizes")
     x = np.array(h.getSolution().col_value, dtype=np.float64)
+    primal = float(info.objective_function_value)
+    dual = float(info.mip_dual_bound) if np.isfinite(info.mip_dual_bound) else -INF
+    if status == highspy.HighsModelStatus.kOptimal:
+        # optimal = within the gap tolerances of the best plan (HiGHS may leave mip_dual_bound
+        # unset when presolve solves the MILP): that is a valid bound too
+        dual = max(dual, primal - max(opts.gap * abs(primal), 1e-6) - 1e-9 * abs(primal))
     return {
-        "bound": float(info.mip_dual_bound) - offset,
-        "primal": float(info.objective_function_value) - offset,
+        "bound": dual - offset,
+        "primal": primal - offset,
         "nodes": float(info.mip_node_count),
         "time_limit": float(status == highspy.HighsModelStatus.kTimeLimit),
         "sizes": [float(round(v)) if abs(v - round(v)) < 1e-6 else float(v) for v in x[cols]],
