@@ -344,11 +344,15 @@ class Runtime:
             log.exception("state of %s not taken", "/".join(key))
             return False
 
-    def _snapshot(self) -> tuple[str, int]:
-        """The plant state as JSON and the last inbox row it includes (taken under the lock)."""
+    def _snapshot(self) -> tuple[str, int, list[dict[str, Any]]]:
+        """The plant state as JSON, the last inbox row it includes and the hours it has closed
+        that no step has logged yet (taken under the lock): a message applied after the step
+        took its closed hours (one that arrived during the solve) may close an hour, which is
+        in the state's ledger from now on, so it must be logged in the same commit."""
         with self.holding_state():
             text = json.dumps(self.service.state.to_dict(), separators=(",", ":"))
-            return text, self.applied_seq
+            late, self.service.pending_hours = self.service.pending_hours, []
+            return text, self.applied_seq, late
 
     # ------------------------------------------------------------------ one step
     def run_step(self, start: pd.Timestamp, time_limit_s: float | None = None) -> StepLog | None:
@@ -485,7 +489,8 @@ class Runtime:
                         {"value": float(arr[k])},
                     )
                 )
-        hours, hpoints = self._hours(outcome.closed_hours)
+        state_json, upto, late = self._snapshot()
+        hours, hpoints = self._hours(outcome.closed_hours + late)
         points.extend(hpoints)
         for a in res.alerts:
             points.append(
@@ -500,7 +505,6 @@ class Runtime:
             self.store.write(points)
         except Exception:
             log.exception("store write failed (the store spools or the points are in the step log)")
-        state_json, upto = self._snapshot()
         kv = {**(extra_kv or {}), **({"last_plan": plan} if plan is not None else {})}
         step = (
             start.isoformat(),
@@ -564,12 +568,12 @@ class Runtime:
         return hours, points
 
     def _record_hours_only(self, closed: list[dict[str, Any]]) -> None:
-        hours, points = self._hours(closed)
+        state_json, upto, late = self._snapshot()
+        hours, points = self._hours(closed + late)
         try:
             self.store.write(points)
         except Exception:
             log.exception("store write failed")
-        state_json, upto = self._snapshot()
         self.statedb.commit_step(
             {}, hours, None, [], raw_kv={"plant_state": state_json}, inbox_upto=upto
         )

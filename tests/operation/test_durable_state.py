@@ -184,6 +184,19 @@ def test_kill9_between_a_state_message_and_the_next_step(private_mosquitto, tmp_
         dev.stop(announce_offline=False)
 
 
+def _runtime(tmp_path: Path, port: int, community: str, start: pd.Timestamp) -> Runtime:
+    site, setup, fc = load_operation(
+        write_site(tmp_path, community=community, horizon_h=4, solver={"time_limit_s": 5.0})
+    )
+    return Runtime(
+        OperationService(site, setup, fc),
+        MqttSettings(community=community, port=port, client_id=f"ems-{community}"),
+        SQLiteStore(tmp_path / "ts.sqlite"),
+        StateDB(tmp_path / "state.sqlite"),
+        clock=lambda: start + pd.Timedelta(minutes=1),
+    ).start()
+
+
 def test_messages_during_a_step_are_taken_at_once_and_survive_a_broker_sigkill(
     private_mosquitto, tmp_path: Path
 ):
@@ -196,16 +209,7 @@ def test_messages_during_a_step_are_taken_at_once_and_survive_a_broker_sigkill(
     community = f"dur{uuid.uuid4().hex[:8]}"
     port = private_mosquitto.port
     start = pd.Timestamp("2025-06-16 10:00", tz="UTC")
-    site, setup, fc = load_operation(
-        write_site(tmp_path, community=community, horizon_h=4, solver={"time_limit_s": 5.0})
-    )
-    rt = Runtime(
-        OperationService(site, setup, fc),
-        MqttSettings(community=community, port=port, client_id=f"ems-{community}"),
-        SQLiteStore(tmp_path / "ts.sqlite"),
-        StateDB(tmp_path / "state.sqlite"),
-        clock=lambda: start + pd.Timedelta(minutes=1),
-    ).start()
+    rt = _runtime(tmp_path, port, community, start)
     gw = MqttClient(
         MqttSettings(community=community, port=port, client_id=f"gw-{community}"),
         last_will=False,
@@ -235,6 +239,47 @@ def test_messages_during_a_step_are_taken_at_once_and_survive_a_broker_sigkill(
         assert rt.statedb.received("state/hub1/meter/main/") == n
         assert rt.service.state.value(meter, "import_p_kw") == 10 + n - 1  # applied in order
         assert rt.received >= n  # (a redelivery after the restart is applied again)
+    finally:
+        gw.stop(announce_offline=False)
+        rt.stop()
+        rt.statedb.close()
+
+
+def test_an_hour_closed_during_a_step_is_logged_with_the_state_that_closed_it(
+    private_mosquitto, tmp_path: Path
+):
+    """A meter counter taken during a solve closes an hour when the step lets go of the state:
+    the hour is then in the state's ledger (never closed again), so the commit that saves that
+    state must also log the hour — else a SIGKILL before the next step lost it for good (the
+    soak's 23 of 24 hours). ``run_step``'s sequence: solve holding the state, then record."""
+    community = f"dur{uuid.uuid4().hex[:8]}"
+    start = pd.Timestamp("2025-06-16 10:00", tz="UTC")
+    rt = _runtime(tmp_path, private_mosquitto.port, community, start)
+    gw = MqttClient(
+        MqttSettings(community=community, port=private_mosquitto.port, client_id=f"gw-{community}"),
+        last_will=False,
+    ).start()
+    hour = start - pd.Timedelta(hours=1)
+
+    def counter(at: pd.Timestamp, e_kwh: float) -> None:
+        doc = {"ts": at.isoformat(), "import_p_kw": 40.0, "export_p_kw": 0.0}
+        doc |= {"import_e_kwh": e_kwh, "export_e_kwh": 0.0}
+        gw.publish(f"cer/{community}/hub1/meter/main/state", json.dumps(doc), qos=1)
+
+    try:
+        assert rt.client.wait_subscribed(10) and gw.wait_connected(10)
+        counter(hour, 100.0)
+        assert wait_until(lambda: rt.received == 1, 10)
+        with rt.holding_state():  # the step's solve
+            outcome = rt.service.step(start, now=start)
+            counter(start, 140.0)  # closes 09:00–10:00, arriving during the solve
+            assert wait_until(lambda: rt.statedb.received("state/hub1/meter/main/") == 2, 10)
+        assert str(int(hour.timestamp())) in rt.service.state.ledger
+        rt._record(start, outcome, 0.1)
+        # what a SIGKILL now leaves on disk: the hour is logged, 40 kWh imported
+        assert rt.statedb.hours() == [int(hour.timestamp())]
+        row = rt.statedb.db.execute("SELECT import_wh FROM shared_energy").fetchone()
+        assert row == (40_000,)
     finally:
         gw.stop(announce_offline=False)
         rt.stop()
