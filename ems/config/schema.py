@@ -13,6 +13,7 @@ hands the parsed mappings to :func:`parse_scenario` and :func:`parse_catalogue`.
 from __future__ import annotations
 
 import difflib
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -477,6 +478,14 @@ class ElectricBoilerLimit(_Strict):
     carriers: list[Literal["heat", "dhw"]] = ["heat"]
 
 
+@dataclass(frozen=True)
+class Catalogued:
+    """Marks a hub field whose items name a catalogue entry (``type``) of this spec's kind; the
+    scenario check resolves every such field generically (:func:`_check_catalogue_types`)."""
+
+    spec: type[_CatalogueEntry]
+
+
 class HubSpec(_Strict):
     id: str = Field(min_length=1)
     contract_kw: float = Field(gt=0)
@@ -484,22 +493,22 @@ class HubSpec(_Strict):
     roof_area_m2: float | None = Field(
         None, ge=0, description="shared by all PV types (and solar thermal)"
     )
-    pv: list[PvSpec] = []
-    battery: BatteryLimit | None = None
-    chargers: list[ChargerLimit] = []
+    pv: Annotated[list[PvSpec], Catalogued(PvTypeSpec)] = []
+    battery: Annotated[BatteryLimit | None, Catalogued(BatterySpec)] = None
+    chargers: Annotated[list[ChargerLimit], Catalogued(ChargerSpec)] = []
     vehicles: list[VehicleSpec] = []
     # multi-energy hub (chapter 6): thermal demands and technologies
     heating: DemandSpec | None = None
     dhw: DemandSpec | None = None
     cooling: DemandSpec | None = None
-    chp: list[UnitLimit] = []
-    heat_pumps: list[UnitLimit] = []
-    absorption_chillers: list[UnitLimit] = []
-    puffer: StorageLimit | None = None
-    bollitore: StorageLimit | None = None
-    solar_thermal: SolarThermalLimit | None = None
-    boilers: list[BoilerLimit] = []
-    electric_boilers: list[ElectricBoilerLimit] = []
+    chp: Annotated[list[UnitLimit], Catalogued(ChpSpec)] = []
+    heat_pumps: Annotated[list[UnitLimit], Catalogued(HeatPumpSpec)] = []
+    absorption_chillers: Annotated[list[UnitLimit], Catalogued(AbsorptionChillerSpec)] = []
+    puffer: Annotated[StorageLimit | None, Catalogued(ThermalStorageSpec)] = None
+    bollitore: Annotated[StorageLimit | None, Catalogued(ThermalStorageSpec)] = None
+    solar_thermal: Annotated[SolarThermalLimit | None, Catalogued(SolarThermalSpec)] = None
+    boilers: Annotated[list[BoilerLimit], Catalogued(BoilerSpec)] = []
+    electric_boilers: Annotated[list[ElectricBoilerLimit], Catalogued(ElectricBoilerSpec)] = []
     district_heating: bool = Field(
         False, description="may connect to the district-heating network (y_DH)"
     )
@@ -507,7 +516,7 @@ class HubSpec(_Strict):
     cabina_primaria: str = Field(
         "cabina", min_length=1, description="primary substation of the hub's POD"
     )
-    ai_cluster: AiClusterLimit | None = None
+    ai_cluster: Annotated[AiClusterLimit | None, Catalogued(AiClusterSpec)] = None
     member_kind: Literal[
         "household",
         "company",
@@ -919,7 +928,8 @@ def check_references(s: Scenario, cat: Catalogue, file: str) -> None:
     for hub in s.hubs:
         where = f"hubs[{hub.id}]"
         try:
-            _check_hub_electric(hub, cat, where)
+            _check_catalogue_types(hub, cat, where)
+            _check_hub_electric(hub, where)
             _check_hub_thermal(hub, cat, where)
         except KeyError as exc:
             field, _, problem = str(exc.args[0]).partition(": ")
@@ -930,40 +940,33 @@ def check_references(s: Scenario, cat: Catalogue, file: str) -> None:
             raise ConfigError(file, "time.days", f"unknown typical days {sorted(unknown)}")
 
 
-def _check_hub_electric(hub: HubSpec, cat: Catalogue, where: str) -> None:
-    """PV, battery and chargers name catalogue entries of their kind; PV has a size limit.
+def _check_catalogue_types(hub: HubSpec, cat: Catalogue, where: str) -> None:
+    """Every hub field marked :class:`Catalogued` names catalogue entries of its kind (the
+    marker sits on the field, so a new technology's hub field is checked with no code here).
     Raises KeyError("field: problem")."""
+    for name, info in HubSpec.model_fields.items():
+        marker = next((m for m in info.metadata if isinstance(m, Catalogued)), None)
+        value = getattr(hub, name)
+        if marker is None or value is None:
+            continue
+        items = enumerate(value) if isinstance(value, list) else [(None, value)]
+        for i, item in items:
+            at = f"{where}.{name}" + (f"[{i}]" if i is not None else "")
+            cat.get(item.type, marker.spec, f"{at}.type")
+
+
+def _check_hub_electric(hub: HubSpec, where: str) -> None:
+    """PV has a size limit. Raises KeyError("field: problem")."""
     for i, pv in enumerate(hub.pv):
-        cat.get(pv.type, PvTypeSpec, f"{where}.pv[{i}].type")
         if pv.max_kwp is None and hub.roof_area_m2 is None:
             raise KeyError(f"{where}.pv[{i}].max_kwp: give max_kwp or the hub's roof_area_m2")
-    if hub.battery is not None:
-        cat.get(hub.battery.type, BatterySpec, f"{where}.battery.type")
-    if hub.ai_cluster is not None:
-        cat.get(hub.ai_cluster.type, AiClusterSpec, f"{where}.ai_cluster.type")
-    for i, ch in enumerate(hub.chargers):
-        cat.get(ch.type, ChargerSpec, f"{where}.chargers[{i}].type")
 
 
 def _check_hub_thermal(hub: HubSpec, cat: Catalogue, where: str) -> None:
-    """Thermal technologies name catalogue entries of their kind; solar thermal has a size
-    limit, a chiller a heat source, a cooling demand a supplier. Raises KeyError("field: problem")."""
-    for field_name, kind in (
-        ("chp", ChpSpec),
-        ("heat_pumps", HeatPumpSpec),
-        ("absorption_chillers", AbsorptionChillerSpec),
-        ("boilers", BoilerSpec),
-        ("electric_boilers", ElectricBoilerSpec),
-    ):
-        for i, lim in enumerate(getattr(hub, field_name)):
-            cat.get(lim.type, kind, f"{where}.{field_name}[{i}].type")
-    for field_name in ("puffer", "bollitore"):
-        lim = getattr(hub, field_name)
-        if lim is not None:
-            cat.get(lim.type, ThermalStorageSpec, f"{where}.{field_name}.type")
+    """Solar thermal has a size limit, a chiller a heat source, a cooling demand a supplier.
+    Raises KeyError("field: problem")."""
     st = hub.solar_thermal
     if st is not None:
-        cat.get(st.type, SolarThermalSpec, f"{where}.solar_thermal.type")
         if st.max_m2 is None and hub.roof_area_m2 is None:
             raise KeyError(f"{where}.solar_thermal.max_m2: give max_m2 or the hub's roof_area_m2")
     if hub.absorption_chillers and not (hub.chp or hub.district_heating):
