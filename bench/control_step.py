@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import copy
 import gc
+import os
 import resource
 import statistics
 import sys
@@ -181,7 +182,9 @@ def main() -> None:
             StateDB(tmp / "state.sqlite"),
             clock=lambda: clock[0],
         ).start()
-    lat, solve, modes, gaps = [], [], {}, []
+    lat, cpu, solve, modes, gaps = [], [], [], {}, []
+    limit_hits = 0
+    load_start = os.getloadavg()
     starts: dict[str, int] = {}
     mem10 = None
     components = ctl.component_count()
@@ -192,13 +195,15 @@ def main() -> None:
             service.on_state(key, payload)
         for key, payload in plant.job_announcements():
             service.on_message("job", key, payload)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         if runtime is not None:
             out = runtime.run_step(plant.now)
             res = out.outcome.result
         else:
             res = service.step(plant.now).result
         lat.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+        limit_hits += bool(res.record is not None and res.record.hit_time_limit)
         solve.append(res.timings_s.get("solve", 0.0))
         modes[res.mode] = modes.get(res.mode, 0) + 1
         if res.record is not None and res.record.gap is not None:
@@ -228,10 +233,18 @@ def main() -> None:
     assert ctl.component_count() == components, "the model changed structure"
     s = sorted(lat)
     q = lambda p: s[min(len(s) - 1, int(round(p * (len(s) - 1))))]  # noqa: E731
+    cs = sorted(cpu)
     print(
         f"steps {len(lat)} ({days:.1f} simulated days): latency p50 {q(0.5):.2f} s, p95 {q(0.95):.2f} s, "
         f"max {s[-1]:.2f} s; solve p50 {statistics.median(solve):.2f} s; modes {modes}; "
-        f"gap max {100 * max(gaps or [0]):.2f} %; warm starts {starts or 'none'}"
+        f"gap max {100 * max(gaps or [0]):.2f} %; {limit_hits} stopped by the time limit; "
+        f"warm starts {starts or 'none'}"
+    )
+    print(
+        f"process CPU time per step (all threads; what the step costs without other jobs): "
+        f"p50 {cs[len(cs) // 2]:.2f} s, p95 {cs[min(len(cs) - 1, round(0.95 * (len(cs) - 1)))]:.2f} s, "
+        f"max {cs[-1]:.2f} s; load average at start {load_start[0]:.1f}, "
+        f"at end {os.getloadavg()[0]:.1f} (1 min)"
     )
     from adapters.sim.simulate import kpis
 
