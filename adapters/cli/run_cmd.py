@@ -122,6 +122,9 @@ def run(
         from adapters.sim.simulate import DEFAULT_SITE, kpi_table, run_simulation
 
         site, setup, fc = load_operation(config_path or DEFAULT_SITE)
+        ignored = ignored_device_sections(site, devices)
+        if ignored:
+            click.echo(ignored, err=True)
         state = Path(state_dir) if state_dir else Path("out") / "simulate"
         mqtt = {"host": mqtt_host, "port": mqtt_port} if mqtt_host else None
         click.echo(
@@ -195,6 +198,26 @@ def run(
         if broker is not None:
             broker.stop()
     sys.stdout.flush()
+
+
+def ignored_device_sections(site: Any, devices: bool) -> str:
+    """The one-line warning that ``--simulate`` does not use the site's ``ocpp:`` / ``modbus:``
+    sections (empty when it declares neither): they address real charge points and inverters
+    (their ids, passwords, certificates, IP addresses), which a simulated plant cannot be."""
+    names = [f"{s}:" for s in ("ocpp", "modbus") if getattr(site, s, None)]
+    if not names:
+        return ""
+    instead = (
+        "--devices runs the simulated chargers/batteries/PV over OCPP/Modbus on loopback "
+        "with settings of its own"
+        if devices
+        else "add --devices to run the simulated ones over OCPP/Modbus on loopback"
+    )
+    return (
+        f"warning: --simulate ignores the {' and '.join(names)} section of {site.path_ or 'SITE.yaml'}"
+        ": it addresses real devices, which the simulated plant cannot be; "
+        f"{instead}; `ems run --config` without --simulate connects to them"
+    )
 
 
 def _echo_simulation(res: dict, kpi_table: Any) -> None:

@@ -36,3 +36,47 @@ def test_simulated_plant_runs_through_ocpp_and_modbus(tmp_path):
     )
     assert per_kind["ev_charger"] >= 4 * n_chargers
     assert per_kind["battery"] >= 4 * n_bat
+
+
+def _site_with_device_sections(tmp_path):
+    """The demo SITE.yaml plus valid ocpp:/modbus: sections for one of its chargers and batteries."""
+    import yaml
+
+    site, setup, _fc = load_operation(DEFAULT_SITE)
+    charger = next(d for d in setup.devices() if d[1] == "ev_charger")
+    battery = next(d for d in setup.devices() if d[1] == "battery")
+    raw = yaml.safe_load(DEFAULT_SITE.read_text())
+    raw["scenario"] = str((DEFAULT_SITE.parent / raw["scenario"]).resolve())
+    raw["sizes"] = str((DEFAULT_SITE.parent / raw["sizes"]).resolve())
+    raw["ocpp"] = {
+        "security_profile": 1,
+        "charge_points": [
+            {"id": "WB1", "hub": charger[0], "device": charger[2], "password": "secret"}
+        ],
+    }
+    raw["modbus"] = {"devices": [{"hub": battery[0], "kind": "battery", "device": battery[2],
+                                  "host": "10.0.0.2"}]}  # fmt: skip
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_simulate_says_in_one_line_that_the_sites_device_sections_are_ignored(tmp_path, capsys):
+    """``ems run --simulate --config SITE.yaml`` with ocpp:/modbus: sections runs the simulated
+    plant, and warns (one line, naming the file and the sections) that those sections address
+    real devices it does not use; the demo site without them gets no warning."""
+    from adapters.cli.main import main
+
+    site = _site_with_device_sections(tmp_path)
+    for extra, instead in (([], "add --devices"), (["--devices"], "settings of its own")):
+        argv = ["run", "--simulate", "--config", str(site), "--hours", "0.25"]
+        assert main([*argv, "--state", str(tmp_path / f"st{len(extra)}"), *extra]) == 0
+        out, err = capsys.readouterr()
+        warnings = [ln for ln in err.splitlines() if ln.startswith("warning:")]
+        assert len(warnings) == 1, err
+        assert f"ignores the ocpp: and modbus: section of {site}" in warnings[0], warnings[0]
+        assert instead in warnings[0], warnings[0]
+        assert "1 steps in" in out  # the simulation ran
+    argv = ["run", "--simulate", "--hours", "0.25", "--state", str(tmp_path / "plain")]
+    assert main(argv) == 0
+    assert "warning:" not in capsys.readouterr().err
