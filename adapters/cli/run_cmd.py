@@ -230,7 +230,9 @@ def _echo_simulation(res: dict, kpi_table: Any) -> None:
             f"{len(res['ledger_hours'])} hours in the shared-energy log"
         )
     if res.get("devices"):
-        click.echo(f"devices: {res['devices']}")
+        from adapters.sim.simulate import devices_line
+
+        click.echo(devices_line(res["devices"]))
     if res.get("ems"):
         from adapters.sim.simulate import incentive_note
 

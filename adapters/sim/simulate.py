@@ -446,12 +446,59 @@ def kpi_rows(ems: dict[str, float], base: dict[str, float]) -> list[tuple[str, s
 
 
 def kpi_table(ems: dict[str, float], base: dict[str, float]) -> str:
-    """The demo's KPIs beside the baseline with the change (EMS − baseline, and in % of it)."""
+    """The demo's KPIs beside the baseline with the change: EMS − baseline and in % of the
+    baseline; a percentage KPI's change in percentage points (pp) only."""
     lines = [BASELINE_TEXT, "", f"{'KPI':52s} {'EMS':>10s} {'baseline':>10s} {'change':>18s}"]
     for key, label, nd in kpi_rows(ems, base):
         e, b = ems.get(key, 0.0), base.get(key, 0.0)
-        d = e - b
-        pct = f" ({100 * d / abs(b):+.0f} %)" if abs(b) > 1e-9 and round(d, nd) != 0 else ""
-        change = f"{d:+.{nd}f}{pct}" if round(d, nd) != 0 else "="
-        lines.append(f"{label:52s} {e:10.{nd}f} {b:10.{nd}f} {change:>18s}")
+        change = _change(e - b, b, nd, label.endswith("(%)"))
+        lines.append(f"{label:52s} {_fixed(e, nd):>10s} {_fixed(b, nd):>10s} {change:>18s}")
     return "\n".join(lines)
+
+
+def _fixed(x: float, nd: int) -> str:
+    """``x`` with ``nd`` decimals, never a negative zero."""
+    return f"{round(x, nd) + 0.0:.{nd}f}"
+
+
+def _change(d: float, b: float, nd: int, points: bool) -> str:
+    """The change column: ``±0`` when it rounds to nothing; ``+5.0 pp`` for a percentage KPI;
+    else ``-2.00 (-17 %)``, the relative part ``(±0 %)`` when it rounds to nothing."""
+    if round(d, nd) == 0:
+        return "±0"
+    if points:
+        return f"{d:+.{nd}f} pp"
+    if abs(b) <= 1e-9:
+        return f"{d:+.{nd}f}"
+    pct = 100 * d / abs(b)
+    return f"{d:+.{nd}f} ({'±0' if round(pct) == 0 else f'{pct:+.0f}'} %)"
+
+
+def devices_line(status: dict[str, Any]) -> str:
+    """The bridges' counters after a ``--devices`` run
+    (:meth:`adapters.devices.runtime.DeviceBridges.status`) as one readable line."""
+    parts = []
+    if "ocpp" in status:
+        o = status["ocpp"]
+        text = (
+            f"{o['connected']}/{o['configured']} OCPP charge points connected; charging profiles "
+            f"sent {o['profiles_sent']}, accepted {o['profiles_accepted']}, "
+            f"rejected {o['profiles_rejected']}, failed {o['profiles_failed']}"
+        )
+        if o.get("profile_latency_p95_s") is not None:
+            text += f" (p95 {o['profile_latency_p95_s']:.3f} s)"
+        refused = o.get("refused_unknown", 0) + o.get("refused_auth", 0)
+        if refused:
+            text += f"; connections refused {refused}"
+        if o.get("uncontrollable"):
+            text += f"; not controllable: {', '.join(o['uncontrollable'])}"
+        parts.append(text)
+    if "modbus" in status:
+        m = dict(status["modbus"])
+        n, answering, writes = m.pop("devices"), m.pop("answering"), m.pop("writes_ok", 0)
+        text = f"{answering}/{n} Modbus units answering; setpoint writes read back {writes}"
+        errors = {k: v for k, v in m.items() if v}
+        if errors:
+            text += "; errors " + ", ".join(f"{k} {v}" for k, v in errors.items())
+        parts.append(text)
+    return "devices: " + "; ".join(parts)

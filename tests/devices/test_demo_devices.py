@@ -77,6 +77,9 @@ def test_simulate_says_in_one_line_that_the_sites_device_sections_are_ignored(tm
         assert f"ignores the ocpp: and modbus: section of {site}" in warnings[0], warnings[0]
         assert instead in warnings[0], warnings[0]
         assert "1 steps in" in out  # the simulation ran
+        if extra:  # the bridges' counters in one readable line, not a dict
+            line = next(ln for ln in out.splitlines() if ln.startswith("devices: 3/3 OCPP"))
+            assert "Modbus units answering" in line and "{" not in line, line
     argv = ["run", "--simulate", "--hours", "0.25", "--state", str(tmp_path / "plain")]
     assert main(argv) == 0
     assert "warning:" not in capsys.readouterr().err
