@@ -461,14 +461,34 @@ class AiClusterLimit(_Strict):
         total = sum(w[2] for w in self.windows)
         if abs(total - 1.0) > 1e-9:
             raise ValueError(f"window shares must sum to 1, got {total:g}")
-        for a, b, share in self.windows:
-            room = (b - a) * (1.0 - self.floor_fraction)
-            if share * self.batch_hours_per_day > room + 1e-9:
-                raise ValueError(
-                    f"window ({a:g}, {b:g}) cannot hold {share:g} × {self.batch_hours_per_day:g} "
-                    f"h of batch work above the {self.floor_fraction:g} floor ({room:g} h at rated)"
-                )
+        error = _batch_room_error(self.windows, self.batch_hours_per_day, self.floor_fraction)
+        if error:
+            raise ValueError(error)
         return self
+
+
+def _batch_room_error(
+    windows: list[tuple[float, float, float]], batch_h: float, floor: float
+) -> str | None:
+    """Each span (x, y) between window bounds must hold the batch work of the windows inside it
+    above the floor (overlapping windows share their hours; then every window's work fits)."""
+    points = sorted({w[0] for w in windows} | {w[1] for w in windows})
+    for x in points:
+        for y in (q for q in points if q > x):
+            inside = [w for w in windows if x <= w[0] and w[1] <= y]
+            share = sum(w[2] for w in inside)
+            room = (y - x) * (1.0 - floor)
+            if inside and share * batch_h > room + 1e-9:
+                what = (
+                    f"window ({x:g}, {y:g})"
+                    if len(inside) == 1 and inside[0][:2] == (x, y)
+                    else f"the windows inside ({x:g}, {y:g})"
+                )
+                return (
+                    f"{what} cannot hold {share:g} × {batch_h:g} h of batch work above the "
+                    f"{floor:g} floor ({room:g} h at rated)"
+                )
+    return None
 
 
 class ElectricBoilerLimit(_Strict):

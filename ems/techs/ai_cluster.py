@@ -15,6 +15,17 @@ drawn as a revenue. So the optimum answers "how many kW of cluster this communit
 what it earns": it grows the cluster while compute value + (in a virtual community) the
 incentive on the energy it shares outweigh the energy it buys and the units' Capex.
 
+**Design ↔ operation** (tests/techs/test_ai_parity.py): a design window is an operation job
+with the same energy (its share of rated × ``batch_hours_per_day``) and window, the design floor
+(``floor_fraction`` × rated) the operation ``floor_kw``; given the same day as a perfect forecast
+both plan the same batch hours at the same dispatch cost. By construction they differ in:
+design values the compute (``revenue_compute``, a constant once the size is fixed) and must run
+all batch energy, operation has no compute value and may miss a job's energy at
+``missed_penalty_eur_per_kwh``. Each window has its own batch power, like each job: with one
+batch power for all windows (before the parity test), hours where windows overlap counted for
+each of them and design ran less batch energy than it asked for; the scenario check now asks
+every span of overlapping windows to hold their work together.
+
 Jobs live in a fixed number of slots (``max_jobs``) so the model structure never changes: a job
 arriving fills a free slot by setting its Params (``job_e_kwh``, ``job_window``); an empty slot
 has zero energy and zero window.
@@ -244,34 +255,44 @@ class AiCluster(Technology):
         )
 
     def _add_design_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
-        """p = floor_fraction × rated + batch ≤ rated; per day and window the batch energy is
-        its share of rated × batch_hours_per_day (the jobs finish by their deadlines)."""
+        """p = floor_fraction × rated + Σ_w batch_w ≤ rated; per day, window w's batch energy is
+        its share of rated × batch_hours_per_day, run inside w (the jobs finish by their
+        deadlines). Each window has its own batch power, as each operation job has its own: with
+        one power for all, hours where windows overlap counted for both and the design ran less
+        batch energy than it asked for."""
         z = self.sizing
         assert z is not None
         rated = self.units.expr
         dt = ctx.grid.dt_h
-        blk.p_batch_kw = pyo.Var(ctx.T, domain=pyo.NonNegativeReals, bounds=(0, self.rated_kw))
+        blk.W = pyo.Set(initialize=list(range(len(z.windows))), ordered=True)
+        blk.p_batch_kw = pyo.Var(
+            blk.W, ctx.T, domain=pyo.NonNegativeReals, bounds=(0, self.rated_kw)
+        )
         blk.p_kw = pyo.Expression(
-            ctx.T, rule=lambda b, p, t: z.floor_fraction * rated + b.p_batch_kw[p, t]
+            ctx.T,
+            rule=lambda b, p, t: z.floor_fraction * rated + sum(b.p_batch_kw[w, p, t] for w in b.W),
         )
         blk.rated = pyo.Constraint(ctx.T, rule=lambda b, p, t: b.p_kw[p, t] <= rated)
-        windows = list(range(len(z.windows)))
-        blk.W = pyo.Set(initialize=windows, ordered=True)
+
+        def inside(w: int, t: Any) -> bool:
+            return z.windows[w][0] <= ctx.grid.hour_of(t) < z.windows[w][1]
 
         def window_rule(b: pyo.Block, p: str, w: int) -> Any:
-            start, end, share = z.windows[w]
-            steps = [t for t in ctx.grid.steps if start <= ctx.grid.hour_of(t) < end]
+            steps = [t for t in ctx.grid.steps if inside(w, t)]
             if not steps:
                 return pyo.Constraint.Skip
+            share = z.windows[w][2]
             return (
-                sum(b.p_batch_kw[p, t] for t in steps) * dt == share * z.batch_hours_per_day * rated
+                sum(b.p_batch_kw[w, p, t] for t in steps) * dt
+                == share * z.batch_hours_per_day * rated
             )
 
         blk.batch_energy = pyo.Constraint(ctx.model.P, blk.W, rule=window_rule)
-        # batch work runs only inside its windows (else it would be extra, unrequested load)
-        for p, t in ctx.T:
-            if not any(a <= ctx.grid.hour_of(t) < b for a, b, _ in z.windows):
-                blk.p_batch_kw[p, t].fix(0.0)
+        # batch work runs only inside its window (else it would be extra, unrequested load)
+        for w in blk.W:
+            for p, t in ctx.T:
+                if not inside(w, t):
+                    blk.p_batch_kw[w, p, t].fix(0.0)
         self.port(ctx, "electricity", "AI cluster", lambda p, t: -blk.p_kw[p, t])
 
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:

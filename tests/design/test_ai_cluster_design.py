@@ -77,8 +77,18 @@ def test_cluster_is_sized_by_the_surplus_it_can_run_on(scenario_factory, value, 
     assert r.design.kpis["ai_cluster"]["h1"]["kw"] == pytest.approx(expect_kw)
 
 
-def test_a_window_too_short_for_its_batch_work_is_a_config_error(scenario_factory):
-    # 12 h of batch work above a 20 % floor cannot fit in 10 h (8 h at rated): one clear line
+@pytest.mark.parametrize(
+    "batch_h, windows, match",
+    [
+        # 12 h of batch work above a 20 % floor cannot fit in 10 h (8 h at rated): one clear line
+        (12, [[8, 18, 1.0]], r"window \(8, 18\) cannot hold"),
+        # each overlapping window holds its 4 h (4.8 h at rated), both together not (8 > 6.4 h)
+        (8, [[8, 14, 0.5], [10, 16, 0.5]], r"the windows inside \(8, 16\) cannot hold 1 × 8 h"),
+    ],
+)
+def test_a_window_too_short_for_its_batch_work_is_a_config_error(
+    scenario_factory, batch_h, windows, match
+):
     from adapters.config_io import load_scenario
     from ems.errors import ConfigError
 
@@ -93,15 +103,15 @@ def test_a_window_too_short_for_its_batch_work_is_a_config_error(scenario_factor
                     "type": "gpu",
                     "max_units": 2,
                     "floor_fraction": 0.2,
-                    "batch_hours_per_day": 12,
-                    "windows": [[8, 18, 1.0]],
+                    "batch_hours_per_day": batch_h,
+                    "windows": windows,
                     "compute_value_eur_per_mwh": 100,
                 },
             }
         ],
         catalogue=_catalogue(),
     )
-    with pytest.raises(ConfigError, match=r"hubs\[h1\]\.ai_cluster: window \(8, 18\) cannot hold"):
+    with pytest.raises(ConfigError, match=r"hubs\[h1\]\.ai_cluster: " + match):
         load_scenario(path)
 
 

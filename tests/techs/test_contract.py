@@ -354,9 +354,11 @@ def _dispatch_cost(built: BuiltModel) -> float:
     )
 
 
-#: Operation models that differ from the design's by construction: the design's EV fleet is a
-#: daily vehicle schedule, operation has live sessions at charge points; the AI cluster exists
-#: only in operation.
+#: Kinds whose parity has its own test, because the two modes describe them differently: the
+#: design's EV fleet is a daily vehicle schedule, operation has live sessions at charge points
+#: (tests/techs/test_ev_parity.py); the design's AI cluster has a floor share and daily batch
+#: windows, operation a floor in kW and batch jobs, and the operation cluster of the cases here
+#: (SITE.yaml's) has no design counterpart (tests/techs/test_ai_parity.py).
 NO_PARITY = {"ev_fleet", "ev_charge_points", "ai_cluster"}
 
 
