@@ -229,6 +229,13 @@ def _echo_simulation(res: dict, kpi_table: Any) -> None:
             f"step p50 {p50:.2f} s, p95 {p95:.2f} s; modes {res['modes']}; "
             f"{len(res['ledger_hours'])} hours in the shared-energy log"
         )
+    stops = res.get("time_limit_stops") or []
+    if stops:
+        click.echo(
+            f"{len(stops)} steps stopped by the solver's time limit (a wall-clock safety net, "
+            f"UTC {', '.join(stops[:5])}{' …' if len(stops) > 5 else ''}): their plans, and so "
+            "these KPIs, depend on the machine's load; raise solver.time_limit_s to stop on the gap"
+        )
     if res.get("devices"):
         from adapters.sim.simulate import devices_line
 

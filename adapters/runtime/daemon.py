@@ -428,19 +428,7 @@ class Runtime:
         t_ns = int(start.value)
         points: list[Point] = []
         rec = res.record
-        fields: dict[str, Any] = {
-            "mode": res.mode,
-            "step_s": float(step_s),
-            "alerts": len(res.alerts),
-        }
-        if rec is not None:
-            fields.update(status=rec.status, solve_s=float(rec.time_s))
-            if rec.objective is not None:
-                fields["objective_eur"] = float(rec.objective)
-            if rec.gap is not None:
-                fields["gap"] = float(rec.gap)
-        for name in short_quantities():
-            fields[name] = float(sum(res.short_kwh.get(name, {}).values()))
+        fields = _solver_fields(outcome, step_s)
         points.append(
             Point(
                 "solver",
@@ -596,6 +584,25 @@ class Runtime:
             self.store.close()
         except Exception:
             log.debug("store close", exc_info=True)
+
+
+def _solver_fields(outcome: StepOutcome, step_s: float) -> dict[str, Any]:
+    """The step's ``solver`` point: mode, status, objective, gap, nodes, whether the wall-clock
+    safety net stopped it, and the energy the plan leaves undelivered."""
+    res, rec = outcome.result, outcome.result.record
+    fields: dict[str, Any] = {"mode": res.mode, "step_s": float(step_s), "alerts": len(res.alerts)}
+    if rec is not None:
+        fields.update(status=rec.status, solve_s=float(rec.time_s))
+        if rec.objective is not None:
+            fields["objective_eur"] = float(rec.objective)
+        if rec.gap is not None:
+            fields["gap"] = float(rec.gap)
+        if rec.nodes is not None:
+            fields["nodes"] = rec.nodes
+        fields["time_limit_hit"] = rec.hit_time_limit
+    for name in short_quantities():
+        fields[name] = float(sum(res.short_kwh.get(name, {}).values()))
+    return fields
 
 
 def quarter_floor(ts: pd.Timestamp, step_min: int = 15) -> pd.Timestamp:

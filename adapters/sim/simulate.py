@@ -247,6 +247,8 @@ class _Loop:
         self.sim0 = plant.i
         self.step_times: list[float] = []
         self.modes: dict[str, int] = {}
+        # steps stopped by the solver's wall-clock safety net: their plans depend on the load
+        self.time_limit_stops: list[str] = []
 
     def step(self, time_limit_s: float | None) -> Any:
         """One step; ``None`` when it failed (logged, alert stored: devices ran their safe modes)."""
@@ -263,6 +265,9 @@ class _Loop:
         self.step_times.append(out.step_s)
         mode = out.outcome.result.mode
         self.modes[mode] = self.modes.get(mode, 0) + 1
+        rec = out.outcome.result.record
+        if rec is not None and rec.hit_time_limit:
+            self.time_limit_stops.append(f"{plant.now:%Y-%m-%d %H:%M}")
         plant.advance(self.link.setpoints(plan_id, self.controllable))
         self.statedb.commit_step({"plant": plant.to_dict()}, [], None, [])
         return out
@@ -286,6 +291,7 @@ class _Loop:
             "finished": self.plant.i >= steps,
             "steps": len(self.step_times),
             "modes": self.modes,
+            "time_limit_stops": self.time_limit_stops,
             "step_s": self.step_times,
             "wall_s": time.perf_counter() - self.t_wall0,
             "ledger_hours": self.statedb.hours(),

@@ -51,6 +51,9 @@ class SolveRecord:
     size: ModelSize
     label: str = ""
     warm_start: str = ""  # "" (cold), "accepted" or "rejected (…)" by HiGHS
+    # branch-and-bound nodes HiGHS explored (None: not reported); with one thread the same on
+    # any machine, unlike time_s: the work measure of a deterministic stopping rule
+    nodes: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -202,6 +205,14 @@ class SolverSession:
             if hasattr(auto, name):
                 setattr(auto, name, False)
 
+    def _node_count(self) -> int | None:
+        """Branch-and-bound nodes of the last solve, as HiGHS reports them (None: unavailable)."""
+        try:
+            n = int(self.solver._solver_model.getInfo().mip_node_count)
+        except Exception:  # noqa: BLE001 - an informative figure, never a reason to fail
+            return None
+        return n if n >= 0 else None
+
     def solve(
         self, label: str = "", *, require_solution: bool = True, warm_start: bool = False
     ) -> SolveRecord:
@@ -229,6 +240,7 @@ class SolverSession:
             raise SolveError(f"{label or 'solve'}: HiGHS failed: {exc}") from None
         elapsed = time.perf_counter() - t0
         has_solution = res.solution_status in (SolutionStatus.optimal, SolutionStatus.feasible)
+        nodes = self._node_count()
         if has_solution:
             res.solution_loader.load_vars()
         objective = res.incumbent_objective if has_solution else None
@@ -252,6 +264,7 @@ class SolverSession:
             size=size,
             label=label,
             warm_start=self.solver.start_status if warm_start else "",
+            nodes=nodes,
         )
         if require_solution and not has_solution:
             hint = (

@@ -57,7 +57,13 @@ class AiClusterSite(_Strict):
 
 
 class SolverSite(_Strict):
-    time_limit_s: float = Field(5.0, gt=0)
+    time_limit_s: float = Field(
+        5.0,
+        gt=0,
+        description="wall-clock safety net per step (s). Keep it far above the step's solve time: "
+        "a step stopped by it, or HiGHS heuristics budgeted by the time left before it, give a "
+        "plan that depends on the machine's load (the output counts the steps that hit it)",
+    )
     mip_rel_gap: float = Field(
         1e-4, ge=0, le=1, description="stop when the plan is this close to the bound (relative)…"
     )

@@ -61,6 +61,8 @@ SCHEMA: dict[str, dict[str, str]] = {
         "solve_time_s": "float",
         "fallback": "int 0/1: rule-based fallback used",
         "stale_inputs": "int",
+        "nodes": "int: branch-and-bound nodes (a load-independent measure of the step's work)",
+        "time_limit_hit": "bool: stopped by the wall-clock safety net (the plan depends on load)",
     },
     "ingest": {
         "accepted": "int counter since start",

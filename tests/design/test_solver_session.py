@@ -27,3 +27,11 @@ def test_sessions_asking_different_thread_counts_all_solve():
         assert rec.objective == pytest.approx(9.0)
         assert rec.gap == pytest.approx(0.0, abs=1e-9)
         assert rec.size.integers == 1 and rec.size.continuous == 1 and rec.size.constraints == 1
+
+
+def test_record_counts_the_nodes_and_says_what_stopped_the_solve():
+    # nodes: the solve's work in a unit the machine's load does not change (time_s does)
+    recs = [SolverSession(_tiny_mip(5.5), threads=1, mip_rel_gap=0.0).solve("t") for _ in "ab"]
+    assert all(isinstance(r.nodes, int) and r.nodes >= 0 for r in recs)
+    assert recs[0].nodes == recs[1].nodes
+    assert not recs[0].hit_time_limit and "SAFETY NET" not in recs[0].line()
