@@ -302,6 +302,40 @@ def day_grid(g: TimeGrid, p: str) -> TimeGrid:
     )
 
 
+@dataclass(frozen=True, eq=False)
+class DayProblem:
+    """What every typical day's model is built from; picklable, so one object travels to the
+    worker processes of the verification and of the strengthened cuts."""
+
+    s: Scenario
+    cat: Catalogue
+    study: StudyData
+    obj: ObjectiveSpec
+    exclusive: bool
+    peaks: dict[str, float]
+
+    def build(self, p: str, *, verification: bool = False) -> BuiltModel:
+        """The design model of typical day ``p`` (the full model's day-``p`` part, sizes free);
+        for the verification with the stores' per-step exclusivity
+        (``exclusive_stores_for_verification``)."""
+        s = self.s
+        techs, limits = techs_from_scenario(
+            s, self.cat, exclusive_grid=self.exclusive, peaks=self.peaks
+        )
+        if verification:
+            exclusive_stores_for_verification(techs)
+        day = build_model(
+            techs,
+            day_grid(self.study.grid, p),
+            self.study.data.loc[[p]],
+            interest_rate=s.finance.interest_rate,
+            limits=limits,
+            objective=self.obj,
+        )
+        apply_continuous_sizes(s, day)  # `integer: false` per size, as in the full model
+        return day
+
+
 def build_day(
     s: Scenario,
     cat: Catalogue,
@@ -313,21 +347,8 @@ def build_day(
     *,
     verification: bool = False,
 ) -> BuiltModel:
-    """The design model of one typical day (the full model's day-``p`` part, sizes free); for the
-    verification with the stores' per-step exclusivity (``exclusive_stores_for_verification``)."""
-    techs, limits = techs_from_scenario(s, cat, exclusive_grid=exclusive, peaks=peaks)
-    if verification:
-        exclusive_stores_for_verification(techs)
-    day = build_model(
-        techs,
-        day_grid(study.grid, p),
-        study.data.loc[[p]],
-        interest_rate=s.finance.interest_rate,
-        limits=limits,
-        objective=obj,
-    )
-    apply_continuous_sizes(s, day)  # `integer: false` per size, as in the full model
-    return day
+    """:meth:`DayProblem.build` of day ``p``."""
+    return DayProblem(s, cat, study, obj, exclusive, peaks).build(p, verification=verification)
 
 
 _TERMINATION = {
@@ -355,9 +376,10 @@ def benders_sizing(
     and their relaxed day plans. Stops on the gap or after ``solver.max_rounds`` integer master
     solves; ``time_limit_s`` is only a safety net."""
     size = ModelSize.of(built.model)
+    problem = DayProblem(s, cat, study, obj, exclusive, peaks)
     days = []
     for p in study.grid.periods:
-        day = build_day(s, cat, study, p, obj, exclusive, peaks)
+        day = problem.build(p)
         relax_operational_integers(day)
         days.append(day)
     opts = dc.BendersOptions(
@@ -382,13 +404,8 @@ def benders_sizing(
 
 
 def _verify_day(
-    s: Scenario,
-    cat: Catalogue,
-    study: StudyData,
+    problem: DayProblem,
     p: str,
-    obj: ObjectiveSpec,
-    exclusive: bool,
-    peaks: dict[str, float],
     size_values: dict[str, float],
     gap: float,
     time_limit_s: float,
@@ -397,7 +414,7 @@ def _verify_day(
     """One verification day (sizes fixed, full integrality): its record and its plan as
     {variable component name: {index: value}}. Runs in a worker process when days are spread
     over the cores."""
-    day = build_day(s, cat, study, p, obj, exclusive, peaks, verification=True)
+    day = problem.build(p, verification=True)
     for h in day.ctx.sizes.values():
         if h.is_variable:
             value = size_values[h.units.name]
@@ -457,9 +474,8 @@ def verify_by_day(
     size_values = _size_values(built)
     t0 = time.perf_counter()
     workers = max(1, min(threads, len(study.grid.periods)))
-    args = _verify_args(
-        s, cat, study, obj, exclusive, peaks, size_values, gap, time_limit_s, threads, workers
-    )
+    problem = DayProblem(s, cat, study, obj, exclusive, peaks)
+    args = _verify_args(problem, size_values, gap, time_limit_s, threads, workers)
     if workers > 1:
         with _pool(workers) as pool:
             outcomes = list(pool.map(_verify_day, *zip(*args, strict=True)))
@@ -491,12 +507,7 @@ def _pool(workers: int) -> ProcessPoolExecutor:
 
 
 def _verify_args(
-    s: Scenario,
-    cat: Catalogue,
-    study: StudyData,
-    obj: ObjectiveSpec,
-    exclusive: bool,
-    peaks: dict[str, float],
+    problem: DayProblem,
     size_values: dict[str, float],
     gap: float,
     time_limit_s: float,
@@ -505,8 +516,8 @@ def _verify_args(
 ) -> list[tuple[Any, ...]]:
     day_threads = 1 if workers > 1 else threads
     return [
-        (s, cat, study, p, obj, exclusive, peaks, size_values, gap, time_limit_s, day_threads)
-        for p in study.grid.periods
+        (problem, p, size_values, gap, time_limit_s, day_threads)
+        for p in problem.study.grid.periods
     ]
 
 
@@ -576,19 +587,14 @@ STRENGTHEN_MAX_NODES = 500  # deterministic work limit of one strengthened-cut d
 
 
 def _strengthen_day(
-    s: Scenario,
-    cat: Catalogue,
-    study: StudyData,
+    problem: DayProblem,
     p: str,
-    obj: ObjectiveSpec,
-    exclusive: bool,
-    peaks: dict[str, float],
     size_names: list[str],
     g: list[float],
     opts: dc.StrengthenOptions,
 ) -> dict[str, Any]:
     """L_d of day ``p``'s strengthened cut at subgradient ``g`` (worker process)."""
-    day = build_day(s, cat, study, p, obj, exclusive, peaks)
+    day = problem.build(p)
     return dc.strengthened_bound(day, size_names, np.asarray(g, dtype=np.float64), opts)
 
 
@@ -606,12 +612,12 @@ class _Strengthening:
     """Strengthened cuts at the master's answers and the verification of the promising ones,
     sharing one pool of worker processes (see :func:`strengthen_and_verify`)."""
 
-    def __init__(self, s, cat, study, built, run, obj, exclusive, peaks, verify_gap, limit, log):
-        self.args = (s, cat, study)
-        self.model_args = (obj, exclusive, peaks)
+    def __init__(self, problem: DayProblem, built, run, verify_gap, limit, log):
+        self.problem = problem
         self.built, self.run, self.log = built, run, log
         self.verify_gap, self.limit = verify_gap, limit
-        self.workers = max(1, min(s.solver.threads, len(study.grid.periods)))
+        periods = problem.study.grid.periods
+        self.workers = max(1, min(problem.s.solver.threads, len(periods)))
         self.opts = dc.StrengthenOptions(max_nodes=STRENGTHEN_MAX_NODES, time_limit_s=limit)
         self.best: _Candidate | None = None
         self.verified: set[tuple[float, ...]] = set()
@@ -620,39 +626,24 @@ class _Strengthening:
 
     def round(self, pool: Executor, s_bar: np.ndarray, verify: bool, cut: bool) -> float:
         """Verify ``s_bar`` and/or add strengthened cuts there; returns the cuts' total lift."""
-        s, cat, study = self.args
-        obj, exclusive, peaks = self.model_args
+        problem, periods = self.problem, self.problem.study.grid.periods
         names = self.run.size_names
         v_futs = []
         if verify:
             sizes = dict(zip(names, (float(x) for x in s_bar), strict=True))
-            args = _verify_args(
-                s, cat, study, obj, exclusive, peaks, sizes, self.verify_gap, self.limit, 1, 2
-            )
+            args = _verify_args(problem, sizes, self.verify_gap, self.limit, 1, 2)
             v_futs = [pool.submit(_verify_day, *a) for a in args]
         lift, loosest = 0.0, -1.0
         if cut:
             gs = self.run.subgradients(s_bar)
             futs = [
-                pool.submit(
-                    _strengthen_day,
-                    s,
-                    cat,
-                    study,
-                    p,
-                    obj,
-                    exclusive,
-                    peaks,
-                    names,
-                    g.tolist(),
-                    self.opts,
-                )
-                for p, (_theta, g) in zip(study.grid.periods, gs, strict=True)
+                pool.submit(_strengthen_day, problem, p, names, g.tolist(), self.opts)
+                for p, (_theta, g) in zip(periods, gs, strict=True)
             ]
             for d, (f, (theta, g)) in enumerate(zip(futs, gs, strict=True)):
                 r = f.result()
                 if r["time_limit"]:
-                    self.days_at_limit.append(study.grid.periods[d])
+                    self.days_at_limit.append(periods[d])
                 day_lift = self.run.add_strengthened(d, r["bound"], theta, g, s_bar)
                 lift += day_lift
                 if day_lift > loosest:
@@ -701,9 +692,8 @@ def strengthen_and_verify(
     run = benders.run
     assert run is not None
     solver = s.solver
-    st = _Strengthening(
-        s, cat, study, built, run, obj, exclusive, peaks, verify_gap, time_limit_s, log
-    )
+    problem = DayProblem(s, cat, study, obj, exclusive, peaks)
+    st = _Strengthening(problem, built, run, verify_gap, time_limit_s, log)
     lower = benders.lower_eur
     s_cur = np.array([benders.sizes[n] for n in run.size_names])
     estimate = -INF_EUR
