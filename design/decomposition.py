@@ -46,6 +46,7 @@ import pyomo.environ as pyo
 from pyomo.repn import generate_standard_repn
 
 from ems.errors import SolveError
+from ems.model import highs_direct
 from ems.model.builder import BuiltModel
 from ems.model.solve import _process_threads
 
@@ -105,14 +106,11 @@ def strengthened_bound(
     is relaxed here). Returns the bound, the best plan's value, the B&B nodes, whether the safety
     net stopped it, and the best plan's sizes (where this day's integer plans are cheapest at
     the prices −g: a candidate where the cut is tight)."""
-    from pyomo.contrib.solver.solvers.highs import Highs
-
     from ems.model.builder import relax_operational_integers
 
     relax_operational_integers(day, keep=opts.keep)
-    opt = Highs()
-    opt.set_instance(day.model)
-    h: highspy.Highs = opt._solver_model
+    direct = highs_direct.load(day.model)
+    h: highspy.Highs = direct.h
     for name, value in (
         ("output_flag", False),
         ("threads", _process_threads(1)),  # one scheduler per process: its first count
@@ -122,7 +120,7 @@ def strengthened_bound(
         ("time_limit", opts.time_limit_s),
     ):
         h.setOptionValue(name, value)
-    col_of = opt._pyomo_var_to_solver_var_map
+    col_of = direct.col_of
     by_name = {v.name: v for v in day.model.component_data_objects(pyo.Var, descend_into=True)}
     cols = np.array([col_of[id(by_name[n])] for n in size_names], dtype=np.int32)
     # the sizes are priced by −g instead of their capex; the objective's constant is not θ's
@@ -175,21 +173,18 @@ class DayLP:
     def __init__(
         self, day: BuiltModel, size_names: list[str], *, threads: int = 1, seed: int = 0
     ) -> None:
-        from pyomo.contrib.solver.solvers.highs import Highs
-
         self.built = day
         m = day.model
         for v in m.component_data_objects(pyo.Var, descend_into=True):
             if v.is_integer() or v.is_binary():
                 if v.name not in size_names:
                     raise SolveError(f"Benders day LP: {v.name} is still integer")
-        self._opt = Highs()
-        self._opt.set_instance(m)
-        self.h: highspy.Highs = self._opt._solver_model
+        direct = highs_direct.load(m)  # the LP Pyomo's persistent interface builds, faster
+        self.h: highspy.Highs = direct.h
         self.h.setOptionValue("output_flag", False)
         self.h.setOptionValue("threads", _process_threads(threads))
         self.h.setOptionValue("random_seed", seed)
-        col_of = self._opt._pyomo_var_to_solver_var_map
+        col_of = direct.col_of
         by_name = {
             v.name: v for v in m.component_data_objects(pyo.Var, descend_into=True) if not v.fixed
         }

@@ -25,10 +25,11 @@ from design.kpis import compute_kpis
 from design.sizing_options import apply_continuous_sizes, exclusive_stores_for_verification
 from ems.config.schema import Catalogue, Scenario
 from ems.errors import ConfigError, SolveError
+from ems.model import highs_direct
 from ems.model import results as res
 from ems.model.assembly import grid_exclusivity_needed, techs_from_scenario
 from ems.model.builder import BuiltModel, ObjectiveSpec, build_model, relax_operational_integers
-from ems.model.solve import ModelSize, SolveRecord, SolverSession
+from ems.model.solve import ModelSize, SolveRecord, SolverSession, _process_threads
 from ems.model.timegrid import TimeGrid
 from ems.techs.registry import REGISTRY
 
@@ -419,13 +420,22 @@ def _verify_day(
         if h.is_variable:
             value = size_values[h.units.name]
             h.units.fix(round(value) if h.units.is_integer() else value)
-    rec_d = SolverSession(
-        day.model,
-        mip_rel_gap=gap,
+    # straight to HiGHS: the LP and options SolverSession would pass, without Pyomo's
+    # persistent bookkeeping (highs_direct: same LP bit for bit, so the same plan)
+    rec_d = highs_direct.solve(
+        highs_direct.load(day.model),
+        f"verify {p}",
+        ModelSize.of(day.model),
         time_limit_s=time_limit_s,
-        threads=threads,
-        extra_options={"mip_max_nodes": VERIFY_MAX_NODES, "random_seed": 0},
-    ).solve(f"verify {p}")
+        options={
+            "mip_rel_gap": gap,
+            "threads": _process_threads(threads),
+            "mip_max_nodes": VERIFY_MAX_NODES,
+            "random_seed": 0,
+        },
+    )
+    if rec_d.objective is None:
+        raise SolveError(f"verify {p}: no solution, {rec_d.termination}")
     plan: dict[str, dict[Any, float]] = {}
     for comp in day.model.component_objects(pyo.Var, descend_into=True):
         vals = {idx: comp[idx].value for idx in comp if not comp[idx].fixed}

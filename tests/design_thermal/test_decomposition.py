@@ -273,3 +273,45 @@ def test_strengthened_rounds_close_the_relaxation_gap(tmp_path):
     assert v["proven_gap_pct"] == pytest.approx(100 * (verified - after) / verified)
     assert v["proven_gap_pct"] < relaxed.verification["proven_gap_pct"] - 5.0
     assert _units(r.design.built) == pytest.approx(1.0)
+
+
+def _persistent_lp(model):
+    from pyomo.contrib.solver.solvers.highs import Highs
+
+    opt = Highs()
+    opt.set_instance(model)
+    return opt
+
+
+def test_direct_highs_builds_the_persistent_interfaces_lp_bit_for_bit(tmp_path):
+    # the day LPs and verification days go to HiGHS without Pyomo's persistent interface
+    # (issue 17, build time): the same columns, rows, bounds, costs and offset, so the same answers
+    from ems.model import highs_direct
+
+    path = _two_days(tmp_path)
+    s, cat = load_scenario(path)
+    study = prepare(s, yield_columns(s, cat))
+    peaks = {str(c): float(v) for c, v in study.data.max(numeric_only=True).items()}
+    full, days = _models(path)
+    verify = build_day(s, cat, study, "d1", ObjectiveSpec(), False, peaks, verification=True)
+    for h in verify.ctx.sizes.values():  # sizes fixed: fixed columns, as in the verification
+        if h.is_variable:
+            h.units.fix(max(h.units.lb or 0, 1))  # one CHP unit, the existing boiler
+    for built in [full, *days, verify]:
+        opt = _persistent_lp(built.model)
+        direct = highs_direct.load(built.model)
+        assert highs_direct.same_lp(opt._solver_model, direct.h) == []
+        assert direct.col_of == opt._pyomo_var_to_solver_var_map
+    # and the solve reports what SolverSession reports, the plan loaded into the model
+    rec = highs_direct.solve(
+        highs_direct.load(verify.model),
+        "verify d1",
+        None,
+        time_limit_s=60,
+        options={"mip_rel_gap": 0.0, "threads": 1},
+    )
+    values = {v.name: v.value for v in verify.model.component_data_objects(pyo.Var)}
+    ref = SolverSession(verify.model, mip_rel_gap=0.0, time_limit_s=60, threads=1).solve("v")
+    assert (rec.status, rec.termination) == (ref.status, ref.termination)
+    assert rec.objective == ref.objective and rec.bound == ref.bound
+    assert values == {v.name: v.value for v in verify.model.component_data_objects(pyo.Var)}
