@@ -102,19 +102,14 @@ def console_report(r: StudyResult) -> str:
     lines.append("Solves:")
     for rec in (r.asis.record, r.design.record):
         lines.append("  " + rec.line())
-    from design.report_thermal import (
-        is_multi_energy,
-        thermal_console,
-        thermal_kpis,
-        verification_console,
-    )
+    from design.report_thermal import is_multi_energy, thermal_console, verification_console
 
     if getattr(r, "verification", None):
         lines.append(verification_console(r.verification))
     for note in r.notes:
         lines.append(f"  note: {note}")
     if is_multi_energy(r.design.built):
-        lines.append(thermal_console(thermal_kpis(r)))
+        lines.append(thermal_console(thermal_kpis_of(r)))
     from design.cashflow import console_lines
     from design.surplus import console_lines as surplus_lines
     from design.surplus import surplus_per_set
@@ -131,6 +126,16 @@ def cash_flows(r: StudyResult) -> list[Any]:
     if getattr(r, "_cash_flows", None) is None:
         r._cash_flows = cash_flow_variants(r)  # type: ignore[attr-defined]
     return r._cash_flows  # type: ignore[attr-defined]
+
+
+def thermal_kpis_of(r: StudyResult) -> dict[str, Any]:
+    """Chapter 6's KPIs of a study (:func:`design.report_thermal.thermal_kpis`), computed once
+    and kept on the result: the console and the output files both read them."""
+    from design.report_thermal import thermal_kpis
+
+    if getattr(r, "_thermal_kpis", None) is None:
+        r._thermal_kpis = thermal_kpis(r)  # type: ignore[attr-defined]
+    return r._thermal_kpis  # type: ignore[attr-defined]
 
 
 def write_outputs(r: StudyResult, out: Path) -> list[Path]:

@@ -296,7 +296,9 @@ def write_thermal_outputs(r: Any, out: Path, fl: pd.DataFrame, plot_balances: An
     """thermal_kpis.json, exchange CSVs, annual energy bars, heating balance plots."""
     if not is_multi_energy(r.design.built):
         return []
-    k = thermal_kpis(r)
+    from design.report import thermal_kpis_of  # computed once per study (the console too)
+
+    k = thermal_kpis_of(r)
     written: list[Path] = []
     p = out / "thermal_kpis.json"
     p.write_text(json.dumps({**k, "verification": r.verification}, indent=2, default=float))
