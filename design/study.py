@@ -29,7 +29,7 @@ from ems.model import highs_direct
 from ems.model import results as res
 from ems.model.assembly import grid_exclusivity_needed, techs_from_scenario
 from ems.model.builder import BuiltModel, ObjectiveSpec, build_model, relax_operational_integers
-from ems.model.solve import ModelSize, SolveRecord, SolverSession, _process_threads
+from ems.model.solve import ModelSize, SolveRecord, SolverSession
 from ems.model.timegrid import TimeGrid
 from ems.techs.registry import REGISTRY
 
@@ -103,7 +103,8 @@ def run_study(
     session = {"mip_rel_gap": gap, "time_limit_s": limit, "threads": solver.threads}
     log("solving the AS-IS case…")
     asis = build_asis()
-    rec_asis = SolverSession(asis.model, **session).solve("AS-IS", require_solution=False)
+    # solved once: straight to HiGHS (the LP and options SolverSession would pass, bit for bit)
+    rec_asis = highs_direct.solve_model(asis.model, "AS-IS", **session)
     if diagnose.is_infeasible(rec_asis):
         # the present plant breaks its contract: say where, and size anyway (issue 13 point 7)
         asis, rec_asis, short = diagnose.solve_with_slack(build_asis, "AS-IS with slack", **session)
@@ -422,17 +423,13 @@ def _verify_day(
             h.units.fix(round(value) if h.units.is_integer() else value)
     # straight to HiGHS: the LP and options SolverSession would pass, without Pyomo's
     # persistent bookkeeping (highs_direct: same LP bit for bit, so the same plan)
-    rec_d = highs_direct.solve(
-        highs_direct.load(day.model),
+    rec_d = highs_direct.solve_model(
+        day.model,
         f"verify {p}",
-        ModelSize.of(day.model),
+        mip_rel_gap=gap,
         time_limit_s=time_limit_s,
-        options={
-            "mip_rel_gap": gap,
-            "threads": _process_threads(threads),
-            "mip_max_nodes": VERIFY_MAX_NODES,
-            "random_seed": 0,
-        },
+        threads=threads,
+        extra_options={"mip_max_nodes": VERIFY_MAX_NODES, "random_seed": 0},
     )
     if rec_d.objective is None:
         raise SolveError(f"verify {p}: no solution, {rec_d.termination}")

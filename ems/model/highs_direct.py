@@ -262,3 +262,23 @@ def _bits(x: Any) -> bytes:
     if a.dtype == object:
         a = np.array([int(v) for v in a], dtype=np.int64)
     return a.tobytes()
+
+
+def solve_model(
+    model: pyo.ConcreteModel,
+    label: str,
+    *,
+    mip_rel_gap: float,
+    time_limit_s: float,
+    threads: int,
+    extra_options: dict[str, Any] | None = None,
+) -> Any:
+    """``SolverSession(model, ...).solve(label, require_solution=False)`` for a model solved once
+    (no tee, no warm start): the same LP and options, so the same record and plan."""
+    from ems.model.solve import ModelSize, _process_threads
+
+    options = {"mip_rel_gap": mip_rel_gap, "threads": _process_threads(threads)}
+    options.update(extra_options or {})
+    return solve(
+        load(model), label, ModelSize.of(model), time_limit_s=time_limit_s, options=options
+    )
