@@ -98,17 +98,29 @@ class StrengthenOptions:
 
 
 def strengthened_bound(
-    day: BuiltModel, size_names: list[str], g: np.ndarray, opts: StrengthenOptions
+    day: BuiltModel,
+    size_names: list[str],
+    g: np.ndarray,
+    opts: StrengthenOptions,
+    held: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """L_d of a strengthened cut θ_d ≥ L_d + g·s: the dual bound of min op_d − g·s over the
     day's plans with the sizes free within their bounds and integer, the per-step integers named
     in ``opts.keep`` integer and every other one relaxed. ``day`` is an unrelaxed day model (it
     is relaxed here). Returns the bound, the best plan's value, the B&B nodes, whether the safety
     net stopped it, and the best plan's sizes (where this day's integer plans are cheapest at
-    the prices −g: a candidate where the cut is tight)."""
+    the prices −g: a candidate where the cut is tight).
+
+    ``held``: sizes held at these values (a configuration, see :meth:`Master.add_cut`); the
+    bound is then valid for the sizes with those values only."""
     from ems.model.builder import relax_operational_integers
 
     relax_operational_integers(day, keep=opts.keep)
+    if held:
+        by_name = {v.name: v for v in day.model.component_data_objects(pyo.Var)}
+        for name, value in held.items():
+            by_name[name].setlb(value)
+            by_name[name].setub(value)
     direct = highs_direct.load(day.model)
     h: highspy.Highs = direct.h
     for name, value in (
@@ -242,14 +254,62 @@ class Master:
     constant: float
     integer: np.ndarray
     cuts: int = 0
+    config: list[int] = field(default_factory=list)  # sizes whose values condition lifted cuts
+    one_hot: dict[tuple[int, int], int] = field(default_factory=dict)  # (size, value) -> column
 
-    def add_cut(self, d: int, theta: float, g: np.ndarray, s_bar: np.ndarray) -> None:
-        # θ_d − g·s ≥ θ(s̄) − g·s̄
+    def add_cut(
+        self, d: int, theta: float, g: np.ndarray, s_bar: np.ndarray, lift: float = 0.0
+    ) -> None:
+        """θ_d ≥ θ(s̄) + g·(s − s̄) (an optimality cut), lifted by ``lift`` where the
+        configuration sizes take their values at s̄ (a strengthened cut valid for that
+        configuration only):
+
+            θ_d ≥ θ(s̄) + g·(s − s̄) + lift·(1 − #{i in config : s_i ≠ s̄_i}).
+
+        With one or more configuration sizes elsewhere the lift term is ≤ 0 and the row is
+        implied by the plain cut (valid everywhere); "s_i ≠ s̄_i" is 1 − y[i, s̄_i] with the
+        one-hot columns y[i, v] (s_i = Σ_v v·y[i, v], Σ_v y[i, v] = 1). Without configuration
+        sizes the lift holds everywhere (the strengthened cut of Zou, Ahmed & Sun)."""
         nz = np.flatnonzero(np.abs(g) > 1e-9)
         idx = np.concatenate([nz, [self.n_size + d]]).astype(np.int32)
         val = np.concatenate([-g[nz], [1.0]])
-        self.h.addRow(float(theta - g @ s_bar), INF, len(idx), idx, val)
+        rhs = float(theta - g @ s_bar)
+        if lift > 0:
+            if self.config:
+                self._one_hot_columns()
+                y = [self.one_hot[(i, int(round(s_bar[i])))] for i in self.config]
+                idx = np.concatenate([idx, y]).astype(np.int32)
+                val = np.concatenate([val, np.full(len(y), -lift)])
+                rhs += lift * (1 - len(y))
+            else:
+                rhs += lift
+        self.h.addRow(rhs, INF, len(idx), idx, val)
         self.cuts += 1
+
+    def _one_hot_columns(self) -> None:
+        """y[i, v] for every configuration size i and value v (added once, when the first lifted
+        cut needs them; the master's optimum over the sizes does not change)."""
+        if self.one_hot:
+            return
+        lp = self.h.getLp()
+        for i in self.config:
+            lo, hi = int(round(lp.col_lower_[i])), int(round(lp.col_upper_[i]))
+            k = hi - lo + 1
+            base = self.h.getNumCol()
+            cols = np.arange(base, base + k, dtype=np.int32)
+            self.h.addVars(k, np.zeros(k), np.ones(k))
+            self.h.changeColsIntegrality(k, cols, np.ones(k, dtype=np.uint8))
+            self.h.addRow(1.0, 1.0, k, cols, np.ones(k))  # one value
+            values = np.arange(lo, hi + 1, dtype=np.float64)
+            self.h.addRow(  # s_i = Σ_v v·y[i, v]
+                0.0,
+                0.0,
+                k + 1,
+                np.concatenate([[i], cols]).astype(np.int32),
+                np.concatenate([[1.0], -values]),
+            )
+            for v, c in zip(range(lo, hi + 1), cols, strict=True):
+                self.one_hot[(i, v)] = int(c)
 
     def solve(self, relax: bool, *, gap: float, max_nodes: int) -> tuple[np.ndarray, float, float]:
         """Returns (sizes, objective, dual bound), the constant included."""
@@ -332,6 +392,8 @@ class BendersRun:
         self.master, self.lb, self.ub = build_master(
             full, self.size_names, len(days), threads=opts.threads, seed=opts.seed
         )
+        commitment = {h.units.name for h in full.ctx.sizes.values() if h.commitment}
+        self.master.config = [i for i, n in enumerate(self.size_names) if n in commitment]
         self.lps = [DayLP(d, self.size_names, threads=opts.threads, seed=opts.seed) for d in days]
         self.c_size = np.array(self.master.h.getLp().col_cost_[: len(self.size_names)])
         # the day models' objective must split as the full one: same size coefficients
@@ -364,17 +426,23 @@ class BendersRun:
             out.append(d.evaluate(s))
         return out
 
+    def held(self, s_bar: np.ndarray) -> dict[str, float]:
+        """The configuration of ``s_bar``: its configuration sizes by name."""
+        return {self.size_names[i]: float(s_bar[i]) for i in self.master.config}
+
     def add_strengthened(
         self, day: int, bound: float, theta: float, g: np.ndarray, s_bar: np.ndarray
     ) -> float:
         """The strengthened cut θ_d ≥ L_d + g·s of day ``day`` (``bound`` = L_d, a dual bound of
-        :func:`strengthened_bound` at g); never below the LP cut at s̄ (both are valid).
-        Returns how much it lies above that LP cut."""
+        :func:`strengthened_bound` at g with the configuration sizes held at their values at s̄,
+        :meth:`held`), for the sizes with that configuration; never below the LP cut at s̄ (both
+        are valid). Returns how much it lies above that LP cut."""
         lp_const = theta - float(g @ s_bar)
-        const = max(bound, lp_const)
-        self.master.add_cut(day, const + float(g @ s_bar), g, s_bar)
-        self.strengthened += 1
-        return const - lp_const
+        lift = max(bound - lp_const, 0.0)
+        if lift > 0:
+            self.master.add_cut(day, theta, g, s_bar, lift=lift)
+            self.strengthened += 1
+        return lift
 
     def master_rounds(self, lower: float, max_rounds: int) -> tuple[np.ndarray, float, float]:
         """Integer master solves after new cuts, with LP cuts at each new answer, until the

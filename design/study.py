@@ -599,10 +599,12 @@ def _strengthen_day(
     size_names: list[str],
     g: list[float],
     opts: dc.StrengthenOptions,
+    held: dict[str, float],
 ) -> dict[str, Any]:
-    """L_d of day ``p``'s strengthened cut at subgradient ``g`` (worker process)."""
+    """L_d of day ``p``'s strengthened cut at subgradient ``g``, the sizes in ``held`` held at
+    their values (worker process)."""
     day = problem.build(p)
-    return dc.strengthened_bound(day, size_names, np.asarray(g, dtype=np.float64), opts)
+    return dc.strengthened_bound(day, size_names, np.asarray(g, dtype=np.float64), opts, held)
 
 
 @dataclass
@@ -643,8 +645,9 @@ class _Strengthening:
         lift, loosest = 0.0, -1.0
         if cut:
             gs = self.run.subgradients(s_bar)
+            held = self.run.held(s_bar)
             futs = [
-                pool.submit(_strengthen_day, problem, p, names, g.tolist(), self.opts)
+                pool.submit(_strengthen_day, problem, p, names, g.tolist(), self.opts, held)
                 for p, (_theta, g) in zip(periods, gs, strict=True)
             ]
             for d, (f, (theta, g)) in enumerate(zip(futs, gs, strict=True)):

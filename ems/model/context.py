@@ -53,6 +53,9 @@ class SizeHandle:
     existing_units: float
     is_variable: bool
     ub_units: float = 0.0  # upper bound: the maximum in design, the installed size in operation
+    #: a unit count whose units on are integer per step (CHP): the design's strengthened cuts
+    #: hold per value of these counts (their "configuration", design/decomposition.py)
+    commitment: bool = False
 
     @property
     def expr(self) -> Any:

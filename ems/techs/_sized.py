@@ -70,6 +70,9 @@ class UnitSized(Technology):
     #: the hub's field listing its models (entries with ``type``, ``max_units``,
     #: ``existing_units``, ``asis_only``)
     hub_field: ClassVar[str] = ""
+    #: its units on are integer per step and their relaxation is what the sizing pass's bound
+    #: misses: the strengthened cuts hold per value of its unit count (SizeHandle.commitment)
+    commitment_sized: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -132,6 +135,7 @@ class UnitSized(Technology):
             om_fraction_per_y=s.om_fraction_per_y,
             fixed_units=fixed_value(self.fixed, "n_units"),
         )
+        self.n.commitment = self.commitment_sized
 
     def sizes(self) -> dict[str, float]:
         assert self.n is not None

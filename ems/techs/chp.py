@@ -89,6 +89,7 @@ class Chp(GasFired, UnitSized):
     device_kind = "chp"
     size_item, size_key, size_unit = "chp", "kwe", "kWe"
     hub_field = "chp"
+    commitment_sized = True  # engines time-shared in the relaxation: the sizing bound's gap
 
     def plant_device(self) -> Any:
         """Its physics in the simulated plant (:mod:`ems.techs.plant`)."""

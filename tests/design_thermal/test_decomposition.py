@@ -255,6 +255,66 @@ def test_strengthened_cut_is_valid_and_tighter_than_the_lp_cut(tmp_path):
     assert r["bound"] + g @ at((1, 1)) > theta_lp + 1000.0
 
 
+def test_configuration_cut_is_exact_for_its_engines_and_implied_elsewhere(tmp_path):
+    # the engine counts held at (1, 1) (a configuration): L + g·s is valid for the sizes with
+    # that configuration and, here, exact (the day's only other size is the existing boiler);
+    # in the master the lifted row binds at (1, 1) only, and elsewhere the plain cut stands
+    s, cat = load_scenario(_one_day_small_load(tmp_path))
+    study = prepare(s, yield_columns(s, cat))
+    peaks = {str(c): float(v) for c, v in study.data.max(numeric_only=True).items()}
+    obj = ObjectiveSpec()
+
+    def day():
+        return build_day(s, cat, study, "d1", obj, False, peaks)
+
+    lp_day = day()
+    relax_operational_integers(lp_day)
+    names = sorted(h.units.name for h in lp_day.ctx.sizes.values() if h.is_variable)
+    lp = dc.DayLP(lp_day, names, threads=1)
+    k100, k20 = names.index("tech_h1_chp100.n_units"), names.index("tech_h1_chp20.n_units")
+    lo = np.array(lp.h.getLp().col_lower_)[lp.size_cols]
+
+    def at(n: tuple[int, int]) -> np.ndarray:
+        x = lo.copy()
+        x[k100], x[k20] = n
+        return x
+
+    above_global = []
+    for n in THETA_INT:
+        theta_n, g_n = lp.evaluate(at(n))
+        held = {names[k100]: float(n[0]), names[k20]: float(n[1])}
+        r = dc.strengthened_bound(day(), names, g_n, dc.StrengthenOptions(gap=0.0), held)
+        assert r["bound"] + g_n @ at(n) == pytest.approx(THETA_INT[n], rel=1e-6)
+        everywhere = dc.strengthened_bound(day(), names, g_n, dc.StrengthenOptions(gap=0.0))
+        above_global.append(r["bound"] - everywhere["bound"])
+    assert min(above_global) >= -1e-6 and max(above_global) > 1000.0  # tighter than the cut
+    # valid everywhere, where the relaxation's slope does not point at the integer optimum
+
+    s_bar = at((1, 1))
+    theta_lp, g = lp.evaluate(s_bar)
+    held = {names[k100]: 1.0, names[k20]: 1.0}
+    r = dc.strengthened_bound(day(), names, g, dc.StrengthenOptions(gap=0.0), held)
+
+    full = _models(_one_day_small_load(tmp_path))[0]
+    relax_operational_integers(full)
+    master, _lb, _ub = dc.build_master(full, names, 1, threads=1, seed=0)
+    commitment = {h.units.name for h in full.ctx.sizes.values() if h.commitment}
+    assert commitment == {names[k100], names[k20]}  # the CHPs declare their unit counts
+    master.config = [k100, k20]
+    lift = r["bound"] - (theta_lp - g @ s_bar)
+    master.add_cut(0, theta_lp, g, s_bar)  # the LP cut, as Benders added it at s̄
+    master.add_cut(0, theta_lp, g, s_bar, lift=lift)
+    for n in THETA_INT:  # θ's least value with the sizes held at n
+        x = at(n)
+        master.h.changeColsBounds(len(x), np.arange(len(x), dtype=np.int32), x, x)
+        _s, _obj, _bound = master.solve(False, gap=0.0, max_nodes=1000)
+        theta = master.h.getSolution().col_value[len(x)]
+        plain = theta_lp + g @ (x - s_bar)
+        want = plain + lift if n == (1, 1) else plain
+        assert theta == pytest.approx(want, rel=1e-7)
+        assert theta <= THETA_INT[n] * (1 + 1e-7)  # valid: never above the integer day
+
+
 def test_strengthened_rounds_close_the_relaxation_gap(tmp_path):
     # the relaxed sizing pass picks both engines and stops well below the integer optimum;
     # strengthened cuts lift its bound towards the hand-computed 134,100 €/y (never above it: a
