@@ -1,7 +1,8 @@
 """Benchmark: chapter-6 physical design with the Benders sizing pass (issue 17), as ``ems design``
 runs it, optionally with a CPU-bound process on the other core.
 
-  python bench/design_benders.py [economic|mixed] [--load] [--gap G] [--json out.json]
+  python bench/design_benders.py [economic|mixed] [--load] [--gap G] [--strengthen N]
+                                 [--json out.json]
 
 Prints the whole run's wall time, the sizing pass (rounds, bound, gap, stop), the verification,
 the proven gap, the chosen sizes, and the time to a proven 2 %, 1 % and 0.5 %: the time from the
@@ -51,15 +52,30 @@ def main() -> None:
     ap.add_argument("--load", action="store_true", help="a busy loop on the other core")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--gap", type=float, default=None, help="sizing gap (overrides the scenario)")
+    ap.add_argument(
+        "--strengthen",
+        type=int,
+        default=0,
+        help="rounds of strengthened cuts per engine configuration (solver.strengthen_rounds)",
+    )
     a = ap.parse_args()
+    case = CASES[a.case]
+    if a.strengthen:  # the case with solver.strengthen_rounds set, through `extends` (beside
+        # the case: its data paths are relative to the scenario file; removed at the end)
+        case = case.with_name(f".{a.case}_strengthen_{os.getpid()}.yaml")
+        case.write_text(
+            f"extends: {CASES[a.case].name}\nsolver: {{strengthen_rounds: {a.strengthen}}}\n"
+        )
     hog = subprocess.Popen([sys.executable, "-c", "while 1: pass"]) if a.load else None
     try:
         load0 = os.getloadavg()[0]
         t0 = time.perf_counter()
-        r = run_study(CASES[a.case], log=print, mip_rel_gap=a.gap)
+        r = run_study(case, log=print, mip_rel_gap=a.gap)
         wall = time.perf_counter() - t0
         load1 = os.getloadavg()[0]
     finally:
+        if a.strengthen:
+            case.unlink(missing_ok=True)
         if hog is not None:
             hog.kill()
             hog.wait()

@@ -31,6 +31,13 @@ g (here the LP subgradient at s̄), every integer plan x of day d at any sizes s
 so θ_d ≥ L_d + g·s is valid for the integer day value at every size vector (the cut of Zou,
 Ahmed & Sun's SDDiP, "strengthened Benders cut"); any dual bound of that day MILP can stand for
 L_d. It is parallel to the LP cut at s̄ and higher by what integrality costs the day there.
+
+Per engine configuration: with the sizes that carry per-step commitment (the CHP unit counts,
+``SizeHandle.commitment``) held at their values κ at s̄, L_d(κ) ≥ L_d is a valid bound for the
+sizes with that configuration only, and much tighter (the minimisation can no longer trade the
+engines of s̄ for others): in the chapter-6 mixed case 1,535 of a day's 1,747 € LP→MILP gap
+instead of a few hundred. The master applies such a lift only where the configuration sizes
+take the values κ (:meth:`Master.add_cut`, one-hot columns); elsewhere the LP cut stands.
 """
 
 from __future__ import annotations

@@ -744,8 +744,9 @@ class SolverOptions(_Strict):
         0,
         ge=0,
         description="benders: work limit, rounds of strengthened cuts (each day's MILP with its "
-        "units on integer, at the master's answer) that raise the sizing bound above the relaxed "
-        "optimum; candidate sizes are verified on the way (0 = off)",
+        "units on integer and the CHP unit counts held at the master's answer: the cut holds "
+        "for that engine configuration) that raise the sizing bound above the relaxed optimum; "
+        "candidate sizes are verified on the way (0 = off)",
     )
     proven_gap: float = Field(
         0.0,
