@@ -462,15 +462,22 @@ class BendersRun:
             )
             lower = max(lower, bound)
             self.history.append({"phase": 3, "lower": lower, "upper": est, "t": _t(self.t0)})
-            if tuple(s_i) in self.relaxed or self.over_time():
+            if tuple(s_i) in self.relaxed or self.safety_net():
                 break
             self.evaluate(s_i)
         return s_i, est, lower
 
     def over_time(self) -> bool:
+        """The run has stopped (its gap, its work limit, or the safety net)."""
         if time.perf_counter() - self.t0 > self.opts.time_limit_s:
             self.stop = "time limit (safety net)"
         return bool(self.stop)
+
+    def safety_net(self) -> bool:
+        """The wall-clock safety net is hit (what may stop the rounds after the sizing pass
+        ended on its gap)."""
+        self.over_time()
+        return self.stop == "time limit (safety net)"
 
     def phase_lp(self) -> tuple[np.ndarray, float, int]:
         """Kelley on the master's LP relaxation with in-out stabilisation from the existing

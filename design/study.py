@@ -729,7 +729,7 @@ def strengthen_and_verify(
                 f"strengthening round {k + 1}: cuts lift {lift:,.0f} €, bound {lower:,.2f}, "
                 f"best verified {best:,.2f}, proven gap {100 * proven:.3f} %"
             )
-            if proven <= solver.proven_gap or run.over_time():
+            if proven <= solver.proven_gap or run.safety_net():
                 break
     return lower, st
 

@@ -318,7 +318,8 @@ def test_configuration_cut_is_exact_for_its_engines_and_implied_elsewhere(tmp_pa
 def test_strengthened_rounds_close_the_relaxation_gap(tmp_path):
     # the relaxed sizing pass picks both engines and stops well below the integer optimum;
     # strengthened cuts lift its bound towards the hand-computed 134,100 €/y (never above it: a
-    # valid bound). The master keeps (1, 1), whose verified plan is 12,000 + θ_int(1, 1)
+    # valid bound); lifted at (1, 1) (verified 12,000 + θ_int(1, 1)), the master moves to the
+    # chp100 alone, whose verified plan is the integer optimum
     solver = {"mip_rel_gap": 0.0, "time_limit_s": 60, "threads": 1, "sizing": "benders"}
     relaxed = run_study(_one_day_small_load(tmp_path, solver))
     assert relaxed.design.record.bound < INT_OPTIMUM - 1000.0
@@ -328,11 +329,13 @@ def test_strengthened_rounds_close_the_relaxation_gap(tmp_path):
     before, after = relaxed.design.record.bound, r.design.record.bound
     assert after <= INT_OPTIMUM + 1e-6 * INT_OPTIMUM
     assert INT_OPTIMUM - after < 0.1 * (INT_OPTIMUM - before)  # ≥ 90 % of the gap closed
-    verified = 12_000.0 + THETA_INT[(1, 1)]
+    verified = INT_OPTIMUM
     assert v["verified_objective"] == pytest.approx(verified, rel=1e-6)
+    assert v["candidates"] >= 2  # (1, 1) first, then the optimum
     assert v["proven_gap_pct"] == pytest.approx(100 * (verified - after) / verified)
     assert v["proven_gap_pct"] < relaxed.verification["proven_gap_pct"] - 5.0
     assert _units(r.design.built) == pytest.approx(1.0)
+    assert r.design.built.tech("h1_chp20").sizes()["n_units"] == pytest.approx(0.0)
 
 
 def _persistent_lp(model):
