@@ -160,7 +160,9 @@ def main() -> None:
     print(
         f"{len(setup.hubs)} hubs, horizon {site.horizon_h:g} h × {site.step_min} min "
         f"({ctl.n_steps} steps); model built once in {build_s:.2f} s; "
-        f"{ctl.component_count()} components; exports closed at {len(ctl.closed_exports)} hubs"
+        f"{ctl.component_count()} components; exports closed at {len(ctl.closed_exports)} hubs; "
+        f"integer steps {ctl.integer_steps}, relaxation-cut rows {ctl.cut_rows} "
+        f"({site.solver.relaxation_cuts})"
     )
     start = pd.Timestamp(args.start, tz="Europe/Rome").tz_convert("UTC")
     days = args.steps * dt / 24

@@ -100,6 +100,8 @@ def build_model(
         return expr == 0
 
     m.balance = pyo.Constraint(m.B, m.T, rule=balance_rule)
+    for tech in techs:  # what must see the balances' slack (operation: the CHP cuts)
+        tech.add_late(ctx)
 
     # shared limited resources (roof area per hub, ...)
     lim_keys = [k for k in ctx.shared_uses if k in ctx.limits]

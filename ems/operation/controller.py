@@ -110,6 +110,7 @@ class Controller:
         warm_start: bool = True,
         mip_abs_gap_eur: float = 0.05,
         integer_steps: int | None = None,
+        relaxation_cuts: Literal["off", "tail", "all"] = "off",
     ) -> None:
         self.setup = setup
         self.warm_start = warm_start  # start each solve from the previous plan shifted by one step
@@ -143,6 +144,7 @@ class Controller:
             if self.integer_steps < n_steps
             else 0
         )
+        self.cut_rows = self._keep_relaxation_cuts(relaxation_cuts)
         self.build_s = time.perf_counter() - t0
         self.steps_done = 0
         self.last_planned: pd.Timestamp | None = (
@@ -158,6 +160,21 @@ class Controller:
             threads=threads,
             extra_options={"mip_heuristic_effort": 0.3, "mip_abs_gap": mip_abs_gap_eur},
         )
+
+    def _keep_relaxation_cuts(self, where: str) -> int:
+        """The technologies' valid inequalities on relaxed integers (the CHP cuts) stay active on
+        the relaxed steps (``tail``), on every step (``all``) or nowhere (``off``); the rest are
+        deactivated once, before the solver sees the model. Returns the rows kept."""
+        kept = 0
+        for t in self.setup.techs:
+            for con in t.relaxation_cuts():
+                for idx, row in con.items():
+                    on = where == "all" or (where == "tail" and idx[-1] >= self.integer_steps)
+                    if on:
+                        kept += 1
+                    else:
+                        row.deactivate()
+        return kept
 
     def _close_impossible_exports(self) -> list[str]:
         """Hubs with nothing that can supply electricity (no PV, no battery, no V2G, no

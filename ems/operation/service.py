@@ -92,6 +92,7 @@ class OperationService:
             slack_penalty_eur_per_kwh=site.solver.slack_penalty_eur_per_kwh,
             warm_start=site.solver.warm_start,
             integer_steps=site.integer_steps,
+            relaxation_cuts=site.solver.relaxation_cuts,
         )
         self.state = state or PlantState()
         self.pending_hours: list[dict[str, Any]] = []

@@ -91,6 +91,14 @@ class SolverSite(_Strict):
         "of the full problem, and the setpoints come from the integer first step). "
         "None: integer over the whole horizon",
     )
+    relaxation_cuts: Literal["off", "tail", "all"] = Field(
+        "off",
+        description="valid inequalities on the CHP units on (ems.techs.chp: ChpOffCover, "
+        "ChpHeatSink; valid for every integer plan, their coefficients refreshed from each "
+        "step's forecasts): none (off), on the relaxed tail of integer_horizon_h only (tail), "
+        "or on every step (all: they also tighten the integer steps' LP bound). With a relaxed "
+        "tail, all measured best (bench/control_step.md)",
+    )
 
 
 class StoreSite(_Strict):

@@ -268,6 +268,17 @@ class Technology:
     def add_costs(self, ctx: BuildContext, blk: pyo.Block) -> None:  # noqa: B027
         """Register operating cost, revenue and CO2 terms (capex comes through the size handles)."""
 
+    def add_late(self, ctx: BuildContext) -> None:  # noqa: B027
+        """After every technology and the balances are built (operation mode: with their unmet
+        and dump slack, ``ctx.model.unmet_kw`` / ``dump_kw``): constraints that must see them,
+        e.g. the valid inequalities on relaxed units on (:mod:`ems.techs.chp`)."""
+
+    def relaxation_cuts(self) -> list[Any]:
+        """Its (…, period, step)-indexed constraints that are valid inequalities for the integer
+        plans, only there to tighten a relaxation (operation: the controller keeps them on the
+        relaxed steps only, see ``solver.relaxation_cuts``)."""
+        return []
+
     # ---- helpers
     def port(
         self,

@@ -306,6 +306,56 @@ def hub_groups(hubs: list[str], linked: list[str]) -> list[list[str]]:
     return ([linked] if linked else []) + [[h] for h in hubs if h not in linked]
 
 
+def running(chps: list[Chp]) -> list[Chp]:
+    """The CHPs with installed units (operation: the others' units on are fixed at 0)."""
+    return [c for c in chps if c.n is not None and c.n.ub_units > 0]
+
+
+def slack_terms(
+    ctx: BuildContext, hubs: list[str], carriers: Any, unmet: bool = True, dump: bool = False
+) -> list[Any]:
+    """Operation mode's unmet and/or dump slack of the group's balances whose carrier passes
+    ``carriers`` (a predicate), as (p, t) terms. A soft balance takes energy from nowhere
+    (unmet) or sends it nowhere (dump) at a penalty, so a cut derived from the hard balances
+    holds in the soft model only with that slack on its "other sources" (or sink) side."""
+    m = ctx.model
+    if not hasattr(m, "unmet_kw"):
+        return []
+    out: list[Any] = []
+    for h, c in m.B:
+        if h not in hubs or not carriers(c):
+            continue
+        if unmet:
+            out.append(lambda p, t, h=h, c=c: m.unmet_kw[h, c, p, t])
+        if dump:
+            out.append(lambda p, t, h=h, c=c: m.dump_kw[h, c, p, t])
+    return out
+
+
+def load_kw(frame: Any, columns: list[str], etas: list[float], keys: list[Any]) -> dict:
+    """Σ_j max(column_j, 0) / η_j per step: what the balances ask of the group (the demand's
+    distribution efficiency η ≤ 1 counted, as its balance term is load / η)."""
+    total = np.zeros(len(keys))
+    for c, eta in zip(columns, etas, strict=True):
+        total += np.maximum(np.asarray(frame[c], dtype=float), 0.0) / eta
+    return dict(zip(keys, total.tolist(), strict=True))
+
+
+def build_frame(ctx: BuildContext, columns: list[str], keys: list[Any]) -> dict:
+    """The build data of ``columns`` in the form :meth:`update_data` gets them (one array each)."""
+    out = {}
+    for c in columns:
+        ser = ctx.series(c)
+        out[c] = np.array([ser[k] for k in keys], dtype=float)
+    return out
+
+
+def set_values(par: Any, values: dict) -> None:
+    """Write values into a mutable Param in place (operation: no rebuild)."""
+    for k, v in values.items():
+        par[k].set_value(float(v))
+
+
 class ChpHeatSink(Technology):
     """Valid inequality on CHP units on (design mode): the heat of a running unit must find a sink,
     since (2) is an equality (no dissipation). For a group of hubs (those linked by district
@@ -333,10 +383,16 @@ class ChpHeatSink(Technology):
         heat_columns: list[str],
         feed_columns: list[tuple[str, float]],
         eta: float = 1.0,
+        hubs: list[str] | None = None,
+        column_eta: dict[str, float] | None = None,
     ) -> None:
         super().__init__(name, "community")
         self.chps, self.stores, self.eta = list(chps), list(stores), eta
         self.heat_columns, self.feed_columns = list(heat_columns), list(feed_columns)
+        self.hubs = list(hubs if hubs is not None else {c.hub for c in self.chps})
+        # the demands' distribution efficiency per column (operation: load / η in the balance)
+        self.column_eta = dict(column_eta or {})
+        self.keys: list[Any] = []
 
     @classmethod
     def from_site(cls, a: Any, stage: int) -> list[Technology]:
@@ -371,6 +427,8 @@ class ChpHeatSink(Technology):
                     [d.column for d in demands if d.carrier in HEAT_CARRIERS],
                     feed,
                     eta=min(eta_g, 1.0),
+                    hubs=grp,
+                    column_eta={d.column: d.distribution_eta for d in demands},
                 )
             )
         return out
@@ -398,6 +456,80 @@ class ChpHeatSink(Technology):
                 )
                 - b.heat_load_kw[p, t]
             ),
+        )
+
+    # ---- operation: the same cut on the controller's relaxed tail, coefficients from forecasts
+    def add_late(self, ctx: BuildContext) -> None:
+        """Operation mode: the cut with its data-derived coefficients (heat load D_t, chiller
+        feed bound F_t, unit weights min(F_t, η·H_c)) as mutable Params that :meth:`update_data`
+        rewrites from each step's forecasts, and the soft balances' slack on the sink side:
+
+            Σ_stores (charge − discharge)_t + κ·Σ slack_t
+                ≥ η·Σ_c CHP heat_c,t − D_t − Σ_c min(F_t, η·H_c)·u_c,t
+
+        with D_t = Σ heat loads / distribution η, F_t = Σ cooling load / (η_cool·COP_th), the
+        slack: the dump of every non-electric balance of the group (dumped cooling lets a
+        chiller take more feed, hence κ = max(1, 1/COP_th)) and the unmet CHP heat. Valid for
+        every integer plan of the soft model, as the design form is for the hard one."""
+        if ctx.mode == "design" or not self.heat_columns:
+            return
+        chps = running(self.chps)
+        if not chps:
+            return
+        blk, eta, stores = self.block, self.eta, self.stores
+        self.keys = list(ctx.grid.index())
+        self.op_chps = chps
+        heat, feed_max = self._coefficients(build_frame(ctx, self.data_columns(), self.keys))
+        ctx.param(blk, "heat_load_kw", heat)
+        ctx.param(blk, "feed_max_kw", feed_max)
+        unit_weights(ctx, blk, "feed_weight_kw", feed_max, [eta * c.unit_heat_kw for c in chps])
+        kappa = max([1.0] + [f for _c, f in self.feed_columns])
+        # CHP heat ≤ what its split delivers + its dump; each heat bus may dump what it got
+        slack = slack_terms(ctx, self.hubs, lambda c: c != "electricity", unmet=False, dump=True)
+        slack += slack_terms(ctx, self.hubs, lambda c: c == "chp_heat")
+        blk.heat_finds_sink = pyo.Constraint(
+            ctx.T,
+            rule=lambda b, p, t: (
+                sum(s.block.q_charge_kw[p, t] - s.block.q_discharge_kw[p, t] for s in stores)
+                + kappa * sum(f(p, t) for f in slack)
+                >= sum(
+                    eta * c.spec.eta_th * c.block.fuel_kw[p, t]
+                    - b.feed_weight_kw[i, p, t] * c.block.u_on[p, t]
+                    for i, c in enumerate(chps)
+                )
+                - b.heat_load_kw[p, t]
+            ),
+        )
+
+    def _coefficients(self, frame: Any) -> tuple[dict, dict]:
+        """(D_t, F_t) from one horizon of the data columns."""
+        keys, ce = self.keys, self.column_eta
+        heat = load_kw(frame, self.heat_columns, [ce.get(c, 1.0) for c in self.heat_columns], keys)
+        feed = {k: 0.0 for k in keys}
+        for col, f in self.feed_columns:
+            for k, v in load_kw(frame, [col], [ce.get(col, 1.0)], keys).items():
+                feed[k] += f * v
+        return heat, feed
+
+    def relaxation_cuts(self) -> list[Any]:
+        b = self.block
+        return [b.heat_finds_sink] if b is not None and hasattr(b, "heat_finds_sink") else []
+
+    def data_columns(self) -> list[str]:
+        return list(dict.fromkeys(self.heat_columns + [c for c, _f in self.feed_columns]))
+
+    def update_data(self, frame: Any) -> None:
+        """The step's forecasts into the cut's coefficients (values only, no rebuild)."""
+        if not self.relaxation_cuts():
+            return
+        b = self.block
+        heat, feed = self._coefficients(frame)
+        set_values(b.heat_load_kw, heat)
+        set_values(b.feed_max_kw, feed)
+        units = [self.eta * c.unit_heat_kw for c in self.op_chps]
+        set_values(
+            b.feed_weight_kw,
+            {(i, *k): min(v, h) for i, h in enumerate(units) for k, v in feed.items()},
         )
 
 
@@ -437,6 +569,10 @@ class ChpOffCover(Technology):
         # (carrier, members): the other sources are read from these technologies' blocks when
         # the cut is built (last), see Technology.cover_terms
         self.members: tuple[str, list[Technology]] | None = None
+        self.hubs: list[str] = sorted({c.hub for c in self.chps})
+        # the demands' distribution efficiency per load column (operation: load / η)
+        self.column_eta: dict[str, float] = {}
+        self.keys: list[Any] = []
 
     @classmethod
     def from_site(cls, a: Any, stage: int) -> list[Technology]:
@@ -466,6 +602,10 @@ class ChpOffCover(Technology):
                     unit = [c.spec.p_el_kw for c in chps]
                 cut = cls(f"chp_off_{carrier}_{'_'.join(grp)}", chps, [], cols, unit)
                 cut.members = (carrier, [t for t in a.techs if t.hub in grp])
+                cut.hubs = list(grp)
+                cut.column_eta = {
+                    d.column: d.distribution_eta for h in grp for d in a.at(h, Demand)
+                }
                 out.append(cut)
         return out
 
@@ -497,6 +637,76 @@ class ChpOffCover(Technology):
                 >= b.uncovered_kw[p, t] * (b.units_k[p, t] + 1)
                 - sum(b.unit_weight_kw[i, p, t] * c.block.u_on[p, t] for i, c in enumerate(chps))
             ),
+        )
+
+    # ---- operation: the same cut on the controller's relaxed tail, coefficients from forecasts
+    def add_late(self, ctx: BuildContext) -> None:
+        """Operation mode: the cut over the CHPs with installed units, its data-derived
+        coefficients (r_t, k_t, the unit weights min(r_t, U_c)) mutable Params that
+        :meth:`update_data` rewrites from each step's forecasts, and the soft balances' unmet
+        and dump slack of the group among the other sources (L_t = Σ loads / distribution η,
+        what the balances ask). Valid for every integer plan of the soft model."""
+        if ctx.mode == "design" or not self.load_columns:
+            return
+        chps = running(self.chps)
+        if not chps or self.members is None:
+            return
+        carrier, members = self.members
+        terms: list[Any] = []
+        for t in members:
+            got = t.cover_terms(carrier)
+            if got is None:
+                return  # a supply we do not know: no cut
+            terms += got
+        # what a soft balance supplies from nowhere: of electricity, or of any heat bus
+        el = carrier == "electricity"
+        terms += slack_terms(ctx, self.hubs, lambda c: (c == "electricity") == el)
+        blk = self.block
+        self.keys = list(ctx.grid.index())
+        self.op_chps = chps
+        self.op_unit_kw = [self.unit_kw[self.chps.index(c)] for c in chps]
+        rest, units = self._coefficients(build_frame(ctx, self.load_columns, self.keys))
+        ctx.param(blk, "uncovered_kw", rest)
+        ctx.param(blk, "units_k", units)
+        unit_weights(ctx, blk, "unit_weight_kw", rest, self.op_unit_kw)
+        blk.covered_when_off = pyo.Constraint(
+            ctx.T,
+            rule=lambda b, p, t: (
+                sum(f(p, t) for f in terms)
+                >= b.uncovered_kw[p, t] * (b.units_k[p, t] + 1)
+                - sum(b.unit_weight_kw[i, p, t] * c.block.u_on[p, t] for i, c in enumerate(chps))
+            ),
+        )
+
+    def _coefficients(self, frame: Any) -> tuple[dict, dict]:
+        """(r_t, k_t) from one horizon of the load columns: L_t = k_t·U + r_t, U the largest
+        installed unit."""
+        ce = self.column_eta
+        total = load_kw(
+            frame, self.load_columns, [ce.get(c, 1.0) for c in self.load_columns], self.keys
+        )
+        U = max(self.op_unit_kw)
+        units = {k: float(math.floor(v / U)) for k, v in total.items()}
+        return {k: v - units[k] * U for k, v in total.items()}, units
+
+    def relaxation_cuts(self) -> list[Any]:
+        b = self.block
+        return [b.covered_when_off] if b is not None and hasattr(b, "covered_when_off") else []
+
+    def data_columns(self) -> list[str]:
+        return list(self.load_columns)
+
+    def update_data(self, frame: Any) -> None:
+        """The step's forecasts into the cut's coefficients (values only, no rebuild)."""
+        if not self.relaxation_cuts():
+            return
+        b = self.block
+        rest, units = self._coefficients(frame)
+        set_values(b.uncovered_kw, rest)
+        set_values(b.units_k, units)
+        set_values(
+            b.unit_weight_kw,
+            {(i, *k): min(v, h) for i, h in enumerate(self.op_unit_kw) for k, v in rest.items()},
         )
 
 
