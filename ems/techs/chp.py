@@ -436,10 +436,14 @@ class ChpHeatSink(Technology):
     def add_operation(self, ctx: BuildContext, blk: pyo.Block) -> None:
         if ctx.mode != "design" or not self.chps or not self.feed_columns:
             return
-        heat = [ctx.series(c) for c in self.heat_columns]
+        # D_t as the balances ask it: load / distribution η (with the bare load the cut was
+        # stronger than the balances whenever η < 1, and could cut off a feasible plan)
+        heat = [(ctx.series(c), self.column_eta.get(c, 1.0)) for c in self.heat_columns]
         feed = [(ctx.series(c), f) for c, f in self.feed_columns]
         ctx.param(
-            blk, "heat_load_kw", {k: sum(max(h[k], 0.0) for h in heat) for k in ctx.grid.index()}
+            blk,
+            "heat_load_kw",
+            {k: sum(max(h[k], 0.0) / e for h, e in heat) for k in ctx.grid.index()},
         )
         feed_max = {k: sum(f * max(c[k], 0.0) for c, f in feed) for k in ctx.grid.index()}
         ctx.param(blk, "feed_max_kw", feed_max)

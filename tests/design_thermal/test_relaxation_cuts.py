@@ -210,3 +210,26 @@ def test_own_load_first_is_tight_but_valid_for_exchange(scenario_factory):
     assert pyo.value(link.own_load_first[("d1", 0)].body) == pytest.approx(
         pyo.value(link.own_load_first[("d1", 0)].upper), abs=1e-5
     )
+
+
+def test_heat_sink_cut_counts_the_distribution_losses(scenario_factory):
+    # Hub A heats 100 kW at the buildings through a distribution of η 0.85 (117.6 kW at the hub,
+    # what its balance asks), one chp100 and a boiler; hub B cools 1 kW (feed bound 1/0.7 kW).
+    # Electricity at 0.30 €/kWh makes the CHP cover all of A's heat: 0.9 × 117.6 = 105.9 kW of
+    # "injected-equivalent" heat against D + F = 100 + 1.4 kW if D were the bare load — the cut
+    # counted that way removed this integer plan. With D = load / η it is valid: the integer
+    # optimum is the same with and without the cuts.
+    hubs = _chiller_hubs()
+    hubs[0]["heating"] = {"column": "heat", "distribution_eta": 0.85}
+    hubs[0]["boilers"] = [{"type": "boil", "existing_kw": 400.0}]
+    cols = {"load": [100.0], "heat": [100.0], "cool": [1.0], "t_amb_c": [35.0], "buy": [0.30]}
+    extra = {"district_heating": {"eta": 0.9, "connection_capex_eur": 0.0}}
+    path = scenario_factory(cols, hubs, extra=extra)
+    built, integer = _solve(path, relaxed=False)
+    heat = 0.5 * _val(built, "hA_chp100", "fuel_kw", ("d1", 0))
+    assert heat > (100.0 + 1.0 / 0.7) / 0.9  # the plan the bare-load cut removed
+    _b, without = _solve(path, relaxed=False, cuts=False)
+    assert without == pytest.approx(integer, rel=1e-6)
+    _b, tight = _solve(path, relaxed=True)
+    _b, loose = _solve(path, relaxed=True, cuts=False)
+    assert loose - 1e-6 <= tight <= integer + 1e-6
