@@ -100,6 +100,12 @@ class SolverSite(_Strict):
         "tail, all measured best (bench/control_step.md)",
     )
 
+    @field_validator("relaxation_cuts", mode="before")
+    @classmethod
+    def _yaml_off(cls, v: Any) -> Any:
+        """YAML reads a bare ``off`` as false: take it for "off"."""
+        return "off" if v is False else v
+
 
 class StoreSite(_Strict):
     kind: Literal["sqlite", "influx"] = "sqlite"

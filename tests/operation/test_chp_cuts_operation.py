@@ -192,3 +192,22 @@ def test_cut_rows_per_setting(tmp_path: Path) -> None:
         (tmp_path / name).mkdir()
         rows[name] = _controller(tmp_path / name, integer_steps=steps, cuts=cuts).cut_rows
     assert rows == {"a": 0, "b": 3 * (N - 1), "c": 3 * N, "d": 0}
+
+
+def test_site_option_and_the_shipped_15min_site(tmp_path: Path) -> None:
+    """``solver.relaxation_cuts`` in SITE.yaml (a bare YAML ``off`` reads as false: "off"); the
+    15-min multi-energy site ships the cuts on every step with its 2-h integer horizon."""
+    from adapters.config_io import load_operation, load_site
+    from ems.errors import ConfigError
+    from tests.operation.conftest import write_site
+
+    for text, want in (("off", "off"), ("tail", "tail"), ("all", "all")):
+        path = write_site(tmp_path)
+        path.write_text(path.read_text().replace("solver:", f"solver:\n  relaxation_cuts: {text}"))
+        assert load_site(path).solver.relaxation_cuts == want
+    assert load_site(write_site(tmp_path)).solver.relaxation_cuts == "off"
+    with pytest.raises(ConfigError, match="solver.relaxation_cuts"):
+        load_site(write_site(tmp_path, solver={"relaxation_cuts": "some"}))
+    root = Path(__file__).resolve().parents[2]
+    site, _setup, _fc = load_operation(root / "adapters/sim/opera_pia_physical_site_15min.yaml")
+    assert site.solver.relaxation_cuts == "all" and site.integer_steps == 8
