@@ -2,7 +2,7 @@
 runs it, optionally with a CPU-bound process on the other core.
 
   python bench/design_benders.py [economic|mixed] [--load] [--gap G] [--strengthen N]
-                                 [--json out.json]
+                                 [--proven-gap G] [--time-limit S] [--json out.json]
 
 Prints the whole run's wall time, the sizing pass (rounds, bound, gap, stop), the verification,
 the proven gap, the chosen sizes, and the time to a proven 2 %, 1 % and 0.5 %: the time from the
@@ -58,19 +58,26 @@ def main() -> None:
         default=0,
         help="rounds of strengthened cuts per engine configuration (solver.strengthen_rounds)",
     )
+    ap.add_argument(
+        "--proven-gap", type=float, default=0.0, help="with --strengthen: solver.proven_gap"
+    )
+    ap.add_argument(
+        "--time-limit", type=float, default=None, help="safety net, s (solver.time_limit_s)"
+    )
     a = ap.parse_args()
     case = CASES[a.case]
     if a.strengthen:  # the case with solver.strengthen_rounds set, through `extends` (beside
         # the case: its data paths are relative to the scenario file; removed at the end)
         case = case.with_name(f".{a.case}_strengthen_{os.getpid()}.yaml")
         case.write_text(
-            f"extends: {CASES[a.case].name}\nsolver: {{strengthen_rounds: {a.strengthen}}}\n"
+            f"extends: {CASES[a.case].name}\n"
+            f"solver: {{strengthen_rounds: {a.strengthen}, proven_gap: {a.proven_gap}}}\n"
         )
     hog = subprocess.Popen([sys.executable, "-c", "while 1: pass"]) if a.load else None
     try:
         load0 = os.getloadavg()[0]
         t0 = time.perf_counter()
-        r = run_study(case, log=print, mip_rel_gap=a.gap)
+        r = run_study(case, log=print, mip_rel_gap=a.gap, time_limit_s=a.time_limit)
         wall = time.perf_counter() - t0
         load1 = os.getloadavg()[0]
     finally:

@@ -33,8 +33,8 @@ Ahmed & Sun's SDDiP, "strengthened Benders cut"); any dual bound of that day MIL
 L_d. It is parallel to the LP cut at s̄ and higher by what integrality costs the day there.
 
 Per engine configuration: with the sizes that carry per-step commitment (the CHP unit counts,
-``SizeHandle.commitment``) held at their values κ at s̄, L_d(κ) ≥ L_d is a valid bound for the
-sizes with that configuration only, and much tighter (the minimisation can no longer trade the
+``SizeHandle.commitment``) that are non-zero at s̄ held at their values κ there, L_d(κ) ≥ L_d is
+a valid bound for the sizes with those engines only (more may be added), and much tighter (the minimisation can no longer trade the
 engines of s̄ for others): in the chapter-6 mixed case 1,535 of a day's 1,747 € LP→MILP gap
 instead of a few hundred. The master applies such a lift only where the configuration sizes
 take the values κ (:meth:`Master.add_cut`, one-hot columns); elsewhere the LP cut stands.
@@ -265,26 +265,32 @@ class Master:
     one_hot: dict[tuple[int, int], int] = field(default_factory=dict)  # (size, value) -> column
 
     def add_cut(
-        self, d: int, theta: float, g: np.ndarray, s_bar: np.ndarray, lift: float = 0.0
+        self,
+        d: int,
+        theta: float,
+        g: np.ndarray,
+        s_bar: np.ndarray,
+        lift: float = 0.0,
+        held: list[int] | None = None,
     ) -> None:
-        """θ_d ≥ θ(s̄) + g·(s − s̄) (an optimality cut), lifted by ``lift`` where the
-        configuration sizes take their values at s̄ (a strengthened cut valid for that
-        configuration only):
+        """θ_d ≥ θ(s̄) + g·(s − s̄) (an optimality cut), lifted by ``lift`` where the sizes
+        ``held`` (indices among the configuration sizes) take their values at s̄ — a
+        strengthened cut whose day MILP held those sizes, valid for those values only:
 
-            θ_d ≥ θ(s̄) + g·(s − s̄) + lift·(1 − #{i in config : s_i ≠ s̄_i}).
+            θ_d ≥ θ(s̄) + g·(s − s̄) + lift·(1 − #{i in held : s_i ≠ s̄_i}).
 
-        With one or more configuration sizes elsewhere the lift term is ≤ 0 and the row is
-        implied by the plain cut (valid everywhere); "s_i ≠ s̄_i" is 1 − y[i, s̄_i] with the
-        one-hot columns y[i, v] (s_i = Σ_v v·y[i, v], Σ_v y[i, v] = 1). Without configuration
-        sizes the lift holds everywhere (the strengthened cut of Zou, Ahmed & Sun)."""
+        With one or more held sizes elsewhere the lift term is ≤ 0 and the row is implied by
+        the plain cut (valid everywhere); "s_i ≠ s̄_i" is 1 − y[i, s̄_i] with the one-hot columns
+        y[i, v] (s_i = Σ_v v·y[i, v], Σ_v y[i, v] = 1). With nothing held the lift holds
+        everywhere (the strengthened cut of Zou, Ahmed & Sun)."""
         nz = np.flatnonzero(np.abs(g) > 1e-9)
         idx = np.concatenate([nz, [self.n_size + d]]).astype(np.int32)
         val = np.concatenate([-g[nz], [1.0]])
         rhs = float(theta - g @ s_bar)
         if lift > 0:
-            if self.config:
+            if held:
                 self._one_hot_columns()
-                y = [self.one_hot[(i, int(round(s_bar[i])))] for i in self.config]
+                y = [self.one_hot[(i, int(round(s_bar[i])))] for i in held]
                 idx = np.concatenate([idx, y]).astype(np.int32)
                 val = np.concatenate([val, np.full(len(y), -lift)])
                 rhs += lift * (1 - len(y))
@@ -437,9 +443,15 @@ class BendersRun:
             out.append(d.evaluate(s))
         return out
 
+    def held_sizes(self, s_bar: np.ndarray) -> list[int]:
+        """The configuration sizes a strengthened cut at ``s_bar`` holds: those non-zero there
+        (the engines of s̄; the others stay free in its day MILP, so one cut covers every
+        configuration that adds engines to s̄'s — as tight here: bench/design_physical.md)."""
+        return [i for i in self.master.config if s_bar[i] > 0.5]
+
     def held(self, s_bar: np.ndarray) -> dict[str, float]:
-        """The configuration of ``s_bar``: its configuration sizes by name."""
-        return {self.size_names[i]: float(s_bar[i]) for i in self.master.config}
+        """:meth:`held_sizes` by name, with their values at ``s_bar``."""
+        return {self.size_names[i]: float(s_bar[i]) for i in self.held_sizes(s_bar)}
 
     def add_strengthened(
         self, day: int, bound: float, theta: float, g: np.ndarray, s_bar: np.ndarray
@@ -451,7 +463,7 @@ class BendersRun:
         lp_const = theta - float(g @ s_bar)
         lift = max(bound - lp_const, 0.0)
         if lift > 0:
-            self.master.add_cut(day, theta, g, s_bar, lift=lift)
+            self.master.add_cut(day, theta, g, s_bar, lift=lift, held=self.held_sizes(s_bar))
             self.strengthened += 1
         return lift
 

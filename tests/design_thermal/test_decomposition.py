@@ -303,7 +303,7 @@ def test_configuration_cut_is_exact_for_its_engines_and_implied_elsewhere(tmp_pa
     master.config = [k100, k20]
     lift = r["bound"] - (theta_lp - g @ s_bar)
     master.add_cut(0, theta_lp, g, s_bar)  # the LP cut, as Benders added it at s̄
-    master.add_cut(0, theta_lp, g, s_bar, lift=lift)
+    master.add_cut(0, theta_lp, g, s_bar, lift=lift, held=[k100, k20])
     for n in THETA_INT:  # θ's least value with the sizes held at n
         x = at(n)
         master.h.changeColsBounds(len(x), np.arange(len(x), dtype=np.int32), x, x)
