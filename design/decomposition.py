@@ -34,10 +34,11 @@ L_d. It is parallel to the LP cut at s̄ and higher by what integrality costs th
 
 Per engine configuration: with the sizes that carry per-step commitment (the CHP unit counts,
 ``SizeHandle.commitment``) that are non-zero at s̄ held at their values κ there, L_d(κ) ≥ L_d is
-a valid bound for the sizes with those engines only (more may be added), and much tighter (the minimisation can no longer trade the
-engines of s̄ for others): in the chapter-6 mixed case 1,535 of a day's 1,747 € LP→MILP gap
-instead of a few hundred. The master applies such a lift only where the configuration sizes
-take the values κ (:meth:`Master.add_cut`, one-hot columns); elsewhere the LP cut stands.
+a valid bound for the sizes with those engines only (more may be added), and much tighter
+(the minimisation can no longer trade the engines of s̄ for others): in the chapter-6 mixed
+case 1,535 of a day's 1,747 € LP→MILP gap instead of a few hundred. The master applies such a
+lift only where the held sizes take the values κ (:meth:`Master.add_cut`, one-hot columns);
+elsewhere the LP cut stands.
 """
 
 from __future__ import annotations
