@@ -633,16 +633,27 @@ class _Strengthening:
         self.days_at_limit: list[str] = []
         self.minimiser: np.ndarray | None = None  # the loosest day's SBC plan sizes
 
-    def round(self, pool: Executor, s_bar: np.ndarray, verify: bool, cut: bool) -> float:
-        """Verify ``s_bar`` and/or add strengthened cuts there; returns the cuts' total lift."""
+    def round(
+        self,
+        pool: Executor,
+        s_bar: np.ndarray,
+        verify: bool,
+        cut: bool,
+        *,
+        lower: float = -float("inf"),
+        target: float = -1.0,
+    ) -> tuple[float, bool]:
+        """Verify ``s_bar`` and/or add strengthened cuts there; returns the cuts' total lift and
+        whether the verification alone proved ``target`` against ``lower`` (then the round's
+        cuts are dropped unfinished: a decision on the verified plan only, so deterministic)."""
         problem, periods = self.problem, self.problem.study.grid.periods
         names = self.run.size_names
         v_futs = []
-        if verify:
+        if verify:  # submitted first: the workers take them first
             sizes = dict(zip(names, (float(x) for x in s_bar), strict=True))
             args = _verify_args(problem, sizes, self.verify_gap, self.limit, 1, 2)
             v_futs = [pool.submit(_verify_day, *a) for a in args]
-        lift, loosest = 0.0, -1.0
+        futs, gs = [], []
         if cut:
             gs = self.run.subgradients(s_bar)
             held = self.run.held(s_bar)
@@ -650,17 +661,6 @@ class _Strengthening:
                 pool.submit(_strengthen_day, problem, p, names, g.tolist(), self.opts, held)
                 for p, (_theta, g) in zip(periods, gs, strict=True)
             ]
-            for d, (f, (theta, g)) in enumerate(zip(futs, gs, strict=True)):
-                r = f.result()
-                if r["time_limit"]:
-                    self.days_at_limit.append(periods[d])
-                day_lift = self.run.add_strengthened(d, r["bound"], theta, g, s_bar)
-                lift += day_lift
-                if day_lift > loosest:
-                    loosest, self.minimiser = (
-                        day_lift,
-                        np.clip(np.array(r["sizes"]), self.run.lb, self.run.ub),
-                    )
         if verify:
             outcomes = [f.result() for f in v_futs]
             self.verified.add(tuple(s_bar))
@@ -670,7 +670,24 @@ class _Strengthening:
             if self.best is None or value < self.best.verified_eur:
                 self.best = _Candidate(s_bar.copy(), outcomes, value, t)
             self.log(f"verified candidate sizes: {value:,.2f} (best {self.best.verified_eur:,.2f})")
-        return lift
+            best = self.best.verified_eur
+            if (best - lower) / max(abs(best), 1e-9) <= target:
+                for f in futs:
+                    f.cancel()  # those not started; a running one ends unread
+                return 0.0, True
+        lift, loosest = 0.0, -1.0
+        for d, (f, (theta, g)) in enumerate(zip(futs, gs, strict=True)):
+            r = f.result()
+            if r["time_limit"]:
+                self.days_at_limit.append(periods[d])
+            day_lift = self.run.add_strengthened(d, r["bound"], theta, g, s_bar)
+            lift += day_lift
+            if day_lift > loosest:
+                loosest, self.minimiser = (
+                    day_lift,
+                    np.clip(np.array(r["sizes"]), self.run.lb, self.run.ub),
+                )
+        return lift, False
 
 
 def strengthen_and_verify(
@@ -716,7 +733,14 @@ def strengthen_and_verify(
             )
             if not (cut or verify):
                 break
-            lift = st.round(pool, s_cur, verify, cut)
+            lift, proved = st.round(pool, s_cur, verify, cut, lower=lower, target=solver.proven_gap)
+            if proved:  # the verified plan alone proves the gap: no more cuts needed
+                best = st.best.verified_eur if st.best else INF_EUR
+                log(
+                    f"strengthening round {k + 1}: verified {best:,.2f} against the bound "
+                    f"{lower:,.2f} proves {100 * (best - lower) / best:.3f} %"
+                )
+                break
             if cut:
                 cut_at.add(tuple(s_cur))
             s_cur, estimate, lower = run.master_rounds(lower, solver.max_rounds)

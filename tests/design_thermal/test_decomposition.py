@@ -338,6 +338,24 @@ def test_strengthened_rounds_close_the_relaxation_gap(tmp_path):
     assert r.design.built.tech("h1_chp20").sizes()["n_units"] == pytest.approx(0.0)
 
 
+def test_strengthening_stops_when_a_verified_plan_proves_the_gap(tmp_path):
+    # the first candidate's verified plan (12,000 + θ_int(1, 1)) against the relaxed bound is
+    # within a 10 % proven gap: the round's cuts are dropped and no second round runs
+    solver = {"mip_rel_gap": 0.0, "time_limit_s": 60, "threads": 1, "sizing": "benders"}
+    relaxed = run_study(_one_day_small_load(tmp_path, solver))
+    solver |= {"strengthen_rounds": 3, "proven_gap": 0.1}
+    r = run_study(_one_day_small_load(tmp_path, solver))
+    v = r.verification
+    assert v["candidates"] == 1
+    assert r.design.record.bound == pytest.approx(relaxed.design.record.bound, rel=1e-9)
+    assert v["verified_objective"] == pytest.approx(12_000.0 + THETA_INT[(1, 1)], rel=1e-6)
+    assert v["proven_gap_pct"] <= 10.0
+    # a tighter target needs the cuts: they run, and find the optimum
+    solver |= {"proven_gap": 0.001}
+    r = run_study(_one_day_small_load(tmp_path, solver))
+    assert r.verification["verified_objective"] == pytest.approx(INT_OPTIMUM, rel=1e-6)
+
+
 def _persistent_lp(model):
     from pyomo.contrib.solver.solvers.highs import Highs
 
