@@ -182,12 +182,14 @@ def solve(
     """Run HiGHS with the options :class:`ems.model.solve.SolverSession` would pass and return
     the same :class:`SolveRecord` (status and termination named as Pyomo names them); the
     solution is loaded into the model's free variables."""
-    from ems.model.solve import SolveRecord, relative_gap
+    from ems.model.solve import SolveRecord, _process_threads, relative_gap
 
     h = direct.h
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", time_limit_s)
     for key, option in options.items():
+        if key == "threads":  # one scheduler per process: another count makes run() fail
+            option = _process_threads(int(option))
         h.setOptionValue(key, option)
     t0 = time.perf_counter()
     if h.run() == highspy.HighsStatus.kError:

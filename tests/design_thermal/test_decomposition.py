@@ -356,6 +356,32 @@ def test_strengthening_stops_when_a_verified_plan_proves_the_gap(tmp_path):
     assert r.verification["verified_objective"] == pytest.approx(INT_OPTIMUM, rel=1e-6)
 
 
+def test_direct_solve_keeps_the_process_thread_count(tmp_path):
+    # HiGHS runs one task scheduler per process, sized by its first run: a later run asking for
+    # another thread count fails (run() returns an error). highs_direct.solve, like
+    # SolverSession, uses the process's first count whatever the caller asks
+    from ems.model import highs_direct
+    from ems.model.solve import _process_threads
+
+    s, cat = load_scenario(_two_days(tmp_path))
+    study = prepare(s, yield_columns(s, cat))
+    peaks = {str(c): float(v) for c, v in study.data.max(numeric_only=True).items()}
+    first = _process_threads(1)  # this process's count (set by an earlier run, or now)
+    for threads in (first, first + 1):
+        day = build_day(s, cat, study, "d1", ObjectiveSpec(), False, peaks, verification=True)
+        for h in day.ctx.sizes.values():
+            if h.is_variable:
+                h.units.fix(max(h.units.lb or 0, 1))
+        rec = highs_direct.solve(
+            highs_direct.load(day.model),
+            "verify d1",
+            None,
+            time_limit_s=60,
+            options={"mip_rel_gap": 0.0, "threads": threads},
+        )
+        assert rec.status == "optimal"
+
+
 def _persistent_lp(model):
     from pyomo.contrib.solver.solvers.highs import Highs
 
