@@ -296,9 +296,16 @@ def unit_weights(
     one running unit of CHP c counts in step t in the cuts' mixed-integer rounding (a unit counts
     at most the step's residual, never more than its own output)."""
     blk.C = pyo.Set(initialize=range(len(per_unit)), ordered=True)
-    init = {(i, *k): min(v, h) for i, h in enumerate(per_unit) for k, v in per_step.items()}
+    init = weight_values(per_step, per_unit)
     par = pyo.Param(blk.C, ctx.T, mutable=True, within=pyo.NonNegativeReals, initialize=init)
     blk.add_component(name, par)
+
+
+def weight_values(
+    per_step: dict[tuple[str, int], float], per_unit: list[float]
+) -> dict[tuple[Any, ...], float]:
+    """The values of :func:`unit_weights`: {(c, p, t): min(per_step_t, per_unit_c)}."""
+    return {(i, *k): min(v, h) for i, h in enumerate(per_unit) for k, v in per_step.items()}
 
 
 def hub_groups(hubs: list[str], linked: list[str]) -> list[list[str]]:
@@ -531,10 +538,7 @@ class ChpHeatSink(Technology):
         set_values(b.heat_load_kw, heat)
         set_values(b.feed_max_kw, feed)
         units = [self.eta * c.unit_heat_kw for c in self.op_chps]
-        set_values(
-            b.feed_weight_kw,
-            {(i, *k): min(v, h) for i, h in enumerate(units) for k, v in feed.items()},
-        )
+        set_values(b.feed_weight_kw, weight_values(feed, units))
 
 
 class ChpOffCover(Technology):
@@ -708,10 +712,7 @@ class ChpOffCover(Technology):
         rest, units = self._coefficients(frame)
         set_values(b.uncovered_kw, rest)
         set_values(b.units_k, units)
-        set_values(
-            b.unit_weight_kw,
-            {(i, *k): min(v, h) for i, h in enumerate(self.op_unit_kw) for k, v in rest.items()},
-        )
+        set_values(b.unit_weight_kw, weight_values(rest, self.op_unit_kw))
 
 
 class ChpPlant(KeepsLast, RowKpis, PlantDevice):

@@ -220,29 +220,37 @@ def _integer_day_value(day, names: list[str], sizes: np.ndarray) -> float:
     return float(cost[op] @ x[op])
 
 
-def test_strengthened_cut_is_valid_and_tighter_than_the_lp_cut(tmp_path):
-    # L = min over the integer day plans and sizes of θ − g·s: the cut θ ≥ L + g·s must lie on
-    # or under θ_int at every integer size (the test fails if it cut off an integer point), touch
-    # it at the minimiser, and lie above the LP cut at N = 1 (that is what it adds).
+def _one_day_lp(tmp_path: Path):
+    """The one-day instance: a builder of its day model, the size names, its relaxed day LP, the
+    indices of the two engine counts and ``at(n)``, the size vector with the engines at n (the
+    boiler held by its bounds)."""
     s, cat = load_scenario(_one_day_small_load(tmp_path))
     study = prepare(s, yield_columns(s, cat))
     peaks = {str(c): float(v) for c, v in study.data.max(numeric_only=True).items()}
-    obj = ObjectiveSpec()
 
     def day():
-        return build_day(s, cat, study, "d1", obj, False, peaks)
+        return build_day(s, cat, study, "d1", ObjectiveSpec(), False, peaks)
 
     lp_day = day()
     relax_operational_integers(lp_day)
     names = sorted(h.units.name for h in lp_day.ctx.sizes.values() if h.is_variable)
     lp = dc.DayLP(lp_day, names, threads=1)
     k100, k20 = names.index("tech_h1_chp100.n_units"), names.index("tech_h1_chp20.n_units")
-    lo = np.array(lp.h.getLp().col_lower_)[lp.size_cols]  # the boiler: held by its bounds
+    lo = np.array(lp.h.getLp().col_lower_)[lp.size_cols]
 
     def at(n: tuple[int, int]) -> np.ndarray:
         x = lo.copy()
         x[k100], x[k20] = n
         return x
+
+    return day, names, lp, (k100, k20), at
+
+
+def test_strengthened_cut_is_valid_and_tighter_than_the_lp_cut(tmp_path):
+    # L = min over the integer day plans and sizes of θ − g·s: the cut θ ≥ L + g·s must lie on
+    # or under θ_int at every integer size (the test fails if it cut off an integer point), touch
+    # it at the minimiser, and lie above the LP cut at N = 1 (that is what it adds).
+    day, names, lp, (k100, k20), at = _one_day_lp(tmp_path)
 
     for n, value in THETA_INT.items():  # the day MILP with the sizes fixed agrees with the hand
         assert _integer_day_value(day(), names, at(n)) == pytest.approx(value, rel=1e-6)
@@ -259,25 +267,7 @@ def test_configuration_cut_is_exact_for_its_engines_and_implied_elsewhere(tmp_pa
     # the engine counts held at (1, 1) (a configuration): L + g·s is valid for the sizes with
     # that configuration and, here, exact (the day's only other size is the existing boiler);
     # in the master the lifted row binds at (1, 1) only, and elsewhere the plain cut stands
-    s, cat = load_scenario(_one_day_small_load(tmp_path))
-    study = prepare(s, yield_columns(s, cat))
-    peaks = {str(c): float(v) for c, v in study.data.max(numeric_only=True).items()}
-    obj = ObjectiveSpec()
-
-    def day():
-        return build_day(s, cat, study, "d1", obj, False, peaks)
-
-    lp_day = day()
-    relax_operational_integers(lp_day)
-    names = sorted(h.units.name for h in lp_day.ctx.sizes.values() if h.is_variable)
-    lp = dc.DayLP(lp_day, names, threads=1)
-    k100, k20 = names.index("tech_h1_chp100.n_units"), names.index("tech_h1_chp20.n_units")
-    lo = np.array(lp.h.getLp().col_lower_)[lp.size_cols]
-
-    def at(n: tuple[int, int]) -> np.ndarray:
-        x = lo.copy()
-        x[k100], x[k20] = n
-        return x
+    day, names, lp, (k100, k20), at = _one_day_lp(tmp_path)
 
     above_global = []
     for n in THETA_INT:
