@@ -590,7 +590,10 @@ def _verification_summary(
     return out
 
 
-STRENGTHEN_MAX_NODES = 500  # deterministic work limit of one strengthened-cut day MILP
+# deterministic work limit of one strengthened-cut day MILP: the root's cuts give most of the
+# lift (mixed case: 20 nodes lift 1,316 € where 500 lift 2,132 €, and lead the master to the
+# same sizes at a third of the CPU; bench/design_physical.md, round 4)
+STRENGTHEN_MAX_NODES = 20
 
 
 def _strengthen_day(
@@ -627,7 +630,12 @@ class _Strengthening:
         self.verify_gap, self.limit = verify_gap, limit
         periods = problem.study.grid.periods
         self.workers = max(1, min(problem.s.solver.threads, len(periods)))
-        self.opts = dc.StrengthenOptions(max_nodes=STRENGTHEN_MAX_NODES, time_limit_s=limit)
+        # each day's MILP stops within half the target proven gap (its dual bound, not its
+        # plan, makes the cut: a looser day gap weakens the cut, never its validity)
+        day_gap = problem.s.solver.proven_gap / 2 or dc.StrengthenOptions.gap
+        self.opts = dc.StrengthenOptions(
+            max_nodes=STRENGTHEN_MAX_NODES, gap=day_gap, time_limit_s=limit
+        )
         self.best: _Candidate | None = None
         self.verified: set[tuple[float, ...]] = set()
         self.days_at_limit: list[str] = []
@@ -644,25 +652,16 @@ class _Strengthening:
         target: float = -1.0,
     ) -> tuple[float, bool]:
         """Verify ``s_bar`` and/or add strengthened cuts there; returns the cuts' total lift and
-        whether the verification alone proved ``target`` against ``lower`` (then the round's
-        cuts are dropped unfinished: a decision on the verified plan only, so deterministic)."""
+        whether the verification alone proved ``target`` against ``lower`` (then no cut is
+        computed: a decision on the verified plan only, so deterministic). The verification
+        runs first, on every worker: its days are short (each stops on ``verify_gap``), and a
+        plan that proves the target saves the round's cuts."""
         problem, periods = self.problem, self.problem.study.grid.periods
         names = self.run.size_names
-        v_futs = []
-        if verify:  # submitted first: the workers take them first
+        if verify:
             sizes = dict(zip(names, (float(x) for x in s_bar), strict=True))
             args = _verify_args(problem, sizes, self.verify_gap, self.limit, 1, 2)
-            v_futs = [pool.submit(_verify_day, *a) for a in args]
-        futs, gs = [], []
-        if cut:
-            gs = self.run.subgradients(s_bar)
-            held = self.run.held(s_bar)
-            futs = [
-                pool.submit(_strengthen_day, problem, p, names, g.tolist(), self.opts, held)
-                for p, (_theta, g) in zip(periods, gs, strict=True)
-            ]
-        if verify:
-            outcomes = [f.result() for f in v_futs]
+            outcomes = [f.result() for f in [pool.submit(_verify_day, *a) for a in args]]
             self.verified.add(tuple(s_bar))
             self.run.load(self.built, s_bar)
             value = _load_plans(self.built, outcomes)
@@ -672,9 +671,15 @@ class _Strengthening:
             self.log(f"verified candidate sizes: {value:,.2f} (best {self.best.verified_eur:,.2f})")
             best = self.best.verified_eur
             if (best - lower) / max(abs(best), 1e-9) <= target:
-                for f in futs:
-                    f.cancel()  # those not started; a running one ends unread
                 return 0.0, True
+        futs, gs = [], []
+        if cut:
+            gs = self.run.subgradients(s_bar)
+            held = self.run.held(s_bar)
+            futs = [
+                pool.submit(_strengthen_day, problem, p, names, g.tolist(), self.opts, held)
+                for p, (_theta, g) in zip(periods, gs, strict=True)
+            ]
         lift, loosest = 0.0, -1.0
         for d, (f, (theta, g)) in enumerate(zip(futs, gs, strict=True)):
             r = f.result()
