@@ -25,6 +25,7 @@ import statistics
 import sys
 import tempfile
 import time
+from importlib.metadata import version
 from pathlib import Path
 
 import pandas as pd
@@ -246,7 +247,7 @@ def main() -> None:
         f"process CPU time per step (all threads; what the step costs without other jobs): "
         f"p50 {cs[len(cs) // 2]:.2f} s, p95 {cs[min(len(cs) - 1, round(0.95 * (len(cs) - 1)))]:.2f} s, "
         f"max {cs[-1]:.2f} s; load average at start {load_start[0]:.1f}, "
-        f"at end {os.getloadavg()[0]:.1f} (1 min)"
+        f"at end {os.getloadavg()[0]:.1f} (1 min); highspy {version('highspy')}"
     )
     from adapters.sim.simulate import kpis
 

@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import time
+from importlib.metadata import version
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,6 +98,7 @@ def main() -> None:
         "case": a.case,
         "loaded": a.load,
         "load_avg_start_end": [load0, load1],
+        "highspy": version("highspy"),  # figures differ between HiGHS builds and machines
         "wall_s": wall,
         "asis_s": r.asis.record.time_s,
         "sizing": rec.as_dict(),
@@ -113,7 +115,7 @@ def main() -> None:
     print(
         f"{a.case}{' (loaded)' if a.load else ''}: wall {wall:.1f} s, proven gap "
         f"{out['proven_gap_pct']:.3f} %, verified {out['verified_eur']:,.0f} €, load "
-        f"{load0:.1f} → {load1:.1f}; time to proven 2/1/0.5 %: {out['time_to_proven_s']}"
+        f"{load0:.1f} → {load1:.1f}, highspy {out['highspy']}; time to proven 2/1/0.5 %: {out['time_to_proven_s']}"
     )
     print("sizes:", {k: v for k, v in sizes.items() if v})
     if a.json:
