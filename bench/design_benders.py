@@ -115,7 +115,8 @@ def main() -> None:
     print(
         f"{a.case}{' (loaded)' if a.load else ''}: wall {wall:.1f} s, proven gap "
         f"{out['proven_gap_pct']:.3f} %, verified {out['verified_eur']:,.0f} €, load "
-        f"{load0:.1f} → {load1:.1f}, highspy {out['highspy']}; time to proven 2/1/0.5 %: {out['time_to_proven_s']}"
+        f"{load0:.1f} → {load1:.1f}, highspy {out['highspy']}; time to proven 2/1/0.5 %: "
+        f"{out['time_to_proven_s']}"
     )
     print("sizes:", {k: v for k, v in sizes.items() if v})
     if a.json:
