@@ -119,6 +119,31 @@ def _warm_highs_class() -> type:
         )
         _ws_map: tuple[list[Any], Any] = ([], None)  # variables in HiGHS and their columns
         start_status: str = ""  # of the last solve: "", "accepted" or "rejected (…)"
+        compiled_updates: bool = False  # set once the structure is frozen (operation mode)
+        _compiled: Any = None  # param_update.CompiledUpdate for the current instance, or False
+
+        def set_instance(self, model):  # noqa: ANN001, ANN202 - pyomo's signature
+            self._compiled = None  # a new HiGHS model: compile again
+            return super().set_instance(model)
+
+        def update_parameters(self):  # noqa: ANN202 - pyomo's signature
+            """Pyomo's update, or with the structure frozen its compiled equivalent (the same
+            numbers in one pass: :mod:`ems.model.param_update`)."""
+            if not self.compiled_updates or self._compiled is False:
+                return super().update_parameters()
+            from ems.model.param_update import CompiledUpdate, NotCompilable
+
+            if self._compiled is None:
+                try:
+                    self._compiled = CompiledUpdate(self)
+                except NotCompilable:
+                    self._compiled = False
+                    return super().update_parameters()
+            self._sol = None
+            if self._last_results_object is not None:
+                self._last_results_object.solution_loader.invalidate()
+            self._compiled.push(self._solver_model)
+            return None
 
         def _solve(self):  # noqa: ANN202 - pyomo's signature
             if self.warm_start_vars:
@@ -189,6 +214,7 @@ class SolverSession:
         (ARCHITECTURE §6.6). Variable bounds and constraint expressions must not change after
         this either: operation mode changes Param values only."""
         self._frozen_size = ModelSize.of(self.model)  # the structure is fixed from now on
+        self.solver.compiled_updates = True  # Param values pushed by one compiled pass
         cfg = getattr(self.solver, "config", None)
         auto = getattr(cfg, "auto_updates", None)
         if auto is None:
