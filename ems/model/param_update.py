@@ -138,7 +138,9 @@ class CompiledUpdate:
         out = np.array(self._f(v, o), dtype=np.float64)
         n_coef, n_row, n_col, n_cost = self._n
         coefs = out[:n_coef]
-        for r, c, x in zip(self._coef_rows.tolist(), self._coef_cols.tolist(), coefs.tolist()):
+        for r, c, x in zip(
+            self._coef_rows.tolist(), self._coef_cols.tolist(), coefs.tolist(), strict=True
+        ):
             highs.changeCoeff(r, c, x)
         k = n_coef
         if n_row:
