@@ -111,6 +111,7 @@ class Controller:
         mip_abs_gap_eur: float = 0.05,
         integer_steps: int | None = None,
         relaxation_cuts: Literal["off", "tail", "all"] = "off",
+        highs_options: dict[str, Any] | None = None,
     ) -> None:
         self.setup = setup
         self.warm_start = warm_start  # start each solve from the previous plan shifted by one step
@@ -158,7 +159,11 @@ class Controller:
             mip_rel_gap=mip_rel_gap,
             time_limit_s=time_limit_s,
             threads=threads,
-            extra_options={"mip_heuristic_effort": 0.3, "mip_abs_gap": mip_abs_gap_eur},
+            extra_options={
+                "mip_heuristic_effort": 0.3,
+                "mip_abs_gap": mip_abs_gap_eur,
+                **(highs_options or {}),
+            },
         )
 
     def _keep_relaxation_cuts(self, where: str) -> int:

@@ -93,6 +93,7 @@ class OperationService:
             warm_start=site.solver.warm_start,
             integer_steps=site.integer_steps,
             relaxation_cuts=site.solver.relaxation_cuts,
+            highs_options=site.solver.highs_options,
         )
         self.state = state or PlantState()
         self.pending_hours: list[dict[str, Any]] = []

@@ -106,6 +106,29 @@ class SolverSite(_Strict):
         """YAML reads a bare ``off`` as false: take it for "off"."""
         return "off" if v is False else v
 
+    highs_options: dict[str, bool | int | float | str] = Field(
+        {},
+        description="further HiGHS options for every step (e.g. mip_heuristic_run_zi_round: "
+        "true); the names and value types are HiGHS's, checked when the site is loaded. Not "
+        "time_limit, mip_rel_gap, mip_abs_gap or threads: those have their own fields",
+    )
+
+    @field_validator("highs_options")
+    @classmethod
+    def _known_highs_options(
+        cls, v: dict[str, bool | int | float | str]
+    ) -> dict[str, bool | int | float | str]:
+        import highspy
+
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        for name, value in v.items():
+            if name in ("time_limit", "mip_rel_gap", "mip_abs_gap", "threads"):
+                raise ValueError(f"{name}: set it with its own solver field, not highs_options")
+            if h.setOptionValue(name, value) != highspy.HighsStatus.kOk:
+                raise ValueError(f"{name}: not a HiGHS option, or {value!r} is not a valid value")
+        return v
+
 
 class StoreSite(_Strict):
     kind: Literal["sqlite", "influx"] = "sqlite"

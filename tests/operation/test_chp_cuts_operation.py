@@ -29,7 +29,11 @@ START = pd.Timestamp("2025-01-15 08:00", tz="UTC")
 
 
 def _controller(
-    tmp: Path, units: int = 1, integer_steps: int | None = 1, cuts: str = "tail"
+    tmp: Path,
+    units: int = 1,
+    integer_steps: int | None = 1,
+    cuts: str = "tail",
+    highs: dict[str, Any] | None = None,
 ) -> Controller:
     cols = {"load": [60.0] * 24, "heat": [200.0] * 24, "buy": [0.3] * 24, "t_amb_c": [5.0] * 24}
     hub = {
@@ -60,6 +64,7 @@ def _controller(
         mip_abs_gap_eur=0.0,
         integer_steps=integer_steps,
         relaxation_cuts=cuts,  # type: ignore[arg-type]
+        highs_options=highs,
     )
 
 
@@ -211,3 +216,26 @@ def test_site_option_and_the_shipped_15min_site(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[2]
     site, _setup, _fc = load_operation(root / "adapters/sim/opera_pia_physical_site_15min.yaml")
     assert site.solver.relaxation_cuts == "all" and site.integer_steps == 8
+
+
+def test_site_highs_options_are_checked_and_reach_the_solver(tmp_path: Path) -> None:
+    """``solver.highs_options``: HiGHS's own names and types, refused with the field named when
+    HiGHS does not know them, passed to every step's solve when it does."""
+    from adapters.config_io import load_site
+    from ems.errors import ConfigError
+    from tests.operation.conftest import write_site
+
+    for bad, why in (
+        ({"mip_heuristic_run_zi_rounds": True}, "not a HiGHS option"),
+        ({"mip_heuristic_effort": "lots"}, "not a HiGHS option"),
+        ({"time_limit": 3.0}, "its own solver field"),
+    ):
+        with pytest.raises(ConfigError, match=f"solver.highs_options.*{why}"):
+            load_site(write_site(tmp_path, solver={"highs_options": bad}))
+    site = load_site(write_site(tmp_path, solver={"highs_options": {"mip_heuristic_effort": 0.5}}))
+    assert site.solver.highs_options == {"mip_heuristic_effort": 0.5}
+    (tmp_path / "ctl").mkdir()
+    ctl = _controller(tmp_path / "ctl", highs=site.solver.highs_options)
+    assert ctl.session.options["mip_heuristic_effort"] == 0.5
+    assert ctl.session.options["mip_abs_gap"] == 0.0  # the controller's own options stay
+    assert ctl.step(_inp()).mode == "optimal"  # and HiGHS takes them
