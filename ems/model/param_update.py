@@ -134,6 +134,9 @@ class CompiledUpdate:
     def push(self, highs: Any) -> None:
         """Evaluate every item at the Params' current values and push them to ``highs``."""
         v = [p.value for p in self._params]
+        if None in v:  # as Pyomo's value() would: never push a NaN for a Param without a value
+            name = self._params[v.index(None)].name
+            raise ValueError(f"No value for uninitialized parameter {name}")
         o = [value(e) for e in self._opaque]
         out = np.array(self._f(v, o), dtype=np.float64)
         n_coef, n_row, n_col, n_cost = self._n

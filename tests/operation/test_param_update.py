@@ -13,6 +13,7 @@ import pytest
 
 from adapters.config_io import load_operation
 from adapters.sim.plant import Exogenous, PlantSim
+from ems.errors import SolveError
 from ems.model.param_update import CompiledUpdate, NotCompilable
 from ems.model.solve import SolverSession
 from ems.operation.service import OperationService
@@ -90,6 +91,10 @@ def test_unknown_expressions_go_through_pyomo_and_quadratic_objectives_fall_back
     rec = session.solve("second")
     assert isinstance(session.solver._compiled, CompiledUpdate)
     compiled = _lp(session.solver._solver_model)
+    m.q.value = None  # a Param without a value is an error, as in Pyomo's update (no NaN pushed)
+    with pytest.raises(SolveError, match="uninitialized parameter q"):
+        session.solve("third")
+    m.q.value = 7.0
     session.solver.compiled_updates = False
     session.solver.update_parameters()
     assert _same(compiled, _lp(session.solver._solver_model))
