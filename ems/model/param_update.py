@@ -6,8 +6,8 @@ the 15-min multi-energy site (10,758 constraint items and 4,992 costs). Once the
 frozen (operation mode changes Param values only, ARCHITECTURE §6.6) the same expressions are
 compiled once into one Python function of the Params' values; each step evaluates it and pushes
 rows, columns and costs with HiGHS's vector calls. The arithmetic is Pyomo's, in Pyomo's order, so
-the numbers are the same bit for bit (``tests/design/test_solver_session.py`` compares the HiGHS
-models). Anything the compiler does not know (a quadratic objective, another expression node) is
+the numbers are the same bit for bit (``tests/operation/test_param_update.py`` compares the
+HiGHS models). Anything the compiler does not know (a quadratic objective, another expression node) is
 evaluated by Pyomo's ``value`` inside the same pass, or the whole update falls back to Pyomo's.
 """
 
@@ -62,9 +62,9 @@ class CompiledUpdate:
         coef_at: list[tuple[int, int]] = []
         row_at: list[int] = []
         col_at: list[int] = []
-        src: list[str] = []  # coefficients, then row lower/upper, col lower/upper, costs
-        row_src: list[str] = []
-        col_src: list[str] = []
+        src: list[str] = []  # coefficients
+        row_src: list[str] = []  # (lower, upper) per row
+        col_src: list[str] = []  # (lower, upper) per column
         for con, helpers in solver._mutable_helpers.items():
             for hlp in helpers:
                 if isinstance(hlp, ph._MutableLinearCoefficient):
