@@ -111,6 +111,7 @@ def _warm_highs_class() -> type:
     import highspy
     import numpy as np
     from pyomo.contrib.solver.solvers.highs import Highs
+    from pyomo.core.staleflag import StaleFlagManager
 
     class WarmStartHighs(Highs):  # type: ignore[misc, valid-type]
         warm_start_vars: list[Any] | None = None
@@ -122,8 +123,12 @@ def _warm_highs_class() -> type:
         compiled_updates: bool = False  # set once the structure is frozen (operation mode)
         _compiled: Any = None  # param_update.CompiledUpdate for the current instance, or False
 
+        _load_key: int | None = None  # number of mapped variables the load list is for
+        _load_map: tuple[list[Any], Any] = ([], None)
+
         def set_instance(self, model):  # noqa: ANN001, ANN202 - pyomo's signature
             self._compiled = None  # a new HiGHS model: compile again
+            self._load_key = None
             return super().set_instance(model)
 
         def update_parameters(self):  # noqa: ANN202 - pyomo's signature
@@ -144,6 +149,32 @@ def _warm_highs_class() -> type:
                 self._last_results_object.solution_loader.invalidate()
             self._compiled.push(self._solver_model)
             return None
+
+        def load_primals(self) -> None:
+            """Load the last solution's values into the variables HiGHS holds (what Pyomo's
+            ``load_vars`` does), from a variable→column list built once per HiGHS model: with
+            the structure frozen the per-step map Pyomo builds is the same every time."""
+            sol = self._sol
+            if sol is None or not sol.value_valid:
+                raise SolveError("no primal solution to load")
+            key = len(self._pyomo_var_to_solver_var_map)
+            if self._load_key != key:
+                col_of = self._pyomo_var_to_solver_var_map
+                pairs = [  # the variables Pyomo's load_vars loads: used by a row, SOS or objective
+                    (self._vars[v_id][0], col_of[v_id])
+                    for v_id, (cons, sos, obj) in self._referenced_variables.items()
+                    if cons or sos or obj is not None
+                ]
+                self._load_map = (
+                    [v for v, _ in pairs],
+                    np.array([c for _, c in pairs], dtype=np.int64),
+                )
+                self._load_key = key
+            variables, cols = self._load_map
+            values = np.asarray(sol.col_value, dtype=np.float64)[cols].tolist()
+            for var, value in zip(variables, values, strict=True):
+                var.set_value(value, skip_validation=True)
+            StaleFlagManager.mark_all_as_stale(delayed=True)
 
         def _solve(self):  # noqa: ANN202 - pyomo's signature
             if self.warm_start_vars:
@@ -268,7 +299,10 @@ class SolverSession:
         has_solution = res.solution_status in (SolutionStatus.optimal, SolutionStatus.feasible)
         nodes = self._node_count()
         if has_solution:
-            res.solution_loader.load_vars()
+            if self._frozen_size is not None:  # operation mode: one pass over a fixed list
+                self.solver.load_primals()
+            else:
+                res.solution_loader.load_vars()
         objective = res.incumbent_objective if has_solution else None
         bound = (
             res.objective_bound

@@ -152,6 +152,7 @@ class Controller:
             None  # start of the last step with a plan (warm start)
         )
         self._shifter: PlanShifter | None = None
+        self._var_list: list[Any] | None = None
         self.keys = self.grid.index()
         self.closed_exports = self._close_impossible_exports()
         self.session = SolverSession(
@@ -265,14 +266,21 @@ class Controller:
             self.last_planned = None
         return res
 
+    def _all_vars(self) -> list[Any]:
+        """Every variable of the model in its fixed order (listed once: the structure never
+        changes in operation mode)."""
+        if self._var_list is None:
+            self._var_list = list(self.model.component_data_objects(pyo.Var, descend_into=True))
+        return self._var_list
+
     def solution_values(self) -> list[float | None]:
         """Every variable's value in the model's fixed order (the last plan, for persistence)."""
-        return [v.value for v in self.model.component_data_objects(pyo.Var, descend_into=True)]
+        return [v.value for v in self._all_vars()]
 
     def restore_solution(self, start: pd.Timestamp, values: list[float | None]) -> bool:
         """Put a persisted plan back into the model (a restart resumes with its warm start);
         False when the model has a different number of variables (the site changed)."""
-        variables = list(self.model.component_data_objects(pyo.Var, descend_into=True))
+        variables = self._all_vars()
         if len(variables) != len(values):
             return False
         for var, value in zip(variables, values, strict=True):

@@ -1,5 +1,6 @@
 """The compiled Param update (ems.model.param_update) pushes to HiGHS exactly what Pyomo's own
-persistent update pushes: the 15-min multi-energy site, steps with new forecasts."""
+persistent update pushes, and the one-pass solution load gives what Pyomo's loader gives: the
+15-min multi-energy site, steps with new forecasts."""
 
 from __future__ import annotations
 
@@ -57,6 +58,12 @@ def test_compiled_update_pushes_what_pyomo_pushes() -> None:
         solver = ctl.session.solver
         assert solver.compiled_updates and isinstance(solver._compiled, CompiledUpdate) == (i > 0)
         if i > 0:
+            # the plan was loaded by the one-pass list (frozen structure): the values Pyomo's
+            # own loader would give, bit for bit, for every variable it would load
+            assert solver._load_key is not None
+            by_pyomo = solver._get_primals()
+            assert len(by_pyomo) > 10_000
+            assert all(var.value == value for var, value in by_pyomo.items())
             h = solver._solver_model
             solver._compiled.push(h)  # the Params as this step left them
             compiled = _lp(h)
