@@ -32,6 +32,11 @@ class SiteProfile:
 
     hourly: pd.DataFrame
     table: pd.DataFrame = field(init=False)
+    _dense: np.ndarray = field(init=False, repr=False)  # [month, holiday, hour, column]
+    _col_pos: dict[str, int] = field(init=False, repr=False)
+    _keys_cache: dict[bytes, tuple[np.ndarray, ...]] = field(
+        init=False, repr=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         idx = pd.DatetimeIndex(self.hourly.index)
@@ -44,28 +49,51 @@ class SiteProfile:
             .groupby([keys["month"], keys["hol"], keys["hour"]])
             .mean()
         )
+        # the same table as a dense array (NaN where the year has no such day type and hour), so
+        # a lookup is one fancy index instead of a pandas reindex per column and call
+        self._col_pos = {c: i for i, c in enumerate(self.table.columns)}
+        self._dense = np.full((13, 2, 24, len(self._col_pos)), np.nan)
+        month, hol, hour = (self.table.index.get_level_values(i).to_numpy() for i in range(3))
+        self._dense[month, hol, hour, :] = self.table.to_numpy(dtype=float)
 
     def columns(self) -> list[str]:
         return list(self.table.columns)
 
     def at(self, column: str, times_utc: pd.DatetimeIndex) -> np.ndarray:
         """Profile values of ``column`` at UTC instants (looked up in local standard time,
-        linear between hours)."""
-        local = pd.DatetimeIndex(times_utc).tz_convert(CET_FIXED_TZ).tz_localize(None)
-        return _lookup(self.table, column, local)
+        linear between hours; a (month, day type, hour) the year lacks gives 0, or the value of
+        the hour before for the hour after)."""
+        if column not in self._col_pos:
+            raise KeyError(column)
+        month, hol, hour, month_next, hour_next, frac = self._keys(times_utc)
+        col = self._dense[..., self._col_pos[column]]
+        a = np.nan_to_num(col[month, hol, hour], nan=0.0)
+        b = col[month_next, hol, hour_next]
+        b = np.where(np.isnan(b), a, b)
+        return a + (b - a) * frac
 
-
-def _lookup(table: pd.DataFrame, column: str, local: pd.DatetimeIndex) -> np.ndarray:
-    """Vectorised (month, holiday, hour) lookup, linear to the next hour; missing keys → 0."""
-    col = table[column]
-    hol = is_holiday_day(local).astype(int)
-    nxt = local + pd.Timedelta(hours=1)
-    a = col.reindex(pd.MultiIndex.from_arrays([local.month, hol, local.hour])).to_numpy(dtype=float)
-    b = col.reindex(pd.MultiIndex.from_arrays([nxt.month, hol, nxt.hour])).to_numpy(dtype=float)
-    a = np.nan_to_num(a, nan=0.0)
-    b = np.where(np.isnan(b), a, b)
-    frac = (local.minute + local.second / 60.0).to_numpy() / 60.0
-    return a + (b - a) * frac
+    def _keys(self, times_utc: pd.DatetimeIndex) -> tuple[np.ndarray, ...]:
+        """(month, holiday, hour) of each instant and of the hour after, and the fraction of the
+        hour: computed once per set of instants (a step looks up many columns at the same times)."""
+        times = pd.DatetimeIndex(times_utc)
+        tag = times.asi8.tobytes() + str(times.tz).encode()
+        hit = self._keys_cache.get(tag)
+        if hit is not None:
+            return hit
+        local = times.tz_convert(CET_FIXED_TZ).tz_localize(None)
+        nxt = local + pd.Timedelta(hours=1)
+        keys = (
+            local.month.to_numpy(),
+            is_holiday_day(local).astype(int),
+            local.hour.to_numpy(),
+            nxt.month.to_numpy(),
+            nxt.hour.to_numpy(),
+            (local.minute + local.second / 60.0).to_numpy() / 60.0,
+        )
+        if len(self._keys_cache) >= 8:
+            self._keys_cache.clear()
+        self._keys_cache[tag] = keys
+        return keys
 
 
 @lru_cache(maxsize=8)
@@ -83,24 +111,35 @@ def clearsky_yield(
     """Clear-sky specific yield (kW/kWp) at the middle of each step: PR × GHI_clear / 1 kW/m²."""
     times = pd.DatetimeIndex(times_utc)
     if len(times) > 1 and (times[1:] - times[:-1] == times[1] - times[0]).all():
-        return _clearsky_regular(
-            times[0], len(times), times[1] - times[0], lat, lon, altitude_m, performance_ratio
-        ).copy()
+        t0, n, step = times[0], len(times), times[1] - times[0]
+        day0 = t0.floor("D")
+        per_day, rest = divmod(pd.Timedelta(days=1), step)
+        offset, off_rest = divmod(t0 - day0, step)
+        if step > pd.Timedelta(0) and not rest and not off_rest:
+            # whole days on the step's grid, computed once and sliced: a receding horizon asks
+            # for the same instants shifted by one step (the values are per instant, identical)
+            days = -(-(offset + n) // per_day)
+            block = _clearsky_days(day0, days, step, lat, lon, altitude_m, performance_ratio)
+            return block[offset : offset + n].copy()
+        return _clearsky(
+            pd.date_range(t0, periods=n, freq=step), lat, lon, altitude_m, performance_ratio
+        )
     return _clearsky(times, lat, lon, altitude_m, performance_ratio)
 
 
-@lru_cache(maxsize=32)
-def _clearsky_regular(
-    t0: pd.Timestamp,
-    n: int,
+@lru_cache(maxsize=16)
+def _clearsky_days(
+    day0: pd.Timestamp,
+    days: int,
     step: pd.Timedelta,
     lat: float,
     lon: float,
     altitude_m: float,
     performance_ratio: float,
 ) -> np.ndarray:
+    n = days * (pd.Timedelta(days=1) // step)
     return _clearsky(
-        pd.date_range(t0, periods=n, freq=step), lat, lon, altitude_m, performance_ratio
+        pd.date_range(day0, periods=n, freq=step), lat, lon, altitude_m, performance_ratio
     )
 
 

@@ -64,6 +64,65 @@ def test_prices_from_bands(fc) -> None:
     assert np.all(fc.price_sell(times) > 0)
 
 
+def _reference_lookup(table: pd.DataFrame, column: str, times_utc: pd.DatetimeIndex) -> np.ndarray:
+    """The lookup by pandas reindex the dense table replaced (the oracle)."""
+    from ems.profiles.calendar import CET_FIXED_TZ, is_holiday_day
+
+    local = pd.DatetimeIndex(times_utc).tz_convert(CET_FIXED_TZ).tz_localize(None)
+    col = table[column]
+    hol = is_holiday_day(local).astype(int)
+    nxt = local + pd.Timedelta(hours=1)
+    a = col.reindex(pd.MultiIndex.from_arrays([local.month, hol, local.hour])).to_numpy(float)
+    b = col.reindex(pd.MultiIndex.from_arrays([nxt.month, hol, nxt.hour])).to_numpy(float)
+    a = np.nan_to_num(a, nan=0.0)
+    b = np.where(np.isnan(b), a, b)
+    frac = (local.minute + local.second / 60.0).to_numpy() / 60.0
+    return a + (b - a) * frac
+
+
+def test_profile_lookup_matches_the_reindex_lookup(fc) -> None:
+    """The dense (month, day type, hour) table gives the reindex lookup's values bit for bit:
+    DST days, a holiday, a year end, an odd minute, and a profile missing a whole month (0, or
+    the hour before for the hour after)."""
+    from ems.operation.forecast import SiteProfile
+
+    full = fc.profile
+    hourly = full.hourly
+    no_march = SiteProfile(hourly[pd.DatetimeIndex(hourly.index).month != 3])
+    starts = ["2025-03-29 22:00", "2025-10-25 21:07", "2025-12-24 18:00", "2025-02-28 20:00"]
+    for prof in (full, no_march):
+        for start in starts:
+            times = pd.date_range(start, periods=150, freq="15min", tz="UTC")
+            for column in prof.columns():
+                got = prof.at(column, times)
+                assert np.array_equal(got, _reference_lookup(prof.table, column, times))
+    march = pd.date_range("2025-03-15 10:00", periods=4, freq="15min", tz="UTC")
+    col = full.columns()[0]
+    assert (no_march.at(col, march) == 0).all() and (full.at(col, march) > 0).all()
+    with pytest.raises(KeyError):
+        full.at("no_such_column", times)
+
+
+def test_clearsky_on_whole_days_equals_the_direct_computation() -> None:
+    """A receding horizon's clear sky is sliced from whole days computed once; the slice equals
+    pvlib on the horizon's own instants, on grids that tile a day and on ones that do not."""
+    from ems.operation.forecast import _clearsky, clearsky_yield
+
+    cases = [
+        ("2025-06-16 00:00", "UTC", "15min", 96),
+        ("2025-06-16 23:45", "UTC", "15min", 192),
+        ("2025-03-30 00:00", "Europe/Rome", "15min", 200),
+        ("2025-06-16 00:07", "UTC", "15min", 96),
+        ("2025-06-16 05:00", "UTC", "7min", 48),
+        ("2025-12-31 20:00", "UTC", "1h", 24),
+    ]
+    for start, tz, freq, n in cases:
+        times = pd.date_range(pd.Timestamp(start, tz=tz), periods=n, freq=freq)
+        direct = _clearsky(times, 44.4, 8.9, 0.0, 0.85)
+        assert direct.max() > 0.3
+        assert np.array_equal(clearsky_yield(times, 44.4, 8.9), direct)
+
+
 def test_site_errors_name_file_and_field(tmp_path) -> None:
     p = write_site(tmp_path, step_min=0)
     with pytest.raises(ConfigError) as e:
