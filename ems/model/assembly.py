@@ -90,13 +90,23 @@ def techs_from_scenario(
     fixed_sizes: SizesByHub | None = None,
     asis: bool = False,
     peaks: dict[str, float] | None = None,
+    drop_empty_slots: bool = False,
 ) -> tuple[list[Technology], dict[tuple[str, str], float]]:
     """Technology instances and shared limits (roof m² per hub) for a scenario.
 
     ``asis``: the AS-IS plant (boilers marked ``asis_only`` exist, hubs are not linked).
     ``peaks``: peak of each data column (big-M values of the exchange constraints from data).
+    ``drop_empty_slots`` (operation, sizes fixed): a technology with devices and nothing
+    installed (a catalogue model the design did not choose) is left out, so the technologies
+    assembled after it (a hub's CHP heat split, the CHP cuts) see only what is installed; in the
+    model it would be variables and rows fixed at zero.
     """
     from ems.techs.registry import REGISTRY, STAGES
+
+    def keep(new: list[Technology]) -> list[Technology]:
+        if not drop_empty_slots:
+            return new
+        return [t for t in new if t.operated()]
 
     a = Assembly(s, cat, exclusive_grid, fixed_sizes, asis, dict(peaks or {}))
     for hub in s.hubs:
@@ -106,8 +116,8 @@ def techs_from_scenario(
         for hub in s.hubs:
             for reg in REGISTRY:
                 if stage in reg.hub_stages:
-                    a.techs += reg.tech.from_hub(a, hub, stage)
+                    a.techs += keep(reg.tech.from_hub(a, hub, stage))
         for reg in REGISTRY:
             if stage in reg.site_stages:
-                a.techs += reg.tech.from_site(a, stage)
+                a.techs += keep(reg.tech.from_site(a, stage))
     return a.techs, a.limits

@@ -44,8 +44,8 @@ class OperationSetup:
 
     def operated(self) -> list[Technology]:
         """Technologies that take data and state every step: every one without devices of its
-        own, and the installed ones among those with devices (an empty design slot stays in the
-        model with size 0 and keeps its build values)."""
+        own, and the installed ones among those with devices (the design's empty slots are not
+        in the operation model at all: ``techs_from_scenario(drop_empty_slots=True)``)."""
         return [t for t in self.techs if t.operated()]
 
     def installed(self, hub: str | None = None) -> list[Technology]:
@@ -141,7 +141,7 @@ def operation_setup(
     fixed = {h: sizes.get(h, {}) for h in hubs}
     # sizes are parameters at their installed value, and every bound derives from them
     techs, limits = techs_from_scenario(
-        scenario, catalogue, exclusive_grid=exclusive, fixed_sizes=fixed
+        scenario, catalogue, exclusive_grid=exclusive, fixed_sizes=fixed, drop_empty_slots=True
     )
     setup = OperationSetup(scenario, catalogue, sizes, [], limits, exclusive)
     for tech in techs:

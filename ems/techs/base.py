@@ -382,14 +382,14 @@ class Technology:
 
     # ---- operation: devices, plan and setpoints out
     def installed(self) -> bool:
-        """True when the technology has devices in operation (an empty slot of the design stays in
-        the model with size 0 but gets no setpoints and sends no telemetry)."""
+        """True when the technology has devices in operation (an empty slot of the design has none:
+        no setpoints, no telemetry, and the operation model leaves it out)."""
         return self.device_kind is not None
 
     def operated(self) -> bool:
         """Takes data and state every control step: every technology without devices of its own,
-        and the installed ones among those with devices (an empty design slot stays in the
-        model with size 0 and keeps its build values)."""
+        and the installed ones among those with devices. The operation model leaves the others
+        (the design's empty slots) out (``techs_from_scenario(drop_empty_slots=True)``)."""
         return self.device_kind is None or self.installed()
 
     def devices(self) -> list[Device]:
