@@ -110,20 +110,18 @@ def clearsky_yield(
 ) -> np.ndarray:
     """Clear-sky specific yield (kW/kWp) at the middle of each step: PR × GHI_clear / 1 kW/m²."""
     times = pd.DatetimeIndex(times_utc)
-    if len(times) > 1 and (times[1:] - times[:-1] == times[1] - times[0]).all():
+    utc = times.tz is not None and str(times.tz) == "UTC"  # what the controller passes
+    if utc and len(times) > 1 and times[1] > times[0]:
         t0, n, step = times[0], len(times), times[1] - times[0]
         day0 = t0.floor("D")
         per_day, rest = divmod(pd.Timedelta(days=1), step)
         offset, off_rest = divmod(t0 - day0, step)
-        if step > pd.Timedelta(0) and not rest and not off_rest:
+        if not rest and not off_rest and (times[1:] - times[:-1] == step).all():
             # whole days on the step's grid, computed once and sliced: a receding horizon asks
             # for the same instants shifted by one step (the values are per instant, identical)
             days = -(-(offset + n) // per_day)
             block = _clearsky_days(day0, days, step, lat, lon, altitude_m, performance_ratio)
             return block[offset : offset + n].copy()
-        return _clearsky(
-            pd.date_range(t0, periods=n, freq=step), lat, lon, altitude_m, performance_ratio
-        )
     return _clearsky(times, lat, lon, altitude_m, performance_ratio)
 
 

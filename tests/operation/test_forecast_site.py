@@ -115,12 +115,18 @@ def test_clearsky_on_whole_days_equals_the_direct_computation() -> None:
         ("2025-06-16 00:07", "UTC", "15min", 96),
         ("2025-06-16 05:00", "UTC", "7min", 48),
         ("2025-12-31 20:00", "UTC", "1h", 24),
+        ("2025-06-16 10:00", None, "15min", 8),
     ]
     for start, tz, freq, n in cases:
         times = pd.date_range(pd.Timestamp(start, tz=tz), periods=n, freq=freq)
         direct = _clearsky(times, 44.4, 8.9, 0.0, 0.85)
         assert direct.max() > 0.3
         assert np.array_equal(clearsky_yield(times, 44.4, 8.9), direct)
+    irregular = pd.DatetimeIndex(["2025-06-16 10:00", "2025-06-16 10:15", "2025-06-16 11:00"])
+    irregular = irregular.tz_localize("UTC")
+    assert np.array_equal(
+        clearsky_yield(irregular, 44.4, 8.9), _clearsky(irregular, 44.4, 8.9, 0.0, 0.85)
+    )
 
 
 def test_site_errors_name_file_and_field(tmp_path) -> None:
